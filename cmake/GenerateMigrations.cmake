@@ -1,0 +1,13 @@
+file(GLOB _files "${DIR}/*.sql")
+list(SORT _files)
+set(_body "// Generated from migrations/*.sql; do not edit.\n#include \"cshealthd/store/migrations.hpp\"\n\nnamespace cshealthd::store {\n\nconst std::vector<MigrationSource>& embedded_migrations() {\n  static const std::vector<MigrationSource> all = {\n")
+foreach(_f IN LISTS _files)
+  get_filename_component(_name ${_f} NAME)
+  file(READ ${_f} _sql)
+  # A raw string literal with a delimiter that SQL never contains.
+  string(APPEND _body "      {\"${_name}\", R\"__SQL__(${_sql})__SQL__\"},\n")
+endforeach()
+string(APPEND _body "  };\n  return all;\n}\n\n}  // namespace cshealthd::store\n")
+file(WRITE ${OUT}.tmp "${_body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
+file(REMOVE ${OUT}.tmp)

@@ -1,0 +1,15 @@
+# One INTERFACE target carries the warning flags and sanitizers; every project target links it.
+add_library(cshealthd_options INTERFACE)
+target_compile_options(cshealthd_options INTERFACE -Wall -Wextra -Wpedantic -Wshadow
+  -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual)
+if(CSHEALTHD_WERROR)
+  target_compile_options(cshealthd_options INTERFACE -Werror)
+endif()
+if(SANITIZE)
+  string(REPLACE "," ";" _sanitizers "${SANITIZE}")
+  foreach(_s IN LISTS _sanitizers)
+    target_compile_options(cshealthd_options INTERFACE -fsanitize=${_s})
+    target_link_options(cshealthd_options INTERFACE -fsanitize=${_s})
+  endforeach()
+  target_compile_options(cshealthd_options INTERFACE -fno-omit-frame-pointer -fno-sanitize-recover=all)
+endif()

@@ -1,0 +1,30 @@
+#pragma once
+#include <memory>
+#include <string>
+
+#include "cshealthd/config/config.hpp"
+#include "cshealthd/store/embedded_postgres.hpp"
+
+namespace cshealthd::app {
+
+// The PostgreSQL this process uses: the server named by database.url, or (when none is configured)
+// the embedded cluster in <state_dir>/pg, started here and stopped with this object.
+class DatabaseRuntime {
+ public:
+  explicit DatabaseRuntime(const config::Config& config);
+  ~DatabaseRuntime();
+  DatabaseRuntime(const DatabaseRuntime&) = delete;
+  DatabaseRuntime& operator=(const DatabaseRuntime&) = delete;
+
+  const std::string& conninfo() const { return conninfo_; }
+  std::string redacted() const;  // for logs
+  bool embedded() const { return embedded_ != nullptr; }
+  void stop();
+
+ private:
+  std::unique_ptr<store::EmbeddedPostgres> embedded_;
+  std::string conninfo_;
+  int shutdown_timeout_ms_;
+};
+
+}  // namespace cshealthd::app

@@ -1,0 +1,45 @@
+#pragma once
+#include <memory>
+#include <string>
+
+#include "cshealthd/base/metrics.hpp"
+#include "cshealthd/base/worker_pool.hpp"
+#include "cshealthd/config/config.hpp"
+#include "cshealthd/http/router.hpp"
+#include "cshealthd/http/server.hpp"
+#include "cshealthd/store/database.hpp"
+#include "cshealthd/store/migrations.hpp"
+#include "cshealthd/app/database_runtime.hpp"
+
+namespace cshealthd::app {
+
+// The running service, built in dependency order in start() and taken down in reverse in stop().
+class Service {
+ public:
+  explicit Service(config::Config config);
+  ~Service();
+
+  void start();
+  // Graceful: stop accepting, finish requests in flight, stop workers, release the database, stop the
+  // embedded cluster. Returns false if the deadline was hit on the way.
+  bool stop();
+  std::string http_address() const { return server_->address(); }
+
+ private:
+  void add_routes();
+  void register_instance();
+  void unregister_instance();
+
+  config::Config config_;
+  std::string instance_id_;
+  metrics::Registry metrics_;
+  std::unique_ptr<DatabaseRuntime> database_runtime_;
+  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<store::Migrator> migrator_;
+  std::unique_ptr<WorkerPool> workers_;
+  http::Router router_;
+  std::unique_ptr<http::Server> server_;
+  bool stopped_ = false;
+};
+
+}  // namespace cshealthd::app

@@ -1,0 +1,98 @@
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cshealthd/base/secret.hpp"
+
+namespace cshealthd::config {
+
+// Invalid configuration. The message names the key and where its value came from (file:line or the
+// environment variable); it never contains a secret's value. main() maps it to exit code 2.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct LogConfig {
+  std::string level = "info";   // trace|debug|info|warn|error
+  std::string format = "auto";  // auto|json|text (auto: text on a terminal, JSON lines otherwise)
+};
+
+struct HttpConfig {
+  std::string listen = "127.0.0.1:8080";
+  int io_threads = 2;
+  int worker_threads = 4;
+  std::int64_t max_body_bytes = 1 << 20;
+  int max_header_bytes = 8 << 10;
+  int read_timeout_ms = 30'000;
+  int write_timeout_ms = 30'000;
+  int shutdown_deadline_ms = 10'000;
+};
+
+struct EmbeddedPostgresConfig {
+  std::string bin_dir;  // empty: the newest /usr/lib/postgresql/*/bin, else PATH
+  int port = 5432;      // names the unix socket only; the cluster never listens on TCP
+  bool fsync = true;
+  int startup_timeout_ms = 60'000;
+  std::string run_as = "postgres";  // PostgreSQL refuses to run as root: this account runs it then
+};
+
+struct DatabaseConfig {
+  Secret url;  // empty: start the embedded cluster under <state_dir>/pg
+  int pool_size = 4;
+  int statement_timeout_ms = 30'000;
+  int connect_timeout_s = 10;
+  bool migrate_on_start = true;
+  EmbeddedPostgresConfig embedded;
+};
+
+struct HubspotConfig {
+  std::string base_url = "https://api.hubapi.com";
+  Secret token;
+};
+
+struct WebhookConfig {
+  Secret secret;
+};
+
+struct AdminConfig {
+  Secret token;
+};
+
+struct Config {
+  std::string state_dir = "./var";
+  LogConfig log;
+  HttpConfig http;
+  DatabaseConfig database;
+  HubspotConfig hubspot;
+  WebhookConfig webhook;
+  AdminConfig admin;
+};
+
+using Environment = std::map<std::string, std::string>;
+
+// Defaults, then the YAML file (when given), then CSHEALTHD_* environment variables. Throws
+// ConfigError on an unknown key, a wrong type, an out-of-range value or an unreadable secret file.
+Config load(const std::optional<std::string>& path, const Environment& env);
+
+// The process environment as a map (what main passes to load()).
+Environment process_environment();
+
+// Every key with its effective value, one `key: value` line each; secrets show as <set>/<unset>.
+std::string describe(const Config& config);
+
+// A database URL or conninfo string with any password replaced by "***".
+std::string redact_database_url(const std::string& url);
+
+struct ListenAddress {
+  std::string host;
+  std::uint16_t port = 0;
+};
+// "127.0.0.1:8080", "[::1]:0", "0.0.0.0:80". Throws ConfigError naming `key`.
+ListenAddress parse_listen(const std::string& value, const std::string& key);
+
+}  // namespace cshealthd::config

@@ -1,0 +1,337 @@
+#include "cshealthd/config/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+extern char** environ;
+
+namespace cshealthd::config {
+namespace {
+
+// Where a raw value came from, for error messages.
+struct Source {
+  std::string where;  // "cshealthd.yaml:12" or "environment variable CSHEALTHD_X"
+};
+
+using Setter = std::function<void(const std::string& raw, const Source& src)>;
+using Printer = std::function<std::string()>;
+
+struct Key {
+  std::string path;
+  bool secret = false;  // settable only from the environment or <path>_file
+  Setter set;
+  Printer print;
+};
+
+std::string env_name(const std::string& path) {
+  std::string out = "CSHEALTHD_";
+  for (const char c : path) out += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+[[noreturn]] void fail(const std::string& key, const Source& src, const std::string& what) {
+  throw ConfigError(key + ": " + what + " (" + src.where + ")");
+}
+
+std::int64_t parse_int(const std::string& key, const std::string& raw, const Source& src, std::int64_t lo,
+                       std::int64_t hi) {
+  std::int64_t v = 0;
+  const auto* end = raw.data() + raw.size();
+  const auto [ptr, ec] = std::from_chars(raw.data(), end, v);
+  if (ec != std::errc() || ptr != end || raw.empty()) fail(key, src, "expected an integer, got '" + raw + "'");
+  if (v < lo || v > hi) {
+    fail(key, src, "value " + raw + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  }
+  return v;
+}
+
+bool parse_bool(const std::string& key, const std::string& raw, const Source& src) {
+  std::string v = raw;
+  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (v == "true" || v == "yes" || v == "on" || v == "1") return true;
+  if (v == "false" || v == "no" || v == "off" || v == "0") return false;
+  fail(key, src, "expected true or false, got '" + raw + "'");
+}
+
+std::string read_secret_file(const std::string& key, const std::string& path, const Source& src) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(key, src, "cannot read secret file '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string v = ss.str();
+  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.pop_back();
+  if (v.empty()) fail(key, src, "secret file '" + path + "' is empty");
+  return v;
+}
+
+bool url_has_password(const std::string& url) {
+  static const std::regex kUrl(R"(^postgres(ql)?://[^/@:]*:[^/@]*@)");
+  static const std::regex kKv(R"((^|\s)password\s*=)");
+  return std::regex_search(url, kUrl) || std::regex_search(url, kKv);
+}
+
+// The table of every key: path, how to parse it into the struct, how to print it.
+class Schema {
+ public:
+  explicit Schema(Config& c) {
+    str("state_dir", c.state_dir, [](const std::string& k, const std::string& v, const Source& s) {
+      if (v.empty()) fail(k, s, "must not be empty");
+    });
+    one_of("log.level", c.log.level, {"trace", "debug", "info", "warn", "error"});
+    one_of("log.format", c.log.format, {"auto", "json", "text"});
+
+    str("http.listen", c.http.listen,
+        [](const std::string& k, const std::string& v, const Source& s) {
+          try {
+            parse_listen(v, k);
+          } catch (const ConfigError& e) {
+            fail(k, s, "expected HOST:PORT, got '" + v + "'");
+          }
+        });
+    integer("http.io_threads", c.http.io_threads, 1, 64);
+    integer("http.worker_threads", c.http.worker_threads, 1, 256);
+    integer("http.max_body_bytes", c.http.max_body_bytes, 1024, std::int64_t{1} << 30);
+    integer("http.max_header_bytes", c.http.max_header_bytes, 1024, 1 << 20);
+    integer("http.read_timeout_ms", c.http.read_timeout_ms, 100, 3'600'000);
+    integer("http.write_timeout_ms", c.http.write_timeout_ms, 100, 3'600'000);
+    integer("http.shutdown_deadline_ms", c.http.shutdown_deadline_ms, 0, 600'000);
+
+    secret("database.url", c.database.url, [](const std::string& k, const std::string& v, const Source& s) {
+      if (v.empty()) fail(k, s, "must not be empty");
+    });
+    integer("database.pool_size", c.database.pool_size, 1, 256);
+    integer("database.statement_timeout_ms", c.database.statement_timeout_ms, 0, 86'400'000);
+    integer("database.connect_timeout_s", c.database.connect_timeout_s, 1, 600);
+    boolean("database.migrate_on_start", c.database.migrate_on_start);
+    str("database.embedded.bin_dir", c.database.embedded.bin_dir);
+    integer("database.embedded.port", c.database.embedded.port, 1, 65535);
+    boolean("database.embedded.fsync", c.database.embedded.fsync);
+    integer("database.embedded.startup_timeout_ms", c.database.embedded.startup_timeout_ms, 1000, 3'600'000);
+    str("database.embedded.run_as", c.database.embedded.run_as,
+        [](const std::string& k, const std::string& v, const Source& s) {
+          if (v.empty()) fail(k, s, "must not be empty");
+        });
+
+    str("hubspot.base_url", c.hubspot.base_url, [](const std::string& k, const std::string& v, const Source& s) {
+      if (v.rfind("https://", 0) != 0 && v.rfind("http://", 0) != 0) {
+        fail(k, s, "expected an http:// or https:// URL, got '" + v + "'");
+      }
+    });
+    secret("hubspot.token", c.hubspot.token);
+    secret("webhook.secret", c.webhook.secret);
+    secret("admin.token", c.admin.token);
+  }
+
+  const Key* find(const std::string& path) const {
+    for (const auto& k : keys_) {
+      if (k.path == path) return &k;
+    }
+    return nullptr;
+  }
+  bool is_section(const std::string& path) const {
+    const std::string prefix = path + ".";
+    return std::any_of(keys_.begin(), keys_.end(), [&](const Key& k) { return k.path.rfind(prefix, 0) == 0; });
+  }
+  const std::vector<Key>& keys() const { return keys_; }
+
+ private:
+  using Check = std::function<void(const std::string&, const std::string&, const Source&)>;
+
+  void str(const std::string& path, std::string& field, Check check = {}) {
+    keys_.push_back({path, false,
+                     [&field, path, check](const std::string& raw, const Source& src) {
+                       if (check) check(path, raw, src);
+                       field = raw;
+                     },
+                     [&field] { return field; }});
+  }
+  void one_of(const std::string& path, std::string& field, std::vector<std::string> allowed) {
+    str(path, field, [allowed](const std::string& k, const std::string& v, const Source& s) {
+      if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
+        std::string list;
+        for (const auto& a : allowed) list += (list.empty() ? "" : "|") + a;
+        fail(k, s, "expected one of " + list + ", got '" + v + "'");
+      }
+    });
+  }
+  template <typename Int>
+  void integer(const std::string& path, Int& field, std::int64_t lo, std::int64_t hi) {
+    keys_.push_back({path, false,
+                     [&field, path, lo, hi](const std::string& raw, const Source& src) {
+                       field = static_cast<Int>(parse_int(path, raw, src, lo, hi));
+                     },
+                     [&field] { return std::to_string(field); }});
+  }
+  void boolean(const std::string& path, bool& field) {
+    keys_.push_back({path, false,
+                     [&field, path](const std::string& raw, const Source& src) { field = parse_bool(path, raw, src); },
+                     [&field] { return std::string(field ? "true" : "false"); }});
+  }
+  void secret(const std::string& path, Secret& field, Check check = {}) {
+    keys_.push_back({path, true,
+                     [&field, path, check](const std::string& raw, const Source& src) {
+                       if (check) check(path, raw, src);
+                       field = Secret(raw);
+                     },
+                     [&field] { return std::string(field.empty() ? "<unset>" : "<set>"); }});
+  }
+
+  std::vector<Key> keys_;
+};
+
+std::string mark_of(const std::string& file, const YAML::Mark& m) {
+  return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+}
+
+void apply_yaml_node(const Schema& schema, const YAML::Node& node, const std::string& prefix,
+                     const std::string& file) {
+  if (!node.IsMap()) {
+    throw ConfigError((prefix.empty() ? std::string("top level") : prefix) + ": expected a mapping (" +
+                      mark_of(file, node.Mark()) + ")");
+  }
+  for (const auto& item : node) {
+    const std::string name = item.first.as<std::string>();
+    const std::string path = prefix.empty() ? name : prefix + "." + name;
+    const Source src{mark_of(file, item.first.Mark())};
+    const YAML::Node& value = item.second;
+
+    // A secret's value never sits in the config file; its *_file path may.
+    const bool is_file_key = path.size() > 5 && path.compare(path.size() - 5, 5, "_file") == 0;
+    const Key* secret_key = is_file_key ? schema.find(path.substr(0, path.size() - 5)) : nullptr;
+    if (secret_key && secret_key->secret) {
+      if (value.IsNull()) continue;
+      if (!value.IsScalar()) fail(path, src, "expected a file path");
+      secret_key->set(read_secret_file(path, value.Scalar(), src), src);
+      continue;
+    }
+    const Key* key = schema.find(path);
+    if (key == nullptr) {
+      if (schema.is_section(path)) {
+        if (value.IsNull()) continue;
+        apply_yaml_node(schema, value, path, file);
+        continue;
+      }
+      fail(path, src, "unknown key");
+    }
+    if (key->secret) {
+      // database.url may sit in the file when it carries no password (unix socket, .pgpass).
+      if (path == "database.url" && value.IsScalar() && !url_has_password(value.Scalar())) {
+        key->set(value.Scalar(), src);
+        continue;
+      }
+      fail(path, src,
+           "secrets are not read from the config file; set " + env_name(path) + " or " + path + "_file");
+    }
+    if (value.IsNull()) continue;  // `key:` with no value keeps the default
+    if (!value.IsScalar()) fail(path, src, "expected a single value, got a list or mapping");
+    key->set(value.Scalar(), src);
+  }
+}
+
+}  // namespace
+
+ListenAddress parse_listen(const std::string& value, const std::string& key) {
+  ListenAddress out;
+  std::string port;
+  if (!value.empty() && value.front() == '[') {
+    const auto close = value.find(']');
+    if (close == std::string::npos || close + 1 >= value.size() || value[close + 1] != ':') {
+      throw ConfigError(key + ": expected [HOST]:PORT, got '" + value + "'");
+    }
+    out.host = value.substr(1, close - 1);
+    port = value.substr(close + 2);
+  } else {
+    const auto colon = value.rfind(':');
+    if (colon == std::string::npos || colon == 0) throw ConfigError(key + ": expected HOST:PORT, got '" + value + "'");
+    out.host = value.substr(0, colon);
+    port = value.substr(colon + 1);
+  }
+  unsigned p = 0;
+  const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (port.empty() || ec != std::errc() || ptr != port.data() + port.size() || p > 65535) {
+    throw ConfigError(key + ": bad port in '" + value + "'");
+  }
+  out.port = static_cast<std::uint16_t>(p);
+  return out;
+}
+
+Config load(const std::optional<std::string>& path, const Environment& env) {
+  Config config;
+  Schema schema(config);
+
+  if (path) {
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(*path);
+    } catch (const YAML::BadFile&) {
+      throw ConfigError("cannot read config file '" + *path + "'");
+    } catch (const YAML::ParserException& e) {
+      throw ConfigError("config file is not valid YAML: " + e.msg + " (" + mark_of(*path, e.mark) + ")");
+    }
+    if (!root.IsNull()) apply_yaml_node(schema, root, "", *path);
+  }
+
+  // Environment overrides, then *_FILE variants for secrets.
+  for (const auto& key : schema.keys()) {
+    const std::string name = env_name(key.path);
+    if (auto it = env.find(name); it != env.end()) {
+      key.set(it->second, Source{"environment variable " + name});
+    }
+    if (key.secret) {
+      const std::string file_var = name + "_FILE";
+      if (auto it = env.find(file_var); it != env.end()) {
+        const Source src{"environment variable " + file_var};
+        key.set(read_secret_file(key.path + "_file", it->second, src), src);
+      }
+    }
+  }
+  // Unknown CSHEALTHD_* variables are as wrong as unknown keys: a typo would silently do nothing.
+  for (const auto& [name, value] : env) {
+    if (name.rfind("CSHEALTHD_", 0) != 0) continue;
+    bool known = false;
+    for (const auto& key : schema.keys()) {
+      const std::string kn = env_name(key.path);
+      if (name == kn || (key.secret && name == kn + "_FILE")) known = true;
+    }
+    // The test harness passes its own settings under CSHEALTHD_TEST_*.
+    if (!known && name.rfind("CSHEALTHD_TEST_", 0) != 0) {
+      throw ConfigError(name + ": unknown environment variable (no such config key)");
+    }
+  }
+  return config;
+}
+
+Environment process_environment() {
+  Environment env;
+  for (char** e = environ; *e; ++e) {
+    std::string entry(*e);
+    const auto eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    env.emplace(entry.substr(0, eq), entry.substr(eq + 1));
+  }
+  return env;
+}
+
+std::string describe(const Config& config) {
+  Config copy = config;  // Schema binds to a mutable struct; printing does not change it
+  Schema schema(copy);
+  std::string out;
+  for (const auto& key : schema.keys()) out += key.path + ": " + key.print() + "\n";
+  return out;
+}
+
+std::string redact_database_url(const std::string& url) {
+  static const std::regex kUrl(R"(^(postgres(?:ql)?://[^/@:]*:)[^/@]*@)");
+  static const std::regex kKv(R"((^|\s)(password\s*=\s*)('[^']*'|\S+))");
+  std::string out = std::regex_replace(url, kUrl, "$1***@");
+  return std::regex_replace(out, kKv, "$1$2***");
+}
+
+}  // namespace cshealthd::config
