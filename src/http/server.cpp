@@ -161,7 +161,10 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     request.params = std::move(match.params);
     const Handler* handler = match.handler;
-    const bool posted = server_->workers.post([self = shared_from_this(), handler, req = std::move(request)] {
+    // A request in a worker has no socket operation pending; this tracked executor is the work that
+    // keeps the io threads running until its response is written.
+    auto work = net::prefer(stream_.get_executor(), net::execution::outstanding_work.tracked);
+    const bool posted = server_->workers.post([self = shared_from_this(), handler, work, req = std::move(request)] {
       Response res;
       {
         log::ContextScope ctx(req.request_id);
@@ -172,8 +175,7 @@ class Session : public std::enable_shared_from_this<Session> {
           res = Response::error(500, "internal", "internal error; see the service log for request " + req.request_id);
         }
       }
-      net::post(self->stream_.get_executor(),
-                [self, res = std::move(res)]() mutable { self->do_write(std::move(res)); });
+      net::post(work, [self, res = std::move(res)]() mutable { self->do_write(std::move(res)); });
     });
     if (!posted) do_write(Response::error(503, "shutting_down", "the service is shutting down"));
   }
@@ -282,7 +284,13 @@ Server::Server(ServerOptions options, const Router& router, WorkerPool& workers,
   impl_->open_connections = &metrics.gauge("cshealthd_http_open_connections", "HTTP connections open now");
 }
 
-Server::~Server() { shutdown(std::chrono::milliseconds(0)); }
+Server::~Server() {
+  shutdown(std::chrono::milliseconds(0));
+  // A handler that finished after the io threads returned (past a shutdown deadline) posted its write
+  // here and holds its connection, which holds this server: run such leftovers out so nothing leaks.
+  impl_->ioc.restart();
+  impl_->ioc.poll();
+}
 
 void Server::start() {
   auto& im = *impl_;

@@ -48,6 +48,15 @@ bool is_postgres_process(pid_t pid) {
   return comm.find("postgres") != std::string::npos || comm.find("postmaster") != std::string::npos;
 }
 
+// Whether `user` may search (traverse) directory `dir`, by its mode bits (supplementary groups aside).
+bool can_traverse(const fs::path& dir, const process::UserIds& user) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return false;
+  if (st.st_uid == user.uid) return st.st_mode & S_IXUSR;
+  if (st.st_gid == user.gid) return st.st_mode & S_IXGRP;
+  return st.st_mode & S_IXOTH;
+}
+
 }  // namespace
 
 std::string conninfo_quote(const std::string& value) {
@@ -123,10 +132,19 @@ void EmbeddedPostgres::prepare_state_dir() {
       fail("database.embedded.run_as: PostgreSQL refuses to run as root and there is no account '" +
            options_.run_as + "'");
     }
-    // The server account must be able to reach <state_dir>/pg; search permission is enough.
+    // The server account must be able to reach <state_dir>/pg; search permission is enough. The state
+    // dir is ours to open up; its parents are the operator's, so those are only checked.
     struct stat st {};
     if (::stat(options_.state_dir.c_str(), &st) == 0 && st.st_uid != run_as_->uid && !(st.st_mode & S_IXOTH)) {
       ::chmod(options_.state_dir.c_str(), (st.st_mode & 07777) | S_IXOTH);
+    }
+    for (fs::path p = options_.state_dir.parent_path(); !p.empty(); p = p.parent_path()) {
+      if (!can_traverse(p, *run_as_)) {
+        fail("state_dir: the " + options_.state_dir.string() + " cluster runs as '" + run_as_->name +
+             "', which cannot enter " + p.string() + "; allow it (chmod o+x " + p.string() +
+             ") or choose a state_dir under /var/lib");
+      }
+      if (p == p.root_path()) break;
     }
   }
   const auto socket = data_dir() / (".s.PGSQL." + std::to_string(options_.port));

@@ -1,0 +1,60 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cshealthd/base/process.hpp"
+
+namespace cshealthd::testing {
+
+// A temporary directory removed (with everything in it) at the end of the test.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "cshealthd-test");
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The path of the binary under test (baked in by CMake).
+std::string cshealthd_binary();
+
+struct DaemonOptions {
+  std::vector<std::string> args = {"serve"};
+  std::vector<std::string> env;  // "KEY=VALUE", added to the inherited environment
+  std::optional<process::UserIds> run_as;
+  std::string binary = cshealthd_binary();
+  std::filesystem::path log_path;  // stdout+stderr; required
+};
+
+// The real cshealthd executable, run as a child process, as an operator would run it.
+class Daemon {
+ public:
+  explicit Daemon(DaemonOptions options);
+  ~Daemon();  // SIGKILL if still running
+
+  // Port from the "listening on HOST:PORT" log line; 0 if the process exited or the time ran out.
+  std::uint16_t wait_listening(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  std::optional<int> wait_exit(std::chrono::milliseconds timeout);
+  bool signal(int sig) { return child_.signal(sig); }
+  std::string log() const;
+  pid_t pid() const { return child_.pid(); }
+
+ private:
+  DaemonOptions options_;
+  process::Child child_;
+};
+
+// Runs the binary to completion; returns exit status and combined output.
+struct RunResult {
+  int status = -1;
+  std::string output;
+};
+RunResult run_cshealthd(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+
+}  // namespace cshealthd::testing

@@ -1,0 +1,28 @@
+#pragma once
+#include <memory>
+#include <string>
+
+namespace cshealthd::testing {
+
+// A database of its own for one test, in the cluster the test run shares (see pg_harness.cpp), dropped
+// when the object goes. `migrated` clones the template that has every migration applied; otherwise the
+// database is empty. Without CSHEALTHD_TEST_PG_INFO (a test binary run by hand) the process starts a
+// private cluster of its own on first use.
+class TestDatabase {
+ public:
+  explicit TestDatabase(bool migrated = true);
+  ~TestDatabase();
+  TestDatabase(const TestDatabase&) = delete;
+  TestDatabase& operator=(const TestDatabase&) = delete;
+
+  const std::string& name() const { return name_; }
+  const std::string& conninfo() const { return conninfo_; }
+  // The maintenance database of the same cluster (for CREATE/DROP DATABASE, pg_stat_activity).
+  static std::string admin_conninfo();
+
+ private:
+  std::string name_;
+  std::string conninfo_;
+};
+
+}  // namespace cshealthd::testing
