@@ -24,12 +24,16 @@ DatabaseRuntime::DatabaseRuntime(const config::Config& config)
   spdlog::info("database: embedded cluster in {}", embedded_->data_dir().string());
 }
 
-DatabaseRuntime::~DatabaseRuntime() { stop(); }
+DatabaseRuntime::~DatabaseRuntime() {
+  stop();
+}
 
 void DatabaseRuntime::stop() {
   if (embedded_) embedded_->stop(std::chrono::milliseconds(std::max(shutdown_timeout_ms_, 1000)));
 }
 
-std::string DatabaseRuntime::redacted() const { return config::redact_database_url(conninfo_); }
+std::string DatabaseRuntime::redacted() const {
+  return config::redact_database_url(conninfo_);
+}
 
 }  // namespace cshealthd::app

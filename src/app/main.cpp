@@ -4,8 +4,8 @@
 
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/app/service.hpp"
@@ -31,9 +31,13 @@ Config load_config(const std::string& path) {
 void init_logging(const Config& config) {
   cshealthd::log::Options opts;
   opts.level = spdlog::level::from_str(config.log.level);
-  if (config.log.format == "json") opts.format = cshealthd::log::Format::kJson;
-  else if (config.log.format == "text") opts.format = cshealthd::log::Format::kText;
-  else opts.format = cshealthd::log::stderr_is_terminal() ? cshealthd::log::Format::kText : cshealthd::log::Format::kJson;
+  if (config.log.format == "json")
+    opts.format = cshealthd::log::Format::kJson;
+  else if (config.log.format == "text")
+    opts.format = cshealthd::log::Format::kText;
+  else
+    opts.format =
+        cshealthd::log::stderr_is_terminal() ? cshealthd::log::Format::kText : cshealthd::log::Format::kJson;
   cshealthd::log::init(opts);
 }
 
@@ -102,7 +106,8 @@ int main(int argc, char** argv) {
   auto* config_cmd = app.add_subcommand("config", "Inspect configuration");
   config_cmd->require_subcommand(1);
   std::string check_file;
-  auto* check = config_cmd->add_subcommand("check", "Validate a config file (exit 2 when invalid) and print it");
+  auto* check =
+      config_cmd->add_subcommand("check", "Validate a config file (exit 2 when invalid) and print it");
   check->add_option("FILE", check_file, "config file to check");
   check->add_option("--config", config_path, "config file to check (same as FILE)");
 
@@ -130,8 +135,10 @@ int main(int argc, char** argv) {
     std::cerr << "cshealthd: configuration error: " << e.what() << "\n";
     return kExitConfig;
   } catch (const std::exception& e) {
-    if (logging) spdlog::critical("{}", e.what());
-    else std::cerr << "cshealthd: " << e.what() << "\n";
+    if (logging)
+      spdlog::critical("{}", e.what());
+    else
+      std::cerr << "cshealthd: " << e.what() << "\n";
     return kExitFailure;
   }
   return kExitFailure;

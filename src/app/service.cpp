@@ -4,8 +4,8 @@
 
 #include <chrono>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "cshealthd/base/log.hpp"
 #include "version.hpp"
@@ -22,13 +22,17 @@ std::string hostname() {
 }  // namespace
 
 Service::Service(config::Config config)
-    : config_(std::move(config)), instance_id_(hostname() + ":" + std::to_string(getpid()) + ":" + log::new_id()) {}
+    : config_(std::move(config)),
+      instance_id_(hostname() + ":" + std::to_string(getpid()) + ":" + log::new_id()) {}
 
-Service::~Service() { stop(); }
+Service::~Service() {
+  stop();
+}
 
 void Service::start() {
-  metrics_.gauge("cshealthd_build_info", "Build of the running binary",
-                 {{"version", build::kVersion}, {"git_sha", build::kGitSha}})
+  metrics_
+      .gauge("cshealthd_build_info", "Build of the running binary",
+             {{"version", build::kVersion}, {"git_sha", build::kGitSha}})
       .set(1);
   metrics_.gauge("cshealthd_start_time_seconds", "When this process started (Unix time)")
       .set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
@@ -68,7 +72,8 @@ void Service::add_routes() {
   router_.add("GET", "/readyz", [this](const http::Request&) {
     std::string reason;
     try {
-      reason = db_->with_connection("readyz", [&](pqxx::connection& c) { return migrator_->pending_reason(c); });
+      reason =
+          db_->with_connection("readyz", [&](pqxx::connection& c) { return migrator_->pending_reason(c); });
     } catch (const store::StoreError& e) {
       reason = "database unreachable";
       spdlog::warn("readyz: {}", e.what());
@@ -79,6 +84,12 @@ void Service::add_routes() {
   router_.add("GET", "/metrics", [this](const http::Request&) {
     metrics_.gauge("cshealthd_worker_queue_depth", "Tasks waiting for a worker thread")
         .set(static_cast<double>(workers_->queued()));
+    if (database_runtime_->embedded()) {
+      metrics_
+          .gauge("cshealthd_embedded_postgres_restarts",
+                 "Times the embedded PostgreSQL was restarted after dying")
+          .set(database_runtime_->embedded_restarts());
+    }
     return http::Response::text(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
   });
 }
@@ -109,7 +120,8 @@ void Service::unregister_instance() {
 bool Service::stop() {
   if (stopped_) return true;
   stopped_ = true;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.http.shutdown_deadline_ms);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.http.shutdown_deadline_ms);
   const auto remaining = [&] {
     return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(
                                                       deadline - std::chrono::steady_clock::now()));

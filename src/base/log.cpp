@@ -90,12 +90,20 @@ void init(const Options& options) {
   spdlog::set_default_logger(logger);
 }
 
-bool stderr_is_terminal() { return isatty(STDERR_FILENO) == 1; }
+bool stderr_is_terminal() {
+  return isatty(STDERR_FILENO) == 1;
+}
 
-ContextScope::ContextScope(std::string id) : previous_(std::move(t_context)) { t_context = std::move(id); }
-ContextScope::~ContextScope() { t_context = std::move(previous_); }
+ContextScope::ContextScope(std::string id) : previous_(std::move(t_context)) {
+  t_context = std::move(id);
+}
+ContextScope::~ContextScope() {
+  t_context = std::move(previous_);
+}
 
-const std::string& current_context() { return t_context; }
+const std::string& current_context() {
+  return t_context;
+}
 
 std::string new_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -112,11 +120,21 @@ std::string new_id() {
 void append_json_escaped(std::string& out, std::string_view text) {
   for (const char c : text) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];

@@ -19,10 +19,14 @@ std::string escape_label_value(const std::string& v) {
   std::string out;
   out.reserve(v.size());
   for (const char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -58,11 +62,14 @@ std::string with_le(const std::string& labels, const std::string& le) {
 
 }  // namespace
 
-void Gauge::add(double d) { atomic_add(value_, d); }
+void Gauge::add(double d) {
+  atomic_add(value_, d);
+}
 
 Histogram::Histogram(std::vector<double> bounds)
     : bounds_(std::move(bounds)), buckets_(new std::atomic<std::uint64_t>[bounds_.size() + 1]) {
-  if (!std::is_sorted(bounds_.begin(), bounds_.end())) throw std::invalid_argument("histogram bounds unsorted");
+  if (!std::is_sorted(bounds_.begin(), bounds_.end()))
+    throw std::invalid_argument("histogram bounds unsorted");
   for (std::size_t i = 0; i <= bounds_.size(); ++i) buckets_[i].store(0);
 }
 
@@ -124,11 +131,13 @@ std::string Registry::render() const {
     switch (fam.type) {
       case Type::kCounter:
         out += "# TYPE " + name + " counter\n";
-        for (const auto& [labels, c] : fam.counters) out += name + labels + " " + std::to_string(c->value()) + "\n";
+        for (const auto& [labels, c] : fam.counters)
+          out += name + labels + " " + std::to_string(c->value()) + "\n";
         break;
       case Type::kGauge:
         out += "# TYPE " + name + " gauge\n";
-        for (const auto& [labels, g] : fam.gauges) out += name + labels + " " + format_double(g->value()) + "\n";
+        for (const auto& [labels, g] : fam.gauges)
+          out += name + labels + " " + format_double(g->value()) + "\n";
         break;
       case Type::kHistogram: {
         out += "# TYPE " + name + " histogram\n";

@@ -45,7 +45,9 @@ std::optional<UserIds> lookup_user(const std::string& name) {
   return UserIds{name, pw.pw_uid, pw.pw_gid};
 }
 
-bool running_as_root() { return geteuid() == 0; }
+bool running_as_root() {
+  return geteuid() == 0;
+}
 
 Child& Child::operator=(Child&& other) noexcept {
   pid_ = other.pid_;
@@ -83,7 +85,9 @@ std::optional<int> Child::wait_for(std::chrono::milliseconds timeout) {
   }
 }
 
-bool Child::signal(int sig) const { return pid_ > 0 && !status_ && ::kill(pid_, sig) == 0; }
+bool Child::signal(int sig) const {
+  return pid_ > 0 && !status_ && ::kill(pid_, sig) == 0;
+}
 
 Child spawn(const SpawnOptions& options) {
   if (options.argv.empty()) throw SpawnError("spawn: empty argv");
@@ -148,6 +152,8 @@ int run(const SpawnOptions& options) {
   return c.wait();
 }
 
-bool pid_alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+bool pid_alive(pid_t pid) {
+  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
 
 }  // namespace cshealthd::process

@@ -54,7 +54,9 @@ WorkerPool::WorkerPool(int threads, std::string name) : state_(std::make_shared<
   }
 }
 
-WorkerPool::~WorkerPool() { shutdown(); }
+WorkerPool::~WorkerPool() {
+  shutdown();
+}
 
 bool WorkerPool::post(std::function<void()> task) {
   {
@@ -87,8 +89,10 @@ bool WorkerPool::shutdown(std::chrono::milliseconds deadline) {
   lock.unlock();
   for (auto& t : threads) {
     // Threads still busy past the deadline hold their own reference to the state.
-    if (done) t.join();
-    else t.detach();
+    if (done)
+      t.join();
+    else
+      t.detach();
   }
   return done;
 }

@@ -32,7 +32,8 @@ struct Key {
 
 std::string env_name(const std::string& path) {
   std::string out = "CSHEALTHD_";
-  for (const char c : path) out += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  for (const char c : path)
+    out += c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return out;
 }
 
@@ -45,9 +46,11 @@ std::int64_t parse_int(const std::string& key, const std::string& raw, const Sou
   std::int64_t v = 0;
   const auto* end = raw.data() + raw.size();
   const auto [ptr, ec] = std::from_chars(raw.data(), end, v);
-  if (ec != std::errc() || ptr != end || raw.empty()) fail(key, src, "expected an integer, got '" + raw + "'");
+  if (ec != std::errc() || ptr != end || raw.empty())
+    fail(key, src, "expected an integer, got '" + raw + "'");
   if (v < lo || v > hi) {
-    fail(key, src, "value " + raw + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    fail(key, src,
+         "value " + raw + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
   }
   return v;
 }
@@ -87,14 +90,13 @@ class Schema {
     one_of("log.level", c.log.level, {"trace", "debug", "info", "warn", "error"});
     one_of("log.format", c.log.format, {"auto", "json", "text"});
 
-    str("http.listen", c.http.listen,
-        [](const std::string& k, const std::string& v, const Source& s) {
-          try {
-            parse_listen(v, k);
-          } catch (const ConfigError& e) {
-            fail(k, s, "expected HOST:PORT, got '" + v + "'");
-          }
-        });
+    str("http.listen", c.http.listen, [](const std::string& k, const std::string& v, const Source& s) {
+      try {
+        parse_listen(v, k);
+      } catch (const ConfigError& e) {
+        fail(k, s, "expected HOST:PORT, got '" + v + "'");
+      }
+    });
     integer("http.io_threads", c.http.io_threads, 1, 64);
     integer("http.worker_threads", c.http.worker_threads, 1, 256);
     integer("http.max_body_bytes", c.http.max_body_bytes, 1024, std::int64_t{1} << 30);
@@ -119,11 +121,12 @@ class Schema {
           if (v.empty()) fail(k, s, "must not be empty");
         });
 
-    str("hubspot.base_url", c.hubspot.base_url, [](const std::string& k, const std::string& v, const Source& s) {
-      if (v.rfind("https://", 0) != 0 && v.rfind("http://", 0) != 0) {
-        fail(k, s, "expected an http:// or https:// URL, got '" + v + "'");
-      }
-    });
+    str("hubspot.base_url", c.hubspot.base_url,
+        [](const std::string& k, const std::string& v, const Source& s) {
+          if (v.rfind("https://", 0) != 0 && v.rfind("http://", 0) != 0) {
+            fail(k, s, "expected an http:// or https:// URL, got '" + v + "'");
+          }
+        });
     secret("hubspot.token", c.hubspot.token);
     secret("webhook.secret", c.webhook.secret);
     secret("admin.token", c.admin.token);
@@ -137,7 +140,8 @@ class Schema {
   }
   bool is_section(const std::string& path) const {
     const std::string prefix = path + ".";
-    return std::any_of(keys_.begin(), keys_.end(), [&](const Key& k) { return k.path.rfind(prefix, 0) == 0; });
+    return std::any_of(keys_.begin(), keys_.end(),
+                       [&](const Key& k) { return k.path.rfind(prefix, 0) == 0; });
   }
   const std::vector<Key>& keys() const { return keys_; }
 
@@ -170,9 +174,10 @@ class Schema {
                      [&field] { return std::to_string(field); }});
   }
   void boolean(const std::string& path, bool& field) {
-    keys_.push_back({path, false,
-                     [&field, path](const std::string& raw, const Source& src) { field = parse_bool(path, raw, src); },
-                     [&field] { return std::string(field ? "true" : "false"); }});
+    keys_.push_back(
+        {path, false,
+         [&field, path](const std::string& raw, const Source& src) { field = parse_bool(path, raw, src); },
+         [&field] { return std::string(field ? "true" : "false"); }});
   }
   void secret(const std::string& path, Secret& field, Check check = {}) {
     keys_.push_back({path, true,
@@ -249,7 +254,8 @@ ListenAddress parse_listen(const std::string& value, const std::string& key) {
     port = value.substr(close + 2);
   } else {
     const auto colon = value.rfind(':');
-    if (colon == std::string::npos || colon == 0) throw ConfigError(key + ": expected HOST:PORT, got '" + value + "'");
+    if (colon == std::string::npos || colon == 0)
+      throw ConfigError(key + ": expected HOST:PORT, got '" + value + "'");
     out.host = value.substr(0, colon);
     port = value.substr(colon + 1);
   }

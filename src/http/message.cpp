@@ -76,7 +76,8 @@ std::map<std::string, std::string> parse_query(std::string_view query) {
     if (!pair.empty()) {
       const auto eq = pair.find('=');
       const auto key = percent_decode(pair.substr(0, eq), true);
-      const auto value = eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1), true);
+      const auto value =
+          eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1), true);
       out[key] = value;
     }
     if (amp == std::string_view::npos) break;

@@ -18,7 +18,9 @@ std::vector<std::string> split_path(const std::string& path) {
   return out;
 }
 
-bool is_param(const std::string& seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
+bool is_param(const std::string& seg) {
+  return seg.size() > 2 && seg.front() == '{' && seg.back() == '}';
+}
 
 }  // namespace
 
@@ -40,8 +42,10 @@ Router::Match Router::match(const std::string& method, const std::string& path) 
     bool ok = true;
     for (std::size_t i = 0; i < segments.size() && ok; ++i) {
       if (is_param(r.segments[i])) {
-        if (segments[i].empty()) ok = false;
-        else params[r.segments[i].substr(1, r.segments[i].size() - 2)] = segments[i];
+        if (segments[i].empty())
+          ok = false;
+        else
+          params[r.segments[i].substr(1, r.segments[i].size() - 2)] = segments[i];
       } else {
         ok = r.segments[i] == segments[i];
       }

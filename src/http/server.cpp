@@ -7,6 +7,7 @@
 #include <optional>
 #include <thread>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -15,7 +16,6 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <spdlog/spdlog.h>
 
 #include "cshealthd/base/log.hpp"
 
@@ -121,18 +121,21 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
     reading_ = true;
     stream_.expires_after(server_->options.read_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&Session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
     reading_ = false;
     if (ec == bhttp::error::body_limit) {
-      return reply_error(413, "payload_too_large",
-                         "request body exceeds " + std::to_string(server_->options.max_body_bytes) + " bytes");
+      return reply_error(
+          413, "payload_too_large",
+          "request body exceeds " + std::to_string(server_->options.max_body_bytes) + " bytes");
     }
     if (ec == bhttp::error::header_limit) {
-      return reply_error(431, "headers_too_large",
-                         "request headers exceed " + std::to_string(server_->options.max_header_bytes) + " bytes");
+      return reply_error(
+          431, "headers_too_large",
+          "request headers exceed " + std::to_string(server_->options.max_header_bytes) + " bytes");
     }
     if (ec) {
       // A client that closed, went idle past the timeout, or was interrupted by shutdown gets no answer;
@@ -153,9 +156,9 @@ class Session : public std::enable_shared_from_this<Session> {
     auto match = server_->router.match(request.method, request.path);
     route_ = match.route;
     if (!match.handler) {
-      Response res = match.status == 405
-                         ? Response::error(405, "method_not_allowed", request.method + " is not allowed on " + route_)
-                         : Response::error(404, "not_found", "no route for " + request.path);
+      Response res = match.status == 405 ? Response::error(405, "method_not_allowed",
+                                                           request.method + " is not allowed on " + route_)
+                                         : Response::error(404, "not_found", "no route for " + request.path);
       if (match.status == 405) res.headers.emplace_back("Allow", match.allow);
       return do_write(std::move(res));
     }
@@ -164,19 +167,21 @@ class Session : public std::enable_shared_from_this<Session> {
     // A request in a worker has no socket operation pending; this tracked executor is the work that
     // keeps the io threads running until its response is written.
     auto work = net::prefer(stream_.get_executor(), net::execution::outstanding_work.tracked);
-    const bool posted = server_->workers.post([self = shared_from_this(), handler, work, req = std::move(request)] {
-      Response res;
-      {
-        log::ContextScope ctx(req.request_id);
-        try {
-          res = (*handler)(req);
-        } catch (const std::exception& e) {
-          spdlog::error("handler for {} failed: {}", self->route_, e.what());
-          res = Response::error(500, "internal", "internal error; see the service log for request " + req.request_id);
-        }
-      }
-      net::post(work, [self, res = std::move(res)]() mutable { self->do_write(std::move(res)); });
-    });
+    const bool posted =
+        server_->workers.post([self = shared_from_this(), handler, work, req = std::move(request)] {
+          Response res;
+          {
+            log::ContextScope ctx(req.request_id);
+            try {
+              res = (*handler)(req);
+            } catch (const std::exception& e) {
+              spdlog::error("handler for {} failed: {}", self->route_, e.what());
+              res = Response::error(500, "internal",
+                                    "internal error; see the service log for request " + req.request_id);
+            }
+          }
+          net::post(work, [self, res = std::move(res)]() mutable { self->do_write(std::move(res)); });
+        });
     if (!posted) do_write(Response::error(503, "shutting_down", "the service is shutting down"));
   }
 
@@ -191,7 +196,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void do_write(Response res) {
-    auto msg = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(res.status), 11);
+    auto msg =
+        std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(res.status), 11);
     msg->set(bhttp::field::server, server_->options.server_name);
     msg->set(bhttp::field::content_type, res.content_type);
     msg->set("X-Request-Id", request_id_);
@@ -202,9 +208,10 @@ class Session : public std::enable_shared_from_this<Session> {
     msg->prepare_payload();
     status_ = res.status;
     stream_.expires_after(server_->options.write_timeout);
-    bhttp::async_write(stream_, *msg, [self = shared_from_this(), msg, keep](beast::error_code ec, std::size_t) {
-      self->on_write(ec, keep);
-    });
+    bhttp::async_write(stream_, *msg,
+                       [self = shared_from_this(), msg, keep](beast::error_code ec, std::size_t) {
+                         self->on_write(ec, keep);
+                       });
   }
 
   void on_write(beast::error_code ec, bool keep) {
@@ -236,7 +243,8 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void Server::Impl::do_accept() {
-  acceptor.async_accept(net::make_strand(ioc), beast::bind_front_handler(&Impl::on_accept, shared_from_this()));
+  acceptor.async_accept(net::make_strand(ioc),
+                        beast::bind_front_handler(&Impl::on_accept, shared_from_this()));
 }
 
 void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
@@ -275,7 +283,9 @@ void Server::Impl::record(const std::string& route, const std::string& method, i
       .counter("cshealthd_http_requests_total", "HTTP requests answered, by route, method and status",
                {{"route", route}, {"method", method}, {"status", std::to_string(status)}})
       .inc();
-  metrics.histogram("cshealthd_http_request_duration_seconds", "HTTP request latency, by route", {{"route", route}})
+  metrics
+      .histogram("cshealthd_http_request_duration_seconds", "HTTP request latency, by route",
+                 {{"route", route}})
       .observe(seconds);
 }
 
@@ -318,7 +328,9 @@ void Server::start() {
   }
 }
 
-std::uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+std::uint16_t Server::port() const {
+  return impl_->acceptor.local_endpoint().port();
+}
 
 std::string Server::address() const {
   const auto ep = impl_->acceptor.local_endpoint();
@@ -349,7 +361,8 @@ bool Server::shutdown(std::chrono::milliseconds deadline) {
     std::unique_lock lock(im.mutex);
     clean = im.drained.wait_for(lock, deadline, [&] { return im.sessions.empty(); });
     if (!clean) {
-      spdlog::warn("http: {} connection(s) still busy at the shutdown deadline; closing them", im.sessions.size());
+      spdlog::warn("http: {} connection(s) still busy at the shutdown deadline; closing them",
+                   im.sessions.size());
       for (auto& [ptr, weak] : im.sessions) {
         if (auto s = weak.lock()) live.push_back(std::move(s));
       }
@@ -361,7 +374,8 @@ bool Server::shutdown(std::chrono::milliseconds deadline) {
   // also releases every handler (and the references they hold). stop() is only the last resort.
   {
     std::unique_lock lock(im.mutex);
-    if (!im.io_done.wait_for(lock, std::chrono::seconds(2), [&] { return im.io_running == 0; })) im.ioc.stop();
+    if (!im.io_done.wait_for(lock, std::chrono::seconds(2), [&] { return im.io_running == 0; }))
+      im.ioc.stop();
   }
   for (auto& t : im.threads) t.join();
   im.threads.clear();

@@ -1,7 +1,7 @@
 #include "cshealthd/store/embedded_postgres.hpp"
 
-#include <libpq-fe.h>
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -12,8 +12,8 @@
 #include <sstream>
 #include <thread>
 
-#include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
+#include <pqxx/pqxx>
 
 #include "cshealthd/store/errors.hpp"
 
@@ -26,7 +26,9 @@ namespace {
 constexpr const char* kSuperuser = "cshealthd";
 constexpr std::size_t kMaxSocketPath = 107;  // sizeof(sockaddr_un::sun_path) - 1
 
-[[noreturn]] void fail(const std::string& what) { throw StoreError(StoreError::Kind::kPermanent, what); }
+[[noreturn]] void fail(const std::string& what) {
+  throw StoreError(StoreError::Kind::kPermanent, what);
+}
 
 void chown_to(const fs::path& p, const std::optional<process::UserIds>& user) {
   if (user && ::chown(p.c_str(), user->uid, user->gid) != 0) {
@@ -74,6 +76,7 @@ EmbeddedPostgres::EmbeddedPostgres(EmbeddedOptions options) : options_(std::move
 }
 
 EmbeddedPostgres::~EmbeddedPostgres() {
+  stop_supervisor();
   if (options_.die_with_parent) stop();
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
@@ -100,7 +103,8 @@ void EmbeddedPostgres::lock_state_dir() {
 
 std::string EmbeddedPostgres::find_bin_dir(const std::string& configured) {
   if (!configured.empty()) {
-    if (!fs::exists(fs::path(configured) / "initdb")) fail("database.embedded.bin_dir: no initdb in " + configured);
+    if (!fs::exists(fs::path(configured) / "initdb"))
+      fail("database.embedded.bin_dir: no initdb in " + configured);
     return configured;
   }
   std::vector<std::pair<int, fs::path>> found;
@@ -118,8 +122,9 @@ std::string EmbeddedPostgres::find_bin_dir(const std::string& configured) {
       if (fs::exists(fs::path(dir) / "initdb") && fs::exists(fs::path(dir) / "postgres")) return dir;
     }
   }
-  fail("embedded postgres: no PostgreSQL server binaries found (install the postgresql package or set "
-       "database.embedded.bin_dir)");
+  fail(
+      "embedded postgres: no PostgreSQL server binaries found (install the postgresql package or set "
+      "database.embedded.bin_dir)");
 }
 
 void EmbeddedPostgres::prepare_state_dir() {
@@ -135,7 +140,8 @@ void EmbeddedPostgres::prepare_state_dir() {
     // The server account must be able to reach <state_dir>/pg; search permission is enough. The state
     // dir is ours to open up; its parents are the operator's, so those are only checked.
     struct stat st {};
-    if (::stat(options_.state_dir.c_str(), &st) == 0 && st.st_uid != run_as_->uid && !(st.st_mode & S_IXOTH)) {
+    if (::stat(options_.state_dir.c_str(), &st) == 0 && st.st_uid != run_as_->uid &&
+        !(st.st_mode & S_IXOTH)) {
       ::chmod(options_.state_dir.c_str(), (st.st_mode & 07777) | S_IXOTH);
     }
     for (fs::path p = options_.state_dir.parent_path(); !p.empty(); p = p.parent_path()) {
@@ -186,11 +192,13 @@ bool EmbeddedPostgres::stop_running(const fs::path& data_dir, std::chrono::milli
   if (pid <= 0 || !process::pid_alive(pid) || !is_postgres_process(pid)) return false;
   ::kill(pid, SIGINT);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (process::pid_alive(pid) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  while (process::pid_alive(pid) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
   if (process::pid_alive(pid)) {
     ::kill(pid, SIGQUIT);
     const auto hard = std::chrono::steady_clock::now() + 5s;
-    while (process::pid_alive(pid) && std::chrono::steady_clock::now() < hard) std::this_thread::sleep_for(20ms);
+    while (process::pid_alive(pid) && std::chrono::steady_clock::now() < hard)
+      std::this_thread::sleep_for(20ms);
   }
   return true;
 }
@@ -206,9 +214,20 @@ void EmbeddedPostgres::start() {
     spdlog::warn("embedded postgres: stopped a cluster left running by an earlier process");
   }
 
+  spawn_server();
+  wait_until_ready();
+  ensure_database();
+  if (options_.supervise) {
+    stopping_ = false;
+    supervisor_ = std::thread([this] { supervise(); });
+  }
+}
+
+void EmbeddedPostgres::spawn_server() {
   process::SpawnOptions opts;
-  opts.argv = {bin_dir_ + "/postgres", "-D", data_dir().string(), "-k", data_dir().string(), "-h", "",
-               "-p", std::to_string(options_.port), "-c", "max_connections=100"};
+  opts.argv = {
+      bin_dir_ + "/postgres",        "-D", data_dir().string(),  "-k", data_dir().string(), "-h", "", "-p",
+      std::to_string(options_.port), "-c", "max_connections=100"};
   if (!options_.fsync) {
     for (const char* s : {"fsync=off", "synchronous_commit=off", "full_page_writes=off"}) {
       opts.argv.push_back("-c");
@@ -221,8 +240,37 @@ void EmbeddedPostgres::start() {
   if (options_.die_with_parent) opts.parent_death_signal = SIGINT;
   child_ = process::spawn(opts);
   spdlog::info("embedded postgres: started pid {} (socket in {})", child_.pid(), data_dir().string());
-  wait_until_ready();
-  ensure_database();
+}
+
+// Restarts a server that died under us (OOM killer, a crash, an operator's kill), backing off from 1 s
+// to 30 s between failed attempts, so the service recovers without a restart of its own.
+void EmbeddedPostgres::supervise() {
+  int failures = 0;
+  while (!stopping_) {
+    {
+      std::unique_lock lock(wake_mutex_);
+      wake_.wait_for(lock, 250ms, [&] { return stopping_.load(); });
+    }
+    if (stopping_) break;
+    const auto status = child_.try_wait();
+    if (!status) continue;
+    spdlog::error("embedded postgres: server exited unexpectedly (status {}): {}", *status, log_tail());
+    const auto backoff = std::chrono::seconds(std::min(30, 1 << std::min(failures, 5)));
+    {
+      std::unique_lock lock(wake_mutex_);
+      if (wake_.wait_for(lock, backoff, [&] { return stopping_.load(); })) break;
+    }
+    try {
+      spawn_server();
+      ++restarts_;  // before it is ready, so nobody sees a recovered server with an old count
+      wait_until_ready();
+      failures = 0;
+      spdlog::warn("embedded postgres: restarted (pid {})", child_.pid());
+    } catch (const std::exception& e) {
+      ++failures;
+      spdlog::error("embedded postgres: restart failed: {}", e.what());
+    }
+  }
 }
 
 void EmbeddedPostgres::wait_until_ready() {
@@ -234,6 +282,7 @@ void EmbeddedPostgres::wait_until_ready() {
            "): " + log_tail());
     }
     if (PQping(probe.c_str()) == PQPING_OK) return;
+    if (stopping_) fail("embedded postgres: stopping during start-up");
     if (std::chrono::steady_clock::now() >= deadline) {
       stop(5s);
       fail("embedded postgres: not ready within database.embedded.startup_timeout_ms: " + log_tail());
@@ -259,7 +308,14 @@ void EmbeddedPostgres::ensure_database() {
   }
 }
 
+void EmbeddedPostgres::stop_supervisor() {
+  stopping_ = true;
+  wake_.notify_all();
+  if (supervisor_.joinable()) supervisor_.join();
+}
+
 void EmbeddedPostgres::stop(std::chrono::milliseconds timeout) {
+  stop_supervisor();
   if (!child_.valid() || child_.try_wait()) return;
   child_.signal(SIGINT);
   if (!child_.wait_for(timeout)) {

@@ -6,9 +6,10 @@ namespace cshealthd::store {
 namespace {
 
 StoreError::Kind classify_sqlstate(const std::string& state) {
-  if (state.rfind("08", 0) == 0) return StoreError::Kind::kTransient;  // connection exception
+  if (state.rfind("08", 0) == 0) return StoreError::Kind::kTransient;             // connection exception
   if (state == "40001" || state == "40P01") return StoreError::Kind::kTransient;  // serialization, deadlock
-  if (state == "57P01" || state == "57P02" || state == "57P03") return StoreError::Kind::kTransient;  // shutdown
+  if (state == "57P01" || state == "57P02" || state == "57P03")
+    return StoreError::Kind::kTransient;                      // shutdown
   if (state == "57014") return StoreError::Kind::kTransient;  // statement timeout / cancel
   if (state == "53300") return StoreError::Kind::kTransient;  // too many connections
   if (state == "23505") return StoreError::Kind::kConflict;   // unique violation

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <map>
 
-#include <pqxx/pqxx>
 #include <spdlog/spdlog.h>
+#include <pqxx/pqxx>
 
 #include "cshealthd/store/errors.hpp"
 
@@ -24,7 +24,9 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
   applied_at timestamptz NOT NULL DEFAULT now()
 ))";
 
-[[noreturn]] void fail(const std::string& what) { throw StoreError(StoreError::Kind::kPermanent, what); }
+[[noreturn]] void fail(const std::string& what) {
+  throw StoreError(StoreError::Kind::kPermanent, what);
+}
 
 struct Applied {
   std::string name;
@@ -56,7 +58,8 @@ std::string Migrator::checksum(const std::string& sql) {
   return hex;
 }
 
-Migrator::Migrator(std::string conninfo, std::vector<MigrationSource> sources) : conninfo_(std::move(conninfo)) {
+Migrator::Migrator(std::string conninfo, std::vector<MigrationSource> sources)
+    : conninfo_(std::move(conninfo)) {
   for (auto& s : sources) {
     const int version = std::atoi(s.name.c_str());
     if (version <= 0) fail("migration " + s.name + ": the file name must start with its version number");
@@ -88,8 +91,8 @@ MigrationReport Migrator::migrate() {
         fail("database has migration " + row.name + " that this binary does not know; run a newer cshealthd");
       }
       if (it->checksum != row.checksum) {
-        fail("migration " + it->name + " was edited after it was applied (checksum " + row.checksum.substr(0, 12) +
-             " in the database, " + it->checksum.substr(0, 12) +
+        fail("migration " + it->name + " was edited after it was applied (checksum " +
+             row.checksum.substr(0, 12) + " in the database, " + it->checksum.substr(0, 12) +
              " in this binary); add a new migration instead of editing an applied one");
       }
     }
@@ -100,8 +103,8 @@ MigrationReport Migrator::migrate() {
       try {
         pqxx::work tx(c, "migrate");
         tx.exec(m.sql);
-        tx.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", m.version,
-                       m.name, m.checksum);
+        tx.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                       m.version, m.name, m.checksum);
         tx.commit();
       } catch (const pqxx::sql_error& e) {
         fail("migration " + m.name + " failed: " + e.what());

@@ -26,8 +26,8 @@ TEST(CliTest, VersionAndHelp) {
   const auto v = run_cshealthd({"--version"});
   EXPECT_EQ(v.status, 0);
   EXPECT_THAT(v.output, HasSubstr("cshealthd 0."));
-  for (const std::vector<std::string>& cmd : {std::vector<std::string>{"serve", "--help"},
-                                               {"migrate", "--help"}, {"config", "check", "--help"}}) {
+  for (const std::vector<std::string>& cmd :
+       {std::vector<std::string>{"serve", "--help"}, {"migrate", "--help"}, {"config", "check", "--help"}}) {
     const auto h = run_cshealthd(cmd);
     EXPECT_EQ(h.status, 0) << cmd[0];
     EXPECT_THAT(h.output, HasSubstr("--config")) << cmd[0];
@@ -55,7 +55,8 @@ TEST(CliTest, ConfigCheckUnknownKeyExits2NamingKeyAndLine) {
 
 TEST(CliTest, ServeWithBadTypeExits2BeforeStartingAnything) {
   TempDir dir;
-  const auto f = write(dir, "c.yaml", "state_dir: " + (dir.path() / "state").string() + "\nhttp:\n  io_threads: two\n");
+  const auto f =
+      write(dir, "c.yaml", "state_dir: " + (dir.path() / "state").string() + "\nhttp:\n  io_threads: two\n");
   const auto r = run_cshealthd({"serve", "--config", f});
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, HasSubstr("http.io_threads"));
@@ -63,8 +64,9 @@ TEST(CliTest, ServeWithBadTypeExits2BeforeStartingAnything) {
 }
 
 TEST(CliTest, MissingSecretFileExits2WithoutLeakingOtherSecrets) {
-  const auto r = run_cshealthd({"config", "check"}, {"CSHEALTHD_HUBSPOT_TOKEN=pat-na1-VERYSECRET",
-                                                      "CSHEALTHD_WEBHOOK_SECRET_FILE=/nonexistent/webhook.secret"});
+  const auto r =
+      run_cshealthd({"config", "check"}, {"CSHEALTHD_HUBSPOT_TOKEN=pat-na1-VERYSECRET",
+                                          "CSHEALTHD_WEBHOOK_SECRET_FILE=/nonexistent/webhook.secret"});
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.output, AllOf(HasSubstr("webhook.secret_file"), Not(HasSubstr("VERYSECRET"))));
 }
@@ -86,7 +88,8 @@ TEST(CliTest, MigrateAppliesReportsStatusAndIsIdempotent) {
   EXPECT_THAT(first.output, HasSubstr("applied 0001_service_instances.sql"));
   const auto again = run_cshealthd({"migrate"}, env);
   EXPECT_THAT(again.output, HasSubstr("0 applied now"));
-  EXPECT_THAT(run_cshealthd({"migrate", "--status"}, env).output, HasSubstr("applied  0001_service_instances.sql"));
+  EXPECT_THAT(run_cshealthd({"migrate", "--status"}, env).output,
+              HasSubstr("applied  0001_service_instances.sql"));
 }
 
 TEST(CliTest, UnreachableDatabaseIsRuntimeFailureNotConfigError) {

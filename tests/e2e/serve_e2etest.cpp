@@ -22,10 +22,10 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::Daemon;
 using testing::DaemonOptions;
+using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::TempDir;
 
 // As root the cluster runs as `postgres`, which must be able to enter the (private) temp dir.
@@ -69,7 +69,8 @@ pid_t postmaster_pid(const fs::path& state) {
 
 bool gone_within(pid_t pid, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (process::pid_alive(pid) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  while (process::pid_alive(pid) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
   return !process::pid_alive(pid);
 }
 
@@ -96,7 +97,8 @@ TEST(ServeTest, EmbeddedClusterStartsServesStopsAndIsReused) {
   EXPECT_EQ(metrics.status, 200);
   EXPECT_THAT(metrics.header("content-type"), HasSubstr("text/plain; version=0.0.4"));
   EXPECT_THAT(metrics.body, HasSubstr("cshealthd_build_info{"));
-  EXPECT_THAT(metrics.body, HasSubstr("cshealthd_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"}"));
+  EXPECT_THAT(metrics.body,
+              HasSubstr("cshealthd_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"}"));
 
   // PostgreSQL refuses to run as root: then the cluster belongs to the postgres account.
   if (process::running_as_root()) {
@@ -186,6 +188,32 @@ TEST(ServeTest, KillNineLeavesNoOrphanAndRestartRecovers) {
   EXPECT_EQ(wait_ready(port, 15s), 200);
   again.signal(SIGTERM);
   EXPECT_EQ(again.wait_exit(5s).value_or(-1), 0);
+}
+
+TEST(ServeTest, CrashedEmbeddedPostgresIsRestarted) {
+  TempDir dir;
+  traversable(dir);
+  const auto state = dir.path() / "state";
+  Daemon d = start(embedded_env(state), dir.path() / "d.log");
+  const auto port = d.wait_listening(15s);
+  ASSERT_NE(port, 0) << d.log();
+  ASSERT_EQ(wait_ready(port, 15s), 200);
+  const pid_t pg = postmaster_pid(state);
+  ASSERT_EQ(::kill(pg, SIGKILL), 0);
+  ASSERT_TRUE(gone_within(pg, 5s));
+  int status = 200;  // backends notice the postmaster's death within moments
+  for (int i = 0; i < 100 && status == 200; ++i) {
+    status = testing::http_request(port, "GET", "/readyz").status;
+    if (status == 200) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(status, 503);
+  EXPECT_EQ(wait_ready(port, 20s), 200) << d.log();  // back without restarting the service
+  EXPECT_NE(postmaster_pid(state), pg);
+  EXPECT_THAT(testing::http_request(port, "GET", "/metrics").body,
+              HasSubstr("cshealthd_embedded_postgres_restarts 1"));
+  EXPECT_THAT(d.log(), HasSubstr("server exited unexpectedly"));
+  d.signal(SIGTERM);
+  EXPECT_EQ(d.wait_exit(5s).value_or(-1), 0) << d.log();
 }
 
 TEST(ServeTest, SecondInstanceOnSameStateDirIsRefused) {

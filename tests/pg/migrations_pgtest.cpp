@@ -24,8 +24,8 @@ int count(const std::string& conninfo, const std::string& sql) {
 }
 
 bool table_exists(const std::string& conninfo, const std::string& table) {
-  return count(conninfo, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = '" + table +
-                             "'") == 1;
+  return count(conninfo, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = '" +
+                             table + "'") == 1;
 }
 
 std::string error_of(Migrator& m) {

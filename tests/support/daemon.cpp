@@ -22,7 +22,9 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
-std::string cshealthd_binary() { return CSHEALTHD_BIN_PATH; }
+std::string cshealthd_binary() {
+  return CSHEALTHD_BIN_PATH;
+}
 
 Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
   process::SpawnOptions spawn;
@@ -61,7 +63,9 @@ std::uint16_t Daemon::wait_listening(std::chrono::milliseconds timeout) {
   return 0;
 }
 
-std::optional<int> Daemon::wait_exit(std::chrono::milliseconds timeout) { return child_.wait_for(timeout); }
+std::optional<int> Daemon::wait_exit(std::chrono::milliseconds timeout) {
+  return child_.wait_for(timeout);
+}
 
 RunResult run_cshealthd(const std::vector<std::string>& args, const std::vector<std::string>& env) {
   TempDir dir("cshealthd-run");

@@ -29,6 +29,7 @@ int start(const std::string& info_path) {
   opts.state_dir = tmpl;
   opts.fsync = false;
   opts.die_with_parent = false;  // outlives this process; `stop` ends it
+  opts.supervise = false;
   opts.database = "postgres";
   EmbeddedPostgres pg(opts);
   pg.start();
@@ -41,10 +42,12 @@ int start(const std::string& info_path) {
   }
   cshealthd::store::Migrator(pg.conninfo_for("cshealthd_template")).migrate();
 
-  nlohmann::json info = {{"state_dir", tmpl},
-                         {"data_dir", pg.data_dir().string()},
-                         {"conninfo_postgres", pg.conninfo_for("postgres")},
-                         {"conninfo_prefix", pg.conninfo_for("postgres").substr(0, pg.conninfo_for("postgres").find(" dbname="))}};
+  nlohmann::json info = {
+      {"state_dir", tmpl},
+      {"data_dir", pg.data_dir().string()},
+      {"conninfo_postgres", pg.conninfo_for("postgres")},
+      {"conninfo_prefix",
+       pg.conninfo_for("postgres").substr(0, pg.conninfo_for("postgres").find(" dbname="))}};
   fs::create_directories(fs::path(info_path).parent_path());
   std::ofstream(info_path) << info.dump(2) << "\n";
   std::cout << "pg-harness: cluster up in " << tmpl << "\n";

@@ -14,7 +14,8 @@ namespace cshealthd::testing {
 RawConnection::RawConnection(std::uint16_t port, std::chrono::milliseconds timeout) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return;
-  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
   setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   sockaddr_in addr{};
@@ -61,7 +62,8 @@ RawResponse RawConnection::read_response() {
   const int status = sp == std::string::npos ? 0 : std::atoi(status_line.c_str() + sp + 1);
   while (line_end != std::string::npos) {
     const auto next = head.find("\r\n", line_end + 2);
-    const std::string line = head.substr(line_end + 2, next == std::string::npos ? std::string::npos : next - line_end - 2);
+    const std::string line =
+        head.substr(line_end + 2, next == std::string::npos ? std::string::npos : next - line_end - 2);
     const auto colon = line.find(':');
     if (colon != std::string::npos) {
       std::string name = line.substr(0, colon);
@@ -72,8 +74,7 @@ RawResponse RawConnection::read_response() {
     }
     line_end = next;
   }
-  const std::size_t length =
-      r.headers.count("content-length") ? std::stoul(r.headers["content-length"]) : 0;
+  const std::size_t length = r.headers.count("content-length") ? std::stoul(r.headers["content-length"]) : 0;
   while (buffer_.size() < header_end + 4 + length) {
     if (!fill()) return r;
   }
@@ -95,7 +96,8 @@ RawResponse http_request(std::uint16_t port, const std::string& method, const st
   if (!conn.connected()) return {};
   std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
   for (const auto& h : headers) req += h + "\r\n";
-  if (!body.empty() || method == "POST" || method == "PUT") req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  if (!body.empty() || method == "POST" || method == "PUT")
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n" + body;
   if (!conn.send(req)) return {};
   return conn.read_response();

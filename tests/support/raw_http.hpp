@@ -8,7 +8,7 @@
 namespace cshealthd::testing {
 
 struct RawResponse {
-  int status = 0;  // 0: no (complete) response
+  int status = 0;                              // 0: no (complete) response
   std::map<std::string, std::string> headers;  // lower-cased names
   std::string body;
 

@@ -54,12 +54,15 @@ Cluster& cluster() {
 std::string unique_name() {
   static std::atomic<int> counter{0};
   std::random_device rd;
-  return "t_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + "_" + std::to_string(rd() % 100000);
+  return "t_" + std::to_string(getpid()) + "_" + std::to_string(counter++) + "_" +
+         std::to_string(rd() % 100000);
 }
 
 }  // namespace
 
-std::string TestDatabase::admin_conninfo() { return cluster().prefix + " dbname=postgres"; }
+std::string TestDatabase::admin_conninfo() {
+  return cluster().prefix + " dbname=postgres";
+}
 
 TestDatabase::TestDatabase(bool migrated) : name_(unique_name()) {
   pqxx::connection c(admin_conninfo());

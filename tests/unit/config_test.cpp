@@ -70,7 +70,8 @@ TEST_F(ConfigTest, WrongTypeNamesKey) {
               AllOf(HasSubstr("database.migrate_on_start"), HasSubstr("true or false")));
   EXPECT_THAT(error_of(write("c.yaml", "http:\n  listen: [1, 2]\n")),
               AllOf(HasSubstr("http.listen"), HasSubstr("list or mapping")));
-  EXPECT_THAT(error_of(write("d.yaml", "http: 5\n")), AllOf(HasSubstr("http"), HasSubstr("expected a mapping")));
+  EXPECT_THAT(error_of(write("d.yaml", "http: 5\n")),
+              AllOf(HasSubstr("http"), HasSubstr("expected a mapping")));
 }
 
 TEST_F(ConfigTest, OutOfRangeAtBoundaries) {
@@ -92,7 +93,8 @@ TEST_F(ConfigTest, EnumValues) {
 
 TEST_F(ConfigTest, ListenAddressValidated) {
   EXPECT_THAT(error_of(std::nullopt, {{"CSHEALTHD_HTTP_LISTEN", "localhost"}}), HasSubstr("http.listen"));
-  EXPECT_THAT(error_of(std::nullopt, {{"CSHEALTHD_HTTP_LISTEN", "127.0.0.1:99999"}}), HasSubstr("http.listen"));
+  EXPECT_THAT(error_of(std::nullopt, {{"CSHEALTHD_HTTP_LISTEN", "127.0.0.1:99999"}}),
+              HasSubstr("http.listen"));
   const auto a = parse_listen("[::1]:8080", "k");
   EXPECT_EQ(a.host, "::1");
   EXPECT_EQ(a.port, 8080);
@@ -115,7 +117,8 @@ TEST_F(ConfigTest, SecretsFromEnvironmentAndFiles) {
 TEST_F(ConfigTest, SecretValueInFileIsRefusedWithoutEchoingIt) {
   const auto f = write("c.yaml", "hubspot:\n  token: pat-na1-SUPERSECRET\n");
   const auto err = error_of(f);
-  EXPECT_THAT(err, AllOf(HasSubstr("hubspot.token"), HasSubstr("CSHEALTHD_HUBSPOT_TOKEN"), HasSubstr("c.yaml:2")));
+  EXPECT_THAT(err,
+              AllOf(HasSubstr("hubspot.token"), HasSubstr("CSHEALTHD_HUBSPOT_TOKEN"), HasSubstr("c.yaml:2")));
   EXPECT_THAT(err, Not(HasSubstr("SUPERSECRET")));
 }
 
@@ -124,7 +127,8 @@ TEST_F(ConfigTest, MissingSecretFileNamesKey) {
               AllOf(HasSubstr("webhook.secret_file"), HasSubstr("/nonexistent/secret")));
   const auto f = write("c.yaml", "hubspot:\n  token_file: /nonexistent/t\n");
   EXPECT_THAT(error_of(f), AllOf(HasSubstr("hubspot.token_file"), HasSubstr("c.yaml:2")));
-  EXPECT_THAT(error_of(std::nullopt, {{"CSHEALTHD_ADMIN_TOKEN_FILE", write("empty", "\n")}}), HasSubstr("empty"));
+  EXPECT_THAT(error_of(std::nullopt, {{"CSHEALTHD_ADMIN_TOKEN_FILE", write("empty", "\n")}}),
+              HasSubstr("empty"));
 }
 
 TEST_F(ConfigTest, DatabaseUrlInFileOnlyWithoutPassword) {
@@ -132,7 +136,8 @@ TEST_F(ConfigTest, DatabaseUrlInFileOnlyWithoutPassword) {
   EXPECT_EQ(load(ok, {}).database.url.reveal(), "postgresql://cs@db.internal/cshealthd");
   const auto bad = write("b.yaml", "database:\n  url: postgresql://cs:hunter2@db/cshealthd\n");
   const auto err = error_of(bad);
-  EXPECT_THAT(err, AllOf(HasSubstr("database.url"), HasSubstr("CSHEALTHD_DATABASE_URL"), Not(HasSubstr("hunter2"))));
+  EXPECT_THAT(
+      err, AllOf(HasSubstr("database.url"), HasSubstr("CSHEALTHD_DATABASE_URL"), Not(HasSubstr("hunter2"))));
   const auto kv = write("c.yaml", "database:\n  url: host=db password=hunter2\n");
   EXPECT_THAT(error_of(kv), Not(HasSubstr("hunter2")));
 }

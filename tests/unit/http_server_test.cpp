@@ -15,8 +15,8 @@ namespace cshealthd::http {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::RawConnection;
 using ::testing::HasSubstr;
+using testing::RawConnection;
 
 class HttpServerTest : public ::testing::Test {
  protected:
@@ -100,7 +100,8 @@ TEST_F(HttpServerTest, OversizedHeadersAre431) {
   const auto r = testing::http_request(port_, "GET", "/hello", "", {"X-Big: " + std::string(9000, 'h')});
   EXPECT_EQ(r.status, 431);
   EXPECT_EQ(nlohmann::json::parse(r.body)["error"]["code"], "headers_too_large");
-  EXPECT_EQ(testing::http_request(port_, "GET", "/hello", "", {"X-Big: " + std::string(7000, 'h')}).status, 200);
+  EXPECT_EQ(testing::http_request(port_, "GET", "/hello", "", {"X-Big: " + std::string(7000, 'h')}).status,
+            200);
 }
 
 TEST_F(HttpServerTest, MalformedRequestIs400AndClosed) {
@@ -148,8 +149,10 @@ TEST_F(HttpServerTest, CountsRequestsByRouteAndStatus) {
     std::this_thread::sleep_for(10ms);
   }
   const auto text = metrics_.render();
-  EXPECT_THAT(text, HasSubstr("cshealthd_http_requests_total{route=\"/hello\",method=\"GET\",status=\"200\"} 1"));
-  EXPECT_THAT(text, HasSubstr("cshealthd_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("cshealthd_http_requests_total{route=\"/hello\",method=\"GET\",status=\"200\"} 1"));
+  EXPECT_THAT(
+      text, HasSubstr("cshealthd_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1"));
   EXPECT_THAT(text, HasSubstr("cshealthd_http_request_duration_seconds_count{route=\"/hello\"} 1"));
 }
 
@@ -165,7 +168,7 @@ TEST_F(HttpServerTest, ShutdownLetsRequestInFlightFinishAndRefusesNewOnes) {
   ASSERT_EQ(idle.read_response().status, 200);
 
   auto done = std::async(std::launch::async, [&] { return server_->shutdown(10s); });
-  EXPECT_TRUE(idle.closed_by_peer());  // the idle connection is closed at once
+  EXPECT_TRUE(idle.closed_by_peer());                            // the idle connection is closed at once
   EXPECT_EQ(done.wait_for(200ms), std::future_status::timeout);  // still waiting for /slow
   release_.set_value();
   const auto r = busy.read_response();

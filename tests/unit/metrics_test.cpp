@@ -22,7 +22,7 @@ TEST(MetricsTest, CounterSeriesByLabels) {
 TEST(MetricsTest, HistogramBucketsAreCumulativeAndBoundsInclusive) {
   Registry r;
   auto& h = r.histogram("lat_seconds", "latency", {{"route", "/r"}}, {0.1, 1.0});
-  h.observe(0.1);   // le=0.1 is inclusive
+  h.observe(0.1);  // le=0.1 is inclusive
   h.observe(0.5);
   h.observe(5.0);
   const auto text = r.render();

@@ -8,7 +8,8 @@ namespace {
 Router make_router() {
   Router r;
   r.add("GET", "/healthz", [](const Request&) { return Response::text(200, "ok"); });
-  r.add("GET", "/v1/companies/{id}/health", [](const Request& q) { return Response::text(200, q.params.at("id")); });
+  r.add("GET", "/v1/companies/{id}/health",
+        [](const Request& q) { return Response::text(200, q.params.at("id")); });
   r.add("PUT", "/v1/companies/{id}/override", [](const Request&) { return Response::text(200, "put"); });
   r.add("DELETE", "/v1/companies/{id}/override", [](const Request&) { return Response::text(204, ""); });
   return r;

@@ -19,6 +19,7 @@ class DatabaseRuntime {
   const std::string& conninfo() const { return conninfo_; }
   std::string redacted() const;  // for logs
   bool embedded() const { return embedded_ != nullptr; }
+  int embedded_restarts() const { return embedded_ ? embedded_->restarts() : 0; }
   void stop();
 
  private:

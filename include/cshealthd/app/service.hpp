@@ -2,6 +2,7 @@
 #include <memory>
 #include <string>
 
+#include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/base/worker_pool.hpp"
 #include "cshealthd/config/config.hpp"
@@ -9,7 +10,6 @@
 #include "cshealthd/http/server.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/migrations.hpp"
-#include "cshealthd/app/database_runtime.hpp"
 
 namespace cshealthd::app {
 

@@ -20,12 +20,12 @@ std::optional<UserIds> lookup_user(const std::string& name);
 bool running_as_root();
 
 struct SpawnOptions {
-  std::vector<std::string> argv;             // argv[0] is the program path
-  std::optional<UserIds> run_as;             // switch to this user (the caller must be root)
-  std::string output_path;                   // stdout+stderr appended here; empty = inherit
-  bool new_process_group = false;            // a terminal's Ctrl-C then does not reach the child
-  int parent_death_signal = 0;               // delivered to the child if this process dies first
-  std::vector<std::string> extra_env;        // "KEY=VALUE" entries added to the inherited environment
+  std::vector<std::string> argv;       // argv[0] is the program path
+  std::optional<UserIds> run_as;       // switch to this user (the caller must be root)
+  std::string output_path;             // stdout+stderr appended here; empty = inherit
+  bool new_process_group = false;      // a terminal's Ctrl-C then does not reach the child
+  int parent_death_signal = 0;         // delivered to the child if this process dies first
+  std::vector<std::string> extra_env;  // "KEY=VALUE" entries added to the inherited environment
 };
 
 class SpawnError : public std::runtime_error {

@@ -20,8 +20,8 @@ class Router {
     const Handler* handler = nullptr;  // null: see status
     std::string route;                 // the pattern, or "unmatched"
     std::map<std::string, std::string> params;
-    int status = 200;                  // 404 no such path, 405 path exists with other methods
-    std::string allow;                 // for 405: "GET, POST"
+    int status = 200;   // 404 no such path, 405 path exists with other methods
+    std::string allow;  // for 405: "GET, POST"
   };
   Match match(const std::string& method, const std::string& path) const;
 

@@ -14,9 +14,9 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;  // 0: the OS picks one; see Server::port()
   int io_threads = 2;
-  std::size_t max_body_bytes = 1 << 20;   // larger: 413
-  std::size_t max_header_bytes = 8 << 10;  // larger: 431
-  std::chrono::milliseconds read_timeout{30'000};   // waiting for, and reading, one request
+  std::size_t max_body_bytes = 1 << 20;            // larger: 413
+  std::size_t max_header_bytes = 8 << 10;          // larger: 431
+  std::chrono::milliseconds read_timeout{30'000};  // waiting for, and reading, one request
   std::chrono::milliseconds write_timeout{30'000};
   std::string server_name = "cshealthd";
 };

@@ -1,20 +1,25 @@
 #pragma once
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "cshealthd/base/process.hpp"
 
 namespace cshealthd::store {
 
 struct EmbeddedOptions {
-  std::filesystem::path state_dir;   // the cluster lives in <state_dir>/pg
-  std::string bin_dir;               // empty: discover
-  int port = 5432;                   // names the socket file only
+  std::filesystem::path state_dir;  // the cluster lives in <state_dir>/pg
+  std::string bin_dir;              // empty: discover
+  int port = 5432;                  // names the socket file only
   bool fsync = true;
   std::chrono::milliseconds startup_timeout{60'000};
-  std::string run_as = "postgres";   // used only when this process is root
-  bool die_with_parent = true;       // the test harness keeps its cluster alive between processes
+  std::string run_as = "postgres";  // used only when this process is root
+  bool die_with_parent = true;      // the test harness keeps its cluster alive between processes
+  bool supervise = true;            // restart the server (with backoff) if it dies while we run
   std::string database = "cshealthd";
 };
 
@@ -38,6 +43,7 @@ class EmbeddedPostgres {
   std::filesystem::path data_dir() const { return options_.state_dir / "pg"; }
   std::filesystem::path log_path() const { return options_.state_dir / "postgres.log"; }
   pid_t pid() const { return child_.pid(); }
+  int restarts() const { return restarts_.load(); }  // times the supervisor brought the server back
 
   // Stops the cluster whose postmaster.pid is in `data_dir` (not necessarily our child). Returns false if
   // none was running.
@@ -47,7 +53,10 @@ class EmbeddedPostgres {
  private:
   void prepare_state_dir();
   void init_cluster();
+  void spawn_server();
   void wait_until_ready();
+  void supervise();
+  void stop_supervisor();
   void ensure_database();
   std::string log_tail() const;
 
@@ -57,7 +66,13 @@ class EmbeddedPostgres {
   int lock_fd_ = -1;  // flock on <state_dir>/embedded.lock: one owner per cluster
   std::string bin_dir_;
   std::optional<process::UserIds> run_as_;
-  process::Child child_;
+  process::Child child_;  // touched by the supervisor thread only, until stop() has joined it
+
+  std::thread supervisor_;
+  std::atomic<bool> stopping_{false};
+  std::mutex wake_mutex_;
+  std::condition_variable wake_;
+  std::atomic<int> restarts_{0};
 };
 
 // Quotes a value for a libpq key=value conninfo string.
