@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -196,6 +197,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void do_write(Response res) {
+    if (res.abort == Response::Abort::kCloseWithoutResponse) return abort_connection(res.status, "");
     auto msg =
         std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(res.status), 11);
     msg->set(bhttp::field::server, server_->options.server_name);
@@ -206,6 +208,12 @@ class Session : public std::enable_shared_from_this<Session> {
     msg->keep_alive(keep);
     msg->body() = std::move(res.body);
     msg->prepare_payload();
+    if (res.abort == Response::Abort::kTruncateBody) {
+      std::ostringstream raw;
+      raw << *msg;
+      const std::string bytes = raw.str();
+      return abort_connection(res.status, bytes.substr(0, bytes.size() - msg->body().size() / 2 - 1));
+    }
     status_ = res.status;
     stream_.expires_after(server_->options.write_timeout);
     bhttp::async_write(stream_, *msg,
@@ -224,6 +232,20 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec || !keep) return do_close();
     do_read();
+  }
+
+  // Writes `prefix` (possibly nothing) and closes: the client sees a reset or a short body.
+  void abort_connection(int status, std::string prefix) {
+    status_ = status;
+    auto bytes = std::make_shared<std::string>(std::move(prefix));
+    stream_.expires_after(server_->options.write_timeout);
+    net::async_write(stream_, net::buffer(*bytes),
+                     [self = shared_from_this(), bytes](beast::error_code, std::size_t) {
+                       self->server_->record(self->route_, self->method_, 0, 0);
+                       beast::error_code ec;
+                       self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+                       self->stream_.socket().close(ec);
+                     });
   }
 
   void do_close() {

@@ -30,6 +30,11 @@ struct Response {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
 
+  // How the connection ends instead of a normal answer. Used to inject faults (the HubSpot simulator
+  // drops connections and truncates bodies the way a flaky network does).
+  enum class Abort { kNone, kCloseWithoutResponse, kTruncateBody };
+  Abort abort = Abort::kNone;
+
   static Response json(int status, const nlohmann::json& body);
   static Response text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
   // {"error":{"status":404,"code":"not_found","message":"…"}}

@@ -1,0 +1,30 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace cshealthd::core {
+
+// Milliseconds since the Unix epoch, UTC. Pure conversions: nothing here reads a clock.
+using EpochMs = std::int64_t;
+
+// "2024-01-15T10:00:00.000Z"
+std::string format_iso8601(EpochMs ms);
+// "2024-01-15"
+std::string format_date(EpochMs ms);
+
+// Accepts "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.fff…]]" with "Z" or "±HH:MM" (or none, read as UTC).
+// Rejects impossible dates (2024-02-30) and trailing garbage.
+std::optional<EpochMs> parse_iso8601(std::string_view text);
+
+// A HubSpot timestamp value: epoch milliseconds as digits, or ISO 8601.
+std::optional<EpochMs> parse_hubspot_timestamp(std::string_view text);
+
+// Days since 1970-01-01 for a civil date, and back (proleptic Gregorian).
+std::int64_t days_from_civil(int y, unsigned m, unsigned d);
+void civil_from_days(std::int64_t z, int& y, unsigned& m, unsigned& d);
+
+inline constexpr EpochMs kMsPerDay = 86'400'000;
+
+}  // namespace cshealthd::core

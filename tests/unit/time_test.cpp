@@ -1,0 +1,32 @@
+#include "cshealthd/core/time.hpp"
+
+#include <gtest/gtest.h>
+
+namespace cshealthd::core {
+namespace {
+
+TEST(TimeTest, FormatsAndParsesIso8601) {
+  EXPECT_EQ(format_iso8601(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(format_iso8601(1'700'000'000'123), "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(format_date(1'700'000'000'123), "2023-11-14");
+  EXPECT_EQ(parse_iso8601("2023-11-14T22:13:20.123Z"), 1'700'000'000'123);
+  EXPECT_EQ(parse_iso8601("2023-11-14"), 1'699'920'000'000);
+  EXPECT_EQ(parse_iso8601("2023-11-14T23:13:20+01:00"), 1'700'000'000'000);
+  EXPECT_EQ(parse_iso8601("2024-02-29"), parse_iso8601("2024-03-01").value() - kMsPerDay);  // leap day
+}
+
+TEST(TimeTest, RejectsImpossibleOrMalformed) {
+  for (const char* bad : {"2023-02-29", "2024-02-30", "2023-13-01", "2023-00-10", "2023-11-14T24:00",
+                          "2023-11-14X", "14/11/2023", "", "2023-11-14T10:00:00Zjunk", "2023-11-1"}) {
+    EXPECT_FALSE(parse_iso8601(bad).has_value()) << bad;
+  }
+}
+
+TEST(TimeTest, HubSpotTimestampsAreMillisecondsOrIso) {
+  EXPECT_EQ(parse_hubspot_timestamp("1700000000000"), 1'700'000'000'000);
+  EXPECT_EQ(parse_hubspot_timestamp("2023-11-14T22:13:20.000Z"), 1'700'000'000'000);
+  EXPECT_FALSE(parse_hubspot_timestamp("soon").has_value());
+}
+
+}  // namespace
+}  // namespace cshealthd::core

@@ -1,0 +1,333 @@
+#include "generator.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <string>
+
+#include "cshealthd/core/time.hpp"
+
+namespace cshealthd::sim {
+namespace {
+
+using core::kMsPerDay;
+using Props = std::vector<std::pair<std::string, std::string>>;
+
+// splitmix64: the same numbers on every platform and standard library, unlike <random>'s distributions.
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) : s_(seed) {}
+  std::uint64_t next() {
+    std::uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) / 9007199254740992.0; }
+  double uniform(double a, double b) { return a + (b - a) * uniform(); }
+  int integer(int a, int b) { return a + static_cast<int>(next() % static_cast<std::uint64_t>(b - a + 1)); }
+  bool chance(double p) { return uniform() < p; }
+  template <typename T, std::size_t N>
+  const T& pick(const std::array<T, N>& xs) {
+    return xs[next() % N];
+  }
+
+ private:
+  std::uint64_t s_;
+};
+
+enum class Cohort { kHealthy, kDeclining, kChurning, kExpanding, kOnboarding };
+const char* name_of(Cohort c) {
+  switch (c) {
+    case Cohort::kHealthy:
+      return "healthy";
+    case Cohort::kDeclining:
+      return "declining";
+    case Cohort::kChurning:
+      return "churning";
+    case Cohort::kExpanding:
+      return "expanding";
+    case Cohort::kOnboarding:
+      return "onboarding";
+  }
+  return "?";
+}
+
+Cohort draw_cohort(Rng& rng) {
+  const double u = rng.uniform();
+  if (u < 0.45) return Cohort::kHealthy;
+  if (u < 0.60) return Cohort::kDeclining;
+  if (u < 0.68) return Cohort::kChurning;
+  if (u < 0.80) return Cohort::kExpanding;
+  return Cohort::kOnboarding;
+}
+
+std::string num(double v) {
+  return std::to_string(static_cast<long long>(std::llround(v)));
+}
+
+// Share of licensed seats active in month m (0 = 11 months ago, 11 = this month).
+double usage_rate(Cohort c, int m, double base, int months_live) {
+  const double t = m / 11.0;
+  switch (c) {
+    case Cohort::kHealthy:
+      return base;
+    case Cohort::kDeclining:
+      return base - (base - 0.35) * t;
+    case Cohort::kChurning:
+      return base - (base - 0.08) * std::pow(t, 0.7);
+    case Cohort::kExpanding:
+      return std::min(1.0, base + 0.05 * t);
+    case Cohort::kOnboarding:
+      return std::min(0.6, 0.1 + 0.15 * (m - (12 - months_live)));
+  }
+  return base;
+}
+
+struct Owners {
+  std::vector<std::string> csm_ids;
+};
+
+Owners make_owners(Portal& p, int companies) {
+  Owners o;
+  const int csms = std::max(3, companies / 100);
+  const int managers = std::max(1, csms / 8);
+  int id = 90001;
+  for (int i = 0; i < managers + csms; ++i) {
+    const bool manager = i < managers;
+    const bool high_touch = i % 2 == 0;
+    const std::string oid = std::to_string(id++);
+    nlohmann::json team = {{"id", high_touch ? "301" : "302"},
+                           {"name", high_touch ? "CS High Touch" : "CS Tech Touch"},
+                           {"primary", true}};
+    p.owners.push_back({{"id", oid},
+                        {"email", (manager ? "manager" : "csm") + std::to_string(i) + "@vendor.example"},
+                        {"type", "PERSON"},
+                        {"firstName", manager ? "Manager" : "CSM"},
+                        {"lastName", std::to_string(i)},
+                        {"userId", 7'000'000 + i},
+                        {"teams", nlohmann::json::array({team})},
+                        {"archived", false},
+                        {"createdAt", "2023-01-01T00:00:00.000Z"},
+                        {"updatedAt", "2023-01-01T00:00:00.000Z"}});
+    if (!manager) o.csm_ids.push_back(oid);
+  }
+  return o;
+}
+
+}  // namespace
+
+std::unique_ptr<Portal> generate(const GenerateOptions& opt, nlohmann::json* truth) {
+  auto portal = std::make_unique<Portal>();
+  Portal& p = *portal;
+  Rng rng(opt.seed);
+  const EpochMs now = opt.now - opt.now % kMsPerDay + 9 * 3'600'000;  // 09:00 UTC "today"
+  const Owners owners = make_owners(p, opt.companies);
+  const auto& companies = *find_type("companies");
+  const auto& contacts = *find_type("contacts");
+  const auto& deals = *find_type("deals");
+  const auto& tickets = *find_type("tickets");
+  const auto& feedback = *find_type("feedback_submissions");
+  const auto& meetings = *find_type("meetings");
+  if (truth)
+    *truth = {
+        {"as_of", core::format_iso8601(now)}, {"horizon_days", 90}, {"companies", nlohmann::json::object()}};
+
+  static const std::array<const char*, 8> kIndustries = {
+      "SOFTWARE", "RETAIL", "MANUFACTURING", "FINANCE", "HEALTHCARE", "EDUCATION", "LOGISTICS", "MEDIA"};
+  for (int i = 0; i < opt.companies; ++i) {
+    const Cohort cohort = draw_cohort(rng);
+    const double tier = rng.uniform();
+    const std::string plan = tier < 0.5 ? "starter" : (tier < 0.85 ? "professional" : "enterprise");
+    const double mrr = plan == "starter"
+                           ? rng.uniform(200, 1000)
+                           : (plan == "professional" ? rng.uniform(1000, 5000) : rng.uniform(5000, 30000));
+    double seats = plan == "starter"
+                       ? rng.integer(5, 25)
+                       : (plan == "professional" ? rng.integer(20, 120) : rng.integer(100, 600));
+    const int age_days = cohort == Cohort::kOnboarding ? rng.integer(1, 60) : rng.integer(120, 1100);
+    const EpochMs contract_start = now - age_days * kMsPerDay;
+    // Renewal: the next anniversary; churning customers' falls within 90 days.
+    int renew_in = static_cast<int>(365 - age_days % 365);
+    if (cohort == Cohort::kChurning) renew_in = rng.integer(5, 88);
+    const EpochMs renewal = now + renew_in * kMsPerDay;
+    const int months_live = std::min(12, age_days / 30 + 1);
+    const EpochMs created = contract_start - rng.integer(1, 30) * kMsPerDay;
+    const std::string owner = owners.csm_ids[static_cast<std::size_t>(i) % owners.csm_ids.size()];
+
+    Record& c = p.create(companies,
+                         {{"name", "Company " + std::to_string(i + 1)},
+                          {"domain", "company" + std::to_string(i + 1) + ".example"},
+                          {"industry", rng.pick(kIndustries)},
+                          {"hubspot_owner_id", owner},
+                          {"cs_plan", plan},
+                          {"cs_mrr", num(mrr)},
+                          {"cs_contract_start_date", core::format_date(contract_start)},
+                          {"cs_renewal_date", core::format_date(renewal)}},
+                         created, "IMPORT");
+    // Twelve monthly usage snapshots as property history (HubSpot keeps only current values; the
+    // history is how a first sync can back-fill trends).
+    const double base = cohort == Cohort::kChurning ? rng.uniform(0.45, 0.7) : rng.uniform(0.7, 0.95);
+    for (int m = 12 - months_live; m < 12; ++m) {
+      const EpochMs ts = now - (11 - m) * 30 * kMsPerDay - rng.integer(0, 3) * 3'600'000;
+      if (cohort == Cohort::kExpanding && m > 0) seats = std::round(seats * rng.uniform(1.0, 1.06));
+      const double rate =
+          std::clamp(usage_rate(cohort, m, base, months_live) + rng.uniform(-0.04, 0.04), 0.0, 1.0);
+      const double active = std::round(seats * rate);
+      const double logins_per_user =
+          cohort == Cohort::kChurning || cohort == Cohort::kDeclining ? 12 * rate : rng.uniform(10, 16);
+      const int features = std::clamp(static_cast<int>(std::lround(rate * 7 + rng.uniform(-1, 1))), 1, 8);
+      c.set("cs_licensed_seats", num(seats), ts, "INTEGRATION");
+      c.set("cs_active_users_30d", num(active), ts, "INTEGRATION");
+      c.set("cs_logins_30d", num(active * logins_per_user), ts, "INTEGRATION");
+      c.set("cs_features_used", std::to_string(features), ts, "INTEGRATION");
+      c.updated = ts;
+    }
+    const char* goal = cohort == Cohort::kHealthy || cohort == Cohort::kExpanding
+                           ? (rng.chance(0.6) ? "achieved" : "in_progress")
+                       : cohort == Cohort::kChurning ? "not_started"
+                                                     : (rng.chance(0.5) ? "in_progress" : "not_started");
+    c.set("cs_goal_status", goal, c.updated, "CRM_UI");
+    const int silent_days = cohort == Cohort::kChurning ? rng.integer(45, 120) : rng.integer(1, 40);
+    c.set("notes_last_contacted", core::format_iso8601(now - silent_days * kMsPerDay), c.updated,
+          "CALCULATED");
+    c.set(companies.modified_prop, core::format_iso8601(c.updated), c.updated, "CALCULATED");
+    const std::uint64_t company_id = c.id;
+
+    // Contacts: the first is the key person; at risk customers sometimes lose theirs.
+    std::vector<std::uint64_t> contact_ids;
+    const int n_contacts = rng.integer(1, 4);
+    for (int k = 0; k < n_contacts; ++k) {
+      Record& ct =
+          p.create(contacts,
+                   {{"firstname", "Person" + std::to_string(k + 1)},
+                    {"lastname", "C" + std::to_string(i + 1)},
+                    {"email", "p" + std::to_string(k + 1) + "@company" + std::to_string(i + 1) + ".example"},
+                    {"cs_key_person", k == 0 ? "true" : "false"}},
+                   created + k * kMsPerDay, "IMPORT");
+      if (k == 0 && (cohort == Cohort::kChurning || cohort == Cohort::kDeclining) && rng.chance(0.3)) {
+        const EpochMs left = now - rng.integer(3, 40) * kMsPerDay;
+        ct.set("cs_departed", "true", left, "CRM_UI");
+        ct.updated = left;
+        ct.set(contacts.modified_prop, core::format_iso8601(left), left, "CALCULATED");
+      }
+      p.associate(contacts, ct.id, companies, company_id);
+      contact_ids.push_back(ct.id);
+    }
+
+    // The purchase: Closed Won at the contract start (recent for onboarding customers).
+    Record& deal = p.create(deals,
+                            {{"dealname", "Company " + std::to_string(i + 1) + " - " + plan},
+                             {"dealstage", "closedwon"},
+                             {"pipeline", "default"},
+                             {"amount", num(mrr * 12)},
+                             {"closedate", core::format_iso8601(contract_start)},
+                             {"hubspot_owner_id", owner}},
+                            contract_start - 20 * kMsPerDay, "IMPORT");
+    p.associate(deals, deal.id, companies, company_id);
+    if (cohort == Cohort::kExpanding && rng.chance(0.5)) {
+      Record& up = p.create(deals,
+                            {{"dealname", "Company " + std::to_string(i + 1) + " - upsell"},
+                             {"dealstage", "presentationscheduled"},
+                             {"pipeline", "default"},
+                             {"amount", num(mrr * 3)}},
+                            now - rng.integer(1, 20) * kMsPerDay, "IMPORT");
+      p.associate(deals, up.id, companies, company_id);
+    }
+
+    // Tickets: more, and worse, for customers in trouble.
+    const double ticket_mean = cohort == Cohort::kChurning    ? 6
+                               : cohort == Cohort::kDeclining ? 4
+                               : cohort == Cohort::kHealthy   ? 1.5
+                                                              : 2.5;
+    const int n_tickets = std::max(0, static_cast<int>(std::lround(ticket_mean * rng.uniform(0.3, 1.7))));
+    for (int k = 0; k < n_tickets; ++k) {
+      const bool recent =
+          cohort == Cohort::kChurning || cohort == Cohort::kDeclining ? rng.chance(0.7) : rng.chance(0.3);
+      const EpochMs opened = now - (recent ? rng.integer(0, 60) : rng.integer(61, 330)) * kMsPerDay -
+                             rng.integer(0, 86'399) * 1000LL;
+      const bool bad = (cohort == Cohort::kChurning && rng.chance(0.5)) || rng.chance(0.1);
+      const char* priority =
+          bad ? (rng.chance(0.3) ? "URGENT" : "HIGH") : (rng.chance(0.5) ? "LOW" : "MEDIUM");
+      const double cu = rng.uniform();
+      const char* category = bad || cu < 0.3 ? "PRODUCT_ISSUE"
+                             : cu < 0.55     ? "GENERAL_INQUIRY"
+                             : cu < 0.85     ? "FEATURE_REQUEST"
+                                             : "BILLING_ISSUE";
+      const bool open = opened > now - 3 * kMsPerDay ? rng.chance(0.7) : rng.chance(0.05);
+      const EpochMs ttc = static_cast<EpochMs>(rng.uniform(0.5, bad ? 120 : 48) * 3'600'000);
+      Props props = {{"subject", std::string(category) + " #" + std::to_string(k + 1)},
+                     {"hs_pipeline", "0"},
+                     {"hs_pipeline_stage", open ? "1" : "4"},
+                     {"hs_ticket_priority", priority},
+                     {"hs_ticket_category", category}};
+      Record& t = p.create(tickets, props, opened, "INTEGRATION");
+      if (!open && opened + ttc < now) {
+        t.set("closed_date", core::format_iso8601(opened + ttc), opened + ttc, "CALCULATED");
+        t.set("time_to_close", std::to_string(ttc), opened + ttc, "CALCULATED");
+        t.updated = opened + ttc;
+        t.set(tickets.modified_prop, core::format_iso8601(t.updated), t.updated, "CALCULATED");
+      }
+      p.associate(tickets, t.id, companies, company_id);
+    }
+
+    // Feedback: NPS from about 4 in 10 customers, CSAT from 1 in 10.
+    auto answer = [&](const char* survey, int value, EpochMs at) {
+      const char* group = value >= 9 ? "PROMOTER" : value >= 7 ? "PASSIVE" : "DETRACTOR";
+      Record& f = p.create(feedback,
+                           {{"hs_survey_type", survey},
+                            {"hs_value", std::to_string(value)},
+                            {"hs_response_group", group},
+                            {"hs_submission_timestamp", core::format_iso8601(at)},
+                            {"hs_createdate", core::format_iso8601(at)}},
+                           at, "INTEGRATION");
+      p.associate(feedback, f.id, contacts, contact_ids.front());
+      p.associate(feedback, f.id, companies, company_id);
+    };
+    if (rng.chance(0.4)) {
+      const auto [lo, hi] = cohort == Cohort::kHealthy     ? std::pair{8, 10}
+                            : cohort == Cohort::kExpanding ? std::pair{9, 10}
+                            : cohort == Cohort::kDeclining ? std::pair{5, 8}
+                            : cohort == Cohort::kChurning  ? std::pair{0, 6}
+                                                           : std::pair{7, 9};
+      if (cohort == Cohort::kDeclining && rng.chance(0.5))
+        answer("NPS", rng.integer(8, 10), now - rng.integer(100, 200) * kMsPerDay);
+      answer("NPS", rng.integer(lo, hi), now - rng.integer(1, 90) * kMsPerDay);
+    }
+    if (rng.chance(0.1))
+      answer("CSAT", cohort == Cohort::kChurning ? rng.integer(1, 5) : rng.integer(6, 10),
+             now - rng.integer(1, 60) * kMsPerDay);
+
+    // CS meetings: customers drifting away stop showing up.
+    const int n_meetings = rng.integer(0, 2);
+    for (int k = 0; k < n_meetings; ++k) {
+      const EpochMs start = now - (n_meetings - k) * rng.integer(20, 40) * kMsPerDay;
+      const double u = rng.uniform();
+      const char* outcome = cohort == Cohort::kChurning    ? (u < 0.6   ? "NO_SHOW"
+                                                              : u < 0.8 ? "CANCELED"
+                                                                        : "COMPLETED")
+                            : cohort == Cohort::kDeclining ? (u < 0.3 ? "NO_SHOW" : "COMPLETED")
+                                                           : (u < 0.9 ? "COMPLETED" : "RESCHEDULED");
+      Record& m = p.create(meetings,
+                           {{"hs_meeting_title", "CS check-in"},
+                            {"hs_meeting_start_time", core::format_iso8601(start)},
+                            {"hs_meeting_end_time", core::format_iso8601(start + 1'800'000)},
+                            {"hs_timestamp", core::format_iso8601(start)},
+                            {"hs_meeting_outcome", outcome},
+                            {"hubspot_owner_id", owner}},
+                           start - 7 * kMsPerDay, "INTEGRATION");
+      p.associate(meetings, m.id, companies, company_id);
+    }
+
+    if (truth) {
+      const bool churns =
+          cohort == Cohort::kChurning || (cohort == Cohort::kDeclining && renew_in <= 90 && rng.chance(0.3));
+      nlohmann::json entry = {{"cohort", name_of(cohort)}, {"churns", churns}};
+      if (churns) entry["churn_date"] = core::format_date(renewal);
+      (*truth)["companies"][std::to_string(company_id)] = entry;
+    }
+  }
+  return portal;
+}
+
+}  // namespace cshealthd::sim
