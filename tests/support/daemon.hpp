@@ -21,8 +21,9 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// The path of the binary under test (baked in by CMake).
+// The paths of the binaries under test (baked in by CMake).
 std::string cshealthd_binary();
+std::string hubspot_sim_binary();
 
 struct DaemonOptions {
   std::vector<std::string> args = {"serve"};
