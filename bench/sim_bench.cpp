@@ -32,7 +32,9 @@ struct Running {
     o.limits.burst = 0;
     o.limits.search_per_second = 0;
     o.limits.daily = 0;
-    simulator = std::make_unique<sim::Simulator>(o, [companies] { return sim::generate({companies, 1, 1'790'000'000'000}); });
+    simulator = std::make_unique<sim::Simulator>(o, [companies] {
+      return sim::generate({companies, 1, 1'790'000'000'000});
+    });
     simulator->add_routes(router);
     server = std::make_unique<http::Server>(http::ServerOptions{}, router, workers, metrics);
     server->start();
@@ -55,14 +57,19 @@ void BM_SimListAllCompanies(benchmark::State& state) {
     testing::RawConnection conn(sim.server->port());
     std::string after;
     do {
-      conn.send("GET /crm/v3/objects/companies?limit=100&properties=cs_mrr,cs_plan,cs_renewal_date,cs_active_users_30d" +
-                (after.empty() ? std::string() : "&after=" + after) + " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer T\r\n\r\n");
+      conn.send(
+          "GET "
+          "/crm/v3/objects/"
+          "companies?limit=100&properties=cs_mrr,cs_plan,cs_renewal_date,cs_active_users_30d" +
+          (after.empty() ? std::string() : "&after=" + after) +
+          " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer T\r\n\r\n");
       const auto page = json::parse(conn.read_response().body);
       records += static_cast<std::int64_t>(page["results"].size());
       after = page.contains("paging") ? page["paging"]["next"]["after"].get<std::string>() : "";
     } while (!after.empty());
   }
-  state.counters["records_per_s"] = benchmark::Counter(static_cast<double>(records), benchmark::Counter::kIsRate);
+  state.counters["records_per_s"] =
+      benchmark::Counter(static_cast<double>(records), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SimListAllCompanies)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 
@@ -70,16 +77,20 @@ void BM_SimBatchRead(benchmark::State& state) {
   spdlog::set_level(spdlog::level::warn);
   Running sim(kCompanies);
   json inputs = json::array();
-  for (int i = 1; i <= 100; ++i) inputs.push_back({{"id", std::to_string(10'000'000'000ULL + static_cast<unsigned>(i))}});
+  for (int i = 1; i <= 100; ++i)
+    inputs.push_back({{"id", std::to_string(10'000'000'000ULL + static_cast<unsigned>(i))}});
   const std::string body = json{{"inputs", inputs}, {"properties", {"cs_mrr", "cs_plan"}}}.dump();
   testing::RawConnection conn(sim.server->port());
   std::int64_t records = 0;
   for (auto _ : state) {
-    conn.send("POST /crm/v3/objects/companies/batch/read HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer T\r\n"
-              "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+    conn.send(
+        "POST /crm/v3/objects/companies/batch/read HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer T\r\n"
+        "Content-Type: application/json\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body);
     records += static_cast<std::int64_t>(json::parse(conn.read_response().body)["results"].size());
   }
-  state.counters["records_per_s"] = benchmark::Counter(static_cast<double>(records), benchmark::Counter::kIsRate);
+  state.counters["records_per_s"] =
+      benchmark::Counter(static_cast<double>(records), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SimBatchRead)->UseRealTime()->MinTime(2.0);
 

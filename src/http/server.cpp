@@ -92,7 +92,7 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, std::shared_ptr<Server::Impl> server)
-      : stream_(std::move(socket)), server_(std::move(server)) {}
+      : server_(std::move(server)), stream_(std::move(socket)) {}
   ~Session() { server_->remove(this); }
 
   void run() {
@@ -253,9 +253,11 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
+  // Declared first so it is released last: the stream below must close while the io_context it
+  // belongs to (owned by the server) still exists, even when this session outlives the Server object.
+  std::shared_ptr<Server::Impl> server_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  std::shared_ptr<Server::Impl> server_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bool reading_ = false;
   bool keep_alive_ = false;

@@ -21,7 +21,8 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 using testing::TempDir;
 
-http::ClientResponse get(std::uint16_t port, const std::string& path, const std::string& token = "secret-token") {
+http::ClientResponse get(std::uint16_t port, const std::string& path,
+                         const std::string& token = "secret-token") {
   http::ClientRequest r;
   r.url = "http://127.0.0.1:" + std::to_string(port) + path;
   r.headers = {{"Authorization", "Bearer " + token}};
@@ -34,7 +35,7 @@ TEST(HubspotSimBinaryTest, ServesAGeneratedPortalAndDumpsStateOnExit) {
   const auto truth = dir.path() / "truth.json";
   testing::DaemonOptions o;
   o.binary = testing::hubspot_sim_binary();
-  o.args = {"--listen", "127.0.0.1:0", "--token", "secret-token", "--generate", "25", "--seed", "3",
+  o.args = {"--listen",    "127.0.0.1:0",  "--token",     "secret-token", "--generate",   "25", "--seed", "3",
             "--state-out", state.string(), "--truth-out", truth.string(), "--rate-limit", "off"};
   o.log_path = dir.path() / "sim.log";
   testing::Daemon sim(o);
@@ -63,15 +64,17 @@ TEST(HubspotSimBinaryTest, SendWebhookSignsAsHubSpotDoes) {
     const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
-    const auto v = hubspot::verify_v3("client-secret", "POST", url, q.body, *q.header("x-hubspot-signature-v3"),
-                                      *q.header("x-hubspot-request-timestamp"), now);
+    const auto v =
+        hubspot::verify_v3("client-secret", "POST", url, q.body, *q.header("x-hubspot-signature-v3"),
+                           *q.header("x-hubspot-request-timestamp"), now);
     std::lock_guard lock(mu);
     verdicts.emplace_back(hubspot::to_string(v));
     const auto events = json::parse(q.body);
     if (events[0]["subscriptionType"] != "deal.propertyChange" || events[0]["propertyValue"] != "closedwon") {
       return http::Response::error(400, "bad_event", "unexpected event");
     }
-    return v == hubspot::Verdict::kValid ? http::Response::text(204, "") : http::Response::error(401, "bad", "bad");
+    return v == hubspot::Verdict::kValid ? http::Response::text(204, "")
+                                         : http::Response::error(401, "bad", "bad");
   });
   WorkerPool workers(2, "hooks");
   metrics::Registry m;
@@ -79,7 +82,8 @@ TEST(HubspotSimBinaryTest, SendWebhookSignsAsHubSpotDoes) {
   server.start();
   url = "http://127.0.0.1:" + std::to_string(server.port()) + "/hooks";
   auto send = [&](std::vector<std::string> extra) {
-    std::vector<std::string> args = {"send-webhook", "--target", url, "--secret", "client-secret", "--deal", "42"};
+    std::vector<std::string> args = {"send-webhook",  "--target", url, "--secret",
+                                     "client-secret", "--deal",   "42"};
     args.insert(args.end(), extra.begin(), extra.end());
     process::SpawnOptions so;
     so.argv = {testing::hubspot_sim_binary()};

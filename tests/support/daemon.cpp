@@ -25,7 +25,9 @@ TempDir::~TempDir() {
 std::string cshealthd_binary() {
   return CSHEALTHD_BIN_PATH;
 }
-std::string hubspot_sim_binary() { return HUBSPOT_SIM_BIN_PATH; }
+std::string hubspot_sim_binary() {
+  return HUBSPOT_SIM_BIN_PATH;
+}
 
 Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
   process::SpawnOptions spawn;

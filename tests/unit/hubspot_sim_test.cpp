@@ -274,13 +274,13 @@ TEST_F(SimTest, SearchLimitsAreEnforced) {
 
 TEST_F(SimTest, SearchTotalsBeyondTheCapAndIndexLag) {
   SimOptions o = unlimited();
-  o.search_lag_ms = 5'000;
+  o.search_lag_ms = 3'600'000;  // an hour of simulated time: how long the writes take cannot matter
   start(o);
   create_companies(10'050);
   const json q = {
       {"filterGroups", {{{"filters", {{{"propertyName", "name"}, {"operator", "HAS_PROPERTY"}}}}}}}};
   EXPECT_EQ(body(call("POST", "/crm/v3/objects/companies/search", q))["total"], 0);  // not indexed yet
-  sim_->advance_clock(5'001);
+  sim_->advance_clock(3'600'001);
   EXPECT_EQ(body(call("POST", "/crm/v3/objects/companies/search", q))["total"], 10'050);
 }
 
@@ -360,6 +360,17 @@ TEST(FaultsTest, SameSeedSameFaultsDifferentSeedDifferent) {
   EXPECT_NE(a.find("b,"), std::string::npos);
   EXPECT_THROW(Faults("5xx=2"), std::invalid_argument);
   EXPECT_THROW(Faults("bogus=1"), std::invalid_argument);
+}
+
+TEST(FaultsTest, SkipAndCountPickExactlyTheNthCall) {
+  Faults f("route=/crm,skip=2,count=1,5xx=1");
+  std::vector<int> statuses;
+  for (int i = 0; i < 5; ++i) statuses.push_back(f.decide("/crm/v3/objects/deals").status);
+  EXPECT_EQ(statuses[0], 0);
+  EXPECT_EQ(statuses[1], 0);
+  EXPECT_NE(statuses[2], 0);  // the third, and only the third
+  EXPECT_EQ(statuses[3], 0);
+  EXPECT_EQ(statuses[4], 0);
 }
 
 TEST(FaultsTest, RouteRulesApplyOnlyToTheirRoutes) {

@@ -177,6 +177,10 @@ Faults::Faults(const std::string& spec) {
         rule.pdrop_after = probability(k, v);
       else if (k == "truncate")
         rule.ptruncate = probability(k, v);
+      else if (k == "skip")
+        rule.skip = std::stoull(v), has_fault = false;
+      else if (k == "count")
+        rule.count = std::stoull(v), has_fault = false;
       else
         throw std::invalid_argument("--faults: unknown key '" + k + "'");
     }
@@ -198,6 +202,7 @@ FaultDecision Faults::decide(const std::string& path) {
     Rule& r = rules_[i];
     if (!r.route.empty() && path.rfind(r.route, 0) != 0) continue;
     ++r.n;
+    if (r.n <= r.skip || (r.count > 0 && r.n > r.skip + r.count)) continue;
     if (r.platency > 0 && draw(r, i, 1) < r.platency) d.latency_ms = std::max(d.latency_ms, r.latency_ms);
     if (r.storm_left > 0) {
       --r.storm_left;

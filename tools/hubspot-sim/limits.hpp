@@ -51,7 +51,8 @@ class RateLimiter {
 // API route) and draws from its own sequence: the n-th matching request gets the same fate for the
 // same seed. Keys: 5xx, 429 (probabilities); storm=PxN (429 for the next N requests); latency=PxMS;
 // drop_before (connection closed, write not applied); drop_after (write applied, connection closed);
-// truncate (body cut short).
+// truncate (body cut short); skip=K and count=N limit a rule to matching requests K+1 … K+N (so a
+// test can fail exactly the n-th call).
 struct FaultDecision {
   int status = 0;  // 0: none; else 500/502/503/504 or 429
   int latency_ms = 0;
@@ -73,6 +74,7 @@ class Faults {
     std::string route;
     double p5xx = 0, p429 = 0, pstorm = 0, platency = 0, pdrop_before = 0, pdrop_after = 0, ptruncate = 0;
     int storm_len = 0, latency_ms = 0;
+    std::uint64_t skip = 0, count = 0;  // count 0: unlimited
     std::uint64_t n = 0;
     int storm_left = 0;
   };

@@ -1,0 +1,116 @@
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cshealthd/base/metrics.hpp"
+#include "cshealthd/base/secret.hpp"
+#include "cshealthd/core/clock.hpp"
+#include "cshealthd/hubspot/rate_budget.hpp"
+#include "cshealthd/hubspot/transport.hpp"
+
+namespace cshealthd::hubspot {
+
+// HubSpot refused or failed a request for good. Carries HubSpot's own words (message, category,
+// correlationId) for the log and the operator; never the token.
+class ApiError : public std::runtime_error {
+ public:
+  enum class Kind { kRejected, kUnauthorized, kForbidden, kNotFound, kConflict, kRateLimited, kUnavailable };
+  ApiError(Kind kind, int status, std::string category, std::string correlation_id, const std::string& what)
+      : std::runtime_error(what),
+        kind_(kind),
+        status_(status),
+        category_(std::move(category)),
+        correlation_id_(std::move(correlation_id)) {}
+  Kind kind() const { return kind_; }
+  int status() const { return status_; }  // 0 when no answer came (transport failures)
+  const std::string& category() const { return category_; }
+  const std::string& correlation_id() const { return correlation_id_; }
+
+ private:
+  Kind kind_;
+  int status_;
+  std::string category_, correlation_id_;
+};
+
+struct ClientOptions {
+  int max_attempts = 8;                         // per request, for transient failures and 429s
+  std::chrono::milliseconds backoff_base{500};  // full jitter: uniform(0, min(cap, base * 2^n))
+  std::chrono::milliseconds backoff_cap{30'000};
+  std::chrono::milliseconds rate_limit_wait{10'000};  // after a 429 without Retry-After: one interval
+  std::uint64_t jitter_seed = 0;                      // 0: random
+  std::size_t max_url_chars = 3'000;                  // longer property lists are split over requests
+};
+
+struct ListQuery {
+  std::size_t limit = 100;
+  std::string after;
+  std::vector<std::string> properties;
+  std::vector<std::string> properties_with_history;
+  std::vector<std::string> associations;
+  bool archived = false;
+};
+
+struct Page {
+  std::vector<nlohmann::json> results;
+  std::string next_after;             // "" on the last page
+  std::optional<std::int64_t> total;  // search only
+};
+
+// The HubSpot API calls the service makes, with one generic path for every object type. Each call
+// takes a budget token, retries what is transient (5xx, 423, timeouts, resets, truncated bodies) with
+// jittered exponential backoff and waits out 429s (Retry-After when sent), and turns every other
+// failure into an ApiError. Not thread-safe (a Transport is one connection): one client per worker.
+class HubSpotClient {
+ public:
+  HubSpotClient(Transport& transport, RateBudget& budget, core::Clock& clock, Secret token,
+                metrics::Registry& metrics, ClientOptions options = {});
+
+  Page list(const std::string& type, const ListQuery& q);
+  // Records by id (≤ 100); ids HubSpot does not know are left out of the result.
+  std::vector<nlohmann::json> batch_read(const std::string& type, const std::vector<std::string>& ids,
+                                         const std::vector<std::string>& properties,
+                                         const std::vector<std::string>& properties_with_history = {});
+  Page search(const std::string& type, const nlohmann::json& body);
+  // from-id -> to-ids (≤ 1000 ids per call); ids without associations are absent.
+  std::map<std::string, std::vector<std::string>> associations(const std::string& from, const std::string& to,
+                                                               const std::vector<std::string>& ids);
+  std::vector<nlohmann::json> properties(const std::string& type);
+  std::vector<nlohmann::json> owners();
+  std::vector<nlohmann::json> pipelines(const std::string& type);
+
+  // The raw call with the retry policy; `endpoint` names it in metrics and errors.
+  nlohmann::json call(const std::string& endpoint, const std::string& method, const std::string& target,
+                      const nlohmann::json& body = nullptr, Budget budget = Budget::kBurst);
+
+  struct Stats {
+    std::uint64_t calls = 0, retries = 0, rate_limited = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  std::chrono::milliseconds backoff(int attempt);
+  Page list_chunk(const std::string& type, const ListQuery& q, const std::vector<std::string>& props);
+
+  Transport& transport_;
+  RateBudget& budget_;
+  core::Clock& clock_;
+  Secret token_;
+  metrics::Registry& metrics_;
+  ClientOptions options_;
+  std::mt19937_64 rng_;
+  Stats stats_;
+};
+
+// Splits names into comma-joined groups of at most `max_chars` each.
+std::vector<std::vector<std::string>> chunk_names(const std::vector<std::string>& names,
+                                                  std::size_t max_chars);
+
+}  // namespace cshealthd::hubspot

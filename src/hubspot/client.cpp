@@ -1,0 +1,273 @@
+#include "cshealthd/hubspot/client.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace cshealthd::hubspot {
+namespace {
+
+using json = nlohmann::json;
+
+std::string join(const std::vector<std::string>& xs) {
+  std::string out;
+  for (const auto& x : xs) out += (out.empty() ? "" : ",") + x;
+  return out;
+}
+
+std::string url_encode(const std::string& s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ',') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xF];
+    }
+  }
+  return out;
+}
+
+bool transient_status(int s) {
+  return s == 423 || s == 500 || s == 502 || s == 503 || s == 504 || (s >= 521 && s <= 526);
+}
+
+ApiError::Kind kind_for(int status) {
+  switch (status) {
+    case 401:
+      return ApiError::Kind::kUnauthorized;
+    case 403:
+      return ApiError::Kind::kForbidden;
+    case 404:
+      return ApiError::Kind::kNotFound;
+    case 409:
+      return ApiError::Kind::kConflict;
+    case 429:
+      return ApiError::Kind::kRateLimited;
+    default:
+      return status >= 500 ? ApiError::Kind::kUnavailable : ApiError::Kind::kRejected;
+  }
+}
+
+// HubSpot's error body, every field optional.
+ApiError error_from(const std::string& endpoint, const HttpResponse& r) {
+  std::string message, category, correlation;
+  try {
+    const auto b = json::parse(r.body);
+    message = b.value("message", "");
+    category = b.value("category", b.value("policyName", ""));
+    correlation = b.value("correlationId", "");
+  } catch (const json::exception&) {
+    message = r.body.substr(0, 200);
+  }
+  return ApiError(kind_for(r.status), r.status, category, correlation,
+                  endpoint + ": HTTP " + std::to_string(r.status) + (category.empty() ? "" : " " + category) +
+                      ": " + message + (correlation.empty() ? "" : " (correlationId " + correlation + ")"));
+}
+
+}  // namespace
+
+std::vector<std::vector<std::string>> chunk_names(const std::vector<std::string>& names,
+                                                  std::size_t max_chars) {
+  std::vector<std::vector<std::string>> out;
+  std::size_t used = 0;
+  for (const auto& n : names) {
+    if (out.empty() || (used + n.size() + 1 > max_chars && !out.back().empty())) {
+      out.emplace_back();
+      used = 0;
+    }
+    out.back().push_back(n);
+    used += n.size() + 1;
+  }
+  return out;
+}
+
+HubSpotClient::HubSpotClient(Transport& transport, RateBudget& budget, core::Clock& clock, Secret token,
+                             metrics::Registry& metrics, ClientOptions options)
+    : transport_(transport),
+      budget_(budget),
+      clock_(clock),
+      token_(std::move(token)),
+      metrics_(metrics),
+      options_(options),
+      rng_(options.jitter_seed ? options.jitter_seed : std::random_device{}()) {}
+
+std::chrono::milliseconds HubSpotClient::backoff(int attempt) {
+  const auto cap = std::min<std::int64_t>(options_.backoff_cap.count(), options_.backoff_base.count()
+                                                                            << std::min(attempt, 16));
+  std::uniform_int_distribution<std::int64_t> d(0, cap);
+  return std::chrono::milliseconds(d(rng_));
+}
+
+json HubSpotClient::call(const std::string& endpoint, const std::string& method, const std::string& target,
+                         const json& body, Budget budget) {
+  HttpRequest req;
+  req.method = method;
+  req.target = target;
+  req.headers = {{"Authorization", "Bearer " + token_.reveal()}, {"Accept", "application/json"}};
+  if (!body.is_null()) {
+    req.body = body.dump();
+    req.headers.emplace_back("Content-Type", "application/json");
+  }
+  auto requests = [&](const std::string& status) -> metrics::Counter& {
+    return metrics_.counter("cshealthd_hubspot_requests_total",
+                            "HubSpot API requests, by endpoint and outcome",
+                            {{"endpoint", endpoint}, {"status", status}});
+  };
+  for (int attempt = 1;; ++attempt) {
+    budget_.acquire(budget);
+    ++stats_.calls;
+    HttpResponse res;
+    std::string failure;
+    try {
+      res = transport_.send(req);
+    } catch (const TransportError& e) {
+      failure = e.what();
+    }
+    requests(failure.empty() ? std::to_string(res.status) : "error").inc();
+    if (failure.empty()) budget_.observe(res);
+    if (failure.empty() &&
+        (res.status == 200 || res.status == 201 || res.status == 204 || res.status == 207)) {
+      if (res.body.empty()) return json::object();
+      try {
+        return json::parse(res.body);
+      } catch (const json::parse_error& e) {
+        failure = "unparseable body: " + std::string(e.what());  // a truncated answer: retry it
+      }
+    }
+    const bool limited = failure.empty() && res.status == 429;
+    const bool transient = !failure.empty() || (failure.empty() && transient_status(res.status));
+    if (!limited && !transient) throw error_from(endpoint, res);
+    if (attempt >= options_.max_attempts) {
+      if (!failure.empty()) {
+        throw ApiError(ApiError::Kind::kUnavailable, 0, "", "",
+                       endpoint + ": no answer after " + std::to_string(attempt) + " attempts: " + failure);
+      }
+      throw error_from(endpoint, res);
+    }
+    std::chrono::milliseconds wait;
+    if (limited) {
+      ++stats_.rate_limited;
+      metrics_.counter("cshealthd_hubspot_rate_limited_total", "429 answers from HubSpot").inc();
+      const std::string retry_after = res.header("Retry-After");
+      wait = retry_after.empty()
+                 ? (budget == Budget::kSearch ? std::chrono::milliseconds(1000) : options_.rate_limit_wait)
+                 : std::chrono::milliseconds(std::atoll(retry_after.c_str()) * 1000);
+      budget_.pause(budget, wait);
+    } else {
+      wait =
+          res.status == 423 ? std::max(backoff(attempt), std::chrono::milliseconds(2000)) : backoff(attempt);
+      ++stats_.retries;
+      metrics_
+          .counter("cshealthd_hubspot_retries_total", "HubSpot requests retried after a transient failure")
+          .inc();
+      spdlog::warn("hubspot {}: attempt {} failed ({}); retrying in {} ms", endpoint, attempt,
+                   failure.empty() ? "HTTP " + std::to_string(res.status) : failure, wait.count());
+      clock_.sleep_for(wait);
+    }
+  }
+}
+
+Page HubSpotClient::list_chunk(const std::string& type, const ListQuery& q,
+                               const std::vector<std::string>& props) {
+  std::string target = "/crm/v3/objects/" + type + "?limit=" + std::to_string(q.limit);
+  if (!q.after.empty()) target += "&after=" + url_encode(q.after);
+  if (!props.empty()) target += "&properties=" + url_encode(join(props));
+  if (!q.properties_with_history.empty())
+    target += "&propertiesWithHistory=" + url_encode(join(q.properties_with_history));
+  if (!q.associations.empty()) target += "&associations=" + url_encode(join(q.associations));
+  if (q.archived) target += "&archived=true";
+  const json body = call("objects.list", "GET", target);
+  Page page;
+  for (const auto& r : body.value("results", json::array())) page.results.push_back(r);
+  if (body.contains("paging") && body["paging"].contains("next"))
+    page.next_after = body["paging"]["next"].value("after", "");
+  return page;
+}
+
+Page HubSpotClient::list(const std::string& type, const ListQuery& q) {
+  // A long property list would make the URL too long (414): read the page once per chunk and merge.
+  const auto chunks = chunk_names(q.properties, options_.max_url_chars);
+  if (chunks.size() <= 1) return list_chunk(type, q, q.properties);
+  Page page = list_chunk(type, q, chunks[0]);
+  for (std::size_t i = 1; i < chunks.size(); ++i) {
+    ListQuery plain = q;
+    plain.properties_with_history.clear();
+    plain.associations.clear();
+    const Page more = list_chunk(type, plain, chunks[i]);
+    for (auto& r : page.results) {
+      for (const auto& m : more.results) {
+        if (m["id"] == r["id"]) r["properties"].update(m["properties"]);
+      }
+    }
+  }
+  return page;
+}
+
+std::vector<json> HubSpotClient::batch_read(const std::string& type, const std::vector<std::string>& ids,
+                                            const std::vector<std::string>& properties,
+                                            const std::vector<std::string>& properties_with_history) {
+  json inputs = json::array();
+  for (const auto& id : ids) inputs.push_back({{"id", id}});
+  json body = {{"inputs", inputs}, {"properties", properties}};
+  if (!properties_with_history.empty()) body["propertiesWithHistory"] = properties_with_history;
+  const json res = call("objects.batch_read", "POST", "/crm/v3/objects/" + type + "/batch/read", body);
+  std::vector<json> out;
+  for (const auto& r : res.value("results", json::array())) out.push_back(r);
+  return out;
+}
+
+Page HubSpotClient::search(const std::string& type, const json& body) {
+  const json res =
+      call("objects.search", "POST", "/crm/v3/objects/" + type + "/search", body, Budget::kSearch);
+  Page page;
+  for (const auto& r : res.value("results", json::array())) page.results.push_back(r);
+  if (res.contains("paging") && res["paging"].contains("next"))
+    page.next_after = res["paging"]["next"].value("after", "");
+  if (res.contains("total")) page.total = res["total"].get<std::int64_t>();
+  return page;
+}
+
+std::map<std::string, std::vector<std::string>> HubSpotClient::associations(
+    const std::string& from, const std::string& to, const std::vector<std::string>& ids) {
+  json inputs = json::array();
+  for (const auto& id : ids) inputs.push_back({{"id", id}});
+  const json res = call("associations.batch_read", "POST",
+                        "/crm/v4/associations/" + from + "/" + to + "/batch/read", {{"inputs", inputs}});
+  // Ids without associations come back as errors of a 207: they simply have none.
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& r : res.value("results", json::array())) {
+    auto& list = out[r["from"]["id"].get<std::string>()];
+    for (const auto& t : r.value("to", json::array())) {
+      const auto& id = t["toObjectId"];
+      list.push_back(id.is_string() ? id.get<std::string>() : std::to_string(id.get<std::uint64_t>()));
+    }
+  }
+  return out;
+}
+
+std::vector<json> HubSpotClient::properties(const std::string& type) {
+  const json res = call("properties.list", "GET", "/crm/v3/properties/" + type);
+  return res.value("results", json::array()).get<std::vector<json>>();
+}
+
+std::vector<json> HubSpotClient::owners() {
+  std::vector<json> out;
+  std::string after;
+  do {
+    const json res = call("owners.list", "GET",
+                          "/crm/v3/owners?limit=500" + (after.empty() ? "" : "&after=" + url_encode(after)));
+    for (const auto& o : res.value("results", json::array())) out.push_back(o);
+    after = res.contains("paging") ? res["paging"]["next"].value("after", "") : "";
+  } while (!after.empty());
+  return out;
+}
+
+std::vector<json> HubSpotClient::pipelines(const std::string& type) {
+  const json res = call("pipelines.list", "GET", "/crm/v3/pipelines/" + type);
+  return res.value("results", json::array()).get<std::vector<json>>();
+}
+
+}  // namespace cshealthd::hubspot

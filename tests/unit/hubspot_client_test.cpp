@@ -1,0 +1,266 @@
+// The HubSpot client against the simulator over loopback HTTP, with simulated time.
+#include "cshealthd/hubspot/client.hpp"
+
+#include <set>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "api.hpp"
+#include "cshealthd/http/server.hpp"
+#include "fake_clock.hpp"
+#include "generator.hpp"
+
+namespace cshealthd::hubspot {
+namespace {
+
+using json = nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using namespace std::chrono_literals;
+
+TransportOptions to(std::string url, std::chrono::milliseconds timeout = 5s) {
+  TransportOptions o;
+  o.base_url = std::move(url);
+  o.connect_timeout = timeout;
+  o.request_timeout = timeout;
+  return o;
+}
+
+class ClientTest : public ::testing::Test {
+ protected:
+  // (Re)starts the simulator; a previous one is stopped first, server before the routes it serves.
+  void start(const std::string& faults = "", int companies = 120, int burst = 0) {
+    client_.reset();
+    if (server_) server_->shutdown(1s);
+    server_.reset();
+    router_ = http::Router();
+    sim::SimOptions o;
+    o.token = "tok-SECRET";
+    o.limits.burst = burst;
+    o.limits.search_per_second = 0;
+    o.limits.daily = 0;
+    o.faults = faults;
+    sim_ = std::make_unique<sim::Simulator>(o, [companies] {
+      return sim::generate({companies, 9, 1'790'000'000'000});
+    });
+    sim_->add_routes(router_);
+    server_ = std::make_unique<http::Server>(http::ServerOptions{}, router_, workers_, metrics_);
+    server_->start();
+    transport_ = make_transport(to("http://127.0.0.1:" + std::to_string(server_->port())));
+    budget_ = std::make_unique<LocalRateBudget>(BudgetOptions{190, 10s, 0.9, 5}, clock_);
+  }
+  void TearDown() override {
+    client_.reset();
+    if (server_) server_->shutdown(1s);
+  }
+  HubSpotClient& client(const std::string& token = "tok-SECRET") {
+    ClientOptions co;
+    co.jitter_seed = 7;
+    client_ = std::make_unique<HubSpotClient>(*transport_, *budget_, clock_, Secret(token), metrics_, co);
+    return *client_;
+  }
+  // Every company id and its cs_mrr, walking the list endpoint.
+  std::map<std::string, std::string> all_companies(HubSpotClient& c) {
+    std::map<std::string, std::string> out;
+    ListQuery q;
+    q.properties = {"cs_mrr", "cs_plan"};
+    do {
+      const Page p = c.list("companies", q);
+      for (const auto& r : p.results) {
+        const auto& v = r["properties"]["cs_mrr"];
+        out[r["id"]] = v.is_null() ? "" : v.get<std::string>();
+      }
+      q.after = p.next_after;
+    } while (!q.after.empty());
+    return out;
+  }
+
+  testing::FakeClock clock_;
+  http::Router router_;
+  WorkerPool workers_{4, "client-test"};
+  metrics::Registry metrics_;
+  std::unique_ptr<sim::Simulator> sim_;
+  std::unique_ptr<http::Server> server_;
+  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<LocalRateBudget> budget_;
+  std::unique_ptr<HubSpotClient> client_;
+};
+
+TEST_F(ClientTest, ListsEveryRecordAcrossPages) {
+  start();
+  auto& c = client();
+  const auto all = all_companies(c);
+  EXPECT_EQ(all.size(), 120u);
+  EXPECT_EQ(c.stats().calls, 2u);  // 100 + 20: the minimum
+  EXPECT_EQ(c.stats().retries, 0u);
+}
+
+TEST_F(ClientTest, FaultsDoNotChangeTheResult) {
+  start("", 1000);
+  const auto clean = all_companies(client());
+  // About one request in three fails in some way: far worse than HubSpot, within 8 attempts.
+  // A 429 on exactly the third call keeps rate limiting in the mix whatever the seed draws.
+  start(
+      "seed=3;5xx=0.1,429=0.05,storm=0.02x3,drop_before=0.05,drop_after=0.05,truncate=0.05;"
+      "route=/crm/v3/objects/companies,skip=2,count=1,429=1",
+      1000);
+  auto& c = client();
+  const auto faulty = all_companies(c);
+  EXPECT_EQ(faulty, clean);
+  EXPECT_GT(c.stats().retries, 0u);
+  EXPECT_GT(c.stats().rate_limited, 0u);
+  EXPECT_GT(clock_.slept_ms(), 0);  // it waited (in simulated time)
+}
+
+TEST_F(ClientTest, RateLimitStormIsWaitedOutWithoutRetryAfter) {
+  start("route=/crm/v3/objects/companies,count=3,429=1");
+  auto& c = client();
+  ListQuery q;
+  q.limit = 10;
+  const std::int64_t before = clock_.slept_ms();
+  EXPECT_EQ(c.list("companies", q).results.size(), 10u);
+  EXPECT_EQ(c.stats().rate_limited, 3u);
+  EXPECT_GE(clock_.slept_ms() - before, 3 * 10'000);  // a full interval after each 429
+}
+
+TEST_F(ClientTest, RejectionsAreTypedAndCarryHubSpotsWordsButNotTheToken) {
+  start();
+  try {
+    client("wrong-token").list("companies", {});
+    FAIL() << "no error";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.kind(), ApiError::Kind::kUnauthorized);
+    EXPECT_EQ(e.status(), 401);
+    EXPECT_EQ(e.category(), "INVALID_AUTHENTICATION");
+    EXPECT_FALSE(e.correlation_id().empty());
+    EXPECT_THAT(e.what(), HasSubstr("correlationId"));
+    EXPECT_THAT(e.what(), Not(HasSubstr("wrong-token")));
+  }
+  EXPECT_EQ(client_->stats().calls, 1u);  // never retried
+  try {
+    client().call("objects.get", "GET", "/crm/v3/objects/companies/1");
+    FAIL();
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.kind(), ApiError::Kind::kNotFound);
+  }
+}
+
+TEST_F(ClientTest, PersistentFailureEndsAfterBoundedAttempts) {
+  start("route=/crm/v3/objects/companies,5xx=1");
+  auto& c = client();
+  try {
+    c.list("companies", {});
+    FAIL();
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.kind(), ApiError::Kind::kUnavailable);
+  }
+  EXPECT_EQ(c.stats().calls, 8u);  // max_attempts
+}
+
+TEST_F(ClientTest, BatchReadSearchAssociationsOwnersPipelines) {
+  start();
+  auto& c = client();
+  const auto first = c.list("companies", {});
+  std::vector<std::string> ids = {first.results[0]["id"], first.results[1]["id"], "424242"};
+  const auto read = c.batch_read("companies", ids, {"cs_mrr"}, {"cs_active_users_30d"});
+  EXPECT_EQ(read.size(), 2u);  // the unknown id is left out (207)
+  EXPECT_TRUE(read[0].contains("propertiesWithHistory"));
+  const auto hits = c.search(
+      "tickets",
+      {{"filterGroups",
+        {{{"filters", {{{"propertyName", "hs_ticket_priority"}, {"operator", "EQ"}, {"value", "URGENT"}}}}}}},
+       {"limit", 5}});
+  ASSERT_TRUE(hits.total.has_value());
+  EXPECT_LE(hits.results.size(), 5u);
+  const auto assoc = c.associations("companies", "tickets", {ids[0], ids[1], "424242"});
+  EXPECT_FALSE(assoc.count("424242"));
+  EXPECT_FALSE(c.owners().empty());
+  EXPECT_EQ(c.pipelines("deals").size(), 2u);
+  const auto props = c.properties("companies");
+  EXPECT_TRUE(std::any_of(props.begin(), props.end(), [](const json& p) { return p["name"] == "cs_mrr"; }));
+}
+
+TEST_F(ClientTest, LongPropertyListsAreSplitAndMerged) {
+  start();
+  ClientOptions co;
+  co.max_url_chars = 40;  // forces several requests per page
+  HubSpotClient c(*transport_, *budget_, clock_, Secret("tok-SECRET"), metrics_, co);
+  ListQuery q;
+  q.limit = 5;
+  q.properties = {"cs_mrr",        "cs_plan",          "cs_licensed_seats", "cs_active_users_30d",
+                  "cs_logins_30d", "cs_features_used", "cs_renewal_date",   "name"};
+  const Page split = c.list("companies", q);
+  EXPECT_GT(c.stats().calls, 1u);
+  const Page whole = client().list("companies", q);
+  ASSERT_EQ(split.results.size(), whole.results.size());
+  for (std::size_t i = 0; i < split.results.size(); ++i)
+    EXPECT_EQ(split.results[i]["properties"], whole.results[i]["properties"]);
+  EXPECT_EQ(chunk_names({"aaaa", "bbbb", "cccc"}, 10),
+            (std::vector<std::vector<std::string>>{{"aaaa", "bbbb"}, {"cccc"}}));
+}
+
+TEST(TransportTest, PlainHttpOnlyForLoopbackAndTlsFailsClearly) {
+  EXPECT_THROW(make_transport(to("http://api.hubapi.com")), std::invalid_argument);
+  EXPECT_THROW(make_transport(to("ftp://x")), std::invalid_argument);
+  EXPECT_NO_THROW(make_transport(to("https://api.hubapi.com")));
+  // TLS against a plain-HTTP listener: the handshake fails, and says so.
+  http::Router r;
+  WorkerPool w(1, "t");
+  metrics::Registry m;
+  http::Server s({}, r, w, m);
+  s.start();
+  auto t = make_transport(to("https://127.0.0.1:" + std::to_string(s.port()), 2s));
+  try {
+    t->send({"GET", "/", {}, ""});
+    FAIL();
+  } catch (const TransportError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("tls handshake"));
+  }
+  s.shutdown(1s);
+}
+
+TEST(RateBudgetTest, NeverMoreThanTheLimitInAnyWindow) {
+  testing::FakeClock clock;
+  LocalRateBudget budget({10, 10s, 1.0, 5}, clock);
+  std::vector<std::int64_t> sent;
+  for (int i = 0; i < 25; ++i) {
+    budget.acquire(Budget::kBurst);
+    sent.push_back(
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock.steady_now().time_since_epoch()).count());
+  }
+  for (std::size_t i = 10; i < sent.size(); ++i) EXPECT_GE(sent[i] - sent[i - 10], 10'000) << i;
+  EXPECT_GE(clock.slept_ms(), 20'000);
+  EXPECT_LT(clock.slept_ms(), 21'000);  // and no longer than needed
+}
+
+TEST(RateBudgetTest, SafetyMarginAndWhatOthersUsed) {
+  testing::FakeClock clock;
+  LocalRateBudget budget({100, 10s, 0.9, 5}, clock);
+  EXPECT_EQ(budget.allowed(), 90);
+  HttpResponse r;
+  r.headers = {{"X-HubSpot-RateLimit-Max", "100"}, {"X-HubSpot-RateLimit-Remaining", "15"}};
+  budget.observe(r);  // 85 used by someone: only 5 of our 90 are left in this window
+  for (int i = 0; i < 5; ++i) budget.acquire(Budget::kBurst);
+  EXPECT_EQ(clock.slept_ms(), 0);
+  budget.acquire(Budget::kBurst);
+  EXPECT_GE(clock.slept_ms(), 10'000);
+}
+
+TEST(RateBudgetTest, SearchHasItsOwnBudgetAndPausesHold) {
+  testing::FakeClock clock;
+  LocalRateBudget budget({100, 10s, 1.0, 2}, clock);
+  budget.acquire(Budget::kSearch);
+  budget.acquire(Budget::kSearch);
+  budget.acquire(Budget::kBurst);  // unaffected by search
+  EXPECT_EQ(clock.slept_ms(), 0);
+  budget.acquire(Budget::kSearch);
+  EXPECT_GE(clock.slept_ms(), 1000);
+  budget.pause(Budget::kBurst, 5s);
+  const auto before = clock.slept_ms();
+  budget.acquire(Budget::kBurst);
+  EXPECT_GE(clock.slept_ms() - before, 4000);
+}
+
+}  // namespace
+}  // namespace cshealthd::hubspot
