@@ -9,6 +9,7 @@
 
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/app/service.hpp"
+#include "cshealthd/app/sync_command.hpp"
 #include "cshealthd/base/log.hpp"
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/store/errors.hpp"
@@ -103,6 +104,14 @@ int main(int argc, char** argv) {
   migrate->add_option("--config", config_path, "YAML config file");
   migrate->add_flag("--status", status_only, "List migrations and whether each is applied; change nothing");
 
+  bool full_sync = false;
+  std::vector<std::string> sync_objects;
+  auto* sync_cmd =
+      app.add_subcommand("sync", "Pull HubSpot into PostgreSQL once (incremental unless --full)");
+  sync_cmd->add_option("--config", config_path, "YAML config file");
+  sync_cmd->add_flag("--full", full_sync, "walk every record instead of the changes since the last sync");
+  sync_cmd->add_option("--objects", sync_objects, "object types to sync (default: all)")->delimiter(',');
+
   auto* config_cmd = app.add_subcommand("config", "Inspect configuration");
   config_cmd->require_subcommand(1);
   std::string check_file;
@@ -131,6 +140,7 @@ int main(int argc, char** argv) {
     logging = true;
     if (serve->parsed()) return cmd_serve(config);
     if (migrate->parsed()) return cmd_migrate(config, status_only);
+    if (sync_cmd->parsed()) return cshealthd::app::run_sync(config, full_sync, sync_objects);
   } catch (const cshealthd::config::ConfigError& e) {
     std::cerr << "cshealthd: configuration error: " << e.what() << "\n";
     return kExitConfig;

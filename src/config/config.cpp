@@ -128,6 +128,14 @@ class Schema {
           }
         });
     secret("hubspot.token", c.hubspot.token);
+    integer("hubspot.burst_limit", c.hubspot.burst_limit, 1, 10'000);
+    integer("hubspot.burst_interval_ms", c.hubspot.burst_interval_ms, 1000, 600'000);
+    integer("hubspot.budget_percent", c.hubspot.budget_percent, 1, 100);
+    integer("hubspot.search_per_second", c.hubspot.search_per_second, 1, 100);
+    integer("hubspot.request_timeout_ms", c.hubspot.request_timeout_ms, 100, 600'000);
+    integer("hubspot.max_attempts", c.hubspot.max_attempts, 1, 50);
+    str("hubspot.ca_file", c.hubspot.ca_file);
+    integer("sync.overlap_ms", c.sync.overlap_ms, 0, 86'400'000);
     secret("webhook.secret", c.webhook.secret);
     secret("admin.token", c.admin.token);
   }

@@ -53,6 +53,17 @@ struct DatabaseConfig {
 struct HubspotConfig {
   std::string base_url = "https://api.hubapi.com";
   Secret token;
+  int burst_limit = 190;  // the app's burst limit per interval (Free/Starter: 100)
+  int burst_interval_ms = 10'000;
+  int budget_percent = 90;  // share of the burst limit this service allows itself
+  int search_per_second = 5;
+  int request_timeout_ms = 30'000;
+  int max_attempts = 8;  // per request, for transient failures and 429s
+  std::string ca_file;   // empty: the system's trust store
+};
+
+struct SyncConfig {
+  int overlap_ms = 300'000;  // incremental syncs re-read this much before the watermark
 };
 
 struct WebhookConfig {
@@ -69,6 +80,7 @@ struct Config {
   HttpConfig http;
   DatabaseConfig database;
   HubspotConfig hubspot;
+  SyncConfig sync;
   WebhookConfig webhook;
   AdminConfig admin;
 };

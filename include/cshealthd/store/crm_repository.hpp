@@ -1,0 +1,42 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+namespace cshealthd::store {
+
+struct CrmRow {
+  std::string object_type;
+  std::int64_t id = 0;
+  std::string properties_json;         // a JSON object
+  std::string created_at, updated_at;  // ISO 8601; "" = unknown
+  bool archived = false;
+  std::string archived_at;
+};
+
+struct SyncState {
+  std::string object_type;
+  std::optional<std::string> watermark;  // ISO 8601
+  std::optional<std::string> full_cursor;
+  std::optional<std::string> full_started_at;
+  std::optional<std::int64_t> incr_last_id;
+  std::optional<std::string> incr_started_at;
+};
+
+// Named SQL for the synced CRM data. Bulk writes stream rows (COPY) into a temporary table and merge
+// them with one INSERT … ON CONFLICT, never row by row.
+class CrmRepository {
+ public:
+  static void upsert(pqxx::work& tx, const std::vector<CrmRow>& rows);
+  // Replaces the associations from `from_ids` (of from_type) to to_type with `pairs`.
+  static void replace_associations(pqxx::work& tx, const std::string& from_type,
+                                   const std::vector<std::int64_t>& from_ids, const std::string& to_type,
+                                   const std::vector<std::pair<std::int64_t, std::int64_t>>& pairs);
+  static SyncState load_state(pqxx::transaction_base& tx, const std::string& object_type);
+  static void save_state(pqxx::work& tx, const SyncState& s);
+};
+
+}  // namespace cshealthd::store

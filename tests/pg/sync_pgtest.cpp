@@ -1,0 +1,236 @@
+// The sync against the simulator and a real PostgreSQL.
+#include "cshealthd/sync/syncer.hpp"
+
+#include <set>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "api.hpp"
+#include "cshealthd/base/system_clock.hpp"
+#include "cshealthd/http/client.hpp"
+#include "cshealthd/http/server.hpp"
+#include "fake_clock.hpp"
+#include "generator.hpp"
+#include "test_database.hpp"
+
+namespace cshealthd::sync {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+class SyncTest : public ::testing::Test {
+ protected:
+  // (Re)starts the simulator on a portal of `companies` (same seed: the same portal) with `faults`.
+  void start_sim(int companies, const std::string& faults = "") {
+    client_.reset();
+    if (server_) server_->shutdown(1s);
+    server_.reset();
+    router_ = http::Router();
+    sim::SimOptions o;
+    o.token = "T";
+    o.limits.burst = 0;
+    o.limits.search_per_second = 0;
+    o.limits.daily = 0;
+    o.faults = faults;
+    sim_ = std::make_unique<sim::Simulator>(o, [companies] {
+      return sim::generate({companies, 21, 1'790'000'000'000});
+    });
+    sim_->add_routes(router_);
+    server_ = std::make_unique<http::Server>(http::ServerOptions{}, router_, workers_, metrics_);
+    server_->start();
+    hubspot::TransportOptions to;
+    to.base_url = "http://127.0.0.1:" + std::to_string(server_->port());
+    transport_ = hubspot::make_transport(to);
+    budget_ = std::make_unique<hubspot::LocalRateBudget>(hubspot::BudgetOptions{}, fake_);
+    hubspot::ClientOptions co;
+    co.jitter_seed = 1;
+    client_ =
+        std::make_unique<hubspot::HubSpotClient>(*transport_, *budget_, fake_, Secret("T"), metrics_, co);
+  }
+  Syncer syncer(SyncOptions o = {}) { return Syncer(db_, *client_, wall_, metrics_, o); }
+  ObjectSpec spec(const std::string& type) {
+    for (auto& s : default_specs()) {
+      if (s.type == type) return s;
+    }
+    throw std::runtime_error("no spec " + type);
+  }
+  json sim_objects(const std::string& type) {
+    http::ClientRequest r;
+    r.url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/__sim/objects/" + type;
+    return json::parse(http::fetch(r).body)["results"];
+  }
+  json sim_post(const std::string& path, const json& body) {
+    http::ClientRequest r;
+    r.method = "POST";
+    r.url = "http://127.0.0.1:" + std::to_string(server_->port()) + path;
+    r.headers = {{"Authorization", "Bearer T"}, {"Content-Type", "application/json"}};
+    r.body = body.dump();
+    return json::parse(http::fetch(r).body);
+  }
+  // id -> property value as stored in PostgreSQL ("" for null).
+  std::map<std::string, std::string> db_values(const std::string& type, const std::string& prop,
+                                               bool archived = false) {
+    return db_.with_connection("t", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      std::map<std::string, std::string> out;
+      for (const auto& row : tx.exec_params("SELECT id::text, coalesce(properties->>$2, '') FROM crm_objects "
+                                            "WHERE object_type = $1 AND archived = $3",
+                                            type, prop, archived)) {
+        out[row[0].as<std::string>()] = row[1].as<std::string>();
+      }
+      return out;
+    });
+  }
+  std::map<std::string, std::string> sim_values(const std::string& type, const std::string& prop,
+                                                bool archived = false) {
+    std::map<std::string, std::string> out;
+    for (const auto& r : sim_objects(type)) {
+      if (r["archived"] != archived) continue;
+      const auto& v = r["properties"].value(prop, json(""));
+      out[r["id"]] = v.is_string() ? v.get<std::string>() : "";
+    }
+    return out;
+  }
+  int count(const std::string& sql) {
+    return db_.with_connection("t", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      return tx.exec(sql)[0][0].as<int>();
+    });
+  }
+  void TearDown() override {
+    client_.reset();
+    if (server_) server_->shutdown(1s);
+  }
+
+  testing::TestDatabase tdb_;
+  store::Database db_{tdb_.conninfo(), store::PoolOptions{}};
+  testing::FakeClock fake_;
+  SystemClock wall_;
+  http::Router router_;
+  WorkerPool workers_{4, "sync-test"};
+  metrics::Registry metrics_;
+  std::unique_ptr<sim::Simulator> sim_;
+  std::unique_ptr<http::Server> server_;
+  std::unique_ptr<hubspot::Transport> transport_;
+  std::unique_ptr<hubspot::LocalRateBudget> budget_;
+  std::unique_ptr<hubspot::HubSpotClient> client_;
+};
+
+TEST_F(SyncTest, FullSyncMirrorsThePortal) {
+  start_sim(60);
+  auto s = syncer();
+  for (const auto& spec : default_specs()) s.full(spec);
+  for (const auto& spec : default_specs()) {
+    for (const auto& p : spec.properties) {
+      EXPECT_EQ(db_values(spec.type, p.name), sim_values(spec.type, p.name)) << spec.type << "." << p.name;
+    }
+  }
+  // tickets -> companies, as the simulator holds them
+  std::set<std::pair<std::string, std::string>> expected;
+  for (const auto& t : sim_objects("tickets")) {
+    if (!t.contains("associations") || !t["associations"].contains("companies")) continue;
+    for (const auto& a : t["associations"]["companies"]["results"]) {
+      expected.insert({t["id"].get<std::string>(), a["id"].get<std::string>()});
+    }
+  }
+  std::set<std::pair<std::string, std::string>> stored;
+  db_.with_connection("t", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    for (const auto& r :
+         tx.exec("SELECT from_id::text, to_id::text FROM crm_associations WHERE from_type = 'tickets' "
+                 "AND to_type = 'companies'")) {
+      stored.insert({r[0].as<std::string>(), r[1].as<std::string>()});
+    }
+  });
+  EXPECT_FALSE(expected.empty());
+  EXPECT_EQ(stored, expected);
+}
+
+TEST_F(SyncTest, IncrementalPicksUpExactlyTheChanges) {
+  start_sim(30);
+  auto s = syncer();
+  s.full(spec("companies"));
+  const auto before = db_values("companies", "cs_mrr");
+  auto ids = std::vector<std::string>();
+  for (const auto& [id, v] : before) ids.push_back(id);
+  for (int i = 0; i < 3; ++i) {
+    sim_post("/__sim/objects/companies", {{"id", ids[static_cast<std::size_t>(i)]},
+                                          {"properties", {{"cs_mrr", "777" + std::to_string(i)}}}});
+  }
+  sim_post("/__sim/objects/companies", {{"properties", {{"name", "New A"}}}});
+  sim_post("/__sim/objects/companies", {{"properties", {{"name", "New B"}}}});
+  sim_post("/__sim/objects/companies", {{"id", ids[5]}, {"archived", true}});
+  const auto report = s.incremental(spec("companies"));
+  EXPECT_FALSE(report.full);
+  EXPECT_EQ(report.records, 5u);  // 3 changed + 2 new; nothing else re-read
+  EXPECT_EQ(report.archived, 1u);
+  EXPECT_EQ(db_values("companies", "cs_mrr"), sim_values("companies", "cs_mrr"));
+  EXPECT_EQ(db_values("companies", "name", true), sim_values("companies", "name", true));
+  EXPECT_EQ(db_values("companies", "cs_mrr")[ids[0]], "7770");
+}
+
+TEST_F(SyncTest, MoreThanTenThousandChangesInOneWindow) {
+  start_sim(1);
+  auto s = syncer();
+  s.full(spec("tickets"));
+  for (int done = 0; done < 10'050; done += 100) {
+    json inputs = json::array();
+    for (int i = 0; i < 100; ++i)
+      inputs.push_back({{"properties", {{"subject", "t" + std::to_string(done + i)}}}});
+    sim_post("/crm/v3/objects/tickets/batch/create", {{"inputs", inputs}});
+  }
+  const auto report = s.incremental(spec("tickets"));
+  EXPECT_GE(report.records, 10'050u);
+  EXPECT_EQ(db_values("tickets", "subject"), sim_values("tickets", "subject"));
+}
+
+TEST_F(SyncTest, FaultsGiveTheSameResultAsACleanRun) {
+  start_sim(80, "seed=5;5xx=0.1,429=0.05,drop_before=0.05,drop_after=0.05,truncate=0.05");
+  auto s = syncer();
+  for (const auto& spec : default_specs()) s.full(spec);
+  EXPECT_GT(client_->stats().retries, 0u);
+  for (const auto& spec : default_specs()) {
+    for (const auto& p : spec.properties) {
+      EXPECT_EQ(db_values(spec.type, p.name), sim_values(spec.type, p.name)) << spec.type << "." << p.name;
+    }
+  }
+}
+
+TEST_F(SyncTest, InterruptedFullSyncResumesAtItsCursor) {
+  start_sim(250, "route=/crm/v3/objects/companies,skip=2,5xx=1");  // every call after the second fails
+  EXPECT_THROW(syncer().full(spec("companies")), hubspot::ApiError);
+  EXPECT_EQ(count("SELECT count(*) FROM crm_objects WHERE object_type = 'companies'"), 200);
+  start_sim(250);  // HubSpot is back (the same portal)
+  syncer().full(spec("companies"));
+  EXPECT_EQ(db_values("companies", "cs_mrr"), sim_values("companies", "cs_mrr"));
+  http::ClientRequest r;
+  r.url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/__sim/requests";
+  const auto log = json::parse(http::fetch(r).body)["requests"];
+  ASSERT_FALSE(log.empty());
+  EXPECT_THAT(log[0]["path"].get<std::string>(), ::testing::HasSubstr("after="));  // not from the start
+  EXPECT_EQ(log.size(), 1u);  // only the page that was in flight
+}
+
+TEST_F(SyncTest, MalformedValuesAreStoredAsNullAndCounted) {
+  start_sim(3);
+  const auto bad = sim_post(
+      "/__sim/objects/companies",
+      {{"properties", {{"name", "Broken Import"}, {"cs_mrr", "lots"}, {"cs_renewal_date", "2024-02-30"}}}});
+  auto s = syncer();
+  const auto report = s.full(spec("companies"));
+  EXPECT_EQ(report.rejected_values, 2u);
+  const std::string id = bad["id"];
+  EXPECT_EQ(db_values("companies", "name")[id], "Broken Import");  // the record is kept
+  EXPECT_EQ(db_values("companies", "cs_mrr")[id], "");
+  EXPECT_EQ(db_values("companies", "cs_renewal_date")[id], "");
+  EXPECT_EQ(metrics_
+                .counter("cshealthd_sync_rejected_values_total", "",
+                         {{"object_type", "companies"}, {"property", "cs_mrr"}})
+                .value(),
+            1u);
+}
+
+}  // namespace
+}  // namespace cshealthd::sync
