@@ -3,6 +3,13 @@
 namespace cshealthd::store {
 namespace {
 
+// A PostgreSQL array literal: {1,2,3}.
+std::string bigint_array(const std::vector<std::int64_t>& ids) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+  return out + "}";
+}
+
 template <typename T>
 std::optional<T> opt(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
@@ -50,24 +57,47 @@ void CrmRepository::replace_associations(pqxx::work& tx, const std::string& from
                                          const std::string& to_type,
                                          const std::vector<std::pair<std::int64_t, std::int64_t>>& pairs) {
   if (from_ids.empty()) return;
-  std::string ids = "{";
-  for (std::size_t i = 0; i < from_ids.size(); ++i) ids += (i ? "," : "") + std::to_string(from_ids[i]);
-  ids += "}";
   tx.exec_params(
       "DELETE FROM crm_associations WHERE from_type = $1 AND to_type = $2 AND from_id = ANY($3::bigint[])",
-      from_type, to_type, ids);
+      from_type, to_type, bigint_array(from_ids));
   if (pairs.empty()) return;
-  std::string from_list = "{", to_list = "{";
-  for (std::size_t i = 0; i < pairs.size(); ++i) {
-    from_list += (i ? "," : "") + std::to_string(pairs[i].first);
-    to_list += (i ? "," : "") + std::to_string(pairs[i].second);
+  std::vector<std::int64_t> from, to;
+  for (const auto& [f, t] : pairs) {
+    from.push_back(f);
+    to.push_back(t);
   }
-  from_list += "}";
-  to_list += "}";
   tx.exec_params(
       "INSERT INTO crm_associations (from_type, from_id, to_type, to_id) "
       "SELECT $1, f, $2, t FROM unnest($3::bigint[], $4::bigint[]) AS u(f, t) ON CONFLICT DO NOTHING",
-      from_type, to_type, from_list, to_list);
+      from_type, to_type, bigint_array(from), bigint_array(to));
+}
+
+void CrmRepository::add_pending_associations(pqxx::work& tx, const std::string& object_type,
+                                             const std::vector<std::int64_t>& ids) {
+  if (ids.empty()) return;
+  tx.exec_params(
+      "INSERT INTO sync_pending_associations (object_type, id) SELECT $1, unnest($2::bigint[]) ON CONFLICT "
+      "DO NOTHING",
+      object_type, bigint_array(ids));
+}
+
+std::vector<std::int64_t> CrmRepository::pending_associations(pqxx::transaction_base& tx,
+                                                              const std::string& object_type,
+                                                              std::size_t limit) {
+  std::vector<std::int64_t> out;
+  for (const auto& r :
+       tx.exec_params("SELECT id FROM sync_pending_associations WHERE object_type = $1 ORDER BY id "
+                      "LIMIT $2",
+                      object_type, static_cast<long long>(limit))) {
+    out.push_back(r[0].as<std::int64_t>());
+  }
+  return out;
+}
+
+void CrmRepository::clear_pending_associations(pqxx::work& tx, const std::string& object_type,
+                                               const std::vector<std::int64_t>& ids) {
+  tx.exec_params("DELETE FROM sync_pending_associations WHERE object_type = $1 AND id = ANY($2::bigint[])",
+                 object_type, bigint_array(ids));
 }
 
 SyncState CrmRepository::load_state(pqxx::transaction_base& tx, const std::string& object_type) {

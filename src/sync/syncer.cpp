@@ -143,26 +143,11 @@ void Syncer::write_page(const ObjectSpec& spec, const std::vector<json>& records
     ids.push_back(row.id);
     rows.push_back(std::move(row));
   }
-  // Associations are read before the transaction: no connection is held across API calls.
-  std::vector<std::pair<std::string, std::vector<std::pair<std::int64_t, std::int64_t>>>> links;
-  if (!archived) {
-    std::vector<std::string> id_text;
-    for (const auto id : ids) id_text.push_back(std::to_string(id));
-    for (const auto& to : spec.associate_to) {
-      std::vector<std::pair<std::int64_t, std::int64_t>> pairs;
-      if (!id_text.empty()) {
-        for (const auto& [from, tos] : client_.associations(spec.type, to, id_text)) {
-          for (const auto& t : tos) pairs.emplace_back(std::stoll(from), std::stoll(t));
-        }
-      }
-      links.emplace_back(to, std::move(pairs));
-    }
-  }
   db_.with_retry("sync_write_page", [&](pqxx::connection& c) {
     pqxx::work tx(c, "sync_write_page");
     store::CrmRepository::upsert(tx, rows);
-    for (const auto& [to, pairs] : links)
-      store::CrmRepository::replace_associations(tx, spec.type, ids, to, pairs);
+    if (!archived && !spec.associate_to.empty())
+      store::CrmRepository::add_pending_associations(tx, spec.type, ids);
     store::CrmRepository::save_state(tx, state);
     tx.commit();
   });
@@ -171,6 +156,37 @@ void Syncer::write_page(const ObjectSpec& spec, const std::vector<json>& records
   metrics_
       .counter("cshealthd_sync_records_total", "Records written by the sync", {{"object_type", spec.type}})
       .inc(rows.size());
+  if (!archived) flush_associations(spec, false);
+}
+
+void Syncer::flush_associations(const ObjectSpec& spec, bool all) {
+  constexpr std::size_t kBatch = 1000;  // HubSpot's maximum for associations batch read
+  if (spec.associate_to.empty()) return;
+  while (true) {
+    const auto ids = db_.with_connection("sync_pending_associations", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      return store::CrmRepository::pending_associations(tx, spec.type, kBatch);
+    });
+    if (ids.empty() || (!all && ids.size() < kBatch)) return;
+    // Read before the transaction: no connection is held across API calls.
+    std::vector<std::string> id_text;
+    for (const auto id : ids) id_text.push_back(std::to_string(id));
+    std::vector<std::pair<std::string, std::vector<std::pair<std::int64_t, std::int64_t>>>> links;
+    for (const auto& to : spec.associate_to) {
+      std::vector<std::pair<std::int64_t, std::int64_t>> pairs;
+      for (const auto& [from, tos] : client_.associations(spec.type, to, id_text)) {
+        for (const auto& t : tos) pairs.emplace_back(std::stoll(from), std::stoll(t));
+      }
+      links.emplace_back(to, std::move(pairs));
+    }
+    db_.with_retry("sync_write_associations", [&](pqxx::connection& c) {
+      pqxx::work tx(c, "sync_write_associations");
+      for (const auto& [to, pairs] : links)
+        store::CrmRepository::replace_associations(tx, spec.type, ids, to, pairs);
+      store::CrmRepository::clear_pending_associations(tx, spec.type, ids);
+      tx.commit();
+    });
+  }
 }
 
 TypeReport Syncer::full(const ObjectSpec& spec) {
@@ -201,6 +217,7 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
     write_page(spec, page.results, false, state, report);
     if (page.next_after.empty()) break;
   }
+  flush_associations(spec, true);
   return report;
 }
 
@@ -241,6 +258,7 @@ TypeReport Syncer::incremental(const ObjectSpec& spec) {
     write_page(spec, page.results, false, state, report);
     if (done) break;
   }
+  flush_associations(spec, true);
   // Search never returns archived records: read them from the list endpoint.
   hubspot::ListQuery q;
   q.archived = true;

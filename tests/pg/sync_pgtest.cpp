@@ -148,6 +148,28 @@ TEST_F(SyncTest, FullSyncMirrorsThePortal) {
   EXPECT_EQ(stored, expected);
 }
 
+TEST_F(SyncTest, FullSyncMakesTheMinimumNumberOfCalls) {
+  start_sim(700);
+  const auto tickets = sim_objects("tickets").size();
+  ASSERT_GT(tickets, 1000u);
+  syncer().full(spec("tickets"));
+  http::ClientRequest r;
+  r.url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/__sim/requests";
+  std::size_t lists = 0, assoc = 0;
+  const auto res = http::fetch(r);
+  ASSERT_EQ(res.status, 200) << res.error;
+  const json log = json::parse(res.body);  // a named value: a temporary would die before the loop body
+  for (const auto& q : log["requests"]) {
+    const std::string path = q["path"];
+    if (path.rfind("/crm/v3/objects/tickets?", 0) == 0) ++lists;
+    if (path == "/crm/v4/associations/tickets/companies/batch/read") ++assoc;
+  }
+  EXPECT_EQ(lists, (tickets + 99) / 100);    // 100 per page
+  EXPECT_EQ(assoc, (tickets + 999) / 1000);  // 1,000 ids per association batch, not one per page
+  EXPECT_EQ(count("SELECT count(DISTINCT from_id) FROM crm_associations WHERE from_type = 'tickets'"),
+            static_cast<int>(tickets));
+}
+
 TEST_F(SyncTest, IncrementalPicksUpExactlyTheChanges) {
   start_sim(30);
   auto s = syncer();

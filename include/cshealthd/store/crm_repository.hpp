@@ -35,6 +35,12 @@ class CrmRepository {
   static void replace_associations(pqxx::work& tx, const std::string& from_type,
                                    const std::vector<std::int64_t>& from_ids, const std::string& to_type,
                                    const std::vector<std::pair<std::int64_t, std::int64_t>>& pairs);
+  static void add_pending_associations(pqxx::work& tx, const std::string& object_type,
+                                       const std::vector<std::int64_t>& ids);
+  static std::vector<std::int64_t> pending_associations(pqxx::transaction_base& tx,
+                                                        const std::string& object_type, std::size_t limit);
+  static void clear_pending_associations(pqxx::work& tx, const std::string& object_type,
+                                         const std::vector<std::int64_t>& ids);
   static SyncState load_state(pqxx::transaction_base& tx, const std::string& object_type);
   static void save_state(pqxx::work& tx, const SyncState& s);
 };

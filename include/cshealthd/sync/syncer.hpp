@@ -59,6 +59,8 @@ class Syncer {
  private:
   void write_page(const ObjectSpec& spec, const std::vector<nlohmann::json>& records, bool archived,
                   const store::SyncState& state, TypeReport& report);
+  // Reads associations for pending ids, 1,000 per call; with `all`, also a final partial batch.
+  void flush_associations(const ObjectSpec& spec, bool all);
   std::string clean_properties(const ObjectSpec& spec, const nlohmann::json& record, TypeReport& report);
 
   store::Database& db_;
