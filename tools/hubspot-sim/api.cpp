@@ -208,6 +208,24 @@ json parse_body(const Request& req, std::optional<Response>& error) {
   }
 }
 
+// HubSpot sends deal.propertyChange when a deal's dealstage is written: on create, or when it changed.
+void collect_stage_event(const TypeInfo& t, const Record& r, bool stage_written, std::vector<json>& events) {
+  if (t.name != "deals" || !stage_written) return;
+  if (const std::string* stage = r.get("dealstage"))
+    events.push_back({{"objectId", r.id}, {"propertyValue", *stage}});
+}
+
+bool contains(const std::vector<std::string>& names, const std::string& name) {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+// The object type of a write, or the answer that refuses it.
+std::optional<Response> writable(const TypeInfo* t, const Request& req) {
+  if (!t) return not_found("Unknown object type " + req.params.at("type"));
+  if (t->read_only) return hubspot_error(403, "MISSING_SCOPES", t->name + " are read-only through the API");
+  return std::nullopt;
+}
+
 json batch_envelope(json results, EpochMs started, EpochMs done) {
   return {{"status", "COMPLETE"},
           {"results", std::move(results)},
@@ -335,8 +353,7 @@ Response Simulator::get(const Request& req) {
 
 Response Simulator::create(const Request& req) {
   const TypeInfo* t = type_of(req);
-  if (!t) return not_found("Unknown object type " + req.params.at("type"));
-  if (t->read_only) return hubspot_error(403, "MISSING_SCOPES", t->name + " are read-only through the API");
+  if (auto refused = writable(t, req)) return *refused;
   std::optional<Response> error;
   const json body = parse_body(req, error);
   if (error) return *error;
@@ -364,9 +381,7 @@ Response Simulator::create(const Request& req) {
     }
     Record& r = portal_->create(*t, props, now());
     for (const auto& [to, link] : links) portal_->associate(*t, r.id, *to, link.first, link.second);
-    if (t->name == "deals" && r.get("dealstage")) {
-      events.push_back({{"objectId", r.id}, {"propertyValue", *r.get("dealstage")}});
-    }
+    collect_stage_event(*t, r, true, events);
     out = Response::json(201, record_json(*portal_, *t, r, View{}));
   }
   emit_deal_events(events);
@@ -375,8 +390,7 @@ Response Simulator::create(const Request& req) {
 
 Response Simulator::patch(const Request& req) {
   const TypeInfo* t = type_of(req);
-  if (!t) return not_found("Unknown object type " + req.params.at("type"));
-  if (t->read_only) return hubspot_error(403, "MISSING_SCOPES", t->name + " are read-only through the API");
+  if (auto refused = writable(t, req)) return *refused;
   std::optional<Response> error;
   const json body = parse_body(req, error);
   if (error) return *error;
@@ -391,9 +405,7 @@ Response Simulator::patch(const Request& req) {
     Props props;
     if (auto bad = read_props(s, body.value("properties", json::object()), props)) return *bad;
     const auto changed = portal_->update(*t, it->second, props, now());
-    if (t->name == "deals" && std::count(changed.begin(), changed.end(), "dealstage")) {
-      events.push_back({{"objectId", it->second.id}, {"propertyValue", *it->second.get("dealstage")}});
-    }
+    collect_stage_event(*t, it->second, contains(changed, "dealstage"), events);
     out = Response::json(200, record_json(*portal_, *t, it->second, View{}));
   }
   emit_deal_events(events);
@@ -402,8 +414,7 @@ Response Simulator::patch(const Request& req) {
 
 Response Simulator::archive(const Request& req) {
   const TypeInfo* t = type_of(req);
-  if (!t) return not_found("Unknown object type " + req.params.at("type"));
-  if (t->read_only) return hubspot_error(403, "MISSING_SCOPES", t->name + " are read-only through the API");
+  if (auto refused = writable(t, req)) return *refused;
   const auto id = parse_id(req.params.at("id"));
   std::lock_guard lock(mutex_);
   auto& s = portal_->store(*t);
@@ -419,8 +430,9 @@ Response Simulator::batch(const Request& req) {
   const std::string op = req.params.at("op");
   static const std::set<std::string> kOps = {"read", "create", "update", "upsert", "archive"};
   if (!kOps.count(op)) return not_found("Unknown batch operation " + op);
-  if (op != "read" && t->read_only)
-    return hubspot_error(403, "MISSING_SCOPES", t->name + " are read-only through the API");
+  if (op != "read") {
+    if (auto refused = writable(t, req)) return *refused;
+  }
   std::optional<Response> error;
   const json body = parse_body(req, error);
   if (error) return *error;
@@ -470,9 +482,7 @@ Response Simulator::batch(const Request& req) {
       const std::string raw_id = value_string(in.value("id", json()));
       if (op == "create") {
         Record& r = portal_->create(*t, props[i], now());
-        if (t->name == "deals" && r.get("dealstage")) {
-          events.push_back({{"objectId", r.id}, {"propertyValue", *r.get("dealstage")}});
-        }
+        collect_stage_event(*t, r, true, events);
         results.push_back(record_json(*portal_, *t, r, View{}));
         continue;
       }
@@ -486,9 +496,7 @@ Response Simulator::batch(const Request& req) {
           Props with_id = props[i];
           with_id.emplace_back(id_property, raw_id);
           r = &portal_->create(*t, with_id, now());
-          if (t->name == "deals" && r->get("dealstage")) {
-            events.push_back({{"objectId", r->id}, {"propertyValue", *r->get("dealstage")}});
-          }
+          collect_stage_event(*t, *r, true, events);
           results.push_back(record_json(*portal_, *t, *r, View{}));
           continue;
         }
@@ -503,9 +511,7 @@ Response Simulator::batch(const Request& req) {
       }
       if (op == "update" || op == "upsert") {
         const auto changed = portal_->update(*t, *r, props[i], now());
-        if (t->name == "deals" && std::count(changed.begin(), changed.end(), "dealstage")) {
-          events.push_back({{"objectId", r->id}, {"propertyValue", *r->get("dealstage")}});
-        }
+        collect_stage_event(*t, *r, contains(changed, "dealstage"), events);
       }
       if (op == "archive") {
         portal_->archive(*t, *r, now());
