@@ -226,6 +226,25 @@ std::optional<Response> writable(const TypeInfo* t, const Request& req) {
   return std::nullopt;
 }
 
+// Offset paging as HubSpot does it for owners and v4 associations: `limit` (clamped) and `after`.
+struct Offset {
+  std::size_t after = 0;
+  std::size_t limit = 0;
+};
+Offset offset_of(const Request& req, int default_limit, int max_limit) {
+  Offset o{0, static_cast<std::size_t>(default_limit)};
+  if (auto it = req.query.find("limit"); it != req.query.end()) {
+    o.limit = static_cast<std::size_t>(std::clamp(std::atoi(it->second.c_str()), 1, max_limit));
+  }
+  if (auto it = req.query.find("after"); it != req.query.end())
+    o.after = std::strtoull(it->second.c_str(), nullptr, 10);
+  return o;
+}
+// Adds paging.next when items remain after this page.
+void add_next(json& out, const Offset& o, std::size_t returned, std::size_t total) {
+  if (o.after + returned < total) out["paging"] = {{"next", {{"after", std::to_string(o.after + returned)}}}};
+}
+
 json batch_envelope(json results, EpochMs started, EpochMs done) {
   return {{"status", "COMPLETE"},
           {"results", std::move(results)},
@@ -568,27 +587,21 @@ Response Simulator::assoc_list(const Request& req) {
   const TypeInfo* to = type_of(req, "to");
   if (!from || !to) return not_found("Unknown object type");
   const auto id = parse_id(req.params.at("id"));
-  int limit = 500;
-  if (auto it = req.query.find("limit"); it != req.query.end())
-    limit = std::clamp(std::atoi(it->second.c_str()), 1, 500);
-  std::size_t after = 0;
-  if (auto it = req.query.find("after"); it != req.query.end())
-    after = std::strtoull(it->second.c_str(), nullptr, 10);
+  const Offset page = offset_of(req, 500, 500);
   std::lock_guard lock(mutex_);
   const auto& s = portal_->store(*from);
   if (!id || !s.records.count(*id)) return not_found("Object not found.");
   json results = json::array();
   const auto* list = portal_->associations(*from, *id, *to);
   const std::size_t n = list ? list->size() : 0;
-  for (std::size_t i = after; i < n && results.size() < static_cast<std::size_t>(limit); ++i) {
+  for (std::size_t i = page.after; i < n && results.size() < page.limit; ++i) {
     results.push_back(
         {{"toObjectId", (*list)[i].to_id},
          {"associationTypes",
           {{{"category", "HUBSPOT_DEFINED"}, {"typeId", (*list)[i].type_id}, {"label", nullptr}}}}});
   }
   json out = {{"results", results}};
-  if (after + results.size() < n)
-    out["paging"] = {{"next", {{"after", std::to_string(after + results.size())}}}};
+  add_next(out, page, results.size(), n);
   return Response::json(200, out);
 }
 
@@ -756,21 +769,15 @@ Response Simulator::groups(const Request& req) {
 }
 
 Response Simulator::owners(const Request& req) {
-  int limit = 100;
-  if (auto it = req.query.find("limit"); it != req.query.end())
-    limit = std::clamp(std::atoi(it->second.c_str()), 1, 500);
-  std::size_t after = 0;
-  if (auto it = req.query.find("after"); it != req.query.end())
-    after = std::strtoull(it->second.c_str(), nullptr, 10);
+  const Offset page = offset_of(req, 100, 500);
   std::lock_guard lock(mutex_);
   json results = json::array();
   const auto& all = portal_->owners;
-  for (std::size_t i = after; i < all.size() && results.size() < static_cast<std::size_t>(limit); ++i) {
+  for (std::size_t i = page.after; i < all.size() && results.size() < page.limit; ++i) {
     results.push_back(all[i]);
   }
   json out = {{"results", results}};
-  if (after + results.size() < all.size())
-    out["paging"] = {{"next", {{"after", std::to_string(after + results.size())}}}};
+  add_next(out, page, results.size(), all.size());
   return Response::json(200, out);
 }
 
