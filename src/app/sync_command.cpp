@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include "cshealthd/app/database_runtime.hpp"
@@ -53,12 +55,34 @@ int run_sync(const config::Config& config, bool full, const std::vector<std::str
   so.overlap = std::chrono::milliseconds(config.sync.overlap_ms);
   sync::Syncer syncer(db, client, clock, metrics, so);
 
+  const auto missing = syncer.missing_properties(specs);
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+    spdlog::warn("sync: the portal lacks {} mapped propert{}: {}; scores lose coverage where they are inputs",
+                 missing.size(), missing.size() == 1 ? "y" : "ies", list);
+  }
+  // On a terminal, one line per object type rewritten after every page.
+  const bool tty = isatty(STDOUT_FILENO) == 1;
+  auto page_started = std::chrono::steady_clock::now();
+  if (tty) {
+    syncer.on_page([&](const sync::TypeReport& r) {
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - page_started).count();
+      std::printf("\r%-22s %10llu records  %8.0f records/s", r.type.c_str(),
+                  static_cast<unsigned long long>(r.records), secs > 0 ? r.records / secs : 0.0);
+      std::fflush(stdout);
+    });
+  }
+
   const auto started = std::chrono::steady_clock::now();
   std::printf("%-22s %-12s %10s %8s %9s %9s\n", "object type", "mode", "records", "pages", "archived",
               "rejected");
   for (const auto& spec : specs) {
     const auto t0 = std::chrono::steady_clock::now();
+    page_started = t0;
     const auto r = full ? syncer.full(spec) : syncer.incremental(spec);
+    if (tty) std::printf("\r%80s\r", "");
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::printf("%-22s %-12s %10llu %8llu %9llu %9llu   (%.1f s, %.0f records/s)\n", r.type.c_str(),
                 r.full ? "full" : "incremental", static_cast<unsigned long long>(r.records),

@@ -20,6 +20,7 @@ std::optional<T> opt(const pqxx::field& f) {
 
 void CrmRepository::upsert(pqxx::work& tx, const std::vector<CrmRow>& rows) {
   if (rows.empty()) return;
+  // The staging table lives as long as the connection and empties itself at every commit.
   tx.exec(
       "CREATE TEMP TABLE IF NOT EXISTS crm_stage (object_type text, id bigint, properties text, created_at "
       "text, "
@@ -49,7 +50,6 @@ void CrmRepository::upsert(pqxx::work& tx, const std::vector<CrmRow>& rows) {
       "WHERE o.properties IS DISTINCT FROM EXCLUDED.properties OR o.archived IS DISTINCT FROM "
       "EXCLUDED.archived "
       "OR o.updated_at IS DISTINCT FROM EXCLUDED.updated_at");
-  tx.exec("TRUNCATE crm_stage");
 }
 
 void CrmRepository::replace_associations(pqxx::work& tx, const std::string& from_type,

@@ -156,6 +156,7 @@ void Syncer::write_page(const ObjectSpec& spec, const std::vector<json>& records
   metrics_
       .counter("cshealthd_sync_records_total", "Records written by the sync", {{"object_type", spec.type}})
       .inc(rows.size());
+  if (on_page_) on_page_(report);
   if (!archived) flush_associations(spec, false);
 }
 
@@ -187,6 +188,19 @@ void Syncer::flush_associations(const ObjectSpec& spec, bool all) {
       tx.commit();
     });
   }
+}
+
+std::vector<std::string> Syncer::missing_properties(const std::vector<ObjectSpec>& specs) {
+  std::vector<std::string> missing;
+  for (const auto& spec : specs) {
+    std::vector<std::string> known;
+    for (const auto& p : client_.properties(spec.type)) known.push_back(p.value("name", ""));
+    for (const auto& p : spec.properties) {
+      if (std::find(known.begin(), known.end(), p.name) == known.end())
+        missing.push_back(spec.type + "." + p.name);
+    }
+  }
+  return missing;
 }
 
 TypeReport Syncer::full(const ObjectSpec& spec) {

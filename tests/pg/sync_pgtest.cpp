@@ -235,6 +235,16 @@ TEST_F(SyncTest, InterruptedFullSyncResumesAtItsCursor) {
   EXPECT_EQ(log.size(), 1u);  // only the page that was in flight
 }
 
+TEST_F(SyncTest, MissingMappedPropertiesAreListedNotFatal) {
+  start_sim(2);
+  auto specs = default_specs();
+  specs[0].properties.push_back({"cs_not_in_this_portal", ValueKind::kNumber});
+  const auto missing = syncer().missing_properties(specs);
+  // cs_stage is one of the outputs the service creates on first run; the other is the planted one.
+  EXPECT_EQ(missing, (std::vector<std::string>{"companies.cs_stage", "companies.cs_not_in_this_portal"}));
+  EXPECT_NO_THROW(syncer().full(specs[0]));
+}
+
 TEST_F(SyncTest, MalformedValuesAreStoredAsNullAndCounted) {
   start_sim(3);
   const auto bad = sim_post(

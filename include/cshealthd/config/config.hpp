@@ -55,7 +55,7 @@ struct HubspotConfig {
   Secret token;
   int burst_limit = 190;  // the app's burst limit per interval (Free/Starter: 100)
   int burst_interval_ms = 10'000;
-  int budget_percent = 90;  // share of the burst limit this service allows itself
+  int budget_percent = 95;  // share of the burst limit this service allows itself
   int search_per_second = 5;
   int request_timeout_ms = 30'000;
   int max_attempts = 8;  // per request, for transient failures and 429s

@@ -25,7 +25,7 @@ class RateBudget {
 struct BudgetOptions {
   int burst = 190;  // the app's limit per interval
   std::chrono::milliseconds interval{10'000};
-  double safety = 0.9;  // use at most this share of it, leaving room for HubSpot's own accounting
+  double safety = 0.95;  // use at most this share of it, leaving room for HubSpot's own accounting
   int search_per_second = 5;
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,13 @@ class Syncer {
   // a full sync for a type never synced.
   TypeReport incremental(const ObjectSpec& spec);
 
+  // Mapped properties the portal does not have ("companies.cs_goal_status"), via the properties API.
+  // A missing input lowers the score's coverage; it is reported, never fatal.
+  std::vector<std::string> missing_properties(const std::vector<ObjectSpec>& specs);
+
+  // Called after every committed page (for progress displays).
+  void on_page(std::function<void(const TypeReport&)> f) { on_page_ = std::move(f); }
+
  private:
   void write_page(const ObjectSpec& spec, const std::vector<nlohmann::json>& records, bool archived,
                   const store::SyncState& state, TypeReport& report);
@@ -68,6 +76,7 @@ class Syncer {
   core::Clock& clock_;
   metrics::Registry& metrics_;
   SyncOptions options_;
+  std::function<void(const TypeReport&)> on_page_;
 };
 
 }  // namespace cshealthd::sync
