@@ -373,6 +373,16 @@ TEST(FaultsTest, SkipAndCountPickExactlyTheNthCall) {
   EXPECT_EQ(statuses[4], 0);
 }
 
+TEST(FaultsTest, KeyOrderWithinARuleDoesNotMatter) {
+  Faults a("5xx=1,skip=1,route=/crm");
+  Faults b("route=/crm,skip=1,5xx=1");
+  for (Faults* f : {&a, &b}) {
+    EXPECT_EQ(f->decide("/crm/v3/objects/deals").status, 0);
+    EXPECT_NE(f->decide("/crm/v3/objects/deals").status, 0);
+  }
+  EXPECT_TRUE(Faults("seed=4").empty());
+}
+
 TEST(FaultsTest, RouteRulesApplyOnlyToTheirRoutes) {
   Faults f("route=/crm/v3/objects/tickets,5xx=1");
   EXPECT_EQ(f.decide("/crm/v3/objects/companies").status, 0);

@@ -150,7 +150,6 @@ void RateLimiter::parse_search(const std::string& spec, RateLimitOptions& o) {
 Faults::Faults(const std::string& spec) {
   for (const auto& rule_text : split(spec, ';')) {
     Rule rule;
-    bool has_fault = false;
     for (const auto& kv : split(rule_text, ',')) {
       const auto eq = kv.find('=');
       if (eq == std::string::npos)
@@ -160,9 +159,8 @@ Faults::Faults(const std::string& spec) {
         seed_ = std::stoull(v);
         continue;
       }
-      has_fault = true;
       if (k == "route")
-        rule.route = v, has_fault = false;
+        rule.route = v;
       else if (k == "5xx")
         rule.p5xx = probability(k, v);
       else if (k == "429")
@@ -178,13 +176,15 @@ Faults::Faults(const std::string& spec) {
       else if (k == "truncate")
         rule.ptruncate = probability(k, v);
       else if (k == "skip")
-        rule.skip = std::stoull(v), has_fault = false;
+        rule.skip = std::stoull(v);
       else if (k == "count")
-        rule.count = std::stoull(v), has_fault = false;
+        rule.count = std::stoull(v);
       else
         throw std::invalid_argument("--faults: unknown key '" + k + "'");
     }
-    if (has_fault || !rule.route.empty()) rules_.push_back(rule);
+    const bool any = rule.p5xx > 0 || rule.p429 > 0 || rule.pstorm > 0 || rule.platency > 0 ||
+                     rule.pdrop_before > 0 || rule.pdrop_after > 0 || rule.ptruncate > 0;
+    if (any) rules_.push_back(rule);  // a part with only seed= (or only a route) injects nothing
   }
 }
 
