@@ -52,6 +52,26 @@ void CrmRepository::upsert(pqxx::work& tx, const std::vector<CrmRow>& rows) {
       "OR o.updated_at IS DISTINCT FROM EXCLUDED.updated_at");
 }
 
+void CrmRepository::upsert_snapshots(pqxx::work& tx, const std::vector<SnapshotRow>& rows) {
+  if (rows.empty()) return;
+  tx.exec(
+      "CREATE TEMP TABLE IF NOT EXISTS snapshot_stage (seq bigint, company_id bigint, day date, metric text, "
+      "value double precision, source text) ON COMMIT DELETE ROWS");
+  {
+    pqxx::stream_to stream(tx, "snapshot_stage");
+    long long seq = 0;
+    for (const auto& r : rows) stream << std::make_tuple(seq++, r.company_id, r.day, r.metric, r.value, r.source);
+    stream.complete();
+  }
+  // upsert_snapshots: the last row of a (company, metric, day) in the batch wins.
+  tx.exec(
+      "INSERT INTO company_metric_snapshots AS s (company_id, day, metric, value, source) "
+      "SELECT DISTINCT ON (company_id, metric, day) company_id, day, metric, value, source FROM snapshot_stage "
+      "ORDER BY company_id, metric, day, seq DESC "
+      "ON CONFLICT (company_id, metric, day) DO UPDATE SET value = EXCLUDED.value, source = EXCLUDED.source "
+      "WHERE NOT (s.source = 'sync' AND EXCLUDED.source = 'backfill')");
+}
+
 void CrmRepository::replace_associations(pqxx::work& tx, const std::string& from_type,
                                          const std::vector<std::int64_t>& from_ids,
                                          const std::string& to_type,

@@ -64,11 +64,13 @@ std::vector<ObjectSpec> default_specs() {
         {"cs_features_used", K::kNumber},
         {"cs_goal_status"},
         {"cs_stage"}},
-       {}},
+       {},
+       {"cs_active_users_30d", "cs_logins_30d", "cs_licensed_seats", "cs_features_used", "cs_mrr"}},
       {"contacts",
        "lastmodifieddate",
        {{"email"}, {"firstname"}, {"lastname"}, {"cs_key_person"}, {"cs_departed"}},
-       {"companies"}},
+       {"companies"},
+       {}},
       {"deals",
        "hs_lastmodifieddate",
        {{"dealname"},
@@ -77,7 +79,8 @@ std::vector<ObjectSpec> default_specs() {
         {"amount", K::kNumber},
         {"closedate", K::kTimestamp},
         {"hubspot_owner_id"}},
-       {"companies"}},
+       {"companies"},
+       {}},
       {"tickets",
        "hs_lastmodifieddate",
        {{"subject"},
@@ -87,18 +90,21 @@ std::vector<ObjectSpec> default_specs() {
         {"hs_ticket_category"},
         {"closed_date", K::kTimestamp},
         {"time_to_close", K::kNumber}},
-       {"companies"}},
+       {"companies"},
+       {}},
       {"meetings",
        "hs_lastmodifieddate",
        {{"hs_meeting_start_time", K::kTimestamp}, {"hs_meeting_outcome"}, {"hubspot_owner_id"}},
-       {"companies"}},
+       {"companies"},
+       {}},
       {"feedback_submissions",
        "hs_lastmodifieddate",
        {{"hs_survey_type"},
         {"hs_value", K::kNumber},
         {"hs_response_group"},
         {"hs_submission_timestamp", K::kTimestamp}},
-       {"contacts", "companies"}},
+       {"contacts", "companies"},
+       {}},
   };
 }
 
@@ -127,11 +133,39 @@ std::string Syncer::clean_properties(const ObjectSpec& spec, const json& record,
   return props.dump();
 }
 
+std::vector<store::SnapshotRow> Syncer::snapshots(const ObjectSpec& spec, const json& record) {
+  std::vector<store::SnapshotRow> rows;
+  const std::int64_t id = id_of(record);
+  const auto today = core::format_date(
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count());
+  const json history = record.value("propertiesWithHistory", json::object());
+  for (const auto& metric : spec.snapshot_metrics) {
+    auto add = [&](const json& v, const std::string& day, const char* source) {
+      if (!v.is_string() || !parses(ValueKind::kNumber, v.get<std::string>())) return;
+      rows.push_back({id, day, metric, std::stod(v.get<std::string>()), source});
+    };
+    // HubSpot lists history newest first: oldest first here, so the last value of a day wins.
+    if (history.contains(metric)) {
+      const auto& entries = history[metric];
+      for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
+        const auto ts = core::parse_hubspot_timestamp(it->value("timestamp", ""));
+        if (ts) add(it->value("value", json()), core::format_date(*ts), "backfill");
+      }
+    }
+    add(record["properties"].value(metric, json()), today, "sync");
+  }
+  return rows;
+}
+
 void Syncer::write_page(const ObjectSpec& spec, const std::vector<json>& records, bool archived,
                         const store::SyncState& state, TypeReport& report) {
   std::vector<store::CrmRow> rows;
   std::vector<std::int64_t> ids;
+  std::vector<store::SnapshotRow> snaps;
   for (const auto& r : records) {
+    if (!archived && !spec.snapshot_metrics.empty()) {
+      for (auto& row : snapshots(spec, r)) snaps.push_back(std::move(row));
+    }
     store::CrmRow row;
     row.object_type = spec.type;
     row.id = id_of(r);
@@ -146,6 +180,7 @@ void Syncer::write_page(const ObjectSpec& spec, const std::vector<json>& records
   db_.with_retry("sync_write_page", [&](pqxx::connection& c) {
     pqxx::work tx(c, "sync_write_page");
     store::CrmRepository::upsert(tx, rows);
+    store::CrmRepository::upsert_snapshots(tx, snaps);
     if (!archived && !spec.associate_to.empty())
       store::CrmRepository::add_pending_associations(tx, spec.type, ids);
     store::CrmRepository::save_state(tx, state);
@@ -153,6 +188,7 @@ void Syncer::write_page(const ObjectSpec& spec, const std::vector<json>& records
   });
   ++report.pages;
   (archived ? report.archived : report.records) += rows.size();
+  report.snapshots += snaps.size();
   metrics_
       .counter("cshealthd_sync_records_total", "Records written by the sync", {{"object_type", spec.type}})
       .inc(rows.size());
@@ -204,7 +240,7 @@ std::vector<std::string> Syncer::missing_properties(const std::vector<ObjectSpec
 }
 
 TypeReport Syncer::full(const ObjectSpec& spec) {
-  TypeReport report{spec.type, 0, 0, 0, 0, true};
+  TypeReport report{spec.type, 0, 0, 0, 0, 0, true};
   auto state = db_.with_connection("sync_load_state", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     return store::CrmRepository::load_state(tx, spec.type);
@@ -217,6 +253,8 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
   }
   hubspot::ListQuery q;
   q.properties = names(spec);
+  // Never synced before: back-fill the daily snapshots from property history (HubSpot then pages by 50).
+  if (!state.watermark) q.properties_with_history = spec.snapshot_metrics;
   while (true) {
     q.after = *state.full_cursor;
     const auto page = client_.list(spec.type, q);
@@ -241,7 +279,7 @@ TypeReport Syncer::incremental(const ObjectSpec& spec) {
     return store::CrmRepository::load_state(tx, spec.type);
   });
   if (!state.watermark || state.full_cursor) return full(spec);
-  TypeReport report{spec.type, 0, 0, 0, 0, false};
+  TypeReport report{spec.type, 0, 0, 0, 0, 0, false};
   if (!state.incr_started_at) {
     state.incr_started_at = now_iso(clock_);
     state.incr_last_id = 0;

@@ -8,6 +8,7 @@
 
 #include "api.hpp"
 #include "cshealthd/base/system_clock.hpp"
+#include "cshealthd/core/time.hpp"
 #include "cshealthd/http/client.hpp"
 #include "cshealthd/http/server.hpp"
 #include "fake_clock.hpp"
@@ -249,7 +250,8 @@ TEST_F(SyncTest, FaultsGiveTheSameResultAsACleanRun) {
 TEST_F(SyncTest, InterruptedFullSyncResumesAtItsCursor) {
   start_sim(250, "route=/crm/v3/objects/companies,skip=2,5xx=1");  // every call after the second fails
   EXPECT_THROW(syncer().full(spec("companies")), hubspot::ApiError);
-  EXPECT_EQ(count("SELECT count(*) FROM crm_objects WHERE object_type = 'companies'"), 200);
+  // Two pages before the failure; a first full sync reads property history, which HubSpot pages by 50.
+  EXPECT_EQ(count("SELECT count(*) FROM crm_objects WHERE object_type = 'companies'"), 100);
   start_sim(250);  // HubSpot is back (the same portal)
   syncer().full(spec("companies"));
   EXPECT_EQ(db_values("companies", "cs_mrr"), sim_values("companies", "cs_mrr"));
@@ -258,7 +260,7 @@ TEST_F(SyncTest, InterruptedFullSyncResumesAtItsCursor) {
   const auto log = json::parse(http::fetch(r).body)["requests"];
   ASSERT_FALSE(log.empty());
   EXPECT_THAT(log[0]["path"].get<std::string>(), ::testing::HasSubstr("after="));  // not from the start
-  EXPECT_EQ(log.size(), 1u);  // only the page that was in flight
+  EXPECT_EQ(log.size(), 3u);  // 150 records left at 50 a page: the page in flight, then the two after it
 }
 
 TEST_F(SyncTest, MissingMappedPropertiesAreListedNotFatal) {
@@ -269,6 +271,59 @@ TEST_F(SyncTest, MissingMappedPropertiesAreListedNotFatal) {
   // cs_stage is one of the outputs the service creates on first run; the other is the planted one.
   EXPECT_EQ(missing, (std::vector<std::string>{"companies.cs_stage", "companies.cs_not_in_this_portal"}));
   EXPECT_NO_THROW(syncer().full(specs[0]));
+}
+
+TEST_F(SyncTest, FirstFullSyncBackfillsDailySnapshotsFromHistory) {
+  start_sim(15);
+  syncer().full(spec("companies"));
+  const std::string today = core::format_date(
+      std::chrono::duration_cast<std::chrono::milliseconds>(wall_.wall_now().time_since_epoch()).count());
+  for (const auto& c : sim_objects("companies")) {
+    const std::string id = c["id"];
+    // What the simulator's history says, the last value of each day.
+    std::map<std::string, double> expected;
+    const auto& history = c["propertiesWithHistory"]["cs_active_users_30d"];
+    for (auto it = history.rbegin(); it != history.rend(); ++it) {
+      expected[core::format_date(*core::parse_iso8601((*it)["timestamp"].get<std::string>()))] =
+          std::stod((*it)["value"].get<std::string>());
+    }
+    expected[today] = std::stod(c["properties"]["cs_active_users_30d"].get<std::string>());
+    std::map<std::string, double> stored;
+    db_.with_connection("t", [&](pqxx::connection& conn) {
+      pqxx::read_transaction tx(conn);
+      for (const auto& r :
+           tx.exec_params("SELECT day::text, value FROM company_metric_snapshots WHERE company_id = "
+                          "$1 AND metric = 'cs_active_users_30d'",
+                          std::stoll(id))) {
+        stored[r[0].as<std::string>()] = r[1].as<double>();
+      }
+    });
+    EXPECT_EQ(stored, expected) << id;
+  }
+  EXPECT_GE(count("SELECT max(n) FROM (SELECT count(*) AS n FROM company_metric_snapshots "
+                  "WHERE metric = 'cs_active_users_30d' GROUP BY company_id) x"),
+            12);  // a year of monthly history for the oldest customers
+}
+
+TEST_F(SyncTest, LaterSyncsRecordTodayWithoutReadingHistoryAgain) {
+  start_sim(5);
+  auto s = syncer();
+  s.full(spec("companies"));
+  const std::string id = sim_objects("companies")[0]["id"];
+  sim_post("/__sim/objects/companies", {{"id", id}, {"properties", {{"cs_active_users_30d", "4242"}}}});
+  http::ClientRequest r;
+  r.url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/__sim/requests";
+  const auto before = json::parse(http::fetch(r).body)["last"].get<std::uint64_t>();
+  s.incremental(spec("companies"));
+  r.url += "?since=" + std::to_string(before);
+  const json log = json::parse(http::fetch(r).body);
+  for (const auto& q : log["requests"]) {
+    EXPECT_THAT(q["path"].get<std::string>() + q["body"].get<std::string>(),
+                ::testing::Not(::testing::HasSubstr("propertiesWithHistory")));
+  }
+  EXPECT_EQ(count("SELECT value::int FROM company_metric_snapshots WHERE company_id = " + id +
+                  " AND metric = 'cs_active_users_30d' AND day = (now() AT TIME ZONE 'UTC')::date"),
+            4242);  // today's row now holds the new value
 }
 
 TEST_F(SyncTest, MalformedValuesAreStoredAsNullAndCounted) {

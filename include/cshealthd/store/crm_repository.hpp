@@ -17,6 +17,14 @@ struct CrmRow {
   std::string archived_at;
 };
 
+struct SnapshotRow {
+  std::int64_t company_id = 0;
+  std::string day;  // YYYY-MM-DD (UTC)
+  std::string metric;
+  double value = 0;
+  std::string source;  // sync | backfill
+};
+
 struct SyncState {
   std::string object_type;
   std::optional<std::string> watermark;  // ISO 8601
@@ -41,6 +49,9 @@ class CrmRepository {
                                                         const std::string& object_type, std::size_t limit);
   static void clear_pending_associations(pqxx::work& tx, const std::string& object_type,
                                          const std::vector<std::int64_t>& ids);
+  // A later row for the same (company, metric, day) replaces an earlier one; a back-filled value never
+  // replaces one the sync recorded itself.
+  static void upsert_snapshots(pqxx::work& tx, const std::vector<SnapshotRow>& rows);
   static SyncState load_state(pqxx::transaction_base& tx, const std::string& object_type);
   static void save_state(pqxx::work& tx, const SyncState& s);
 };

@@ -26,6 +26,9 @@ struct ObjectSpec {
   std::string modified_property;  // "hs_lastmodifieddate" ("lastmodifieddate" for contacts)
   std::vector<PropertySpec> properties;
   std::vector<std::string> associate_to;  // read and stored for each synced record
+  // Numeric properties recorded per record and day (companies' usage). The first full sync also
+  // back-fills past days from HubSpot's property history.
+  std::vector<std::string> snapshot_metrics;
 };
 
 // The default mapping of DOMAIN.md §1.
@@ -39,7 +42,7 @@ struct SyncOptions {
 
 struct TypeReport {
   std::string type;
-  std::uint64_t pages = 0, records = 0, archived = 0, rejected_values = 0;
+  std::uint64_t pages = 0, records = 0, archived = 0, rejected_values = 0, snapshots = 0;
   bool full = false;
 };
 
@@ -69,6 +72,7 @@ class Syncer {
                   const store::SyncState& state, TypeReport& report);
   // Reads associations for pending ids, 1,000 per call; with `all`, also a final partial batch.
   void flush_associations(const ObjectSpec& spec, bool all);
+  std::vector<store::SnapshotRow> snapshots(const ObjectSpec& spec, const nlohmann::json& record);
   std::string clean_properties(const ObjectSpec& spec, const nlohmann::json& record, TypeReport& report);
 
   store::Database& db_;
