@@ -7,9 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "api.hpp"
-#include "cshealthd/http/server.hpp"
 #include "generator.hpp"
+#include "in_process.hpp"
 #include "raw_http.hpp"
 
 namespace {
@@ -25,36 +24,14 @@ double peak_rss_mib() {
   return 0;
 }
 
-struct Running {
-  explicit Running(int companies) {
-    sim::SimOptions o;
-    o.token = "T";
-    o.limits.burst = 0;
-    o.limits.search_per_second = 0;
-    o.limits.daily = 0;
-    simulator = std::make_unique<sim::Simulator>(o, [companies] {
-      return sim::generate({companies, 1, 1'790'000'000'000});
-    });
-    simulator->add_routes(router);
-    server = std::make_unique<http::Server>(http::ServerOptions{}, router, workers, metrics);
-    server->start();
-  }
-  ~Running() { server->shutdown(std::chrono::seconds(1)); }
-  http::Router router;
-  WorkerPool workers{2, "bench"};
-  metrics::Registry metrics;
-  std::unique_ptr<sim::Simulator> simulator;
-  std::unique_ptr<http::Server> server;
-};
-
 constexpr int kCompanies = 20'000;
 
 void BM_SimListAllCompanies(benchmark::State& state) {
   spdlog::set_level(spdlog::level::warn);
-  Running sim(kCompanies);
+  sim::InProcessSimulator sim(sim::unlimited("T"), kCompanies, 1);
   std::int64_t records = 0;
   for (auto _ : state) {
-    testing::RawConnection conn(sim.server->port());
+    testing::RawConnection conn(sim.port());
     std::string after;
     do {
       conn.send(
@@ -75,12 +52,12 @@ BENCHMARK(BM_SimListAllCompanies)->Unit(benchmark::kMillisecond)->UseRealTime()-
 
 void BM_SimBatchRead(benchmark::State& state) {
   spdlog::set_level(spdlog::level::warn);
-  Running sim(kCompanies);
+  sim::InProcessSimulator sim(sim::unlimited("T"), kCompanies, 1);
   json inputs = json::array();
   for (int i = 1; i <= 100; ++i)
     inputs.push_back({{"id", std::to_string(10'000'000'000ULL + static_cast<unsigned>(i))}});
   const std::string body = json{{"inputs", inputs}, {"properties", {"cs_mrr", "cs_plan"}}}.dump();
-  testing::RawConnection conn(sim.server->port());
+  testing::RawConnection conn(sim.port());
   std::int64_t records = 0;
   for (auto _ : state) {
     conn.send(

@@ -6,13 +6,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "api.hpp"
 #include "cshealthd/base/system_clock.hpp"
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/http/client.hpp"
-#include "cshealthd/http/server.hpp"
 #include "fake_clock.hpp"
-#include "generator.hpp"
+#include "in_process.hpp"
 #include "test_database.hpp"
 
 namespace cshealthd::sync {
@@ -26,23 +24,12 @@ class SyncTest : public ::testing::Test {
   // (Re)starts the simulator on a portal of `companies` (same seed: the same portal) with `faults`.
   void start_sim(int companies, const std::string& faults = "") {
     client_.reset();
-    if (server_) server_->shutdown(1s);
-    server_.reset();
-    router_ = http::Router();
-    sim::SimOptions o;
-    o.token = "T";
-    o.limits.burst = 0;
-    o.limits.search_per_second = 0;
-    o.limits.daily = 0;
+    sim_.reset();
+    auto o = sim::unlimited("T");
     o.faults = faults;
-    sim_ = std::make_unique<sim::Simulator>(o, [companies] {
-      return sim::generate({companies, 21, 1'790'000'000'000});
-    });
-    sim_->add_routes(router_);
-    server_ = std::make_unique<http::Server>(http::ServerOptions{}, router_, workers_, metrics_);
-    server_->start();
+    sim_ = std::make_unique<sim::InProcessSimulator>(o, companies, 21);
     hubspot::TransportOptions to;
-    to.base_url = "http://127.0.0.1:" + std::to_string(server_->port());
+    to.base_url = sim_->base_url();
     transport_ = hubspot::make_transport(to);
     budget_ = std::make_unique<hubspot::LocalRateBudget>(hubspot::BudgetOptions{}, fake_);
     hubspot::ClientOptions co;
@@ -59,13 +46,13 @@ class SyncTest : public ::testing::Test {
   }
   json sim_objects(const std::string& type) {
     http::ClientRequest r;
-    r.url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/__sim/objects/" + type;
+    r.url = "http://127.0.0.1:" + std::to_string(sim_->port()) + "/__sim/objects/" + type;
     return json::parse(http::fetch(r).body)["results"];
   }
   json sim_post(const std::string& path, const json& body) {
     http::ClientRequest r;
     r.method = "POST";
-    r.url = "http://127.0.0.1:" + std::to_string(server_->port()) + path;
+    r.url = "http://127.0.0.1:" + std::to_string(sim_->port()) + path;
     r.headers = {{"Authorization", "Bearer T"}, {"Content-Type", "application/json"}};
     r.body = body.dump();
     return json::parse(http::fetch(r).body);
@@ -102,18 +89,15 @@ class SyncTest : public ::testing::Test {
   }
   void TearDown() override {
     client_.reset();
-    if (server_) server_->shutdown(1s);
+    sim_.reset();
   }
 
   testing::TestDatabase tdb_;
   store::Database db_{tdb_.conninfo(), store::PoolOptions{}};
   testing::FakeClock fake_;
   SystemClock wall_;
-  http::Router router_;
-  WorkerPool workers_{4, "sync-test"};
   metrics::Registry metrics_;
-  std::unique_ptr<sim::Simulator> sim_;
-  std::unique_ptr<http::Server> server_;
+  std::unique_ptr<sim::InProcessSimulator> sim_;
   std::unique_ptr<hubspot::Transport> transport_;
   std::unique_ptr<hubspot::LocalRateBudget> budget_;
   std::unique_ptr<hubspot::HubSpotClient> client_;
@@ -155,7 +139,7 @@ TEST_F(SyncTest, FullSyncMakesTheMinimumNumberOfCalls) {
   ASSERT_GT(tickets, 1000u);
   syncer().full(spec("tickets"));
   http::ClientRequest r;
-  r.url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/__sim/requests";
+  r.url = "http://127.0.0.1:" + std::to_string(sim_->port()) + "/__sim/requests";
   std::size_t lists = 0, assoc = 0;
   const auto res = http::fetch(r);
   ASSERT_EQ(res.status, 200) << res.error;
@@ -256,7 +240,7 @@ TEST_F(SyncTest, InterruptedFullSyncResumesAtItsCursor) {
   syncer().full(spec("companies"));
   EXPECT_EQ(db_values("companies", "cs_mrr"), sim_values("companies", "cs_mrr"));
   http::ClientRequest r;
-  r.url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/__sim/requests";
+  r.url = "http://127.0.0.1:" + std::to_string(sim_->port()) + "/__sim/requests";
   const auto log = json::parse(http::fetch(r).body)["requests"];
   ASSERT_FALSE(log.empty());
   EXPECT_THAT(log[0]["path"].get<std::string>(), ::testing::HasSubstr("after="));  // not from the start
@@ -312,7 +296,7 @@ TEST_F(SyncTest, LaterSyncsRecordTodayWithoutReadingHistoryAgain) {
   const std::string id = sim_objects("companies")[0]["id"];
   sim_post("/__sim/objects/companies", {{"id", id}, {"properties", {{"cs_active_users_30d", "4242"}}}});
   http::ClientRequest r;
-  r.url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/__sim/requests";
+  r.url = "http://127.0.0.1:" + std::to_string(sim_->port()) + "/__sim/requests";
   const auto before = json::parse(http::fetch(r).body)["last"].get<std::uint64_t>();
   s.incremental(spec("companies"));
   r.url += "?since=" + std::to_string(before);

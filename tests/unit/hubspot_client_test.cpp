@@ -6,10 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "api.hpp"
 #include "cshealthd/http/server.hpp"
 #include "fake_clock.hpp"
-#include "generator.hpp"
+#include "in_process.hpp"
 
 namespace cshealthd::hubspot {
 namespace {
@@ -32,27 +31,17 @@ class ClientTest : public ::testing::Test {
   // (Re)starts the simulator; a previous one is stopped first, server before the routes it serves.
   void start(const std::string& faults = "", int companies = 120, int burst = 0) {
     client_.reset();
-    if (server_) server_->shutdown(1s);
-    server_.reset();
-    router_ = http::Router();
-    sim::SimOptions o;
-    o.token = "tok-SECRET";
+    sim_.reset();
+    auto o = sim::unlimited("tok-SECRET");
     o.limits.burst = burst;
-    o.limits.search_per_second = 0;
-    o.limits.daily = 0;
     o.faults = faults;
-    sim_ = std::make_unique<sim::Simulator>(o, [companies] {
-      return sim::generate({companies, 9, 1'790'000'000'000});
-    });
-    sim_->add_routes(router_);
-    server_ = std::make_unique<http::Server>(http::ServerOptions{}, router_, workers_, metrics_);
-    server_->start();
-    transport_ = make_transport(to("http://127.0.0.1:" + std::to_string(server_->port())));
+    sim_ = std::make_unique<sim::InProcessSimulator>(o, companies, 9);
+    transport_ = make_transport(to(sim_->base_url()));
     budget_ = std::make_unique<LocalRateBudget>(BudgetOptions{190, 10s, 0.9, 5}, clock_);
   }
   void TearDown() override {
     client_.reset();
-    if (server_) server_->shutdown(1s);
+    sim_.reset();
   }
   HubSpotClient& client(const std::string& token = "tok-SECRET") {
     ClientOptions co;
@@ -77,11 +66,8 @@ class ClientTest : public ::testing::Test {
   }
 
   testing::FakeClock clock_;
-  http::Router router_;
-  WorkerPool workers_{4, "client-test"};
   metrics::Registry metrics_;
-  std::unique_ptr<sim::Simulator> sim_;
-  std::unique_ptr<http::Server> server_;
+  std::unique_ptr<sim::InProcessSimulator> sim_;
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<LocalRateBudget> budget_;
   std::unique_ptr<HubSpotClient> client_;

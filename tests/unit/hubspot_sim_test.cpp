@@ -12,6 +12,7 @@
 #include "cshealthd/http/server.hpp"
 #include "cshealthd/hubspot/signature.hpp"
 #include "generator.hpp"
+#include "in_process.hpp"
 #include "raw_http.hpp"
 #include "webhooks.hpp"
 
@@ -22,33 +23,14 @@ using json = nlohmann::json;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
-SimOptions unlimited() {
-  SimOptions o;
-  o.token = "T";
-  o.limits.burst = 0;
-  o.limits.search_per_second = 0;
-  o.limits.daily = 0;
-  return o;
-}
-
 class SimTest : public ::testing::Test {
  protected:
-  void start(SimOptions o = unlimited(), int companies = 0, std::uint64_t seed = 1) {
-    sim_ = std::make_unique<Simulator>(o, [companies, seed] {
-      return generate({companies, seed, 1'790'000'000'000});
-    });
-    sim_->add_routes(router_);
-    http::ServerOptions so;
-    so.max_body_bytes = 32u << 20;
-    server_ = std::make_unique<http::Server>(so, router_, workers_, metrics_);
-    server_->start();
+  void start(SimOptions o = unlimited("T"), int companies = 0, std::uint64_t seed = 1) {
+    sim_.reset();
+    sim_ = std::make_unique<InProcessSimulator>(o, companies, seed);
   }
-  void TearDown() override {
-    if (server_) server_->shutdown(2s);
-  }
-  std::string url(const std::string& path) {
-    return "http://127.0.0.1:" + std::to_string(server_->port()) + path;
-  }
+  void TearDown() override { sim_.reset(); }
+  std::string url(const std::string& path) { return sim_->base_url() + path; }
   http::ClientResponse call(const std::string& method, const std::string& path, const json& body = nullptr,
                             const std::string& token = "T") {
     http::ClientRequest r;
@@ -74,11 +56,7 @@ class SimTest : public ::testing::Test {
     }
   }
 
-  http::Router router_;
-  WorkerPool workers_{4, "sim-test"};
-  metrics::Registry metrics_;
-  std::unique_ptr<Simulator> sim_;
-  std::unique_ptr<http::Server> server_;
+  std::unique_ptr<InProcessSimulator> sim_;
 };
 
 TEST_F(SimTest, AuthRequiresTheBearerToken) {
@@ -167,12 +145,12 @@ TEST_F(SimTest, WritesKeepHistoryAndModifiedDate) {
   const auto created =
       body(call("POST", "/crm/v3/objects/companies", {{"properties", {{"cs_active_users_30d", "10"}}}}));
   const std::string id = created["id"];
-  sim_->advance_clock(60'000);
+  sim_->simulator().advance_clock(60'000);
   ASSERT_EQ(
       call("PATCH", "/crm/v3/objects/companies/" + id, {{"properties", {{"cs_active_users_30d", "12"}}}})
           .status,
       200);
-  sim_->advance_clock(60'000);
+  sim_->simulator().advance_clock(60'000);
   ASSERT_EQ(call("PATCH", "/crm/v3/objects/companies/" + id, {{"properties", {{"cs_active_users_30d", "7"}}}})
                 .status,
             200);
@@ -195,7 +173,7 @@ TEST_F(SimTest, ListWithHistoryIsCappedAtFifty) {
 }
 
 TEST_F(SimTest, GeneratedUsageHistorySpansTwelveMonths) {
-  start(unlimited(), 30, 5);
+  start(unlimited("T"), 30, 5);
   const auto page =
       body(call("GET", "/crm/v3/objects/companies?limit=30&propertiesWithHistory=cs_active_users_30d"));
   std::size_t longest = 0;
@@ -273,19 +251,19 @@ TEST_F(SimTest, SearchLimitsAreEnforced) {
 }
 
 TEST_F(SimTest, SearchTotalsBeyondTheCapAndIndexLag) {
-  SimOptions o = unlimited();
+  SimOptions o = unlimited("T");
   o.search_lag_ms = 3'600'000;  // an hour of simulated time: how long the writes take cannot matter
   start(o);
   create_companies(10'050);
   const json q = {
       {"filterGroups", {{{"filters", {{{"propertyName", "name"}, {"operator", "HAS_PROPERTY"}}}}}}}};
   EXPECT_EQ(body(call("POST", "/crm/v3/objects/companies/search", q))["total"], 0);  // not indexed yet
-  sim_->advance_clock(3'600'001);
+  sim_->simulator().advance_clock(3'600'001);
   EXPECT_EQ(body(call("POST", "/crm/v3/objects/companies/search", q))["total"], 10'050);
 }
 
 TEST_F(SimTest, BurstLimitHeadersAndBody) {
-  SimOptions o = unlimited();
+  SimOptions o = unlimited("T");
   o.limits.burst = 5;
   start(o);
   for (int i = 0; i < 5; ++i) {
@@ -304,7 +282,7 @@ TEST_F(SimTest, BurstLimitHeadersAndBody) {
 }
 
 TEST_F(SimTest, RetryAfterOnlyWhenConfigured) {
-  SimOptions o = unlimited();
+  SimOptions o = unlimited("T");
   o.limits.burst = 1;
   o.limits.retry_after_s = 2;
   start(o);
@@ -313,7 +291,7 @@ TEST_F(SimTest, RetryAfterOnlyWhenConfigured) {
 }
 
 TEST_F(SimTest, SearchHasItsOwnPerSecondLimitWithoutHeaders) {
-  SimOptions o = unlimited();
+  SimOptions o = unlimited("T");
   o.limits.search_per_second = 2;
   o.limits.burst = 100;
   start(o);
@@ -329,7 +307,7 @@ TEST_F(SimTest, SearchHasItsOwnPerSecondLimitWithoutHeaders) {
 }
 
 TEST_F(SimTest, DailyLimit) {
-  SimOptions o = unlimited();
+  SimOptions o = unlimited("T");
   o.limits.daily = 3;
   start(o);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(call("GET", "/crm/v3/objects/companies").status, 200);
@@ -390,16 +368,13 @@ TEST(FaultsTest, RouteRulesApplyOnlyToTheirRoutes) {
 }
 
 TEST_F(SimTest, DroppedConnectionsBeforeAndAfterTheWrite) {
-  SimOptions o = unlimited();
+  SimOptions o = unlimited("T");
   o.faults = "route=/crm/v3/objects/companies,drop_before=1";
   start(o);
   const auto before = call("POST", "/crm/v3/objects/companies", {{"properties", {{"name", "a"}}}});
   EXPECT_EQ(before.status, 0);                                                     // no answer at all
   EXPECT_EQ(body(call("GET", "/__sim/objects/companies"))["results"].size(), 0u);  // and nothing written
 
-  server_->shutdown(1s);
-  server_.reset();
-  router_ = http::Router();
   o.faults = "route=/crm/v3/objects/companies,drop_after=1";
   start(o);
   const auto after = call("POST", "/crm/v3/objects/companies", {{"properties", {{"name", "a"}}}});
@@ -408,10 +383,10 @@ TEST_F(SimTest, DroppedConnectionsBeforeAndAfterTheWrite) {
 }
 
 TEST_F(SimTest, TruncatedBodiesAreShort) {
-  SimOptions o = unlimited();
+  SimOptions o = unlimited("T");
   o.faults = "route=/crm/v3/objects/companies,truncate=1";
   start(o);
-  testing::RawConnection c(server_->port());
+  testing::RawConnection c(sim_->port());
   ASSERT_TRUE(c.send("GET /crm/v3/objects/companies HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer T\r\n\r\n"));
   EXPECT_EQ(c.read_response().status, 0);  // Content-Length promised more than arrived
 }
@@ -464,7 +439,7 @@ TEST_F(SimTest, PropertiesApiAndDuplicates) {
 }
 
 TEST_F(SimTest, OwnersPipelinesAndReadOnlyFeedback) {
-  start(unlimited(), 10);
+  start(unlimited("T"), 10);
   const auto owners = body(call("GET", "/crm/v3/owners"));
   ASSERT_FALSE(owners["results"].empty());
   EXPECT_EQ(owners["results"][0]["type"], "PERSON");
@@ -565,7 +540,7 @@ TEST(WebhookTest, SignedDeliveryIsRetriedUntilAccepted) {
 TEST_F(SimTest, DealStageChangesEmitWebhookEvents) {
   start();
   std::vector<json> events;
-  sim_->on_deal_stage_change([&](json e) { events.push_back(std::move(e)); });
+  sim_->simulator().on_deal_stage_change([&](json e) { events.push_back(std::move(e)); });
   const auto deal = body(call("POST", "/crm/v3/objects/deals",
                               {{"properties", {{"dealname", "d"}, {"dealstage", "contractsent"}}}}));
   const std::string id = deal["id"];
