@@ -138,7 +138,7 @@ json HubSpotClient::call(const std::string& endpoint, const std::string& method,
       }
     }
     const bool limited = failure.empty() && res.status == 429;
-    const bool transient = !failure.empty() || (failure.empty() && transient_status(res.status));
+    const bool transient = !failure.empty() || transient_status(res.status);
     if (!limited && !transient) throw error_from(endpoint, res);
     if (attempt >= options_.max_attempts) {
       if (!failure.empty()) {

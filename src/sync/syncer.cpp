@@ -186,6 +186,7 @@ void Syncer::write_page(const ObjectSpec& spec, const std::vector<json>& records
     store::CrmRepository::save_state(tx, state);
     tx.commit();
   });
+  if (!archived && !spec.associate_to.empty()) pending_added_ += ids.size();
   ++report.pages;
   (archived ? report.archived : report.records) += rows.size();
   report.snapshots += snaps.size();
@@ -196,9 +197,20 @@ void Syncer::write_page(const ObjectSpec& spec, const std::vector<json>& records
   if (!archived) flush_associations(spec, false);
 }
 
+store::SyncState Syncer::load_state(const std::string& type) {
+  return db_.with_connection("sync_load_state", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    return store::CrmRepository::load_state(tx, type);
+  });
+}
+
 void Syncer::flush_associations(const ObjectSpec& spec, bool all) {
   constexpr std::size_t kBatch = 1000;  // HubSpot's maximum for associations batch read
   if (spec.associate_to.empty()) return;
+  // No need to ask the database until a full batch can have built up; the final flush takes the rest
+  // (and whatever an interrupted run left pending).
+  if (!all && pending_added_ < kBatch) return;
+  pending_added_ = 0;
   while (true) {
     const auto ids = db_.with_connection("sync_pending_associations", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
@@ -241,10 +253,7 @@ std::vector<std::string> Syncer::missing_properties(const std::vector<ObjectSpec
 
 TypeReport Syncer::full(const ObjectSpec& spec) {
   TypeReport report{spec.type, 0, 0, 0, 0, 0, true};
-  auto state = db_.with_connection("sync_load_state", [&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    return store::CrmRepository::load_state(tx, spec.type);
-  });
+  auto state = load_state(spec.type);
   if (!state.full_cursor) {
     state.full_cursor = "";
     state.full_started_at = now_iso(clock_);
@@ -274,10 +283,7 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
 }
 
 TypeReport Syncer::incremental(const ObjectSpec& spec) {
-  auto state = db_.with_connection("sync_load_state", [&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c);
-    return store::CrmRepository::load_state(tx, spec.type);
-  });
+  auto state = load_state(spec.type);
   if (!state.watermark || state.full_cursor) return full(spec);
   TypeReport report{spec.type, 0, 0, 0, 0, 0, false};
   if (!state.incr_started_at) {

@@ -72,6 +72,7 @@ class Syncer {
                   const store::SyncState& state, TypeReport& report);
   // Reads associations for pending ids, 1,000 per call; with `all`, also a final partial batch.
   void flush_associations(const ObjectSpec& spec, bool all);
+  store::SyncState load_state(const std::string& type);
   std::vector<store::SnapshotRow> snapshots(const ObjectSpec& spec, const nlohmann::json& record);
   std::string clean_properties(const ObjectSpec& spec, const nlohmann::json& record, TypeReport& report);
 
@@ -81,6 +82,7 @@ class Syncer {
   metrics::Registry& metrics_;
   SyncOptions options_;
   std::function<void(const TypeReport&)> on_page_;
+  std::size_t pending_added_ = 0;  // ids queued for association reads since the last batch went out
 };
 
 }  // namespace cshealthd::sync
