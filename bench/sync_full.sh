@@ -14,7 +14,7 @@ trap 'kill $sim 2>/dev/null || true; rm -rf "$work"' EXIT
 
 sim_limits=(--rate-limit off --search-rate off)
 client_limits=(CSHEALTHD_HUBSPOT_BURST_LIMIT=10000 CSHEALTHD_HUBSPOT_SEARCH_PER_SECOND=100)
-objects=companies,contacts,deals,tickets,meetings,feedback_submissions
+objects=${SYNC_OBJECTS:-companies,contacts,deals,tickets,meetings,feedback_submissions}
 if [ "$limits" = default ]; then
   sim_limits=()
   client_limits=()

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 
 #include <unistd.h>
 
@@ -11,9 +12,80 @@
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/base/system_clock.hpp"
 #include "cshealthd/store/migrations.hpp"
-#include "cshealthd/sync/syncer.hpp"
+#include "cshealthd/sync/runner.hpp"
 
 namespace cshealthd::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string eta(double seconds) {
+  if (seconds < 0) return "-";
+  char buf[32];
+  if (seconds < 90) std::snprintf(buf, sizeof buf, "%.0fs", seconds);
+  else if (seconds < 5400) std::snprintf(buf, sizeof buf, "%.0fm", seconds / 60);
+  else std::snprintf(buf, sizeof buf, "%.1fh", seconds / 3600);
+  return buf;
+}
+
+// On a terminal: one line per object type, redrawn in place after every committed page.
+class Progress {
+ public:
+  explicit Progress(const std::vector<sync::ObjectSpec>& specs) {
+    for (const auto& s : specs) order_.push_back(s.type);
+  }
+  void update(const sync::TypeReport& r) {
+    auto& line = lines_[r.type];
+    if (line.started == Clock::time_point{}) line.started = Clock::now();
+    line.report = r;
+    const auto now = Clock::now();
+    if (now - last_draw_ < std::chrono::milliseconds(100)) return;
+    last_draw_ = now;
+    draw();
+  }
+  void clear() {
+    if (drawn_ == 0) return;
+    std::printf("\x1b[%zuA\x1b[J", drawn_);  // back to the first line, erase to the end
+    std::fflush(stdout);
+    drawn_ = 0;
+  }
+
+ private:
+  struct Line {
+    Clock::time_point started{};
+    sync::TypeReport report;
+  };
+  void draw() {
+    if (drawn_) std::printf("\x1b[%zuA", drawn_);
+    drawn_ = 0;
+    for (const auto& type : order_) {
+      const auto it = lines_.find(type);
+      if (it == lines_.end()) continue;
+      const auto& [started, r] = it->second;
+      const double secs = std::chrono::duration<double>(Clock::now() - started).count();
+      const double rate = secs > 0 ? r.records / secs : 0;
+      const double left = r.expected >= 0 && rate > 0
+                              ? std::max(0.0, (static_cast<double>(r.expected) - r.records) / rate)
+                              : -1;
+      std::string bar;
+      if (r.expected > 0) {
+        const int filled = static_cast<int>(20.0 * std::min<double>(1.0, double(r.records) / r.expected));
+        bar = "[" + std::string(filled, '#') + std::string(20 - filled, '.') + "]";
+      }
+      std::printf("\x1b[2K%-22s %-22s %10llu records %8.0f records/s  ETA %s\n", type.c_str(), bar.c_str(),
+                  static_cast<unsigned long long>(r.records), rate, eta(left).c_str());
+      ++drawn_;
+    }
+    std::fflush(stdout);
+  }
+
+  std::vector<std::string> order_;
+  std::map<std::string, Line> lines_;
+  std::size_t drawn_ = 0;
+  Clock::time_point last_draw_{};
+};
+
+}  // namespace
 
 int run_sync(const config::Config& config, bool full, const std::vector<std::string>& objects) {
   if (config.hubspot.token.empty()) {
@@ -21,7 +93,7 @@ int run_sync(const config::Config& config, bool full, const std::vector<std::str
         "hubspot.token: required for sync; set CSHEALTHD_HUBSPOT_TOKEN or hubspot.token_file");
   }
   std::vector<sync::ObjectSpec> specs;
-  for (auto& s : sync::default_specs()) {
+  for (auto& s : sync::specs(config.mapping)) {
     if (objects.empty() || std::find(objects.begin(), objects.end(), s.type) != objects.end())
       specs.push_back(s);
   }
@@ -33,68 +105,76 @@ int run_sync(const config::Config& config, bool full, const std::vector<std::str
 
   DatabaseRuntime runtime(config);
   if (config.database.migrate_on_start) store::Migrator(runtime.conninfo()).migrate();
-  store::Database db(runtime.conninfo(), store::PoolOptions{2, config.database.statement_timeout_ms,
-                                                            config.database.connect_timeout_s,
-                                                            std::chrono::milliseconds(30'000)});
+  store::Database db(runtime.conninfo(),
+                     store::PoolOptions{config.sync.parallelism + 1,
+                                        config.database.statement_timeout_ms, config.database.connect_timeout_s,
+                                        std::chrono::milliseconds(30'000)});
   SystemClock clock;
   metrics::Registry metrics;
-  hubspot::TransportOptions to;
-  to.base_url = config.hubspot.base_url;
-  to.request_timeout = std::chrono::milliseconds(config.hubspot.request_timeout_ms);
-  to.ca_file = config.hubspot.ca_file;
-  auto transport = hubspot::make_transport(to);
   hubspot::LocalRateBudget budget(
       {config.hubspot.burst_limit, std::chrono::milliseconds(config.hubspot.burst_interval_ms),
        config.hubspot.budget_percent / 100.0, config.hubspot.search_per_second},
       clock);
-  hubspot::ClientOptions co;
-  co.max_attempts = config.hubspot.max_attempts;
-  co.rate_limit_wait = std::chrono::milliseconds(config.hubspot.burst_interval_ms);
-  hubspot::HubSpotClient client(*transport, budget, clock, config.hubspot.token, metrics, co);
-  sync::SyncOptions so;
-  so.overlap = std::chrono::milliseconds(config.sync.overlap_ms);
-  sync::Syncer syncer(db, client, clock, metrics, so);
+  auto factory = [&] {
+    hubspot::TransportOptions to;
+    to.base_url = config.hubspot.base_url;
+    to.request_timeout = std::chrono::milliseconds(config.hubspot.request_timeout_ms);
+    to.ca_file = config.hubspot.ca_file;
+    hubspot::ClientOptions co;
+    co.max_attempts = config.hubspot.max_attempts;
+    co.rate_limit_wait = std::chrono::milliseconds(config.hubspot.burst_interval_ms);
+    sync::ClientHandle h;
+    h.transport = hubspot::make_transport(to);
+    h.client =
+        std::make_unique<hubspot::HubSpotClient>(*h.transport, budget, clock, config.hubspot.token, metrics, co);
+    return h;
+  };
+  sync::Runner runner(db, factory, clock, metrics);
 
-  const auto missing = syncer.missing_properties(specs);
-  if (!missing.empty()) {
-    std::string list;
-    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
-    spdlog::warn("sync: the portal lacks {} mapped propert{}: {}; scores lose coverage where they are inputs",
-                 missing.size(), missing.size() == 1 ? "y" : "ies", list);
-  }
-  // On a terminal, one line per object type rewritten after every page.
   const bool tty = isatty(STDOUT_FILENO) == 1;
-  auto page_started = std::chrono::steady_clock::now();
-  if (tty) {
-    syncer.on_page([&](const sync::TypeReport& r) {
-      const double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - page_started).count();
-      std::printf("\r%-22s %10llu records  %8.0f records/s", r.type.c_str(),
-                  static_cast<unsigned long long>(r.records), secs > 0 ? r.records / secs : 0.0);
-      std::fflush(stdout);
-    });
-  }
+  sync::RunOptions options;
+  options.full = full;
+  options.parallelism = config.sync.parallelism;
+  options.sync.overlap = std::chrono::milliseconds(config.sync.overlap_ms);
+  options.sync.count_first = tty;  // one search call per type buys the ETA
+  Progress progress(specs);
+  const auto started = Clock::now();
+  const auto report = runner.run(specs, options, [&](const sync::TypeReport& r) {
+    if (tty) progress.update(r);
+  });
+  if (tty) progress.clear();
 
-  const auto started = std::chrono::steady_clock::now();
+  if (!report.missing_properties.empty()) {
+    std::string list;
+    for (const auto& m : report.missing_properties) list += (list.empty() ? "" : ", ") + m;
+    spdlog::warn("sync: the portal lacks {} mapped propert{}: {}; scores lose coverage where they are inputs",
+                 report.missing_properties.size(), report.missing_properties.size() == 1 ? "y" : "ies", list);
+  }
   std::printf("%-22s %-12s %10s %8s %9s %9s\n", "object type", "mode", "records", "pages", "archived",
               "rejected");
-  for (const auto& spec : specs) {
-    const auto t0 = std::chrono::steady_clock::now();
-    page_started = t0;
-    const auto r = full ? syncer.full(spec) : syncer.incremental(spec);
-    if (tty) std::printf("\r%80s\r", "");
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::uint64_t records = 0, rejected = report.reference.rejected;
+  for (const auto& r : report.types) {
+    records += r.records;
+    rejected += r.rejected_values;
     std::printf("%-22s %-12s %10llu %8llu %9llu %9llu   (%.1f s, %.0f records/s)\n", r.type.c_str(),
                 r.full ? "full" : "incremental", static_cast<unsigned long long>(r.records),
                 static_cast<unsigned long long>(r.pages), static_cast<unsigned long long>(r.archived),
-                static_cast<unsigned long long>(r.rejected_values), secs, secs > 0 ? r.records / secs : 0.0);
-    std::fflush(stdout);
+                static_cast<unsigned long long>(r.rejected_values), r.seconds,
+                r.seconds > 0 ? r.records / r.seconds : 0.0);
   }
-  const auto& st = client.stats();
-  std::printf("api calls %llu, 429s %llu, retries %llu, %.1f s\n", static_cast<unsigned long long>(st.calls),
-              static_cast<unsigned long long>(st.rate_limited), static_cast<unsigned long long>(st.retries),
-              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  return 0;
+  const double secs = std::chrono::duration<double>(Clock::now() - started).count();
+  std::printf("owners %llu, pipelines %llu\n", static_cast<unsigned long long>(report.reference.owners),
+              static_cast<unsigned long long>(report.reference.pipelines));
+  std::printf(
+      "records read %llu, written %llu, rejected values %llu, api calls %llu, 429s %llu, retries %llu, "
+      "%.1f s, %.0f records/s\n",
+      static_cast<unsigned long long>(records), static_cast<unsigned long long>(records),
+      static_cast<unsigned long long>(rejected), static_cast<unsigned long long>(report.api.calls),
+      static_cast<unsigned long long>(report.api.rate_limited),
+      static_cast<unsigned long long>(report.api.retries), secs, secs > 0 ? records / secs : 0.0);
+  std::fflush(stdout);
+  for (const auto& f : report.failures) std::fprintf(stderr, "sync failed: %s\n", f.c_str());
+  return report.ok() ? 0 : 1;
 }
 
 }  // namespace cshealthd::app

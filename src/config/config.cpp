@@ -136,8 +136,19 @@ class Schema {
     integer("hubspot.max_attempts", c.hubspot.max_attempts, 1, 50);
     str("hubspot.ca_file", c.hubspot.ca_file);
     integer("sync.overlap_ms", c.sync.overlap_ms, 0, 86'400'000);
+    integer("sync.parallelism", c.sync.parallelism, 1, 16);
+    for (auto& [canonical, property] : c.mapping.company) str("mapping.company." + canonical, property, property_name);
+    for (auto& [canonical, property] : c.mapping.contact) str("mapping.contact." + canonical, property, property_name);
     secret("webhook.secret", c.webhook.secret);
     secret("admin.token", c.admin.token);
+  }
+
+  // A HubSpot internal property name: lower-case letters, digits and underscores.
+  static void property_name(const std::string& k, const std::string& v, const Source& s) {
+    const bool ok = !v.empty() && std::all_of(v.begin(), v.end(), [](char ch) {
+      return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_';
+    });
+    if (!ok) fail(k, s, "expected a HubSpot property name ([a-z0-9_]+), got '" + v + "'");
   }
 
   const Key* find(const std::string& path) const {

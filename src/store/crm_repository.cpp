@@ -1,5 +1,8 @@
 #include "cshealthd/store/crm_repository.hpp"
 
+#include <algorithm>
+#include <tuple>
+
 namespace cshealthd::store {
 namespace {
 
@@ -22,54 +25,61 @@ void CrmRepository::upsert(pqxx::work& tx, const std::vector<CrmRow>& rows) {
   if (rows.empty()) return;
   // The staging table lives as long as the connection and empties itself at every commit.
   tx.exec(
-      "CREATE TEMP TABLE IF NOT EXISTS crm_stage (object_type text, id bigint, properties text, created_at "
-      "text, "
-      "updated_at text, archived boolean, archived_at text) ON COMMIT DELETE ROWS");
+      "CREATE TEMP TABLE IF NOT EXISTS crm_stage (object_type text, id bigint, properties text, fields text, "
+      "created_at text, updated_at text, archived boolean, archived_at text) ON COMMIT DELETE ROWS");
   {
     pqxx::stream_to stream(tx, "crm_stage");
     for (const auto& r : rows) {
-      stream << std::make_tuple(r.object_type, r.id, r.properties_json, r.created_at, r.updated_at,
-                                r.archived, r.archived_at);
+      stream << std::make_tuple(r.object_type, r.id, r.properties_json, r.fields_json, r.created_at,
+                                r.updated_at, r.archived, r.archived_at);
     }
     stream.complete();
   }
   // crm_upsert: a record already stored with the same updatedAt and state is left alone.
   tx.exec(
-      "INSERT INTO crm_objects AS o (object_type, id, properties, created_at, updated_at, archived, "
-      "archived_at, "
-      "synced_at) "
-      "SELECT DISTINCT ON (object_type, id) object_type, id, properties::jsonb, NULLIF(created_at, "
-      "'')::timestamptz, "
-      "NULLIF(updated_at, '')::timestamptz, archived, NULLIF(archived_at, '')::timestamptz, now() FROM "
-      "crm_stage "
+      "INSERT INTO crm_objects AS o (object_type, id, properties, fields, created_at, updated_at, archived, "
+      "archived_at, synced_at) "
+      "SELECT DISTINCT ON (object_type, id) object_type, id, properties::jsonb, fields::jsonb, "
+      "NULLIF(created_at, '')::timestamptz, NULLIF(updated_at, '')::timestamptz, archived, "
+      "NULLIF(archived_at, '')::timestamptz, now() FROM crm_stage "
       "ORDER BY object_type, id, NULLIF(updated_at, '')::timestamptz DESC NULLS LAST "
-      "ON CONFLICT (object_type, id) DO UPDATE SET properties = EXCLUDED.properties, created_at = "
-      "EXCLUDED.created_at, "
-      "updated_at = EXCLUDED.updated_at, archived = EXCLUDED.archived, archived_at = EXCLUDED.archived_at, "
-      "synced_at = now() "
-      "WHERE o.properties IS DISTINCT FROM EXCLUDED.properties OR o.archived IS DISTINCT FROM "
-      "EXCLUDED.archived "
-      "OR o.updated_at IS DISTINCT FROM EXCLUDED.updated_at");
+      "ON CONFLICT (object_type, id) DO UPDATE SET properties = EXCLUDED.properties, fields = EXCLUDED.fields, "
+      "created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, archived = EXCLUDED.archived, "
+      "archived_at = EXCLUDED.archived_at, synced_at = now() "
+      "WHERE o.properties IS DISTINCT FROM EXCLUDED.properties OR o.fields IS DISTINCT FROM EXCLUDED.fields "
+      "OR o.archived IS DISTINCT FROM EXCLUDED.archived OR o.updated_at IS DISTINCT FROM EXCLUDED.updated_at");
 }
 
 void CrmRepository::upsert_snapshots(pqxx::work& tx, const std::vector<SnapshotRow>& rows) {
   if (rows.empty()) return;
+  // The last row of a (company, metric, day) in the batch wins: settled here, in key order, so the
+  // database neither sorts nor de-duplicates.
+  std::vector<const SnapshotRow*> order;
+  order.reserve(rows.size());
+  for (const auto& r : rows) order.push_back(&r);
+  std::stable_sort(order.begin(), order.end(), [](const SnapshotRow* a, const SnapshotRow* b) {
+    return std::tie(a->company_id, a->metric, a->day) < std::tie(b->company_id, b->metric, b->day);
+  });
   tx.exec(
-      "CREATE TEMP TABLE IF NOT EXISTS snapshot_stage (seq bigint, company_id bigint, day date, metric text, "
+      "CREATE TEMP TABLE IF NOT EXISTS snapshot_stage (company_id bigint, day date, metric text, "
       "value double precision, source text) ON COMMIT DELETE ROWS");
   {
     pqxx::stream_to stream(tx, "snapshot_stage");
-    long long seq = 0;
-    for (const auto& r : rows) stream << std::make_tuple(seq++, r.company_id, r.day, r.metric, r.value, r.source);
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      const auto& r = *order[i];
+      if (i + 1 < order.size() && order[i + 1]->company_id == r.company_id && order[i + 1]->metric == r.metric &&
+          order[i + 1]->day == r.day)
+        continue;
+      stream << std::make_tuple(r.company_id, r.day, r.metric, r.value, r.source);
+    }
     stream.complete();
   }
-  // upsert_snapshots: the last row of a (company, metric, day) in the batch wins.
   tx.exec(
       "INSERT INTO company_metric_snapshots AS s (company_id, day, metric, value, source) "
-      "SELECT DISTINCT ON (company_id, metric, day) company_id, day, metric, value, source FROM snapshot_stage "
-      "ORDER BY company_id, metric, day, seq DESC "
+      "SELECT company_id, day, metric, value, source FROM snapshot_stage "
       "ON CONFLICT (company_id, metric, day) DO UPDATE SET value = EXCLUDED.value, source = EXCLUDED.source "
-      "WHERE NOT (s.source = 'sync' AND EXCLUDED.source = 'backfill')");
+      "WHERE NOT (s.source = 'sync' AND EXCLUDED.source = 'backfill') "
+      "AND (s.value, s.source) IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.source)");
 }
 
 void CrmRepository::replace_associations(pqxx::work& tx, const std::string& from_type,
@@ -118,6 +128,40 @@ void CrmRepository::clear_pending_associations(pqxx::work& tx, const std::string
                                                const std::vector<std::int64_t>& ids) {
   tx.exec_params("DELETE FROM sync_pending_associations WHERE object_type = $1 AND id = ANY($2::bigint[])",
                  object_type, bigint_array(ids));
+}
+
+void CrmRepository::replace_owners(pqxx::work& tx, const std::string& owners_json) {
+  tx.exec_params(
+      "INSERT INTO crm_owners AS w (id, email, first_name, last_name, user_id, teams, archived, synced_at) "
+      "SELECT (o->>'id')::bigint, o->>'email', o->>'firstName', o->>'lastName', (o->>'userId')::bigint, "
+      "coalesce(o->'teams', '[]'), coalesce((o->>'archived')::boolean, false), now() "
+      "FROM jsonb_array_elements($1::jsonb) o "
+      "ON CONFLICT (id) DO UPDATE SET email = EXCLUDED.email, first_name = EXCLUDED.first_name, "
+      "last_name = EXCLUDED.last_name, user_id = EXCLUDED.user_id, teams = EXCLUDED.teams, "
+      "archived = EXCLUDED.archived, synced_at = now()",
+      owners_json);
+  tx.exec_params(
+      "UPDATE crm_owners SET archived = true, synced_at = now() WHERE NOT archived AND id NOT IN "
+      "(SELECT (o->>'id')::bigint FROM jsonb_array_elements($1::jsonb) o)",
+      owners_json);
+}
+
+void CrmRepository::replace_pipelines(pqxx::work& tx, const std::string& object_type,
+                                      const std::string& pipelines_json) {
+  tx.exec_params(
+      "INSERT INTO crm_pipelines AS p (object_type, pipeline_id, label, display_order, stages, archived, "
+      "synced_at) "
+      "SELECT $1, o->>'id', coalesce(o->>'label', ''), coalesce((o->>'displayOrder')::int, 0), "
+      "coalesce(o->'stages', '[]'), coalesce((o->>'archived')::boolean, false), now() "
+      "FROM jsonb_array_elements($2::jsonb) o "
+      "ON CONFLICT (object_type, pipeline_id) DO UPDATE SET label = EXCLUDED.label, "
+      "display_order = EXCLUDED.display_order, stages = EXCLUDED.stages, archived = EXCLUDED.archived, "
+      "synced_at = now()",
+      object_type, pipelines_json);
+  tx.exec_params(
+      "UPDATE crm_pipelines SET archived = true, synced_at = now() WHERE object_type = $1 AND NOT archived "
+      "AND pipeline_id NOT IN (SELECT o->>'id' FROM jsonb_array_elements($2::jsonb) o)",
+      object_type, pipelines_json);
 }
 
 SyncState CrmRepository::load_state(pqxx::transaction_base& tx, const std::string& object_type) {

@@ -30,8 +30,26 @@ bool parses(ValueKind kind, const std::string& v) {
     }
     case ValueKind::kTimestamp:
       return core::parse_hubspot_timestamp(v).has_value();
+    case ValueKind::kBool:
+      return v == "true" || v == "false";
   }
   return false;
+}
+
+// The typed JSON value of a well-formed HubSpot string: numbers as numbers, timestamps as ISO 8601
+// (HubSpot sends both epoch milliseconds and ISO text), booleans as booleans.
+json typed(ValueKind kind, const std::string& v) {
+  switch (kind) {
+    case ValueKind::kText:
+      return v;
+    case ValueKind::kNumber:
+      return std::stod(v);
+    case ValueKind::kTimestamp:
+      return core::format_iso8601(*core::parse_hubspot_timestamp(v));
+    case ValueKind::kBool:
+      return v == "true";
+  }
+  return nullptr;
 }
 
 std::int64_t id_of(const json& r) {
@@ -45,67 +63,90 @@ std::string now_iso(core::Clock& clock) {
 
 }  // namespace
 
-std::vector<ObjectSpec> default_specs() {
+const PropertySpec* ObjectSpec::by_field(const std::string& f) const {
+  for (const auto& p : properties) {
+    if (p.field == f) return &p;
+  }
+  return nullptr;
+}
+
+std::vector<ObjectSpec> specs(const config::MappingConfig& mapping) {
   using K = ValueKind;
+  const auto company = [&](const std::string& field, K kind = K::kText) {
+    return PropertySpec{mapping.company.at(field), kind, field};
+  };
+  const auto contact = [&](const std::string& field, K kind) {
+    return PropertySpec{mapping.contact.at(field), kind, field};
+  };
   return {
       {"companies",
        "hs_lastmodifieddate",
-       {{"name"},
-        {"domain"},
-        {"hubspot_owner_id"},
-        {"notes_last_contacted", K::kTimestamp},
-        {"cs_plan"},
-        {"cs_contract_start_date", K::kTimestamp},
-        {"cs_renewal_date", K::kTimestamp},
-        {"cs_mrr", K::kNumber},
-        {"cs_licensed_seats", K::kNumber},
-        {"cs_active_users_30d", K::kNumber},
-        {"cs_logins_30d", K::kNumber},
-        {"cs_features_used", K::kNumber},
-        {"cs_goal_status"},
-        {"cs_stage"}},
+       {{"name", K::kText, "name"},
+        {"domain", K::kText, "domain"},
+        company("owner_id"),
+        company("last_contacted", K::kTimestamp),
+        company("plan"),
+        company("contract_start_date", K::kTimestamp),
+        company("renewal_date", K::kTimestamp),
+        company("mrr", K::kNumber),
+        company("licensed_seats", K::kNumber),
+        company("active_users_30d", K::kNumber),
+        company("logins_30d", K::kNumber),
+        company("features_used", K::kNumber),
+        company("goal_status"),
+        company("cs_stage")},
        {},
-       {"cs_active_users_30d", "cs_logins_30d", "cs_licensed_seats", "cs_features_used", "cs_mrr"}},
+       {"active_users_30d", "logins_30d", "licensed_seats", "features_used", "mrr"}},
       {"contacts",
        "lastmodifieddate",
-       {{"email"}, {"firstname"}, {"lastname"}, {"cs_key_person"}, {"cs_departed"}},
+       {{"email", K::kText, "email"},
+        {"firstname", K::kText, ""},
+        {"lastname", K::kText, ""},
+        contact("key_person", K::kBool),
+        contact("departed", K::kBool)},
        {"companies"},
        {}},
       {"deals",
        "hs_lastmodifieddate",
-       {{"dealname"},
-        {"dealstage"},
-        {"pipeline"},
-        {"amount", K::kNumber},
-        {"closedate", K::kTimestamp},
-        {"hubspot_owner_id"}},
+       {{"dealname", K::kText, "name"},
+        {"dealstage", K::kText, "stage"},
+        {"pipeline", K::kText, "pipeline"},
+        {"amount", K::kNumber, "amount"},
+        {"closedate", K::kTimestamp, "close_date"},
+        {"hubspot_owner_id", K::kText, "owner_id"}},
        {"companies"},
        {}},
       {"tickets",
        "hs_lastmodifieddate",
-       {{"subject"},
-        {"hs_pipeline"},
-        {"hs_pipeline_stage"},
-        {"hs_ticket_priority"},
-        {"hs_ticket_category"},
-        {"closed_date", K::kTimestamp},
-        {"time_to_close", K::kNumber}},
+       {{"subject", K::kText, ""},
+        {"hs_pipeline", K::kText, "pipeline"},
+        {"hs_pipeline_stage", K::kText, "stage"},
+        {"hs_ticket_priority", K::kText, "priority"},
+        {"hs_ticket_category", K::kText, "category"},
+        {"closed_date", K::kTimestamp, "closed_at"},
+        {"time_to_close", K::kNumber, "time_to_close_ms"}},
        {"companies"},
        {}},
       {"meetings",
        "hs_lastmodifieddate",
-       {{"hs_meeting_start_time", K::kTimestamp}, {"hs_meeting_outcome"}, {"hubspot_owner_id"}},
+       {{"hs_meeting_start_time", K::kTimestamp, "start_time"},
+        {"hs_meeting_outcome", K::kText, "outcome"},
+        {"hubspot_owner_id", K::kText, "owner_id"}},
        {"companies"},
        {}},
       {"feedback_submissions",
        "hs_lastmodifieddate",
-       {{"hs_survey_type"},
-        {"hs_value", K::kNumber},
-        {"hs_response_group"},
-        {"hs_submission_timestamp", K::kTimestamp}},
+       {{"hs_survey_type", K::kText, "survey_type"},
+        {"hs_value", K::kNumber, "value"},
+        {"hs_response_group", K::kText, "response_group"},
+        {"hs_submission_timestamp", K::kTimestamp, "submitted_at"}},
        {"contacts", "companies"},
        {}},
   };
+}
+
+std::vector<ObjectSpec> default_specs() {
+  return specs(config::MappingConfig{});
 }
 
 Syncer::Syncer(store::Database& db, hubspot::HubSpotClient& client, core::Clock& clock,
@@ -114,23 +155,30 @@ Syncer::Syncer(store::Database& db, hubspot::HubSpotClient& client, core::Clock&
 
 // Bad input from HubSpot (text in a number property, an impossible date) is stored as null, counted and
 // logged with the record, property and value; it never stops the sync.
-std::string Syncer::clean_properties(const ObjectSpec& spec, const json& record, TypeReport& report) {
+std::pair<std::string, std::string> Syncer::clean_properties(const ObjectSpec& spec, const json& record,
+                                                             TypeReport& report) {
   json props = record.value("properties", json::object());
+  json fields = json::object();
   for (const auto& p : spec.properties) {
-    if (p.kind == ValueKind::kText || !props.contains(p.name) || !props[p.name].is_string()) continue;
-    const std::string v = props[p.name].get<std::string>();
-    if (v.empty() || parses(p.kind, v)) continue;
-    ++report.rejected_values;
-    metrics_
-        .counter("cshealthd_sync_rejected_values_total",
-                 "HubSpot values that failed their type and were stored as null",
-                 {{"object_type", spec.type}, {"property", p.name}})
-        .inc();
-    spdlog::warn("sync: {} {} property {} has malformed value '{}'; stored as null", spec.type,
-                 record.value("id", ""), p.name, v.substr(0, 100));
-    props[p.name] = nullptr;
+    const auto it = props.find(p.name);
+    if (it == props.end() || !it->is_string()) continue;
+    const std::string v = it->get<std::string>();
+    if (v.empty()) continue;
+    if (!parses(p.kind, v)) {
+      ++report.rejected_values;
+      metrics_
+          .counter("cshealthd_sync_rejected_values_total",
+                   "HubSpot values that failed their type and were stored as null",
+                   {{"object_type", spec.type}, {"property", p.name}})
+          .inc();
+      spdlog::warn("sync: {} {} property {} has malformed value '{}'; stored as null", spec.type,
+                   record.value("id", ""), p.name, v.substr(0, 100));
+      *it = nullptr;
+      continue;
+    }
+    if (!p.field.empty()) fields[p.field] = typed(p.kind, v);
   }
-  return props.dump();
+  return {props.dump(), fields.dump()};
 }
 
 std::vector<store::SnapshotRow> Syncer::snapshots(const ObjectSpec& spec, const json& record) {
@@ -140,19 +188,21 @@ std::vector<store::SnapshotRow> Syncer::snapshots(const ObjectSpec& spec, const 
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count());
   const json history = record.value("propertiesWithHistory", json::object());
   for (const auto& metric : spec.snapshot_metrics) {
+    const auto* prop = spec.by_field(metric);
+    if (prop == nullptr) continue;
     auto add = [&](const json& v, const std::string& day, const char* source) {
       if (!v.is_string() || !parses(ValueKind::kNumber, v.get<std::string>())) return;
       rows.push_back({id, day, metric, std::stod(v.get<std::string>()), source});
     };
     // HubSpot lists history newest first: oldest first here, so the last value of a day wins.
-    if (history.contains(metric)) {
-      const auto& entries = history[metric];
+    if (history.contains(prop->name)) {
+      const auto& entries = history[prop->name];
       for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
         const auto ts = core::parse_hubspot_timestamp(it->value("timestamp", ""));
         if (ts) add(it->value("value", json()), core::format_date(*ts), "backfill");
       }
     }
-    add(record["properties"].value(metric, json()), today, "sync");
+    add(record["properties"].value(prop->name, json()), today, "sync");
   }
   return rows;
 }
@@ -169,7 +219,7 @@ void Syncer::write_page(const ObjectSpec& spec, const std::vector<json>& records
     store::CrmRow row;
     row.object_type = spec.type;
     row.id = id_of(r);
-    row.properties_json = clean_properties(spec, r, report);
+    std::tie(row.properties_json, row.fields_json) = clean_properties(spec, r, report);
     row.created_at = r.value("createdAt", "");
     row.updated_at = r.value("updatedAt", "");
     row.archived = archived || r.value("archived", false);
@@ -179,6 +229,9 @@ void Syncer::write_page(const ObjectSpec& spec, const std::vector<json>& records
   }
   db_.with_retry("sync_write_page", [&](pqxx::connection& c) {
     pqxx::work tx(c, "sync_write_page");
+    // The cursor commits with the rows it covers, so a commit lost in a database crash only means that
+    // page is read again: no need to wait for the WAL flush.
+    tx.exec("SET LOCAL synchronous_commit = off");
     store::CrmRepository::upsert(tx, rows);
     store::CrmRepository::upsert_snapshots(tx, snaps);
     if (!archived && !spec.associate_to.empty())
@@ -230,12 +283,60 @@ void Syncer::flush_associations(const ObjectSpec& spec, bool all) {
     }
     db_.with_retry("sync_write_associations", [&](pqxx::connection& c) {
       pqxx::work tx(c, "sync_write_associations");
+      tx.exec("SET LOCAL synchronous_commit = off");  // as for pages: lost means read again
       for (const auto& [to, pairs] : links)
         store::CrmRepository::replace_associations(tx, spec.type, ids, to, pairs);
       store::CrmRepository::clear_pending_associations(tx, spec.type, ids);
       tx.commit();
     });
   }
+}
+
+Syncer::ReferenceReport Syncer::reference_data() {
+  ReferenceReport report;
+  auto reject = [&](const char* what, const json& entry) {
+    ++report.rejected;
+    metrics_
+        .counter("cshealthd_sync_rejected_values_total",
+                 "HubSpot values that failed their type and were stored as null",
+                 {{"object_type", what}, {"property", "id"}})
+        .inc();
+    spdlog::warn("sync: skipped a malformed {} entry: {}", what, entry.dump().substr(0, 200));
+  };
+  json owners = json::array();
+  for (const auto& o : client_.owners()) {
+    const json id = o.value("id", json());
+    const std::string text = id.is_string() ? id.get<std::string>() : id.is_number_integer() ? id.dump() : "";
+    std::int64_t n = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() ||
+        (o.contains("userId") && !o["userId"].is_null() && !o["userId"].is_number_integer())) {
+      reject("owners", o);
+      continue;
+    }
+    owners.push_back(o);
+  }
+  std::vector<std::pair<std::string, json>> pipelines;
+  for (const std::string type : {"deals", "tickets"}) {
+    json list = json::array();
+    for (const auto& p : client_.pipelines(type)) {
+      if (!p.contains("id") || !p["id"].is_string() || p["id"].get<std::string>().empty()) {
+        reject("pipelines", p);
+        continue;
+      }
+      list.push_back(p);
+    }
+    report.pipelines += list.size();
+    pipelines.emplace_back(type, std::move(list));
+  }
+  report.owners = owners.size();
+  db_.with_retry("sync_reference_data", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "sync_reference_data");
+    store::CrmRepository::replace_owners(tx, owners.dump());
+    for (const auto& [type, list] : pipelines) store::CrmRepository::replace_pipelines(tx, type, list.dump());
+    tx.commit();
+  });
+  return report;
 }
 
 std::vector<std::string> Syncer::missing_properties(const std::vector<ObjectSpec>& specs) {
@@ -252,7 +353,13 @@ std::vector<std::string> Syncer::missing_properties(const std::vector<ObjectSpec
 }
 
 TypeReport Syncer::full(const ObjectSpec& spec) {
-  TypeReport report{spec.type, 0, 0, 0, 0, 0, true};
+  TypeReport report;
+  report.type = spec.type;
+  report.full = true;
+  if (options_.count_first) {
+    const json body = {{"limit", 1}, {"properties", json::array({"hs_object_id"})}};
+    report.expected = client_.search(spec.type, body).total.value_or(-1);
+  }
   auto state = load_state(spec.type);
   if (!state.full_cursor) {
     state.full_cursor = "";
@@ -263,7 +370,11 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
   hubspot::ListQuery q;
   q.properties = names(spec);
   // Never synced before: back-fill the daily snapshots from property history (HubSpot then pages by 50).
-  if (!state.watermark) q.properties_with_history = spec.snapshot_metrics;
+  if (!state.watermark) {
+    for (const auto& m : spec.snapshot_metrics) {
+      if (const auto* p = spec.by_field(m)) q.properties_with_history.push_back(p->name);
+    }
+  }
   while (true) {
     q.after = *state.full_cursor;
     const auto page = client_.list(spec.type, q);
@@ -285,7 +396,8 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
 TypeReport Syncer::incremental(const ObjectSpec& spec) {
   auto state = load_state(spec.type);
   if (!state.watermark || state.full_cursor) return full(spec);
-  TypeReport report{spec.type, 0, 0, 0, 0, 0, false};
+  TypeReport report;
+  report.type = spec.type;
   if (!state.incr_started_at) {
     state.incr_started_at = now_iso(clock_);
     state.incr_last_id = 0;
@@ -305,6 +417,7 @@ TypeReport Syncer::incremental(const ObjectSpec& spec) {
         {"properties", names(spec)},
         {"limit", options_.search_page}};
     const auto page = client_.search(spec.type, body);
+    if (report.expected < 0 && page.total) report.expected = *page.total;
     for (const auto& r : page.results) last_id = std::max(last_id, id_of(r));
     const bool done = page.results.size() < static_cast<std::size_t>(options_.search_page);
     state.incr_last_id = last_id;

@@ -1,6 +1,8 @@
 // The sync against the simulator and a real PostgreSQL.
 #include "cshealthd/sync/syncer.hpp"
 
+#include "cshealthd/sync/runner.hpp"
+
 #include <set>
 
 #include <gmock/gmock.h>
@@ -38,6 +40,27 @@ class SyncTest : public ::testing::Test {
         std::make_unique<hubspot::HubSpotClient>(*transport_, *budget_, fake_, Secret("T"), metrics_, co);
   }
   Syncer syncer(SyncOptions o = {}) { return Syncer(db_, *client_, wall_, metrics_, o); }
+  // Clients for a Runner's workers: each its own connection, all on one budget.
+  ClientFactory factory(int max_attempts = 8) {
+    return [this, max_attempts] {
+      hubspot::TransportOptions to;
+      to.base_url = sim_->base_url();
+      hubspot::ClientOptions co;
+      co.jitter_seed = 1;
+      co.max_attempts = max_attempts;
+      ClientHandle h;
+      h.transport = hubspot::make_transport(to);
+      h.client = std::make_unique<hubspot::HubSpotClient>(*h.transport, *budget_, fake_, Secret("T"), metrics_, co);
+      return h;
+    };
+  }
+  std::string text(const std::string& sql) {
+    return db_.with_connection("t", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      const auto r = tx.exec(sql);
+      return r.empty() || r[0][0].is_null() ? std::string("<null>") : r[0][0].as<std::string>();
+    });
+  }
   ObjectSpec spec(const std::string& type) {
     for (auto& s : default_specs()) {
       if (s.type == type) return s;
@@ -250,7 +273,7 @@ TEST_F(SyncTest, InterruptedFullSyncResumesAtItsCursor) {
 TEST_F(SyncTest, MissingMappedPropertiesAreListedNotFatal) {
   start_sim(2);
   auto specs = default_specs();
-  specs[0].properties.push_back({"cs_not_in_this_portal", ValueKind::kNumber});
+  specs[0].properties.push_back({"cs_not_in_this_portal", ValueKind::kNumber, ""});
   const auto missing = syncer().missing_properties(specs);
   // cs_stage is one of the outputs the service creates on first run; the other is the planted one.
   EXPECT_EQ(missing, (std::vector<std::string>{"companies.cs_stage", "companies.cs_not_in_this_portal"}));
@@ -277,7 +300,7 @@ TEST_F(SyncTest, FirstFullSyncBackfillsDailySnapshotsFromHistory) {
       pqxx::read_transaction tx(conn);
       for (const auto& r :
            tx.exec_params("SELECT day::text, value FROM company_metric_snapshots WHERE company_id = "
-                          "$1 AND metric = 'cs_active_users_30d'",
+                          "$1 AND metric = 'active_users_30d'",
                           std::stoll(id))) {
         stored[r[0].as<std::string>()] = r[1].as<double>();
       }
@@ -285,7 +308,7 @@ TEST_F(SyncTest, FirstFullSyncBackfillsDailySnapshotsFromHistory) {
     EXPECT_EQ(stored, expected) << id;
   }
   EXPECT_GE(count("SELECT max(n) FROM (SELECT count(*) AS n FROM company_metric_snapshots "
-                  "WHERE metric = 'cs_active_users_30d' GROUP BY company_id) x"),
+                  "WHERE metric = 'active_users_30d' GROUP BY company_id) x"),
             12);  // a year of monthly history for the oldest customers
 }
 
@@ -306,7 +329,7 @@ TEST_F(SyncTest, LaterSyncsRecordTodayWithoutReadingHistoryAgain) {
                 ::testing::Not(::testing::HasSubstr("propertiesWithHistory")));
   }
   EXPECT_EQ(count("SELECT value::int FROM company_metric_snapshots WHERE company_id = " + id +
-                  " AND metric = 'cs_active_users_30d' AND day = (now() AT TIME ZONE 'UTC')::date"),
+                  " AND metric = 'active_users_30d' AND day = (now() AT TIME ZONE 'UTC')::date"),
             4242);  // today's row now holds the new value
 }
 
@@ -327,6 +350,121 @@ TEST_F(SyncTest, MalformedValuesAreStoredAsNullAndCounted) {
                          {{"object_type", "companies"}, {"property", "cs_mrr"}})
                 .value(),
             1u);
+}
+
+TEST_F(SyncTest, TypedViewsCarryCanonicalValues) {
+  start_sim(3);
+  const auto c = sim_post("/__sim/objects/companies",
+                          {{"properties",
+                            {{"name", "Typed Co"},
+                             {"cs_mrr", "1234.5"},
+                             {"cs_renewal_date", "2027-03-31"},
+                             {"cs_licensed_seats", "not a number"},
+                             {"notes_last_contacted", "1790000000000"},
+                             {"cs_plan", "enterprise"}}}});
+  const auto k = sim_post("/__sim/objects/contacts",
+                          {{"properties", {{"email", "k@x.example"}, {"cs_key_person", "true"}, {"cs_departed", "maybe"}}}});
+  syncer().full(spec("companies"));
+  syncer().full(spec("contacts"));
+  const std::string id = c["id"];
+  EXPECT_EQ(text("SELECT mrr FROM companies WHERE id = " + id), "1234.5");
+  EXPECT_EQ(text("SELECT renewal_date AT TIME ZONE 'UTC' FROM companies WHERE id = " + id), "2027-03-31 00:00:00");
+  // HubSpot's epoch milliseconds and ISO dates both become timestamps.
+  EXPECT_EQ(text("SELECT extract(epoch FROM last_contacted)::bigint FROM companies WHERE id = " + id),
+            "1790000000");
+  EXPECT_EQ(text("SELECT plan FROM companies WHERE id = " + id), "enterprise");
+  EXPECT_EQ(text("SELECT licensed_seats FROM companies WHERE id = " + id), "<null>");  // rejected, not 0
+  EXPECT_EQ(text("SELECT name FROM companies WHERE id = " + id), "Typed Co");
+  const std::string kid = k["id"];
+  EXPECT_EQ(text("SELECT key_person::text FROM contacts WHERE id = " + kid), "true");
+  EXPECT_EQ(text("SELECT departed::text FROM contacts WHERE id = " + kid), "<null>");
+  // Every view casts every stored row without an error.
+  for (const auto* v : {"companies", "contacts", "deals", "tickets", "meetings", "feedback_submissions"}) {
+    EXPECT_NO_THROW(count(std::string("SELECT count(*) FROM ") + v + " WHERE row(" + v + ".*) IS NOT NULL"))
+        << v;
+  }
+}
+
+TEST_F(SyncTest, RemappedPropertyFeedsTheCanonicalFieldAndSnapshots) {
+  start_sim(2);
+  const auto c = sim_post("/__sim/objects/companies",
+                          {{"properties", {{"name", "Remapped"}, {"cs_mrr", "10"}, {"billing_mrr", "777"}}}});
+  config::MappingConfig mapping;
+  mapping.company["mrr"] = "billing_mrr";
+  auto company_spec = specs(mapping)[0];
+  syncer().full(company_spec);
+  const std::string id = c["id"];
+  EXPECT_EQ(text("SELECT mrr FROM companies WHERE id = " + id), "777");
+  EXPECT_EQ(count("SELECT value::int FROM company_metric_snapshots WHERE metric = 'mrr' AND company_id = " + id),
+            777);
+}
+
+TEST_F(SyncTest, OwnersAndPipelinesAreStoredAndVanishedOnesArchived) {
+  start_sim(10);
+  db_.with_connection("t", [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec("INSERT INTO crm_owners (id, email) VALUES (1, 'left@vendor.example')");
+    tx.exec("INSERT INTO crm_pipelines (object_type, pipeline_id, label, stages) VALUES ('deals', 'gone', 'Old', '[]')");
+    tx.commit();
+  });
+  const auto report = syncer().reference_data();
+  http::ClientRequest r;
+  r.url = "http://127.0.0.1:" + std::to_string(sim_->port()) + "/__sim/objects/companies";
+  EXPECT_GT(report.owners, 0u);
+  EXPECT_EQ(count("SELECT count(*) FROM crm_owners WHERE NOT archived"), static_cast<int>(report.owners));
+  EXPECT_EQ(count("SELECT count(*) FROM crm_owners WHERE archived AND id = 1"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM crm_owners WHERE email IS NULL OR first_name IS NULL"), 1);  // only id 1
+  EXPECT_EQ(count("SELECT count(*) FROM crm_pipelines WHERE NOT archived"), static_cast<int>(report.pipelines));
+  EXPECT_EQ(count("SELECT count(*) FROM crm_pipelines WHERE object_type = 'deals' AND stages @> "
+                  "'[{\"id\": \"closedwon\"}]'"),
+            1);
+  EXPECT_EQ(count("SELECT count(*) FROM crm_pipelines WHERE archived AND pipeline_id = 'gone'"), 1);
+}
+
+TEST_F(SyncTest, RunnerSyncsEveryTypeInParallelLikeOneSyncerWould) {
+  start_sim(60);
+  Runner runner(db_, factory(), wall_, metrics_);
+  RunOptions o;
+  o.full = true;
+  o.parallelism = 3;
+  std::atomic<int> pages{0};
+  const auto report = runner.run(default_specs(), o, [&](const TypeReport&) { ++pages; });
+  ASSERT_TRUE(report.ok()) << report.failures[0];
+  ASSERT_EQ(report.types.size(), default_specs().size());
+  std::uint64_t total_pages = 0;
+  for (std::size_t i = 0; i < report.types.size(); ++i) {
+    EXPECT_EQ(report.types[i].type, default_specs()[i].type);  // in spec order, whoever finished first
+    total_pages += report.types[i].pages;
+  }
+  EXPECT_EQ(static_cast<std::uint64_t>(pages.load()), total_pages);
+  for (const auto& spec : default_specs()) {
+    for (const auto& p : spec.properties) {
+      EXPECT_EQ(db_values(spec.type, p.name), sim_values(spec.type, p.name)) << spec.type << "." << p.name;
+    }
+  }
+  EXPECT_GT(report.reference.owners, 0u);
+  EXPECT_EQ(report.missing_properties, (std::vector<std::string>{"companies.cs_stage"}));
+  EXPECT_GE(report.api.calls, total_pages);
+}
+
+TEST_F(SyncTest, ATypeThatFailsLeavesItsCursorAndTheOthersFinish) {
+  // Every tickets list call fails (after retries): tickets fail, the rest are synced.
+  start_sim(20, "seed=1;route=/crm/v3/objects/tickets,5xx=1");
+  Runner runner(db_, factory(2), wall_, metrics_);
+  RunOptions o;
+  o.full = true;
+  const auto report = runner.run(default_specs(), o);
+  ASSERT_EQ(report.failures.size(), 1u);
+  EXPECT_THAT(report.failures[0], ::testing::StartsWith("tickets: "));
+  EXPECT_EQ(count("SELECT count(*) FROM crm_objects WHERE object_type = 'tickets'"), 0);
+  EXPECT_EQ(db_values("companies", "name"), sim_values("companies", "name"));
+  EXPECT_EQ(db_values("meetings", "hs_meeting_outcome"), sim_values("meetings", "hs_meeting_outcome"));
+  EXPECT_EQ(metrics_.counter("cshealthd_sync_failures_total", "", {{"object_type", "tickets"}}).value(), 1u);
+  // Healed, the next run syncs tickets from the beginning (no watermark was stored for them).
+  start_sim(20);
+  const auto healed = Runner(db_, factory(), wall_, metrics_).run({spec("tickets")}, o);
+  EXPECT_TRUE(healed.ok());
+  EXPECT_EQ(db_values("tickets", "hs_ticket_priority"), sim_values("tickets", "hs_ticket_priority"));
 }
 
 }  // namespace

@@ -58,6 +58,21 @@ TEST_F(ConfigTest, UnknownKeyNamesKeyAndFileLine) {
   EXPECT_THAT(error_of(f), AllOf(HasSubstr("http.lisen"), HasSubstr("unknown key"), HasSubstr("c.yaml:3")));
 }
 
+TEST_F(ConfigTest, MappingRemapsPropertiesAndRejectsBadNames) {
+  const auto f = write("m.yaml", "mapping:\n  company:\n    mrr: billing_mrr\n  contact:\n    departed: left_co\n");
+  const Config c = load(f, {{"CSHEALTHD_MAPPING_COMPANY_PLAN", "tier"}});
+  EXPECT_EQ(c.mapping.company.at("mrr"), "billing_mrr");
+  EXPECT_EQ(c.mapping.company.at("plan"), "tier");
+  EXPECT_EQ(c.mapping.company.at("renewal_date"), "cs_renewal_date");  // untouched defaults stay
+  EXPECT_EQ(c.mapping.contact.at("departed"), "left_co");
+  EXPECT_THAT(error_of(write("b.yaml", "mapping:\n  company:\n    mrr: Billing MRR\n")),
+              AllOf(HasSubstr("mapping.company.mrr"), HasSubstr("b.yaml:3"), HasSubstr("property name")));
+  EXPECT_THAT(error_of(write("u.yaml", "mapping:\n  company:\n    arr: x\n")),
+              AllOf(HasSubstr("mapping.company.arr"), HasSubstr("unknown key")));
+  EXPECT_THAT(error_of(write("e.yaml", "mapping:\n  company:\n    mrr: \"\"\n")), HasSubstr("mapping.company.mrr"));
+  EXPECT_THAT(error_of(write("p.yaml", "sync:\n  parallelism: 17\n")), HasSubstr("sync.parallelism"));
+}
+
 TEST_F(ConfigTest, UnknownTopLevelSection) {
   const auto f = write("c.yaml", "htttp:\n  listen: x\n");
   EXPECT_THAT(error_of(f), AllOf(HasSubstr("htttp"), HasSubstr("c.yaml:1")));

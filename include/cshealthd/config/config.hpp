@@ -64,6 +64,27 @@ struct HubspotConfig {
 
 struct SyncConfig {
   int overlap_ms = 300'000;  // incremental syncs re-read this much before the watermark
+  int parallelism = 3;       // object types synced at once (each on its own connection)
+};
+
+// HubSpot property names of the canonical inputs (DOMAIN.md §1), keyed by canonical name. Scores,
+// snapshots and the typed views use the canonical names, so a remap never breaks history.
+struct MappingConfig {
+  std::map<std::string, std::string> company{
+      {"plan", "cs_plan"},
+      {"contract_start_date", "cs_contract_start_date"},
+      {"renewal_date", "cs_renewal_date"},
+      {"mrr", "cs_mrr"},
+      {"licensed_seats", "cs_licensed_seats"},
+      {"active_users_30d", "cs_active_users_30d"},
+      {"logins_30d", "cs_logins_30d"},
+      {"features_used", "cs_features_used"},
+      {"goal_status", "cs_goal_status"},
+      {"owner_id", "hubspot_owner_id"},
+      {"last_contacted", "notes_last_contacted"},
+      {"cs_stage", "cs_stage"},
+  };
+  std::map<std::string, std::string> contact{{"key_person", "cs_key_person"}, {"departed", "cs_departed"}};
 };
 
 struct WebhookConfig {
@@ -81,6 +102,7 @@ struct Config {
   DatabaseConfig database;
   HubspotConfig hubspot;
   SyncConfig sync;
+  MappingConfig mapping;
   WebhookConfig webhook;
   AdminConfig admin;
 };

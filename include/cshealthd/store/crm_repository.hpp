@@ -11,7 +11,8 @@ namespace cshealthd::store {
 struct CrmRow {
   std::string object_type;
   std::int64_t id = 0;
-  std::string properties_json;         // a JSON object
+  std::string properties_json;         // a JSON object: the raw properties
+  std::string fields_json = "{}";      // a JSON object: the typed canonical fields
   std::string created_at, updated_at;  // ISO 8601; "" = unknown
   bool archived = false;
   std::string archived_at;
@@ -52,6 +53,11 @@ class CrmRepository {
   // A later row for the same (company, metric, day) replaces an earlier one; a back-filled value never
   // replaces one the sync recorded itself.
   static void upsert_snapshots(pqxx::work& tx, const std::vector<SnapshotRow>& rows);
+  // Owners as HubSpot lists them (a JSON array, ids numeric); owners no longer listed are marked archived.
+  static void replace_owners(pqxx::work& tx, const std::string& owners_json);
+  // One object type's pipelines (a JSON array); pipelines no longer listed are marked archived.
+  static void replace_pipelines(pqxx::work& tx, const std::string& object_type,
+                                const std::string& pipelines_json);
   static SyncState load_state(pqxx::transaction_base& tx, const std::string& object_type);
   static void save_state(pqxx::work& tx, const SyncState& s);
 };

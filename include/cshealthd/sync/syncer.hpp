@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cshealthd/base/metrics.hpp"
+#include "cshealthd/config/config.hpp"
 #include "cshealthd/core/clock.hpp"
 #include "cshealthd/hubspot/client.hpp"
 #include "cshealthd/store/crm_repository.hpp"
@@ -13,11 +14,14 @@
 
 namespace cshealthd::sync {
 
-enum class ValueKind { kText, kNumber, kTimestamp };
+enum class ValueKind { kText, kNumber, kTimestamp, kBool };
 
 struct PropertySpec {
-  std::string name;
+  std::string name;  // HubSpot's internal name ("cs_mrr")
   ValueKind kind = ValueKind::kText;
+  // The canonical name ("mrr") under which the typed value is stored in `fields` and shown by the
+  // type's view; empty: kept in the raw properties only.
+  std::string field;
 };
 
 // What to pull for one object type. Every type goes through the same code; only this differs.
@@ -26,24 +30,32 @@ struct ObjectSpec {
   std::string modified_property;  // "hs_lastmodifieddate" ("lastmodifieddate" for contacts)
   std::vector<PropertySpec> properties;
   std::vector<std::string> associate_to;  // read and stored for each synced record
-  // Numeric properties recorded per record and day (companies' usage). The first full sync also
-  // back-fills past days from HubSpot's property history.
+  // Numeric fields (canonical names) recorded per record and day (companies' usage). The first full
+  // sync also back-fills past days from HubSpot's property history.
   std::vector<std::string> snapshot_metrics;
+
+  const PropertySpec* by_field(const std::string& field) const;
 };
 
-// The default mapping of DOMAIN.md §1.
+// What to pull, with the company and contact inputs named by the config's mapping.
+std::vector<ObjectSpec> specs(const config::MappingConfig& mapping);
+// The shipped mapping of DOMAIN.md §1.
 std::vector<ObjectSpec> default_specs();
 
 struct SyncOptions {
   std::chrono::milliseconds overlap{
       5 * 60'000};  // re-read this much before the watermark (clock skew, index lag)
   int search_page = 200;
+  // Full syncs first ask search for the record count (one search call per type), for progress ETAs.
+  bool count_first = false;
 };
 
 struct TypeReport {
   std::string type;
   std::uint64_t pages = 0, records = 0, archived = 0, rejected_values = 0, snapshots = 0;
   bool full = false;
+  double seconds = 0;  // wall time of the whole type
+  std::int64_t expected = -1;  // records HubSpot says match (-1: unknown), for an ETA
 };
 
 // Pulls HubSpot objects into PostgreSQL. Each page is written in one transaction together with the
@@ -60,6 +72,13 @@ class Syncer {
   // a full sync for a type never synced.
   TypeReport incremental(const ObjectSpec& spec);
 
+  // Owners (the CSMs tasks go to) and the deal and ticket pipelines: small, read whole each time.
+  // Returns the number of owners and pipelines stored; malformed entries are counted and skipped.
+  struct ReferenceReport {
+    std::uint64_t owners = 0, pipelines = 0, rejected = 0;
+  };
+  ReferenceReport reference_data();
+
   // Mapped properties the portal does not have ("companies.cs_goal_status"), via the properties API.
   // A missing input lowers the score's coverage; it is reported, never fatal.
   std::vector<std::string> missing_properties(const std::vector<ObjectSpec>& specs);
@@ -74,7 +93,9 @@ class Syncer {
   void flush_associations(const ObjectSpec& spec, bool all);
   store::SyncState load_state(const std::string& type);
   std::vector<store::SnapshotRow> snapshots(const ObjectSpec& spec, const nlohmann::json& record);
-  std::string clean_properties(const ObjectSpec& spec, const nlohmann::json& record, TypeReport& report);
+  // The record's raw properties (malformed values nulled) and its typed canonical fields, as JSON.
+  std::pair<std::string, std::string> clean_properties(const ObjectSpec& spec, const nlohmann::json& record,
+                                                       TypeReport& report);
 
   store::Database& db_;
   hubspot::HubSpotClient& client_;

@@ -1,0 +1,51 @@
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cshealthd/sync/syncer.hpp"
+
+namespace cshealthd::sync {
+
+// One HubSpot client with the connection it owns: a client is one connection, so each worker gets one.
+struct ClientHandle {
+  std::unique_ptr<hubspot::Transport> transport;
+  std::unique_ptr<hubspot::HubSpotClient> client;
+};
+using ClientFactory = std::function<ClientHandle()>;
+
+struct RunOptions {
+  bool full = false;
+  int parallelism = 3;  // object types synced at once; they share the client budget
+  SyncOptions sync;
+};
+
+struct RunReport {
+  std::vector<TypeReport> types;  // in the order of the specs
+  Syncer::ReferenceReport reference;
+  std::vector<std::string> missing_properties;
+  hubspot::HubSpotClient::Stats api;
+  std::vector<std::string> failures;  // "tickets: <error>" for each type that failed; the others finished
+  bool ok() const { return failures.empty(); }
+};
+
+// A whole sync run: checks the mapping, refreshes owners and pipelines, then syncs the object types on
+// `parallelism` workers, each with its own client and database connection. A type that fails is
+// reported and leaves its cursor where it stopped; the other types still finish.
+class Runner {
+ public:
+  Runner(store::Database& db, ClientFactory clients, core::Clock& clock, metrics::Registry& metrics);
+
+  // `on_page` is called after every committed page, from worker threads, one call at a time.
+  RunReport run(const std::vector<ObjectSpec>& specs, const RunOptions& options,
+                std::function<void(const TypeReport&)> on_page = {});
+
+ private:
+  store::Database& db_;
+  ClientFactory clients_;
+  core::Clock& clock_;
+  metrics::Registry& metrics_;
+};
+
+}  // namespace cshealthd::sync

@@ -1,0 +1,71 @@
+#include "cshealthd/sync/runner.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+namespace cshealthd::sync {
+
+Runner::Runner(store::Database& db, ClientFactory clients, core::Clock& clock, metrics::Registry& metrics)
+    : db_(db), clients_(std::move(clients)), clock_(clock), metrics_(metrics) {}
+
+RunReport Runner::run(const std::vector<ObjectSpec>& specs, const RunOptions& options,
+                      std::function<void(const TypeReport&)> on_page) {
+  RunReport report;
+  report.types.resize(specs.size());
+  std::mutex mutex;  // guards report.api, report.failures and on_page
+  auto add_stats = [&](const hubspot::HubSpotClient& c) {
+    std::lock_guard lock(mutex);
+    report.api.calls += c.stats().calls;
+    report.api.retries += c.stats().retries;
+    report.api.rate_limited += c.stats().rate_limited;
+  };
+
+  {
+    auto handle = clients_();
+    Syncer syncer(db_, *handle.client, clock_, metrics_, options.sync);
+    report.missing_properties = syncer.missing_properties(specs);
+    report.reference = syncer.reference_data();
+    add_stats(*handle.client);
+  }
+
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    auto handle = clients_();
+    Syncer syncer(db_, *handle.client, clock_, metrics_, options.sync);
+    if (on_page) {
+      syncer.on_page([&](const TypeReport& r) {
+        std::lock_guard lock(mutex);
+        on_page(r);
+      });
+    }
+    for (std::size_t i = next++; i < specs.size(); i = next++) {
+      const auto& spec = specs[i];
+      const auto t0 = std::chrono::steady_clock::now();
+      try {
+        report.types[i] = options.full ? syncer.full(spec) : syncer.incremental(spec);
+        report.types[i].seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      } catch (const std::exception& e) {
+        spdlog::error("sync: {} failed: {}; its cursor stays where it stopped", spec.type, e.what());
+        metrics_
+            .counter("cshealthd_sync_failures_total", "Object type syncs that ended in an error",
+                     {{"object_type", spec.type}})
+            .inc();
+        report.types[i].type = spec.type;
+        std::lock_guard lock(mutex);
+        report.failures.push_back(spec.type + ": " + e.what());
+      }
+    }
+    add_stats(*handle.client);
+  };
+  const auto n = std::max<std::size_t>(1, std::min<std::size_t>(options.parallelism, specs.size()));
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < n; ++i) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  return report;
+}
+
+}  // namespace cshealthd::sync
