@@ -1,10 +1,12 @@
-# embed_sql_files(OUT_CPP <file> GLOB <dir>): compiles every *.sql in <dir> into the binary so that a
-# deployed service needs no migrations directory; the list is sorted by file name (the version prefix).
-function(embed_sql_files out_cpp dir)
-  file(GLOB _files CONFIGURE_DEPENDS "${dir}/*.sql")
+# embed_files(<out_cpp> <dir> <glob> <header> <namespace> <function> <type>): compiles every file of
+# <dir> matching <glob> into the binary (sorted by name) so that a deployed service needs no data
+# directory: migrations, and the shipped scorecards.
+function(embed_files out_cpp dir glob header ns func type)
+  file(GLOB _files CONFIGURE_DEPENDS "${dir}/${glob}")
   list(SORT _files)
   add_custom_command(OUTPUT ${out_cpp}
-    COMMAND ${CMAKE_COMMAND} -DOUT=${out_cpp} -DDIR=${dir} -P ${PROJECT_SOURCE_DIR}/cmake/GenerateMigrations.cmake
-    DEPENDS ${_files} ${PROJECT_SOURCE_DIR}/cmake/GenerateMigrations.cmake
-    COMMENT "Embedding migrations from ${dir}")
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out_cpp} -DDIR=${dir} -DGLOB=${glob} -DHEADER=${header} -DNS=${ns}
+      -DFUNC=${func} -DTYPE=${type} -P ${PROJECT_SOURCE_DIR}/cmake/GenerateEmbedded.cmake
+    DEPENDS ${_files} ${PROJECT_SOURCE_DIR}/cmake/GenerateEmbedded.cmake
+    COMMENT "Embedding ${glob} from ${dir}")
 endfunction()

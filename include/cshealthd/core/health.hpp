@@ -1,0 +1,284 @@
+#pragma once
+// The health-score engine's pure core: no I/O, no clock. Everything a score depends on is in
+// CompanyInputs (as of one day) and the compiled Scorecard, so the same inputs always give the same
+// result and any past day can be rescored from stored snapshots.
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cshealthd/core/time.hpp"
+
+namespace cshealthd::core {
+
+// Canonical numeric inputs of a company (DOMAIN.md §1); their daily snapshots feed trends and signals.
+enum class Metric : std::uint8_t { kMrr, kLicensedSeats, kActiveUsers30d, kLogins30d, kFeaturesUsed };
+inline constexpr std::size_t kMetricCount = 5;
+enum class TextField : std::uint8_t { kPlan, kGoalStatus, kCsStage };
+inline constexpr std::size_t kTextFieldCount = 3;
+enum class DateField : std::uint8_t { kRenewalDate, kContractStartDate, kLastContacted };
+inline constexpr std::size_t kDateFieldCount = 3;
+
+// "active_users_30d" -> Metric; nullopt for an unknown name.
+std::optional<Metric> metric_from_name(std::string_view name);
+std::optional<TextField> text_field_from_name(std::string_view name);
+std::optional<DateField> date_field_from_name(std::string_view name);
+const char* name_of(Metric m);
+const char* name_of(TextField f);
+const char* name_of(DateField f);
+
+struct Ticket {
+  EpochMs created = 0;
+  std::optional<EpochMs> closed;
+  std::string priority;  // LOW | MEDIUM | HIGH | URGENT
+  std::string category;  // PRODUCT_ISSUE | GENERAL_INQUIRY | FEATURE_REQUEST | BILLING_ISSUE | ...
+};
+struct Feedback {
+  EpochMs submitted = 0;
+  std::string survey_type;  // NPS | CSAT | ...
+  double value = 0;
+};
+struct Meeting {
+  EpochMs start = 0;
+  std::string outcome;  // COMPLETED | NO_SHOW | CANCELED | RESCHEDULED | SCHEDULED
+};
+struct Contact {
+  bool key_person = false;
+  bool departed = false;
+  std::int64_t id = 0;
+};
+struct SnapshotPoint {
+  std::int32_t day = 0;  // days since 1970-01-01 (UTC)
+  double value = 0;
+};
+
+// A manual override by a CS lead: the whole score (component empty) or one component's points.
+struct Override {
+  std::string component;  // "" = the whole score
+  double value = 0;       // score 0-100, or the component's points
+  std::string reason;
+  std::string author;
+  std::int32_t expires_day = 0;  // last day it applies
+};
+
+struct PreviousResult {
+  std::int32_t day = 0;
+  double score = 0;
+  std::string status;
+};
+
+// Everything known about one company as of `as_of_day` (its end: events before the next midnight UTC).
+struct CompanyInputs {
+  std::int64_t company_id = 0;
+  std::int32_t as_of_day = 0;
+  std::array<std::optional<double>, kMetricCount> metrics{};  // current values (as of the day)
+  std::array<std::optional<std::string>, kTextFieldCount> texts{};
+  std::array<std::optional<EpochMs>, kDateFieldCount> dates{};
+  std::array<std::vector<SnapshotPoint>, kMetricCount> history{};  // ascending by day, up to as_of_day
+  std::vector<Ticket> tickets;
+  std::vector<Feedback> feedback;
+  std::vector<Meeting> meetings;
+  std::vector<Contact> contacts;
+  std::vector<Override> overrides;  // active ones; expired ones are ignored by the engine too
+  std::optional<PreviousResult> previous;
+
+  // The snapshot value on `day` (the last one recorded on or before it), if any.
+  std::optional<double> value_at(Metric m, std::int32_t day) const;
+};
+
+// ---- Scorecards ----------------------------------------------------------------------------------
+
+// [min, max] with each bound inclusive or exclusive, stated explicitly; a missing bound is unbounded.
+struct Band {
+  std::optional<double> min, max;
+  bool min_inclusive = true, max_inclusive = false;
+  double points = 0;
+  std::string label;  // the rule as people read it: ">= 80%"
+  bool contains(double v) const;
+};
+
+// Which related records a component or signal counts, and how.
+struct RecordFilter {
+  std::vector<std::string> priorities, categories, survey_types, outcomes;  // empty: any
+};
+
+enum class ComponentKind : std::uint8_t {
+  kBands,       // a metric (optionally scaled, or a ratio of two metrics) through numeric bands
+  kCategorical, // a text field mapped to points
+  kTrend,       // growing / flat / shrinking over a window of snapshots
+  kDaysUntil,   // time until a date (days or months) through bands
+  kAggregate,   // related records (tickets, feedback, meetings) reduced to a number, through bands
+  kRules,       // ordered ticket/feedback rules; the first that holds gives the points
+};
+enum class RecordSource : std::uint8_t { kTickets, kFeedback, kMeetings };
+enum class Reduce : std::uint8_t { kCount, kLatest, kAverage, kShare };
+enum class TimeUnit : std::uint8_t { kDays, kMonths };
+
+struct Aggregate {
+  RecordSource source = RecordSource::kTickets;
+  RecordFilter filter;
+  int window_days = 0;  // 0: no time window
+  int last_n = 0;       // 0: all in the window (newest first otherwise)
+  Reduce reduce = Reduce::kCount;
+  RecordFilter share_of;  // kShare: the share of the selected records that also match this
+  double evaluate(const CompanyInputs& in, bool& has_data) const;
+  std::string describe() const;
+};
+
+struct Rule {
+  Aggregate when;
+  double at_least = 1;  // the rule holds when the aggregate is >= this
+  double points = 0;
+  std::string label;
+};
+
+struct Component {
+  std::string name;   // "usage"
+  std::string label;  // "active users / licensed seats"
+  ComponentKind kind = ComponentKind::kBands;
+  double weight = 0;       // share of the score, in percent (weights sum to 100)
+  double max_points = 100; // the component's own scale (the points preset uses 20, 15, ...)
+  // kBands: metric (× multiply ÷ divide), or numerator ÷ denominator × multiply ÷ divide
+  std::optional<Metric> metric, denominator;
+  double multiply = 1, divide = 1;
+  std::vector<Band> bands;  // kBands, kDaysUntil, kAggregate
+  // kCategorical
+  std::optional<TextField> text;
+  std::vector<std::pair<std::string, double>> categories;
+  // kTrend
+  std::vector<Metric> trend_metrics;
+  int window_days = 30;
+  double grow_at = 0.05, shrink_at = -0.05;  // relative change over the window
+  double growing = 100, flat = 50, shrinking = 10;
+  // kDaysUntil
+  std::optional<DateField> date;
+  TimeUnit unit = TimeUnit::kDays;
+  // kAggregate
+  Aggregate aggregate;
+  // kRules
+  std::vector<Rule> rules;
+  double otherwise = 0;
+  std::string otherwise_label;
+};
+
+struct Scorecard {
+  std::string name;  // "weighted"
+  std::string description;
+  std::vector<Component> components;
+};
+
+// Status bands (defaults: green >= 80, yellow >= 60, orange >= 40, red below) and the coverage below
+// which the status is `unknown`.
+struct StatusBands {
+  double green = 80, yellow = 60, orange = 40;
+  double min_coverage = 0.5;
+};
+std::string status_of(double score, double coverage, const StatusBands& bands);
+
+// ---- Signals -------------------------------------------------------------------------------------
+
+enum class SignalKind : std::uint8_t { kChurn, kExpansion };
+
+// DOMAIN.md §3, every threshold configurable.
+struct SignalConfig {
+  struct Toggle {
+    bool enabled = true;
+    std::string priority;
+  };
+  Toggle usage_drop{true, "high"};
+  double logins_ratio = 0.5;        // logins in the last 30 d <= this × the previous 30 d
+  double active_rate_drop = 0.30;   // or active users / seats down >= this month over month
+  Toggle ticket_surge{true, "medium"};
+  double surge_factor = 2.0;        // tickets this month >= factor × last month
+  int surge_min_tickets = 3;        // ... and at least this many (1 vs 0 is no surge)
+  Toggle bad_support{true, "high"};
+  int critical_tickets = 3;         // critical bug tickets in 30 days
+  std::vector<std::string> critical_priorities{"HIGH", "URGENT"};
+  std::vector<std::string> bug_categories{"PRODUCT_ISSUE"};
+  int open_hours = 48;              // or any ticket open longer than this
+  Toggle nps_drop{true, "high"};
+  double nps_drop_points = 3;
+  Toggle missed_meetings{true, "medium"};
+  int missed_in_a_row = 2;
+  Toggle silence{true, "medium"};
+  int silence_days = 60;
+  Toggle key_person_left{true, "high"};
+  Toggle renewal_near{true, "info"};
+  int renewal_days = 90;
+  Toggle score_below{true, "high"};
+  double score_alert = 60, score_escalate = 40;
+  // expansion
+  Toggle seats_full{true, "medium"};
+  double seats_full_ratio = 0.9;
+  Toggle promoter{true, "low"};
+  double promoter_min = 9;
+  Toggle renewal_upsell{true, "medium"};
+  double upsell_min_score = 80;
+};
+
+struct Signal {
+  std::string name;  // "usage_drop"
+  SignalKind kind = SignalKind::kChurn;
+  std::string priority;
+  std::string facts;  // what triggered it, in words with the numbers
+};
+
+// ---- Results -------------------------------------------------------------------------------------
+
+struct ComponentResult {
+  const Component* component = nullptr;
+  bool has_data = false;
+  double raw = 0;            // the value the rule looked at (ratio in %, months, count, ...)
+  std::string raw_text;      // for categorical inputs
+  double points = 0;         // in the component's scale
+  double weight = 0;         // configured weight
+  double effective_weight = 0;  // after renormalisation over the components that had data
+  std::string rule;          // the band or rule that fired
+  bool overridden = false;
+  std::string override_reason;
+  double lost = 0;           // score points this component cost (for reasons)
+};
+
+struct HealthResult {
+  std::int64_t company_id = 0;
+  std::int32_t as_of_day = 0;
+  std::string scorecard, segment;
+  double score = 0;  // 0-100, rounded to 2 decimals
+  double computed_score = 0;  // before a whole-score override
+  std::string status;
+  double coverage = 0;  // 0-1
+  std::vector<ComponentResult> components;
+  std::vector<Signal> signals;
+  std::vector<std::string> reasons;  // the components that cost the most points, worst first
+  std::optional<double> previous_score, delta;
+  std::optional<Override> score_override;
+};
+
+// The pure scoring function.
+void score(const Scorecard& card, const StatusBands& bands, const CompanyInputs& in, HealthResult& out);
+// Signals need the score (crossings below 60/40, upsell at >= 80): call after score().
+void evaluate_signals(const SignalConfig& config, const CompanyInputs& in, HealthResult& result);
+
+// ---- Segments ------------------------------------------------------------------------------------
+
+// A company matches exactly one segment: the first whose condition holds, in file order; else the default.
+struct SegmentRule {
+  std::string name, scorecard;
+  std::optional<Metric> metric;  // numeric condition: metric >= at_least (and < below, when set)
+  std::optional<double> at_least, below;
+  std::optional<TextField> text;  // text condition: field in values
+  std::vector<std::string> values;
+  bool matches(const CompanyInputs& in) const;
+};
+struct Segments {
+  std::vector<SegmentRule> rules;
+  std::string default_name = "default", default_scorecard = "weighted";
+  // (segment name, scorecard name)
+  std::pair<const std::string*, const std::string*> select(const CompanyInputs& in) const;
+};
+
+std::int32_t day_of(EpochMs ms);
+EpochMs start_of_day(std::int32_t day);
+
+}  // namespace cshealthd::core

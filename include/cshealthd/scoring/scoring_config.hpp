@@ -1,0 +1,39 @@
+#pragma once
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "cshealthd/core/health.hpp"
+
+namespace cshealthd::scoring {
+
+struct ScoringFile {
+  ScoringFile(std::string n, std::string t, std::string p = {})
+      : name(std::move(n)), text(std::move(t)), path(std::move(p)) {}
+  std::string name;  // "weighted.yaml"
+  std::string text;
+  std::string path;  // where it was read from, for errors ("" = name)
+};
+// The shipped config/scorecards/*.yaml, compiled in.
+const std::vector<ScoringFile>& embedded_scorecards();
+
+// Scorecards, segments and signals, validated. Scorecards live in a deque: results point at their
+// components, so their addresses never move.
+struct ScoringConfig {
+  std::deque<core::Scorecard> scorecards;
+  core::Segments segments;
+  core::SignalConfig signals;
+  core::StatusBands bands;
+  std::string fingerprint;  // identifies the texts a run was scored with
+
+  const core::Scorecard* find(const std::string& name) const;
+};
+
+// Every `*.yaml` in `dir` whose top level has `scorecard:` is a scorecard; `segments.yaml` and
+// `signals.yaml` are optional (defaults: one segment on the `weighted` scorecard, DOMAIN.md §3's
+// thresholds). An empty `dir` loads the shipped files. Errors are config::ConfigError naming file:line
+// (weights not summing to 100, bands overlapping or leaving a gap, unknown metrics or keys).
+ScoringConfig load_scoring(const std::string& dir, const core::StatusBands& bands);
+ScoringConfig parse_scoring(const std::vector<ScoringFile>& files, const core::StatusBands& bands);
+
+}  // namespace cshealthd::scoring

@@ -1,0 +1,569 @@
+#include "cshealthd/core/health.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace cshealthd::core {
+namespace {
+
+constexpr EpochMs kDayMs = 86'400'000;
+constexpr double kDaysPerMonth = 365.25 / 12;
+
+constexpr std::array<const char*, kMetricCount> kMetricNames = {"mrr", "licensed_seats", "active_users_30d",
+                                                                 "logins_30d", "features_used"};
+constexpr std::array<const char*, kTextFieldCount> kTextNames = {"plan", "goal_status", "cs_stage"};
+constexpr std::array<const char*, kDateFieldCount> kDateNames = {"renewal_date", "contract_start_date",
+                                                                 "last_contacted"};
+
+template <typename E, std::size_t N>
+std::optional<E> find_name(const std::array<const char*, N>& names, std::string_view name) {
+  for (std::size_t i = 0; i < N; ++i) {
+    if (name == names[i]) return static_cast<E>(i);
+  }
+  return std::nullopt;
+}
+
+bool allowed(const std::vector<std::string>& set, const std::string& v) {
+  return set.empty() || std::find(set.begin(), set.end(), v) != set.end();
+}
+
+std::string fmt(double v) {
+  char buf[32];
+  if (std::fabs(v - std::round(v)) < 1e-9) std::snprintf(buf, sizeof buf, "%.0f", v);
+  else std::snprintf(buf, sizeof buf, "%.2f", v);
+  return buf;
+}
+
+double round2(double v) {
+  return std::round(v * 100.0) / 100.0;
+}
+
+// Related records of one source inside an aggregate's window, newest first.
+template <typename T, typename Time, typename Match>
+std::vector<const T*> select(const std::vector<T>& all, EpochMs end, int window_days, int last_n, Time time,
+                             Match match) {
+  std::vector<const T*> out;
+  const EpochMs start = window_days > 0 ? end - window_days * kDayMs : INT64_MIN;
+  for (const auto& r : all) {
+    const EpochMs t = time(r);
+    if (t >= start && t < end && match(r)) out.push_back(&r);
+  }
+  std::stable_sort(out.begin(), out.end(), [&](const T* a, const T* b) { return time(*a) > time(*b); });
+  if (last_n > 0 && out.size() > static_cast<std::size_t>(last_n)) out.resize(last_n);
+  return out;
+}
+
+bool ticket_matches(const RecordFilter& f, const Ticket& t) {
+  return allowed(f.priorities, t.priority) && allowed(f.categories, t.category);
+}
+bool feedback_matches(const RecordFilter& f, const Feedback& x) {
+  return allowed(f.survey_types, x.survey_type);
+}
+bool meeting_matches(const RecordFilter& f, const Meeting& m) {
+  return allowed(f.outcomes, m.outcome);
+}
+
+const char* source_name(RecordSource s) {
+  switch (s) {
+    case RecordSource::kTickets:
+      return "tickets";
+    case RecordSource::kFeedback:
+      return "feedback";
+    case RecordSource::kMeetings:
+      return "meetings";
+  }
+  return "?";
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : "/") + s;
+  return out;
+}
+
+// The end of the as-of day: events strictly before it count.
+EpochMs end_of(const CompanyInputs& in) {
+  return start_of_day(in.as_of_day + 1);
+}
+
+std::optional<double> metric_now(const CompanyInputs& in, Metric m) {
+  if (auto v = in.value_at(m, in.as_of_day)) return v;
+  return in.metrics[static_cast<std::size_t>(m)];
+}
+
+}  // namespace
+
+std::optional<Metric> metric_from_name(std::string_view name) {
+  return find_name<Metric>(kMetricNames, name);
+}
+std::optional<TextField> text_field_from_name(std::string_view name) {
+  return find_name<TextField>(kTextNames, name);
+}
+std::optional<DateField> date_field_from_name(std::string_view name) {
+  return find_name<DateField>(kDateNames, name);
+}
+const char* name_of(Metric m) {
+  return kMetricNames[static_cast<std::size_t>(m)];
+}
+const char* name_of(TextField f) {
+  return kTextNames[static_cast<std::size_t>(f)];
+}
+const char* name_of(DateField f) {
+  return kDateNames[static_cast<std::size_t>(f)];
+}
+
+std::int32_t day_of(EpochMs ms) {
+  return static_cast<std::int32_t>(ms >= 0 ? ms / kDayMs : -((-ms + kDayMs - 1) / kDayMs));
+}
+EpochMs start_of_day(std::int32_t day) {
+  return static_cast<EpochMs>(day) * kDayMs;
+}
+
+std::optional<double> CompanyInputs::value_at(Metric m, std::int32_t day) const {
+  const auto& h = history[static_cast<std::size_t>(m)];
+  // The last point on or before `day`.
+  auto it = std::upper_bound(h.begin(), h.end(), day,
+                             [](std::int32_t d, const SnapshotPoint& p) { return d < p.day; });
+  if (it == h.begin()) return std::nullopt;
+  return std::prev(it)->value;
+}
+
+bool Band::contains(double v) const {
+  if (min && (min_inclusive ? v < *min : v <= *min)) return false;
+  if (max && (max_inclusive ? v > *max : v >= *max)) return false;
+  return true;
+}
+
+std::string status_of(double score, double coverage, const StatusBands& b) {
+  if (coverage < b.min_coverage) return "unknown";
+  if (score >= b.green) return "green";
+  if (score >= b.yellow) return "yellow";
+  if (score >= b.orange) return "orange";
+  return "red";
+}
+
+double Aggregate::evaluate(const CompanyInputs& in, bool& has_data) const {
+  const EpochMs end = end_of(in);
+  has_data = true;
+  auto reduce_numbers = [&](const auto& selected, auto value, auto share_match) -> double {
+    switch (reduce) {
+      case Reduce::kCount:
+        return static_cast<double>(selected.size());
+      case Reduce::kLatest:
+        if (selected.empty()) break;
+        return value(*selected.front());
+      case Reduce::kAverage: {
+        if (selected.empty()) break;
+        double sum = 0;
+        for (const auto* r : selected) sum += value(*r);
+        return sum / static_cast<double>(selected.size());
+      }
+      case Reduce::kShare: {
+        if (selected.empty()) break;
+        std::size_t n = 0;
+        for (const auto* r : selected) n += share_match(*r) ? 1 : 0;
+        return static_cast<double>(n) / static_cast<double>(selected.size());
+      }
+    }
+    has_data = false;
+    return 0;
+  };
+  switch (source) {
+    case RecordSource::kTickets: {
+      const auto s = select(
+          in.tickets, end, window_days, last_n, [](const Ticket& t) { return t.created; },
+          [&](const Ticket& t) { return ticket_matches(filter, t); });
+      return reduce_numbers(
+          s, [](const Ticket&) { return 1.0; }, [&](const Ticket& t) { return ticket_matches(share_of, t); });
+    }
+    case RecordSource::kFeedback: {
+      const auto s = select(
+          in.feedback, end, window_days, last_n, [](const Feedback& f) { return f.submitted; },
+          [&](const Feedback& f) { return feedback_matches(filter, f); });
+      return reduce_numbers(
+          s, [](const Feedback& f) { return f.value; },
+          [&](const Feedback& f) { return feedback_matches(share_of, f); });
+    }
+    case RecordSource::kMeetings: {
+      const auto s = select(
+          in.meetings, end, window_days, last_n, [](const Meeting& m) { return m.start; },
+          [&](const Meeting& m) { return meeting_matches(filter, m); });
+      return reduce_numbers(
+          s, [](const Meeting&) { return 1.0; }, [&](const Meeting& m) { return meeting_matches(share_of, m); });
+    }
+  }
+  has_data = false;
+  return 0;
+}
+
+std::string Aggregate::describe() const {
+  std::string what;
+  switch (reduce) {
+    case Reduce::kCount:
+      what = "count of ";
+      break;
+    case Reduce::kLatest:
+      what = "latest ";
+      break;
+    case Reduce::kAverage:
+      what = "average ";
+      break;
+    case Reduce::kShare:
+      what = "share " + join(share_of.outcomes) + join(share_of.categories) + join(share_of.survey_types) +
+             " of ";
+      break;
+  }
+  what += source_name(source);
+  const std::string f = join(filter.priorities) + (filter.priorities.empty() ? "" : " ") +
+                        join(filter.categories) + join(filter.survey_types) + join(filter.outcomes);
+  if (!f.empty()) what += " (" + f + ")";
+  if (last_n > 0) what += ", last " + std::to_string(last_n);
+  if (window_days > 0) what += ", " + std::to_string(window_days) + " days";
+  return what;
+}
+
+namespace {
+
+void apply_bands(const Component& c, double v, ComponentResult& r) {
+  r.raw = v;
+  for (const auto& b : c.bands) {
+    if (b.contains(v)) {
+      r.has_data = true;
+      r.points = b.points;
+      r.rule = b.label;
+      return;
+    }
+  }
+  r.has_data = false;  // outside every band: a value the scorecard does not rate (e.g. negative)
+  r.rule = "out of range: " + fmt(v);
+}
+
+void evaluate(const Component& c, const CompanyInputs& in, ComponentResult& r) {
+  r.component = &c;
+  r.weight = c.weight;
+  switch (c.kind) {
+    case ComponentKind::kBands: {
+      const auto num = metric_now(in, *c.metric);
+      if (!num) return;
+      // Multiplied first, so that 8000 × 100 ÷ 10000 is exactly 80 (bands are compared exactly).
+      double v = *num * c.multiply;
+      if (c.denominator) {
+        const auto den = metric_now(in, *c.denominator);
+        if (!den || *den <= 0) return;
+        v /= *den;
+      }
+      apply_bands(c, v / c.divide, r);
+      return;
+    }
+    case ComponentKind::kCategorical: {
+      const auto& t = in.texts[static_cast<std::size_t>(*c.text)];
+      if (!t || t->empty()) return;
+      r.raw_text = *t;
+      for (const auto& [value, points] : c.categories) {
+        if (value == *t) {
+          r.has_data = true;
+          r.points = points;
+          r.rule = value;
+          return;
+        }
+      }
+      r.rule = "unrated value: " + *t;
+      return;
+    }
+    case ComponentKind::kTrend: {
+      // The most favourable of the metrics' trends ("growing seats or usage").
+      int best = -2;
+      double best_change = 0;
+      for (const Metric m : c.trend_metrics) {
+        const auto now = metric_now(in, m);
+        const auto then = in.value_at(m, in.as_of_day - c.window_days);
+        if (!now || !then) continue;
+        double change = 0;
+        if (*then > 0) change = (*now - *then) / *then;
+        else change = *now > 0 ? 1.0 : 0.0;
+        const int cls = change >= c.grow_at ? 1 : change <= c.shrink_at ? -1 : 0;
+        if (cls > best || (cls == best && change > best_change)) {
+          best = cls;
+          best_change = change;
+        }
+      }
+      if (best == -2) return;
+      r.has_data = true;
+      r.raw = round2(best_change * 100);
+      r.points = best > 0 ? c.growing : best < 0 ? c.shrinking : c.flat;
+      r.rule = best > 0 ? "growing (>= " + fmt(c.grow_at * 100) + "%)"
+               : best < 0 ? "shrinking (<= " + fmt(c.shrink_at * 100) + "%)"
+                          : "flat";
+      return;
+    }
+    case ComponentKind::kDaysUntil: {
+      const auto& d = in.dates[static_cast<std::size_t>(*c.date)];
+      if (!d) return;
+      const double days = static_cast<double>(*d - start_of_day(in.as_of_day)) / kDayMs;
+      apply_bands(c, c.unit == TimeUnit::kMonths ? days / kDaysPerMonth : days, r);
+      return;
+    }
+    case ComponentKind::kAggregate: {
+      bool has = false;
+      const double v = c.aggregate.evaluate(in, has);
+      if (!has) return;
+      apply_bands(c, v, r);
+      return;
+    }
+    case ComponentKind::kRules: {
+      r.has_data = true;
+      for (const auto& rule : c.rules) {
+        bool has = false;
+        const double v = rule.when.evaluate(in, has);
+        if (has && v >= rule.at_least) {
+          r.raw = v;
+          r.points = rule.points;
+          r.rule = rule.label;
+          return;
+        }
+      }
+      r.raw = 0;
+      r.points = c.otherwise;
+      r.rule = c.otherwise_label;
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+void score(const Scorecard& card, const StatusBands& bands, const CompanyInputs& in, HealthResult& out) {
+  out.company_id = in.company_id;
+  out.as_of_day = in.as_of_day;
+  out.scorecard = card.name;
+  out.components.clear();
+  out.components.resize(card.components.size());
+  out.signals.clear();
+  out.reasons.clear();
+  out.score_override.reset();
+
+  double total_weight = 0, present_weight = 0, weighted = 0;
+  for (std::size_t i = 0; i < card.components.size(); ++i) {
+    const Component& c = card.components[i];
+    ComponentResult& r = out.components[i];
+    evaluate(c, in, r);
+    for (const auto& o : in.overrides) {
+      if (o.component == c.name && o.expires_day >= in.as_of_day) {
+        r.has_data = true;
+        r.overridden = true;
+        r.points = std::clamp(o.value, 0.0, c.max_points);
+        r.override_reason = o.reason;
+        r.rule = "override by " + o.author + ": " + o.reason;
+      }
+    }
+    total_weight += c.weight;
+    if (r.has_data) {
+      present_weight += c.weight;
+      weighted += c.weight * (r.points / c.max_points);
+    }
+  }
+  out.coverage = total_weight > 0 ? present_weight / total_weight : 0;
+  out.computed_score = present_weight > 0 ? round2(100.0 * weighted / present_weight) : 0;
+  out.score = out.computed_score;
+  for (auto& r : out.components) {
+    if (!r.has_data) continue;
+    r.effective_weight = r.weight / present_weight;
+    r.lost = round2(100.0 * r.effective_weight * (1.0 - r.points / r.component->max_points));
+  }
+  double coverage_for_status = out.coverage;
+  for (const auto& o : in.overrides) {
+    if (o.component.empty() && o.expires_day >= in.as_of_day) {
+      out.score_override = o;
+      out.score = round2(std::clamp(o.value, 0.0, 100.0));
+      coverage_for_status = 1.0;  // a person vouched for this score
+    }
+  }
+  out.status = status_of(out.score, coverage_for_status, bands);
+
+  // Reasons: what cost the most points, worst first (ties in scorecard order).
+  std::vector<const ComponentResult*> costly;
+  for (const auto& r : out.components) {
+    if (r.has_data && r.lost > 0) costly.push_back(&r);
+  }
+  std::stable_sort(costly.begin(), costly.end(),
+                   [](const ComponentResult* a, const ComponentResult* b) { return a->lost > b->lost; });
+  for (const auto* r : costly) {
+    if (out.reasons.size() == 3) break;
+    const Component& c = *r->component;
+    out.reasons.push_back(c.name + ": " + (r->raw_text.empty() ? fmt(r->raw) : r->raw_text) + " (" + r->rule +
+                          ") " + fmt(r->points) + "/" + fmt(c.max_points) + ", -" + fmt(r->lost) + " points");
+  }
+  if (out.score_override) {
+    out.reasons.insert(out.reasons.begin(), "score overridden to " + fmt(out.score) + " by " +
+                                                out.score_override->author + ": " + out.score_override->reason);
+  }
+  if (in.previous) {
+    out.previous_score = in.previous->score;
+    out.delta = round2(out.score - in.previous->score);
+  } else {
+    out.previous_score.reset();
+    out.delta.reset();
+  }
+}
+
+void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResult& result) {
+  const EpochMs end = end_of(in);
+  const std::int32_t day = in.as_of_day;
+  auto fire = [&](const char* name, SignalKind kind, const std::string& priority, std::string facts) {
+    result.signals.push_back({name, kind, priority, std::move(facts)});
+  };
+  auto at = [&](Metric m, std::int32_t d) { return d == day ? metric_now(in, m) : in.value_at(m, d); };
+
+  if (s.usage_drop.enabled) {
+    const auto now = at(Metric::kLogins30d, day), before = at(Metric::kLogins30d, day - 30);
+    const auto seats = at(Metric::kLicensedSeats, day), seats_before = at(Metric::kLicensedSeats, day - 30);
+    const auto act = at(Metric::kActiveUsers30d, day), act_before = at(Metric::kActiveUsers30d, day - 30);
+    if (now && before && *before > 0 && *now <= s.logins_ratio * *before) {
+      fire("usage_drop", SignalKind::kChurn, s.usage_drop.priority,
+           "logins in the last 30 days " + fmt(*now) + " vs " + fmt(*before) + " the 30 days before (" +
+               fmt(round2(100 * *now / *before)) + "%)");
+    } else if (seats && seats_before && act && act_before && *seats > 0 && *seats_before > 0) {
+      const double rate = *act / *seats, rate_before = *act_before / *seats_before;
+      if (rate_before > 0 && (rate_before - rate) / rate_before >= s.active_rate_drop) {
+        fire("usage_drop", SignalKind::kChurn, s.usage_drop.priority,
+             "active users / seats " + fmt(round2(rate * 100)) + "% vs " + fmt(round2(rate_before * 100)) +
+                 "% a month ago (-" + fmt(round2(100 * (rate_before - rate) / rate_before)) + "%)");
+      }
+    }
+  }
+  if (s.ticket_surge.enabled) {
+    std::size_t now = 0, before = 0;
+    for (const auto& t : in.tickets) {
+      if (t.created >= end - 30 * kDayMs && t.created < end) ++now;
+      else if (t.created >= end - 60 * kDayMs && t.created < end - 30 * kDayMs) ++before;
+    }
+    if (now >= static_cast<std::size_t>(s.surge_min_tickets) && now >= s.surge_factor * before) {
+      fire("ticket_surge", SignalKind::kChurn, s.ticket_surge.priority,
+           std::to_string(now) + " tickets in the last 30 days vs " + std::to_string(before) +
+               " in the 30 days before");
+    }
+  }
+  if (s.bad_support.enabled) {
+    std::size_t critical = 0;
+    const Ticket* slow = nullptr;
+    for (const auto& t : in.tickets) {
+      if (t.created >= end || t.created < end - 30 * kDayMs) continue;
+      if (allowed(s.critical_priorities, t.priority) && allowed(s.bug_categories, t.category)) ++critical;
+      const EpochMs closed = t.closed && *t.closed < end ? *t.closed : end;
+      if (closed - t.created > s.open_hours * 3'600'000LL && (!slow || t.created < slow->created)) slow = &t;
+    }
+    if (critical >= static_cast<std::size_t>(s.critical_tickets)) {
+      fire("bad_support", SignalKind::kChurn, s.bad_support.priority,
+           std::to_string(critical) + " critical bug tickets in the last 30 days");
+    } else if (slow) {
+      const bool open = !slow->closed || *slow->closed >= end;
+      fire("bad_support", SignalKind::kChurn, s.bad_support.priority,
+           std::string("a ticket opened ") + format_iso8601(slow->created) +
+               (open ? " is still open" : " took " + fmt(round2((*slow->closed - slow->created) / 3.6e6)) + " h") +
+               " (over " + std::to_string(s.open_hours) + " h)");
+    }
+  }
+  // NPS answers up to the day, newest first.
+  std::vector<const Feedback*> nps;
+  for (const auto& f : in.feedback) {
+    if (f.survey_type == "NPS" && f.submitted < end) nps.push_back(&f);
+  }
+  std::stable_sort(nps.begin(), nps.end(),
+                   [](const Feedback* a, const Feedback* b) { return a->submitted > b->submitted; });
+  if (s.nps_drop.enabled && nps.size() >= 2) {
+    const double latest = nps[0]->value, prev = nps[1]->value;
+    if (prev - latest >= s.nps_drop_points || (prev >= 7 && latest <= 6)) {
+      fire("nps_drop", SignalKind::kChurn, s.nps_drop.priority,
+           "NPS " + fmt(latest) + " after " + fmt(prev) + " (" + format_date(nps[0]->submitted) + ")");
+    }
+  }
+  if (s.missed_meetings.enabled) {
+    std::vector<const Meeting*> held;
+    for (const auto& m : in.meetings) {
+      if (m.start < end && (m.outcome == "COMPLETED" || m.outcome == "NO_SHOW")) held.push_back(&m);
+    }
+    std::stable_sort(held.begin(), held.end(), [](const Meeting* a, const Meeting* b) { return a->start > b->start; });
+    const auto n = static_cast<std::size_t>(s.missed_in_a_row);
+    if (n > 0 && held.size() >= n &&
+        std::all_of(held.begin(), held.begin() + n, [](const Meeting* m) { return m->outcome == "NO_SHOW"; })) {
+      fire("missed_meetings", SignalKind::kChurn, s.missed_meetings.priority,
+           "the last " + std::to_string(n) + " CS meetings were NO_SHOW");
+    }
+  }
+  const auto& last_contacted = in.dates[static_cast<std::size_t>(DateField::kLastContacted)];
+  if (s.silence.enabled && last_contacted && end - *last_contacted > s.silence_days * kDayMs) {
+    fire("silence", SignalKind::kChurn, s.silence.priority,
+         "no contact since " + format_date(*last_contacted) + " (" +
+             std::to_string((end - *last_contacted) / kDayMs) + " days)");
+  }
+  if (s.key_person_left.enabled) {
+    for (const auto& c : in.contacts) {
+      if (c.key_person && c.departed) {
+        fire("key_person_left", SignalKind::kChurn, s.key_person_left.priority,
+             "key contact " + std::to_string(c.id) + " left or moved");
+        break;
+      }
+    }
+  }
+  const auto& renewal = in.dates[static_cast<std::size_t>(DateField::kRenewalDate)];
+  const bool renewal_soon = renewal && *renewal >= start_of_day(day) &&
+                            *renewal - start_of_day(day) <= static_cast<EpochMs>(s.renewal_days) * kDayMs;
+  if (s.renewal_near.enabled && renewal_soon) {
+    fire("renewal_near", SignalKind::kChurn, s.renewal_near.priority,
+         "renewal on " + format_date(*renewal) + " (" +
+             std::to_string((*renewal - start_of_day(day)) / kDayMs) + " days)");
+  }
+  if (s.score_below.enabled && result.status != "unknown") {
+    const auto prev = in.previous ? std::optional<double>(in.previous->score) : std::nullopt;
+    for (const double line : {s.score_escalate, s.score_alert}) {
+      if (result.score < line && (!prev || *prev >= line)) {
+        fire(line == s.score_escalate ? "score_below_escalate" : "score_below_alert", SignalKind::kChurn,
+             s.score_below.priority,
+             "score " + fmt(result.score) + " fell below " + fmt(line) +
+                 (prev ? " (was " + fmt(*prev) + ")" : " (first score)"));
+        break;  // one crossing per run: the lower line when both were crossed
+      }
+    }
+  }
+  if (s.seats_full.enabled) {
+    const auto seats = at(Metric::kLicensedSeats, day), act = at(Metric::kActiveUsers30d, day);
+    if (seats && act && *seats > 0 && *act / *seats >= s.seats_full_ratio) {
+      fire("seats_full", SignalKind::kExpansion, s.seats_full.priority,
+           fmt(*act) + " of " + fmt(*seats) + " licensed seats active (" + fmt(round2(100 * *act / *seats)) +
+               "%): propose an upgrade");
+    }
+  }
+  if (s.promoter.enabled && !nps.empty() && nps[0]->value >= s.promoter_min) {
+    fire("promoter", SignalKind::kExpansion, s.promoter.priority,
+         "latest NPS " + fmt(nps[0]->value) + ": ask for a referral or case study");
+  }
+  if (s.renewal_upsell.enabled && renewal_soon && result.status != "unknown" &&
+      result.score >= s.upsell_min_score) {
+    fire("renewal_upsell", SignalKind::kExpansion, s.renewal_upsell.priority,
+         "renewal on " + format_date(*renewal) + " with score " + fmt(result.score) + ": renew with an upsell");
+  }
+}
+
+bool SegmentRule::matches(const CompanyInputs& in) const {
+  if (metric) {
+    const auto v = in.metrics[static_cast<std::size_t>(*metric)];
+    if (!v) return false;
+    if (at_least && *v < *at_least) return false;
+    if (below && *v >= *below) return false;
+  }
+  if (text) {
+    const auto& v = in.texts[static_cast<std::size_t>(*text)];
+    if (!v || std::find(values.begin(), values.end(), *v) == values.end()) return false;
+  }
+  return metric || text;
+}
+
+std::pair<const std::string*, const std::string*> Segments::select(const CompanyInputs& in) const {
+  for (const auto& r : rules) {
+    if (r.matches(in)) return {&r.name, &r.scorecard};
+  }
+  return {&default_name, &default_scorecard};
+}
+
+}  // namespace cshealthd::core

@@ -1,0 +1,451 @@
+#include "cshealthd/scoring/scoring_config.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "cshealthd/config/config.hpp"
+
+namespace cshealthd::scoring {
+namespace {
+
+using config::ConfigError;
+
+// A YAML node with the file it came from, for errors that name file:line and the key path.
+class Node {
+ public:
+  Node(YAML::Node n, std::string file, std::string path) : n_(std::move(n)), file_(std::move(file)), path_(std::move(path)) {}
+
+  [[noreturn]] void fail(const std::string& what) const {
+    const auto line = n_.Mark().line;
+    throw ConfigError(path_ + ": " + what + " (" + file_ + (line >= 0 ? ":" + std::to_string(line + 1) : "") + ")");
+  }
+  bool has(const std::string& key) const { return n_.IsMap() && n_[key]; }
+  Node at(const std::string& key) const {
+    if (!has(key)) fail("missing key '" + key + "'");
+    return child(key);
+  }
+  Node child(const std::string& key) const { return Node(n_[key], file_, path_.empty() ? key : path_ + "." + key); }
+  void expect_map(const std::set<std::string>& allowed) const {
+    if (!n_.IsMap()) fail("expected a mapping");
+    for (const auto& kv : n_) {
+      const auto key = kv.first.as<std::string>();
+      if (!allowed.count(key)) Node(kv.first, file_, path_.empty() ? key : path_ + "." + key).fail("unknown key");
+    }
+  }
+  std::vector<Node> list() const {
+    if (!n_.IsSequence()) fail("expected a list");
+    std::vector<Node> out;
+    for (std::size_t i = 0; i < n_.size(); ++i) out.emplace_back(n_[i], file_, path_ + "[" + std::to_string(i) + "]");
+    return out;
+  }
+  std::vector<std::pair<std::string, Node>> entries() const {
+    if (!n_.IsMap()) fail("expected a mapping");
+    std::vector<std::pair<std::string, Node>> out;
+    for (const auto& kv : n_) {
+      const auto key = kv.first.as<std::string>();
+      out.emplace_back(key, Node(kv.second, file_, path_ + "." + key));
+    }
+    return out;
+  }
+  std::string str() const {
+    if (!n_.IsScalar()) fail("expected a single value");
+    return n_.as<std::string>();
+  }
+  double num() const {
+    const std::string s = str();
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v)) fail("expected a number, got '" + s + "'");
+    return v;
+  }
+  int integer(int lo, int hi) const {
+    const double v = num();
+    if (v != std::floor(v) || v < lo || v > hi)
+      fail("expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + str() + "'");
+    return static_cast<int>(v);
+  }
+  bool boolean() const {
+    const std::string s = str();
+    if (s == "true") return true;
+    if (s == "false") return false;
+    fail("expected true or false, got '" + s + "'");
+  }
+  std::vector<std::string> strings() const {
+    std::vector<std::string> out;
+    for (const auto& n : list()) out.push_back(n.str());
+    return out;
+  }
+  std::string opt_str(const std::string& key, const std::string& fallback) const {
+    return has(key) ? child(key).str() : fallback;
+  }
+  double opt_num(const std::string& key, double fallback) const { return has(key) ? child(key).num() : fallback; }
+
+ private:
+  YAML::Node n_;
+  std::string file_, path_;
+};
+
+core::Metric metric(const Node& n) {
+  const auto m = core::metric_from_name(n.str());
+  if (!m) n.fail("unknown metric '" + n.str() + "' (known: mrr, licensed_seats, active_users_30d, logins_30d, features_used)");
+  return *m;
+}
+
+std::string fmt(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+core::Band band(const Node& n, double max_points) {
+  n.expect_map({"gt", "gte", "lt", "lte", "points", "label"});
+  if (n.has("gt") && n.has("gte")) n.fail("give gt or gte, not both");
+  if (n.has("lt") && n.has("lte")) n.fail("give lt or lte, not both");
+  core::Band b;
+  if (n.has("gte")) b.min = n.child("gte").num(), b.min_inclusive = true;
+  if (n.has("gt")) b.min = n.child("gt").num(), b.min_inclusive = false;
+  if (n.has("lte")) b.max = n.child("lte").num(), b.max_inclusive = true;
+  if (n.has("lt")) b.max = n.child("lt").num(), b.max_inclusive = false;
+  b.points = n.at("points").num();
+  if (b.points < 0 || b.points > max_points)
+    n.child("points").fail("points must be within [0, " + fmt(max_points) + "]");
+  if (b.min && b.max && (*b.min > *b.max || (*b.min == *b.max && !(b.min_inclusive && b.max_inclusive))))
+    n.fail("empty band: its lower bound is not below its upper bound");
+  std::string auto_label;
+  if (b.min) auto_label += (b.min_inclusive ? ">= " : "> ") + fmt(*b.min);
+  if (b.max) auto_label += (auto_label.empty() ? "" : " and ") + std::string(b.max_inclusive ? "<= " : "< ") + fmt(*b.max);
+  b.label = n.opt_str("label", auto_label.empty() ? "any" : auto_label);
+  return b;
+}
+
+// Bands sorted by their lower bound must meet exactly: no value rated twice, none left out in between.
+std::vector<core::Band> bands(const Node& n, double max_points) {
+  std::vector<std::pair<core::Band, Node>> all;
+  for (const auto& b : n.list()) all.emplace_back(band(b, max_points), b);
+  if (all.empty()) n.fail("needs at least one band");
+  std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+    if (!a.first.min) return b.first.min.has_value();
+    if (!b.first.min) return false;
+    return *a.first.min < *b.first.min || (*a.first.min == *b.first.min && a.first.min_inclusive && !b.first.min_inclusive);
+  });
+  for (std::size_t i = 1; i < all.size(); ++i) {
+    const auto& [a, an] = all[i - 1];
+    const auto& [b, bn] = all[i];
+    if (!a.max || !b.min) bn.fail("overlaps the band '" + a.label + "'");
+    if (*a.max > *b.min || (*a.max == *b.min && a.max_inclusive && b.min_inclusive))
+      bn.fail("overlaps the band '" + a.label + "'");
+    if (*a.max < *b.min || (!a.max_inclusive && !b.min_inclusive))
+      bn.fail("leaves a gap after the band '" + a.label + "'");
+  }
+  std::vector<core::Band> out;
+  for (auto& [b, _] : all) out.push_back(b);
+  return out;
+}
+
+core::RecordFilter filter(const Node& n) {
+  n.expect_map({"priorities", "categories", "survey_types", "outcomes"});
+  core::RecordFilter f;
+  if (n.has("priorities")) f.priorities = n.child("priorities").strings();
+  if (n.has("categories")) f.categories = n.child("categories").strings();
+  if (n.has("survey_types")) f.survey_types = n.child("survey_types").strings();
+  if (n.has("outcomes")) f.outcomes = n.child("outcomes").strings();
+  return f;
+}
+
+// source / filter / window_days / last_n / reduce / share_of, within a component or a rule.
+core::Aggregate aggregate(const Node& n) {
+  core::Aggregate a;
+  const std::string source = n.at("source").str();
+  if (source == "tickets") a.source = core::RecordSource::kTickets;
+  else if (source == "feedback") a.source = core::RecordSource::kFeedback;
+  else if (source == "meetings") a.source = core::RecordSource::kMeetings;
+  else n.child("source").fail("expected tickets, feedback or meetings, got '" + source + "'");
+  if (n.has("filter")) a.filter = filter(n.child("filter"));
+  if (n.has("window_days")) a.window_days = n.child("window_days").integer(0, 3650);
+  if (n.has("last_n")) a.last_n = n.child("last_n").integer(0, 1000);
+  const std::string reduce = n.opt_str("reduce", "count");
+  if (reduce == "count") a.reduce = core::Reduce::kCount;
+  else if (reduce == "latest") a.reduce = core::Reduce::kLatest;
+  else if (reduce == "average") a.reduce = core::Reduce::kAverage;
+  else if (reduce == "share") a.reduce = core::Reduce::kShare;
+  else n.child("reduce").fail("expected count, latest, average or share, got '" + reduce + "'");
+  if (a.reduce == core::Reduce::kShare) a.share_of = filter(n.at("share_of"));
+  if ((a.reduce == core::Reduce::kLatest || a.reduce == core::Reduce::kAverage) && a.source != core::RecordSource::kFeedback)
+    n.child("reduce").fail(reduce + " needs a source with values (feedback)");
+  return a;
+}
+
+core::Component component(const Node& n) {
+  core::Component c;
+  c.name = n.at("name").str();
+  const std::string kind = n.at("kind").str();
+  const std::map<std::string, std::set<std::string>> keys = {
+      {"bands", {"metric", "denominator", "multiply", "divide", "bands"}},
+      {"categorical", {"field", "values"}},
+      {"trend", {"metrics", "window_days", "grow_at_percent", "shrink_at_percent", "points"}},
+      {"days_until", {"field", "unit", "bands"}},
+      {"aggregate", {"source", "filter", "window_days", "last_n", "reduce", "share_of", "bands"}},
+      {"rules", {"rules", "otherwise"}},
+  };
+  const auto kind_keys = keys.find(kind);
+  if (kind_keys == keys.end())
+    n.child("kind").fail("expected bands, categorical, trend, days_until, aggregate or rules, got '" + kind + "'");
+  // Unknown keys first: a misspelt key is the likelier mistake than a missing one.
+  auto allowed = kind_keys->second;
+  allowed.insert({"name", "label", "kind", "weight", "max_points"});
+  n.expect_map(allowed);
+  c.label = n.opt_str("label", c.name);
+  c.weight = n.at("weight").num();
+  if (c.weight <= 0 || c.weight > 100) n.child("weight").fail("weight must be in (0, 100]");
+  c.max_points = n.opt_num("max_points", 100);
+  if (c.max_points <= 0) n.child("max_points").fail("must be above 0");
+  if (kind == "bands") {
+    c.kind = core::ComponentKind::kBands;
+    c.metric = metric(n.at("metric"));
+    if (n.has("denominator")) c.denominator = metric(n.child("denominator"));
+    c.multiply = n.opt_num("multiply", 1);
+    c.divide = n.opt_num("divide", 1);
+    if (c.divide == 0) n.child("divide").fail("must not be 0");
+    c.bands = bands(n.at("bands"), c.max_points);
+  } else if (kind == "categorical") {
+    c.kind = core::ComponentKind::kCategorical;
+    const auto f = core::text_field_from_name(n.at("field").str());
+    if (!f) n.child("field").fail("unknown field '" + n.child("field").str() + "' (known: plan, goal_status, cs_stage)");
+    c.text = *f;
+    for (const auto& [value, points] : n.at("values").entries()) {
+      const double p = points.num();
+      if (p < 0 || p > c.max_points) points.fail("points must be within [0, " + fmt(c.max_points) + "]");
+      c.categories.emplace_back(value, p);
+    }
+  } else if (kind == "trend") {
+    c.kind = core::ComponentKind::kTrend;
+    for (const auto& m : n.at("metrics").list()) c.trend_metrics.push_back(metric(m));
+    if (c.trend_metrics.empty()) n.child("metrics").fail("needs at least one metric");
+    if (n.has("window_days")) c.window_days = n.child("window_days").integer(1, 3650);
+    c.grow_at = n.opt_num("grow_at_percent", 5) / 100;
+    c.shrink_at = n.opt_num("shrink_at_percent", -5) / 100;
+    if (c.shrink_at >= c.grow_at) n.fail("shrink_at_percent must be below grow_at_percent");
+    const Node p = n.at("points");
+    p.expect_map({"growing", "flat", "shrinking"});
+    c.growing = p.at("growing").num();
+    c.flat = p.at("flat").num();
+    c.shrinking = p.at("shrinking").num();
+    for (const double v : {c.growing, c.flat, c.shrinking}) {
+      if (v < 0 || v > c.max_points) p.fail("points must be within [0, " + fmt(c.max_points) + "]");
+    }
+  } else if (kind == "days_until") {
+    c.kind = core::ComponentKind::kDaysUntil;
+    const auto f = core::date_field_from_name(n.at("field").str());
+    if (!f) n.child("field").fail("unknown date '" + n.child("field").str() + "' (known: renewal_date, contract_start_date, last_contacted)");
+    c.date = *f;
+    const std::string unit = n.opt_str("unit", "days");
+    if (unit == "months") c.unit = core::TimeUnit::kMonths;
+    else if (unit != "days") n.child("unit").fail("expected days or months, got '" + unit + "'");
+    c.bands = bands(n.at("bands"), c.max_points);
+  } else if (kind == "aggregate") {
+    c.kind = core::ComponentKind::kAggregate;
+    c.aggregate = aggregate(n);
+    c.bands = bands(n.at("bands"), c.max_points);
+  } else if (kind == "rules") {
+    c.kind = core::ComponentKind::kRules;
+    for (const auto& r : n.at("rules").list()) {
+      r.expect_map({"source", "filter", "window_days", "last_n", "reduce", "share_of", "at_least", "points", "label"});
+      core::Rule rule;
+      rule.when = aggregate(r);
+      rule.at_least = r.opt_num("at_least", 1);
+      rule.points = r.at("points").num();
+      if (rule.points < 0 || rule.points > c.max_points) r.child("points").fail("points must be within [0, " + fmt(c.max_points) + "]");
+      rule.label = r.opt_str("label", rule.when.describe() + " >= " + fmt(rule.at_least));
+      c.rules.push_back(std::move(rule));
+    }
+    const Node o = n.at("otherwise");
+    o.expect_map({"points", "label"});
+    c.otherwise = o.at("points").num();
+    c.otherwise_label = o.opt_str("label", "otherwise");
+  }
+  return c;
+}
+
+core::Scorecard scorecard(const Node& root) {
+  root.expect_map({"scorecard", "description", "components"});
+  core::Scorecard card;
+  card.name = root.at("scorecard").str();
+  card.description = root.opt_str("description", "");
+  std::set<std::string> names;
+  double total = 0;
+  for (const auto& c : root.at("components").list()) {
+    card.components.push_back(component(c));
+    if (!names.insert(card.components.back().name).second) c.child("name").fail("duplicate component name");
+    total += card.components.back().weight;
+  }
+  if (std::fabs(total - 100) > 1e-6) root.child("components").fail("weights sum to " + fmt(total) + "%, not 100%");
+  return card;
+}
+
+core::SegmentRule segment(const Node& n) {
+  n.expect_map({"name", "scorecard", "when"});
+  core::SegmentRule s;
+  s.name = n.at("name").str();
+  s.scorecard = n.at("scorecard").str();
+  const Node w = n.at("when");
+  w.expect_map({"metric", "gte", "lt", "field", "in"});
+  if (w.has("metric")) {
+    s.metric = metric(w.child("metric"));
+    if (w.has("gte")) s.at_least = w.child("gte").num();
+    if (w.has("lt")) s.below = w.child("lt").num();
+    if (!s.at_least && !s.below) w.fail("a metric condition needs gte and/or lt");
+  }
+  if (w.has("field")) {
+    const auto f = core::text_field_from_name(w.child("field").str());
+    if (!f) w.child("field").fail("unknown field '" + w.child("field").str() + "'");
+    s.text = *f;
+    s.values = w.at("in").strings();
+  }
+  if (!s.metric && !s.text) w.fail("needs a metric or a field condition");
+  return s;
+}
+
+void signals(const Node& root, core::SignalConfig& s) {
+  using T = core::SignalConfig::Toggle;
+  // name -> (toggle, extra keys and how to read them)
+  struct Entry {
+    T* toggle;
+    std::vector<std::pair<std::string, std::function<void(const Node&)>>> extra;
+  };
+  auto num = [](double& f) { return [&f](const Node& n) { f = n.num(); }; };
+  auto integer = [](int& f) { return [&f](const Node& n) { f = n.integer(0, 100000); }; };
+  auto strings = [](std::vector<std::string>& f) { return [&f](const Node& n) { f = n.strings(); }; };
+  std::vector<std::pair<std::string, Entry>> table = {
+      {"usage_drop", {&s.usage_drop, {{"logins_ratio", num(s.logins_ratio)}, {"active_rate_drop", num(s.active_rate_drop)}}}},
+      {"ticket_surge", {&s.ticket_surge, {{"factor", num(s.surge_factor)}, {"min_tickets", integer(s.surge_min_tickets)}}}},
+      {"bad_support",
+       {&s.bad_support,
+        {{"critical_tickets", integer(s.critical_tickets)},
+         {"critical_priorities", strings(s.critical_priorities)},
+         {"bug_categories", strings(s.bug_categories)},
+         {"open_hours", integer(s.open_hours)}}}},
+      {"nps_drop", {&s.nps_drop, {{"points", num(s.nps_drop_points)}}}},
+      {"missed_meetings", {&s.missed_meetings, {{"in_a_row", integer(s.missed_in_a_row)}}}},
+      {"silence", {&s.silence, {{"days", integer(s.silence_days)}}}},
+      {"key_person_left", {&s.key_person_left, {}}},
+      {"renewal_near", {&s.renewal_near, {{"days", integer(s.renewal_days)}}}},
+      {"score_below", {&s.score_below, {{"alert", num(s.score_alert)}, {"escalate", num(s.score_escalate)}}}},
+      {"seats_full", {&s.seats_full, {{"ratio", num(s.seats_full_ratio)}}}},
+      {"promoter", {&s.promoter, {{"min", num(s.promoter_min)}}}},
+      {"renewal_upsell", {&s.renewal_upsell, {{"min_score", num(s.upsell_min_score)}}}},
+  };
+  std::set<std::string> names;
+  for (const auto& [name, _] : table) names.insert(name);
+  root.expect_map(names);
+  for (auto& [name, e] : table) {
+    if (!root.has(name)) continue;
+    const Node n = root.child(name);
+    std::set<std::string> keys = {"enabled", "priority"};
+    for (const auto& [k, _] : e.extra) keys.insert(k);
+    n.expect_map(keys);
+    if (n.has("enabled")) e.toggle->enabled = n.child("enabled").boolean();
+    if (n.has("priority")) {
+      const std::string p = n.child("priority").str();
+      if (p != "high" && p != "medium" && p != "low" && p != "info")
+        n.child("priority").fail("expected high, medium, low or info, got '" + p + "'");
+      e.toggle->priority = p;
+    }
+    for (auto& [k, read] : e.extra) {
+      if (n.has(k)) read(n.child(k));
+    }
+  }
+  if (s.score_escalate >= s.score_alert) root.fail("score_below.escalate must be below score_below.alert");
+}
+
+YAML::Node parse(const ScoringFile& f) {
+  try {
+    return YAML::Load(f.text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError((f.path.empty() ? f.name : f.path) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+}
+
+}  // namespace
+
+const core::Scorecard* ScoringConfig::find(const std::string& name) const {
+  for (const auto& c : scorecards) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+ScoringConfig parse_scoring(const std::vector<ScoringFile>& files, const core::StatusBands& b) {
+  ScoringConfig out;
+  out.bands = b;
+  std::optional<std::pair<YAML::Node, std::string>> segments_file;
+  std::size_t hash = 0;
+  for (const auto& f : files) {
+    hash = hash * 1'000'003 ^ std::hash<std::string>{}(f.name + "\n" + f.text);
+    const YAML::Node root = parse(f);
+    const std::string where = f.path.empty() ? f.name : f.path;
+    if (f.name == "segments.yaml") {
+      segments_file = {root, where};
+    } else if (f.name == "signals.yaml") {
+      if (root && !root.IsNull()) signals(Node(root, where, ""), out.signals);
+    } else {
+      Node n(root, where, "");
+      if (!n.has("scorecard")) n.fail("not a scorecard: no top-level 'scorecard' key");
+      auto card = scorecard(n);
+      if (out.find(card.name)) n.child("scorecard").fail("a scorecard named '" + card.name + "' is defined twice");
+      out.scorecards.push_back(std::move(card));
+    }
+  }
+  if (segments_file) {
+    const Node root(segments_file->first, segments_file->second, "");
+    root.expect_map({"segments", "default"});
+    if (root.has("segments")) {
+      for (const auto& s : root.child("segments").list()) {
+        out.segments.rules.push_back(segment(s));
+        if (!out.find(out.segments.rules.back().scorecard))
+          s.child("scorecard").fail("no scorecard named '" + out.segments.rules.back().scorecard + "'");
+      }
+    }
+    if (root.has("default")) {
+      const Node d = root.child("default");
+      d.expect_map({"name", "scorecard"});
+      out.segments.default_name = d.opt_str("name", "default");
+      out.segments.default_scorecard = d.at("scorecard").str();
+      if (!out.find(out.segments.default_scorecard))
+        d.child("scorecard").fail("no scorecard named '" + out.segments.default_scorecard + "'");
+    }
+  }
+  if (!out.find(out.segments.default_scorecard))
+    throw ConfigError("scorecards: no scorecard named '" + out.segments.default_scorecard +
+                      "' for the default segment (set it in segments.yaml)");
+  std::ostringstream fp;
+  fp << std::hex << hash;
+  out.fingerprint = fp.str();
+  return out;
+}
+
+ScoringConfig load_scoring(const std::string& dir, const core::StatusBands& b) {
+  if (dir.empty()) return parse_scoring(embedded_scorecards(), b);
+  std::vector<ScoringFile> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().extension() != ".yaml") continue;
+    std::ifstream in(e.path());
+    std::stringstream text;
+    text << in.rdbuf();
+    files.push_back({e.path().filename().string(), text.str(), e.path().string()});
+  }
+  if (ec) throw ConfigError("scoring.scorecards_dir: cannot read '" + dir + "': " + ec.message());
+  std::sort(files.begin(), files.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
+  if (files.empty()) throw ConfigError("scoring.scorecards_dir: no *.yaml files in '" + dir + "'");
+  return parse_scoring(files, b);
+}
+
+}  // namespace cshealthd::scoring
