@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cshealthd/app/database_runtime.hpp"
+#include "cshealthd/app/score_command.hpp"
 #include "cshealthd/app/service.hpp"
 #include "cshealthd/app/sync_command.hpp"
 #include "cshealthd/base/log.hpp"
@@ -82,8 +83,12 @@ int cmd_migrate(const Config& config, bool status_only) {
 }
 
 int cmd_config_check(const Config& config, const std::string& source) {
+  const auto scoring = cshealthd::app::load_scoring_config(config);  // scorecards are config too
   std::cout << "config OK (" << (source.empty() ? "defaults + environment" : source) << ")\n"
-            << cshealthd::config::describe(config);
+            << cshealthd::config::describe(config) << "scorecards:";
+  for (const auto& c : scoring.scorecards) std::cout << " " << c.name;
+  std::cout << " (default segment " << scoring.segments.default_name << " -> "
+            << scoring.segments.default_scorecard << ")\n";
   return 0;
 }
 
@@ -111,6 +116,29 @@ int main(int argc, char** argv) {
   sync_cmd->add_option("--config", config_path, "YAML config file");
   sync_cmd->add_flag("--full", full_sync, "walk every record instead of the changes since the last sync");
   sync_cmd->add_option("--objects", sync_objects, "object types to sync (default: all)")->delimiter(',');
+
+  cshealthd::app::ScoreOptions score_opts;
+  std::int64_t score_company = 0;
+  auto* score_cmd = app.add_subcommand("score", "Score every company (or one) as of a day and store the results");
+  score_cmd->add_option("--config", config_path, "YAML config file");
+  score_cmd->add_option("--as-of", score_opts.as_of, "the day to score, YYYY-MM-DD (default: today, UTC)");
+  score_cmd->add_option("--company", score_company, "one HubSpot company id");
+  score_cmd->add_flag("--explain", score_opts.explain, "print every result with its components, signals and reasons");
+  score_cmd->add_flag("--json", score_opts.json, "JSON lines instead of tables");
+  score_cmd->add_option("--backfill", score_opts.backfill, "rescore this many days ending at --as-of (oldest first)");
+
+  cshealthd::app::OverrideOptions ov;
+  auto* override_cmd = app.add_subcommand("override", "Set, revoke or list a company's manual score overrides");
+  override_cmd->add_option("--config", config_path, "YAML config file");
+  override_cmd->add_option("ACTION", ov.action, "set | revoke | list")
+      ->required()
+      ->check(CLI::IsMember({"set", "revoke", "list"}));
+  override_cmd->add_option("--company", ov.company, "HubSpot company id")->required();
+  override_cmd->add_option("--component", ov.component, "a scorecard component (default: the whole score)");
+  override_cmd->add_option("--value", ov.value, "the score (0-100) or the component's points");
+  override_cmd->add_option("--reason", ov.reason, "why (shown in every explanation)");
+  override_cmd->add_option("--expires", ov.expires, "last day it applies, YYYY-MM-DD");
+  override_cmd->add_option("--author", ov.author, "who (default: $USER)");
 
   auto* config_cmd = app.add_subcommand("config", "Inspect configuration");
   config_cmd->require_subcommand(1);
@@ -141,6 +169,15 @@ int main(int argc, char** argv) {
     if (serve->parsed()) return cmd_serve(config);
     if (migrate->parsed()) return cmd_migrate(config, status_only);
     if (sync_cmd->parsed()) return cshealthd::app::run_sync(config, full_sync, sync_objects);
+    if (score_cmd->parsed()) {
+      if (score_cmd->count("--company")) score_opts.company = score_company;
+      return cshealthd::app::run_score(config, score_opts);
+    }
+    if (override_cmd->parsed()) {
+      if (ov.action == "set" && (!override_cmd->count("--value") || ov.reason.empty() || ov.expires.empty()))
+        throw cshealthd::config::ConfigError("override set: --value, --reason and --expires are required");
+      return cshealthd::app::run_override(config, ov);
+    }
   } catch (const cshealthd::config::ConfigError& e) {
     std::cerr << "cshealthd: configuration error: " << e.what() << "\n";
     return kExitConfig;

@@ -7,7 +7,11 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "cshealthd/app/health_api.hpp"
+#include "cshealthd/app/score_command.hpp"
 #include "cshealthd/base/log.hpp"
+#include "cshealthd/base/system_clock.hpp"
+#include "cshealthd/core/health.hpp"
 #include "version.hpp"
 
 namespace cshealthd::app {
@@ -37,6 +41,8 @@ void Service::start() {
   metrics_.gauge("cshealthd_start_time_seconds", "When this process started (Unix time)")
       .set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
 
+  // Scorecards first: an invalid one is a config error (exit 2) before anything starts.
+  scoring_ = std::make_unique<scoring::ScoringConfig>(load_scoring_config(config_));
   database_runtime_ = std::make_unique<DatabaseRuntime>(config_);
   migrator_ = std::make_unique<store::Migrator>(database_runtime_->conninfo());
   if (config_.database.migrate_on_start) {
@@ -51,6 +57,7 @@ void Service::start() {
 
   workers_ = std::make_unique<WorkerPool>(config_.http.worker_threads, "http-workers");
   add_routes();
+  add_v1_routes();
   const auto listen = config::parse_listen(config_.http.listen, "http.listen");
   http::ServerOptions opts;
   opts.host = listen.host;
@@ -92,6 +99,18 @@ void Service::add_routes() {
     }
     return http::Response::text(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
   });
+}
+
+void Service::add_v1_routes() {
+  HealthApi api{*db_, *scoring_, metrics_, config_.admin.token,
+                [] {
+                  SystemClock clock;
+                  return core::day_of(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          clock.wall_now().time_since_epoch())
+                                          .count());
+                },
+                static_cast<std::size_t>(config_.scoring.chunk_size)};
+  add_health_routes(router_, std::move(api));
 }
 
 void Service::register_instance() {

@@ -137,6 +137,13 @@ class Schema {
     str("hubspot.ca_file", c.hubspot.ca_file);
     integer("sync.overlap_ms", c.sync.overlap_ms, 0, 86'400'000);
     integer("sync.parallelism", c.sync.parallelism, 1, 16);
+    str("scoring.scorecards_dir", c.scoring.scorecards_dir);
+    integer("scoring.min_coverage_percent", c.scoring.min_coverage_percent, 0, 100);
+    integer("scoring.bands.green", c.scoring.green, 0, 100);
+    integer("scoring.bands.yellow", c.scoring.yellow, 0, 100);
+    integer("scoring.bands.orange", c.scoring.orange, 0, 100);
+    integer("scoring.chunk_size", c.scoring.chunk_size, 1, 100'000);
+    integer("scoring.threads", c.scoring.threads, 1, 64);
     for (auto& [canonical, property] : c.mapping.company) str("mapping.company." + canonical, property, property_name);
     for (auto& [canonical, property] : c.mapping.contact) str("mapping.contact." + canonical, property, property_name);
     secret("webhook.secret", c.webhook.secret);
@@ -329,6 +336,11 @@ Config load(const std::optional<std::string>& path, const Environment& env) {
     if (!known && name.rfind("CSHEALTHD_TEST_", 0) != 0) {
       throw ConfigError(name + ": unknown environment variable (no such config key)");
     }
+  }
+  const auto& sc = config.scoring;
+  if (!(sc.green > sc.yellow && sc.yellow > sc.orange)) {
+    throw ConfigError("scoring.bands: expected green > yellow > orange, got " + std::to_string(sc.green) + " / " +
+                      std::to_string(sc.yellow) + " / " + std::to_string(sc.orange));
   }
   return config;
 }

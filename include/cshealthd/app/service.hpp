@@ -8,6 +8,7 @@
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/http/router.hpp"
 #include "cshealthd/http/server.hpp"
+#include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/migrations.hpp"
 
@@ -27,6 +28,7 @@ class Service {
 
  private:
   void add_routes();
+  void add_v1_routes();
   void register_instance();
   void unregister_instance();
 
@@ -36,6 +38,7 @@ class Service {
   std::unique_ptr<DatabaseRuntime> database_runtime_;
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<store::Migrator> migrator_;
+  std::unique_ptr<scoring::ScoringConfig> scoring_;
   std::unique_ptr<WorkerPool> workers_;
   http::Router router_;
   std::unique_ptr<http::Server> server_;

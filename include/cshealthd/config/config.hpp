@@ -67,6 +67,14 @@ struct SyncConfig {
   int parallelism = 3;       // object types synced at once (each on its own connection)
 };
 
+struct ScoringConfig {
+  std::string scorecards_dir;      // empty: the scorecards shipped in the binary (config/scorecards)
+  int min_coverage_percent = 50;   // below this share of weight with data, the status is `unknown`
+  int green = 80, yellow = 60, orange = 40;  // status bands: score >= green is green, ...
+  int chunk_size = 2000;           // companies read, scored and written together
+  int threads = 2;                 // scoring threads
+};
+
 // HubSpot property names of the canonical inputs (DOMAIN.md §1), keyed by canonical name. Scores,
 // snapshots and the typed views use the canonical names, so a remap never breaks history.
 struct MappingConfig {
@@ -103,6 +111,7 @@ struct Config {
   HubspotConfig hubspot;
   SyncConfig sync;
   MappingConfig mapping;
+  ScoringConfig scoring;
   WebhookConfig webhook;
   AdminConfig admin;
 };

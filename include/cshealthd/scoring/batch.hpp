@@ -1,0 +1,54 @@
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cshealthd/base/metrics.hpp"
+#include "cshealthd/scoring/scoring_config.hpp"
+#include "cshealthd/store/database.hpp"
+
+namespace cshealthd::scoring {
+
+// A result as the API and the CLI show it (and as health_scores stores its parts).
+nlohmann::json to_json(const core::HealthResult& r, const std::string& segment);
+std::string format_day(std::int32_t day);                  // "2026-06-15"
+std::optional<std::int32_t> parse_day(const std::string& s);  // nullopt unless a real YYYY-MM-DD
+
+struct BatchOptions {
+  std::int32_t as_of_day = 0;
+  std::optional<std::int64_t> company;  // one company only
+  std::size_t chunk = 2'000;             // companies read, scored and written together
+  int threads = 2;                       // scoring threads
+  std::string trigger = "cli";
+  bool keep_results = false;             // fill BatchReport::results (the CLI's --explain)
+};
+
+struct BatchReport {
+  std::int64_t run_id = 0;
+  std::int32_t as_of_day = 0;
+  std::uint64_t companies = 0;
+  std::map<std::string, std::uint64_t> by_status;
+  double seconds = 0, read_seconds = 0, score_seconds = 0, write_seconds = 0;
+  std::vector<nlohmann::json> results;  // keep_results only
+};
+
+// Rescores companies for one day: streams them from PostgreSQL in chunks (keyset on id), scores each
+// chunk on worker threads with the pure engine, and writes the results with COPY in one transaction
+// per chunk together with nothing else, so an interrupted run leaves whole chunks and can simply be
+// run again (a day's rerun replaces its rows).
+class BatchScorer {
+ public:
+  BatchScorer(store::Database& db, const ScoringConfig& config, metrics::Registry& metrics);
+  BatchReport run(const BatchOptions& options);
+
+ private:
+  store::Database& db_;
+  const ScoringConfig& config_;
+  metrics::Registry& metrics_;
+};
+
+}  // namespace cshealthd::scoring

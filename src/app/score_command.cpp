@@ -1,0 +1,181 @@
+#include "cshealthd/app/score_command.hpp"
+
+#include <cstdio>
+#include <iostream>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cshealthd/app/database_runtime.hpp"
+#include "cshealthd/base/system_clock.hpp"
+#include "cshealthd/core/time.hpp"
+#include "cshealthd/scoring/batch.hpp"
+#include "cshealthd/scoring/health_store.hpp"
+#include "cshealthd/store/migrations.hpp"
+
+namespace cshealthd::app {
+namespace {
+
+using json = nlohmann::json;
+
+std::int32_t today() {
+  SystemClock clock;
+  return core::day_of(
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall_now().time_since_epoch()).count());
+}
+
+std::int32_t day_or_throw(const std::string& text, const char* option) {
+  const auto d = scoring::parse_day(text);
+  if (!d) throw config::ConfigError(std::string(option) + ": expected a date YYYY-MM-DD, got '" + text + "'");
+  return *d;
+}
+
+std::string num(const json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_string()) return v.get<std::string>();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", v.get<double>());
+  std::string s = buf;
+  while (s.find('.') != std::string::npos && (s.back() == '0' || s.back() == '.')) {
+    const bool dot = s.back() == '.';
+    s.pop_back();
+    if (dot) break;
+  }
+  return s;
+}
+
+// The readable explanation of one result.
+void print_explained(const json& r) {
+  std::printf("company %s  as of %s  scorecard %s (segment %s)\n", r["company_id"].get<std::string>().c_str(),
+              r["as_of"].get<std::string>().c_str(), r["scorecard"].get<std::string>().c_str(),
+              r["segment"].get<std::string>().c_str());
+  std::printf("score %s  %s  coverage %.0f%%", num(r["score"]).c_str(), r["status"].get<std::string>().c_str(),
+              r["coverage"].get<double>() * 100);
+  if (!r["previous_score"].is_null())
+    std::printf("  (previous %s, %+.2f)", num(r["previous_score"]).c_str(), r["delta"].get<double>());
+  std::printf("\n\n%-12s %7s %12s %10s  %s\n", "component", "weight", "raw", "points", "rule");
+  for (const auto& c : r["components"]) {
+    const std::string points =
+        c["points"].is_null() ? "-" : num(c["points"]) + "/" + num(c["max_points"]);
+    std::printf("%-12s %6s%% %12s %10s  %s%s\n", c["name"].get<std::string>().c_str(), num(c["weight"]).c_str(),
+                num(c["raw"]).c_str(), points.c_str(), c["rule"].get<std::string>().c_str(),
+                c.value("overridden", false) ? " [override]" : "");
+  }
+  if (!r["signals"].empty()) std::printf("\nsignals:\n");
+  for (const auto& s : r["signals"]) {
+    std::printf("  [%s] %s (%s): %s\n", s["priority"].get<std::string>().c_str(), s["name"].get<std::string>().c_str(),
+                s["kind"].get<std::string>().c_str(), s["facts"].get<std::string>().c_str());
+  }
+  if (!r["reasons"].empty()) std::printf("\nreasons (worst first):\n");
+  for (const auto& s : r["reasons"]) std::printf("  %s\n", s.get<std::string>().c_str());
+  std::printf("\n");
+}
+
+// The database a one-shot command works on, migrated when the config says so.
+struct Runtime {
+  explicit Runtime(const config::Config& config) : db_runtime(config) {
+    if (config.database.migrate_on_start) store::Migrator(db_runtime.conninfo()).migrate();
+    db = std::make_unique<store::Database>(
+        db_runtime.conninfo(), store::PoolOptions{2, config.database.statement_timeout_ms,
+                                                  config.database.connect_timeout_s, std::chrono::milliseconds(30'000)});
+  }
+  DatabaseRuntime db_runtime;
+  std::unique_ptr<store::Database> db;
+};
+
+}  // namespace
+
+scoring::ScoringConfig load_scoring_config(const config::Config& config) {
+  const auto& s = config.scoring;
+  return scoring::load_scoring(
+      s.scorecards_dir, core::StatusBands{static_cast<double>(s.green), static_cast<double>(s.yellow),
+                                          static_cast<double>(s.orange), s.min_coverage_percent / 100.0});
+}
+
+int run_score(const config::Config& config, const ScoreOptions& o) {
+  const auto scoring_config = load_scoring_config(config);  // config errors first: exit 2 before any work
+  const std::int32_t as_of = o.as_of.empty() ? today() : day_or_throw(o.as_of, "--as-of");
+  if (o.backfill < 1 || o.backfill > 3660) throw config::ConfigError("--backfill: expected 1 to 3660 days");
+  Runtime rt(config);
+  if (o.company && !scoring::HealthStore(*rt.db, scoring_config).company_exists(*o.company)) {
+    std::cerr << "cshealthd: no company " << *o.company << " in the database (sync first?)\n";
+    return 1;
+  }
+  metrics::Registry metrics;
+  scoring::BatchScorer scorer(*rt.db, scoring_config, metrics);
+  for (std::int32_t day = as_of - o.backfill + 1; day <= as_of; ++day) {
+    scoring::BatchOptions bo;
+    bo.as_of_day = day;
+    bo.company = o.company;
+    bo.chunk = static_cast<std::size_t>(config.scoring.chunk_size);
+    bo.threads = config.scoring.threads;
+    bo.trigger = o.backfill > 1 ? "backfill" : "cli";
+    bo.keep_results = o.explain || o.company.has_value();
+    const auto report = scorer.run(bo);
+    if (o.json) {
+      if (bo.keep_results) {
+        for (const auto& r : report.results) std::cout << r.dump() << "\n";
+      } else {
+        std::cout << json({{"as_of", scoring::format_day(day)},
+                           {"run_id", report.run_id},
+                           {"companies", report.companies},
+                           {"by_status", report.by_status},
+                           {"seconds", report.seconds}})
+                         .dump()
+                  << "\n";
+      }
+      continue;
+    }
+    if (bo.keep_results) {
+      for (const auto& r : report.results) print_explained(r);
+    }
+    std::printf("as of %s: %llu companies scored in %.1f s (run %lld):", scoring::format_day(day).c_str(),
+                static_cast<unsigned long long>(report.companies), report.seconds,
+                static_cast<long long>(report.run_id));
+    for (const char* s : {"green", "yellow", "orange", "red", "unknown"}) {
+      const auto it = report.by_status.find(s);
+      std::printf(" %s %llu", s, static_cast<unsigned long long>(it == report.by_status.end() ? 0 : it->second));
+    }
+    std::printf("\n");
+  }
+  return 0;
+}
+
+int run_override(const config::Config& config, const OverrideOptions& o) {
+  const auto scoring_config = load_scoring_config(config);
+  Runtime rt(config);
+  scoring::HealthStore store(*rt.db, scoring_config);
+  if (!store.company_exists(o.company)) {
+    std::cerr << "cshealthd: no company " << o.company << " in the database\n";
+    return 1;
+  }
+  if (o.action == "list") {
+    std::cout << store.overrides(o.company).dump(2) << "\n";
+    return 0;
+  }
+  const std::string author = o.author.empty() ? (getenv("USER") ? getenv("USER") : "cli") : o.author;
+  if (o.action == "revoke") {
+    if (!store.revoke_override(o.company, o.component, author)) {
+      std::cerr << "cshealthd: no live override of " << (o.component.empty() ? "the score" : o.component) << "\n";
+      return 1;
+    }
+    std::cout << "revoked; the next scoring run no longer applies it\n";
+    return 0;
+  }
+  scoring::OverrideRequest r;
+  r.company_id = o.company;
+  r.component = o.component;
+  r.value = o.value;
+  r.reason = o.reason;
+  r.author = author;
+  r.expires_day = day_or_throw(o.expires, "--expires");
+  try {
+    std::cout << store.set_override(r, today()).dump(2) << "\n";
+  } catch (const scoring::InvalidRequest& e) {
+    throw config::ConfigError(e.what());
+  }
+  return 0;
+}
+
+}  // namespace cshealthd::app

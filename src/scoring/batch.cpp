@@ -1,0 +1,388 @@
+#include "cshealthd/scoring/batch.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "cshealthd/core/time.hpp"
+
+namespace cshealthd::scoring {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double secs(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+const char* kind_name(core::SignalKind k) {
+  return k == core::SignalKind::kChurn ? "churn" : "expansion";
+}
+
+// Epoch milliseconds of a timestamptz column, in SQL.
+constexpr const char* kMs = "(extract(epoch from {})*1000)::bigint";
+std::string ms(const std::string& column) {
+  std::string s = kMs;
+  return s.replace(s.find("{}"), 2, column);
+}
+
+template <typename T>
+std::optional<T> opt(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<T>();
+}
+
+// What one chunk of companies needs, read in one snapshot of the database.
+struct Chunk {
+  std::vector<core::CompanyInputs> inputs;
+  std::int64_t lo = 0, hi = 0;
+};
+
+struct Windows {
+  std::vector<std::int32_t> probe_days;  // snapshot values needed: as of, and a window back for trends
+  std::optional<std::int64_t> ticket_start, meeting_start;  // ms; nullopt: all of them
+};
+
+Windows windows_for(const ScoringConfig& config, std::int32_t day) {
+  Windows w;
+  w.probe_days = {day, day - 30};  // today and a month back: the usage-drop signal
+  int ticket_days = 60;            // this month and last: ticket surge
+  bool tickets_all = false, meetings_all = true;  // missed meetings: the last held ones, however old
+  for (const auto& card : config.scorecards) {
+    for (const auto& c : card.components) {
+      if (c.kind == core::ComponentKind::kTrend) w.probe_days.push_back(day - c.window_days);
+      auto note = [&](const core::Aggregate& a) {
+        if (a.source == core::RecordSource::kTickets) {
+          if (a.window_days == 0) tickets_all = true;
+          ticket_days = std::max(ticket_days, a.window_days);
+        }
+      };
+      if (c.kind == core::ComponentKind::kAggregate) note(c.aggregate);
+      for (const auto& r : c.rules) note(r.when);
+    }
+  }
+  std::sort(w.probe_days.begin(), w.probe_days.end());
+  w.probe_days.erase(std::unique(w.probe_days.begin(), w.probe_days.end()), w.probe_days.end());
+  const std::int64_t end = core::start_of_day(day + 1);
+  if (!tickets_all) w.ticket_start = end - static_cast<std::int64_t>(ticket_days) * core::kMsPerDay;
+  if (!meetings_all) w.meeting_start = end;
+  return w;
+}
+
+std::string int_array(const std::vector<std::int32_t>& v) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
+  return out + "}";
+}
+
+// Reads the next chunk of companies after `after` (keyset on id) with everything scoring needs.
+Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Windows& w, std::int64_t after) {
+  Chunk chunk;
+  const std::string day = format_day(o.as_of_day);
+  const std::int64_t end = core::start_of_day(o.as_of_day + 1);
+  const auto companies = tx.exec_params(
+      "SELECT id, plan, goal_status, cs_stage, " + ms("renewal_date") + ", " + ms("contract_start_date") + ", " +
+          ms("last_contacted") +
+          ", mrr, licensed_seats, active_users_30d, logins_30d, features_used FROM companies "
+          "WHERE NOT archived AND id > $1 AND ($2::bigint IS NULL OR id = $2) ORDER BY id LIMIT $3",
+      after, o.company, static_cast<long long>(o.chunk));
+  if (companies.empty()) return chunk;
+  std::unordered_map<std::int64_t, std::size_t> index;
+  chunk.inputs.resize(companies.size());
+  for (std::size_t i = 0; i < companies.size(); ++i) {
+    const auto& row = companies[i];
+    auto& in = chunk.inputs[i];
+    in.company_id = row[0].as<std::int64_t>();
+    in.as_of_day = o.as_of_day;
+    for (std::size_t t = 0; t < core::kTextFieldCount; ++t) in.texts[t] = opt<std::string>(row[static_cast<int>(1 + t)]);
+    for (std::size_t d = 0; d < core::kDateFieldCount; ++d) in.dates[d] = opt<std::int64_t>(row[static_cast<int>(4 + d)]);
+    for (std::size_t m = 0; m < core::kMetricCount; ++m) in.metrics[m] = opt<double>(row[static_cast<int>(7 + m)]);
+    index[in.company_id] = i;
+  }
+  chunk.lo = chunk.inputs.front().company_id;
+  chunk.hi = chunk.inputs.back().company_id;
+  auto find = [&](std::int64_t id) -> core::CompanyInputs* {
+    const auto it = index.find(id);
+    return it == index.end() ? nullptr : &chunk.inputs[it->second];
+  };
+
+  // Snapshot values on each probe day (the last recorded on or before it): enough for value_at().
+  for (const auto& r : tx.exec_params(
+           "SELECT DISTINCT s.company_id, s.metric, s.day - date '1970-01-01', s.value FROM unnest($3::int[]) "
+           "AS p(d) CROSS JOIN LATERAL (SELECT DISTINCT ON (company_id, metric) company_id, metric, day, value "
+           "FROM company_metric_snapshots WHERE company_id BETWEEN $1 AND $2 AND day <= date '1970-01-01' + p.d "
+           "ORDER BY company_id, metric, day DESC) s",
+           chunk.lo, chunk.hi, int_array(w.probe_days))) {
+    auto* in = find(r[0].as<std::int64_t>());
+    const auto metric = core::metric_from_name(r[1].as<std::string>());
+    if (!in || !metric) continue;
+    in->history[static_cast<std::size_t>(*metric)].push_back({r[2].as<std::int32_t>(), r[3].as<double>()});
+  }
+  for (auto& in : chunk.inputs) {
+    for (std::size_t m = 0; m < core::kMetricCount; ++m) {
+      auto& h = in.history[m];
+      std::sort(h.begin(), h.end(), [](const auto& a, const auto& b) { return a.day < b.day; });
+      // The metric as of the day is its snapshot then (history), else the synced value.
+      if (auto v = in.value_at(static_cast<core::Metric>(m), o.as_of_day)) in.metrics[m] = v;
+    }
+  }
+
+  for (const auto& r : tx.exec_params(
+           "SELECT a.to_id, " + ms("t.created_at") + ", " + ms("t.closed_at") +
+               ", coalesce(t.priority, ''), coalesce(t.category, '') FROM crm_associations a JOIN tickets t ON "
+               "t.id = a.from_id WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND a.from_type = "
+               "'tickets' AND NOT t.archived AND t.created_at < to_timestamp($3 / 1000.0) "
+               "AND ($4::bigint IS NULL OR t.created_at >= to_timestamp($4 / 1000.0))",
+           chunk.lo, chunk.hi, end, w.ticket_start)) {
+    auto* in = find(r[0].as<std::int64_t>());
+    if (!in) continue;
+    core::Ticket t;
+    t.created = r[1].as<std::int64_t>();
+    t.closed = opt<std::int64_t>(r[2]);
+    t.priority = r[3].as<std::string>();
+    t.category = r[4].as<std::string>();
+    in->tickets.push_back(std::move(t));
+  }
+
+  // Feedback reaches a company directly or through its contacts (HubSpot associates answers to contacts).
+  for (const auto& r : tx.exec_params(
+           "SELECT l.company, " + ms("f.submitted_at") +
+               ", coalesce(f.survey_type, ''), f.value FROM ("
+               "SELECT a.to_id AS company, a.from_id AS fid FROM crm_associations a WHERE a.to_type = 'companies' "
+               "AND a.to_id BETWEEN $1 AND $2 AND a.from_type = 'feedback_submissions' "
+               "UNION SELECT cc.to_id, fc.from_id FROM crm_associations cc JOIN crm_associations fc ON "
+               "fc.to_type = 'contacts' AND fc.to_id = cc.from_id AND fc.from_type = 'feedback_submissions' "
+               "WHERE cc.to_type = 'companies' AND cc.to_id BETWEEN $1 AND $2 AND cc.from_type = 'contacts') l "
+               "JOIN feedback_submissions f ON f.id = l.fid WHERE NOT f.archived AND f.value IS NOT NULL "
+               "AND f.submitted_at < to_timestamp($3 / 1000.0)",
+           chunk.lo, chunk.hi, end)) {
+    auto* in = find(r[0].as<std::int64_t>());
+    if (!in) continue;
+    in->feedback.push_back({r[1].as<std::int64_t>(), r[2].as<std::string>(), r[3].as<double>()});
+  }
+
+  for (const auto& r : tx.exec_params(
+           "SELECT a.to_id, " + ms("m.start_time") +
+               ", coalesce(m.outcome, '') FROM crm_associations a JOIN meetings m ON m.id = a.from_id "
+               "WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND a.from_type = 'meetings' "
+               "AND NOT m.archived AND m.start_time < to_timestamp($3 / 1000.0)",
+           chunk.lo, chunk.hi, end)) {
+    auto* in = find(r[0].as<std::int64_t>());
+    if (in) in->meetings.push_back({r[1].as<std::int64_t>(), r[2].as<std::string>()});
+  }
+
+  for (const auto& r : tx.exec_params(
+           "SELECT a.to_id, c.id, coalesce(c.departed, false) FROM crm_associations a JOIN contacts c ON "
+           "c.id = a.from_id WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND a.from_type = "
+           "'contacts' AND c.key_person AND NOT c.archived",
+           chunk.lo, chunk.hi)) {
+    auto* in = find(r[0].as<std::int64_t>());
+    if (in) in->contacts.push_back({true, r[2].as<bool>(), r[1].as<std::int64_t>()});
+  }
+
+  for (const auto& r : tx.exec_params(
+           "SELECT DISTINCT ON (company_id) company_id, day - date '1970-01-01', score, status FROM health_scores "
+           "WHERE company_id BETWEEN $1 AND $2 AND day < $3::date ORDER BY company_id, day DESC",
+           chunk.lo, chunk.hi, day)) {
+    auto* in = find(r[0].as<std::int64_t>());
+    if (in) in->previous = core::PreviousResult{r[1].as<std::int32_t>(), r[2].as<double>(), r[3].as<std::string>()};
+  }
+
+  // Overrides live on that day: created before its end, not yet expired, not revoked by then.
+  for (const auto& r : tx.exec_params(
+           "SELECT company_id, component, value, reason, author, expires_on - date '1970-01-01' FROM "
+           "score_overrides WHERE company_id BETWEEN $1 AND $2 AND expires_on >= $3::date AND created_at < "
+           "to_timestamp($4 / 1000.0) AND (revoked_at IS NULL OR revoked_at >= to_timestamp($4 / 1000.0)) "
+           "ORDER BY id",
+           chunk.lo, chunk.hi, day, end)) {
+    auto* in = find(r[0].as<std::int64_t>());
+    if (!in) continue;
+    in->overrides.push_back({r[1].as<std::string>(), r[2].as<double>(), r[3].as<std::string>(),
+                             r[4].as<std::string>(), r[5].as<std::int32_t>()});
+  }
+  return chunk;
+}
+
+struct Scored {
+  core::HealthResult result;
+  const std::string* segment = nullptr;
+};
+
+}  // namespace
+
+std::string format_day(std::int32_t day) {
+  return core::format_date(core::start_of_day(day));
+}
+
+std::optional<std::int32_t> parse_day(const std::string& s) {
+  if (s.size() != 10) return std::nullopt;
+  const auto ms = core::parse_iso8601(s + "T00:00:00Z");
+  if (!ms || core::format_date(*ms) != s) return std::nullopt;
+  return core::day_of(*ms);
+}
+
+json to_json(const core::HealthResult& r, const std::string& segment) {
+  json components = json::array();
+  for (const auto& c : r.components) {
+    json j = {{"name", c.component->name},
+              {"label", c.component->label},
+              {"has_data", c.has_data},
+              {"weight", c.weight},
+              {"max_points", c.component->max_points}};
+    if (c.has_data) {
+      j["raw"] = c.raw_text.empty() ? json(c.raw) : json(c.raw_text);
+      j["points"] = c.points;
+      j["effective_weight"] = std::round(c.effective_weight * 10000) / 10000;
+      j["rule"] = c.rule;
+      j["lost"] = c.lost;
+    } else {
+      j["raw"] = nullptr;
+      j["points"] = nullptr;
+      j["rule"] = c.rule.empty() ? "no data" : c.rule;
+    }
+    if (c.overridden) j["overridden"] = true;
+    components.push_back(std::move(j));
+  }
+  json signals = json::array();
+  for (const auto& s : r.signals)
+    signals.push_back({{"name", s.name}, {"kind", kind_name(s.kind)}, {"priority", s.priority}, {"facts", s.facts}});
+  json out = {{"company_id", std::to_string(r.company_id)},
+              {"as_of", format_day(r.as_of_day)},
+              {"score", r.score},
+              {"computed_score", r.computed_score},
+              {"status", r.status},
+              {"coverage", std::round(r.coverage * 10000) / 10000},
+              {"scorecard", r.scorecard},
+              {"segment", segment},
+              {"previous_score", r.previous_score ? json(*r.previous_score) : json(nullptr)},
+              {"delta", r.delta ? json(*r.delta) : json(nullptr)},
+              {"components", std::move(components)},
+              {"signals", std::move(signals)},
+              {"reasons", r.reasons},
+              {"override", nullptr}};
+  if (r.score_override) {
+    out["override"] = {{"value", r.score_override->value},
+                       {"reason", r.score_override->reason},
+                       {"author", r.score_override->author},
+                       {"expires_on", format_day(r.score_override->expires_day)}};
+  }
+  return out;
+}
+
+BatchScorer::BatchScorer(store::Database& db, const ScoringConfig& config, metrics::Registry& metrics)
+    : db_(db), config_(config), metrics_(metrics) {}
+
+BatchReport BatchScorer::run(const BatchOptions& o) {
+  const auto started = Clock::now();
+  BatchReport report;
+  report.as_of_day = o.as_of_day;
+  const std::string day = format_day(o.as_of_day);
+  report.run_id = db_.with_retry("score_run_start", [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    const auto id = tx.exec_params1(
+                          "INSERT INTO score_runs (as_of, trigger, config_fingerprint) VALUES ($1::date, $2, $3) "
+                          "RETURNING id",
+                          day, o.trigger, config_.fingerprint)[0]
+                        .as<std::int64_t>();
+    tx.commit();
+    return id;
+  });
+  const Windows windows = windows_for(config_, o.as_of_day);
+  const int threads = std::max(1, o.threads);
+
+  std::int64_t after = 0;
+  while (true) {
+    auto t0 = Clock::now();
+    Chunk chunk = db_.with_retry("score_read_chunk", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c, "score_read_chunk");
+      return read_chunk(tx, o, windows, after);
+    });
+    report.read_seconds += secs(t0);
+    if (chunk.inputs.empty()) break;
+    after = chunk.hi;
+
+    // Score on worker threads: the engine is pure, each company independent.
+    t0 = Clock::now();
+    std::vector<Scored> scored(chunk.inputs.size());
+    std::vector<std::string> rows(chunk.inputs.size());
+    auto work = [&](std::size_t from, std::size_t to) {
+      for (std::size_t i = from; i < to; ++i) {
+        const auto& in = chunk.inputs[i];
+        const auto [segment, card_name] = config_.segments.select(in);
+        const core::Scorecard* card = config_.find(*card_name);
+        core::score(*card, config_.bands, in, scored[i].result);
+        core::evaluate_signals(config_.signals, in, scored[i].result);
+        scored[i].segment = segment;
+      }
+    };
+    const std::size_t n = chunk.inputs.size(), per = (n + threads - 1) / threads;
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads && per * t < n; ++t) pool.emplace_back(work, per * t, std::min(n, per * (t + 1)));
+    work(0, std::min(n, per));
+    for (auto& t : pool) t.join();
+    report.score_seconds += secs(t0);
+
+    t0 = Clock::now();
+    db_.with_retry("score_write_chunk", [&](pqxx::connection& c) {
+      pqxx::work tx(c, "score_write_chunk");
+      tx.exec(
+          "CREATE TEMP TABLE IF NOT EXISTS health_stage (company_id bigint, day date, run_id bigint, score float8, "
+          "computed_score float8, status text, coverage float8, scorecard text, segment text, previous_score text, "
+          "delta text, components text, signals text, reasons text, score_override text) ON COMMIT DELETE ROWS");
+      {
+        pqxx::stream_to stream(tx, "health_stage");
+        for (const auto& s : scored) {
+          const auto j = to_json(s.result, *s.segment);
+          stream << std::make_tuple(s.result.company_id, day, report.run_id, s.result.score, s.result.computed_score,
+                                    s.result.status, j["coverage"].get<double>(), s.result.scorecard, *s.segment,
+                                    s.result.previous_score ? j["previous_score"].dump() : std::string(),
+                                    s.result.delta ? j["delta"].dump() : std::string(), j["components"].dump(),
+                                    j["signals"].dump(), j["reasons"].dump(), j["override"].dump());
+        }
+        stream.complete();
+      }
+      tx.exec(
+          "INSERT INTO health_scores (company_id, day, run_id, score, computed_score, status, coverage, scorecard, "
+          "segment, previous_score, delta, components, signals, reasons, score_override, computed_at) "
+          "SELECT company_id, day, run_id, score, computed_score, status, coverage, scorecard, segment, "
+          "NULLIF(previous_score, '')::float8, NULLIF(delta, '')::float8, components::jsonb, signals::jsonb, "
+          "reasons::jsonb, NULLIF(score_override, 'null')::jsonb, now() FROM health_stage "
+          "ON CONFLICT (company_id, day) DO UPDATE SET run_id = EXCLUDED.run_id, score = EXCLUDED.score, "
+          "computed_score = EXCLUDED.computed_score, status = EXCLUDED.status, coverage = EXCLUDED.coverage, "
+          "scorecard = EXCLUDED.scorecard, segment = EXCLUDED.segment, previous_score = EXCLUDED.previous_score, "
+          "delta = EXCLUDED.delta, components = EXCLUDED.components, signals = EXCLUDED.signals, "
+          "reasons = EXCLUDED.reasons, score_override = EXCLUDED.score_override, computed_at = now()");
+      tx.commit();
+    });
+    report.write_seconds += secs(t0);
+
+    for (const auto& s : scored) {
+      ++report.by_status[s.result.status];
+      if (o.keep_results) report.results.push_back(to_json(s.result, *s.segment));
+    }
+    report.companies += scored.size();
+    metrics_.counter("cshealthd_scoring_companies_total", "Companies scored").inc(scored.size());
+    if (chunk.inputs.size() < o.chunk) break;
+  }
+
+  report.seconds = secs(started);
+  db_.with_retry("score_run_finish", [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params("UPDATE score_runs SET finished_at = now(), companies = $2 WHERE id = $1", report.run_id,
+                   static_cast<long long>(report.companies));
+    tx.commit();
+  });
+  metrics_.gauge("cshealthd_scoring_last_run_seconds", "Wall time of the last scoring run").set(report.seconds);
+  metrics_.gauge("cshealthd_scoring_last_run_companies", "Companies in the last scoring run")
+      .set(static_cast<double>(report.companies));
+  spdlog::info("scoring: run {} as of {}: {} companies in {:.1f} s (read {:.1f}, score {:.1f}, write {:.1f})",
+               report.run_id, day, report.companies, report.seconds, report.read_seconds, report.score_seconds,
+               report.write_seconds);
+  return report;
+}
+
+}  // namespace cshealthd::scoring
