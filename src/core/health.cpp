@@ -1,8 +1,10 @@
 #include "cshealthd/core/health.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 namespace cshealthd::core {
 namespace {
@@ -28,11 +30,17 @@ bool allowed(const std::vector<std::string>& set, const std::string& v) {
   return set.empty() || std::find(set.begin(), set.end(), v) != set.end();
 }
 
+// A number as people read it: at most two decimals, no trailing zeros. to_chars, not printf: this runs
+// for every reason and signal of every company.
 std::string fmt(double v) {
-  char buf[32];
-  if (std::fabs(v - std::round(v)) < 1e-9) std::snprintf(buf, sizeof buf, "%.0f", v);
-  else std::snprintf(buf, sizeof buf, "%.2f", v);
-  return buf;
+  char buf[64];
+  const double r = std::round(v * 100) / 100;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, r, std::chars_format::fixed, 2);
+  if (ec != std::errc()) return "?";
+  while (end > buf && end[-1] == '0') --end;
+  if (end > buf && end[-1] == '.') --end;
+  std::string out(buf, end);
+  return out == "-0" ? "0" : out;
 }
 
 double round2(double v) {
@@ -236,10 +244,11 @@ void apply_bands(const Component& c, double v, ComponentResult& r) {
     }
   }
   r.has_data = false;  // outside every band: a value the scorecard does not rate (e.g. negative)
-  r.rule = "out of range: " + fmt(v);
+  r.detail = "out of range: " + fmt(v);
 }
 
 void evaluate(const Component& c, const CompanyInputs& in, ComponentResult& r) {
+  r = ComponentResult{};
   r.component = &c;
   r.weight = c.weight;
   switch (c.kind) {
@@ -259,16 +268,16 @@ void evaluate(const Component& c, const CompanyInputs& in, ComponentResult& r) {
     case ComponentKind::kCategorical: {
       const auto& t = in.texts[static_cast<std::size_t>(*c.text)];
       if (!t || t->empty()) return;
-      r.raw_text = *t;
       for (const auto& [value, points] : c.categories) {
         if (value == *t) {
           r.has_data = true;
           r.points = points;
+          r.raw_text = value;
           r.rule = value;
           return;
         }
       }
-      r.rule = "unrated value: " + *t;
+      r.detail = "unrated value: " + *t;
       return;
     }
     case ComponentKind::kTrend: {
@@ -292,9 +301,7 @@ void evaluate(const Component& c, const CompanyInputs& in, ComponentResult& r) {
       r.has_data = true;
       r.raw = round2(best_change * 100);
       r.points = best > 0 ? c.growing : best < 0 ? c.shrinking : c.flat;
-      r.rule = best > 0 ? "growing (>= " + fmt(c.grow_at * 100) + "%)"
-               : best < 0 ? "shrinking (<= " + fmt(c.shrink_at * 100) + "%)"
-                          : "flat";
+      r.rule = best > 0 ? c.growing_label : best < 0 ? c.shrinking_label : c.flat_label;
       return;
     }
     case ComponentKind::kDaysUntil: {
@@ -337,10 +344,9 @@ void score(const Scorecard& card, const StatusBands& bands, const CompanyInputs&
   out.company_id = in.company_id;
   out.as_of_day = in.as_of_day;
   out.scorecard = card.name;
-  out.components.clear();
   out.components.resize(card.components.size());
   out.signals.clear();
-  out.reasons.clear();
+  out.top = {-1, -1, -1};
   out.score_override.reset();
 
   double total_weight = 0, present_weight = 0, weighted = 0;
@@ -353,8 +359,7 @@ void score(const Scorecard& card, const StatusBands& bands, const CompanyInputs&
         r.has_data = true;
         r.overridden = true;
         r.points = std::clamp(o.value, 0.0, c.max_points);
-        r.override_reason = o.reason;
-        r.rule = "override by " + o.author + ": " + o.reason;
+        r.detail = "override by " + o.author + ": " + o.reason;
       }
     }
     total_weight += c.weight;
@@ -382,21 +387,17 @@ void score(const Scorecard& card, const StatusBands& bands, const CompanyInputs&
   out.status = status_of(out.score, coverage_for_status, bands);
 
   // Reasons: what cost the most points, worst first (ties in scorecard order).
-  std::vector<const ComponentResult*> costly;
-  for (const auto& r : out.components) {
-    if (r.has_data && r.lost > 0) costly.push_back(&r);
-  }
-  std::stable_sort(costly.begin(), costly.end(),
-                   [](const ComponentResult* a, const ComponentResult* b) { return a->lost > b->lost; });
-  for (const auto* r : costly) {
-    if (out.reasons.size() == 3) break;
-    const Component& c = *r->component;
-    out.reasons.push_back(c.name + ": " + (r->raw_text.empty() ? fmt(r->raw) : r->raw_text) + " (" + r->rule +
-                          ") " + fmt(r->points) + "/" + fmt(c.max_points) + ", -" + fmt(r->lost) + " points");
-  }
-  if (out.score_override) {
-    out.reasons.insert(out.reasons.begin(), "score overridden to " + fmt(out.score) + " by " +
-                                                out.score_override->author + ": " + out.score_override->reason);
+  for (std::size_t i = 0; i < out.components.size(); ++i) {
+    const auto& r = out.components[i];
+    if (!r.has_data || r.lost <= 0) continue;
+    int at = static_cast<int>(i);
+    for (auto& slot : out.top) {
+      if (slot < 0) {
+        slot = at;
+        break;
+      }
+      if (out.components[slot].lost < out.components[at].lost) std::swap(slot, at);
+    }
   }
   if (in.previous) {
     out.previous_score = in.previous->score;
@@ -407,28 +408,75 @@ void score(const Scorecard& card, const StatusBands& bands, const CompanyInputs&
   }
 }
 
+std::vector<std::string> reasons(const HealthResult& r) {
+  std::vector<std::string> out;
+  if (r.score_override) {
+    out.push_back("score overridden to " + fmt(r.score) + " by " + r.score_override->author + ": " +
+                  r.score_override->reason);
+  }
+  for (const int i : r.top) {
+    if (i < 0) break;
+    const auto& c = r.components[static_cast<std::size_t>(i)];
+    const Component& comp = *c.component;
+    out.push_back(comp.name + ": " + (c.raw_text.empty() ? fmt(c.raw) : std::string(c.raw_text)) + " (" +
+                  std::string(c.rule_text()) + ") " + fmt(c.points) + "/" + fmt(comp.max_points) + ", -" +
+                  fmt(c.lost) + " points");
+  }
+  return out;
+}
+
+std::string Signal::facts() const {
+  const auto& v = values;
+  const std::string n = name;
+  auto date = [](double ms) { return format_date(static_cast<EpochMs>(ms)); };
+  if (n == "usage_drop") {
+    if (v[0] == 0)
+      return "logins in the last 30 days " + fmt(v[1]) + " vs " + fmt(v[2]) + " the 30 days before (" + fmt(v[3]) + "%)";
+    return "active users / seats " + fmt(v[1]) + "% vs " + fmt(v[2]) + "% a month ago (-" + fmt(v[3]) + "%)";
+  }
+  if (n == "ticket_surge")
+    return fmt(v[0]) + " tickets in the last 30 days vs " + fmt(v[1]) + " in the 30 days before";
+  if (n == "bad_support") {
+    if (v[0] == 0) return fmt(v[1]) + " critical bug tickets in the last 30 days";
+    return "a ticket opened " + format_iso8601(static_cast<EpochMs>(v[1])) +
+           (v[2] != 0 ? std::string(" is still open") : " took " + fmt(v[3]) + " h") + " (over " + fmt(v[4]) + " h)";
+  }
+  if (n == "nps_drop") return "NPS " + fmt(v[0]) + " after " + fmt(v[1]) + " (" + date(v[2]) + ")";
+  if (n == "missed_meetings") return "the last " + fmt(v[0]) + " CS meetings were NO_SHOW";
+  if (n == "silence") return "no contact since " + date(v[0]) + " (" + fmt(v[1]) + " days)";
+  if (n == "key_person_left") return "key contact " + fmt(v[0]) + " left or moved";
+  if (n == "renewal_near") return "renewal on " + date(v[0]) + " (" + fmt(v[1]) + " days)";
+  if (n == "score_below_alert" || n == "score_below_escalate") {
+    return "score " + fmt(v[0]) + " fell below " + fmt(v[1]) +
+           (std::isnan(v[2]) ? std::string(" (first score)") : " (was " + fmt(v[2]) + ")");
+  }
+  if (n == "seats_full")
+    return fmt(v[0]) + " of " + fmt(v[1]) + " licensed seats active (" + fmt(v[2]) + "%): propose an upgrade";
+  if (n == "promoter") return "latest NPS " + fmt(v[0]) + ": ask for a referral or case study";
+  if (n == "renewal_upsell") return "renewal on " + date(v[0]) + " with score " + fmt(v[1]) + ": renew with an upsell";
+  return n;
+}
+
 void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResult& result) {
   const EpochMs end = end_of(in);
   const std::int32_t day = in.as_of_day;
-  auto fire = [&](const char* name, SignalKind kind, const std::string& priority, std::string facts) {
-    result.signals.push_back({name, kind, priority, std::move(facts)});
+  auto fire = [&](const char* name, SignalKind kind, const std::string& priority, std::array<double, 5> values) {
+    result.signals.push_back({name, kind, priority, values});
   };
   auto at = [&](Metric m, std::int32_t d) { return d == day ? metric_now(in, m) : in.value_at(m, d); };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
 
   if (s.usage_drop.enabled) {
     const auto now = at(Metric::kLogins30d, day), before = at(Metric::kLogins30d, day - 30);
     const auto seats = at(Metric::kLicensedSeats, day), seats_before = at(Metric::kLicensedSeats, day - 30);
     const auto act = at(Metric::kActiveUsers30d, day), act_before = at(Metric::kActiveUsers30d, day - 30);
     if (now && before && *before > 0 && *now <= s.logins_ratio * *before) {
-      fire("usage_drop", SignalKind::kChurn, s.usage_drop.priority,
-           "logins in the last 30 days " + fmt(*now) + " vs " + fmt(*before) + " the 30 days before (" +
-               fmt(round2(100 * *now / *before)) + "%)");
+      fire("usage_drop", SignalKind::kChurn, s.usage_drop.priority, {0, *now, *before, 100 * *now / *before, 0});
     } else if (seats && seats_before && act && act_before && *seats > 0 && *seats_before > 0) {
       const double rate = *act / *seats, rate_before = *act_before / *seats_before;
       if (rate_before > 0 && (rate_before - rate) / rate_before >= s.active_rate_drop) {
         fire("usage_drop", SignalKind::kChurn, s.usage_drop.priority,
-             "active users / seats " + fmt(round2(rate * 100)) + "% vs " + fmt(round2(rate_before * 100)) +
-                 "% a month ago (-" + fmt(round2(100 * (rate_before - rate) / rate_before)) + "%)");
+             {1, rate * 100, rate_before * 100, 100 * (rate_before - rate) / rate_before, 0});
       }
     }
   }
@@ -440,8 +488,7 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
     }
     if (now >= static_cast<std::size_t>(s.surge_min_tickets) && now >= s.surge_factor * before) {
       fire("ticket_surge", SignalKind::kChurn, s.ticket_surge.priority,
-           std::to_string(now) + " tickets in the last 30 days vs " + std::to_string(before) +
-               " in the 30 days before");
+           {static_cast<double>(now), static_cast<double>(before), 0, 0, 0});
     }
   }
   if (s.bad_support.enabled) {
@@ -454,54 +501,57 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
       if (closed - t.created > s.open_hours * 3'600'000LL && (!slow || t.created < slow->created)) slow = &t;
     }
     if (critical >= static_cast<std::size_t>(s.critical_tickets)) {
-      fire("bad_support", SignalKind::kChurn, s.bad_support.priority,
-           std::to_string(critical) + " critical bug tickets in the last 30 days");
+      fire("bad_support", SignalKind::kChurn, s.bad_support.priority, {0, static_cast<double>(critical), 0, 0, 0});
     } else if (slow) {
       const bool open = !slow->closed || *slow->closed >= end;
       fire("bad_support", SignalKind::kChurn, s.bad_support.priority,
-           std::string("a ticket opened ") + format_iso8601(slow->created) +
-               (open ? " is still open" : " took " + fmt(round2((*slow->closed - slow->created) / 3.6e6)) + " h") +
-               " (over " + std::to_string(s.open_hours) + " h)");
+           {1, static_cast<double>(slow->created), open ? 1.0 : 0.0,
+            open ? 0 : static_cast<double>(*slow->closed - slow->created) / 3.6e6, static_cast<double>(s.open_hours)});
     }
   }
-  // NPS answers up to the day, newest first.
-  std::vector<const Feedback*> nps;
+  // The two newest NPS answers up to the day.
+  const Feedback* latest = nullptr;
+  const Feedback* prev = nullptr;
   for (const auto& f : in.feedback) {
-    if (f.survey_type == "NPS" && f.submitted < end) nps.push_back(&f);
-  }
-  std::stable_sort(nps.begin(), nps.end(),
-                   [](const Feedback* a, const Feedback* b) { return a->submitted > b->submitted; });
-  if (s.nps_drop.enabled && nps.size() >= 2) {
-    const double latest = nps[0]->value, prev = nps[1]->value;
-    if (prev - latest >= s.nps_drop_points || (prev >= 7 && latest <= 6)) {
-      fire("nps_drop", SignalKind::kChurn, s.nps_drop.priority,
-           "NPS " + fmt(latest) + " after " + fmt(prev) + " (" + format_date(nps[0]->submitted) + ")");
+    if (f.survey_type != "NPS" || f.submitted >= end) continue;
+    if (!latest || f.submitted > latest->submitted) {
+      prev = latest;
+      latest = &f;
+    } else if (!prev || f.submitted > prev->submitted) {
+      prev = &f;
     }
   }
-  if (s.missed_meetings.enabled) {
+  if (s.nps_drop.enabled && latest && prev) {
+    if (prev->value - latest->value >= s.nps_drop_points || (prev->value >= 7 && latest->value <= 6)) {
+      fire("nps_drop", SignalKind::kChurn, s.nps_drop.priority,
+           {latest->value, prev->value, static_cast<double>(latest->submitted), 0, 0});
+    }
+  }
+  if (s.missed_meetings.enabled && s.missed_in_a_row > 0) {
+    // The newest `n` meetings that were held or missed (canceled ones do not count).
+    const auto n = static_cast<std::size_t>(s.missed_in_a_row);
     std::vector<const Meeting*> held;
     for (const auto& m : in.meetings) {
       if (m.start < end && (m.outcome == "COMPLETED" || m.outcome == "NO_SHOW")) held.push_back(&m);
     }
-    std::stable_sort(held.begin(), held.end(), [](const Meeting* a, const Meeting* b) { return a->start > b->start; });
-    const auto n = static_cast<std::size_t>(s.missed_in_a_row);
-    if (n > 0 && held.size() >= n &&
-        std::all_of(held.begin(), held.begin() + n, [](const Meeting* m) { return m->outcome == "NO_SHOW"; })) {
-      fire("missed_meetings", SignalKind::kChurn, s.missed_meetings.priority,
-           "the last " + std::to_string(n) + " CS meetings were NO_SHOW");
+    if (held.size() >= n) {
+      std::partial_sort(held.begin(), held.begin() + static_cast<std::ptrdiff_t>(n), held.end(),
+                        [](const Meeting* a, const Meeting* b) { return a->start > b->start; });
+      if (std::all_of(held.begin(), held.begin() + static_cast<std::ptrdiff_t>(n),
+                      [](const Meeting* m) { return m->outcome == "NO_SHOW"; })) {
+        fire("missed_meetings", SignalKind::kChurn, s.missed_meetings.priority, {static_cast<double>(n), 0, 0, 0, 0});
+      }
     }
   }
   const auto& last_contacted = in.dates[static_cast<std::size_t>(DateField::kLastContacted)];
   if (s.silence.enabled && last_contacted && end - *last_contacted > s.silence_days * kDayMs) {
     fire("silence", SignalKind::kChurn, s.silence.priority,
-         "no contact since " + format_date(*last_contacted) + " (" +
-             std::to_string((end - *last_contacted) / kDayMs) + " days)");
+         {static_cast<double>(*last_contacted), static_cast<double>((end - *last_contacted) / kDayMs), 0, 0, 0});
   }
   if (s.key_person_left.enabled) {
     for (const auto& c : in.contacts) {
       if (c.key_person && c.departed) {
-        fire("key_person_left", SignalKind::kChurn, s.key_person_left.priority,
-             "key contact " + std::to_string(c.id) + " left or moved");
+        fire("key_person_left", SignalKind::kChurn, s.key_person_left.priority, {static_cast<double>(c.id), 0, 0, 0, 0});
         break;
       }
     }
@@ -511,17 +561,14 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
                             *renewal - start_of_day(day) <= static_cast<EpochMs>(s.renewal_days) * kDayMs;
   if (s.renewal_near.enabled && renewal_soon) {
     fire("renewal_near", SignalKind::kChurn, s.renewal_near.priority,
-         "renewal on " + format_date(*renewal) + " (" +
-             std::to_string((*renewal - start_of_day(day)) / kDayMs) + " days)");
+         {static_cast<double>(*renewal), static_cast<double>((*renewal - start_of_day(day)) / kDayMs), 0, 0, 0});
   }
   if (s.score_below.enabled && result.status != "unknown") {
-    const auto prev = in.previous ? std::optional<double>(in.previous->score) : std::nullopt;
+    const auto previous = in.previous ? std::optional<double>(in.previous->score) : std::nullopt;
     for (const double line : {s.score_escalate, s.score_alert}) {
-      if (result.score < line && (!prev || *prev >= line)) {
+      if (result.score < line && (!previous || *previous >= line)) {
         fire(line == s.score_escalate ? "score_below_escalate" : "score_below_alert", SignalKind::kChurn,
-             s.score_below.priority,
-             "score " + fmt(result.score) + " fell below " + fmt(line) +
-                 (prev ? " (was " + fmt(*prev) + ")" : " (first score)"));
+             s.score_below.priority, {result.score, line, previous.value_or(nan), 0, 0});
         break;  // one crossing per run: the lower line when both were crossed
       }
     }
@@ -529,19 +576,15 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
   if (s.seats_full.enabled) {
     const auto seats = at(Metric::kLicensedSeats, day), act = at(Metric::kActiveUsers30d, day);
     if (seats && act && *seats > 0 && *act / *seats >= s.seats_full_ratio) {
-      fire("seats_full", SignalKind::kExpansion, s.seats_full.priority,
-           fmt(*act) + " of " + fmt(*seats) + " licensed seats active (" + fmt(round2(100 * *act / *seats)) +
-               "%): propose an upgrade");
+      fire("seats_full", SignalKind::kExpansion, s.seats_full.priority, {*act, *seats, 100 * *act / *seats, 0, 0});
     }
   }
-  if (s.promoter.enabled && !nps.empty() && nps[0]->value >= s.promoter_min) {
-    fire("promoter", SignalKind::kExpansion, s.promoter.priority,
-         "latest NPS " + fmt(nps[0]->value) + ": ask for a referral or case study");
+  if (s.promoter.enabled && latest && latest->value >= s.promoter_min) {
+    fire("promoter", SignalKind::kExpansion, s.promoter.priority, {latest->value, 0, 0, 0, 0});
   }
-  if (s.renewal_upsell.enabled && renewal_soon && result.status != "unknown" &&
-      result.score >= s.upsell_min_score) {
+  if (s.renewal_upsell.enabled && renewal_soon && result.status != "unknown" && result.score >= s.upsell_min_score) {
     fire("renewal_upsell", SignalKind::kExpansion, s.renewal_upsell.priority,
-         "renewal on " + format_date(*renewal) + " with score " + fmt(result.score) + ": renew with an upsell");
+         {static_cast<double>(*renewal), result.score, 0, 0, 0});
   }
 }
 

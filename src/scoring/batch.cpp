@@ -234,22 +234,22 @@ json to_json(const core::HealthResult& r, const std::string& segment) {
               {"weight", c.weight},
               {"max_points", c.component->max_points}};
     if (c.has_data) {
-      j["raw"] = c.raw_text.empty() ? json(c.raw) : json(c.raw_text);
+      j["raw"] = c.raw_text.empty() ? json(c.raw) : json(std::string(c.raw_text));
       j["points"] = c.points;
       j["effective_weight"] = std::round(c.effective_weight * 10000) / 10000;
-      j["rule"] = c.rule;
+      j["rule"] = std::string(c.rule_text());
       j["lost"] = c.lost;
     } else {
       j["raw"] = nullptr;
       j["points"] = nullptr;
-      j["rule"] = c.rule.empty() ? "no data" : c.rule;
+      j["rule"] = c.rule_text().empty() ? std::string("no data") : std::string(c.rule_text());
     }
     if (c.overridden) j["overridden"] = true;
     components.push_back(std::move(j));
   }
   json signals = json::array();
   for (const auto& s : r.signals)
-    signals.push_back({{"name", s.name}, {"kind", kind_name(s.kind)}, {"priority", s.priority}, {"facts", s.facts}});
+    signals.push_back({{"name", s.name}, {"kind", kind_name(s.kind)}, {"priority", std::string(s.priority)}, {"facts", s.facts()}});
   json out = {{"company_id", std::to_string(r.company_id)},
               {"as_of", format_day(r.as_of_day)},
               {"score", r.score},
@@ -262,7 +262,7 @@ json to_json(const core::HealthResult& r, const std::string& segment) {
               {"delta", r.delta ? json(*r.delta) : json(nullptr)},
               {"components", std::move(components)},
               {"signals", std::move(signals)},
-              {"reasons", r.reasons},
+              {"reasons", core::reasons(r)},
               {"override", nullptr}};
   if (r.score_override) {
     out["override"] = {{"value", r.score_override->value},

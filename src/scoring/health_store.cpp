@@ -59,7 +59,7 @@ json HealthStore::history(std::int64_t company_id, int days) {
     json out = json::array();
     for (const auto& r : tx.exec_params(
              "SELECT day::text, score, status, coverage, delta, scorecard, reasons::text FROM health_scores "
-             "WHERE company_id = $1 AND day > (SELECT max(day) FROM health_scores WHERE company_id = $1) - $2 "
+             "WHERE company_id = $1 AND day > (SELECT max(day) FROM health_scores WHERE company_id = $1) - $2::int "
              "ORDER BY day DESC",
              company_id, days)) {
       out.push_back({{"as_of", r[0].as<std::string>()},

@@ -238,6 +238,9 @@ core::Component component(const Node& n) {
     c.growing = p.at("growing").num();
     c.flat = p.at("flat").num();
     c.shrinking = p.at("shrinking").num();
+    c.growing_label = "growing (>= " + fmt(c.grow_at * 100) + "% over " + std::to_string(c.window_days) + " days)";
+    c.flat_label = "flat";
+    c.shrinking_label = "shrinking (<= " + fmt(c.shrink_at * 100) + "% over " + std::to_string(c.window_days) + " days)";
     for (const double v : {c.growing, c.flat, c.shrinking}) {
       if (v < 0 || v > c.max_points) p.fail("points must be within [0, " + fmt(c.max_points) + "]");
     }

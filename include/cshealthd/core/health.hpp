@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cshealthd/core/time.hpp"
@@ -151,6 +152,7 @@ struct Component {
   int window_days = 30;
   double grow_at = 0.05, shrink_at = -0.05;  // relative change over the window
   double growing = 100, flat = 50, shrinking = 10;
+  std::string growing_label = "growing", flat_label = "flat", shrinking_label = "shrinking";
   // kDaysUntil
   std::optional<DateField> date;
   TimeUnit unit = TimeUnit::kDays;
@@ -217,11 +219,14 @@ struct SignalConfig {
   double upsell_min_score = 80;
 };
 
+// A fired signal carries the numbers that triggered it; facts() puts them in words. Rendering is left
+// to whoever shows it, so scoring a million companies formats no text.
 struct Signal {
-  std::string name;  // "usage_drop"
+  const char* name = "";  // "usage_drop"
   SignalKind kind = SignalKind::kChurn;
-  std::string priority;
-  std::string facts;  // what triggered it, in words with the numbers
+  std::string_view priority;  // owned by the SignalConfig
+  std::array<double, 5> values{};
+  std::string facts() const;
 };
 
 // ---- Results -------------------------------------------------------------------------------------
@@ -229,15 +234,16 @@ struct Signal {
 struct ComponentResult {
   const Component* component = nullptr;
   bool has_data = false;
-  double raw = 0;            // the value the rule looked at (ratio in %, months, count, ...)
-  std::string raw_text;      // for categorical inputs
-  double points = 0;         // in the component's scale
-  double weight = 0;         // configured weight
+  double raw = 0;             // the value the rule looked at (ratio in %, months, count, ...)
+  std::string_view raw_text;  // a categorical input that was rated (owned by the scorecard)
+  double points = 0;          // in the component's scale
+  double weight = 0;          // configured weight
   double effective_weight = 0;  // after renormalisation over the components that had data
-  std::string rule;          // the band or rule that fired
+  std::string_view rule;      // the band or rule that fired (owned by the scorecard)
+  std::string detail;         // when set, replaces `rule`: an override, an unrated or out-of-range value
   bool overridden = false;
-  std::string override_reason;
-  double lost = 0;           // score points this component cost (for reasons)
+  double lost = 0;            // score points this component cost (for reasons)
+  std::string_view rule_text() const { return detail.empty() ? rule : std::string_view(detail); }
 };
 
 struct HealthResult {
@@ -250,10 +256,13 @@ struct HealthResult {
   double coverage = 0;  // 0-1
   std::vector<ComponentResult> components;
   std::vector<Signal> signals;
-  std::vector<std::string> reasons;  // the components that cost the most points, worst first
+  std::array<int, 3> top{-1, -1, -1};  // the components that cost the most points, worst first (-1: none)
   std::optional<double> previous_score, delta;
   std::optional<Override> score_override;
 };
+
+// The top reasons in words, worst first (a whole-score override comes first).
+std::vector<std::string> reasons(const HealthResult& r);
 
 // The pure scoring function.
 void score(const Scorecard& card, const StatusBands& bands, const CompanyInputs& in, HealthResult& out);

@@ -1,0 +1,239 @@
+// Scoring runs against a real PostgreSQL: inputs read through the typed views and associations,
+// results and history stored, overrides audited.
+#include "cshealthd/scoring/batch.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "cshealthd/core/time.hpp"
+#include "cshealthd/scoring/health_store.hpp"
+#include "test_database.hpp"
+
+namespace cshealthd::scoring {
+namespace {
+
+using json = nlohmann::json;
+using ::testing::HasSubstr;
+
+constexpr std::int32_t kDay = 20'619;  // 2026-06-15
+
+class ScoringTest : public ::testing::Test {
+ protected:
+  void exec(const std::string& sql) {
+    db_.with_connection("t", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      tx.exec(sql);
+      tx.commit();
+    });
+  }
+  std::string text(const std::string& sql) {
+    return db_.with_connection("t", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      const auto r = tx.exec(sql);
+      return r.empty() || r[0][0].is_null() ? std::string("<null>") : r[0][0].as<std::string>();
+    });
+  }
+  // A CRM record as the sync stores it: raw properties are not read by scoring, typed fields are.
+  void object(const std::string& type, std::int64_t id, const json& fields, const std::string& created = "2026-01-01",
+              bool archived = false) {
+    exec("INSERT INTO crm_objects (object_type, id, properties, fields, created_at, updated_at, archived) VALUES ('" +
+         type + "', " + std::to_string(id) + ", '{}', '" + fields.dump() + "', '" + created + "', '" + created + "', " +
+         (archived ? "true" : "false") + ")");
+  }
+  void link(const std::string& from, std::int64_t from_id, const std::string& to, std::int64_t to_id) {
+    exec("INSERT INTO crm_associations VALUES ('" + from + "', " + std::to_string(from_id) + ", '" + to + "', " +
+         std::to_string(to_id) + ")");
+  }
+  void snapshot(std::int64_t company, const std::string& metric, std::int32_t day, double value) {
+    exec("INSERT INTO company_metric_snapshots VALUES (" + std::to_string(company) + ", '" + format_day(day) + "', '" +
+         metric + "', " + std::to_string(value) + ", 'sync')");
+  }
+  BatchReport run(std::int32_t day = kDay, std::size_t chunk = 1000, std::optional<std::int64_t> company = {}) {
+    BatchScorer scorer(db_, config_, metrics_);
+    BatchOptions o;
+    o.as_of_day = day;
+    o.chunk = chunk;
+    o.company = company;
+    o.keep_results = true;
+    return scorer.run(o);
+  }
+  json stored(std::int64_t company, std::int32_t day = kDay) {
+    const auto t = text("SELECT row_to_json(h)::text FROM health_scores h WHERE company_id = " + std::to_string(company) +
+                        " AND day = '" + format_day(day) + "'");
+    return t == "<null>" ? json() : json::parse(t);
+  }
+  static json component(const json& result, const std::string& name) {
+    for (const auto& c : result["components"]) {
+      if (c["name"] == name) return c;
+    }
+    return json();
+  }
+
+  testing::TestDatabase tdb_;
+  store::Database db_{tdb_.conninfo(), store::PoolOptions{}};
+  metrics::Registry metrics_;
+  ScoringConfig config_ = load_scoring("", core::StatusBands{});
+};
+
+// The weighted card's worked example, assembled the way the sync stores it.
+TEST_F(ScoringTest, ReadsInputsThroughViewsAndAssociationsAndStoresTheExplainedResult) {
+  const std::string day = format_day(kDay);
+  object("companies", 1,
+         {{"name", "Acme"}, {"licensed_seats", 100}, {"active_users_30d", 65}, {"mrr", 900},
+          {"renewal_date", core::format_iso8601(core::start_of_day(kDay) + 122 * core::kMsPerDay)}});
+  snapshot(1, "licensed_seats", kDay - 30, 100);
+  snapshot(1, "licensed_seats", kDay, 100);
+  snapshot(1, "active_users_30d", kDay, 65);
+  // Three feature requests this month (one archived ticket that must not count), an NPS 8 answered by a
+  // contact of the company (associated to the contact only), and an older NPS 10.
+  for (int i = 0; i < 4; ++i) {
+    object("tickets", 100 + i, {{"category", "FEATURE_REQUEST"}, {"priority", "LOW"}},
+           core::format_iso8601(core::start_of_day(kDay) - (i + 1) * core::kMsPerDay), i == 3);
+    link("tickets", 100 + i, "companies", 1);
+  }
+  object("contacts", 10, {{"email", "a@acme.example"}});
+  link("contacts", 10, "companies", 1);
+  object("feedback_submissions", 200,
+         {{"survey_type", "NPS"}, {"value", 8}, {"submitted_at", day + "T09:00:00.000Z"}});
+  link("feedback_submissions", 200, "contacts", 10);
+  object("feedback_submissions", 201,
+         {{"survey_type", "NPS"}, {"value", 10}, {"submitted_at", "2026-01-10T09:00:00.000Z"}});
+  link("feedback_submissions", 201, "companies", 1);
+
+  const auto report = run();
+  ASSERT_EQ(report.companies, 1u);
+  const auto r = stored(1);
+  EXPECT_DOUBLE_EQ(r["score"].get<double>(), 62.5);  // 0.4×70 + 0.2×50 + 0.15×60 + 0.15×70 + 0.1×50
+  EXPECT_EQ(r["status"], "yellow");
+  EXPECT_DOUBLE_EQ(r["coverage"].get<double>(), 1.0);
+  EXPECT_EQ(r["scorecard"], "weighted");
+  EXPECT_EQ(r["segment"], "tech_touch");
+  EXPECT_EQ(component(r, "support")["points"], 60);
+  EXPECT_EQ(component(r, "support")["raw"], 3);
+  EXPECT_EQ(component(r, "nps")["raw"], 8);  // the latest answer, reached through the contact
+  EXPECT_EQ(component(r, "expansion")["rule"], "flat");
+  EXPECT_THAT(r["reasons"][0].get<std::string>(), HasSubstr("usage"));
+  EXPECT_EQ(report.results[0]["company_id"], "1");
+  EXPECT_EQ(text("SELECT companies FROM score_runs WHERE id = " + std::to_string(report.run_id)), "1");
+  EXPECT_NE(text("SELECT finished_at FROM score_runs WHERE id = " + std::to_string(report.run_id)), "<null>");
+}
+
+TEST_F(ScoringTest, EveryLiveCompanyIsScoredAcrossChunksAndARerunReplacesTheDay) {
+  for (int id = 1; id <= 7; ++id) object("companies", id, {{"licensed_seats", 10}, {"active_users_30d", id}}, "2026-01-01", id == 4);
+  const auto first = run(kDay, 2);
+  EXPECT_EQ(first.companies, 6u);  // the archived company is not scored
+  EXPECT_EQ(text("SELECT count(*) FROM health_scores WHERE day = '2026-06-15'"), "6");
+  EXPECT_EQ(text("SELECT count(*) FROM health_scores WHERE company_id = 4"), "0");
+  const auto second = run(kDay, 3);
+  EXPECT_EQ(text("SELECT count(*) FROM health_scores"), "6");  // one row per company per day
+  EXPECT_EQ(text("SELECT count(DISTINCT run_id) FROM health_scores"), "1");
+  EXPECT_EQ(text("SELECT min(run_id) FROM health_scores"), std::to_string(second.run_id));
+}
+
+TEST_F(ScoringTest, PastDaysRescoreFromSnapshotsWithPreviousAndDelta) {
+  object("companies", 1, {{"licensed_seats", 100}, {"active_users_30d", 30}});  // today's synced values
+  snapshot(1, "licensed_seats", kDay - 10, 100);
+  snapshot(1, "active_users_30d", kDay - 10, 90);  // ten days ago: 90 % active
+  snapshot(1, "active_users_30d", kDay, 30);
+  run(kDay - 10);
+  const auto then = stored(1, kDay - 10);
+  EXPECT_EQ(component(then, "usage")["points"], 100);
+  EXPECT_EQ(component(then, "usage")["raw"], 90);
+  run(kDay);
+  const auto now = stored(1, kDay);
+  EXPECT_EQ(component(now, "usage")["points"], 10);
+  EXPECT_DOUBLE_EQ(now["previous_score"].get<double>(), then["score"].get<double>());
+  EXPECT_DOUBLE_EQ(now["delta"].get<double>(), now["score"].get<double>() - then["score"].get<double>());
+  HealthStore store(db_, config_);
+  const auto history = store.history(1, 30);
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0]["as_of"], "2026-06-15");  // newest first
+  EXPECT_EQ(history[1]["as_of"], "2026-06-05");
+}
+
+std::int32_t today() {
+  return core::day_of(std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count());
+}
+
+TEST_F(ScoringTest, OverridesApplyExpireAndAreAudited) {
+  // Overrides apply from when they were made: score today (a backfilled past day never sees them).
+  const std::int32_t day = today();
+  object("companies", 1, {{"licensed_seats", 100}, {"active_users_30d", 10}});
+  HealthStore store(db_, config_);
+  EXPECT_EQ(component(run(day - 1).results.at(0), "usage")["points"], 10);
+  OverrideRequest r{1, "usage", 100, "billing miscounts seats", "lead@vendor.example", day + 5};
+  store.set_override(r, day);
+  auto result = run(day).results.at(0);
+  EXPECT_EQ(component(result, "usage")["points"], 100);
+  EXPECT_EQ(component(result, "usage")["overridden"], true);
+  EXPECT_THAT(component(result, "usage")["rule"].get<std::string>(), HasSubstr("billing miscounts seats"));
+
+  result = run(day + 6).results.at(0);  // the day after it expired
+  EXPECT_EQ(component(result, "usage")["points"], 10);
+
+  OverrideRequest whole{1, "", 90, "renewal signed early", "lead@vendor.example", day};
+  store.set_override(whole, day);
+  result = run(day).results.at(0);
+  EXPECT_DOUBLE_EQ(result["score"].get<double>(), 90);
+  EXPECT_EQ(result["override"]["reason"], "renewal signed early");
+  EXPECT_EQ(stored(1, day)["score_override"]["author"], "lead@vendor.example");
+
+  EXPECT_TRUE(store.revoke_override(1, "", "lead@vendor.example"));
+  EXPECT_FALSE(store.revoke_override(1, "", "lead@vendor.example"));
+  EXPECT_EQ(text("SELECT string_agg(action, ',' ORDER BY id) FROM score_override_audit"), "set,set,revoke");
+  EXPECT_EQ(store.overrides(1).size(), 2u);  // kept, revoked ones included
+
+  // Replacing an override revokes the one it replaces.
+  store.set_override(r, day);
+  store.set_override(OverrideRequest{1, "usage", 70, "second thoughts", "lead@vendor.example", day + 5}, day);
+  EXPECT_EQ(text("SELECT count(*) FROM score_overrides WHERE component = 'usage' AND revoked_at IS NULL"), "1");
+  EXPECT_EQ(component(run(day).results.at(0), "usage")["points"], 70);
+}
+
+TEST_F(ScoringTest, BadOverridesAreRefusedWithTheReason) {
+  object("companies", 1, {});
+  HealthStore store(db_, config_);
+  auto error = [&](OverrideRequest r) {
+    try {
+      store.set_override(r, kDay);
+    } catch (const InvalidRequest& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_THAT(error({1, "happiness", 5, "x", "a", kDay}), HasSubstr("component"));
+  EXPECT_THAT(error({1, "", 101, "x", "a", kDay}), HasSubstr("value"));
+  EXPECT_THAT(error({1, "", -1, "x", "a", kDay}), HasSubstr("value"));
+  EXPECT_THAT(error({1, "depth", 16, "x", "a", kDay}), HasSubstr("[0, 15]"));  // the points card's scale
+  EXPECT_THAT(error({1, "", 50, "", "a", kDay}), HasSubstr("reason"));
+  EXPECT_THAT(error({1, "", 50, "x", "a", kDay - 1}), HasSubstr("expires_on"));
+  EXPECT_EQ(text("SELECT count(*) FROM score_overrides"), "0");
+}
+
+TEST_F(ScoringTest, ScoreListFiltersAndPagesByKeyset) {
+  for (int id = 1; id <= 5; ++id) object("companies", id, {{"licensed_seats", 10}, {"active_users_30d", id * 2}, {"mrr", id * 2000}});
+  run();
+  HealthStore store(db_, config_);
+  ScoreListQuery q;
+  q.limit = 2;
+  auto page = store.list(q);
+  EXPECT_EQ(page["as_of"], "2026-06-15");
+  ASSERT_EQ(page["results"].size(), 2u);
+  EXPECT_EQ(page["next_after"], "2");
+  q.after = 2;
+  page = store.list(q);
+  EXPECT_EQ(page["results"][0]["company_id"], "3");
+  q = {};
+  q.segment = "high_touch";  // mrr >= 5000: companies 3, 4, 5
+  EXPECT_EQ(store.list(q)["results"].size(), 3u);
+  q.status = "green";  // 80 %+ active: companies 4 and 5 (support 100, usage 100; coverage 55 %)
+  page = store.list(q);
+  ASSERT_EQ(page["results"].size(), 2u);
+  EXPECT_EQ(page["results"][0]["company_id"], "4");
+  EXPECT_TRUE(page["next_after"].is_null());
+}
+
+}  // namespace
+}  // namespace cshealthd::scoring
