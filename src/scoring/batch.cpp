@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -73,12 +77,6 @@ Windows windows_for(const ScoringConfig& config, std::int32_t day) {
   return w;
 }
 
-std::string int_array(const std::vector<std::int32_t>& v) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
-  return out + "}";
-}
-
 // Reads the next chunk of companies after `after` (keyset on id) with everything scoring needs.
 Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Windows& w, std::int64_t after) {
   Chunk chunk;
@@ -110,13 +108,18 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
     return it == index.end() ? nullptr : &chunk.inputs[it->second];
   };
 
-  // Snapshot values on each probe day (the last recorded on or before it): enough for value_at().
-  for (const auto& r : tx.exec_params(
-           "SELECT DISTINCT s.company_id, s.metric, s.day - date '1970-01-01', s.value FROM unnest($3::int[]) "
-           "AS p(d) CROSS JOIN LATERAL (SELECT DISTINCT ON (company_id, metric) company_id, metric, day, value "
-           "FROM company_metric_snapshots WHERE company_id BETWEEN $1 AND $2 AND day <= date '1970-01-01' + p.d "
-           "ORDER BY company_id, metric, day DESC) s",
-           chunk.lo, chunk.hi, int_array(w.probe_days))) {
+  // Snapshot values on each probe day (the last recorded on or before it): enough for value_at(). One
+  // pass in key order; a row is kept when it is the last one at or before some probe day.
+  std::string keep;
+  for (const auto d : w.probe_days) {
+    const std::string p = "date '1970-01-01' + " + std::to_string(d);
+    keep += (keep.empty() ? "" : " OR ") + std::string("(day <= ") + p + " AND (next_day IS NULL OR next_day > " + p + "))";
+  }
+    for (const auto& r : tx.exec_params(
+           "SELECT company_id, metric, day - date '1970-01-01', value FROM (SELECT company_id, metric, day, value, "
+           "lead(day) OVER (PARTITION BY company_id, metric ORDER BY day) AS next_day FROM company_metric_snapshots "
+           "WHERE company_id BETWEEN $1 AND $2 AND day <= $3::date) s WHERE " + keep,
+           chunk.lo, chunk.hi, day)) {
     auto* in = find(r[0].as<std::int64_t>());
     const auto metric = core::metric_from_name(r[1].as<std::string>());
     if (!in || !metric) continue;
@@ -207,9 +210,12 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
   return chunk;
 }
 
+// One result, serialised on the scoring thread so the writer only streams it.
 struct Scored {
   core::HealthResult result;
   const std::string* segment = nullptr;
+  std::string coverage, previous, delta, components, signals, reasons, score_override;
+  nlohmann::json kept;  // BatchOptions::keep_results
 };
 
 }  // namespace
@@ -276,47 +282,95 @@ json to_json(const core::HealthResult& r, const std::string& segment) {
 BatchScorer::BatchScorer(store::Database& db, const ScoringConfig& config, metrics::Registry& metrics)
     : db_(db), config_(config), metrics_(metrics) {}
 
-BatchReport BatchScorer::run(const BatchOptions& o) {
-  const auto started = Clock::now();
-  BatchReport report;
-  report.as_of_day = o.as_of_day;
+void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
   const std::string day = format_day(o.as_of_day);
-  report.run_id = db_.with_retry("score_run_start", [&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    const auto id = tx.exec_params1(
-                          "INSERT INTO score_runs (as_of, trigger, config_fingerprint) VALUES ($1::date, $2, $3) "
-                          "RETURNING id",
-                          day, o.trigger, config_.fingerprint)[0]
-                        .as<std::int64_t>();
-    tx.commit();
-    return id;
-  });
   const Windows windows = windows_for(config_, o.as_of_day);
   const int threads = std::max(1, o.threads);
+  // A reader thread fetches the next chunk (its own connection and snapshot) while this one is scored
+  // and written: reading and writing are the database's work, and they overlap on its cores.
+  std::mutex mutex;
+  std::condition_variable cv;
+  std::deque<Chunk> ready;
+  bool reader_done = false, stop_reader = false;
+  std::exception_ptr reader_error;
+  std::thread reader([&] {
+    std::int64_t after = 0;
+    try {
+      while (true) {
+        const auto t0 = Clock::now();
+        Chunk chunk = db_.with_retry("score_read_chunk", [&](pqxx::connection& c) {
+          pqxx::read_transaction tx(c, "score_read_chunk");
+          return read_chunk(tx, o, windows, after);
+        });
+        const bool last = chunk.inputs.size() < o.chunk;
+        std::unique_lock lock(mutex);
+        report.read_seconds += secs(t0);
+        if (chunk.inputs.empty()) break;
+        after = chunk.hi;
+        cv.wait(lock, [&] { return ready.size() < 2 || stop_reader; });
+        if (stop_reader) break;
+        ready.push_back(std::move(chunk));
+        cv.notify_all();
+        if (last) break;
+      }
+    } catch (...) {
+      std::lock_guard lock(mutex);
+      reader_error = std::current_exception();
+    }
+    std::lock_guard lock(mutex);
+    reader_done = true;
+    cv.notify_all();
+  });
+  struct JoinReader {
+    std::thread& t;
+    std::mutex& m;
+    std::condition_variable& cv;
+    bool& stop;
+    ~JoinReader() {
+      {
+        std::lock_guard lock(m);
+        stop = true;
+      }
+      cv.notify_all();
+      if (t.joinable()) t.join();
+    }
+  } join_reader{reader, mutex, cv, stop_reader};
 
-  std::int64_t after = 0;
   while (true) {
-    auto t0 = Clock::now();
-    Chunk chunk = db_.with_retry("score_read_chunk", [&](pqxx::connection& c) {
-      pqxx::read_transaction tx(c, "score_read_chunk");
-      return read_chunk(tx, o, windows, after);
-    });
-    report.read_seconds += secs(t0);
-    if (chunk.inputs.empty()) break;
-    after = chunk.hi;
+    Chunk chunk;
+    {
+      std::unique_lock lock(mutex);
+      cv.wait(lock, [&] { return !ready.empty() || reader_done; });
+      if (ready.empty()) {
+        if (reader_error) std::rethrow_exception(reader_error);
+        break;
+      }
+      chunk = std::move(ready.front());
+      ready.pop_front();
+      cv.notify_all();
+    }
 
-    // Score on worker threads: the engine is pure, each company independent.
-    t0 = Clock::now();
+    // Score and serialise on worker threads: the engine is pure, each company independent.
+    auto t0 = Clock::now();
     std::vector<Scored> scored(chunk.inputs.size());
-    std::vector<std::string> rows(chunk.inputs.size());
     auto work = [&](std::size_t from, std::size_t to) {
       for (std::size_t i = from; i < to; ++i) {
         const auto& in = chunk.inputs[i];
+        auto& s = scored[i];
         const auto [segment, card_name] = config_.segments.select(in);
         const core::Scorecard* card = config_.find(*card_name);
-        core::score(*card, config_.bands, in, scored[i].result);
-        core::evaluate_signals(config_.signals, in, scored[i].result);
-        scored[i].segment = segment;
+        core::score(*card, config_.bands, in, s.result);
+        core::evaluate_signals(config_.signals, in, s.result);
+        s.segment = segment;
+        const auto j = to_json(s.result, *segment);
+        s.coverage = j["coverage"].dump();
+        s.previous = s.result.previous_score ? j["previous_score"].dump() : std::string();
+        s.delta = s.result.delta ? j["delta"].dump() : std::string();
+        s.components = j["components"].dump();
+        s.signals = j["signals"].dump();
+        s.reasons = j["reasons"].dump();
+        s.score_override = j["override"].dump();
+        if (o.keep_results) s.kept = j;
       }
     };
     const std::size_t n = chunk.inputs.size(), per = (n + threads - 1) / threads;
@@ -336,12 +390,9 @@ BatchReport BatchScorer::run(const BatchOptions& o) {
       {
         pqxx::stream_to stream(tx, "health_stage");
         for (const auto& s : scored) {
-          const auto j = to_json(s.result, *s.segment);
           stream << std::make_tuple(s.result.company_id, day, report.run_id, s.result.score, s.result.computed_score,
-                                    s.result.status, j["coverage"].get<double>(), s.result.scorecard, *s.segment,
-                                    s.result.previous_score ? j["previous_score"].dump() : std::string(),
-                                    s.result.delta ? j["delta"].dump() : std::string(), j["components"].dump(),
-                                    j["signals"].dump(), j["reasons"].dump(), j["override"].dump());
+                                    s.result.status, s.coverage, s.result.scorecard, *s.segment, s.previous, s.delta,
+                                    s.components, s.signals, s.reasons, s.score_override);
         }
         stream.complete();
       }
@@ -360,13 +411,47 @@ BatchReport BatchScorer::run(const BatchOptions& o) {
     });
     report.write_seconds += secs(t0);
 
-    for (const auto& s : scored) {
+    for (auto& s : scored) {
       ++report.by_status[s.result.status];
-      if (o.keep_results) report.results.push_back(to_json(s.result, *s.segment));
+      if (o.keep_results) report.results.push_back(std::move(s.kept));
     }
     report.companies += scored.size();
     metrics_.counter("cshealthd_scoring_companies_total", "Companies scored").inc(scored.size());
-    if (chunk.inputs.size() < o.chunk) break;
+  }
+
+}
+
+BatchReport BatchScorer::run(const BatchOptions& o) {
+  const auto started = Clock::now();
+  BatchReport report;
+  report.as_of_day = o.as_of_day;
+  const std::string day = format_day(o.as_of_day);
+  report.run_id = db_.with_retry("score_run_start", [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    const auto id = tx.exec_params1(
+                          "INSERT INTO score_runs (as_of, trigger, config_fingerprint) VALUES ($1::date, $2, $3) "
+                          "RETURNING id",
+                          day, o.trigger, config_.fingerprint)[0]
+                        .as<std::int64_t>();
+    tx.commit();
+    return id;
+  });
+  try {
+    run_chunks(o, report);
+  } catch (const std::exception& e) {
+    // The run is marked failed; the chunks it wrote stay (a rerun of the day replaces them).
+    try {
+      db_.with_retry("score_run_failed", [&](pqxx::connection& c) {
+        pqxx::work tx(c);
+        tx.exec_params("UPDATE score_runs SET finished_at = now(), companies = $2, error = $3 WHERE id = $1",
+                       report.run_id, static_cast<long long>(report.companies), std::string(e.what()).substr(0, 2000));
+        tx.commit();
+      });
+    } catch (const std::exception& again) {
+      spdlog::error("scoring: could not record the failure of run {}: {}", report.run_id, again.what());
+    }
+    metrics_.counter("cshealthd_scoring_failures_total", "Scoring runs that ended in an error").inc();
+    throw;
   }
 
   report.seconds = secs(started);

@@ -235,5 +235,16 @@ TEST_F(ScoringTest, ScoreListFiltersAndPagesByKeyset) {
   EXPECT_TRUE(page["next_after"].is_null());
 }
 
+TEST_F(ScoringTest, AFailedRunIsRecordedAndTheErrorRaised) {
+  object("companies", 1, {{"licensed_seats", 10}});
+  exec("ALTER TABLE company_metric_snapshots RENAME TO snapshots_gone");
+  EXPECT_THROW(run(), std::exception);
+  EXPECT_THAT(text("SELECT error FROM score_runs ORDER BY id DESC LIMIT 1"), HasSubstr("company_metric_snapshots"));
+  EXPECT_NE(text("SELECT finished_at FROM score_runs ORDER BY id DESC LIMIT 1"), "<null>");
+  EXPECT_EQ(metrics_.counter("cshealthd_scoring_failures_total", "").value(), 1u);
+  exec("ALTER TABLE snapshots_gone RENAME TO company_metric_snapshots");
+  EXPECT_EQ(run().companies, 1u);  // healed: the day scores
+}
+
 }  // namespace
 }  // namespace cshealthd::scoring

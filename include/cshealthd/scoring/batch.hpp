@@ -46,6 +46,8 @@ class BatchScorer {
   BatchReport run(const BatchOptions& options);
 
  private:
+  void run_chunks(const BatchOptions& options, BatchReport& report);
+
   store::Database& db_;
   const ScoringConfig& config_;
   metrics::Registry& metrics_;
