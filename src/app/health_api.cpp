@@ -144,7 +144,10 @@ struct Api {
     if (!store.company_exists(id)) return not_found(id);
     scoring::OverrideRequest r;
     r.company_id = id;
-    r.component = body.value("component", json("")).is_string() ? body.value("component", "") : "";
+    if (body.contains("component") && !body["component"].is_null() && !body["component"].is_string())
+      throw scoring::InvalidRequest("component: expected a component name, or null for the whole score");
+    if (body.contains("author") && !body["author"].is_string()) throw scoring::InvalidRequest("author: expected a string");
+    r.component = body.contains("component") && body["component"].is_string() ? body["component"].get<std::string>() : "";
     r.value = body["value"].get<double>();
     r.reason = body["reason"].get<std::string>();
     r.author = body.value("author", "admin-api");

@@ -108,8 +108,7 @@ void Service::add_v1_routes() {
                   return core::day_of(std::chrono::duration_cast<std::chrono::milliseconds>(
                                           clock.wall_now().time_since_epoch())
                                           .count());
-                },
-                static_cast<std::size_t>(config_.scoring.chunk_size)};
+                }};
   add_health_routes(router_, std::move(api));
 }
 

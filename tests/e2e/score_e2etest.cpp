@@ -188,6 +188,10 @@ TEST_F(HealthApiTest, OverridesThroughTheApiRescoreAtOnce) {
   EXPECT_EQ(call("PUT", "/v1/companies/" + id + "/override", "{not json").status, 400);
   EXPECT_EQ(call("PUT", "/v1/companies/" + id + "/override", R"({"value": 90, "reason": "x", "expires_on": "2027-01-01", "colour": 1})").status, 400);
   EXPECT_EQ(call("PUT", "/v1/companies/123/override", R"({"value": 90, "reason": "x", "expires_on": "2027-01-01"})").status, 404);
+  const auto typed = call("PUT", "/v1/companies/" + id + "/override", R"({"component": 7, "value": 90, "reason": "x", "expires_on": "2027-01-01"})");
+  EXPECT_EQ(typed.status, 400);  // not silently a whole-score override
+  EXPECT_THAT(typed.body, HasSubstr("component"));
+  EXPECT_EQ(call("PUT", "/v1/companies/" + id + "/override", R"({"component": "nps", "value": 90, "reason": "x", "expires_on": "2027-02-30"})").status, 400);
 
   const auto set = call("PUT", "/v1/companies/" + id + "/override",
                         R"({"value": 91.5, "reason": "renewal signed early", "expires_on": "2027-01-31", "author": "lead"})");

@@ -16,7 +16,6 @@ struct HealthApi {
   metrics::Registry& metrics;
   Secret admin_token;                  // empty: the /v1 API answers 503 (disabled)
   std::function<std::int32_t()> today;  // the current day (UTC), for override expiry and rescoring
-  std::size_t chunk = 2000;
 };
 
 // The admin API under /v1 (bearer token): health, history, score lists, overrides.
