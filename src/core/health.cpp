@@ -384,7 +384,8 @@ void score(const Scorecard& card, const StatusBands& bands, const CompanyInputs&
       coverage_for_status = 1.0;  // a person vouched for this score
     }
   }
-  out.status = status_of(out.score, coverage_for_status, bands);
+  // Nothing known and nobody vouching: unknown even when the minimum coverage is configured as 0.
+  out.status = present_weight > 0 || out.score_override ? status_of(out.score, coverage_for_status, bands) : "unknown";
 
   // Reasons: what cost the most points, worst first (ties in scorecard order).
   for (std::size_t i = 0; i < out.components.size(); ++i) {

@@ -352,6 +352,21 @@ TEST_F(SyncTest, MalformedValuesAreStoredAsNullAndCounted) {
             1u);
 }
 
+TEST_F(SyncTest, ProgressKnowsTheTotalForAnEta) {
+  start_sim(25);
+  SyncOptions o;
+  o.count_first = true;  // what the CLI asks on a terminal: one search call per type
+  std::vector<std::int64_t> seen;
+  auto s = syncer(o);
+  s.on_page([&](const TypeReport& r) { seen.push_back(r.expected); });
+  const auto full = s.full(spec("tickets"));
+  EXPECT_EQ(full.expected, static_cast<std::int64_t>(sim_objects("tickets").size()));
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.front(), full.expected);  // known from the first page on
+  const auto incremental = syncer().incremental(spec("tickets"));
+  EXPECT_GE(incremental.expected, 0);  // the search total of the changes
+}
+
 TEST_F(SyncTest, TypedViewsCarryCanonicalValues) {
   start_sim(3);
   const auto c = sim_post("/__sim/objects/companies",

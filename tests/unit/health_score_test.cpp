@@ -354,6 +354,10 @@ TEST(Coverage, MissingComponentsAreLeftOutAndWeightsRenormalised) {
   EXPECT_EQ(n.status, "unknown");
 }
 
+TEST(Coverage, NothingKnownIsUnknownEvenWithoutAMinimum) {
+  EXPECT_EQ(Company().score("points", StatusBands{80, 60, 40, 0.0}).status, "unknown");
+}
+
 TEST(Coverage, MinimumCoverageIsConfigurableAndInclusive) {
   Company c;
   c.metric(Metric::kLogins30d, 30).metric(Metric::kFeaturesUsed, 9).renewal_in_months(12);  // 45 % known
