@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 
 #include <fstream>
+#include <map>
 
 #include "cshealthd/http/client.hpp"
 #include "daemon.hpp"
@@ -25,8 +26,8 @@ class ScoreCliTest : public ::testing::Test {
   void SetUp() override {
     testing::DaemonOptions o;
     o.binary = testing::hubspot_sim_binary();
-    o.args = {"--listen", "127.0.0.1:0", "--token", "T", "--seed", "9", "--generate", "30",
-              "--rate-limit", "off", "--search-rate", "off"};
+    o.args = {"--listen",     "127.0.0.1:0", "--token",       "T",  "--seed",      "9", "--generate", companies(),
+              "--rate-limit", "off",         "--search-rate", "off", "--truth-out", (dir_.path() / "truth.json").string()};
     o.log_path = dir_.path() / "sim.log";
     sim_ = std::make_unique<Daemon>(o);
     sim_port_ = sim_->wait_listening(60s);
@@ -34,6 +35,7 @@ class ScoreCliTest : public ::testing::Test {
     const auto sync = testing::run_cshealthd({"sync"}, env());
     ASSERT_EQ(sync.status, 0) << sync.output;
   }
+  virtual std::string companies() const { return "30"; }
   std::vector<std::string> env(std::vector<std::string> extra = {}) {
     std::vector<std::string> e = {"CSHEALTHD_HUBSPOT_BASE_URL=http://127.0.0.1:" + std::to_string(sim_port_),
                                   "CSHEALTHD_HUBSPOT_TOKEN=T", "CSHEALTHD_DATABASE_URL=" + db_.conninfo(),
@@ -210,6 +212,49 @@ TEST_F(HealthApiTest, OverridesThroughTheApiRescoreAtOnce) {
   const auto audit = json::parse(call("GET", "/v1/companies/" + id + "/overrides").body);
   ASSERT_EQ(audit["overrides"].size(), 1u);
   EXPECT_EQ(audit["overrides"][0]["revoked"], true);
+}
+
+// The scores mean something: on a generated portal whose fate is known, customers the generator made
+// churn score far below the healthy and expanding ones, and are flagged.
+class CohortTest : public ScoreCliTest {
+ protected:
+  std::string companies() const override { return "400"; }
+};
+
+TEST_F(CohortTest, ChurningCustomersScoreLowAndHealthyOnesHigh) {
+  ASSERT_EQ(testing::run_cshealthd({"score"}, env()).status, 0);
+  json truth;
+  std::ifstream(dir_.path() / "truth.json") >> truth;
+  ASSERT_TRUE(truth.contains("companies")) << truth.dump().substr(0, 200);
+  pqxx::connection c(db_.conninfo());
+  pqxx::nontransaction tx(c);
+  std::map<std::string, std::vector<double>> by_cohort;
+  std::map<std::string, int> red_or_orange, flagged, total;
+  for (const auto& r : tx.exec(
+           "SELECT company_id::text, score, status, signals::text FROM health_scores "
+           "WHERE day = (SELECT max(day) FROM health_scores)")) {
+    const auto& t = truth["companies"][r[0].as<std::string>()];
+    if (t.is_null()) continue;
+    const std::string cohort = t["cohort"];
+    by_cohort[cohort].push_back(r[1].as<double>());
+    ++total[cohort];
+    const std::string status = r[2].as<std::string>();
+    if (status == "red" || status == "orange") ++red_or_orange[cohort];
+    if (json::parse(r[3].as<std::string>()).size() > 0) ++flagged[cohort];
+  }
+  auto mean = [&](const std::string& cohort) {
+    const auto& v = by_cohort[cohort];
+    double sum = 0;
+    for (const double x : v) sum += x;
+    return v.empty() ? 0.0 : sum / static_cast<double>(v.size());
+  };
+  ASSERT_GE(total["churning"], 10);
+  ASSERT_GE(total["healthy"], 10);
+  EXPECT_LT(mean("churning") + 20, mean("healthy")) << mean("churning") << " vs " << mean("healthy");
+  EXPECT_LT(mean("churning") + 20, mean("expanding"));
+  EXPECT_LT(mean("declining"), mean("healthy"));
+  EXPECT_GE(red_or_orange["churning"] * 10, total["churning"] * 7);  // at least 70 % of them flagged red/orange
+  EXPECT_LE(red_or_orange["healthy"] * 10, total["healthy"] * 2);    // at most 20 % false alarms
 }
 
 }  // namespace

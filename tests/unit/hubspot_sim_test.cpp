@@ -492,6 +492,15 @@ TEST(GeneratorTest, DeterministicFromSeedWithGroundTruth) {
   EXPECT_GT(churners, 10);
 }
 
+TEST(GeneratorTest, AskingForTheTruthDoesNotChangeThePortal) {
+  // The simulator generates once to serve and once for --truth-out: both must be the same portal.
+  json truth;
+  auto with = generate({400, 9, 1'790'000'000'000}, &truth);
+  auto without = generate({400, 9, 1'790'000'000'000});
+  Simulator sa({}, [&] { return std::move(with); }), sb({}, [&] { return std::move(without); });
+  EXPECT_EQ(sa.dump_state(), sb.dump_state());
+}
+
 TEST(GeneratorTest, SavedPortalLoadsBackIdentically) {
   auto a = generate({50, 3, 1'790'000'000'000});
   Simulator sa({}, [&] { return std::move(a); });

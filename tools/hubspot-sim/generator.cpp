@@ -320,8 +320,10 @@ std::unique_ptr<Portal> generate(const GenerateOptions& opt, nlohmann::json* tru
     }
 
     if (truth) {
+      // Its own random stream: asking for the truth must not change the portal it describes.
+      Rng fate(opt.seed ^ (company_id * 0x9e3779b97f4a7c15ULL));
       const bool churns =
-          cohort == Cohort::kChurning || (cohort == Cohort::kDeclining && renew_in <= 90 && rng.chance(0.3));
+          cohort == Cohort::kChurning || (cohort == Cohort::kDeclining && renew_in <= 90 && fate.chance(0.3));
       nlohmann::json entry = {{"cohort", name_of(cohort)}, {"churns", churns}};
       if (churns) entry["churn_date"] = core::format_date(renewal);
       (*truth)["companies"][std::to_string(company_id)] = entry;
