@@ -33,7 +33,13 @@ RunReport Runner::run(const std::vector<ObjectSpec>& specs, const RunOptions& op
 
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
-    auto handle = clients_();
+    ClientHandle handle;
+    try {
+      handle = clients_();
+    } catch (const std::exception& e) {  // the types it would have taken go to the other workers
+      spdlog::error("sync: a worker could not start: {}", e.what());
+      return;
+    }
     Syncer syncer(db_, *handle.client, clock_, metrics_, options.sync);
     if (on_page) {
       syncer.on_page([&](const TypeReport& r) {
@@ -65,6 +71,11 @@ RunReport Runner::run(const std::vector<ObjectSpec>& specs, const RunOptions& op
   for (std::size_t i = 1; i < n; ++i) threads.emplace_back(worker);
   worker();
   for (auto& t : threads) t.join();
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    if (!report.types[i].type.empty()) continue;  // every type a worker took has its name set
+    report.types[i].type = specs[i].type;
+    report.failures.push_back(specs[i].type + ": not started (no worker could connect)");
+  }
   return report;
 }
 
