@@ -130,14 +130,17 @@ int run_score(const config::Config& config, const ScoreOptions& o) {
     if (bo.keep_results) {
       for (const auto& r : report.results) print_explained(r);
     }
-    std::printf("as of %s: %llu companies scored in %.1f s (run %lld):", scoring::format_day(day).c_str(),
+    std::printf("as of %s: %llu companies scored in %.1f s (run %lld)\n", scoring::format_day(day).c_str(),
                 static_cast<unsigned long long>(report.companies), report.seconds,
                 static_cast<long long>(report.run_id));
+    if (report.companies == 0) continue;
+    std::printf("  %-8s %10s %7s\n", "status", "companies", "share");
     for (const char* s : {"green", "yellow", "orange", "red", "unknown"}) {
       const auto it = report.by_status.find(s);
-      std::printf(" %s %llu", s, static_cast<unsigned long long>(it == report.by_status.end() ? 0 : it->second));
+      const auto n = it == report.by_status.end() ? 0 : it->second;
+      std::printf("  %-8s %10llu %6.1f%%\n", s, static_cast<unsigned long long>(n),
+                  100.0 * static_cast<double>(n) / static_cast<double>(report.companies));
     }
-    std::printf("\n");
   }
   return 0;
 }

@@ -170,7 +170,7 @@ SyncState CrmRepository::load_state(pqxx::transaction_base& tx, const std::strin
   const auto r = tx.exec_params(
       "SELECT to_char(watermark AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), full_cursor, "
       "to_char(full_started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), incr_last_id, "
-      "to_char(incr_started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+      "to_char(incr_started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), spec_fingerprint "
       "FROM sync_state WHERE object_type = $1",
       object_type);
   if (r.empty()) return s;
@@ -179,19 +179,20 @@ SyncState CrmRepository::load_state(pqxx::transaction_base& tx, const std::strin
   s.full_started_at = opt<std::string>(r[0][2]);
   s.incr_last_id = opt<std::int64_t>(r[0][3]);
   s.incr_started_at = opt<std::string>(r[0][4]);
+  s.spec_fingerprint = opt<std::string>(r[0][5]);
   return s;
 }
 
 void CrmRepository::save_state(pqxx::work& tx, const SyncState& s) {
   tx.exec_params(
       "INSERT INTO sync_state (object_type, watermark, full_cursor, full_started_at, incr_last_id, "
-      "incr_started_at, "
-      "updated_at) VALUES ($1, $2::timestamptz, $3, $4::timestamptz, $5, $6::timestamptz, now()) "
-      "ON CONFLICT (object_type) DO UPDATE SET watermark = EXCLUDED.watermark, full_cursor = "
-      "EXCLUDED.full_cursor, "
+      "incr_started_at, spec_fingerprint, updated_at) VALUES ($1, $2::timestamptz, $3, $4::timestamptz, $5, "
+      "$6::timestamptz, $7, now()) "
+      "ON CONFLICT (object_type) DO UPDATE SET watermark = EXCLUDED.watermark, full_cursor = EXCLUDED.full_cursor, "
       "full_started_at = EXCLUDED.full_started_at, incr_last_id = EXCLUDED.incr_last_id, "
-      "incr_started_at = EXCLUDED.incr_started_at, updated_at = now()",
-      s.object_type, s.watermark, s.full_cursor, s.full_started_at, s.incr_last_id, s.incr_started_at);
+      "incr_started_at = EXCLUDED.incr_started_at, spec_fingerprint = EXCLUDED.spec_fingerprint, updated_at = now()",
+      s.object_type, s.watermark, s.full_cursor, s.full_started_at, s.incr_last_id, s.incr_started_at,
+      s.spec_fingerprint);
 }
 
 }  // namespace cshealthd::store

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 
 #include <spdlog/spdlog.h>
 
@@ -68,6 +69,19 @@ const PropertySpec* ObjectSpec::by_field(const std::string& f) const {
     if (p.field == f) return &p;
   }
   return nullptr;
+}
+
+std::string ObjectSpec::fingerprint() const {
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a: stable across builds and platforms
+  auto add = [&](const std::string& text) {
+    for (const unsigned char c : text + '\x1f') h = (h ^ c) * 1099511628211ULL;
+  };
+  add(type);
+  for (const auto& p : properties) add(p.name + ":" + std::to_string(static_cast<int>(p.kind)) + ":" + p.field);
+  for (const auto& m : snapshot_metrics) add(m);
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
 }
 
 std::vector<ObjectSpec> specs(const config::MappingConfig& mapping) {
@@ -383,6 +397,7 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
       state.watermark = state.full_started_at;
       state.full_cursor.reset();
       state.full_started_at.reset();
+      state.spec_fingerprint = spec.fingerprint();
     } else {
       state.full_cursor = page.next_after;
     }
@@ -396,6 +411,13 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
 TypeReport Syncer::incremental(const ObjectSpec& spec) {
   auto state = load_state(spec.type);
   if (!state.watermark || state.full_cursor) return full(spec);
+  if (state.spec_fingerprint != spec.fingerprint()) {
+    // The mapping changed (or the records predate the typed fields): what is stored was read with
+    // other properties, and only a whole re-read makes it right. History is not back-filled again.
+    spdlog::warn("sync: the property mapping of {} changed since it was last read; reading it whole again",
+                 spec.type);
+    return full(spec);
+  }
   TypeReport report;
   report.type = spec.type;
   if (!state.incr_started_at) {

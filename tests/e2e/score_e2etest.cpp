@@ -63,6 +63,7 @@ TEST_F(ScoreCliTest, ScoresEveryCompanyAndExplainsOne) {
   const auto all = testing::run_cshealthd({"score", "--as-of", "2026-11-20"}, env());
   ASSERT_EQ(all.status, 0) << all.output;
   EXPECT_THAT(all.output, HasSubstr("as of 2026-11-20: 30 companies scored"));
+  EXPECT_THAT(all.output, ::testing::ContainsRegex("green +[0-9]+ +[0-9.]+%"));
   const std::string id = first_company();
   const auto one = testing::run_cshealthd({"score", "--as-of", "2026-11-20", "--company", id, "--explain"}, env());
   ASSERT_EQ(one.status, 0) << one.output;

@@ -414,6 +414,32 @@ TEST_F(SyncTest, RemappedPropertyFeedsTheCanonicalFieldAndSnapshots) {
             777);
 }
 
+TEST_F(SyncTest, AMappingChangeRereadsTheTypeWhole) {
+  start_sim(4);
+  const auto c = sim_post("/__sim/objects/companies",
+                          {{"properties", {{"name", "Remap Later"}, {"cs_mrr", "10"}, {"billing_mrr", "555"}}}});
+  auto s = syncer();
+  s.full(spec("companies"));
+  const std::string id = c["id"];
+  EXPECT_EQ(text("SELECT mrr FROM companies WHERE id = " + id), "10");
+  EXPECT_FALSE(s.incremental(spec("companies")).full);  // same mapping: incremental
+  config::MappingConfig mapping;
+  mapping.company["mrr"] = "billing_mrr";
+  const auto remapped = s.incremental(specs(mapping)[0]);
+  EXPECT_TRUE(remapped.full);  // nothing changed in HubSpot, yet every record is re-read
+  EXPECT_EQ(text("SELECT mrr FROM companies WHERE id = " + id), "555");
+  EXPECT_FALSE(s.incremental(specs(mapping)[0]).full);
+  // Records stored before the typed fields existed (no fingerprint) are re-read once the same way.
+  db_.with_connection("t", [&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    tx.exec("UPDATE sync_state SET spec_fingerprint = NULL");
+    tx.exec("UPDATE crm_objects SET fields = '{}'");
+    tx.commit();
+  });
+  EXPECT_TRUE(s.incremental(spec("companies")).full);
+  EXPECT_EQ(text("SELECT mrr FROM companies WHERE id = " + id), "10");
+}
+
 TEST_F(SyncTest, OwnersAndPipelinesAreStoredAndVanishedOnesArchived) {
   start_sim(10);
   db_.with_connection("t", [&](pqxx::connection& c) {

@@ -33,6 +33,7 @@ struct SyncState {
   std::optional<std::string> full_started_at;
   std::optional<std::int64_t> incr_last_id;
   std::optional<std::string> incr_started_at;
+  std::optional<std::string> spec_fingerprint;  // the ObjectSpec the stored records were read with
 };
 
 // Named SQL for the synced CRM data. Bulk writes stream rows (COPY) into a temporary table and merge

@@ -35,6 +35,9 @@ struct ObjectSpec {
   std::vector<std::string> snapshot_metrics;
 
   const PropertySpec* by_field(const std::string& field) const;
+  // Identifies what records read with this spec hold (properties, kinds, canonical names): when it
+  // changes, stored records are stale and the type is read whole again.
+  std::string fingerprint() const;
 };
 
 // What to pull, with the company and contact inputs named by the config's mapping.
