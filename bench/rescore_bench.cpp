@@ -45,44 +45,66 @@ void populate(const std::string& conninfo, long n) {
       "'features_used', round(random() * 9), 'mrr', round((100 + random() * 9000)::numeric, 2), "
       "'plan', (ARRAY['starter', 'pro', 'enterprise'])[1 + g % 3], "
       "'goal_status', (ARRAY['achieved', 'in_progress', 'not_started'])[1 + g % 3], "
-      "'renewal_date', to_char(now() + (random() * 430 - 30) * interval '1 day', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
-      "'last_contacted', to_char(now() - random() * 120 * interval '1 day', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')), "
-      "now() - interval '2 years', now() FROM (SELECT g, 5 + floor(random() * 195) AS s FROM generate_series(1, " +
+      "'renewal_date', to_char(now() + (random() * 430 - 30) * interval '1 day', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+      "'last_contacted', to_char(now() - random() * 120 * interval '1 day', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')), "
+      "now() - interval '2 years', now() FROM (SELECT g, 5 + floor(random() * 195) AS s FROM "
+      "generate_series(1, " +
       N + ") g) x");
   // 13 monthly snapshots of each of five metrics (what the first sync back-fills), then today.
   tx.exec(
       "INSERT INTO company_metric_snapshots (company_id, day, metric, value, source) "
-      "SELECT g, current_date - m * 30, metric, round(random() * 100), CASE WHEN m = 0 THEN 'sync' ELSE 'backfill' END "
-      "FROM generate_series(1, " + N + ") g, generate_series(0, 12) m, "
+      "SELECT g, current_date - m * 30, metric, round(random() * 100), CASE WHEN m = 0 THEN 'sync' ELSE "
+      "'backfill' END "
+      "FROM generate_series(1, " +
+      N +
+      ") g, generate_series(0, 12) m, "
       "unnest(ARRAY['licensed_seats', 'active_users_30d', 'logins_30d', 'features_used', 'mrr']) metric");
   // 3 tickets, 1 meeting, 2.5 contacts and 0.5 feedback answers per company on average.
   tx.exec(
       "INSERT INTO crm_objects (object_type, id, properties, fields, created_at, updated_at) "
-      "SELECT 'tickets', t, '{}', jsonb_build_object('priority', (ARRAY['LOW', 'MEDIUM', 'HIGH', 'URGENT'])[1 + t % 4], "
-      "'category', (ARRAY['PRODUCT_ISSUE', 'GENERAL_INQUIRY', 'FEATURE_REQUEST', 'BILLING_ISSUE'])[1 + (t / 4) % 4], "
+      "SELECT 'tickets', t, '{}', jsonb_build_object('priority', (ARRAY['LOW', 'MEDIUM', 'HIGH', "
+      "'URGENT'])[1 + t % 4], "
+      "'category', (ARRAY['PRODUCT_ISSUE', 'GENERAL_INQUIRY', 'FEATURE_REQUEST', 'BILLING_ISSUE'])[1 + (t / "
+      "4) % 4], "
       "'closed_at', to_char(now() - random() * 30 * interval '1 day', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')), "
-      "now() - random() * 90 * interval '1 day', now() FROM generate_series(1, 3 * " + N + ") t");
-  tx.exec("INSERT INTO crm_associations SELECT 'tickets', t, 'companies', 1 + (t - 1) / 3 FROM generate_series(1, 3 * " +
-          N + ") t");
+      "now() - random() * 90 * interval '1 day', now() FROM generate_series(1, 3 * " +
+      N + ") t");
+  tx.exec(
+      "INSERT INTO crm_associations SELECT 'tickets', t, 'companies', 1 + (t - 1) / 3 FROM "
+      "generate_series(1, 3 * " +
+      N + ") t");
   tx.exec(
       "INSERT INTO crm_objects (object_type, id, properties, fields, created_at, updated_at) "
       "SELECT 'meetings', m, '{}', jsonb_build_object('outcome', (ARRAY['COMPLETED', 'COMPLETED', 'NO_SHOW', "
       "'CANCELED'])[1 + m % 4], 'start_time', to_char(now() - random() * 60 * interval '1 day', "
-      "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')), now(), now() FROM generate_series(1, " + N + ") m");
-  tx.exec("INSERT INTO crm_associations SELECT 'meetings', m, 'companies', m FROM generate_series(1, " + N + ") m");
+      "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')), now(), now() FROM generate_series(1, " +
+      N + ") m");
+  tx.exec("INSERT INTO crm_associations SELECT 'meetings', m, 'companies', m FROM generate_series(1, " + N +
+          ") m");
   tx.exec(
       "INSERT INTO crm_objects (object_type, id, properties, fields, created_at, updated_at) "
-      "SELECT 'contacts', k, '{}', jsonb_build_object('key_person', k % 5 = 0, 'departed', k % 97 = 0), now(), now() "
-      "FROM generate_series(1, 5 * " + N + " / 2) k");
-  tx.exec("INSERT INTO crm_associations SELECT 'contacts', k, 'companies', 1 + (k - 1) * 2 / 5 FROM generate_series(1, 5 * " +
-          N + " / 2) k");
+      "SELECT 'contacts', k, '{}', jsonb_build_object('key_person', k % 5 = 0, 'departed', k % 97 = 0), "
+      "now(), now() "
+      "FROM generate_series(1, 5 * " +
+      N + " / 2) k");
+  tx.exec(
+      "INSERT INTO crm_associations SELECT 'contacts', k, 'companies', 1 + (k - 1) * 2 / 5 FROM "
+      "generate_series(1, 5 * " +
+      N + " / 2) k");
   tx.exec(
       "INSERT INTO crm_objects (object_type, id, properties, fields, created_at, updated_at) "
-      "SELECT 'feedback_submissions', f, '{}', jsonb_build_object('survey_type', CASE WHEN f % 5 = 0 THEN 'CSAT' "
-      "ELSE 'NPS' END, 'value', floor(random() * 11), 'submitted_at', to_char(now() - random() * 200 * interval "
-      "'1 day', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')), now(), now() FROM generate_series(1, " + N + " / 2) f");
-  tx.exec("INSERT INTO crm_associations SELECT 'feedback_submissions', f, 'companies', f * 2 FROM generate_series(1, " + N +
-          " / 2) f");
+      "SELECT 'feedback_submissions', f, '{}', jsonb_build_object('survey_type', CASE WHEN f % 5 = 0 THEN "
+      "'CSAT' "
+      "ELSE 'NPS' END, 'value', floor(random() * 11), 'submitted_at', to_char(now() - random() * 200 * "
+      "interval "
+      "'1 day', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')), now(), now() FROM generate_series(1, " +
+      N + " / 2) f");
+  tx.exec(
+      "INSERT INTO crm_associations SELECT 'feedback_submissions', f, 'companies', f * 2 FROM "
+      "generate_series(1, " +
+      N + " / 2) f");
   tx.commit();
   pqxx::nontransaction vacuum(c);
   vacuum.exec("VACUUM ANALYZE");
@@ -138,7 +160,8 @@ int main(int argc, char** argv) {
   store::Migrator(pg.conninfo()).migrate();
   auto t0 = Clock::now();
   populate(pg.conninfo(), n);
-  std::printf("rescore: populated %ld companies (+%ld snapshots, %ld tickets) in %.1f s\n", n, n * 65, n * 3, since(t0));
+  std::printf("rescore: populated %ld companies (+%ld snapshots, %ld tickets) in %.1f s\n", n, n * 65, n * 3,
+              since(t0));
   const std::string log = (dir.path() / "score.log").string();
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
@@ -148,8 +171,8 @@ int main(int argc, char** argv) {
       {"nightly run (today, on yesterday's scores)", core::format_date(now_ms)}};
   for (const auto& [which, day] : runs) {
     const auto r = score(pg.conninfo(), log, day);
-    std::printf("rescore: %ld companies, %s: %.1f s wall (%.0f companies/s), peak RSS %ld MiB, exit %d\n", n, which,
-                r.seconds, n / r.seconds, r.rss_mib, r.status);
+    std::printf("rescore: %ld companies, %s: %.1f s wall (%.0f companies/s), peak RSS %ld MiB, exit %d\n", n,
+                which, r.seconds, n / r.seconds, r.rss_mib, r.status);
   }
   std::FILE* f = std::fopen(log.c_str(), "r");
   char line[1024];

@@ -24,7 +24,8 @@ std::vector<core::CompanyInputs> companies(std::size_t n) {
     in.company_id = static_cast<std::int64_t>(i + 1);
     in.as_of_day = kDay;
     const double seats = std::round(uni(5, 200));
-    in.metrics = {uni(100, 9000), seats, std::round(seats * uni(0.2, 1.0)), std::round(uni(0, 60)), std::round(uni(0, 9))};
+    in.metrics = {uni(100, 9000), seats, std::round(seats * uni(0.2, 1.0)), std::round(uni(0, 60)),
+                  std::round(uni(0, 9))};
     for (std::size_t m = 0; m < core::kMetricCount; ++m) {
       // what the batch reader loads: the values on the probe days (today, 30 days back)
       in.history[m] = {{kDay - 30, *in.metrics[m] * uni(0.7, 1.2)}, {kDay, *in.metrics[m]}};
@@ -62,7 +63,8 @@ void score(benchmark::State& state, const char* card_name) {
     core::evaluate_signals(config.signals, in, result);
     benchmark::DoNotOptimize(result.score);
   }
-  state.counters["companies/s"] = benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["companies/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 BENCHMARK_CAPTURE(score, weighted, "weighted");

@@ -5,8 +5,8 @@
 #include <charconv>
 #include <memory>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "cshealthd/scoring/batch.hpp"
 #include "cshealthd/scoring/health_store.hpp"
@@ -30,7 +30,8 @@ bool authorized(const Request& req, const Secret& token) {
 std::optional<std::int64_t> parse_id(const std::string& s) {
   std::int64_t v = 0;
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || s.size() > 18 || ec != std::errc() || p != s.data() + s.size() || v <= 0) return std::nullopt;
+  if (s.empty() || s.size() > 18 || ec != std::errc() || p != s.data() + s.size() || v <= 0)
+    return std::nullopt;
   return v;
 }
 
@@ -40,7 +41,8 @@ std::optional<long long> parse_int(const std::map<std::string, std::string>& q, 
   long long v = 0;
   const auto& s = it->second;
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || ec != std::errc() || p != s.data() + s.size()) throw scoring::InvalidRequest(key + ": expected an integer");
+  if (s.empty() || ec != std::errc() || p != s.data() + s.size())
+    throw scoring::InvalidRequest(key + ": expected an integer");
   return v;
 }
 
@@ -53,7 +55,8 @@ struct Api {
   http::Handler guarded(std::function<Response(const Request&, std::int64_t)> f) {
     return [this, f](const Request& req) {
       if (deps.admin_token.empty())
-        return Response::error(503, "admin_disabled", "the admin API is disabled: set admin.token (CSHEALTHD_ADMIN_TOKEN)");
+        return Response::error(503, "admin_disabled",
+                               "the admin API is disabled: set admin.token (CSHEALTHD_ADMIN_TOKEN)");
       if (!authorized(req, deps.admin_token)) {
         auto r = Response::error(401, "unauthorized", "a valid admin bearer token is required");
         r.headers.emplace_back("WWW-Authenticate", "Bearer");
@@ -62,7 +65,8 @@ struct Api {
       std::int64_t id = 0;
       if (const auto it = req.params.find("id"); it != req.params.end()) {
         const auto parsed = parse_id(it->second);
-        if (!parsed) return Response::error(400, "bad_company_id", "company id must be a HubSpot company id (digits)");
+        if (!parsed)
+          return Response::error(400, "bad_company_id", "company id must be a HubSpot company id (digits)");
         id = *parsed;
       }
       try {
@@ -76,7 +80,8 @@ struct Api {
   }
 
   Response not_found(std::int64_t id) {
-    return Response::error(404, "company_not_found", "no company " + std::to_string(id) + " (not synced from HubSpot)");
+    return Response::error(404, "company_not_found",
+                           "no company " + std::to_string(id) + " (not synced from HubSpot)");
   }
 
   // Rescores one company for today, so a changed override shows at once.
@@ -95,14 +100,16 @@ struct Api {
   Response health(const Request&, std::int64_t id) {
     if (auto r = store.latest(id)) return Response::json(200, *r);
     if (!store.company_exists(id)) return not_found(id);
-    return Response::error(404, "not_scored", "company " + std::to_string(id) + " has no score yet (run `cshealthd score`)");
+    return Response::error(404, "not_scored",
+                           "company " + std::to_string(id) + " has no score yet (run `cshealthd score`)");
   }
 
   Response history(const Request& req, std::int64_t id) {
     const long long days = parse_int(req.query, "days").value_or(30);
     if (days < 1 || days > 3660) throw scoring::InvalidRequest("days: expected 1 to 3660");
     if (!store.company_exists(id)) return not_found(id);
-    return Response::json(200, {{"company_id", std::to_string(id)}, {"days", days},
+    return Response::json(200, {{"company_id", std::to_string(id)},
+                                {"days", days},
                                 {"history", store.history(id, static_cast<int>(days))}});
   }
 
@@ -137,8 +144,10 @@ struct Api {
       if (key != "component" && key != "value" && key != "reason" && key != "expires_on" && key != "author")
         throw scoring::InvalidRequest("unknown field '" + key + "'");
     }
-    if (!body.contains("value") || !body["value"].is_number()) throw scoring::InvalidRequest("value: required, a number");
-    if (!body.contains("reason") || !body["reason"].is_string()) throw scoring::InvalidRequest("reason: required, a string");
+    if (!body.contains("value") || !body["value"].is_number())
+      throw scoring::InvalidRequest("value: required, a number");
+    if (!body.contains("reason") || !body["reason"].is_string())
+      throw scoring::InvalidRequest("reason: required, a string");
     if (!body.contains("expires_on") || !body["expires_on"].is_string())
       throw scoring::InvalidRequest("expires_on: required, a date YYYY-MM-DD");
     if (!store.company_exists(id)) return not_found(id);
@@ -146,8 +155,11 @@ struct Api {
     r.company_id = id;
     if (body.contains("component") && !body["component"].is_null() && !body["component"].is_string())
       throw scoring::InvalidRequest("component: expected a component name, or null for the whole score");
-    if (body.contains("author") && !body["author"].is_string()) throw scoring::InvalidRequest("author: expected a string");
-    r.component = body.contains("component") && body["component"].is_string() ? body["component"].get<std::string>() : "";
+    if (body.contains("author") && !body["author"].is_string())
+      throw scoring::InvalidRequest("author: expected a string");
+    r.component = body.contains("component") && body["component"].is_string()
+                      ? body["component"].get<std::string>()
+                      : "";
     r.value = body["value"].get<double>();
     r.reason = body["reason"].get<std::string>();
     r.author = body.value("author", "admin-api");
@@ -155,8 +167,9 @@ struct Api {
     if (!expires) throw scoring::InvalidRequest("expires_on: expected a date YYYY-MM-DD");
     r.expires_day = *expires;
     const json saved = store.set_override(r, deps.today());
-    spdlog::info("override set on company {} ({}): {} until {} by {}", id, r.component.empty() ? "score" : r.component,
-                 r.value, body["expires_on"].get<std::string>(), r.author);
+    spdlog::info("override set on company {} ({}): {} until {} by {}", id,
+                 r.component.empty() ? "score" : r.component, r.value, body["expires_on"].get<std::string>(),
+                 r.author);
     return Response::json(200, {{"override", saved}, {"health", rescore(id)}});
   }
 

@@ -119,16 +119,20 @@ int main(int argc, char** argv) {
 
   cshealthd::app::ScoreOptions score_opts;
   std::int64_t score_company = 0;
-  auto* score_cmd = app.add_subcommand("score", "Score every company (or one) as of a day and store the results");
+  auto* score_cmd =
+      app.add_subcommand("score", "Score every company (or one) as of a day and store the results");
   score_cmd->add_option("--config", config_path, "YAML config file");
   score_cmd->add_option("--as-of", score_opts.as_of, "the day to score, YYYY-MM-DD (default: today, UTC)");
   score_cmd->add_option("--company", score_company, "one HubSpot company id");
-  score_cmd->add_flag("--explain", score_opts.explain, "print every result with its components, signals and reasons");
+  score_cmd->add_flag("--explain", score_opts.explain,
+                      "print every result with its components, signals and reasons");
   score_cmd->add_flag("--json", score_opts.json, "JSON lines instead of tables");
-  score_cmd->add_option("--backfill", score_opts.backfill, "rescore this many days ending at --as-of (oldest first)");
+  score_cmd->add_option("--backfill", score_opts.backfill,
+                        "rescore this many days ending at --as-of (oldest first)");
 
   cshealthd::app::OverrideOptions ov;
-  auto* override_cmd = app.add_subcommand("override", "Set, revoke or list a company's manual score overrides");
+  auto* override_cmd =
+      app.add_subcommand("override", "Set, revoke or list a company's manual score overrides");
   override_cmd->add_option("--config", config_path, "YAML config file");
   override_cmd->add_option("ACTION", ov.action, "set | revoke | list")
       ->required()

@@ -50,22 +50,22 @@ void print_explained(const json& r) {
   std::printf("company %s  as of %s  scorecard %s (segment %s)\n", r["company_id"].get<std::string>().c_str(),
               r["as_of"].get<std::string>().c_str(), r["scorecard"].get<std::string>().c_str(),
               r["segment"].get<std::string>().c_str());
-  std::printf("score %s  %s  coverage %.0f%%", num(r["score"]).c_str(), r["status"].get<std::string>().c_str(),
-              r["coverage"].get<double>() * 100);
+  std::printf("score %s  %s  coverage %.0f%%", num(r["score"]).c_str(),
+              r["status"].get<std::string>().c_str(), r["coverage"].get<double>() * 100);
   if (!r["previous_score"].is_null())
     std::printf("  (previous %s, %+.2f)", num(r["previous_score"]).c_str(), r["delta"].get<double>());
   std::printf("\n\n%-12s %7s %12s %10s  %s\n", "component", "weight", "raw", "points", "rule");
   for (const auto& c : r["components"]) {
-    const std::string points =
-        c["points"].is_null() ? "-" : num(c["points"]) + "/" + num(c["max_points"]);
-    std::printf("%-12s %6s%% %12s %10s  %s%s\n", c["name"].get<std::string>().c_str(), num(c["weight"]).c_str(),
-                num(c["raw"]).c_str(), points.c_str(), c["rule"].get<std::string>().c_str(),
-                c.value("overridden", false) ? " [override]" : "");
+    const std::string points = c["points"].is_null() ? "-" : num(c["points"]) + "/" + num(c["max_points"]);
+    std::printf("%-12s %6s%% %12s %10s  %s%s\n", c["name"].get<std::string>().c_str(),
+                num(c["weight"]).c_str(), num(c["raw"]).c_str(), points.c_str(),
+                c["rule"].get<std::string>().c_str(), c.value("overridden", false) ? " [override]" : "");
   }
   if (!r["signals"].empty()) std::printf("\nsignals:\n");
   for (const auto& s : r["signals"]) {
-    std::printf("  [%s] %s (%s): %s\n", s["priority"].get<std::string>().c_str(), s["name"].get<std::string>().c_str(),
-                s["kind"].get<std::string>().c_str(), s["facts"].get<std::string>().c_str());
+    std::printf("  [%s] %s (%s): %s\n", s["priority"].get<std::string>().c_str(),
+                s["name"].get<std::string>().c_str(), s["kind"].get<std::string>().c_str(),
+                s["facts"].get<std::string>().c_str());
   }
   if (!r["reasons"].empty()) std::printf("\nreasons (worst first):\n");
   for (const auto& s : r["reasons"]) std::printf("  %s\n", s.get<std::string>().c_str());
@@ -77,8 +77,9 @@ struct Runtime {
   explicit Runtime(const config::Config& config) : db_runtime(config) {
     if (config.database.migrate_on_start) store::Migrator(db_runtime.conninfo()).migrate();
     db = std::make_unique<store::Database>(
-        db_runtime.conninfo(), store::PoolOptions{2, config.database.statement_timeout_ms,
-                                                  config.database.connect_timeout_s, std::chrono::milliseconds(30'000)});
+        db_runtime.conninfo(),
+        store::PoolOptions{2, config.database.statement_timeout_ms, config.database.connect_timeout_s,
+                           std::chrono::milliseconds(30'000)});
   }
   DatabaseRuntime db_runtime;
   std::unique_ptr<store::Database> db;
@@ -160,7 +161,8 @@ int run_override(const config::Config& config, const OverrideOptions& o) {
   const std::string author = o.author.empty() ? (getenv("USER") ? getenv("USER") : "cli") : o.author;
   if (o.action == "revoke") {
     if (!store.revoke_override(o.company, o.component, author)) {
-      std::cerr << "cshealthd: no live override of " << (o.component.empty() ? "the score" : o.component) << "\n";
+      std::cerr << "cshealthd: no live override of " << (o.component.empty() ? "the score" : o.component)
+                << "\n";
       return 1;
     }
     std::cout << "revoked; the next scoring run no longer applies it\n";

@@ -102,8 +102,7 @@ void Service::add_routes() {
 }
 
 void Service::add_v1_routes() {
-  HealthApi api{*db_, *scoring_, metrics_, config_.admin.token,
-                [] {
+  HealthApi api{*db_, *scoring_, metrics_, config_.admin.token, [] {
                   SystemClock clock;
                   return core::day_of(std::chrono::duration_cast<std::chrono::milliseconds>(
                                           clock.wall_now().time_since_epoch())

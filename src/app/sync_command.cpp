@@ -22,9 +22,12 @@ using Clock = std::chrono::steady_clock;
 std::string eta(double seconds) {
   if (seconds < 0) return "-";
   char buf[32];
-  if (seconds < 90) std::snprintf(buf, sizeof buf, "%.0fs", seconds);
-  else if (seconds < 5400) std::snprintf(buf, sizeof buf, "%.0fm", seconds / 60);
-  else std::snprintf(buf, sizeof buf, "%.1fh", seconds / 3600);
+  if (seconds < 90)
+    std::snprintf(buf, sizeof buf, "%.0fs", seconds);
+  else if (seconds < 5400)
+    std::snprintf(buf, sizeof buf, "%.0fm", seconds / 60);
+  else
+    std::snprintf(buf, sizeof buf, "%.1fh", seconds / 3600);
   return buf;
 }
 
@@ -105,10 +108,10 @@ int run_sync(const config::Config& config, bool full, const std::vector<std::str
 
   DatabaseRuntime runtime(config);
   if (config.database.migrate_on_start) store::Migrator(runtime.conninfo()).migrate();
-  store::Database db(runtime.conninfo(),
-                     store::PoolOptions{config.sync.parallelism + 1,
-                                        config.database.statement_timeout_ms, config.database.connect_timeout_s,
-                                        std::chrono::milliseconds(30'000)});
+  store::Database db(
+      runtime.conninfo(),
+      store::PoolOptions{config.sync.parallelism + 1, config.database.statement_timeout_ms,
+                         config.database.connect_timeout_s, std::chrono::milliseconds(30'000)});
   SystemClock clock;
   metrics::Registry metrics;
   hubspot::LocalRateBudget budget(
@@ -125,8 +128,8 @@ int run_sync(const config::Config& config, bool full, const std::vector<std::str
     co.rate_limit_wait = std::chrono::milliseconds(config.hubspot.burst_interval_ms);
     sync::ClientHandle h;
     h.transport = hubspot::make_transport(to);
-    h.client =
-        std::make_unique<hubspot::HubSpotClient>(*h.transport, budget, clock, config.hubspot.token, metrics, co);
+    h.client = std::make_unique<hubspot::HubSpotClient>(*h.transport, budget, clock, config.hubspot.token,
+                                                        metrics, co);
     return h;
   };
   sync::Runner runner(db, factory, clock, metrics);

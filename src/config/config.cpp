@@ -144,8 +144,10 @@ class Schema {
     integer("scoring.bands.orange", c.scoring.orange, 0, 100);
     integer("scoring.chunk_size", c.scoring.chunk_size, 1, 100'000);
     integer("scoring.threads", c.scoring.threads, 1, 64);
-    for (auto& [canonical, property] : c.mapping.company) str("mapping.company." + canonical, property, property_name);
-    for (auto& [canonical, property] : c.mapping.contact) str("mapping.contact." + canonical, property, property_name);
+    for (auto& [canonical, property] : c.mapping.company)
+      str("mapping.company." + canonical, property, property_name);
+    for (auto& [canonical, property] : c.mapping.contact)
+      str("mapping.contact." + canonical, property, property_name);
     secret("webhook.secret", c.webhook.secret);
     secret("admin.token", c.admin.token);
   }
@@ -339,8 +341,8 @@ Config load(const std::optional<std::string>& path, const Environment& env) {
   }
   const auto& sc = config.scoring;
   if (!(sc.green > sc.yellow && sc.yellow > sc.orange)) {
-    throw ConfigError("scoring.bands: expected green > yellow > orange, got " + std::to_string(sc.green) + " / " +
-                      std::to_string(sc.yellow) + " / " + std::to_string(sc.orange));
+    throw ConfigError("scoring.bands: expected green > yellow > orange, got " + std::to_string(sc.green) +
+                      " / " + std::to_string(sc.yellow) + " / " + std::to_string(sc.orange));
   }
   return config;
 }

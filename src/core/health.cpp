@@ -13,7 +13,7 @@ constexpr EpochMs kDayMs = 86'400'000;
 constexpr double kDaysPerMonth = 365.25 / 12;
 
 constexpr std::array<const char*, kMetricCount> kMetricNames = {"mrr", "licensed_seats", "active_users_30d",
-                                                                 "logins_30d", "features_used"};
+                                                                "logins_30d", "features_used"};
 constexpr std::array<const char*, kTextFieldCount> kTextNames = {"plan", "goal_status", "cs_stage"};
 constexpr std::array<const char*, kDateFieldCount> kDateNames = {"renewal_date", "contract_start_date",
                                                                  "last_contacted"};
@@ -198,7 +198,8 @@ double Aggregate::evaluate(const CompanyInputs& in, bool& has_data) const {
           in.meetings, end, window_days, last_n, [](const Meeting& m) { return m.start; },
           [&](const Meeting& m) { return meeting_matches(filter, m); });
       return reduce_numbers(
-          s, [](const Meeting&) { return 1.0; }, [&](const Meeting& m) { return meeting_matches(share_of, m); });
+          s, [](const Meeting&) { return 1.0; },
+          [&](const Meeting& m) { return meeting_matches(share_of, m); });
     }
   }
   has_data = false;
@@ -289,8 +290,10 @@ void evaluate(const Component& c, const CompanyInputs& in, ComponentResult& r) {
         const auto then = in.value_at(m, in.as_of_day - c.window_days);
         if (!now || !then) continue;
         double change = 0;
-        if (*then > 0) change = (*now - *then) / *then;
-        else change = *now > 0 ? 1.0 : 0.0;
+        if (*then > 0)
+          change = (*now - *then) / *then;
+        else
+          change = *now > 0 ? 1.0 : 0.0;
         const int cls = change >= c.grow_at ? 1 : change <= c.shrink_at ? -1 : 0;
         if (cls > best || (cls == best && change > best_change)) {
           best = cls;
@@ -385,7 +388,8 @@ void score(const Scorecard& card, const StatusBands& bands, const CompanyInputs&
     }
   }
   // Nothing known and nobody vouching: unknown even when the minimum coverage is configured as 0.
-  out.status = present_weight > 0 || out.score_override ? status_of(out.score, coverage_for_status, bands) : "unknown";
+  out.status =
+      present_weight > 0 || out.score_override ? status_of(out.score, coverage_for_status, bands) : "unknown";
 
   // Reasons: what cost the most points, worst first (ties in scorecard order).
   for (std::size_t i = 0; i < out.components.size(); ++i) {
@@ -432,7 +436,8 @@ std::string Signal::facts() const {
   auto date = [](double ms) { return format_date(static_cast<EpochMs>(ms)); };
   if (n == "usage_drop") {
     if (v[0] == 0)
-      return "logins in the last 30 days " + fmt(v[1]) + " vs " + fmt(v[2]) + " the 30 days before (" + fmt(v[3]) + "%)";
+      return "logins in the last 30 days " + fmt(v[1]) + " vs " + fmt(v[2]) + " the 30 days before (" +
+             fmt(v[3]) + "%)";
     return "active users / seats " + fmt(v[1]) + "% vs " + fmt(v[2]) + "% a month ago (-" + fmt(v[3]) + "%)";
   }
   if (n == "ticket_surge")
@@ -440,7 +445,8 @@ std::string Signal::facts() const {
   if (n == "bad_support") {
     if (v[0] == 0) return fmt(v[1]) + " critical bug tickets in the last 30 days";
     return "a ticket opened " + format_iso8601(static_cast<EpochMs>(v[1])) +
-           (v[2] != 0 ? std::string(" is still open") : " took " + fmt(v[3]) + " h") + " (over " + fmt(v[4]) + " h)";
+           (v[2] != 0 ? std::string(" is still open") : " took " + fmt(v[3]) + " h") + " (over " + fmt(v[4]) +
+           " h)";
   }
   if (n == "nps_drop") return "NPS " + fmt(v[0]) + " after " + fmt(v[1]) + " (" + date(v[2]) + ")";
   if (n == "missed_meetings") return "the last " + fmt(v[0]) + " CS meetings were NO_SHOW";
@@ -454,14 +460,16 @@ std::string Signal::facts() const {
   if (n == "seats_full")
     return fmt(v[0]) + " of " + fmt(v[1]) + " licensed seats active (" + fmt(v[2]) + "%): propose an upgrade";
   if (n == "promoter") return "latest NPS " + fmt(v[0]) + ": ask for a referral or case study";
-  if (n == "renewal_upsell") return "renewal on " + date(v[0]) + " with score " + fmt(v[1]) + ": renew with an upsell";
+  if (n == "renewal_upsell")
+    return "renewal on " + date(v[0]) + " with score " + fmt(v[1]) + ": renew with an upsell";
   return n;
 }
 
 void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResult& result) {
   const EpochMs end = end_of(in);
   const std::int32_t day = in.as_of_day;
-  auto fire = [&](const char* name, SignalKind kind, const std::string& priority, std::array<double, 5> values) {
+  auto fire = [&](const char* name, SignalKind kind, const std::string& priority,
+                  std::array<double, 5> values) {
     result.signals.push_back({name, kind, priority, values});
   };
   auto at = [&](Metric m, std::int32_t d) { return d == day ? metric_now(in, m) : in.value_at(m, d); };
@@ -472,7 +480,8 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
     const auto seats = at(Metric::kLicensedSeats, day), seats_before = at(Metric::kLicensedSeats, day - 30);
     const auto act = at(Metric::kActiveUsers30d, day), act_before = at(Metric::kActiveUsers30d, day - 30);
     if (now && before && *before > 0 && *now <= s.logins_ratio * *before) {
-      fire("usage_drop", SignalKind::kChurn, s.usage_drop.priority, {0, *now, *before, 100 * *now / *before, 0});
+      fire("usage_drop", SignalKind::kChurn, s.usage_drop.priority,
+           {0, *now, *before, 100 * *now / *before, 0});
     } else if (seats && seats_before && act && act_before && *seats > 0 && *seats_before > 0) {
       const double rate = *act / *seats, rate_before = *act_before / *seats_before;
       if (rate_before > 0 && (rate_before - rate) / rate_before >= s.active_rate_drop) {
@@ -484,8 +493,10 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
   if (s.ticket_surge.enabled) {
     std::size_t now = 0, before = 0;
     for (const auto& t : in.tickets) {
-      if (t.created >= end - 30 * kDayMs && t.created < end) ++now;
-      else if (t.created >= end - 60 * kDayMs && t.created < end - 30 * kDayMs) ++before;
+      if (t.created >= end - 30 * kDayMs && t.created < end)
+        ++now;
+      else if (t.created >= end - 60 * kDayMs && t.created < end - 30 * kDayMs)
+        ++before;
     }
     if (now >= static_cast<std::size_t>(s.surge_min_tickets) && now >= s.surge_factor * before) {
       fire("ticket_surge", SignalKind::kChurn, s.ticket_surge.priority,
@@ -502,12 +513,14 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
       if (closed - t.created > s.open_hours * 3'600'000LL && (!slow || t.created < slow->created)) slow = &t;
     }
     if (critical >= static_cast<std::size_t>(s.critical_tickets)) {
-      fire("bad_support", SignalKind::kChurn, s.bad_support.priority, {0, static_cast<double>(critical), 0, 0, 0});
+      fire("bad_support", SignalKind::kChurn, s.bad_support.priority,
+           {0, static_cast<double>(critical), 0, 0, 0});
     } else if (slow) {
       const bool open = !slow->closed || *slow->closed >= end;
       fire("bad_support", SignalKind::kChurn, s.bad_support.priority,
            {1, static_cast<double>(slow->created), open ? 1.0 : 0.0,
-            open ? 0 : static_cast<double>(*slow->closed - slow->created) / 3.6e6, static_cast<double>(s.open_hours)});
+            open ? 0 : static_cast<double>(*slow->closed - slow->created) / 3.6e6,
+            static_cast<double>(s.open_hours)});
     }
   }
   // The two newest NPS answers up to the day.
@@ -540,19 +553,22 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
                         [](const Meeting* a, const Meeting* b) { return a->start > b->start; });
       if (std::all_of(held.begin(), held.begin() + static_cast<std::ptrdiff_t>(n),
                       [](const Meeting* m) { return m->outcome == "NO_SHOW"; })) {
-        fire("missed_meetings", SignalKind::kChurn, s.missed_meetings.priority, {static_cast<double>(n), 0, 0, 0, 0});
+        fire("missed_meetings", SignalKind::kChurn, s.missed_meetings.priority,
+             {static_cast<double>(n), 0, 0, 0, 0});
       }
     }
   }
   const auto& last_contacted = in.dates[static_cast<std::size_t>(DateField::kLastContacted)];
   if (s.silence.enabled && last_contacted && end - *last_contacted > s.silence_days * kDayMs) {
     fire("silence", SignalKind::kChurn, s.silence.priority,
-         {static_cast<double>(*last_contacted), static_cast<double>((end - *last_contacted) / kDayMs), 0, 0, 0});
+         {static_cast<double>(*last_contacted), static_cast<double>((end - *last_contacted) / kDayMs), 0, 0,
+          0});
   }
   if (s.key_person_left.enabled) {
     for (const auto& c : in.contacts) {
       if (c.key_person && c.departed) {
-        fire("key_person_left", SignalKind::kChurn, s.key_person_left.priority, {static_cast<double>(c.id), 0, 0, 0, 0});
+        fire("key_person_left", SignalKind::kChurn, s.key_person_left.priority,
+             {static_cast<double>(c.id), 0, 0, 0, 0});
         break;
       }
     }
@@ -562,7 +578,8 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
                             *renewal - start_of_day(day) <= static_cast<EpochMs>(s.renewal_days) * kDayMs;
   if (s.renewal_near.enabled && renewal_soon) {
     fire("renewal_near", SignalKind::kChurn, s.renewal_near.priority,
-         {static_cast<double>(*renewal), static_cast<double>((*renewal - start_of_day(day)) / kDayMs), 0, 0, 0});
+         {static_cast<double>(*renewal), static_cast<double>((*renewal - start_of_day(day)) / kDayMs), 0, 0,
+          0});
   }
   if (s.score_below.enabled && result.status != "unknown") {
     const auto previous = in.previous ? std::optional<double>(in.previous->score) : std::nullopt;
@@ -577,13 +594,15 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
   if (s.seats_full.enabled) {
     const auto seats = at(Metric::kLicensedSeats, day), act = at(Metric::kActiveUsers30d, day);
     if (seats && act && *seats > 0 && *act / *seats >= s.seats_full_ratio) {
-      fire("seats_full", SignalKind::kExpansion, s.seats_full.priority, {*act, *seats, 100 * *act / *seats, 0, 0});
+      fire("seats_full", SignalKind::kExpansion, s.seats_full.priority,
+           {*act, *seats, 100 * *act / *seats, 0, 0});
     }
   }
   if (s.promoter.enabled && latest && latest->value >= s.promoter_min) {
     fire("promoter", SignalKind::kExpansion, s.promoter.priority, {latest->value, 0, 0, 0, 0});
   }
-  if (s.renewal_upsell.enabled && renewal_soon && result.status != "unknown" && result.score >= s.upsell_min_score) {
+  if (s.renewal_upsell.enabled && renewal_soon && result.status != "unknown" &&
+      result.score >= s.upsell_min_score) {
     fire("renewal_upsell", SignalKind::kExpansion, s.renewal_upsell.priority,
          {static_cast<double>(*renewal), result.score, 0, 0, 0});
   }

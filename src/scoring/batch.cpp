@@ -53,8 +53,8 @@ struct Windows {
 
 Windows windows_for(const ScoringConfig& config, std::int32_t day) {
   Windows w;
-  w.probe_days = {day, day - 30};  // today and a month back: the usage-drop signal
-  int ticket_days = 60;            // this month and last: ticket surge
+  w.probe_days = {day, day - 30};                 // today and a month back: the usage-drop signal
+  int ticket_days = 60;                           // this month and last: ticket surge
   bool tickets_all = false, meetings_all = true;  // missed meetings: the last held ones, however old
   for (const auto& card : config.scorecards) {
     for (const auto& c : card.components) {
@@ -83,8 +83,8 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
   const std::string day = format_day(o.as_of_day);
   const std::int64_t end = core::start_of_day(o.as_of_day + 1);
   const auto companies = tx.exec_params(
-      "SELECT id, plan, goal_status, cs_stage, " + ms("renewal_date") + ", " + ms("contract_start_date") + ", " +
-          ms("last_contacted") +
+      "SELECT id, plan, goal_status, cs_stage, " + ms("renewal_date") + ", " + ms("contract_start_date") +
+          ", " + ms("last_contacted") +
           ", mrr, licensed_seats, active_users_30d, logins_30d, features_used FROM companies "
           "WHERE NOT archived AND id > $1 AND ($2::bigint IS NULL OR id = $2) ORDER BY id LIMIT $3",
       after, o.company, static_cast<long long>(o.chunk));
@@ -96,9 +96,12 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
     auto& in = chunk.inputs[i];
     in.company_id = row[0].as<std::int64_t>();
     in.as_of_day = o.as_of_day;
-    for (std::size_t t = 0; t < core::kTextFieldCount; ++t) in.texts[t] = opt<std::string>(row[static_cast<int>(1 + t)]);
-    for (std::size_t d = 0; d < core::kDateFieldCount; ++d) in.dates[d] = opt<std::int64_t>(row[static_cast<int>(4 + d)]);
-    for (std::size_t m = 0; m < core::kMetricCount; ++m) in.metrics[m] = opt<double>(row[static_cast<int>(7 + m)]);
+    for (std::size_t t = 0; t < core::kTextFieldCount; ++t)
+      in.texts[t] = opt<std::string>(row[static_cast<int>(1 + t)]);
+    for (std::size_t d = 0; d < core::kDateFieldCount; ++d)
+      in.dates[d] = opt<std::int64_t>(row[static_cast<int>(4 + d)]);
+    for (std::size_t m = 0; m < core::kMetricCount; ++m)
+      in.metrics[m] = opt<double>(row[static_cast<int>(7 + m)]);
     index[in.company_id] = i;
   }
   chunk.lo = chunk.inputs.front().company_id;
@@ -113,13 +116,16 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
   std::string keep;
   for (const auto d : w.probe_days) {
     const std::string p = "date '1970-01-01' + " + std::to_string(d);
-    keep += (keep.empty() ? "" : " OR ") + std::string("(day <= ") + p + " AND (next_day IS NULL OR next_day > " + p + "))";
+    keep += (keep.empty() ? "" : " OR ") + std::string("(day <= ") + p +
+            " AND (next_day IS NULL OR next_day > " + p + "))";
   }
-    for (const auto& r : tx.exec_params(
-           "SELECT company_id, metric, day - date '1970-01-01', value FROM (SELECT company_id, metric, day, value, "
-           "lead(day) OVER (PARTITION BY company_id, metric ORDER BY day) AS next_day FROM company_metric_snapshots "
-           "WHERE company_id BETWEEN $1 AND $2 AND day <= $3::date) s WHERE " + keep,
-           chunk.lo, chunk.hi, day)) {
+  for (const auto& r : tx.exec_params("SELECT company_id, metric, day - date '1970-01-01', value FROM "
+                                      "(SELECT company_id, metric, day, value, "
+                                      "lead(day) OVER (PARTITION BY company_id, metric ORDER BY day) AS "
+                                      "next_day FROM company_metric_snapshots "
+                                      "WHERE company_id BETWEEN $1 AND $2 AND day <= $3::date) s WHERE " +
+                                          keep,
+                                      chunk.lo, chunk.hi, day)) {
     auto* in = find(r[0].as<std::int64_t>());
     const auto metric = core::metric_from_name(r[1].as<std::string>());
     if (!in || !metric) continue;
@@ -134,13 +140,15 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
     }
   }
 
-  for (const auto& r : tx.exec_params(
-           "SELECT a.to_id, " + ms("t.created_at") + ", " + ms("t.closed_at") +
-               ", coalesce(t.priority, ''), coalesce(t.category, '') FROM crm_associations a JOIN tickets t ON "
-               "t.id = a.from_id WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND a.from_type = "
-               "'tickets' AND NOT t.archived AND t.created_at < to_timestamp($3 / 1000.0) "
-               "AND ($4::bigint IS NULL OR t.created_at >= to_timestamp($4 / 1000.0))",
-           chunk.lo, chunk.hi, end, w.ticket_start)) {
+  for (const auto& r :
+       tx.exec_params("SELECT a.to_id, " + ms("t.created_at") + ", " + ms("t.closed_at") +
+                          ", coalesce(t.priority, ''), coalesce(t.category, '') FROM crm_associations a JOIN "
+                          "tickets t ON "
+                          "t.id = a.from_id WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND "
+                          "a.from_type = "
+                          "'tickets' AND NOT t.archived AND t.created_at < to_timestamp($3 / 1000.0) "
+                          "AND ($4::bigint IS NULL OR t.created_at >= to_timestamp($4 / 1000.0))",
+                      chunk.lo, chunk.hi, end, w.ticket_start)) {
     auto* in = find(r[0].as<std::int64_t>());
     if (!in) continue;
     core::Ticket t;
@@ -155,11 +163,13 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
   for (const auto& r : tx.exec_params(
            "SELECT l.company, " + ms("f.submitted_at") +
                ", coalesce(f.survey_type, ''), f.value FROM ("
-               "SELECT a.to_id AS company, a.from_id AS fid FROM crm_associations a WHERE a.to_type = 'companies' "
+               "SELECT a.to_id AS company, a.from_id AS fid FROM crm_associations a WHERE a.to_type = "
+               "'companies' "
                "AND a.to_id BETWEEN $1 AND $2 AND a.from_type = 'feedback_submissions' "
                "UNION SELECT cc.to_id, fc.from_id FROM crm_associations cc JOIN crm_associations fc ON "
                "fc.to_type = 'contacts' AND fc.to_id = cc.from_id AND fc.from_type = 'feedback_submissions' "
-               "WHERE cc.to_type = 'companies' AND cc.to_id BETWEEN $1 AND $2 AND cc.from_type = 'contacts') l "
+               "WHERE cc.to_type = 'companies' AND cc.to_id BETWEEN $1 AND $2 AND cc.from_type = 'contacts') "
+               "l "
                "JOIN feedback_submissions f ON f.id = l.fid WHERE NOT f.archived AND f.value IS NOT NULL "
                "AND f.submitted_at < to_timestamp($3 / 1000.0)",
            chunk.lo, chunk.hi, end)) {
@@ -187,12 +197,14 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
     if (in) in->contacts.push_back({true, r[2].as<bool>(), r[1].as<std::int64_t>()});
   }
 
-  for (const auto& r : tx.exec_params(
-           "SELECT DISTINCT ON (company_id) company_id, day - date '1970-01-01', score, status FROM health_scores "
-           "WHERE company_id BETWEEN $1 AND $2 AND day < $3::date ORDER BY company_id, day DESC",
-           chunk.lo, chunk.hi, day)) {
+  for (const auto& r :
+       tx.exec_params("SELECT DISTINCT ON (company_id) company_id, day - date '1970-01-01', score, status "
+                      "FROM health_scores "
+                      "WHERE company_id BETWEEN $1 AND $2 AND day < $3::date ORDER BY company_id, day DESC",
+                      chunk.lo, chunk.hi, day)) {
     auto* in = find(r[0].as<std::int64_t>());
-    if (in) in->previous = core::PreviousResult{r[1].as<std::int32_t>(), r[2].as<double>(), r[3].as<std::string>()};
+    if (in)
+      in->previous = core::PreviousResult{r[1].as<std::int32_t>(), r[2].as<double>(), r[3].as<std::string>()};
   }
 
   // Overrides live on that day: created before its end, not yet expired, not revoked by then.
@@ -255,7 +267,10 @@ json to_json(const core::HealthResult& r, const std::string& segment) {
   }
   json signals = json::array();
   for (const auto& s : r.signals)
-    signals.push_back({{"name", s.name}, {"kind", kind_name(s.kind)}, {"priority", std::string(s.priority)}, {"facts", s.facts()}});
+    signals.push_back({{"name", s.name},
+                       {"kind", kind_name(s.kind)},
+                       {"priority", std::string(s.priority)},
+                       {"facts", s.facts()}});
   json out = {{"company_id", std::to_string(r.company_id)},
               {"as_of", format_day(r.as_of_day)},
               {"score", r.score},
@@ -375,7 +390,8 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
     };
     const std::size_t n = chunk.inputs.size(), per = (n + threads - 1) / threads;
     std::vector<std::thread> pool;
-    for (int t = 1; t < threads && per * t < n; ++t) pool.emplace_back(work, per * t, std::min(n, per * (t + 1)));
+    for (int t = 1; t < threads && per * t < n; ++t)
+      pool.emplace_back(work, per * t, std::min(n, per * (t + 1)));
     work(0, std::min(n, per));
     for (auto& t : pool) t.join();
     report.score_seconds += secs(t0);
@@ -384,27 +400,33 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
     db_.with_retry("score_write_chunk", [&](pqxx::connection& c) {
       pqxx::work tx(c, "score_write_chunk");
       tx.exec(
-          "CREATE TEMP TABLE IF NOT EXISTS health_stage (company_id bigint, day date, run_id bigint, score float8, "
-          "computed_score float8, status text, coverage float8, scorecard text, segment text, previous_score text, "
-          "delta text, components text, signals text, reasons text, score_override text) ON COMMIT DELETE ROWS");
+          "CREATE TEMP TABLE IF NOT EXISTS health_stage (company_id bigint, day date, run_id bigint, score "
+          "float8, "
+          "computed_score float8, status text, coverage float8, scorecard text, segment text, previous_score "
+          "text, "
+          "delta text, components text, signals text, reasons text, score_override text) ON COMMIT DELETE "
+          "ROWS");
       {
         pqxx::stream_to stream(tx, "health_stage");
         for (const auto& s : scored) {
-          stream << std::make_tuple(s.result.company_id, day, report.run_id, s.result.score, s.result.computed_score,
-                                    s.result.status, s.coverage, s.result.scorecard, *s.segment, s.previous, s.delta,
-                                    s.components, s.signals, s.reasons, s.score_override);
+          stream << std::make_tuple(s.result.company_id, day, report.run_id, s.result.score,
+                                    s.result.computed_score, s.result.status, s.coverage, s.result.scorecard,
+                                    *s.segment, s.previous, s.delta, s.components, s.signals, s.reasons,
+                                    s.score_override);
         }
         stream.complete();
       }
       tx.exec(
-          "INSERT INTO health_scores (company_id, day, run_id, score, computed_score, status, coverage, scorecard, "
+          "INSERT INTO health_scores (company_id, day, run_id, score, computed_score, status, coverage, "
+          "scorecard, "
           "segment, previous_score, delta, components, signals, reasons, score_override, computed_at) "
           "SELECT company_id, day, run_id, score, computed_score, status, coverage, scorecard, segment, "
           "NULLIF(previous_score, '')::float8, NULLIF(delta, '')::float8, components::jsonb, signals::jsonb, "
           "reasons::jsonb, NULLIF(score_override, 'null')::jsonb, now() FROM health_stage "
           "ON CONFLICT (company_id, day) DO UPDATE SET run_id = EXCLUDED.run_id, score = EXCLUDED.score, "
           "computed_score = EXCLUDED.computed_score, status = EXCLUDED.status, coverage = EXCLUDED.coverage, "
-          "scorecard = EXCLUDED.scorecard, segment = EXCLUDED.segment, previous_score = EXCLUDED.previous_score, "
+          "scorecard = EXCLUDED.scorecard, segment = EXCLUDED.segment, previous_score = "
+          "EXCLUDED.previous_score, "
           "delta = EXCLUDED.delta, components = EXCLUDED.components, signals = EXCLUDED.signals, "
           "reasons = EXCLUDED.reasons, score_override = EXCLUDED.score_override, computed_at = now()");
       tx.commit();
@@ -418,7 +440,6 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
     report.companies += scored.size();
     metrics_.counter("cshealthd_scoring_companies_total", "Companies scored").inc(scored.size());
   }
-
 }
 
 BatchReport BatchScorer::run(const BatchOptions& o) {
@@ -428,11 +449,12 @@ BatchReport BatchScorer::run(const BatchOptions& o) {
   const std::string day = format_day(o.as_of_day);
   report.run_id = db_.with_retry("score_run_start", [&](pqxx::connection& c) {
     pqxx::work tx(c);
-    const auto id = tx.exec_params1(
-                          "INSERT INTO score_runs (as_of, trigger, config_fingerprint) VALUES ($1::date, $2, $3) "
-                          "RETURNING id",
-                          day, o.trigger, config_.fingerprint)[0]
-                        .as<std::int64_t>();
+    const auto id =
+        tx.exec_params1(
+              "INSERT INTO score_runs (as_of, trigger, config_fingerprint) VALUES ($1::date, $2, $3) "
+              "RETURNING id",
+              day, o.trigger, config_.fingerprint)[0]
+            .as<std::int64_t>();
     tx.commit();
     return id;
   });
@@ -444,7 +466,8 @@ BatchReport BatchScorer::run(const BatchOptions& o) {
       db_.with_retry("score_run_failed", [&](pqxx::connection& c) {
         pqxx::work tx(c);
         tx.exec_params("UPDATE score_runs SET finished_at = now(), companies = $2, error = $3 WHERE id = $1",
-                       report.run_id, static_cast<long long>(report.companies), std::string(e.what()).substr(0, 2000));
+                       report.run_id, static_cast<long long>(report.companies),
+                       std::string(e.what()).substr(0, 2000));
         tx.commit();
       });
     } catch (const std::exception& again) {
@@ -461,12 +484,13 @@ BatchReport BatchScorer::run(const BatchOptions& o) {
                    static_cast<long long>(report.companies));
     tx.commit();
   });
-  metrics_.gauge("cshealthd_scoring_last_run_seconds", "Wall time of the last scoring run").set(report.seconds);
+  metrics_.gauge("cshealthd_scoring_last_run_seconds", "Wall time of the last scoring run")
+      .set(report.seconds);
   metrics_.gauge("cshealthd_scoring_last_run_companies", "Companies in the last scoring run")
       .set(static_cast<double>(report.companies));
   spdlog::info("scoring: run {} as of {}: {} companies in {:.1f} s (read {:.1f}, score {:.1f}, write {:.1f})",
-               report.run_id, day, report.companies, report.seconds, report.read_seconds, report.score_seconds,
-               report.write_seconds);
+               report.run_id, day, report.companies, report.seconds, report.read_seconds,
+               report.score_seconds, report.write_seconds);
   return report;
 }
 

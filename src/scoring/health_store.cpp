@@ -29,7 +29,8 @@ json row_json(const pqxx::row& r) {
 }
 
 constexpr const char* kColumns =
-    "company_id::text, day::text, score, computed_score, status, coverage, scorecard, segment, previous_score, "
+    "company_id::text, day::text, score, computed_score, status, coverage, scorecard, segment, "
+    "previous_score, "
     "delta, components::text, signals::text, reasons::text, score_override::text, "
     "to_char(computed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
 
@@ -38,7 +39,8 @@ constexpr const char* kColumns =
 bool HealthStore::company_exists(std::int64_t id) {
   return db_.with_connection("company_exists", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    return !tx.exec_params("SELECT 1 FROM crm_objects WHERE object_type = 'companies' AND id = $1", id).empty();
+    return !tx.exec_params("SELECT 1 FROM crm_objects WHERE object_type = 'companies' AND id = $1", id)
+                .empty();
   });
 }
 
@@ -59,7 +61,8 @@ json HealthStore::history(std::int64_t company_id, int days) {
     json out = json::array();
     for (const auto& r : tx.exec_params(
              "SELECT day::text, score, status, coverage, delta, scorecard, reasons::text FROM health_scores "
-             "WHERE company_id = $1 AND day > (SELECT max(day) FROM health_scores WHERE company_id = $1) - $2::int "
+             "WHERE company_id = $1 AND day > (SELECT max(day) FROM health_scores WHERE company_id = $1) - "
+             "$2::int "
              "ORDER BY day DESC",
              company_id, days)) {
       out.push_back({{"as_of", r[0].as<std::string>()},
@@ -84,10 +87,12 @@ json HealthStore::list(const ScoreListQuery& q) {
       const auto r = tx.exec("SELECT max(day)::text FROM health_scores");
       if (!r[0][0].is_null()) day = r[0][0].as<std::string>();
     }
-    json out = {{"as_of", day ? json(*day) : json(nullptr)}, {"results", json::array()}, {"next_after", nullptr}};
+    json out = {
+        {"as_of", day ? json(*day) : json(nullptr)}, {"results", json::array()}, {"next_after", nullptr}};
     if (!day) return out;
     const auto rows = tx.exec_params(
-        "SELECT company_id::text, score, status, coverage, scorecard, segment, delta, reasons::text, signals::text "
+        "SELECT company_id::text, score, status, coverage, scorecard, segment, delta, reasons::text, "
+        "signals::text "
         "FROM health_scores WHERE day = $1::date AND company_id > $2 AND ($3::text IS NULL OR status = $3) "
         "AND ($4::text IS NULL OR segment = $4) ORDER BY company_id LIMIT $5",
         *day, q.after, q.status, q.segment, static_cast<long long>(q.limit + 1));
@@ -123,7 +128,8 @@ json HealthStore::set_override(const OverrideRequest& r, std::int32_t today) {
         if (c.name == r.component && (!found || c.max_points > found->max_points)) found = &c;
       }
     }
-    if (!found) throw InvalidRequest("component: no scorecard has a component '" + r.component + "' (" + known + ")");
+    if (!found)
+      throw InvalidRequest("component: no scorecard has a component '" + r.component + "' (" + known + ")");
     max = found->max_points;
   }
   if (!(r.value >= 0 && r.value <= max))
@@ -131,7 +137,8 @@ json HealthStore::set_override(const OverrideRequest& r, std::int32_t today) {
   return db_.with_retry("override_set", [&](pqxx::connection& c) {
     pqxx::work tx(c, "override_set");
     tx.exec_params(
-        "UPDATE score_overrides SET revoked_at = now(), revoked_by = $3 WHERE company_id = $1 AND component = $2 "
+        "UPDATE score_overrides SET revoked_at = now(), revoked_by = $3 WHERE company_id = $1 AND component "
+        "= $2 "
         "AND revoked_at IS NULL",
         r.company_id, r.component, r.author);
     const auto row = tx.exec_params1(
@@ -148,7 +155,8 @@ json HealthStore::set_override(const OverrideRequest& r, std::int32_t today) {
                     {"expires_on", format_day(r.expires_day)},
                     {"created_at", row[1].as<std::string>()}};
     tx.exec_params(
-        "INSERT INTO score_override_audit (override_id, company_id, action, actor, detail) VALUES ($1, $2, 'set', "
+        "INSERT INTO score_override_audit (override_id, company_id, action, actor, detail) VALUES ($1, $2, "
+        "'set', "
         "$3, $4::jsonb)",
         row[0].as<std::int64_t>(), r.company_id, r.author, o.dump());
     tx.commit();
@@ -156,11 +164,13 @@ json HealthStore::set_override(const OverrideRequest& r, std::int32_t today) {
   });
 }
 
-bool HealthStore::revoke_override(std::int64_t company_id, const std::string& component, const std::string& actor) {
+bool HealthStore::revoke_override(std::int64_t company_id, const std::string& component,
+                                  const std::string& actor) {
   return db_.with_retry("override_revoke", [&](pqxx::connection& c) {
     pqxx::work tx(c, "override_revoke");
     const auto r = tx.exec_params(
-        "UPDATE score_overrides SET revoked_at = now(), revoked_by = $3 WHERE company_id = $1 AND component = $2 "
+        "UPDATE score_overrides SET revoked_at = now(), revoked_by = $3 WHERE company_id = $1 AND component "
+        "= $2 "
         "AND revoked_at IS NULL RETURNING id, value, reason",
         company_id, component, actor);
     for (const auto& row : r) {
@@ -168,7 +178,10 @@ bool HealthStore::revoke_override(std::int64_t company_id, const std::string& co
           "INSERT INTO score_override_audit (override_id, company_id, action, actor, detail) VALUES ($1, $2, "
           "'revoke', $3, $4::jsonb)",
           row[0].as<std::int64_t>(), company_id, actor,
-          json({{"component", component}, {"value", row[1].as<double>()}, {"reason", row[2].as<std::string>()}}).dump());
+          json({{"component", component},
+                {"value", row[1].as<double>()},
+                {"reason", row[2].as<std::string>()}})
+              .dump());
     }
     tx.commit();
     return !r.empty();
@@ -180,19 +193,21 @@ json HealthStore::overrides(std::int64_t company_id) {
     pqxx::read_transaction tx(c);
     json out = json::array();
     for (const auto& r : tx.exec_params(
-             "SELECT id, component, value, reason, author, expires_on::text, to_char(created_at AT TIME ZONE 'UTC', "
+             "SELECT id, component, value, reason, author, expires_on::text, to_char(created_at AT TIME ZONE "
+             "'UTC', "
              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), revoked_at IS NOT NULL, revoked_by FROM score_overrides "
              "WHERE company_id = $1 ORDER BY id",
              company_id)) {
-      out.push_back({{"id", r[0].as<std::int64_t>()},
-                     {"component", r[1].as<std::string>().empty() ? json(nullptr) : json(r[1].as<std::string>())},
-                     {"value", r[2].as<double>()},
-                     {"reason", r[3].as<std::string>()},
-                     {"author", r[4].as<std::string>()},
-                     {"expires_on", r[5].as<std::string>()},
-                     {"created_at", r[6].as<std::string>()},
-                     {"revoked", r[7].as<bool>()},
-                     {"revoked_by", r[8].is_null() ? json(nullptr) : json(r[8].as<std::string>())}});
+      out.push_back(
+          {{"id", r[0].as<std::int64_t>()},
+           {"component", r[1].as<std::string>().empty() ? json(nullptr) : json(r[1].as<std::string>())},
+           {"value", r[2].as<double>()},
+           {"reason", r[3].as<std::string>()},
+           {"author", r[4].as<std::string>()},
+           {"expires_on", r[5].as<std::string>()},
+           {"created_at", r[6].as<std::string>()},
+           {"revoked", r[7].as<bool>()},
+           {"revoked_by", r[8].is_null() ? json(nullptr) : json(r[8].as<std::string>())}});
     }
     return out;
   });

@@ -21,29 +21,35 @@ using config::ConfigError;
 // A YAML node with the file it came from, for errors that name file:line and the key path.
 class Node {
  public:
-  Node(YAML::Node n, std::string file, std::string path) : n_(std::move(n)), file_(std::move(file)), path_(std::move(path)) {}
+  Node(YAML::Node n, std::string file, std::string path)
+      : n_(std::move(n)), file_(std::move(file)), path_(std::move(path)) {}
 
   [[noreturn]] void fail(const std::string& what) const {
     const auto line = n_.Mark().line;
-    throw ConfigError(path_ + ": " + what + " (" + file_ + (line >= 0 ? ":" + std::to_string(line + 1) : "") + ")");
+    throw ConfigError(path_ + ": " + what + " (" + file_ + (line >= 0 ? ":" + std::to_string(line + 1) : "") +
+                      ")");
   }
   bool has(const std::string& key) const { return n_.IsMap() && n_[key]; }
   Node at(const std::string& key) const {
     if (!has(key)) fail("missing key '" + key + "'");
     return child(key);
   }
-  Node child(const std::string& key) const { return Node(n_[key], file_, path_.empty() ? key : path_ + "." + key); }
+  Node child(const std::string& key) const {
+    return Node(n_[key], file_, path_.empty() ? key : path_ + "." + key);
+  }
   void expect_map(const std::set<std::string>& allowed) const {
     if (!n_.IsMap()) fail("expected a mapping");
     for (const auto& kv : n_) {
       const auto key = kv.first.as<std::string>();
-      if (!allowed.count(key)) Node(kv.first, file_, path_.empty() ? key : path_ + "." + key).fail("unknown key");
+      if (!allowed.count(key))
+        Node(kv.first, file_, path_.empty() ? key : path_ + "." + key).fail("unknown key");
     }
   }
   std::vector<Node> list() const {
     if (!n_.IsSequence()) fail("expected a list");
     std::vector<Node> out;
-    for (std::size_t i = 0; i < n_.size(); ++i) out.emplace_back(n_[i], file_, path_ + "[" + std::to_string(i) + "]");
+    for (std::size_t i = 0; i < n_.size(); ++i)
+      out.emplace_back(n_[i], file_, path_ + "[" + std::to_string(i) + "]");
     return out;
   }
   std::vector<std::pair<std::string, Node>> entries() const {
@@ -63,13 +69,15 @@ class Node {
     const std::string s = str();
     char* end = nullptr;
     const double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v)) fail("expected a number, got '" + s + "'");
+    if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v))
+      fail("expected a number, got '" + s + "'");
     return v;
   }
   int integer(int lo, int hi) const {
     const double v = num();
     if (v != std::floor(v) || v < lo || v > hi)
-      fail("expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + str() + "'");
+      fail("expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got '" + str() +
+           "'");
     return static_cast<int>(v);
   }
   bool boolean() const {
@@ -86,7 +94,9 @@ class Node {
   std::string opt_str(const std::string& key, const std::string& fallback) const {
     return has(key) ? child(key).str() : fallback;
   }
-  double opt_num(const std::string& key, double fallback) const { return has(key) ? child(key).num() : fallback; }
+  double opt_num(const std::string& key, double fallback) const {
+    return has(key) ? child(key).num() : fallback;
+  }
 
  private:
   YAML::Node n_;
@@ -95,7 +105,9 @@ class Node {
 
 core::Metric metric(const Node& n) {
   const auto m = core::metric_from_name(n.str());
-  if (!m) n.fail("unknown metric '" + n.str() + "' (known: mrr, licensed_seats, active_users_30d, logins_30d, features_used)");
+  if (!m)
+    n.fail("unknown metric '" + n.str() +
+           "' (known: mrr, licensed_seats, active_users_30d, logins_30d, features_used)");
   return *m;
 }
 
@@ -121,7 +133,9 @@ core::Band band(const Node& n, double max_points) {
     n.fail("empty band: its lower bound is not below its upper bound");
   std::string auto_label;
   if (b.min) auto_label += (b.min_inclusive ? ">= " : "> ") + fmt(*b.min);
-  if (b.max) auto_label += (auto_label.empty() ? "" : " and ") + std::string(b.max_inclusive ? "<= " : "< ") + fmt(*b.max);
+  if (b.max)
+    auto_label +=
+        (auto_label.empty() ? "" : " and ") + std::string(b.max_inclusive ? "<= " : "< ") + fmt(*b.max);
   b.label = n.opt_str("label", auto_label.empty() ? "any" : auto_label);
   return b;
 }
@@ -134,7 +148,8 @@ std::vector<core::Band> bands(const Node& n, double max_points) {
   std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
     if (!a.first.min) return b.first.min.has_value();
     if (!b.first.min) return false;
-    return *a.first.min < *b.first.min || (*a.first.min == *b.first.min && a.first.min_inclusive && !b.first.min_inclusive);
+    return *a.first.min < *b.first.min ||
+           (*a.first.min == *b.first.min && a.first.min_inclusive && !b.first.min_inclusive);
   });
   for (std::size_t i = 1; i < all.size(); ++i) {
     const auto& [a, an] = all[i - 1];
@@ -164,21 +179,31 @@ core::RecordFilter filter(const Node& n) {
 core::Aggregate aggregate(const Node& n) {
   core::Aggregate a;
   const std::string source = n.at("source").str();
-  if (source == "tickets") a.source = core::RecordSource::kTickets;
-  else if (source == "feedback") a.source = core::RecordSource::kFeedback;
-  else if (source == "meetings") a.source = core::RecordSource::kMeetings;
-  else n.child("source").fail("expected tickets, feedback or meetings, got '" + source + "'");
+  if (source == "tickets")
+    a.source = core::RecordSource::kTickets;
+  else if (source == "feedback")
+    a.source = core::RecordSource::kFeedback;
+  else if (source == "meetings")
+    a.source = core::RecordSource::kMeetings;
+  else
+    n.child("source").fail("expected tickets, feedback or meetings, got '" + source + "'");
   if (n.has("filter")) a.filter = filter(n.child("filter"));
   if (n.has("window_days")) a.window_days = n.child("window_days").integer(0, 3650);
   if (n.has("last_n")) a.last_n = n.child("last_n").integer(0, 1000);
   const std::string reduce = n.opt_str("reduce", "count");
-  if (reduce == "count") a.reduce = core::Reduce::kCount;
-  else if (reduce == "latest") a.reduce = core::Reduce::kLatest;
-  else if (reduce == "average") a.reduce = core::Reduce::kAverage;
-  else if (reduce == "share") a.reduce = core::Reduce::kShare;
-  else n.child("reduce").fail("expected count, latest, average or share, got '" + reduce + "'");
+  if (reduce == "count")
+    a.reduce = core::Reduce::kCount;
+  else if (reduce == "latest")
+    a.reduce = core::Reduce::kLatest;
+  else if (reduce == "average")
+    a.reduce = core::Reduce::kAverage;
+  else if (reduce == "share")
+    a.reduce = core::Reduce::kShare;
+  else
+    n.child("reduce").fail("expected count, latest, average or share, got '" + reduce + "'");
   if (a.reduce == core::Reduce::kShare) a.share_of = filter(n.at("share_of"));
-  if ((a.reduce == core::Reduce::kLatest || a.reduce == core::Reduce::kAverage) && a.source != core::RecordSource::kFeedback)
+  if ((a.reduce == core::Reduce::kLatest || a.reduce == core::Reduce::kAverage) &&
+      a.source != core::RecordSource::kFeedback)
     n.child("reduce").fail(reduce + " needs a source with values (feedback)");
   return a;
 }
@@ -197,7 +222,8 @@ core::Component component(const Node& n) {
   };
   const auto kind_keys = keys.find(kind);
   if (kind_keys == keys.end())
-    n.child("kind").fail("expected bands, categorical, trend, days_until, aggregate or rules, got '" + kind + "'");
+    n.child("kind").fail("expected bands, categorical, trend, days_until, aggregate or rules, got '" + kind +
+                         "'");
   // Unknown keys first: a misspelt key is the likelier mistake than a missing one.
   auto allowed = kind_keys->second;
   allowed.insert({"name", "label", "kind", "weight", "max_points"});
@@ -218,7 +244,9 @@ core::Component component(const Node& n) {
   } else if (kind == "categorical") {
     c.kind = core::ComponentKind::kCategorical;
     const auto f = core::text_field_from_name(n.at("field").str());
-    if (!f) n.child("field").fail("unknown field '" + n.child("field").str() + "' (known: plan, goal_status, cs_stage)");
+    if (!f)
+      n.child("field").fail("unknown field '" + n.child("field").str() +
+                            "' (known: plan, goal_status, cs_stage)");
     c.text = *f;
     for (const auto& [value, points] : n.at("values").entries()) {
       const double p = points.num();
@@ -238,20 +266,26 @@ core::Component component(const Node& n) {
     c.growing = p.at("growing").num();
     c.flat = p.at("flat").num();
     c.shrinking = p.at("shrinking").num();
-    c.growing_label = "growing (>= " + fmt(c.grow_at * 100) + "% over " + std::to_string(c.window_days) + " days)";
+    c.growing_label =
+        "growing (>= " + fmt(c.grow_at * 100) + "% over " + std::to_string(c.window_days) + " days)";
     c.flat_label = "flat";
-    c.shrinking_label = "shrinking (<= " + fmt(c.shrink_at * 100) + "% over " + std::to_string(c.window_days) + " days)";
+    c.shrinking_label =
+        "shrinking (<= " + fmt(c.shrink_at * 100) + "% over " + std::to_string(c.window_days) + " days)";
     for (const double v : {c.growing, c.flat, c.shrinking}) {
       if (v < 0 || v > c.max_points) p.fail("points must be within [0, " + fmt(c.max_points) + "]");
     }
   } else if (kind == "days_until") {
     c.kind = core::ComponentKind::kDaysUntil;
     const auto f = core::date_field_from_name(n.at("field").str());
-    if (!f) n.child("field").fail("unknown date '" + n.child("field").str() + "' (known: renewal_date, contract_start_date, last_contacted)");
+    if (!f)
+      n.child("field").fail("unknown date '" + n.child("field").str() +
+                            "' (known: renewal_date, contract_start_date, last_contacted)");
     c.date = *f;
     const std::string unit = n.opt_str("unit", "days");
-    if (unit == "months") c.unit = core::TimeUnit::kMonths;
-    else if (unit != "days") n.child("unit").fail("expected days or months, got '" + unit + "'");
+    if (unit == "months")
+      c.unit = core::TimeUnit::kMonths;
+    else if (unit != "days")
+      n.child("unit").fail("expected days or months, got '" + unit + "'");
     c.bands = bands(n.at("bands"), c.max_points);
   } else if (kind == "aggregate") {
     c.kind = core::ComponentKind::kAggregate;
@@ -260,12 +294,14 @@ core::Component component(const Node& n) {
   } else if (kind == "rules") {
     c.kind = core::ComponentKind::kRules;
     for (const auto& r : n.at("rules").list()) {
-      r.expect_map({"source", "filter", "window_days", "last_n", "reduce", "share_of", "at_least", "points", "label"});
+      r.expect_map(
+          {"source", "filter", "window_days", "last_n", "reduce", "share_of", "at_least", "points", "label"});
       core::Rule rule;
       rule.when = aggregate(r);
       rule.at_least = r.opt_num("at_least", 1);
       rule.points = r.at("points").num();
-      if (rule.points < 0 || rule.points > c.max_points) r.child("points").fail("points must be within [0, " + fmt(c.max_points) + "]");
+      if (rule.points < 0 || rule.points > c.max_points)
+        r.child("points").fail("points must be within [0, " + fmt(c.max_points) + "]");
       rule.label = r.opt_str("label", rule.when.describe() + " >= " + fmt(rule.at_least));
       c.rules.push_back(std::move(rule));
     }
@@ -289,7 +325,8 @@ core::Scorecard scorecard(const Node& root) {
     if (!names.insert(card.components.back().name).second) c.child("name").fail("duplicate component name");
     total += card.components.back().weight;
   }
-  if (std::fabs(total - 100) > 1e-6) root.child("components").fail("weights sum to " + fmt(total) + "%, not 100%");
+  if (std::fabs(total - 100) > 1e-6)
+    root.child("components").fail("weights sum to " + fmt(total) + "%, not 100%");
   return card;
 }
 
@@ -327,8 +364,11 @@ void signals(const Node& root, core::SignalConfig& s) {
   auto integer = [](int& f) { return [&f](const Node& n) { f = n.integer(0, 100000); }; };
   auto strings = [](std::vector<std::string>& f) { return [&f](const Node& n) { f = n.strings(); }; };
   std::vector<std::pair<std::string, Entry>> table = {
-      {"usage_drop", {&s.usage_drop, {{"logins_ratio", num(s.logins_ratio)}, {"active_rate_drop", num(s.active_rate_drop)}}}},
-      {"ticket_surge", {&s.ticket_surge, {{"factor", num(s.surge_factor)}, {"min_tickets", integer(s.surge_min_tickets)}}}},
+      {"usage_drop",
+       {&s.usage_drop,
+        {{"logins_ratio", num(s.logins_ratio)}, {"active_rate_drop", num(s.active_rate_drop)}}}},
+      {"ticket_surge",
+       {&s.ticket_surge, {{"factor", num(s.surge_factor)}, {"min_tickets", integer(s.surge_min_tickets)}}}},
       {"bad_support",
        {&s.bad_support,
         {{"critical_tickets", integer(s.critical_tickets)},
@@ -372,7 +412,8 @@ YAML::Node parse(const ScoringFile& f) {
   try {
     return YAML::Load(f.text);
   } catch (const YAML::Exception& e) {
-    throw ConfigError((f.path.empty() ? f.name : f.path) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    throw ConfigError((f.path.empty() ? f.name : f.path) + ":" + std::to_string(e.mark.line + 1) + ": " +
+                      e.msg);
   }
 }
 
@@ -402,7 +443,8 @@ ScoringConfig parse_scoring(const std::vector<ScoringFile>& files, const core::S
       Node n(root, where, "");
       if (!n.has("scorecard")) n.fail("not a scorecard: no top-level 'scorecard' key");
       auto card = scorecard(n);
-      if (out.find(card.name)) n.child("scorecard").fail("a scorecard named '" + card.name + "' is defined twice");
+      if (out.find(card.name))
+        n.child("scorecard").fail("a scorecard named '" + card.name + "' is defined twice");
       out.scorecards.push_back(std::move(card));
     }
   }

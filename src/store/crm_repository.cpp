@@ -43,11 +43,13 @@ void CrmRepository::upsert(pqxx::work& tx, const std::vector<CrmRow>& rows) {
       "NULLIF(created_at, '')::timestamptz, NULLIF(updated_at, '')::timestamptz, archived, "
       "NULLIF(archived_at, '')::timestamptz, now() FROM crm_stage "
       "ORDER BY object_type, id, NULLIF(updated_at, '')::timestamptz DESC NULLS LAST "
-      "ON CONFLICT (object_type, id) DO UPDATE SET properties = EXCLUDED.properties, fields = EXCLUDED.fields, "
+      "ON CONFLICT (object_type, id) DO UPDATE SET properties = EXCLUDED.properties, fields = "
+      "EXCLUDED.fields, "
       "created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, archived = EXCLUDED.archived, "
       "archived_at = EXCLUDED.archived_at, synced_at = now() "
       "WHERE o.properties IS DISTINCT FROM EXCLUDED.properties OR o.fields IS DISTINCT FROM EXCLUDED.fields "
-      "OR o.archived IS DISTINCT FROM EXCLUDED.archived OR o.updated_at IS DISTINCT FROM EXCLUDED.updated_at");
+      "OR o.archived IS DISTINCT FROM EXCLUDED.archived OR o.updated_at IS DISTINCT FROM "
+      "EXCLUDED.updated_at");
 }
 
 void CrmRepository::upsert_snapshots(pqxx::work& tx, const std::vector<SnapshotRow>& rows) {
@@ -67,8 +69,8 @@ void CrmRepository::upsert_snapshots(pqxx::work& tx, const std::vector<SnapshotR
     pqxx::stream_to stream(tx, "snapshot_stage");
     for (std::size_t i = 0; i < order.size(); ++i) {
       const auto& r = *order[i];
-      if (i + 1 < order.size() && order[i + 1]->company_id == r.company_id && order[i + 1]->metric == r.metric &&
-          order[i + 1]->day == r.day)
+      if (i + 1 < order.size() && order[i + 1]->company_id == r.company_id &&
+          order[i + 1]->metric == r.metric && order[i + 1]->day == r.day)
         continue;
       stream << std::make_tuple(r.company_id, r.day, r.metric, r.value, r.source);
     }
@@ -188,9 +190,11 @@ void CrmRepository::save_state(pqxx::work& tx, const SyncState& s) {
       "INSERT INTO sync_state (object_type, watermark, full_cursor, full_started_at, incr_last_id, "
       "incr_started_at, spec_fingerprint, updated_at) VALUES ($1, $2::timestamptz, $3, $4::timestamptz, $5, "
       "$6::timestamptz, $7, now()) "
-      "ON CONFLICT (object_type) DO UPDATE SET watermark = EXCLUDED.watermark, full_cursor = EXCLUDED.full_cursor, "
+      "ON CONFLICT (object_type) DO UPDATE SET watermark = EXCLUDED.watermark, full_cursor = "
+      "EXCLUDED.full_cursor, "
       "full_started_at = EXCLUDED.full_started_at, incr_last_id = EXCLUDED.incr_last_id, "
-      "incr_started_at = EXCLUDED.incr_started_at, spec_fingerprint = EXCLUDED.spec_fingerprint, updated_at = now()",
+      "incr_started_at = EXCLUDED.incr_started_at, spec_fingerprint = EXCLUDED.spec_fingerprint, updated_at "
+      "= now()",
       s.object_type, s.watermark, s.full_cursor, s.full_started_at, s.incr_last_id, s.incr_started_at,
       s.spec_fingerprint);
 }

@@ -52,7 +52,8 @@ RunReport Runner::run(const std::vector<ObjectSpec>& specs, const RunOptions& op
       const auto t0 = std::chrono::steady_clock::now();
       try {
         report.types[i] = options.full ? syncer.full(spec) : syncer.incremental(spec);
-        report.types[i].seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        report.types[i].seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       } catch (const std::exception& e) {
         spdlog::error("sync: {} failed: {}; its cursor stays where it stopped", spec.type, e.what());
         metrics_

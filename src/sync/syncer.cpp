@@ -77,7 +77,8 @@ std::string ObjectSpec::fingerprint() const {
     for (const unsigned char c : text + '\x1f') h = (h ^ c) * 1099511628211ULL;
   };
   add(type);
-  for (const auto& p : properties) add(p.name + ":" + std::to_string(static_cast<int>(p.kind)) + ":" + p.field);
+  for (const auto& p : properties)
+    add(p.name + ":" + std::to_string(static_cast<int>(p.kind)) + ":" + p.field);
   for (const auto& m : snapshot_metrics) add(m);
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));

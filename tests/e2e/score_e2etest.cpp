@@ -26,8 +26,13 @@ class ScoreCliTest : public ::testing::Test {
   void SetUp() override {
     testing::DaemonOptions o;
     o.binary = testing::hubspot_sim_binary();
-    o.args = {"--listen",     "127.0.0.1:0", "--token",       "T",  "--seed",      "9", "--generate", companies(),
-              "--rate-limit", "off",         "--search-rate", "off", "--truth-out", (dir_.path() / "truth.json").string()};
+    o.args = {"--listen",      "127.0.0.1:0",
+              "--token",       "T",
+              "--seed",        "9",
+              "--generate",    companies(),
+              "--rate-limit",  "off",
+              "--search-rate", "off",
+              "--truth-out",   (dir_.path() / "truth.json").string()};
     o.log_path = dir_.path() / "sim.log";
     sim_ = std::make_unique<Daemon>(o);
     sim_port_ = sim_->wait_listening(60s);
@@ -42,7 +47,8 @@ class ScoreCliTest : public ::testing::Test {
                                   "CSHEALTHD_LOG_FORMAT=text", "CSHEALTHD_LOG_LEVEL=warn"};
     for (const auto& x : extra) {  // a later setting of the same key replaces the earlier one
       const auto key = x.substr(0, x.find('=') + 1);
-      e.erase(std::remove_if(e.begin(), e.end(), [&](const std::string& v) { return v.rfind(key, 0) == 0; }), e.end());
+      e.erase(std::remove_if(e.begin(), e.end(), [&](const std::string& v) { return v.rfind(key, 0) == 0; }),
+              e.end());
       e.push_back(x);
     }
     return e;
@@ -65,11 +71,14 @@ TEST_F(ScoreCliTest, ScoresEveryCompanyAndExplainsOne) {
   EXPECT_THAT(all.output, HasSubstr("as of 2026-11-20: 30 companies scored"));
   EXPECT_THAT(all.output, ::testing::ContainsRegex("green +[0-9]+ +[0-9.]+%"));
   const std::string id = first_company();
-  const auto one = testing::run_cshealthd({"score", "--as-of", "2026-11-20", "--company", id, "--explain"}, env());
+  const auto one =
+      testing::run_cshealthd({"score", "--as-of", "2026-11-20", "--company", id, "--explain"}, env());
   ASSERT_EQ(one.status, 0) << one.output;
-  for (const char* part : {"component", "usage", "nps", "support", "renewal", "expansion", "reasons (worst first)"})
+  for (const char* part :
+       {"component", "usage", "nps", "support", "renewal", "expansion", "reasons (worst first)"})
     EXPECT_THAT(one.output, HasSubstr(part));
-  const auto js = testing::run_cshealthd({"score", "--as-of", "2026-11-20", "--company", id, "--json"}, env());
+  const auto js =
+      testing::run_cshealthd({"score", "--as-of", "2026-11-20", "--company", id, "--json"}, env());
   ASSERT_EQ(js.status, 0) << js.output;
   const auto line = js.output.substr(js.output.find('{'));
   const json r = json::parse(line.substr(0, line.find('\n')));
@@ -93,35 +102,41 @@ TEST_F(ScoreCliTest, BadArgumentsAndScorecardsExitTwoNamingTheProblem) {
   // A scorecard whose weights do not add up: named with file and line, by `config check` and `score`.
   const auto cards = dir_.path() / "cards";
   std::filesystem::create_directories(cards);
-  std::ofstream(cards / "mine.yaml") << "scorecard: weighted\ncomponents:\n  - name: usage\n    kind: bands\n"
-                                        "    weight: 90\n    metric: logins_30d\n    bands:\n      - {gte: 0, points: 100}\n";
-  const auto check = testing::run_cshealthd({"config", "check"}, env({"CSHEALTHD_SCORING_SCORECARDS_DIR=" + cards.string()}));
+  std::ofstream(cards / "mine.yaml")
+      << "scorecard: weighted\ncomponents:\n  - name: usage\n    kind: bands\n"
+         "    weight: 90\n    metric: logins_30d\n    bands:\n      - {gte: 0, points: 100}\n";
+  const auto check = testing::run_cshealthd({"config", "check"},
+                                            env({"CSHEALTHD_SCORING_SCORECARDS_DIR=" + cards.string()}));
   EXPECT_EQ(check.status, 2);
   EXPECT_THAT(check.output, HasSubstr("weights sum to 90%"));
   EXPECT_THAT(check.output, HasSubstr("mine.yaml:3"));
-  const auto score = testing::run_cshealthd({"score"}, env({"CSHEALTHD_SCORING_SCORECARDS_DIR=" + cards.string()}));
+  const auto score =
+      testing::run_cshealthd({"score"}, env({"CSHEALTHD_SCORING_SCORECARDS_DIR=" + cards.string()}));
   EXPECT_EQ(score.status, 2);
 }
 
 TEST_F(ScoreCliTest, OverrideCommandSetsListsAndRevokes) {
   const std::string id = first_company();
-  const auto set = testing::run_cshealthd({"override", "set", "--company", id, "--value", "88", "--reason",
-                                           "exec sponsor renewed", "--expires", "2099-01-01", "--author", "lead"},
-                                          env());
+  const auto set =
+      testing::run_cshealthd({"override", "set", "--company", id, "--value", "88", "--reason",
+                              "exec sponsor renewed", "--expires", "2099-01-01", "--author", "lead"},
+                             env());
   EXPECT_EQ(set.status, 2);  // more than a year ahead
   EXPECT_THAT(set.output, HasSubstr("expires_on"));
-  const auto ok = testing::run_cshealthd({"override", "set", "--company", id, "--component", "nps", "--value", "100",
-                                          "--reason", "survey sent to the wrong contact", "--expires", "2027-01-31",
-                                          "--author", "lead"},
-                                         env());
+  const auto ok = testing::run_cshealthd(
+      {"override", "set", "--company", id, "--component", "nps", "--value", "100", "--reason",
+       "survey sent to the wrong contact", "--expires", "2027-01-31", "--author", "lead"},
+      env());
   ASSERT_EQ(ok.status, 0) << ok.output;
   const auto scored = testing::run_cshealthd({"score", "--company", id, "--explain"}, env());
   EXPECT_THAT(scored.output, HasSubstr("survey sent to the wrong contact"));
   EXPECT_THAT(scored.output, HasSubstr("[override]"));
   const auto list = testing::run_cshealthd({"override", "list", "--company", id}, env());
   EXPECT_THAT(list.output, HasSubstr("\"component\": \"nps\""));
-  EXPECT_EQ(testing::run_cshealthd({"override", "revoke", "--company", id, "--component", "nps"}, env()).status, 0);
-  EXPECT_EQ(testing::run_cshealthd({"override", "revoke", "--company", id, "--component", "nps"}, env()).status, 1);
+  EXPECT_EQ(
+      testing::run_cshealthd({"override", "revoke", "--company", id, "--component", "nps"}, env()).status, 0);
+  EXPECT_EQ(
+      testing::run_cshealthd({"override", "revoke", "--company", id, "--component", "nps"}, env()).status, 1);
 }
 
 class HealthApiTest : public ScoreCliTest {
@@ -130,7 +145,8 @@ class HealthApiTest : public ScoreCliTest {
     ScoreCliTest::SetUp();
     ASSERT_EQ(testing::run_cshealthd({"score"}, env()).status, 0);
     testing::DaemonOptions o;
-    o.env = env({"CSHEALTHD_ADMIN_TOKEN=admin-secret", "CSHEALTHD_HTTP_LISTEN=127.0.0.1:0", "CSHEALTHD_LOG_LEVEL=info"});
+    o.env = env({"CSHEALTHD_ADMIN_TOKEN=admin-secret", "CSHEALTHD_HTTP_LISTEN=127.0.0.1:0",
+                 "CSHEALTHD_LOG_LEVEL=info"});
     o.log_path = dir_.path() / "serve.log";
     service_ = std::make_unique<Daemon>(o);
     port_ = service_->wait_listening();
@@ -159,7 +175,8 @@ TEST_F(HealthApiTest, HealthHistoryAndListsBehindTheAdminToken) {
   ASSERT_EQ(h.status, 200) << h.body;
   const json r = json::parse(h.body);
   EXPECT_EQ(r["company_id"], id);
-  for (const char* key : {"as_of", "score", "status", "coverage", "scorecard", "components", "signals", "reasons"})
+  for (const char* key :
+       {"as_of", "score", "status", "coverage", "scorecard", "components", "signals", "reasons"})
     EXPECT_TRUE(r.contains(key)) << key;
   EXPECT_EQ(r["components"].size(), 5u);
 
@@ -189,15 +206,26 @@ TEST_F(HealthApiTest, OverridesThroughTheApiRescoreAtOnce) {
   EXPECT_EQ(bad.status, 400);
   EXPECT_THAT(bad.body, HasSubstr("reason"));
   EXPECT_EQ(call("PUT", "/v1/companies/" + id + "/override", "{not json").status, 400);
-  EXPECT_EQ(call("PUT", "/v1/companies/" + id + "/override", R"({"value": 90, "reason": "x", "expires_on": "2027-01-01", "colour": 1})").status, 400);
-  EXPECT_EQ(call("PUT", "/v1/companies/123/override", R"({"value": 90, "reason": "x", "expires_on": "2027-01-01"})").status, 404);
-  const auto typed = call("PUT", "/v1/companies/" + id + "/override", R"({"component": 7, "value": 90, "reason": "x", "expires_on": "2027-01-01"})");
+  EXPECT_EQ(call("PUT", "/v1/companies/" + id + "/override",
+                 R"({"value": 90, "reason": "x", "expires_on": "2027-01-01", "colour": 1})")
+                .status,
+            400);
+  EXPECT_EQ(
+      call("PUT", "/v1/companies/123/override", R"({"value": 90, "reason": "x", "expires_on": "2027-01-01"})")
+          .status,
+      404);
+  const auto typed = call("PUT", "/v1/companies/" + id + "/override",
+                          R"({"component": 7, "value": 90, "reason": "x", "expires_on": "2027-01-01"})");
   EXPECT_EQ(typed.status, 400);  // not silently a whole-score override
   EXPECT_THAT(typed.body, HasSubstr("component"));
-  EXPECT_EQ(call("PUT", "/v1/companies/" + id + "/override", R"({"component": "nps", "value": 90, "reason": "x", "expires_on": "2027-02-30"})").status, 400);
+  EXPECT_EQ(call("PUT", "/v1/companies/" + id + "/override",
+                 R"({"component": "nps", "value": 90, "reason": "x", "expires_on": "2027-02-30"})")
+                .status,
+            400);
 
-  const auto set = call("PUT", "/v1/companies/" + id + "/override",
-                        R"({"value": 91.5, "reason": "renewal signed early", "expires_on": "2027-01-31", "author": "lead"})");
+  const auto set = call(
+      "PUT", "/v1/companies/" + id + "/override",
+      R"({"value": 91.5, "reason": "renewal signed early", "expires_on": "2027-01-31", "author": "lead"})");
   ASSERT_EQ(set.status, 200) << set.body;
   const json s = json::parse(set.body);
   EXPECT_DOUBLE_EQ(s["health"]["score"].get<double>(), 91.5);
@@ -231,9 +259,8 @@ TEST_F(CohortTest, ChurningCustomersScoreLowAndHealthyOnesHigh) {
   pqxx::nontransaction tx(c);
   std::map<std::string, std::vector<double>> by_cohort;
   std::map<std::string, int> red_or_orange, flagged, total;
-  for (const auto& r : tx.exec(
-           "SELECT company_id::text, score, status, signals::text FROM health_scores "
-           "WHERE day = (SELECT max(day) FROM health_scores)")) {
+  for (const auto& r : tx.exec("SELECT company_id::text, score, status, signals::text FROM health_scores "
+                               "WHERE day = (SELECT max(day) FROM health_scores)")) {
     const auto& t = truth["companies"][r[0].as<std::string>()];
     if (t.is_null()) continue;
     const std::string cohort = t["cohort"];
@@ -254,8 +281,9 @@ TEST_F(CohortTest, ChurningCustomersScoreLowAndHealthyOnesHigh) {
   EXPECT_LT(mean("churning") + 20, mean("healthy")) << mean("churning") << " vs " << mean("healthy");
   EXPECT_LT(mean("churning") + 20, mean("expanding"));
   EXPECT_LT(mean("declining"), mean("healthy"));
-  EXPECT_GE(red_or_orange["churning"] * 10, total["churning"] * 7);  // at least 70 % of them flagged red/orange
-  EXPECT_LE(red_or_orange["healthy"] * 10, total["healthy"] * 2);    // at most 20 % false alarms
+  EXPECT_GE(red_or_orange["churning"] * 10,
+            total["churning"] * 7);                                // at least 70 % of them flagged red/orange
+  EXPECT_LE(red_or_orange["healthy"] * 10, total["healthy"] * 2);  // at most 20 % false alarms
 }
 
 }  // namespace

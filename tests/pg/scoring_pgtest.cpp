@@ -34,21 +34,24 @@ class ScoringTest : public ::testing::Test {
     });
   }
   // A CRM record as the sync stores it: raw properties are not read by scoring, typed fields are.
-  void object(const std::string& type, std::int64_t id, const json& fields, const std::string& created = "2026-01-01",
-              bool archived = false) {
-    exec("INSERT INTO crm_objects (object_type, id, properties, fields, created_at, updated_at, archived) VALUES ('" +
-         type + "', " + std::to_string(id) + ", '{}', '" + fields.dump() + "', '" + created + "', '" + created + "', " +
-         (archived ? "true" : "false") + ")");
+  void object(const std::string& type, std::int64_t id, const json& fields,
+              const std::string& created = "2026-01-01", bool archived = false) {
+    exec(
+        "INSERT INTO crm_objects (object_type, id, properties, fields, created_at, updated_at, archived) "
+        "VALUES ('" +
+        type + "', " + std::to_string(id) + ", '{}', '" + fields.dump() + "', '" + created + "', '" +
+        created + "', " + (archived ? "true" : "false") + ")");
   }
   void link(const std::string& from, std::int64_t from_id, const std::string& to, std::int64_t to_id) {
-    exec("INSERT INTO crm_associations VALUES ('" + from + "', " + std::to_string(from_id) + ", '" + to + "', " +
-         std::to_string(to_id) + ")");
+    exec("INSERT INTO crm_associations VALUES ('" + from + "', " + std::to_string(from_id) + ", '" + to +
+         "', " + std::to_string(to_id) + ")");
   }
   void snapshot(std::int64_t company, const std::string& metric, std::int32_t day, double value) {
-    exec("INSERT INTO company_metric_snapshots VALUES (" + std::to_string(company) + ", '" + format_day(day) + "', '" +
-         metric + "', " + std::to_string(value) + ", 'sync')");
+    exec("INSERT INTO company_metric_snapshots VALUES (" + std::to_string(company) + ", '" + format_day(day) +
+         "', '" + metric + "', " + std::to_string(value) + ", 'sync')");
   }
-  BatchReport run(std::int32_t day = kDay, std::size_t chunk = 1000, std::optional<std::int64_t> company = {}) {
+  BatchReport run(std::int32_t day = kDay, std::size_t chunk = 1000,
+                  std::optional<std::int64_t> company = {}) {
     BatchScorer scorer(db_, config_, metrics_);
     BatchOptions o;
     o.as_of_day = day;
@@ -58,8 +61,8 @@ class ScoringTest : public ::testing::Test {
     return scorer.run(o);
   }
   json stored(std::int64_t company, std::int32_t day = kDay) {
-    const auto t = text("SELECT row_to_json(h)::text FROM health_scores h WHERE company_id = " + std::to_string(company) +
-                        " AND day = '" + format_day(day) + "'");
+    const auto t = text("SELECT row_to_json(h)::text FROM health_scores h WHERE company_id = " +
+                        std::to_string(company) + " AND day = '" + format_day(day) + "'");
     return t == "<null>" ? json() : json::parse(t);
   }
   static json component(const json& result, const std::string& name) {
@@ -79,7 +82,10 @@ class ScoringTest : public ::testing::Test {
 TEST_F(ScoringTest, ReadsInputsThroughViewsAndAssociationsAndStoresTheExplainedResult) {
   const std::string day = format_day(kDay);
   object("companies", 1,
-         {{"name", "Acme"}, {"licensed_seats", 100}, {"active_users_30d", 65}, {"mrr", 900},
+         {{"name", "Acme"},
+          {"licensed_seats", 100},
+          {"active_users_30d", 65},
+          {"mrr", 900},
           {"renewal_date", core::format_iso8601(core::start_of_day(kDay) + 122 * core::kMsPerDay)}});
   snapshot(1, "licensed_seats", kDay - 30, 100);
   snapshot(1, "licensed_seats", kDay, 100);
@@ -119,7 +125,8 @@ TEST_F(ScoringTest, ReadsInputsThroughViewsAndAssociationsAndStoresTheExplainedR
 }
 
 TEST_F(ScoringTest, EveryLiveCompanyIsScoredAcrossChunksAndARerunReplacesTheDay) {
-  for (int id = 1; id <= 7; ++id) object("companies", id, {{"licensed_seats", 10}, {"active_users_30d", id}}, "2026-01-01", id == 4);
+  for (int id = 1; id <= 7; ++id)
+    object("companies", id, {{"licensed_seats", 10}, {"active_users_30d", id}}, "2026-01-01", id == 4);
   const auto first = run(kDay, 2);
   EXPECT_EQ(first.companies, 6u);  // the archived company is not scored
   EXPECT_EQ(text("SELECT count(*) FROM health_scores WHERE day = '2026-06-15'"), "6");
@@ -188,7 +195,8 @@ TEST_F(ScoringTest, OverridesApplyExpireAndAreAudited) {
   // Replacing an override revokes the one it replaces.
   store.set_override(r, day);
   store.set_override(OverrideRequest{1, "usage", 70, "second thoughts", "lead@vendor.example", day + 5}, day);
-  EXPECT_EQ(text("SELECT count(*) FROM score_overrides WHERE component = 'usage' AND revoked_at IS NULL"), "1");
+  EXPECT_EQ(text("SELECT count(*) FROM score_overrides WHERE component = 'usage' AND revoked_at IS NULL"),
+            "1");
   EXPECT_EQ(component(run(day).results.at(0), "usage")["points"], 70);
 }
 
@@ -213,7 +221,8 @@ TEST_F(ScoringTest, BadOverridesAreRefusedWithTheReason) {
 }
 
 TEST_F(ScoringTest, ScoreListFiltersAndPagesByKeyset) {
-  for (int id = 1; id <= 5; ++id) object("companies", id, {{"licensed_seats", 10}, {"active_users_30d", id * 2}, {"mrr", id * 2000}});
+  for (int id = 1; id <= 5; ++id)
+    object("companies", id, {{"licensed_seats", 10}, {"active_users_30d", id * 2}, {"mrr", id * 2000}});
   run();
   HealthStore store(db_, config_);
   ScoreListQuery q;
@@ -239,7 +248,8 @@ TEST_F(ScoringTest, AFailedRunIsRecordedAndTheErrorRaised) {
   object("companies", 1, {{"licensed_seats", 10}});
   exec("ALTER TABLE company_metric_snapshots RENAME TO snapshots_gone");
   EXPECT_THROW(run(), std::exception);
-  EXPECT_THAT(text("SELECT error FROM score_runs ORDER BY id DESC LIMIT 1"), HasSubstr("company_metric_snapshots"));
+  EXPECT_THAT(text("SELECT error FROM score_runs ORDER BY id DESC LIMIT 1"),
+              HasSubstr("company_metric_snapshots"));
   EXPECT_NE(text("SELECT finished_at FROM score_runs ORDER BY id DESC LIMIT 1"), "<null>");
   EXPECT_EQ(metrics_.counter("cshealthd_scoring_failures_total", "").value(), 1u);
   exec("ALTER TABLE snapshots_gone RENAME TO company_metric_snapshots");

@@ -50,7 +50,8 @@ class SyncTest : public ::testing::Test {
       co.max_attempts = max_attempts;
       ClientHandle h;
       h.transport = hubspot::make_transport(to);
-      h.client = std::make_unique<hubspot::HubSpotClient>(*h.transport, *budget_, fake_, Secret("T"), metrics_, co);
+      h.client =
+          std::make_unique<hubspot::HubSpotClient>(*h.transport, *budget_, fake_, Secret("T"), metrics_, co);
       return h;
     };
   }
@@ -369,21 +370,22 @@ TEST_F(SyncTest, ProgressKnowsTheTotalForAnEta) {
 
 TEST_F(SyncTest, TypedViewsCarryCanonicalValues) {
   start_sim(3);
-  const auto c = sim_post("/__sim/objects/companies",
-                          {{"properties",
-                            {{"name", "Typed Co"},
-                             {"cs_mrr", "1234.5"},
-                             {"cs_renewal_date", "2027-03-31"},
-                             {"cs_licensed_seats", "not a number"},
-                             {"notes_last_contacted", "1790000000000"},
-                             {"cs_plan", "enterprise"}}}});
-  const auto k = sim_post("/__sim/objects/contacts",
-                          {{"properties", {{"email", "k@x.example"}, {"cs_key_person", "true"}, {"cs_departed", "maybe"}}}});
+  const auto c = sim_post("/__sim/objects/companies", {{"properties",
+                                                        {{"name", "Typed Co"},
+                                                         {"cs_mrr", "1234.5"},
+                                                         {"cs_renewal_date", "2027-03-31"},
+                                                         {"cs_licensed_seats", "not a number"},
+                                                         {"notes_last_contacted", "1790000000000"},
+                                                         {"cs_plan", "enterprise"}}}});
+  const auto k = sim_post(
+      "/__sim/objects/contacts",
+      {{"properties", {{"email", "k@x.example"}, {"cs_key_person", "true"}, {"cs_departed", "maybe"}}}});
   syncer().full(spec("companies"));
   syncer().full(spec("contacts"));
   const std::string id = c["id"];
   EXPECT_EQ(text("SELECT mrr FROM companies WHERE id = " + id), "1234.5");
-  EXPECT_EQ(text("SELECT renewal_date AT TIME ZONE 'UTC' FROM companies WHERE id = " + id), "2027-03-31 00:00:00");
+  EXPECT_EQ(text("SELECT renewal_date AT TIME ZONE 'UTC' FROM companies WHERE id = " + id),
+            "2027-03-31 00:00:00");
   // HubSpot's epoch milliseconds and ISO dates both become timestamps.
   EXPECT_EQ(text("SELECT extract(epoch FROM last_contacted)::bigint FROM companies WHERE id = " + id),
             "1790000000");
@@ -410,14 +412,16 @@ TEST_F(SyncTest, RemappedPropertyFeedsTheCanonicalFieldAndSnapshots) {
   syncer().full(company_spec);
   const std::string id = c["id"];
   EXPECT_EQ(text("SELECT mrr FROM companies WHERE id = " + id), "777");
-  EXPECT_EQ(count("SELECT value::int FROM company_metric_snapshots WHERE metric = 'mrr' AND company_id = " + id),
-            777);
+  EXPECT_EQ(
+      count("SELECT value::int FROM company_metric_snapshots WHERE metric = 'mrr' AND company_id = " + id),
+      777);
 }
 
 TEST_F(SyncTest, AMappingChangeRereadsTheTypeWhole) {
   start_sim(4);
-  const auto c = sim_post("/__sim/objects/companies",
-                          {{"properties", {{"name", "Remap Later"}, {"cs_mrr", "10"}, {"billing_mrr", "555"}}}});
+  const auto c =
+      sim_post("/__sim/objects/companies",
+               {{"properties", {{"name", "Remap Later"}, {"cs_mrr", "10"}, {"billing_mrr", "555"}}}});
   auto s = syncer();
   s.full(spec("companies"));
   const std::string id = c["id"];
@@ -445,7 +449,9 @@ TEST_F(SyncTest, OwnersAndPipelinesAreStoredAndVanishedOnesArchived) {
   db_.with_connection("t", [&](pqxx::connection& c) {
     pqxx::work tx(c);
     tx.exec("INSERT INTO crm_owners (id, email) VALUES (1, 'left@vendor.example')");
-    tx.exec("INSERT INTO crm_pipelines (object_type, pipeline_id, label, stages) VALUES ('deals', 'gone', 'Old', '[]')");
+    tx.exec(
+        "INSERT INTO crm_pipelines (object_type, pipeline_id, label, stages) VALUES ('deals', 'gone', 'Old', "
+        "'[]')");
     tx.commit();
   });
   const auto report = syncer().reference_data();
@@ -454,8 +460,10 @@ TEST_F(SyncTest, OwnersAndPipelinesAreStoredAndVanishedOnesArchived) {
   EXPECT_GT(report.owners, 0u);
   EXPECT_EQ(count("SELECT count(*) FROM crm_owners WHERE NOT archived"), static_cast<int>(report.owners));
   EXPECT_EQ(count("SELECT count(*) FROM crm_owners WHERE archived AND id = 1"), 1);
-  EXPECT_EQ(count("SELECT count(*) FROM crm_owners WHERE email IS NULL OR first_name IS NULL"), 1);  // only id 1
-  EXPECT_EQ(count("SELECT count(*) FROM crm_pipelines WHERE NOT archived"), static_cast<int>(report.pipelines));
+  EXPECT_EQ(count("SELECT count(*) FROM crm_owners WHERE email IS NULL OR first_name IS NULL"),
+            1);  // only id 1
+  EXPECT_EQ(count("SELECT count(*) FROM crm_pipelines WHERE NOT archived"),
+            static_cast<int>(report.pipelines));
   EXPECT_EQ(count("SELECT count(*) FROM crm_pipelines WHERE object_type = 'deals' AND stages @> "
                   "'[{\"id\": \"closedwon\"}]'"),
             1);

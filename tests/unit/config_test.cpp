@@ -59,7 +59,8 @@ TEST_F(ConfigTest, UnknownKeyNamesKeyAndFileLine) {
 }
 
 TEST_F(ConfigTest, MappingRemapsPropertiesAndRejectsBadNames) {
-  const auto f = write("m.yaml", "mapping:\n  company:\n    mrr: billing_mrr\n  contact:\n    departed: left_co\n");
+  const auto f =
+      write("m.yaml", "mapping:\n  company:\n    mrr: billing_mrr\n  contact:\n    departed: left_co\n");
   const Config c = load(f, {{"CSHEALTHD_MAPPING_COMPANY_PLAN", "tier"}});
   EXPECT_EQ(c.mapping.company.at("mrr"), "billing_mrr");
   EXPECT_EQ(c.mapping.company.at("plan"), "tier");
@@ -69,7 +70,8 @@ TEST_F(ConfigTest, MappingRemapsPropertiesAndRejectsBadNames) {
               AllOf(HasSubstr("mapping.company.mrr"), HasSubstr("b.yaml:3"), HasSubstr("property name")));
   EXPECT_THAT(error_of(write("u.yaml", "mapping:\n  company:\n    arr: x\n")),
               AllOf(HasSubstr("mapping.company.arr"), HasSubstr("unknown key")));
-  EXPECT_THAT(error_of(write("e.yaml", "mapping:\n  company:\n    mrr: \"\"\n")), HasSubstr("mapping.company.mrr"));
+  EXPECT_THAT(error_of(write("e.yaml", "mapping:\n  company:\n    mrr: \"\"\n")),
+              HasSubstr("mapping.company.mrr"));
   EXPECT_THAT(error_of(write("p.yaml", "sync:\n  parallelism: 17\n")), HasSubstr("sync.parallelism"));
 }
 

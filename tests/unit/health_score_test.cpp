@@ -108,9 +108,9 @@ bool fired(const HealthResult& r, const std::string& name) {
 
 TEST(WeightedScorecard, UsageActiveUsersOverSeatsRowByRow) {
   // active users per 10,000 seats -> points
-  const std::vector<std::pair<double, double>> rows = {
-      {12000, 100}, {10000, 100}, {8000, 100}, {7999, 70}, {6000, 70}, {5999, 40},
-      {4000, 40},   {3999, 10},   {1, 10},     {0, 10}};
+  const std::vector<std::pair<double, double>> rows = {{12000, 100}, {10000, 100}, {8000, 100}, {7999, 70},
+                                                       {6000, 70},   {5999, 40},   {4000, 40},  {3999, 10},
+                                                       {1, 10},      {0, 10}};
   for (const auto& [active, expected] : rows) {
     Company c;
     c.metric(Metric::kLicensedSeats, 10000).metric(Metric::kActiveUsers30d, active);
@@ -125,7 +125,8 @@ TEST(WeightedScorecard, UsageActiveUsersOverSeatsRowByRow) {
 }
 
 TEST(WeightedScorecard, NpsLatestAnswerRowByRow) {
-  const std::vector<std::pair<double, double>> rows = {{10, 100}, {9, 100}, {8, 50}, {7, 50}, {6, 10}, {0, 10}};
+  const std::vector<std::pair<double, double>> rows = {{10, 100}, {9, 100}, {8, 50},
+                                                       {7, 50},   {6, 10},  {0, 10}};
   for (const auto& [nps, expected] : rows) {
     Company c;
     c.answer("NPS", 2, 100).answer("NPS", nps, 10).answer("CSAT", 10, 1);  // the latest NPS counts
@@ -147,16 +148,23 @@ TEST(WeightedScorecard, SupportRulesFirstMatchWins) {
   };
   const std::vector<Row> rows = {
       {"no tickets", [](Company&) {}, 100},
-      {"minor questions", [](Company& c) { c.ticket(24, "LOW", "GENERAL_INQUIRY").ticket(48, "MEDIUM", "GENERAL_INQUIRY"); }, 100},
-      {"2 feature requests", [](Company& c) { c.ticket(24, "LOW", "FEATURE_REQUEST").ticket(48, "LOW", "FEATURE_REQUEST"); }, 100},
+      {"minor questions",
+       [](Company& c) { c.ticket(24, "LOW", "GENERAL_INQUIRY").ticket(48, "MEDIUM", "GENERAL_INQUIRY"); },
+       100},
+      {"2 feature requests",
+       [](Company& c) { c.ticket(24, "LOW", "FEATURE_REQUEST").ticket(48, "LOW", "FEATURE_REQUEST"); }, 100},
       {"3 feature requests",
        [](Company& c) {
-         c.ticket(24, "LOW", "FEATURE_REQUEST").ticket(48, "LOW", "FEATURE_REQUEST").ticket(700, "LOW", "FEATURE_REQUEST");
+         c.ticket(24, "LOW", "FEATURE_REQUEST")
+             .ticket(48, "LOW", "FEATURE_REQUEST")
+             .ticket(700, "LOW", "FEATURE_REQUEST");
        },
        60},
       {"3 feature requests, one 31 days ago",
        [](Company& c) {
-         c.ticket(24, "LOW", "FEATURE_REQUEST").ticket(48, "LOW", "FEATURE_REQUEST").ticket(31 * 24, "LOW", "FEATURE_REQUEST");
+         c.ticket(24, "LOW", "FEATURE_REQUEST")
+             .ticket(48, "LOW", "FEATURE_REQUEST")
+             .ticket(31 * 24, "LOW", "FEATURE_REQUEST");
        },
        100},
       {"a critical bug", [](Company& c) { c.ticket(5, "HIGH", "PRODUCT_ISSUE"); }, 20},
@@ -165,7 +173,10 @@ TEST(WeightedScorecard, SupportRulesFirstMatchWins) {
       {"a critical bug 31 days ago", [](Company& c) { c.ticket(31 * 24, "HIGH", "PRODUCT_ISSUE"); }, 100},
       {"critical bug and 3 feature requests",
        [](Company& c) {
-         c.ticket(5, "HIGH", "PRODUCT_ISSUE").ticket(24, "LOW", "FEATURE_REQUEST").ticket(48, "LOW", "FEATURE_REQUEST").ticket(72, "LOW", "FEATURE_REQUEST");
+         c.ticket(5, "HIGH", "PRODUCT_ISSUE")
+             .ticket(24, "LOW", "FEATURE_REQUEST")
+             .ticket(48, "LOW", "FEATURE_REQUEST")
+             .ticket(72, "LOW", "FEATURE_REQUEST");
        },
        20},
   };
@@ -177,8 +188,8 @@ TEST(WeightedScorecard, SupportRulesFirstMatchWins) {
 }
 
 TEST(WeightedScorecard, RenewalMonthsRowByRow) {
-  const std::vector<std::pair<double, double>> rows = {{24, 100}, {6, 100}, {5.99, 70}, {3, 70}, {2.99, 40},
-                                                       {1, 40},   {0.99, 20}, {0, 20},  {-2, 20}};
+  const std::vector<std::pair<double, double>> rows = {{24, 100}, {6, 100},   {5.99, 70}, {3, 70}, {2.99, 40},
+                                                       {1, 40},   {0.99, 20}, {0, 20},    {-2, 20}};
   for (const auto& [months, expected] : rows) {
     Company c;
     c.renewal_in_months(months);
@@ -190,7 +201,8 @@ TEST(WeightedScorecard, RenewalMonthsRowByRow) {
 TEST(WeightedScorecard, ExpansionTrendOverThirtyDays) {
   // (seats 30 days ago, seats now) -> points; +5 % is growing, -5 % shrinking, in between flat
   const std::vector<std::tuple<double, double, double>> rows = {
-      {100, 105, 100}, {100, 104.99, 50}, {100, 100, 50}, {100, 95.01, 50}, {100, 95, 10}, {100, 50, 10}, {0, 3, 100}};
+      {100, 105, 100}, {100, 104.99, 50}, {100, 100, 50}, {100, 95.01, 50},
+      {100, 95, 10},   {100, 50, 10},     {0, 3, 100}};
   for (const auto& [before, now, expected] : rows) {
     Company c;
     c.history(Metric::kLicensedSeats, 30, before).history(Metric::kLicensedSeats, 0, now);
@@ -208,9 +220,11 @@ TEST(WeightedScorecard, ExpansionTrendOverThirtyDays) {
 TEST(WeightedScorecard, FullScoreIsTheWeightedSum) {
   Company c;
   c.metric(Metric::kLicensedSeats, 100).metric(Metric::kActiveUsers30d, 65);  // 70
-  c.answer("NPS", 8, 5);                                                       // 50
-  c.ticket(10, "LOW", "FEATURE_REQUEST").ticket(20, "LOW", "FEATURE_REQUEST").ticket(30, "LOW", "FEATURE_REQUEST");  // 60
-  c.renewal_in_months(4);                                                          // 70
+  c.answer("NPS", 8, 5);                                                      // 50
+  c.ticket(10, "LOW", "FEATURE_REQUEST")
+      .ticket(20, "LOW", "FEATURE_REQUEST")
+      .ticket(30, "LOW", "FEATURE_REQUEST");                                           // 60
+  c.renewal_in_months(4);                                                              // 70
   c.history(Metric::kLicensedSeats, 30, 100).history(Metric::kLicensedSeats, 0, 100);  // flat: 50
   const auto r = c.score();
   EXPECT_DOUBLE_EQ(r.score, 0.4 * 70 + 0.2 * 50 + 0.15 * 60 + 0.15 * 70 + 0.1 * 50);  // 62.5
@@ -229,7 +243,7 @@ TEST(WeightedScorecard, FullScoreIsTheWeightedSum) {
 TEST(PointsScorecard, LoginsPerWeekRowByRow) {
   // logins in 30 days -> per week (× 7 / 30) -> points
   const std::vector<std::pair<double, double>> rows = {{30, 20},  {12.86, 20}, {12.85, 10}, {4.29, 10},
-                                                       {4.28, 0}, {1, 0},       {0, 0}};
+                                                       {4.28, 0}, {1, 0},      {0, 0}};
   for (const auto& [logins, expected] : rows) {
     Company c;
     c.metric(Metric::kLogins30d, logins);
@@ -238,7 +252,8 @@ TEST(PointsScorecard, LoginsPerWeekRowByRow) {
 }
 
 TEST(PointsScorecard, FeaturesUsedRowByRow) {
-  const std::vector<std::pair<double, double>> rows = {{9, 15}, {5, 15}, {4, 10}, {3, 10}, {2, 5}, {1, 5}, {0, 0}};
+  const std::vector<std::pair<double, double>> rows = {{9, 15}, {5, 15}, {4, 10}, {3, 10},
+                                                       {2, 5},  {1, 5},  {0, 0}};
   for (const auto& [features, expected] : rows) {
     Company c;
     c.metric(Metric::kFeaturesUsed, features);
@@ -259,19 +274,21 @@ TEST(PointsScorecard, MeetingAttendanceRowByRow) {
       {{"COMPLETED", "NO_SHOW", "COMPLETED", "COMPLETED"}, 10},
       {{"NO_SHOW", "NO_SHOW", "NO_SHOW", "COMPLETED"}, 10},
       {{"NO_SHOW", "NO_SHOW", "NO_SHOW", "NO_SHOW", "COMPLETED"}, 0},  // only the last 4 count
-      {{"COMPLETED", "CANCELED", "CANCELED"}, 15},                      // canceled meetings are not missed
+      {{"COMPLETED", "CANCELED", "CANCELED"}, 15},                     // canceled meetings are not missed
       {{"CANCELED"}, std::nullopt},
       {{}, std::nullopt},
   };
   for (const auto& row : rows) {
     Company c;
     for (std::size_t i = 0; i < row.outcomes.size(); ++i) c.meeting(5.0 + 20.0 * i, row.outcomes[i]);
-    EXPECT_EQ(points(c.score("points"), "engagement"), row.expected) << ::testing::PrintToString(row.outcomes);
+    EXPECT_EQ(points(c.score("points"), "engagement"), row.expected)
+        << ::testing::PrintToString(row.outcomes);
   }
 }
 
 TEST(PointsScorecard, CsatNpsContractOutcomeRowByRow) {
-  for (const auto& [csat, expected] : std::vector<std::pair<double, double>>{{10, 15}, {8, 15}, {7.99, 10}, {6, 10}, {5.99, 0}, {0, 0}}) {
+  for (const auto& [csat, expected] :
+       std::vector<std::pair<double, double>>{{10, 15}, {8, 15}, {7.99, 10}, {6, 10}, {5.99, 0}, {0, 0}}) {
     Company c;
     c.answer("CSAT", csat, 3);
     EXPECT_EQ(points(c.score("points"), "support"), expected) << "CSAT " << csat;
@@ -279,12 +296,14 @@ TEST(PointsScorecard, CsatNpsContractOutcomeRowByRow) {
   Company avg;  // the average over 90 days: (9 + 6) / 2 = 7.5
   avg.answer("CSAT", 9, 10).answer("CSAT", 6, 20).answer("CSAT", 0, 91);
   EXPECT_EQ(points(avg.score("points"), "support"), 10);
-  for (const auto& [nps, expected] : std::vector<std::pair<double, double>>{{10, 15}, {9, 15}, {8, 10}, {7, 10}, {6, 0}, {0, 0}}) {
+  for (const auto& [nps, expected] :
+       std::vector<std::pair<double, double>>{{10, 15}, {9, 15}, {8, 10}, {7, 10}, {6, 0}, {0, 0}}) {
     Company c;
     c.answer("NPS", nps, 3);
     EXPECT_EQ(points(c.score("points"), "nps"), expected) << "NPS " << nps;
   }
-  for (const auto& [months, expected] : std::vector<std::pair<double, double>>{{12, 10}, {6, 10}, {5.99, 5}, {3, 5}, {2.99, 0}, {-1, 0}}) {
+  for (const auto& [months, expected] :
+       std::vector<std::pair<double, double>>{{12, 10}, {6, 10}, {5.99, 5}, {3, 5}, {2.99, 0}, {-1, 0}}) {
     Company c;
     c.renewal_in_months(months);
     EXPECT_EQ(points(c.score("points"), "contract"), expected) << months << " months";
@@ -299,7 +318,7 @@ TEST(PointsScorecard, CsatNpsContractOutcomeRowByRow) {
 
 TEST(PointsScorecard, AHealthyCustomerScoresThePlainSumOfPoints) {
   Company c;
-  c.metric(Metric::kLogins30d, 20).metric(Metric::kFeaturesUsed, 4);  // 20 + 10
+  c.metric(Metric::kLogins30d, 20).metric(Metric::kFeaturesUsed, 4);   // 20 + 10
   c.meeting(5, "COMPLETED").meeting(30, "NO_SHOW");                    // 10
   c.answer("CSAT", 9, 5).answer("NPS", 7, 5);                          // 15 + 10
   c.renewal_in_months(7).text(TextField::kGoalStatus, "in_progress");  // 10 + 5
@@ -312,9 +331,9 @@ TEST(PointsScorecard, AHealthyCustomerScoresThePlainSumOfPoints) {
 // ---- Bands, coverage, renormalisation ------------------------------------------------------------
 
 TEST(StatusBands, BoundariesRowByRow) {
-  const std::vector<std::pair<double, std::string>> rows = {{100, "green"}, {80, "green"},   {79.99, "yellow"},
-                                                           {60, "yellow"}, {59.99, "orange"}, {40, "orange"},
-                                                           {39.99, "red"}, {0, "red"}};
+  const std::vector<std::pair<double, std::string>> rows = {
+      {100, "green"},    {80, "green"},  {79.99, "yellow"}, {60, "yellow"},
+      {59.99, "orange"}, {40, "orange"}, {39.99, "red"},    {0, "red"}};
   for (const auto& [score, status] : rows) EXPECT_EQ(status_of(score, 1.0, StatusBands{}), status) << score;
   EXPECT_EQ(status_of(90, 0.49, StatusBands{}), "unknown");
   EXPECT_EQ(status_of(90, 0.5, StatusBands{}), "green");
@@ -420,7 +439,7 @@ TEST(Overrides, ComponentAndScoreOverridesApplyUntilTheyExpire) {
   s.in.overrides.push_back({"", 85, "exec sponsor confirmed renewal", "lead@vendor.example", kAsOf + 30});
   r = s.score();
   EXPECT_DOUBLE_EQ(r.score, 85);
-  EXPECT_EQ(r.status, "green");                 // a person vouched for it: coverage does not make it unknown
+  EXPECT_EQ(r.status, "green");  // a person vouched for it: coverage does not make it unknown
   EXPECT_DOUBLE_EQ(r.computed_score, std::round(10000 * (40 * 0.1 + 15) / 55) / 100);
   ASSERT_FALSE(reasons(r).empty());
   EXPECT_THAT(reasons(r)[0], HasSubstr("exec sponsor confirmed renewal"));
@@ -436,8 +455,12 @@ TEST(Signals, UsageDrop) {
   steady.history(Metric::kLogins30d, 30, 100).history(Metric::kLogins30d, 0, 51);
   EXPECT_TRUE(fired(drop.score(), "usage_drop"));
   EXPECT_FALSE(fired(steady.score(), "usage_drop"));
-  rate.history(Metric::kLicensedSeats, 30, 100).history(Metric::kActiveUsers30d, 30, 70).history(Metric::kActiveUsers30d, 0, 49);
-  rate_ok.history(Metric::kLicensedSeats, 30, 100).history(Metric::kActiveUsers30d, 30, 70).history(Metric::kActiveUsers30d, 0, 50);
+  rate.history(Metric::kLicensedSeats, 30, 100)
+      .history(Metric::kActiveUsers30d, 30, 70)
+      .history(Metric::kActiveUsers30d, 0, 49);
+  rate_ok.history(Metric::kLicensedSeats, 30, 100)
+      .history(Metric::kActiveUsers30d, 30, 70)
+      .history(Metric::kActiveUsers30d, 0, 50);
   EXPECT_TRUE(fired(rate.score(), "usage_drop"));  // 70 % -> 49 %: down 30 %
   EXPECT_FALSE(fired(rate_ok.score(), "usage_drop"));
   const auto r = drop.score();
@@ -464,10 +487,10 @@ TEST(Signals, BadSupport) {
   for (int i = 0; i < 2; ++i) two.ticket(24.0 * (i + 1), "URGENT", "PRODUCT_ISSUE");
   EXPECT_TRUE(fired(three.score(), "bad_support"));
   EXPECT_FALSE(fired(two.score(), "bad_support"));
-  slow.ticket(100, "LOW", "GENERAL_INQUIRY", 100 - 48.5);   // took 48.5 h
-  quick.ticket(100, "LOW", "GENERAL_INQUIRY", 100 - 47.5);  // took 47.5 h
-  open.ticket(49, "LOW", "GENERAL_INQUIRY", std::nullopt);  // open for 49 h
-  fresh.ticket(47, "LOW", "GENERAL_INQUIRY", std::nullopt); // open for 47 h
+  slow.ticket(100, "LOW", "GENERAL_INQUIRY", 100 - 48.5);    // took 48.5 h
+  quick.ticket(100, "LOW", "GENERAL_INQUIRY", 100 - 47.5);   // took 47.5 h
+  open.ticket(49, "LOW", "GENERAL_INQUIRY", std::nullopt);   // open for 49 h
+  fresh.ticket(47, "LOW", "GENERAL_INQUIRY", std::nullopt);  // open for 47 h
   EXPECT_TRUE(fired(slow.score(), "bad_support"));
   EXPECT_FALSE(fired(quick.score(), "bad_support"));
   EXPECT_TRUE(fired(open.score(), "bad_support"));
@@ -480,11 +503,11 @@ TEST(Signals, NpsDrop) {
     c.answer("NPS", before, 100).answer("NPS", now, 5);
     return fired(c.score(), "nps_drop");
   };
-  EXPECT_TRUE(drop(9, 6));   // promoter to detractor
-  EXPECT_TRUE(drop(7, 6));   // passive to detractor
-  EXPECT_TRUE(drop(10, 7));  // fell 3 points
-  EXPECT_FALSE(drop(10, 8)); // fell 2, still passive
-  EXPECT_FALSE(drop(6, 4));  // fell 2 among detractors
+  EXPECT_TRUE(drop(9, 6));    // promoter to detractor
+  EXPECT_TRUE(drop(7, 6));    // passive to detractor
+  EXPECT_TRUE(drop(10, 7));   // fell 3 points
+  EXPECT_FALSE(drop(10, 8));  // fell 2, still passive
+  EXPECT_FALSE(drop(6, 4));   // fell 2 among detractors
   EXPECT_TRUE(drop(6, 3));
   EXPECT_FALSE(drop(5, 9));
 }
@@ -595,18 +618,24 @@ TEST(ScorecardConfig, ErrorsNameFileLineAndProblem) {
   EXPECT_THAT(error_of("w.yaml", head + usage + "      - {gte: 0, points: 100}\n"),
               AllOf(HasSubstr("weights sum to 60%"), HasSubstr("w.yaml:3")));
   const std::string two = "  - name: nps\n    kind: bands\n    weight: 40\n    metric: mrr\n    bands:\n";
-  EXPECT_THAT(error_of("o.yaml", head + usage + "      - {gte: 0, lte: 10, points: 1}\n      - {gte: 10, points: 2}\n" + two +
-                                     "      - {gte: 0, points: 1}\n"),
+  EXPECT_THAT(error_of("o.yaml", head + usage +
+                                     "      - {gte: 0, lte: 10, points: 1}\n      - {gte: 10, points: 2}\n" +
+                                     two + "      - {gte: 0, points: 1}\n"),
               AllOf(HasSubstr("overlaps"), HasSubstr("o.yaml:9")));
-  EXPECT_THAT(error_of("g.yaml", head + usage + "      - {gte: 0, lt: 10, points: 1}\n      - {gt: 10, points: 2}\n" + two +
-                                     "      - {gte: 0, points: 1}\n"),
-              AllOf(HasSubstr("gap"), HasSubstr("g.yaml:9")));
-  EXPECT_THAT(error_of("m.yaml", head + "  - name: x\n    kind: bands\n    weight: 100\n    metric: revenue\n    bands: []\n"),
-              AllOf(HasSubstr("unknown metric 'revenue'"), HasSubstr("m.yaml:6")));
+  EXPECT_THAT(
+      error_of("g.yaml", head + usage + "      - {gte: 0, lt: 10, points: 1}\n      - {gt: 10, points: 2}\n" +
+                             two + "      - {gte: 0, points: 1}\n"),
+      AllOf(HasSubstr("gap"), HasSubstr("g.yaml:9")));
+  EXPECT_THAT(
+      error_of("m.yaml",
+               head + "  - name: x\n    kind: bands\n    weight: 100\n    metric: revenue\n    bands: []\n"),
+      AllOf(HasSubstr("unknown metric 'revenue'"), HasSubstr("m.yaml:6")));
   EXPECT_THAT(error_of("k.yaml", head + "  - name: x\n    kind: bands\n    weigth: 100\n"),
               AllOf(HasSubstr("weigth"), HasSubstr("unknown key"), HasSubstr("k.yaml:5")));
-  EXPECT_THAT(error_of("p.yaml", head + usage + "      - {gte: 0, points: 101}\n"), HasSubstr("points must be within"));
-  EXPECT_THAT(error_of("b.yaml", head + usage + "      - {gt: 1, gte: 1, points: 1}\n"), HasSubstr("gt or gte"));
+  EXPECT_THAT(error_of("p.yaml", head + usage + "      - {gte: 0, points: 101}\n"),
+              HasSubstr("points must be within"));
+  EXPECT_THAT(error_of("b.yaml", head + usage + "      - {gt: 1, gte: 1, points: 1}\n"),
+              HasSubstr("gt or gte"));
   EXPECT_THAT(error_of("y.yaml", "scorecard: [\n"), HasSubstr("y.yaml:"));
 }
 
@@ -617,7 +646,8 @@ TEST(ScorecardConfig, ShippedPresetsLoadWithWeightedAsTheDefault) {
   EXPECT_EQ(s.segments.default_scorecard, "weighted");
   EXPECT_EQ(s.find("points")->components.size(), 7u);
   EXPECT_EQ(s.find("weighted")->components.size(), 5u);
-  EXPECT_THAT(error_of("segments.yaml", "default: {scorecard: nope}\n"), HasSubstr("no scorecard named 'nope'"));
+  EXPECT_THAT(error_of("segments.yaml", "default: {scorecard: nope}\n"),
+              HasSubstr("no scorecard named 'nope'"));
   EXPECT_THAT(error_of("signals.yaml", "usage_drop: {priority: urgent}\n"),
               AllOf(HasSubstr("usage_drop.priority"), HasSubstr("signals.yaml:1")));
 }

@@ -14,7 +14,7 @@ struct HealthApi {
   store::Database& db;
   const scoring::ScoringConfig& scoring;
   metrics::Registry& metrics;
-  Secret admin_token;                  // empty: the /v1 API answers 503 (disabled)
+  Secret admin_token;                   // empty: the /v1 API answers 503 (disabled)
   std::function<std::int32_t()> today;  // the current day (UTC), for override expiry and rescoring
 };
 

@@ -68,11 +68,11 @@ struct SyncConfig {
 };
 
 struct ScoringConfig {
-  std::string scorecards_dir;      // empty: the scorecards shipped in the binary (config/scorecards)
-  int min_coverage_percent = 50;   // below this share of weight with data, the status is `unknown`
+  std::string scorecards_dir;     // empty: the scorecards shipped in the binary (config/scorecards)
+  int min_coverage_percent = 50;  // below this share of weight with data, the status is `unknown`
   int green = 80, yellow = 60, orange = 40;  // status bands: score >= green is green, ...
-  int chunk_size = 2000;           // companies read, scored and written together
-  int threads = 2;                 // scoring threads
+  int chunk_size = 2000;                     // companies read, scored and written together
+  int threads = 2;                           // scoring threads
 };
 
 // HubSpot property names of the canonical inputs (DOMAIN.md §1), keyed by canonical name. Scores,

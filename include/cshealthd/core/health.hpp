@@ -105,12 +105,12 @@ struct RecordFilter {
 };
 
 enum class ComponentKind : std::uint8_t {
-  kBands,       // a metric (optionally scaled, or a ratio of two metrics) through numeric bands
-  kCategorical, // a text field mapped to points
-  kTrend,       // growing / flat / shrinking over a window of snapshots
-  kDaysUntil,   // time until a date (days or months) through bands
-  kAggregate,   // related records (tickets, feedback, meetings) reduced to a number, through bands
-  kRules,       // ordered ticket/feedback rules; the first that holds gives the points
+  kBands,        // a metric (optionally scaled, or a ratio of two metrics) through numeric bands
+  kCategorical,  // a text field mapped to points
+  kTrend,        // growing / flat / shrinking over a window of snapshots
+  kDaysUntil,    // time until a date (days or months) through bands
+  kAggregate,    // related records (tickets, feedback, meetings) reduced to a number, through bands
+  kRules,        // ordered ticket/feedback rules; the first that holds gives the points
 };
 enum class RecordSource : std::uint8_t { kTickets, kFeedback, kMeetings };
 enum class Reduce : std::uint8_t { kCount, kLatest, kAverage, kShare };
@@ -138,8 +138,8 @@ struct Component {
   std::string name;   // "usage"
   std::string label;  // "active users / licensed seats"
   ComponentKind kind = ComponentKind::kBands;
-  double weight = 0;       // share of the score, in percent (weights sum to 100)
-  double max_points = 100; // the component's own scale (the points preset uses 20, 15, ...)
+  double weight = 0;        // share of the score, in percent (weights sum to 100)
+  double max_points = 100;  // the component's own scale (the points preset uses 20, 15, ...)
   // kBands: metric (× multiply ÷ divide), or numerator ÷ denominator × multiply ÷ divide
   std::optional<Metric> metric, denominator;
   double multiply = 1, divide = 1;
@@ -189,16 +189,16 @@ struct SignalConfig {
     std::string priority;
   };
   Toggle usage_drop{true, "high"};
-  double logins_ratio = 0.5;        // logins in the last 30 d <= this × the previous 30 d
-  double active_rate_drop = 0.30;   // or active users / seats down >= this month over month
+  double logins_ratio = 0.5;       // logins in the last 30 d <= this × the previous 30 d
+  double active_rate_drop = 0.30;  // or active users / seats down >= this month over month
   Toggle ticket_surge{true, "medium"};
-  double surge_factor = 2.0;        // tickets this month >= factor × last month
-  int surge_min_tickets = 3;        // ... and at least this many (1 vs 0 is no surge)
+  double surge_factor = 2.0;  // tickets this month >= factor × last month
+  int surge_min_tickets = 3;  // ... and at least this many (1 vs 0 is no surge)
   Toggle bad_support{true, "high"};
-  int critical_tickets = 3;         // critical bug tickets in 30 days
+  int critical_tickets = 3;  // critical bug tickets in 30 days
   std::vector<std::string> critical_priorities{"HIGH", "URGENT"};
   std::vector<std::string> bug_categories{"PRODUCT_ISSUE"};
-  int open_hours = 48;              // or any ticket open longer than this
+  int open_hours = 48;  // or any ticket open longer than this
   Toggle nps_drop{true, "high"};
   double nps_drop_points = 3;
   Toggle missed_meetings{true, "medium"};
@@ -234,15 +234,15 @@ struct Signal {
 struct ComponentResult {
   const Component* component = nullptr;
   bool has_data = false;
-  double raw = 0;             // the value the rule looked at (ratio in %, months, count, ...)
-  std::string_view raw_text;  // a categorical input that was rated (owned by the scorecard)
-  double points = 0;          // in the component's scale
-  double weight = 0;          // configured weight
+  double raw = 0;               // the value the rule looked at (ratio in %, months, count, ...)
+  std::string_view raw_text;    // a categorical input that was rated (owned by the scorecard)
+  double points = 0;            // in the component's scale
+  double weight = 0;            // configured weight
   double effective_weight = 0;  // after renormalisation over the components that had data
-  std::string_view rule;      // the band or rule that fired (owned by the scorecard)
-  std::string detail;         // when set, replaces `rule`: an override, an unrated or out-of-range value
+  std::string_view rule;        // the band or rule that fired (owned by the scorecard)
+  std::string detail;           // when set, replaces `rule`: an override, an unrated or out-of-range value
   bool overridden = false;
-  double lost = 0;            // score points this component cost (for reasons)
+  double lost = 0;  // score points this component cost (for reasons)
   std::string_view rule_text() const { return detail.empty() ? rule : std::string_view(detail); }
 };
 
@@ -250,7 +250,7 @@ struct HealthResult {
   std::int64_t company_id = 0;
   std::int32_t as_of_day = 0;
   std::string scorecard, segment;
-  double score = 0;  // 0-100, rounded to 2 decimals
+  double score = 0;           // 0-100, rounded to 2 decimals
   double computed_score = 0;  // before a whole-score override
   std::string status;
   double coverage = 0;  // 0-1

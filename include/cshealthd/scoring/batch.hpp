@@ -15,16 +15,16 @@ namespace cshealthd::scoring {
 
 // A result as the API and the CLI show it (and as health_scores stores its parts).
 nlohmann::json to_json(const core::HealthResult& r, const std::string& segment);
-std::string format_day(std::int32_t day);                  // "2026-06-15"
+std::string format_day(std::int32_t day);                     // "2026-06-15"
 std::optional<std::int32_t> parse_day(const std::string& s);  // nullopt unless a real YYYY-MM-DD
 
 struct BatchOptions {
   std::int32_t as_of_day = 0;
   std::optional<std::int64_t> company;  // one company only
-  std::size_t chunk = 2'000;             // companies read, scored and written together
-  int threads = 2;                       // scoring threads
+  std::size_t chunk = 2'000;            // companies read, scored and written together
+  int threads = 2;                      // scoring threads
   std::string trigger = "cli";
-  bool keep_results = false;             // fill BatchReport::results (the CLI's --explain)
+  bool keep_results = false;  // fill BatchReport::results (the CLI's --explain)
 };
 
 struct BatchReport {

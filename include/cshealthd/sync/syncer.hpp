@@ -57,7 +57,7 @@ struct TypeReport {
   std::string type;
   std::uint64_t pages = 0, records = 0, archived = 0, rejected_values = 0, snapshots = 0;
   bool full = false;
-  double seconds = 0;  // wall time of the whole type
+  double seconds = 0;          // wall time of the whole type
   std::int64_t expected = -1;  // records HubSpot says match (-1: unknown), for an ETA
 };
 
