@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cshealthd/base/system_clock.hpp"
+#include "cshealthd/core/health.hpp"
+#include "cshealthd/store/migrations.hpp"
+
 namespace cshealthd::app {
 
 DatabaseRuntime::DatabaseRuntime(const config::Config& config)
@@ -34,6 +38,20 @@ void DatabaseRuntime::stop() {
 
 std::string DatabaseRuntime::redacted() const {
   return config::redact_database_url(conninfo_);
+}
+
+CommandDatabase::CommandDatabase(const config::Config& config, int pool_size) : runtime(config) {
+  if (config.database.migrate_on_start) store::Migrator(runtime.conninfo()).migrate();
+  db = std::make_unique<store::Database>(
+      runtime.conninfo(),
+      store::PoolOptions{pool_size, config.database.statement_timeout_ms, config.database.connect_timeout_s,
+                         std::chrono::milliseconds(30'000)});
+}
+
+std::int32_t today_utc() {
+  SystemClock clock;
+  return core::day_of(
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall_now().time_since_epoch()).count());
 }
 
 }  // namespace cshealthd::app

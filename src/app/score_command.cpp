@@ -8,22 +8,14 @@
 #include <nlohmann/json.hpp>
 
 #include "cshealthd/app/database_runtime.hpp"
-#include "cshealthd/base/system_clock.hpp"
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/scoring/batch.hpp"
 #include "cshealthd/scoring/health_store.hpp"
-#include "cshealthd/store/migrations.hpp"
 
 namespace cshealthd::app {
 namespace {
 
 using json = nlohmann::json;
-
-std::int32_t today() {
-  SystemClock clock;
-  return core::day_of(
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall_now().time_since_epoch()).count());
-}
 
 std::int32_t day_or_throw(const std::string& text, const char* option) {
   const auto d = scoring::parse_day(text);
@@ -72,19 +64,6 @@ void print_explained(const json& r) {
   std::printf("\n");
 }
 
-// The database a one-shot command works on, migrated when the config says so.
-struct Runtime {
-  explicit Runtime(const config::Config& config) : db_runtime(config) {
-    if (config.database.migrate_on_start) store::Migrator(db_runtime.conninfo()).migrate();
-    db = std::make_unique<store::Database>(
-        db_runtime.conninfo(),
-        store::PoolOptions{2, config.database.statement_timeout_ms, config.database.connect_timeout_s,
-                           std::chrono::milliseconds(30'000)});
-  }
-  DatabaseRuntime db_runtime;
-  std::unique_ptr<store::Database> db;
-};
-
 }  // namespace
 
 scoring::ScoringConfig load_scoring_config(const config::Config& config) {
@@ -96,9 +75,9 @@ scoring::ScoringConfig load_scoring_config(const config::Config& config) {
 
 int run_score(const config::Config& config, const ScoreOptions& o) {
   const auto scoring_config = load_scoring_config(config);  // config errors first: exit 2 before any work
-  const std::int32_t as_of = o.as_of.empty() ? today() : day_or_throw(o.as_of, "--as-of");
+  const std::int32_t as_of = o.as_of.empty() ? today_utc() : day_or_throw(o.as_of, "--as-of");
   if (o.backfill < 1 || o.backfill > 3660) throw config::ConfigError("--backfill: expected 1 to 3660 days");
-  Runtime rt(config);
+  CommandDatabase rt(config, 2);
   if (o.company && !scoring::HealthStore(*rt.db, scoring_config).company_exists(*o.company)) {
     std::cerr << "cshealthd: no company " << *o.company << " in the database (sync first?)\n";
     return 1;
@@ -148,7 +127,7 @@ int run_score(const config::Config& config, const ScoreOptions& o) {
 
 int run_override(const config::Config& config, const OverrideOptions& o) {
   const auto scoring_config = load_scoring_config(config);
-  Runtime rt(config);
+  CommandDatabase rt(config, 2);
   scoring::HealthStore store(*rt.db, scoring_config);
   if (!store.company_exists(o.company)) {
     std::cerr << "cshealthd: no company " << o.company << " in the database\n";
@@ -176,7 +155,7 @@ int run_override(const config::Config& config, const OverrideOptions& o) {
   r.author = author;
   r.expires_day = day_or_throw(o.expires, "--expires");
   try {
-    std::cout << store.set_override(r, today()).dump(2) << "\n";
+    std::cout << store.set_override(r, today_utc()).dump(2) << "\n";
   } catch (const scoring::InvalidRequest& e) {
     throw config::ConfigError(e.what());
   }

@@ -10,8 +10,6 @@
 #include "cshealthd/app/health_api.hpp"
 #include "cshealthd/app/score_command.hpp"
 #include "cshealthd/base/log.hpp"
-#include "cshealthd/base/system_clock.hpp"
-#include "cshealthd/core/health.hpp"
 #include "version.hpp"
 
 namespace cshealthd::app {
@@ -102,12 +100,7 @@ void Service::add_routes() {
 }
 
 void Service::add_v1_routes() {
-  HealthApi api{*db_, *scoring_, metrics_, config_.admin.token, [] {
-                  SystemClock clock;
-                  return core::day_of(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          clock.wall_now().time_since_epoch())
-                                          .count());
-                }};
+  HealthApi api{*db_, *scoring_, metrics_, config_.admin.token, today_utc};
   add_health_routes(router_, std::move(api));
 }
 

@@ -11,7 +11,6 @@
 
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/base/system_clock.hpp"
-#include "cshealthd/store/migrations.hpp"
 #include "cshealthd/sync/runner.hpp"
 
 namespace cshealthd::app {
@@ -106,12 +105,8 @@ int run_sync(const config::Config& config, bool full, const std::vector<std::str
     }
   }
 
-  DatabaseRuntime runtime(config);
-  if (config.database.migrate_on_start) store::Migrator(runtime.conninfo()).migrate();
-  store::Database db(
-      runtime.conninfo(),
-      store::PoolOptions{config.sync.parallelism + 1, config.database.statement_timeout_ms,
-                         config.database.connect_timeout_s, std::chrono::milliseconds(30'000)});
+  CommandDatabase database(config, config.sync.parallelism + 1);
+  store::Database& db = *database.db;
   SystemClock clock;
   metrics::Registry metrics;
   hubspot::LocalRateBudget budget(

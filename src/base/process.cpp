@@ -99,7 +99,13 @@ Child spawn(const SpawnOptions& options) {
   argv.push_back(nullptr);
   std::vector<std::string> env_store;
   for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
-  for (const auto& e : options.extra_env) env_store.push_back(e);
+  // An extra entry replaces an inherited (or earlier extra) one of the same name: with two, getenv()
+  // would return the first, and the caller's setting would silently not apply.
+  for (const auto& e : options.extra_env) {
+    const std::string key = e.substr(0, e.find('=') + 1);
+    std::erase_if(env_store, [&](const std::string& v) { return v.rfind(key, 0) == 0; });
+    env_store.push_back(e);
+  }
   std::vector<char*> envp;
   for (auto& e : env_store) envp.push_back(e.data());
   envp.push_back(nullptr);

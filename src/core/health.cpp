@@ -9,7 +9,6 @@
 namespace cshealthd::core {
 namespace {
 
-constexpr EpochMs kDayMs = 86'400'000;
 constexpr double kDaysPerMonth = 365.25 / 12;
 
 constexpr std::array<const char*, kMetricCount> kMetricNames = {"mrr", "licensed_seats", "active_users_30d",
@@ -52,7 +51,7 @@ template <typename T, typename Time, typename Match>
 std::vector<const T*> select(const std::vector<T>& all, EpochMs end, int window_days, int last_n, Time time,
                              Match match) {
   std::vector<const T*> out;
-  const EpochMs start = window_days > 0 ? end - window_days * kDayMs : INT64_MIN;
+  const EpochMs start = window_days > 0 ? end - window_days * kMsPerDay : INT64_MIN;
   for (const auto& r : all) {
     const EpochMs t = time(r);
     if (t >= start && t < end && match(r)) out.push_back(&r);
@@ -122,10 +121,10 @@ const char* name_of(DateField f) {
 }
 
 std::int32_t day_of(EpochMs ms) {
-  return static_cast<std::int32_t>(ms >= 0 ? ms / kDayMs : -((-ms + kDayMs - 1) / kDayMs));
+  return static_cast<std::int32_t>(ms >= 0 ? ms / kMsPerDay : -((-ms + kMsPerDay - 1) / kMsPerDay));
 }
 EpochMs start_of_day(std::int32_t day) {
-  return static_cast<EpochMs>(day) * kDayMs;
+  return static_cast<EpochMs>(day) * kMsPerDay;
 }
 
 std::optional<double> CompanyInputs::value_at(Metric m, std::int32_t day) const {
@@ -310,7 +309,7 @@ void evaluate(const Component& c, const CompanyInputs& in, ComponentResult& r) {
     case ComponentKind::kDaysUntil: {
       const auto& d = in.dates[static_cast<std::size_t>(*c.date)];
       if (!d) return;
-      const double days = static_cast<double>(*d - start_of_day(in.as_of_day)) / kDayMs;
+      const double days = static_cast<double>(*d - start_of_day(in.as_of_day)) / kMsPerDay;
       apply_bands(c, c.unit == TimeUnit::kMonths ? days / kDaysPerMonth : days, r);
       return;
     }
@@ -493,9 +492,9 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
   if (s.ticket_surge.enabled) {
     std::size_t now = 0, before = 0;
     for (const auto& t : in.tickets) {
-      if (t.created >= end - 30 * kDayMs && t.created < end)
+      if (t.created >= end - 30 * kMsPerDay && t.created < end)
         ++now;
-      else if (t.created >= end - 60 * kDayMs && t.created < end - 30 * kDayMs)
+      else if (t.created >= end - 60 * kMsPerDay && t.created < end - 30 * kMsPerDay)
         ++before;
     }
     if (now >= static_cast<std::size_t>(s.surge_min_tickets) && now >= s.surge_factor * before) {
@@ -507,7 +506,7 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
     std::size_t critical = 0;
     const Ticket* slow = nullptr;
     for (const auto& t : in.tickets) {
-      if (t.created >= end || t.created < end - 30 * kDayMs) continue;
+      if (t.created >= end || t.created < end - 30 * kMsPerDay) continue;
       if (allowed(s.critical_priorities, t.priority) && allowed(s.bug_categories, t.category)) ++critical;
       const EpochMs closed = t.closed && *t.closed < end ? *t.closed : end;
       if (closed - t.created > s.open_hours * 3'600'000LL && (!slow || t.created < slow->created)) slow = &t;
@@ -559,10 +558,10 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
     }
   }
   const auto& last_contacted = in.dates[static_cast<std::size_t>(DateField::kLastContacted)];
-  if (s.silence.enabled && last_contacted && end - *last_contacted > s.silence_days * kDayMs) {
+  if (s.silence.enabled && last_contacted && end - *last_contacted > s.silence_days * kMsPerDay) {
     fire("silence", SignalKind::kChurn, s.silence.priority,
-         {static_cast<double>(*last_contacted), static_cast<double>((end - *last_contacted) / kDayMs), 0, 0,
-          0});
+         {static_cast<double>(*last_contacted), static_cast<double>((end - *last_contacted) / kMsPerDay), 0,
+          0, 0});
   }
   if (s.key_person_left.enabled) {
     for (const auto& c : in.contacts) {
@@ -575,11 +574,11 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
   }
   const auto& renewal = in.dates[static_cast<std::size_t>(DateField::kRenewalDate)];
   const bool renewal_soon = renewal && *renewal >= start_of_day(day) &&
-                            *renewal - start_of_day(day) <= static_cast<EpochMs>(s.renewal_days) * kDayMs;
+                            *renewal - start_of_day(day) <= static_cast<EpochMs>(s.renewal_days) * kMsPerDay;
   if (s.renewal_near.enabled && renewal_soon) {
     fire("renewal_near", SignalKind::kChurn, s.renewal_near.priority,
-         {static_cast<double>(*renewal), static_cast<double>((*renewal - start_of_day(day)) / kDayMs), 0, 0,
-          0});
+         {static_cast<double>(*renewal), static_cast<double>((*renewal - start_of_day(day)) / kMsPerDay), 0,
+          0, 0});
   }
   if (s.score_below.enabled && result.status != "unknown") {
     const auto previous = in.previous ? std::optional<double>(in.previous->score) : std::nullopt;

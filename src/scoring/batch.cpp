@@ -48,14 +48,16 @@ struct Chunk {
 
 struct Windows {
   std::vector<std::int32_t> probe_days;  // snapshot values needed: as of, and a window back for trends
-  std::optional<std::int64_t> ticket_start, meeting_start;  // ms; nullopt: all of them
+  // Tickets created from here on (ms; nullopt: all). Meetings are always read whole: the missed-meetings
+  // signal wants the last ones held, however old.
+  std::optional<std::int64_t> ticket_start;
 };
 
 Windows windows_for(const ScoringConfig& config, std::int32_t day) {
   Windows w;
-  w.probe_days = {day, day - 30};                 // today and a month back: the usage-drop signal
-  int ticket_days = 60;                           // this month and last: ticket surge
-  bool tickets_all = false, meetings_all = true;  // missed meetings: the last held ones, however old
+  w.probe_days = {day, day - 30};  // today and a month back: the usage-drop signal
+  int ticket_days = 60;            // this month and last: ticket surge
+  bool tickets_all = false;
   for (const auto& card : config.scorecards) {
     for (const auto& c : card.components) {
       if (c.kind == core::ComponentKind::kTrend) w.probe_days.push_back(day - c.window_days);
@@ -73,7 +75,6 @@ Windows windows_for(const ScoringConfig& config, std::int32_t day) {
   w.probe_days.erase(std::unique(w.probe_days.begin(), w.probe_days.end()), w.probe_days.end());
   const std::int64_t end = core::start_of_day(day + 1);
   if (!tickets_all) w.ticket_start = end - static_cast<std::int64_t>(ticket_days) * core::kMsPerDay;
-  if (!meetings_all) w.meeting_start = end;
   return w;
 }
 

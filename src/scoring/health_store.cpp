@@ -7,10 +7,13 @@ namespace {
 
 using json = nlohmann::json;
 
+json number_or_null(const pqxx::field& f) {
+  return f.is_null() ? json(nullptr) : json(f.as<double>());
+}
+
 json row_json(const pqxx::row& r) {
   // company_id, day, score, computed_score, status, coverage, scorecard, segment, previous_score, delta,
   // components, signals, reasons, score_override, computed_at
-  auto num = [](const pqxx::field& f) { return f.is_null() ? json(nullptr) : json(f.as<double>()); };
   return {{"company_id", r[0].as<std::string>()},
           {"as_of", r[1].as<std::string>()},
           {"score", r[2].as<double>()},
@@ -19,8 +22,8 @@ json row_json(const pqxx::row& r) {
           {"coverage", r[5].as<double>()},
           {"scorecard", r[6].as<std::string>()},
           {"segment", r[7].as<std::string>()},
-          {"previous_score", num(r[8])},
-          {"delta", num(r[9])},
+          {"previous_score", number_or_null(r[8])},
+          {"delta", number_or_null(r[9])},
           {"components", json::parse(r[10].as<std::string>())},
           {"signals", json::parse(r[11].as<std::string>())},
           {"reasons", json::parse(r[12].as<std::string>())},
@@ -69,7 +72,7 @@ json HealthStore::history(std::int64_t company_id, int days) {
                      {"score", r[1].as<double>()},
                      {"status", r[2].as<std::string>()},
                      {"coverage", r[3].as<double>()},
-                     {"delta", r[4].is_null() ? json(nullptr) : json(r[4].as<double>())},
+                     {"delta", number_or_null(r[4])},
                      {"scorecard", r[5].as<std::string>()},
                      {"reasons", json::parse(r[6].as<std::string>())}});
     }
@@ -104,7 +107,7 @@ json HealthStore::list(const ScoreListQuery& q) {
                                 {"coverage", r[3].as<double>()},
                                 {"scorecard", r[4].as<std::string>()},
                                 {"segment", r[5].as<std::string>()},
-                                {"delta", r[6].is_null() ? json(nullptr) : json(r[6].as<double>())},
+                                {"delta", number_or_null(r[6])},
                                 {"reasons", json::parse(r[7].as<std::string>())},
                                 {"signals", json::parse(r[8].as<std::string>())}});
     }

@@ -24,33 +24,19 @@ using testing::TempDir;
 class ScoreCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    testing::DaemonOptions o;
-    o.binary = testing::hubspot_sim_binary();
-    o.args = {"--listen",      "127.0.0.1:0",
-              "--token",       "T",
-              "--seed",        "9",
-              "--generate",    companies(),
-              "--rate-limit",  "off",
-              "--search-rate", "off",
-              "--truth-out",   (dir_.path() / "truth.json").string()};
-    o.log_path = dir_.path() / "sim.log";
-    sim_ = std::make_unique<Daemon>(o);
-    sim_port_ = sim_->wait_listening(60s);
-    ASSERT_NE(sim_port_, 0) << sim_->log();
+    sim_ = std::make_unique<testing::SimProcess>(
+        dir_, std::vector<std::string>{"--seed", "9", "--generate", companies(), "--truth-out",
+                                       (dir_.path() / "truth.json").string()});
+    ASSERT_NE(sim_->port, 0) << sim_->daemon->log();
     const auto sync = testing::run_cshealthd({"sync"}, env());
     ASSERT_EQ(sync.status, 0) << sync.output;
   }
   virtual std::string companies() const { return "30"; }
   std::vector<std::string> env(std::vector<std::string> extra = {}) {
-    std::vector<std::string> e = {"CSHEALTHD_HUBSPOT_BASE_URL=http://127.0.0.1:" + std::to_string(sim_port_),
+    std::vector<std::string> e = {"CSHEALTHD_HUBSPOT_BASE_URL=http://127.0.0.1:" + std::to_string(sim_->port),
                                   "CSHEALTHD_HUBSPOT_TOKEN=T", "CSHEALTHD_DATABASE_URL=" + db_.conninfo(),
                                   "CSHEALTHD_LOG_FORMAT=text", "CSHEALTHD_LOG_LEVEL=warn"};
-    for (const auto& x : extra) {  // a later setting of the same key replaces the earlier one
-      const auto key = x.substr(0, x.find('=') + 1);
-      e.erase(std::remove_if(e.begin(), e.end(), [&](const std::string& v) { return v.rfind(key, 0) == 0; }),
-              e.end());
-      e.push_back(x);
-    }
+    e.insert(e.end(), extra.begin(), extra.end());  // later settings of a key win (see process::spawn)
     return e;
   }
   std::string first_company() {
@@ -61,8 +47,7 @@ class ScoreCliTest : public ::testing::Test {
 
   TempDir dir_;
   testing::TestDatabase db_{false};
-  std::unique_ptr<Daemon> sim_;
-  std::uint16_t sim_port_ = 0;
+  std::unique_ptr<testing::SimProcess> sim_;
 };
 
 TEST_F(ScoreCliTest, ScoresEveryCompanyAndExplainsOne) {

@@ -21,26 +21,7 @@ using testing::Daemon;
 using ::testing::HasSubstr;
 using testing::TempDir;
 
-struct Sim {
-  Sim(const TempDir& dir, const std::vector<std::string>& extra) {
-    testing::DaemonOptions o;
-    o.binary = testing::hubspot_sim_binary();
-    o.args = {"--listen",     "127.0.0.1:0", "--token",       "T",  "--seed", "5",
-              "--rate-limit", "off",         "--search-rate", "off"};
-    o.args.insert(o.args.end(), extra.begin(), extra.end());
-    o.log_path = dir.path() / "sim.log";
-    daemon = std::make_unique<Daemon>(o);
-    port = daemon->wait_listening(60s);
-  }
-  json get(const std::string& path) const {
-    http::ClientRequest r;
-    r.url = "http://127.0.0.1:" + std::to_string(port) + path;
-    r.timeout = 60s;
-    return json::parse(http::fetch(r).body);
-  }
-  std::unique_ptr<Daemon> daemon;
-  std::uint16_t port = 0;
-};
+using Sim = testing::SimProcess;
 
 std::vector<std::string> env_for(const Sim& sim, const testing::TestDatabase& db) {
   return {"CSHEALTHD_HUBSPOT_BASE_URL=http://127.0.0.1:" + std::to_string(sim.port),
@@ -57,7 +38,7 @@ int count(const testing::TestDatabase& db, const std::string& type) {
 
 TEST(SyncCliTest, SyncsAGeneratedPortalAndReports) {
   TempDir dir;
-  Sim sim(dir, {"--generate", "40"});
+  Sim sim(dir, {"--seed", "5", "--generate", "40"});
   ASSERT_NE(sim.port, 0);
   testing::TestDatabase db(/*migrated=*/false);  // the command migrates it
   const auto r = testing::run_cshealthd({"sync"}, env_for(sim, db));
@@ -88,7 +69,8 @@ TEST(SyncCliTest, MissingTokenOrUnknownTypeIsAConfigError) {
 TEST(SyncCliTest, KillNineMidSyncResumesAndReadsOnlyThePageInFlightAgain) {
   TempDir dir;
   // 3,000 companies = 60 pages (history pages hold 50), each answered after 40 ms: time to kill it midway.
-  Sim sim(dir, {"--generate", "3000", "--faults", "route=/crm/v3/objects/companies,latency=1x40"});
+  Sim sim(dir,
+          {"--seed", "5", "--generate", "3000", "--faults", "route=/crm/v3/objects/companies,latency=1x40"});
   ASSERT_NE(sim.port, 0);
   testing::TestDatabase db(false);
   testing::DaemonOptions o;

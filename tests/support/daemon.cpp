@@ -1,5 +1,7 @@
 #include "daemon.hpp"
 
+#include "cshealthd/http/client.hpp"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -68,6 +70,23 @@ std::uint16_t Daemon::wait_listening(std::chrono::milliseconds timeout) {
 
 std::optional<int> Daemon::wait_exit(std::chrono::milliseconds timeout) {
   return child_.wait_for(timeout);
+}
+
+SimProcess::SimProcess(const TempDir& dir, const std::vector<std::string>& args) {
+  DaemonOptions o;
+  o.binary = hubspot_sim_binary();
+  o.args = {"--listen", "127.0.0.1:0", "--token", "T", "--rate-limit", "off", "--search-rate", "off"};
+  o.args.insert(o.args.end(), args.begin(), args.end());
+  o.log_path = dir.path() / "sim.log";
+  daemon = std::make_unique<Daemon>(o);
+  port = daemon->wait_listening(std::chrono::seconds(60));
+}
+
+nlohmann::json SimProcess::get(const std::string& path) const {
+  http::ClientRequest r;
+  r.url = "http://127.0.0.1:" + std::to_string(port) + path;
+  r.timeout = std::chrono::seconds(60);
+  return nlohmann::json::parse(http::fetch(r).body);
 }
 
 RunResult run_cshealthd(const std::vector<std::string>& args, const std::vector<std::string>& env) {

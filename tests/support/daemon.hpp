@@ -2,9 +2,12 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "cshealthd/base/process.hpp"
 
@@ -49,6 +52,15 @@ class Daemon {
  private:
   DaemonOptions options_;
   process::Child child_;
+};
+
+// The hubspot-sim binary on a free port, token "T", limits off; `args` adds to that (--seed, --generate,
+// --faults, ...). `port` is 0 when it did not start (its log is in `dir`).
+struct SimProcess {
+  SimProcess(const TempDir& dir, const std::vector<std::string>& args);
+  nlohmann::json get(const std::string& path) const;  // an inspection endpoint (/__sim/...)
+  std::unique_ptr<Daemon> daemon;
+  std::uint16_t port = 0;
 };
 
 // Runs the binary to completion; returns exit status and combined output.

@@ -1,8 +1,10 @@
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
 
 #include "cshealthd/config/config.hpp"
+#include "cshealthd/store/database.hpp"
 #include "cshealthd/store/embedded_postgres.hpp"
 
 namespace cshealthd::app {
@@ -27,5 +29,16 @@ class DatabaseRuntime {
   std::string conninfo_;
   int shutdown_timeout_ms_;
 };
+
+// What a one-shot command (sync, score, override) works on: the database, migrated when the config
+// says so, and a pool of `pool_size` connections.
+struct CommandDatabase {
+  CommandDatabase(const config::Config& config, int pool_size);
+  DatabaseRuntime runtime;
+  std::unique_ptr<store::Database> db;
+};
+
+// Today's date (UTC) as days since 1970-01-01: the default as-of day and the override clock.
+std::int32_t today_utc();
 
 }  // namespace cshealthd::app
