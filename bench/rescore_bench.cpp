@@ -54,13 +54,12 @@ void populate(const std::string& conninfo, long n) {
       N + ") g) x");
   // 13 monthly snapshots of each of five metrics (what the first sync back-fills), then today.
   tx.exec(
-      "INSERT INTO company_metric_snapshots (company_id, day, metric, value, source) "
-      "SELECT g, current_date - m * 30, metric, round(random() * 100), CASE WHEN m = 0 THEN 'sync' ELSE "
-      "'backfill' END "
-      "FROM generate_series(1, " +
-      N +
-      ") g, generate_series(0, 12) m, "
-      "unnest(ARRAY['licensed_seats', 'active_users_30d', 'logins_30d', 'features_used', 'mrr']) metric");
+      "INSERT INTO company_snapshots (company_id, day, synced, backfilled) "
+      "SELECT g, current_date - m * 30, CASE WHEN m = 0 THEN v ELSE '{}' END, CASE WHEN m = 0 THEN '{}' "
+      "ELSE v END FROM (SELECT g, m, jsonb_build_object('licensed_seats', round(random() * 100), "
+      "'active_users_30d', round(random() * 100), 'logins_30d', round(random() * 100), 'features_used', "
+      "round(random() * 100), 'mrr', round(random() * 100)) v FROM generate_series(1, " +
+      N + ") g, generate_series(0, 12) m) x");
   // 3 tickets, 1 meeting, 2.5 contacts and 0.5 feedback answers per company on average.
   tx.exec(
       "INSERT INTO crm_objects (object_type, id, properties, fields, created_at, updated_at) "

@@ -1,11 +1,14 @@
 #include "cshealthd/scoring/batch.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
@@ -38,6 +41,58 @@ template <typename T>
 std::optional<T> opt(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
   return f.as<T>();
+}
+
+// Calls f(name, value) for each member of a flat JSON object of numbers, as PostgreSQL prints jsonb
+// ({"mrr": 100, "logins_30d": 12.5}). Anything else goes through the full JSON parser.
+template <typename F>
+void for_each_metric(const char* text, F&& f) {
+  const char* p = text;
+  const char* const end = text + std::strlen(text);
+  auto skip = [&] {
+    while (p < end && (*p == ' ' || *p == '\n')) ++p;
+  };
+  std::vector<std::pair<std::string_view, double>> found;
+  bool simple = false;
+  skip();
+  if (p < end && *p == '{') {
+    ++p;
+    skip();
+    simple = p < end && *p == '}';
+    while (p < end && *p == '"') {
+      const char* const name = ++p;
+      while (p < end && *p != '"' && *p != '\\') ++p;
+      if (p >= end || *p != '"') break;
+      const std::string_view key(name, static_cast<std::size_t>(p - name));
+      ++p;
+      skip();
+      if (p >= end || *p != ':') break;
+      ++p;
+      skip();
+      double value = 0;
+      const auto [next, ec] = std::from_chars(p, end, value);
+      if (ec != std::errc()) break;
+      found.emplace_back(key, value);
+      p = next;
+      skip();
+      if (p < end && *p == ',') {
+        ++p;
+        skip();
+        continue;
+      }
+      simple = p < end && *p == '}';
+      break;
+    }
+  }
+  if (simple) {
+    for (const auto& [k, v] : found) f(k, v);
+    return;
+  }
+  const auto object = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!object.is_object()) return;
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    if (it->is_number()) f(std::string_view(it.key()), it->template get<double>());
+  }
 }
 
 // What one chunk of companies needs, read in one snapshot of the database.
@@ -112,25 +167,28 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
     return it == index.end() ? nullptr : &chunk.inputs[it->second];
   };
 
-  // Snapshot values on each probe day (the last recorded on or before it): enough for value_at(). One
-  // pass in key order; a row is kept when it is the last one at or before some probe day.
+  // Snapshot values on each probe day: per company the running merge of its days (every metric's
+  // latest value so far), kept on the last day at or before each probe day. Read in key order (no sort).
   std::string keep;
   for (const auto d : w.probe_days) {
     const std::string p = "date '1970-01-01' + " + std::to_string(d);
     keep += (keep.empty() ? "" : " OR ") + std::string("(day <= ") + p +
             " AND (next_day IS NULL OR next_day > " + p + "))";
   }
-  for (const auto& r : tx.exec_params("SELECT company_id, metric, day - date '1970-01-01', value FROM "
-                                      "(SELECT company_id, metric, day, value, "
-                                      "lead(day) OVER (PARTITION BY company_id, metric ORDER BY day) AS "
-                                      "next_day FROM company_metric_snapshots "
-                                      "WHERE company_id BETWEEN $1 AND $2 AND day <= $3::date) s WHERE " +
-                                          keep,
-                                      chunk.lo, chunk.hi, day)) {
+  for (const auto& r :
+       tx.exec_params("SELECT company_id, day - date '1970-01-01', state::text FROM (SELECT company_id, day, "
+                      "jsonb_merge_agg(backfilled || synced) OVER w AS state, lead(day) OVER w AS next_day "
+                      "FROM company_snapshots WHERE company_id BETWEEN $1 AND $2 AND day <= $3::date "
+                      "WINDOW w AS (PARTITION BY company_id ORDER BY day)) s WHERE " +
+                          keep,
+                      chunk.lo, chunk.hi, day)) {
     auto* in = find(r[0].as<std::int64_t>());
-    const auto metric = core::metric_from_name(r[1].as<std::string>());
-    if (!in || !metric) continue;
-    in->history[static_cast<std::size_t>(*metric)].push_back({r[2].as<std::int32_t>(), r[3].as<double>()});
+    if (!in) continue;
+    const auto snapshot_day = r[1].as<std::int32_t>();
+    for_each_metric(r[2].c_str(), [&](std::string_view name, double value) {
+      if (const auto metric = core::metric_from_name(std::string(name)))
+        in->history[static_cast<std::size_t>(*metric)].push_back({snapshot_day, value});
+    });
   }
   for (auto& in : chunk.inputs) {
     for (std::size_t m = 0; m < core::kMetricCount; ++m) {

@@ -1,7 +1,12 @@
 #include "cshealthd/store/crm_repository.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <tuple>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 namespace cshealthd::store {
 namespace {
@@ -9,7 +14,10 @@ namespace {
 // A PostgreSQL array literal: {1,2,3}.
 std::string bigint_array(const std::vector<std::int64_t>& ids) {
   std::string out = "{";
-  for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(ids[i]);
+  }
   return out + "}";
 }
 
@@ -54,34 +62,49 @@ void CrmRepository::upsert(pqxx::work& tx, const std::vector<CrmRow>& rows) {
 
 void CrmRepository::upsert_snapshots(pqxx::work& tx, const std::vector<SnapshotRow>& rows) {
   if (rows.empty()) return;
-  // The last row of a (company, metric, day) in the batch wins: settled here, in key order, so the
-  // database neither sorts nor de-duplicates.
+  // One staged row per company and day, its values as two JSON objects (synced, back-filled). Rows are
+  // grouped in key order here, so the database neither sorts nor de-duplicates; within a group the last
+  // value of a metric wins.
   std::vector<const SnapshotRow*> order;
   order.reserve(rows.size());
   for (const auto& r : rows) order.push_back(&r);
   std::stable_sort(order.begin(), order.end(), [](const SnapshotRow* a, const SnapshotRow* b) {
-    return std::tie(a->company_id, a->metric, a->day) < std::tie(b->company_id, b->metric, b->day);
+    return std::tie(a->company_id, a->day) < std::tie(b->company_id, b->day);
   });
   tx.exec(
-      "CREATE TEMP TABLE IF NOT EXISTS snapshot_stage (company_id bigint, day date, metric text, "
-      "value double precision, source text) ON COMMIT DELETE ROWS");
+      "CREATE TEMP TABLE IF NOT EXISTS snapshot_stage (company_id bigint, day date, synced text, "
+      "backfilled text) ON COMMIT DELETE ROWS");
   {
     pqxx::stream_to stream(tx, "snapshot_stage");
+    std::map<std::string, double> synced, backfilled;
+    auto object = [](const std::map<std::string, double>& values) {
+      std::string out = "{";
+      for (const auto& [metric, value] : values) {
+        if (out.size() > 1) out += ',';
+        out += nlohmann::json(metric).dump();
+        out += ':';
+        out += fmt::format("{}", value);
+      }
+      return out + "}";
+    };
     for (std::size_t i = 0; i < order.size(); ++i) {
       const auto& r = *order[i];
-      if (i + 1 < order.size() && order[i + 1]->company_id == r.company_id &&
-          order[i + 1]->metric == r.metric && order[i + 1]->day == r.day)
+      if (std::isfinite(r.value)) (r.source == "sync" ? synced : backfilled)[r.metric] = r.value;
+      if (i + 1 < order.size() && order[i + 1]->company_id == r.company_id && order[i + 1]->day == r.day)
         continue;
-      stream << std::make_tuple(r.company_id, r.day, r.metric, r.value, r.source);
+      if (!synced.empty() || !backfilled.empty())
+        stream << std::make_tuple(r.company_id, r.day, object(synced), object(backfilled));
+      synced.clear();
+      backfilled.clear();
     }
     stream.complete();
   }
   tx.exec(
-      "INSERT INTO company_metric_snapshots AS s (company_id, day, metric, value, source) "
-      "SELECT company_id, day, metric, value, source FROM snapshot_stage "
-      "ON CONFLICT (company_id, metric, day) DO UPDATE SET value = EXCLUDED.value, source = EXCLUDED.source "
-      "WHERE NOT (s.source = 'sync' AND EXCLUDED.source = 'backfill') "
-      "AND (s.value, s.source) IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.source)");
+      "INSERT INTO company_snapshots AS s (company_id, day, synced, backfilled) "
+      "SELECT company_id, day, synced::jsonb, backfilled::jsonb FROM snapshot_stage "
+      "ON CONFLICT (company_id, day) DO UPDATE SET synced = s.synced || EXCLUDED.synced, "
+      "backfilled = s.backfilled || EXCLUDED.backfilled "
+      "WHERE NOT (s.synced @> EXCLUDED.synced AND s.backfilled @> EXCLUDED.backfilled)");
 }
 
 void CrmRepository::replace_associations(pqxx::work& tx, const std::string& from_type,

@@ -1,6 +1,7 @@
 // Migrations against a real PostgreSQL: fresh, re-run, edited, unknown, failing, and concurrent.
 #include "cshealthd/store/migrations.hpp"
 
+#include <algorithm>
 #include <future>
 #include <thread>
 
@@ -141,4 +142,45 @@ TEST(MigrationsTest, ConcurrentMigratorsApplyEachMigrationOnce) {
 }
 
 }  // namespace
+TEST(MigrationsTest, SnapshotsMoveToOneRowPerCompanyAndDayKeepingWhichValueWins) {
+  testing::TestDatabase db(false);
+  auto sources = embedded_migrations();
+  const auto upto = std::find_if(sources.begin(), sources.end(),
+                                 [](const auto& s) { return s.name.rfind("0008_", 0) == 0; });
+  ASSERT_NE(upto, sources.end());
+  Migrator(db.conninfo(), {sources.begin(), upto}).migrate();
+  {
+    pqxx::connection c(db.conninfo());
+    pqxx::nontransaction tx(c);
+    tx.exec(
+        "INSERT INTO company_metric_snapshots VALUES (1, '2026-01-01', 'mrr', 100, 'backfill'), "
+        "(1, '2026-01-01', 'licensed_seats', 10, 'backfill'), (1, '2026-01-02', 'mrr', 120, 'sync'), "
+        "(2, '2026-01-01', 'mrr', 7.5, 'sync')");
+  }
+  Migrator(db.conninfo(), sources).migrate();
+  EXPECT_EQ(count(db.conninfo(), "SELECT count(*) FROM company_snapshots"), 3);
+  EXPECT_EQ(count(db.conninfo(), "SELECT count(*) FROM company_metric_snapshots"), 4);
+  EXPECT_EQ(count(db.conninfo(),
+                  "SELECT count(*) FROM company_metric_snapshots WHERE company_id = 1 AND day = '2026-01-01' "
+                  "AND source = 'backfill' AND ((metric = 'mrr' AND value = 100) OR (metric = "
+                  "'licensed_seats' AND value = 10))"),
+            2);
+  EXPECT_EQ(count(db.conninfo(),
+                  "SELECT count(*) FROM company_metric_snapshots WHERE company_id = 2 AND metric = 'mrr' "
+                  "AND value = 7.5 AND source = 'sync'"),
+            1);
+  // A synced value outranks a back-filled one of the same day and metric in the view.
+  {
+    pqxx::connection c(db.conninfo());
+    pqxx::nontransaction tx(c);
+    tx.exec(
+        "UPDATE company_snapshots SET synced = '{\"mrr\": 99}' WHERE company_id = 1 AND day = '2026-01-01'");
+  }
+  EXPECT_EQ(
+      count(db.conninfo(),
+            "SELECT value::int FROM company_metric_snapshots WHERE company_id = 1 AND day = '2026-01-01' "
+            "AND metric = 'mrr' AND source = 'sync'"),
+      99);
+}
+
 }  // namespace cshealthd::store

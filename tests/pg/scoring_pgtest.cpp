@@ -47,8 +47,10 @@ class ScoringTest : public ::testing::Test {
          "', " + std::to_string(to_id) + ")");
   }
   void snapshot(std::int64_t company, const std::string& metric, std::int32_t day, double value) {
-    exec("INSERT INTO company_metric_snapshots VALUES (" + std::to_string(company) + ", '" + format_day(day) +
-         "', '" + metric + "', " + std::to_string(value) + ", 'sync')");
+    exec("INSERT INTO company_snapshots (company_id, day, synced) VALUES (" + std::to_string(company) +
+         ", '" + format_day(day) + "', jsonb_build_object('" + metric + "', " + std::to_string(value) +
+         ")) ON CONFLICT (company_id, day) DO UPDATE SET synced = company_snapshots.synced || "
+         "EXCLUDED.synced");
   }
   BatchReport run(std::int32_t day = kDay, std::size_t chunk = 1000,
                   std::optional<std::int64_t> company = {}) {
@@ -158,6 +160,17 @@ TEST_F(ScoringTest, PastDaysRescoreFromSnapshotsWithPreviousAndDelta) {
   EXPECT_EQ(history[1]["as_of"], "2026-06-05");
 }
 
+TEST_F(ScoringTest, APastDaySeesEachMetricsLatestValueWhicheverDayRecordedIt) {
+  object("companies", 1, {{"licensed_seats", 100}, {"active_users_30d", 100}});  // today's: not used
+  snapshot(1, "licensed_seats", kDay - 40, 50);                                  // recorded once, long before
+  snapshot(1, "active_users_30d", kDay - 20, 45);  // 45 of 50 seats: 90 % on day -10
+  snapshot(1, "active_users_30d", kDay - 5, 10);   // after the day scored: ignored
+  run(kDay - 10);
+  EXPECT_EQ(component(stored(1, kDay - 10), "usage")["raw"], 90);
+  run(kDay);
+  EXPECT_EQ(component(stored(1, kDay), "usage")["raw"], 20);  // 10 of the 50 seats still on record
+}
+
 std::int32_t today() {
   return core::day_of(std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
@@ -246,13 +259,12 @@ TEST_F(ScoringTest, ScoreListFiltersAndPagesByKeyset) {
 
 TEST_F(ScoringTest, AFailedRunIsRecordedAndTheErrorRaised) {
   object("companies", 1, {{"licensed_seats", 10}});
-  exec("ALTER TABLE company_metric_snapshots RENAME TO snapshots_gone");
+  exec("ALTER TABLE company_snapshots RENAME TO snapshots_gone");
   EXPECT_THROW(run(), std::exception);
-  EXPECT_THAT(text("SELECT error FROM score_runs ORDER BY id DESC LIMIT 1"),
-              HasSubstr("company_metric_snapshots"));
+  EXPECT_THAT(text("SELECT error FROM score_runs ORDER BY id DESC LIMIT 1"), HasSubstr("company_snapshots"));
   EXPECT_NE(text("SELECT finished_at FROM score_runs ORDER BY id DESC LIMIT 1"), "<null>");
   EXPECT_EQ(metrics_.counter("cshealthd_scoring_failures_total", "").value(), 1u);
-  exec("ALTER TABLE snapshots_gone RENAME TO company_metric_snapshots");
+  exec("ALTER TABLE snapshots_gone RENAME TO company_snapshots");
   EXPECT_EQ(run().companies, 1u);  // healed: the day scores
 }
 

@@ -11,6 +11,7 @@
 #include "cshealthd/base/system_clock.hpp"
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/http/client.hpp"
+#include "cshealthd/store/crm_repository.hpp"
 #include "fake_clock.hpp"
 #include "in_process.hpp"
 #include "test_database.hpp"
@@ -332,6 +333,37 @@ TEST_F(SyncTest, LaterSyncsRecordTodayWithoutReadingHistoryAgain) {
   EXPECT_EQ(count("SELECT value::int FROM company_metric_snapshots WHERE company_id = " + id +
                   " AND metric = 'active_users_30d' AND day = (now() AT TIME ZONE 'UTC')::date"),
             4242);  // today's row now holds the new value
+}
+
+TEST_F(SyncTest, SnapshotsKeepOneRowPerDayAndASyncedValueOutranksHistory) {
+  auto write = [&](std::vector<store::SnapshotRow> rows) {
+    db_.with_connection("t", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      store::CrmRepository::upsert_snapshots(tx, rows);
+      tx.commit();
+    });
+  };
+  auto value = [&](const std::string& metric) {
+    return text(
+        "SELECT value || ' ' || source FROM company_metric_snapshots WHERE company_id = 7 AND day = "
+        "'2026-03-01' AND metric = '" +
+        metric + "'");
+  };
+  write({{7, "2026-03-01", "mrr", 1, "backfill"},
+         {7, "2026-03-01", "licensed_seats", 2, "backfill"},
+         {7, "2026-03-01", "mrr", 1.5, "backfill"},  // later in the batch: wins
+         {7, "2026-03-02", "mrr", 9, "backfill"}});
+  EXPECT_EQ(value("mrr"), "1.5 backfill");
+  EXPECT_EQ(count("SELECT count(*) FROM company_snapshots WHERE company_id = 7"), 2);
+  write({{7, "2026-03-01", "mrr", 5, "sync"}});
+  write({{7, "2026-03-01", "mrr", 3, "backfill"}, {7, "2026-03-01", "licensed_seats", 4, "backfill"}});
+  EXPECT_EQ(value("mrr"), "5 sync");                 // history does not replace what the sync saw
+  EXPECT_EQ(value("licensed_seats"), "4 backfill");  // but fills what it did not
+  const auto before =
+      text("SELECT xmin::text FROM company_snapshots WHERE company_id = 7 AND day = '2026-03-01'");
+  write({{7, "2026-03-01", "mrr", 5, "sync"}});  // nothing new: the row is not rewritten
+  EXPECT_EQ(text("SELECT xmin::text FROM company_snapshots WHERE company_id = 7 AND day = '2026-03-01'"),
+            before);
 }
 
 TEST_F(SyncTest, MalformedValuesAreStoredAsNullAndCounted) {
