@@ -55,17 +55,40 @@ bool digits(std::string_view text, std::size_t pos, std::size_t n, int& out) {
 
 }  // namespace
 
+namespace {
+
+// Writes v as `width` decimal digits (zero-padded) at out.
+void put_digits(char* out, unsigned v, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+}
+
+}  // namespace
+
 std::string format_iso8601(EpochMs ms) {
   const std::int64_t days = floor_div(ms, kMsPerDay);
-  const std::int64_t rem = ms - days * kMsPerDay;
+  const auto rem = static_cast<unsigned>(ms - days * kMsPerDay);
   int y;
   unsigned m, d;
   civil_from_days(days, y, m, d);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d,
-                static_cast<int>(rem / 3'600'000), static_cast<int>(rem / 60'000 % 60),
-                static_cast<int>(rem / 1000 % 60), static_cast<int>(rem % 1000));
-  return buf;
+  if (y < 0 || y > 9999) {  // outside what four digits hold: the slow, general way
+    char buf[48];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02u:%02u:%02u.%03uZ", y, m, d, rem / 3'600'000,
+                  rem / 60'000 % 60, rem / 1000 % 60, rem % 1000);
+    return buf;
+  }
+  // Called for every timestamp a sync reads: no printf.
+  std::string out = "0000-00-00T00:00:00.000Z";
+  put_digits(&out[0], static_cast<unsigned>(y), 4);
+  put_digits(&out[5], m, 2);
+  put_digits(&out[8], d, 2);
+  put_digits(&out[11], rem / 3'600'000, 2);
+  put_digits(&out[14], rem / 60'000 % 60, 2);
+  put_digits(&out[17], rem / 1000 % 60, 2);
+  put_digits(&out[20], rem % 1000, 3);
+  return out;
 }
 
 std::string format_date(EpochMs ms) {

@@ -170,6 +170,17 @@ json HubSpotClient::call(const std::string& endpoint, const std::string& method,
   }
 }
 
+namespace {
+
+// Moves the records out of an answer: a page with property history is large, and copying it showed.
+std::vector<json> take_results(json& answer) {
+  const auto it = answer.find("results");
+  if (it == answer.end() || !it->is_array()) return {};
+  return std::move(it->get_ref<json::array_t&>());
+}
+
+}  // namespace
+
 Page HubSpotClient::list_chunk(const std::string& type, const ListQuery& q,
                                const std::vector<std::string>& props) {
   std::string target = "/crm/v3/objects/" + type + "?limit=" + std::to_string(q.limit);
@@ -179,9 +190,9 @@ Page HubSpotClient::list_chunk(const std::string& type, const ListQuery& q,
     target += "&propertiesWithHistory=" + url_encode(join(q.properties_with_history));
   if (!q.associations.empty()) target += "&associations=" + url_encode(join(q.associations));
   if (q.archived) target += "&archived=true";
-  const json body = call("objects.list", "GET", target);
+  json body = call("objects.list", "GET", target);
   Page page;
-  for (const auto& r : body.value("results", json::array())) page.results.push_back(r);
+  page.results = take_results(body);
   if (body.contains("paging") && body["paging"].contains("next"))
     page.next_after = body["paging"]["next"].value("after", "");
   return page;
@@ -213,17 +224,14 @@ std::vector<json> HubSpotClient::batch_read(const std::string& type, const std::
   for (const auto& id : ids) inputs.push_back({{"id", id}});
   json body = {{"inputs", inputs}, {"properties", properties}};
   if (!properties_with_history.empty()) body["propertiesWithHistory"] = properties_with_history;
-  const json res = call("objects.batch_read", "POST", "/crm/v3/objects/" + type + "/batch/read", body);
-  std::vector<json> out;
-  for (const auto& r : res.value("results", json::array())) out.push_back(r);
-  return out;
+  json res = call("objects.batch_read", "POST", "/crm/v3/objects/" + type + "/batch/read", body);
+  return take_results(res);
 }
 
 Page HubSpotClient::search(const std::string& type, const json& body) {
-  const json res =
-      call("objects.search", "POST", "/crm/v3/objects/" + type + "/search", body, Budget::kSearch);
+  json res = call("objects.search", "POST", "/crm/v3/objects/" + type + "/search", body, Budget::kSearch);
   Page page;
-  for (const auto& r : res.value("results", json::array())) page.results.push_back(r);
+  page.results = take_results(res);
   if (res.contains("paging") && res["paging"].contains("next"))
     page.next_after = res["paging"]["next"].value("after", "");
   if (res.contains("total")) page.total = res["total"].get<std::int64_t>();

@@ -1,11 +1,10 @@
 #include "cshealthd/store/crm_repository.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
-#include <map>
 #include <tuple>
 
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 namespace cshealthd::store {
@@ -76,20 +75,33 @@ void CrmRepository::upsert_snapshots(pqxx::work& tx, const std::vector<SnapshotR
       "backfilled text) ON COMMIT DELETE ROWS");
   {
     pqxx::stream_to stream(tx, "snapshot_stage");
-    std::map<std::string, double> synced, backfilled;
-    auto object = [](const std::map<std::string, double>& values) {
+    // (metric, value) in the order met; a later value of a metric replaces the earlier one.
+    using Values = std::vector<std::pair<const std::string*, double>>;
+    Values synced, backfilled;
+    auto set = [](Values& values, const std::string& metric, double value) {
+      for (auto& [m, v] : values) {
+        if (*m == metric) {
+          v = value;
+          return;
+        }
+      }
+      values.emplace_back(&metric, value);
+    };
+    auto object = [](const Values& values) {
       std::string out = "{";
       for (const auto& [metric, value] : values) {
         if (out.size() > 1) out += ',';
-        out += nlohmann::json(metric).dump();
+        out += nlohmann::json(*metric).dump();
+        char number[32];
+        const auto [end, ec] = std::to_chars(number, number + sizeof number, value);
         out += ':';
-        out += fmt::format("{}", value);
+        out.append(number, ec == std::errc() ? end : number);
       }
       return out + "}";
     };
     for (std::size_t i = 0; i < order.size(); ++i) {
       const auto& r = *order[i];
-      if (std::isfinite(r.value)) (r.source == "sync" ? synced : backfilled)[r.metric] = r.value;
+      if (std::isfinite(r.value)) set(r.source == "sync" ? synced : backfilled, r.metric, r.value);
       if (i + 1 < order.size() && order[i + 1]->company_id == r.company_id && order[i + 1]->day == r.day)
         continue;
       if (!synced.empty() || !backfilled.empty())

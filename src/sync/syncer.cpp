@@ -170,14 +170,18 @@ Syncer::Syncer(store::Database& db, hubspot::HubSpotClient& client, core::Clock&
 
 // Bad input from HubSpot (text in a number property, an impossible date) is stored as null, counted and
 // logged with the record, property and value; it never stops the sync.
-std::pair<std::string, std::string> Syncer::clean_properties(const ObjectSpec& spec, const json& record,
+std::pair<std::string, std::string> Syncer::clean_properties(const ObjectSpec& spec, json& record,
                                                              TypeReport& report) {
-  json props = record.value("properties", json::object());
+  // Cleaned in place: the page is not needed afterwards, and copying every record's properties showed.
+  static const json kNoProperties = json::object();
+  auto found = record.find("properties");
+  if (found == record.end() || !found->is_object()) return {kNoProperties.dump(), kNoProperties.dump()};
+  json& props = *found;
   json fields = json::object();
   for (const auto& p : spec.properties) {
     const auto it = props.find(p.name);
     if (it == props.end() || !it->is_string()) continue;
-    const std::string v = it->get<std::string>();
+    const std::string& v = it->get_ref<const std::string&>();
     if (v.empty()) continue;
     if (!parses(p.kind, v)) {
       ++report.rejected_values;
@@ -196,41 +200,50 @@ std::pair<std::string, std::string> Syncer::clean_properties(const ObjectSpec& s
   return {props.dump(), fields.dump()};
 }
 
-std::vector<store::SnapshotRow> Syncer::snapshots(const ObjectSpec& spec, const json& record) {
-  std::vector<store::SnapshotRow> rows;
+void Syncer::snapshots(const ObjectSpec& spec, const json& record, const std::string& today,
+                       std::vector<store::SnapshotRow>& out) {
   const std::int64_t id = id_of(record);
-  const auto today = core::format_date(
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count());
-  const json history = record.value("propertiesWithHistory", json::object());
+  const json* history = nullptr;
+  if (const auto h = record.find("propertiesWithHistory"); h != record.end() && h->is_object()) history = &*h;
+  const json* props = nullptr;
+  if (const auto p = record.find("properties"); p != record.end() && p->is_object()) props = &*p;
   for (const auto& metric : spec.snapshot_metrics) {
     const auto* prop = spec.by_field(metric);
     if (prop == nullptr) continue;
-    auto add = [&](const json& v, const std::string& day, const char* source) {
-      if (!v.is_string() || !parses(ValueKind::kNumber, v.get<std::string>())) return;
-      rows.push_back({id, day, metric, std::stod(v.get<std::string>()), source});
+    auto add = [&](const json* v, std::string day, const char* source) {
+      if (v == nullptr || !v->is_string()) return;
+      const auto& text = v->get_ref<const std::string&>();
+      if (!parses(ValueKind::kNumber, text)) return;
+      out.push_back({id, std::move(day), metric, std::stod(text), source});
+    };
+    auto member = [](const json& object, const char* key) -> const json* {
+      const auto it = object.find(key);
+      return it == object.end() ? nullptr : &*it;
     };
     // HubSpot lists history newest first: oldest first here, so the last value of a day wins.
-    if (history.contains(prop->name)) {
-      const auto& entries = history[prop->name];
-      for (auto it = entries.rbegin(); it != entries.rend(); ++it) {
-        const auto ts = core::parse_hubspot_timestamp(it->value("timestamp", ""));
-        if (ts) add(it->value("value", json()), core::format_date(*ts), "backfill");
+    if (history != nullptr) {
+      if (const auto entries = history->find(prop->name); entries != history->end() && entries->is_array()) {
+        for (auto it = entries->rbegin(); it != entries->rend(); ++it) {
+          const json* ts_text = it->is_object() ? member(*it, "timestamp") : nullptr;
+          if (ts_text == nullptr || !ts_text->is_string()) continue;
+          if (const auto ts = core::parse_hubspot_timestamp(ts_text->get_ref<const std::string&>()))
+            add(member(*it, "value"), core::format_date(*ts), "backfill");
+        }
       }
     }
-    add(record["properties"].value(prop->name, json()), today, "sync");
+    if (props != nullptr) add(member(*props, prop->name.c_str()), today, "sync");
   }
-  return rows;
 }
 
-void Syncer::write_page(const ObjectSpec& spec, const std::vector<json>& records, bool archived,
+void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool archived,
                         const store::SyncState& state, TypeReport& report) {
   std::vector<store::CrmRow> rows;
   std::vector<std::int64_t> ids;
   std::vector<store::SnapshotRow> snaps;
-  for (const auto& r : records) {
-    if (!archived && !spec.snapshot_metrics.empty()) {
-      for (auto& row : snapshots(spec, r)) snaps.push_back(std::move(row));
-    }
+  const auto today = core::format_date(
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count());
+  for (auto& r : records) {
+    if (!archived && !spec.snapshot_metrics.empty()) snapshots(spec, r, today, snaps);
     store::CrmRow row;
     row.object_type = spec.type;
     row.id = id_of(r);
@@ -392,7 +405,7 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
   }
   while (true) {
     q.after = *state.full_cursor;
-    const auto page = client_.list(spec.type, q);
+    auto page = client_.list(spec.type, q);
     if (page.next_after.empty()) {
       // Done: the next incremental sync starts from when this one began, never later.
       state.watermark = state.full_started_at;
@@ -439,7 +452,7 @@ TypeReport Syncer::incremental(const ObjectSpec& spec) {
         {"sorts", {{{"propertyName", "hs_object_id"}, {"direction", "ASCENDING"}}}},
         {"properties", names(spec)},
         {"limit", options_.search_page}};
-    const auto page = client_.search(spec.type, body);
+    auto page = client_.search(spec.type, body);
     if (report.expected < 0 && page.total) report.expected = *page.total;
     for (const auto& r : page.results) last_id = std::max(last_id, id_of(r));
     const bool done = page.results.size() < static_cast<std::size_t>(options_.search_page);
@@ -458,7 +471,7 @@ TypeReport Syncer::incremental(const ObjectSpec& spec) {
   q.archived = true;
   q.properties = names(spec);
   do {
-    const auto page = client_.list(spec.type, q);
+    auto page = client_.list(spec.type, q);
     write_page(spec, page.results, true, state, report);
     q.after = page.next_after;
   } while (!q.after.empty());

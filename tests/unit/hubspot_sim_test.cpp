@@ -104,6 +104,23 @@ TEST_F(SimTest, RecordsHaveStringValuesAndRequestedProperties) {
   EXPECT_EQ(r["archived"], false);
 }
 
+TEST_F(SimTest, AwkwardValuesSurviveListSearchAndHistory) {
+  start();
+  const std::string awkward = "Q\"uote \\ back\nline\ttab \x01 caf\xc3\xa9 \xe2\x82\xac";
+  ASSERT_EQ(call("POST", "/crm/v3/objects/companies", {{"properties", {{"name", awkward}}}}).status, 201);
+  const auto listed =
+      body(call("GET", "/crm/v3/objects/companies?properties=name,name&propertiesWithHistory=name"));
+  const auto& r = listed["results"][0];
+  EXPECT_EQ(r["properties"]["name"], awkward);
+  EXPECT_EQ(r["properties"].size(), 4u);  // name once, plus the id, created and modified dates
+  EXPECT_EQ(r["propertiesWithHistory"]["name"][0]["value"], awkward);
+  const auto found = body(call("POST", "/crm/v3/objects/companies/search",
+                               {{"properties", {"name"}}, {"filterGroups", json::array()}, {"limit", 10}}));
+  EXPECT_EQ(found["total"], 1);
+  EXPECT_EQ(found["results"][0]["properties"]["name"], awkward);
+  EXPECT_FALSE(found.contains("paging"));
+}
+
 TEST_F(SimTest, BatchLimitIsOneHundred) {
   start();
   json inputs = json::array();

@@ -15,6 +15,16 @@ TEST(TimeTest, FormatsAndParsesIso8601) {
   EXPECT_EQ(parse_iso8601("2024-02-29"), parse_iso8601("2024-03-01").value() - kMsPerDay);  // leap day
 }
 
+TEST(TimeTest, FormatsEveryFieldAtItsEdges) {
+  EXPECT_EQ(format_iso8601(-1), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(format_iso8601(951'782'399'999), "2000-02-28T23:59:59.999Z");
+  EXPECT_EQ(format_iso8601(951'782'400'000), "2000-02-29T00:00:00.000Z");
+  EXPECT_EQ(format_iso8601(253'402'300'799'999), "9999-12-31T23:59:59.999Z");
+  EXPECT_EQ(format_iso8601(253'402'300'800'000), "10000-01-01T00:00:00.000Z");  // five-digit year
+  EXPECT_EQ(format_date(-62'167'219'200'000), "0000-01-01");
+  EXPECT_EQ(format_date(-1), "1969-12-31");
+}
+
 TEST(TimeTest, RejectsImpossibleOrMalformed) {
   for (const char* bad : {"2023-02-29", "2024-02-30", "2023-13-01", "2023-00-10", "2023-11-14T24:00",
                           "2023-11-14X", "14/11/2023", "", "2023-11-14T10:00:00Zjunk", "2023-11-1"}) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "cshealthd/core/time.hpp"
@@ -18,6 +19,8 @@ using http::Request;
 using http::Response;
 using Props = std::vector<std::pair<std::string, std::string>>;
 
+const std::string kObjectIdProp = "hs_object_id";
+const std::string kCreateDateProp = "createdate";
 constexpr std::size_t kBatchLimit = 100;
 constexpr std::size_t kAssocBatchLimit = 1000;
 
@@ -130,14 +133,63 @@ std::optional<Response> read_props(const ObjectStore& s, const json& props, Prop
   return r;
 }
 
-json history_json(const std::vector<HistoryEntry>& h) {
-  json out = json::array();
-  for (auto it = h.rbegin(); it != h.rend(); ++it) {  // newest first, as HubSpot answers
-    out.push_back({{"value", it->value},
-                   {"timestamp", core::format_iso8601(it->timestamp)},
-                   {"sourceType", it->source_type}});
+// Records are written as JSON text directly: list pages with property history hold thousands of
+// values, and building them as a document first made the simulator, not the client, the bottleneck of a
+// full sync benchmark.
+void put_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (const char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static const char* const kHex = "0123456789abcdef";
+          out += "\\u00";
+          out += kHex[(c >> 4) & 0xf];
+          out += kHex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
   }
-  return out;
+  out += '"';
+}
+
+void put_key(std::string& out, std::string_view key) {
+  put_string(out, key);
+  out += ':';
+}
+
+void put_history(std::string& out, const std::vector<HistoryEntry>& h) {
+  out += '[';
+  for (auto it = h.rbegin(); it != h.rend(); ++it) {  // newest first, as HubSpot answers
+    if (it != h.rbegin()) out += ',';
+    out += '{';
+    put_key(out, "sourceType");
+    put_string(out, it->source_type);
+    out += ',';
+    put_key(out, "timestamp");
+    put_string(out, core::format_iso8601(it->timestamp));
+    out += ',';
+    put_key(out, "value");
+    put_string(out, it->value);
+    out += '}';
+  }
+  out += ']';
 }
 
 struct View {
@@ -147,51 +199,98 @@ struct View {
   bool all_props = false;  // the inspection endpoint
 };
 
-json record_json(const Portal& p, const TypeInfo& t, const Record& r, const View& v) {
-  json props = json::object();
-  json props_history;
-  auto put = [&](const std::string& name) {
-    const std::string* val = r.get(name);
-    props[name] = val ? json(*val) : json(nullptr);
+void write_record(std::string& out, const Portal& p, const TypeInfo& t, const Record& r, const View& v) {
+  out += '{';
+  put_key(out, "id");
+  put_string(out, std::to_string(r.id));
+  out += ',';
+  put_key(out, "properties");
+  out += '{';
+  std::vector<std::string_view> written;  // a property asked for twice is written once
+  auto put = [&](std::string_view name, const std::string* value) {
+    if (std::find(written.begin(), written.end(), name) != written.end()) return;
+    if (!written.empty()) out += ',';
+    written.push_back(name);
+    put_key(out, name);
+    if (value) {
+      put_string(out, *value);
+    } else {
+      out += "null";
+    }
   };
   if (v.all_props) {
-    for (const auto& [k, val] : r.props) props[*k] = val;
-    if (!r.history.empty()) {
-      json h = json::object();
-      for (const auto& [k, entries] : r.history) h[*k] = history_json(entries);
-      props_history = std::move(h);
-    }
+    for (const auto& [k, val] : r.props) put(*k, &val);
   } else {
-    for (const auto& name : v.props ? *v.props : t.default_props) put(name);
-    for (const auto& name : {std::string("hs_object_id"), std::string("createdate"), t.modified_prop})
-      put(name);
+    for (const auto& name : v.props ? *v.props : t.default_props) put(name, r.get(name));
+    for (const std::string* name : {&kObjectIdProp, &kCreateDateProp, &t.modified_prop})
+      put(*name, r.get(*name));
   }
-  json out = {{"id", std::to_string(r.id)},
-              {"properties", props},
-              {"createdAt", core::format_iso8601(r.created)},
-              {"updatedAt", core::format_iso8601(r.updated)},
-              {"archived", r.archived}};
-  if (r.archived) out["archivedAt"] = core::format_iso8601(r.archived_at);
-  if (!props_history.is_null()) out["propertiesWithHistory"] = std::move(props_history);
-  if (!v.history.empty()) {
-    json h = json::object();
-    for (const auto& name : v.history) h[name] = history_json(r.history_of(name));
-    out["propertiesWithHistory"] = h;
+  out += "},";
+  put_key(out, "createdAt");
+  put_string(out, core::format_iso8601(r.created));
+  out += ',';
+  put_key(out, "updatedAt");
+  put_string(out, core::format_iso8601(r.updated));
+  out += ',';
+  put_key(out, "archived");
+  out += r.archived ? "true" : "false";
+  if (r.archived) {
+    out += ',';
+    put_key(out, "archivedAt");
+    put_string(out, core::format_iso8601(r.archived_at));
+  }
+  if (v.all_props ? !r.history.empty() : !v.history.empty()) {
+    out += ',';
+    put_key(out, "propertiesWithHistory");
+    out += '{';
+    bool first = true;
+    auto entry = [&](std::string_view name, const std::vector<HistoryEntry>& h) {
+      if (!first) out += ',';
+      first = false;
+      put_key(out, name);
+      put_history(out, h);
+    };
+    if (v.all_props) {
+      for (const auto& [k, entries] : r.history) entry(*k, entries);
+    } else {
+      for (const auto& name : v.history) entry(name, r.history_of(name));
+    }
+    out += '}';
   }
   if (!v.assoc.empty()) {
-    json a = json::object();
+    std::string a;
     for (const TypeInfo* to : v.assoc) {
       const auto* list = p.associations(t, r.id, *to);
       if (!list || list->empty()) continue;
-      json results = json::array();
-      for (const auto& x : *list) {
-        results.push_back({{"id", std::to_string(x.to_id)}, {"type", t.singular + "_to_" + to->singular}});
+      if (!a.empty()) a += ',';
+      put_key(a, to->name);
+      a += "{\"results\":[";
+      for (std::size_t i = 0; i < list->size(); ++i) {
+        if (i) a += ',';
+        a += '{';
+        put_key(a, "id");
+        put_string(a, std::to_string((*list)[i].to_id));
+        a += ',';
+        put_key(a, "type");
+        put_string(a, t.singular + "_to_" + to->singular);
+        a += '}';
       }
-      a[to->name] = {{"results", results}};
+      a += "]}";
     }
-    if (!a.empty()) out["associations"] = a;
+    if (!a.empty()) {
+      out += ',';
+      put_key(out, "associations");
+      out += '{' + a + '}';
+    }
   }
-  return out;
+  out += '}';
+}
+
+// The same record as a document, for the endpoints that answer one record or a few.
+json record_json(const Portal& p, const TypeInfo& t, const Record& r, const View& v) {
+  std::string out;
+  write_record(out, p, t, r, v);
+  return json::parse(out);
 }
 
 const TypeInfo* type_of(const Request& req, const std::string& param = "type") {
@@ -330,23 +429,29 @@ Response Simulator::list(const Request& req) {
 
   std::lock_guard lock(mutex_);
   const auto& s = portal_->store(*t);
-  json results = json::array();
+  std::string body = "{\"results\":[";
+  int count = 0;
   std::optional<std::uint64_t> next;
   for (auto it = s.records.lower_bound(after); it != s.records.end(); ++it) {
     if (it->second.archived != archived) continue;
-    if (static_cast<int>(results.size()) == limit) {
+    if (count == limit) {
       next = it->first;
       break;
     }
-    results.push_back(record_json(*portal_, *t, it->second, v));
+    if (count++) body += ',';
+    write_record(body, *portal_, *t, it->second, v);
   }
-  json body = {{"results", results}};
+  body += ']';
   if (next) {
     const std::string cursor = std::to_string(*next);
-    body["paging"] = {
-        {"next", {{"after", cursor}, {"link", "/crm/v3/objects/" + t->name + "?after=" + cursor}}}};
+    body += ",\"paging\":{\"next\":{\"after\":";
+    put_string(body, cursor);
+    body += ",\"link\":";
+    put_string(body, "/crm/v3/objects/" + t->name + "?after=" + cursor);
+    body += "}}";
   }
-  return Response::json(200, body);
+  body += '}';
+  return Response::text(200, std::move(body), "application/json");
 }
 
 Response Simulator::get(const Request& req) {
@@ -570,16 +675,22 @@ Response Simulator::search(const Request& req) {
   std::lock_guard lock(mutex_);
   const auto& s = portal_->store(*t);
   const auto hits = run_search(s, q, now() - options_.search_lag_ms);
-  json results = json::array();
   View v;
   if (!q.properties.empty()) v.props = &q.properties;
-  for (std::size_t i = q.after; i < hits.size() && results.size() < static_cast<std::size_t>(q.limit); ++i) {
-    results.push_back(record_json(*portal_, *t, *hits[i], v));
+  std::string out = "{\"total\":" + std::to_string(hits.size()) + ",\"results\":[";
+  std::size_t next = q.after;
+  for (; next < hits.size() && next - q.after < static_cast<std::size_t>(q.limit); ++next) {
+    if (next > q.after) out += ',';
+    write_record(out, *portal_, *t, *hits[next], v);
   }
-  json out = {{"total", hits.size()}, {"results", results}};
-  const std::size_t next = q.after + results.size();
-  if (next < hits.size()) out["paging"] = {{"next", {{"after", std::to_string(next)}}}};
-  return Response::json(200, out);
+  out += ']';
+  if (next < hits.size()) {
+    out += ",\"paging\":{\"next\":{\"after\":";
+    put_string(out, std::to_string(next));
+    out += "}}";
+  }
+  out += '}';
+  return Response::text(200, std::move(out), "application/json");
 }
 
 Response Simulator::assoc_list(const Request& req) {

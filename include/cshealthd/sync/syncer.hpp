@@ -90,14 +90,16 @@ class Syncer {
   void on_page(std::function<void(const TypeReport&)> f) { on_page_ = std::move(f); }
 
  private:
-  void write_page(const ObjectSpec& spec, const std::vector<nlohmann::json>& records, bool archived,
+  void write_page(const ObjectSpec& spec, std::vector<nlohmann::json>& records, bool archived,
                   const store::SyncState& state, TypeReport& report);
   // Reads associations for pending ids, 1,000 per call; with `all`, also a final partial batch.
   void flush_associations(const ObjectSpec& spec, bool all);
   store::SyncState load_state(const std::string& type);
-  std::vector<store::SnapshotRow> snapshots(const ObjectSpec& spec, const nlohmann::json& record);
+  // Appends the record's snapshot rows: its property history (first sync) and today's values.
+  void snapshots(const ObjectSpec& spec, const nlohmann::json& record, const std::string& today,
+                 std::vector<store::SnapshotRow>& out);
   // The record's raw properties (malformed values nulled) and its typed canonical fields, as JSON.
-  std::pair<std::string, std::string> clean_properties(const ObjectSpec& spec, const nlohmann::json& record,
+  std::pair<std::string, std::string> clean_properties(const ObjectSpec& spec, nlohmann::json& record,
                                                        TypeReport& report);
 
   store::Database& db_;
