@@ -72,7 +72,11 @@ class Progress {
       std::string bar;
       if (r.expected > 0) {
         const int filled = static_cast<int>(20.0 * std::min<double>(1.0, double(r.records) / r.expected));
-        bar = "[" + std::string(filled, '#') + std::string(20 - filled, '.') + "]";
+        bar.reserve(22);
+        bar += '[';
+        bar.append(static_cast<std::size_t>(filled), '#');
+        bar.append(static_cast<std::size_t>(20 - filled), '.');
+        bar += ']';
       }
       std::printf("\x1b[2K%-22s %-22s %10llu records %8.0f records/s  ETA %s\n", type.c_str(), bar.c_str(),
                   static_cast<unsigned long long>(r.records), rate, eta(left).c_str());

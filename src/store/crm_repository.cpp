@@ -20,6 +20,74 @@ std::string bigint_array(const std::vector<std::int64_t>& ids) {
   return out + "}";
 }
 
+// A PostgreSQL array literal of text elements, each quoted: {"a","b \\"c\\""}.
+std::string text_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    out += '"';
+    for (const char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  return out + "}";
+}
+
+// A company's metrics on one day, as the JSON objects stored in company_snapshots.
+struct SnapshotDay {
+  std::int64_t company_id;
+  std::string day;
+  std::string synced, backfilled;
+};
+
+// Groups rows by (company, day) in key order; within a group the last value of a metric wins.
+std::vector<SnapshotDay> snapshot_days(const std::vector<SnapshotRow>& rows) {
+  std::vector<const SnapshotRow*> order;
+  order.reserve(rows.size());
+  for (const auto& r : rows) order.push_back(&r);
+  std::stable_sort(order.begin(), order.end(), [](const SnapshotRow* a, const SnapshotRow* b) {
+    return std::tie(a->company_id, a->day) < std::tie(b->company_id, b->day);
+  });
+  // (metric, value) in the order met; a later value of a metric replaces the earlier one.
+  using Values = std::vector<std::pair<const std::string*, double>>;
+  Values synced, backfilled;
+  auto set = [](Values& values, const std::string& metric, double value) {
+    for (auto& [m, v] : values) {
+      if (*m == metric) {
+        v = value;
+        return;
+      }
+    }
+    values.emplace_back(&metric, value);
+  };
+  auto object = [](const Values& values) {
+    std::string out = "{";
+    for (const auto& [metric, value] : values) {
+      if (out.size() > 1) out += ',';
+      out += nlohmann::json(*metric).dump();
+      char number[32];
+      const auto [end, ec] = std::to_chars(number, number + sizeof number, value);
+      out += ':';
+      out.append(number, ec == std::errc() ? end : number);
+    }
+    return out + "}";
+  };
+  std::vector<SnapshotDay> days;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const auto& r = *order[i];
+    if (std::isfinite(r.value)) set(r.source == "sync" ? synced : backfilled, r.metric, r.value);
+    if (i + 1 < order.size() && order[i + 1]->company_id == r.company_id && order[i + 1]->day == r.day)
+      continue;
+    if (!synced.empty() || !backfilled.empty())
+      days.push_back({r.company_id, r.day, object(synced), object(backfilled)});
+    synced.clear();
+    backfilled.clear();
+  }
+  return days;
+}
+
 template <typename T>
 std::optional<T> opt(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
@@ -60,63 +128,37 @@ void CrmRepository::upsert(pqxx::work& tx, const std::vector<CrmRow>& rows) {
 }
 
 void CrmRepository::upsert_snapshots(pqxx::work& tx, const std::vector<SnapshotRow>& rows) {
-  if (rows.empty()) return;
-  // One staged row per company and day, its values as two JSON objects (synced, back-filled). Rows are
-  // grouped in key order here, so the database neither sorts nor de-duplicates; within a group the last
-  // value of a metric wins.
-  std::vector<const SnapshotRow*> order;
-  order.reserve(rows.size());
-  for (const auto& r : rows) order.push_back(&r);
-  std::stable_sort(order.begin(), order.end(), [](const SnapshotRow* a, const SnapshotRow* b) {
-    return std::tie(a->company_id, a->day) < std::tie(b->company_id, b->day);
-  });
-  tx.exec(
-      "CREATE TEMP TABLE IF NOT EXISTS snapshot_stage (company_id bigint, day date, synced text, "
-      "backfilled text) ON COMMIT DELETE ROWS");
-  {
-    pqxx::stream_to stream(tx, "snapshot_stage");
-    // (metric, value) in the order met; a later value of a metric replaces the earlier one.
-    using Values = std::vector<std::pair<const std::string*, double>>;
-    Values synced, backfilled;
-    auto set = [](Values& values, const std::string& metric, double value) {
-      for (auto& [m, v] : values) {
-        if (*m == metric) {
-          v = value;
-          return;
-        }
-      }
-      values.emplace_back(&metric, value);
-    };
-    auto object = [](const Values& values) {
-      std::string out = "{";
-      for (const auto& [metric, value] : values) {
-        if (out.size() > 1) out += ',';
-        out += nlohmann::json(*metric).dump();
-        char number[32];
-        const auto [end, ec] = std::to_chars(number, number + sizeof number, value);
-        out += ':';
-        out.append(number, ec == std::errc() ? end : number);
-      }
-      return out + "}";
-    };
-    for (std::size_t i = 0; i < order.size(); ++i) {
-      const auto& r = *order[i];
-      if (std::isfinite(r.value)) set(r.source == "sync" ? synced : backfilled, r.metric, r.value);
-      if (i + 1 < order.size() && order[i + 1]->company_id == r.company_id && order[i + 1]->day == r.day)
-        continue;
-      if (!synced.empty() || !backfilled.empty())
-        stream << std::make_tuple(r.company_id, r.day, object(synced), object(backfilled));
-      synced.clear();
-      backfilled.clear();
-    }
-    stream.complete();
+  const auto days = snapshot_days(rows);
+  if (days.empty()) return;
+  // One statement over arrays (a day per company and page): no staging table to empty at every commit.
+  std::vector<std::int64_t> ids;
+  std::vector<std::string> day, synced, backfilled;
+  for (const auto& d : days) {
+    ids.push_back(d.company_id);
+    day.push_back(d.day);
+    synced.push_back(d.synced);
+    backfilled.push_back(d.backfilled);
   }
-  tx.exec(
+  tx.exec_params(
       "INSERT INTO company_snapshots AS s (company_id, day, synced, backfilled) "
-      "SELECT company_id, day, synced::jsonb, backfilled::jsonb FROM snapshot_stage "
+      "SELECT * FROM unnest($1::bigint[], $2::date[], $3::jsonb[], $4::jsonb[]) "
       "ON CONFLICT (company_id, day) DO UPDATE SET synced = s.synced || EXCLUDED.synced, "
       "backfilled = s.backfilled || EXCLUDED.backfilled "
-      "WHERE NOT (s.synced @> EXCLUDED.synced AND s.backfilled @> EXCLUDED.backfilled)");
+      "WHERE NOT (s.synced @> EXCLUDED.synced AND s.backfilled @> EXCLUDED.backfilled)",
+      bigint_array(ids), text_array(day), text_array(synced), text_array(backfilled));
+}
+
+void CrmRepository::replace_snapshots(pqxx::work& tx, const std::vector<std::int64_t>& company_ids,
+                                      const std::vector<SnapshotRow>& rows) {
+  if (company_ids.empty()) return;
+  tx.exec_params("DELETE FROM company_snapshots WHERE company_id = ANY($1::bigint[])",
+                 bigint_array(company_ids));
+  const auto days = snapshot_days(rows);
+  if (days.empty()) return;
+  pqxx::stream_to stream(tx, "company_snapshots",
+                         std::vector<std::string>{"company_id", "day", "synced", "backfilled"});
+  for (const auto& d : days) stream << std::make_tuple(d.company_id, d.day, d.synced, d.backfilled);
+  stream.complete();
 }
 
 void CrmRepository::replace_associations(pqxx::work& tx, const std::string& from_type,

@@ -236,7 +236,7 @@ void Syncer::snapshots(const ObjectSpec& spec, const json& record, const std::st
 }
 
 void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool archived,
-                        const store::SyncState& state, TypeReport& report) {
+                        const store::SyncState& state, TypeReport& report, bool backfill) {
   std::vector<store::CrmRow> rows;
   std::vector<std::int64_t> ids;
   std::vector<store::SnapshotRow> snaps;
@@ -261,7 +261,11 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool
     // page is read again: no need to wait for the WAL flush.
     tx.exec("SET LOCAL synchronous_commit = off");
     store::CrmRepository::upsert(tx, rows);
-    store::CrmRepository::upsert_snapshots(tx, snaps);
+    if (backfill && !spec.snapshot_metrics.empty()) {
+      store::CrmRepository::replace_snapshots(tx, ids, snaps);
+    } else {
+      store::CrmRepository::upsert_snapshots(tx, snaps);
+    }
     if (!archived && !spec.associate_to.empty())
       store::CrmRepository::add_pending_associations(tx, spec.type, ids);
     store::CrmRepository::save_state(tx, state);
@@ -398,7 +402,8 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
   hubspot::ListQuery q;
   q.properties = names(spec);
   // Never synced before: back-fill the daily snapshots from property history (HubSpot then pages by 50).
-  if (!state.watermark) {
+  const bool backfill = !state.watermark;
+  if (backfill) {
     for (const auto& m : spec.snapshot_metrics) {
       if (const auto* p = spec.by_field(m)) q.properties_with_history.push_back(p->name);
     }
@@ -415,7 +420,7 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
     } else {
       state.full_cursor = page.next_after;
     }
-    write_page(spec, page.results, false, state, report);
+    write_page(spec, page.results, false, state, report, backfill);
     if (page.next_after.empty()) break;
   }
   flush_associations(spec, true);

@@ -364,6 +364,23 @@ TEST_F(SyncTest, SnapshotsKeepOneRowPerDayAndASyncedValueOutranksHistory) {
   write({{7, "2026-03-01", "mrr", 5, "sync"}});  // nothing new: the row is not rewritten
   EXPECT_EQ(text("SELECT xmin::text FROM company_snapshots WHERE company_id = 7 AND day = '2026-03-01'"),
             before);
+
+  // A first sync replaces what its companies had, and only theirs.
+  write({{8, "2026-03-01", "mrr", 80, "sync"}});
+  db_.with_connection("t", [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    store::CrmRepository::replace_snapshots(tx, {7, 9},
+                                            {{7, "2026-02-01", "mrr", 2, "backfill"},
+                                             {7, "2026-02-01", "mrr", 3, "backfill"},
+                                             {7, "2026-03-05", "mrr", 4, "sync"},
+                                             {9, "2026-03-05", "mrr", 6, "sync"}});
+    tx.commit();
+  });
+  EXPECT_EQ(
+      text("SELECT string_agg(company_id || ' ' || day || ' ' || metric || '=' || value || ' ' || source, "
+           "', ' ORDER BY company_id, day) FROM company_metric_snapshots"),
+      "7 2026-02-01 mrr=3 backfill, 7 2026-03-05 mrr=4 sync, 8 2026-03-01 mrr=80 sync, "
+      "9 2026-03-05 mrr=6 sync");
 }
 
 TEST_F(SyncTest, MalformedValuesAreStoredAsNullAndCounted) {

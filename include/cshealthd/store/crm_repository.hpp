@@ -51,9 +51,13 @@ class CrmRepository {
                                                         const std::string& object_type, std::size_t limit);
   static void clear_pending_associations(pqxx::work& tx, const std::string& object_type,
                                          const std::vector<std::int64_t>& ids);
-  // A later row for the same (company, metric, day) replaces an earlier one; a back-filled value never
-  // replaces one the sync recorded itself.
+  // Merges into the companies' days: a later row for the same (company, metric, day) replaces an earlier
+  // one; a back-filled value never replaces one the sync recorded itself.
   static void upsert_snapshots(pqxx::work& tx, const std::vector<SnapshotRow>& rows);
+  // A first sync: the companies' snapshots become exactly `rows` (their history and today), written by
+  // COPY straight into the table. This is most of what a first full sync writes.
+  static void replace_snapshots(pqxx::work& tx, const std::vector<std::int64_t>& company_ids,
+                                const std::vector<SnapshotRow>& rows);
   // Owners as HubSpot lists them (a JSON array, ids numeric); owners no longer listed are marked archived.
   static void replace_owners(pqxx::work& tx, const std::string& owners_json);
   // One object type's pipelines (a JSON array); pipelines no longer listed are marked archived.

@@ -90,8 +90,9 @@ class Syncer {
   void on_page(std::function<void(const TypeReport&)> f) { on_page_ = std::move(f); }
 
  private:
+  // backfill: the page of a first full sync, whose snapshots (history and today) replace the stored ones.
   void write_page(const ObjectSpec& spec, std::vector<nlohmann::json>& records, bool archived,
-                  const store::SyncState& state, TypeReport& report);
+                  const store::SyncState& state, TypeReport& report, bool backfill = false);
   // Reads associations for pending ids, 1,000 per call; with `all`, also a final partial batch.
   void flush_associations(const ObjectSpec& spec, bool all);
   store::SyncState load_state(const std::string& type);
