@@ -127,6 +127,19 @@ void CrmRepository::upsert(pqxx::work& tx, const std::vector<CrmRow>& rows) {
       "EXCLUDED.updated_at");
 }
 
+void CrmRepository::insert_new(pqxx::work& tx, const std::vector<CrmRow>& rows) {
+  if (rows.empty()) return;
+  auto nullable = [](const std::string& text) { return text.empty() ? std::nullopt : std::optional(text); };
+  pqxx::stream_to stream(tx, "crm_objects",
+                         std::vector<std::string>{"object_type", "id", "properties", "fields", "created_at",
+                                                  "updated_at", "archived", "archived_at"});
+  for (const auto& r : rows) {
+    stream << std::make_tuple(r.object_type, r.id, r.properties_json, r.fields_json, nullable(r.created_at),
+                              nullable(r.updated_at), r.archived, nullable(r.archived_at));
+  }
+  stream.complete();
+}
+
 void CrmRepository::upsert_snapshots(pqxx::work& tx, const std::vector<SnapshotRow>& rows) {
   const auto days = snapshot_days(rows);
   if (days.empty()) return;

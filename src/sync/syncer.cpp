@@ -255,12 +255,19 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool
     ids.push_back(row.id);
     rows.push_back(std::move(row));
   }
-  db_.with_retry("sync_write_page", [&](pqxx::connection& c) {
+  // A first full sync reads records not stored yet: they go straight in, unless one is there after all
+  // (written by something else), and then this page and the rest of the sync take the merging path.
+  bool insert = backfill && insert_new_;
+  auto write = [&](pqxx::connection& c) {
     pqxx::work tx(c, "sync_write_page");
     // The cursor commits with the rows it covers, so a commit lost in a database crash only means that
     // page is read again: no need to wait for the WAL flush.
     tx.exec("SET LOCAL synchronous_commit = off");
-    store::CrmRepository::upsert(tx, rows);
+    if (insert) {
+      store::CrmRepository::insert_new(tx, rows);
+    } else {
+      store::CrmRepository::upsert(tx, rows);
+    }
     if (backfill && !spec.snapshot_metrics.empty()) {
       store::CrmRepository::replace_snapshots(tx, ids, snaps);
     } else {
@@ -270,7 +277,16 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool
       store::CrmRepository::add_pending_associations(tx, spec.type, ids);
     store::CrmRepository::save_state(tx, state);
     tx.commit();
-  });
+  };
+  try {
+    db_.with_retry("sync_write_page", write);
+  } catch (const store::StoreError& e) {
+    if (!insert || e.kind() != store::StoreError::Kind::kConflict) throw;
+    spdlog::info("sync: some {} records were already stored; merging the rest of this sync ({})", spec.type,
+                 e.what());
+    insert = insert_new_ = false;
+    db_.with_retry("sync_write_page", write);
+  }
   if (!archived && !spec.associate_to.empty()) pending_added_ += ids.size();
   ++report.pages;
   (archived ? report.archived : report.records) += rows.size();
@@ -403,6 +419,7 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
   q.properties = names(spec);
   // Never synced before: back-fill the daily snapshots from property history (HubSpot then pages by 50).
   const bool backfill = !state.watermark;
+  insert_new_ = true;
   if (backfill) {
     for (const auto& m : spec.snapshot_metrics) {
       if (const auto* p = spec.by_field(m)) q.properties_with_history.push_back(p->name);

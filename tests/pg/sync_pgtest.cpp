@@ -158,6 +158,28 @@ TEST_F(SyncTest, FullSyncMirrorsThePortal) {
   EXPECT_EQ(stored, expected);
 }
 
+TEST_F(SyncTest, AFirstSyncMeetingRecordsAlreadyStoredMergesThemInstead) {
+  start_sim(30);
+  const auto companies = sim_objects("companies");
+  const std::string taken = companies[companies.size() / 2]["id"];
+  // Something else stored one of them (stale) before the first sync: the straight COPY must give way.
+  db_.with_connection("t", [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec("INSERT INTO crm_objects (object_type, id, properties) VALUES ('companies', " + taken +
+            ", '{\"name\": \"stale\"}')");
+    tx.commit();
+  });
+  auto s = syncer();
+  const auto report = s.full(spec("companies"));
+  EXPECT_EQ(report.records, companies.size());
+  EXPECT_EQ(count("SELECT count(*) FROM crm_objects WHERE object_type = 'companies'"),
+            static_cast<int>(companies.size()));
+  for (const auto& p : spec("companies").properties) {
+    EXPECT_EQ(db_values("companies", p.name), sim_values("companies", p.name)) << p.name;
+  }
+  EXPECT_GT(count("SELECT count(*) FROM company_snapshots WHERE company_id = " + taken), 0);
+}
+
 TEST_F(SyncTest, FullSyncMakesTheMinimumNumberOfCalls) {
   start_sim(700);
   const auto tickets = sim_objects("tickets").size();

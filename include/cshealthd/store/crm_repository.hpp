@@ -41,6 +41,10 @@ struct SyncState {
 class CrmRepository {
  public:
   static void upsert(pqxx::work& tx, const std::vector<CrmRow>& rows);
+  // Records not stored yet (a first full sync), COPYed straight into crm_objects: no staging, no
+  // conflict checks. A record that is stored after all fails the transaction with a unique violation
+  // (StoreError kConflict once translated); the caller then writes the page with upsert().
+  static void insert_new(pqxx::work& tx, const std::vector<CrmRow>& rows);
   // Replaces the associations from `from_ids` (of from_type) to to_type with `pairs`.
   static void replace_associations(pqxx::work& tx, const std::string& from_type,
                                    const std::vector<std::int64_t>& from_ids, const std::string& to_type,

@@ -110,6 +110,7 @@ class Syncer {
   SyncOptions options_;
   std::function<void(const TypeReport&)> on_page_;
   std::size_t pending_added_ = 0;  // ids queued for association reads since the last batch went out
+  bool insert_new_ = true;         // a first full sync still COPYs its pages straight in
 };
 
 }  // namespace cshealthd::sync
