@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <string_view>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
@@ -194,34 +195,6 @@ void CrmRepository::replace_associations(pqxx::work& tx, const std::string& from
       from_type, to_type, bigint_array(from), bigint_array(to));
 }
 
-void CrmRepository::add_pending_associations(pqxx::work& tx, const std::string& object_type,
-                                             const std::vector<std::int64_t>& ids) {
-  if (ids.empty()) return;
-  tx.exec_params(
-      "INSERT INTO sync_pending_associations (object_type, id) SELECT $1, unnest($2::bigint[]) ON CONFLICT "
-      "DO NOTHING",
-      object_type, bigint_array(ids));
-}
-
-std::vector<std::int64_t> CrmRepository::pending_associations(pqxx::transaction_base& tx,
-                                                              const std::string& object_type,
-                                                              std::size_t limit) {
-  std::vector<std::int64_t> out;
-  for (const auto& r :
-       tx.exec_params("SELECT id FROM sync_pending_associations WHERE object_type = $1 ORDER BY id "
-                      "LIMIT $2",
-                      object_type, static_cast<long long>(limit))) {
-    out.push_back(r[0].as<std::int64_t>());
-  }
-  return out;
-}
-
-void CrmRepository::clear_pending_associations(pqxx::work& tx, const std::string& object_type,
-                                               const std::vector<std::int64_t>& ids) {
-  tx.exec_params("DELETE FROM sync_pending_associations WHERE object_type = $1 AND id = ANY($2::bigint[])",
-                 object_type, bigint_array(ids));
-}
-
 void CrmRepository::replace_owners(pqxx::work& tx, const std::string& owners_json) {
   tx.exec_params(
       "INSERT INTO crm_owners AS w (id, email, first_name, last_name, user_id, teams, archived, synced_at) "
@@ -262,8 +235,8 @@ SyncState CrmRepository::load_state(pqxx::transaction_base& tx, const std::strin
   const auto r = tx.exec_params(
       "SELECT to_char(watermark AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), full_cursor, "
       "to_char(full_started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), incr_last_id, "
-      "to_char(incr_started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), spec_fingerprint "
-      "FROM sync_state WHERE object_type = $1",
+      "to_char(incr_started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), spec_fingerprint, "
+      "array_to_string(pending_associations, ',') FROM sync_state WHERE object_type = $1",
       object_type);
   if (r.empty()) return s;
   s.watermark = opt<std::string>(r[0][0]);
@@ -272,21 +245,29 @@ SyncState CrmRepository::load_state(pqxx::transaction_base& tx, const std::strin
   s.incr_last_id = opt<std::int64_t>(r[0][3]);
   s.incr_started_at = opt<std::string>(r[0][4]);
   s.spec_fingerprint = opt<std::string>(r[0][5]);
+  const std::string_view pending = r[0][6].c_str();
+  for (std::size_t at = 0; at < pending.size();) {
+    std::int64_t id = 0;
+    const auto [end, ec] = std::from_chars(pending.data() + at, pending.data() + pending.size(), id);
+    if (ec != std::errc()) break;
+    s.pending_associations.push_back(id);
+    at = static_cast<std::size_t>(end - pending.data()) + 1;  // past the comma
+  }
   return s;
 }
 
 void CrmRepository::save_state(pqxx::work& tx, const SyncState& s) {
   tx.exec_params(
       "INSERT INTO sync_state (object_type, watermark, full_cursor, full_started_at, incr_last_id, "
-      "incr_started_at, spec_fingerprint, updated_at) VALUES ($1, $2::timestamptz, $3, $4::timestamptz, $5, "
-      "$6::timestamptz, $7, now()) "
+      "incr_started_at, spec_fingerprint, pending_associations, updated_at) VALUES ($1, $2::timestamptz, $3, "
+      "$4::timestamptz, $5, $6::timestamptz, $7, $8::bigint[], now()) "
       "ON CONFLICT (object_type) DO UPDATE SET watermark = EXCLUDED.watermark, full_cursor = "
       "EXCLUDED.full_cursor, "
       "full_started_at = EXCLUDED.full_started_at, incr_last_id = EXCLUDED.incr_last_id, "
-      "incr_started_at = EXCLUDED.incr_started_at, spec_fingerprint = EXCLUDED.spec_fingerprint, updated_at "
-      "= now()",
+      "incr_started_at = EXCLUDED.incr_started_at, spec_fingerprint = EXCLUDED.spec_fingerprint, "
+      "pending_associations = EXCLUDED.pending_associations, updated_at = now()",
       s.object_type, s.watermark, s.full_cursor, s.full_started_at, s.incr_last_id, s.incr_started_at,
-      s.spec_fingerprint);
+      s.spec_fingerprint, bigint_array(s.pending_associations));
 }
 
 }  // namespace cshealthd::store

@@ -236,7 +236,7 @@ void Syncer::snapshots(const ObjectSpec& spec, const json& record, const std::st
 }
 
 void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool archived,
-                        const store::SyncState& state, TypeReport& report, bool backfill) {
+                        store::SyncState& state, TypeReport& report, bool backfill) {
   std::vector<store::CrmRow> rows;
   std::vector<std::int64_t> ids;
   std::vector<store::SnapshotRow> snaps;
@@ -254,6 +254,14 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool
     row.archived_at = r.value("archivedAt", "");
     ids.push_back(row.id);
     rows.push_back(std::move(row));
+  }
+  // Their associations are read later, 1,000 records at a time: the ids wait in the state this page
+  // commits.
+  if (!archived && !spec.associate_to.empty()) {
+    auto& pending = state.pending_associations;
+    pending.insert(pending.end(), ids.begin(), ids.end());
+    std::sort(pending.begin(), pending.end());
+    pending.erase(std::unique(pending.begin(), pending.end()), pending.end());
   }
   // A first full sync reads records not stored yet: they go straight in, unless one is there after all
   // (written by something else), and then this page and the rest of the sync take the merging path.
@@ -273,8 +281,6 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool
     } else {
       store::CrmRepository::upsert_snapshots(tx, snaps);
     }
-    if (!archived && !spec.associate_to.empty())
-      store::CrmRepository::add_pending_associations(tx, spec.type, ids);
     store::CrmRepository::save_state(tx, state);
     tx.commit();
   };
@@ -287,7 +293,6 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool
     insert = insert_new_ = false;
     db_.with_retry("sync_write_page", write);
   }
-  if (!archived && !spec.associate_to.empty()) pending_added_ += ids.size();
   ++report.pages;
   (archived ? report.archived : report.records) += rows.size();
   report.snapshots += snaps.size();
@@ -295,7 +300,7 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool
       .counter("cshealthd_sync_records_total", "Records written by the sync", {{"object_type", spec.type}})
       .inc(rows.size());
   if (on_page_) on_page_(report);
-  if (!archived) flush_associations(spec, false);
+  if (!archived) flush_associations(spec, state, false);
 }
 
 store::SyncState Syncer::load_state(const std::string& type) {
@@ -305,19 +310,14 @@ store::SyncState Syncer::load_state(const std::string& type) {
   });
 }
 
-void Syncer::flush_associations(const ObjectSpec& spec, bool all) {
+void Syncer::flush_associations(const ObjectSpec& spec, store::SyncState& state, bool all) {
   constexpr std::size_t kBatch = 1000;  // HubSpot's maximum for associations batch read
   if (spec.associate_to.empty()) return;
-  // No need to ask the database until a full batch can have built up; the final flush takes the rest
-  // (and whatever an interrupted run left pending).
-  if (!all && pending_added_ < kBatch) return;
-  pending_added_ = 0;
-  while (true) {
-    const auto ids = db_.with_connection("sync_pending_associations", [&](pqxx::connection& c) {
-      pqxx::read_transaction tx(c);
-      return store::CrmRepository::pending_associations(tx, spec.type, kBatch);
-    });
-    if (ids.empty() || (!all && ids.size() < kBatch)) return;
+  auto& pending = state.pending_associations;
+  // Full batches as they build up; the final flush takes the rest (and what an interrupted run left).
+  while (pending.size() >= kBatch || (all && !pending.empty())) {
+    const std::vector<std::int64_t> ids(
+        pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(std::min(kBatch, pending.size())));
     // Read before the transaction: no connection is held across API calls.
     std::vector<std::string> id_text;
     for (const auto id : ids) id_text.push_back(std::to_string(id));
@@ -329,14 +329,19 @@ void Syncer::flush_associations(const ObjectSpec& spec, bool all) {
       }
       links.emplace_back(to, std::move(pairs));
     }
+    store::SyncState next = state;
+    next.pending_associations.erase(
+        next.pending_associations.begin(),
+        next.pending_associations.begin() + static_cast<std::ptrdiff_t>(ids.size()));
     db_.with_retry("sync_write_associations", [&](pqxx::connection& c) {
       pqxx::work tx(c, "sync_write_associations");
       tx.exec("SET LOCAL synchronous_commit = off");  // as for pages: lost means read again
       for (const auto& [to, pairs] : links)
         store::CrmRepository::replace_associations(tx, spec.type, ids, to, pairs);
-      store::CrmRepository::clear_pending_associations(tx, spec.type, ids);
+      store::CrmRepository::save_state(tx, next);
       tx.commit();
     });
+    state = std::move(next);
   }
 }
 
@@ -440,7 +445,7 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
     write_page(spec, page.results, false, state, report, backfill);
     if (page.next_after.empty()) break;
   }
-  flush_associations(spec, true);
+  flush_associations(spec, state, true);
   return report;
 }
 
@@ -487,7 +492,7 @@ TypeReport Syncer::incremental(const ObjectSpec& spec) {
     write_page(spec, page.results, false, state, report);
     if (done) break;
   }
-  flush_associations(spec, true);
+  flush_associations(spec, state, true);
   // Search never returns archived records: read them from the list endpoint.
   hubspot::ListQuery q;
   q.archived = true;

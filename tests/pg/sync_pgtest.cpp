@@ -294,6 +294,34 @@ TEST_F(SyncTest, InterruptedFullSyncResumesAtItsCursor) {
   EXPECT_EQ(log.size(), 3u);  // 150 records left at 50 a page: the page in flight, then the two after it
 }
 
+TEST_F(SyncTest, AssociationsStillToReadSurviveAFailureAndAreReadNextTime) {
+  start_sim(40, "route=/crm/v4/associations,5xx=1");  // records can be read, their associations not
+  EXPECT_THROW(syncer().full(spec("tickets")), hubspot::ApiError);
+  const int tickets = count("SELECT count(*) FROM crm_objects WHERE object_type = 'tickets'");
+  ASSERT_GT(tickets, 0);
+  EXPECT_EQ(count("SELECT cardinality(pending_associations) FROM sync_state WHERE object_type = 'tickets'"),
+            tickets);  // every one of them waits, committed with its page
+  EXPECT_EQ(count("SELECT count(*) FROM crm_associations WHERE from_type = 'tickets'"), 0);
+  start_sim(40);  // HubSpot is back (the same portal)
+  syncer().incremental(spec("tickets"));
+  EXPECT_EQ(count("SELECT cardinality(pending_associations) FROM sync_state WHERE object_type = 'tickets'"),
+            0);
+  std::set<std::pair<std::string, std::string>> expected, stored;
+  for (const auto& t : sim_objects("tickets")) {
+    if (!t.contains("associations") || !t["associations"].contains("companies")) continue;
+    for (const auto& a : t["associations"]["companies"]["results"])
+      expected.insert({t["id"].get<std::string>(), a["id"].get<std::string>()});
+  }
+  db_.with_connection("t", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    for (const auto& r : tx.exec("SELECT from_id::text, to_id::text FROM crm_associations WHERE from_type = "
+                                 "'tickets' AND to_type = 'companies'"))
+      stored.insert({r[0].as<std::string>(), r[1].as<std::string>()});
+  });
+  EXPECT_FALSE(expected.empty());
+  EXPECT_EQ(stored, expected);
+}
+
 TEST_F(SyncTest, MissingMappedPropertiesAreListedNotFatal) {
   start_sim(2);
   auto specs = default_specs();

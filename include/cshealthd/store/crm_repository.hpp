@@ -34,6 +34,9 @@ struct SyncState {
   std::optional<std::int64_t> incr_last_id;
   std::optional<std::string> incr_started_at;
   std::optional<std::string> spec_fingerprint;  // the ObjectSpec the stored records were read with
+  // Records written whose associations are still to be read (ascending, unique). They commit with the
+  // page that wrote the records and leave with the association batch that read theirs.
+  std::vector<std::int64_t> pending_associations;
 };
 
 // Named SQL for the synced CRM data. Bulk writes stream rows (COPY) into a temporary table and merge
@@ -49,12 +52,6 @@ class CrmRepository {
   static void replace_associations(pqxx::work& tx, const std::string& from_type,
                                    const std::vector<std::int64_t>& from_ids, const std::string& to_type,
                                    const std::vector<std::pair<std::int64_t, std::int64_t>>& pairs);
-  static void add_pending_associations(pqxx::work& tx, const std::string& object_type,
-                                       const std::vector<std::int64_t>& ids);
-  static std::vector<std::int64_t> pending_associations(pqxx::transaction_base& tx,
-                                                        const std::string& object_type, std::size_t limit);
-  static void clear_pending_associations(pqxx::work& tx, const std::string& object_type,
-                                         const std::vector<std::int64_t>& ids);
   // Merges into the companies' days: a later row for the same (company, metric, day) replaces an earlier
   // one; a back-filled value never replaces one the sync recorded itself.
   static void upsert_snapshots(pqxx::work& tx, const std::vector<SnapshotRow>& rows);

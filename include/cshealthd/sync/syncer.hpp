@@ -92,9 +92,9 @@ class Syncer {
  private:
   // backfill: the page of a first full sync, whose snapshots (history and today) replace the stored ones.
   void write_page(const ObjectSpec& spec, std::vector<nlohmann::json>& records, bool archived,
-                  const store::SyncState& state, TypeReport& report, bool backfill = false);
+                  store::SyncState& state, TypeReport& report, bool backfill = false);
   // Reads associations for pending ids, 1,000 per call; with `all`, also a final partial batch.
-  void flush_associations(const ObjectSpec& spec, bool all);
+  void flush_associations(const ObjectSpec& spec, store::SyncState& state, bool all);
   store::SyncState load_state(const std::string& type);
   // Appends the record's snapshot rows: its property history (first sync) and today's values.
   void snapshots(const ObjectSpec& spec, const nlohmann::json& record, const std::string& today,
@@ -109,8 +109,7 @@ class Syncer {
   metrics::Registry& metrics_;
   SyncOptions options_;
   std::function<void(const TypeReport&)> on_page_;
-  std::size_t pending_added_ = 0;  // ids queued for association reads since the last batch went out
-  bool insert_new_ = true;         // a first full sync still COPYs its pages straight in
+  bool insert_new_ = true;  // a first full sync still COPYs its pages straight in
 };
 
 }  // namespace cshealthd::sync
