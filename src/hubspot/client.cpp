@@ -242,11 +242,11 @@ std::map<std::string, std::vector<std::string>> HubSpotClient::associations(
     const std::string& from, const std::string& to, const std::vector<std::string>& ids) {
   json inputs = json::array();
   for (const auto& id : ids) inputs.push_back({{"id", id}});
-  const json res = call("associations.batch_read", "POST",
-                        "/crm/v4/associations/" + from + "/" + to + "/batch/read", {{"inputs", inputs}});
+  json res = call("associations.batch_read", "POST",
+                  "/crm/v4/associations/" + from + "/" + to + "/batch/read", {{"inputs", std::move(inputs)}});
   // Ids without associations come back as errors of a 207: they simply have none.
   std::map<std::string, std::vector<std::string>> out;
-  for (const auto& r : res.value("results", json::array())) {
+  for (const auto& r : take_results(res)) {
     auto& list = out[r["from"]["id"].get<std::string>()];
     for (const auto& t : r.value("to", json::array())) {
       const auto& id = t["toObjectId"];

@@ -195,6 +195,19 @@ void CrmRepository::replace_associations(pqxx::work& tx, const std::string& from
       from_type, to_type, bigint_array(from), bigint_array(to));
 }
 
+void CrmRepository::insert_new_associations(pqxx::work& tx, const std::string& from_type,
+                                            const std::string& to_type,
+                                            std::vector<std::pair<std::int64_t, std::int64_t>> pairs) {
+  // HubSpot lists a pair once per association type (primary and unlabeled, say): one row each here.
+  std::sort(pairs.begin(), pairs.end());
+  pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
+  if (pairs.empty()) return;
+  pqxx::stream_to stream(tx, "crm_associations",
+                         std::vector<std::string>{"from_type", "from_id", "to_type", "to_id"});
+  for (const auto& [from, to] : pairs) stream << std::make_tuple(from_type, from, to_type, to);
+  stream.complete();
+}
+
 void CrmRepository::replace_owners(pqxx::work& tx, const std::string& owners_json) {
   tx.exec_params(
       "INSERT INTO crm_owners AS w (id, email, first_name, last_name, user_id, teams, archived, synced_at) "

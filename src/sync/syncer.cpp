@@ -265,7 +265,7 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool
   }
   // A first full sync reads records not stored yet: they go straight in, unless one is there after all
   // (written by something else), and then this page and the rest of the sync take the merging path.
-  bool insert = backfill && insert_new_;
+  bool insert = backfill && fresh_;
   auto write = [&](pqxx::connection& c) {
     pqxx::work tx(c, "sync_write_page");
     // The cursor commits with the rows it covers, so a commit lost in a database crash only means that
@@ -290,7 +290,7 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool
     if (!insert || e.kind() != store::StoreError::Kind::kConflict) throw;
     spdlog::info("sync: some {} records were already stored; merging the rest of this sync ({})", spec.type,
                  e.what());
-    insert = insert_new_ = false;
+    insert = fresh_ = false;
     db_.with_retry("sync_write_page", write);
   }
   ++report.pages;
@@ -333,14 +333,30 @@ void Syncer::flush_associations(const ObjectSpec& spec, store::SyncState& state,
     next.pending_associations.erase(
         next.pending_associations.begin(),
         next.pending_associations.begin() + static_cast<std::ptrdiff_t>(ids.size()));
-    db_.with_retry("sync_write_associations", [&](pqxx::connection& c) {
+    // In a first sync nothing of these records is stored yet: their links go straight in as well.
+    bool insert = fresh_;
+    auto write = [&](pqxx::connection& c) {
       pqxx::work tx(c, "sync_write_associations");
       tx.exec("SET LOCAL synchronous_commit = off");  // as for pages: lost means read again
-      for (const auto& [to, pairs] : links)
-        store::CrmRepository::replace_associations(tx, spec.type, ids, to, pairs);
+      for (const auto& [to, pairs] : links) {
+        if (insert) {
+          store::CrmRepository::insert_new_associations(tx, spec.type, to, pairs);
+        } else {
+          store::CrmRepository::replace_associations(tx, spec.type, ids, to, pairs);
+        }
+      }
       store::CrmRepository::save_state(tx, next);
       tx.commit();
-    });
+    };
+    try {
+      db_.with_retry("sync_write_associations", write);
+    } catch (const store::StoreError& e) {
+      if (!insert || e.kind() != store::StoreError::Kind::kConflict) throw;
+      spdlog::info("sync: some {} associations were already stored; merging the rest of this sync ({})",
+                   spec.type, e.what());
+      insert = fresh_ = false;
+      db_.with_retry("sync_write_associations", write);
+    }
     state = std::move(next);
   }
 }
@@ -424,7 +440,7 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
   q.properties = names(spec);
   // Never synced before: back-fill the daily snapshots from property history (HubSpot then pages by 50).
   const bool backfill = !state.watermark;
-  insert_new_ = true;
+  fresh_ = backfill;
   if (backfill) {
     for (const auto& m : spec.snapshot_metrics) {
       if (const auto* p = spec.by_field(m)) q.properties_with_history.push_back(p->name);
@@ -459,6 +475,7 @@ TypeReport Syncer::incremental(const ObjectSpec& spec) {
                  spec.type);
     return full(spec);
   }
+  fresh_ = false;
   TypeReport report;
   report.type = spec.type;
   if (!state.incr_started_at) {

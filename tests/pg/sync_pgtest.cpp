@@ -180,6 +180,31 @@ TEST_F(SyncTest, AFirstSyncMeetingRecordsAlreadyStoredMergesThemInstead) {
   EXPECT_GT(count("SELECT count(*) FROM company_snapshots WHERE company_id = " + taken), 0);
 }
 
+TEST_F(SyncTest, AFirstSyncMeetingLinksAlreadyStoredMergesThemInstead) {
+  start_sim(30);
+  std::set<std::pair<std::string, std::string>> expected, stored;
+  for (const auto& t : sim_objects("tickets")) {
+    if (!t.contains("associations") || !t["associations"].contains("companies")) continue;
+    for (const auto& a : t["associations"]["companies"]["results"])
+      expected.insert({t["id"].get<std::string>(), a["id"].get<std::string>()});
+  }
+  ASSERT_FALSE(expected.empty());
+  const auto& [ticket, company] = *expected.begin();
+  db_.with_connection("t", [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec("INSERT INTO crm_associations VALUES ('tickets', " + ticket + ", 'companies', " + company + ")");
+    tx.commit();
+  });
+  syncer().full(spec("tickets"));
+  db_.with_connection("t", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    for (const auto& r : tx.exec("SELECT from_id::text, to_id::text FROM crm_associations WHERE from_type = "
+                                 "'tickets' AND to_type = 'companies'"))
+      stored.insert({r[0].as<std::string>(), r[1].as<std::string>()});
+  });
+  EXPECT_EQ(stored, expected);
+}
+
 TEST_F(SyncTest, FullSyncMakesTheMinimumNumberOfCalls) {
   start_sim(700);
   const auto tickets = sim_objects("tickets").size();

@@ -52,6 +52,11 @@ class CrmRepository {
   static void replace_associations(pqxx::work& tx, const std::string& from_type,
                                    const std::vector<std::int64_t>& from_ids, const std::string& to_type,
                                    const std::vector<std::pair<std::int64_t, std::int64_t>>& pairs);
+  // Links of records just inserted (a first full sync), COPYed straight in; duplicates in `pairs` are
+  // written once. A link stored after all fails with a unique violation, as insert_new() does.
+  static void insert_new_associations(pqxx::work& tx, const std::string& from_type,
+                                      const std::string& to_type,
+                                      std::vector<std::pair<std::int64_t, std::int64_t>> pairs);
   // Merges into the companies' days: a later row for the same (company, metric, day) replaces an earlier
   // one; a back-filled value never replaces one the sync recorded itself.
   static void upsert_snapshots(pqxx::work& tx, const std::vector<SnapshotRow>& rows);

@@ -109,7 +109,8 @@ class Syncer {
   metrics::Registry& metrics_;
   SyncOptions options_;
   std::function<void(const TypeReport&)> on_page_;
-  bool insert_new_ = true;  // a first full sync still COPYs its pages straight in
+  // A first full sync whose records, and their associations, are not stored yet: COPYed straight in.
+  bool fresh_ = false;
 };
 
 }  // namespace cshealthd::sync
