@@ -253,7 +253,13 @@ void write_record(std::string& out, const Portal& p, const TypeInfo& t, const Re
     if (v.all_props) {
       for (const auto& [k, entries] : r.history) entry(*k, entries);
     } else {
-      for (const auto& name : v.history) entry(name, r.history_of(name));
+      for (const auto& name : v.history) {
+        if (const auto* h = r.stored_history(name)) {
+          entry(name, *h);  // no copy: pages with history are the simulator's heaviest answers
+        } else {
+          entry(name, r.history_of(name));
+        }
+      }
     }
     out += '}';
   }

@@ -201,8 +201,9 @@ std::unique_ptr<Portal> generate(const GenerateOptions& opt, nlohmann::json* tru
       Record& ct =
           p.create(contacts,
                    {{"firstname", "Person" + std::to_string(k + 1)},
-                    {"lastname", "C" + std::to_string(i + 1)},
-                    {"email", "p" + std::to_string(k + 1) + "@company" + std::to_string(i + 1) + ".example"},
+                    {"lastname", std::string("C").append(std::to_string(i + 1))},
+                    {"email", std::string("p").append(std::to_string(k + 1)) + "@company" +
+                                  std::to_string(i + 1) + ".example"},
                     {"cs_key_person", k == 0 ? "true" : "false"}},
                    created + k * kMsPerDay, "IMPORT");
       if (k == 0 && (cohort == Cohort::kChurning || cohort == Cohort::kDeclining) && rng.chance(0.3)) {

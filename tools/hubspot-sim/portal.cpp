@@ -212,10 +212,15 @@ const std::string* Record::get(const std::string& name) const {
   return nullptr;
 }
 
-std::vector<HistoryEntry> Record::history_of(const std::string& name) const {
+const std::vector<HistoryEntry>* Record::stored_history(const std::string& name) const {
   for (const auto& [k, h] : history) {
-    if (*k == name) return h;
+    if (*k == name) return &h;
   }
+  return nullptr;
+}
+
+std::vector<HistoryEntry> Record::history_of(const std::string& name) const {
+  if (const auto* h = stored_history(name)) return *h;
   if (const std::string* v = get(name)) return {{*v, created, "INTEGRATION"}};
   return {};
 }

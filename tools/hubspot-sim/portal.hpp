@@ -56,6 +56,8 @@ struct Record {
   // Sets (or clears, with "") a value and records it in the property's history.
   void set(const std::string& name, const std::string& value, EpochMs ts, const std::string& source);
   std::vector<HistoryEntry> history_of(const std::string& name) const;
+  // The explicit history of a property whose value has changed, or nullptr.
+  const std::vector<HistoryEntry>* stored_history(const std::string& name) const;
 };
 
 struct PropertyOption {
