@@ -458,14 +458,34 @@ TEST_F(SyncTest, SnapshotsKeepOneRowPerDayAndASyncedValueOutranksHistory) {
       "9 2026-03-05 mrr=6 sync");
 }
 
+TEST_F(SyncTest, AwkwardTextAndFiguresAreStoredExactly) {
+  start_sim(1);
+  const std::string awkward = "Q\"uote \\ back\nline\ttab \x01\x1f caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\x88";
+  const auto c =
+      sim_post("/__sim/objects/companies",
+               {{"properties", {{"name", awkward}, {"cs_mrr", "1234.5"}, {"cs_licensed_seats", "1e3"}}}});
+  syncer().full(spec("companies"));
+  const std::string id = c["id"];
+  EXPECT_EQ(db_values("companies", "name")[id], awkward);
+  EXPECT_EQ(text("SELECT name FROM companies WHERE id = " + id), awkward);
+  EXPECT_EQ(text("SELECT mrr || ' ' || licensed_seats FROM companies WHERE id = " + id), "1234.5 1000");
+  EXPECT_EQ(text("SELECT jsonb_typeof(fields->'mrr') FROM crm_objects WHERE id = " + id), "number");
+}
+
 TEST_F(SyncTest, MalformedValuesAreStoredAsNullAndCounted) {
   start_sim(3);
   const auto bad = sim_post(
       "/__sim/objects/companies",
       {{"properties", {{"name", "Broken Import"}, {"cs_mrr", "lots"}, {"cs_renewal_date", "2024-02-30"}}}});
+  // Words a number parser reads as numbers are still not figures.
+  const auto odd =
+      sim_post("/__sim/objects/companies",
+               {{"properties", {{"name", "Odd Import"}, {"cs_mrr", "inf"}, {"cs_licensed_seats", "nan"}}}});
   auto s = syncer();
   const auto report = s.full(spec("companies"));
-  EXPECT_EQ(report.rejected_values, 2u);
+  EXPECT_EQ(report.rejected_values, 4u);
+  EXPECT_EQ(db_values("companies", "cs_mrr")[odd["id"]], "");
+  EXPECT_EQ(db_values("companies", "cs_licensed_seats")[odd["id"]], "");
   const std::string id = bad["id"];
   EXPECT_EQ(db_values("companies", "name")[id], "Broken Import");  // the record is kept
   EXPECT_EQ(db_values("companies", "cs_mrr")[id], "");
@@ -474,7 +494,7 @@ TEST_F(SyncTest, MalformedValuesAreStoredAsNullAndCounted) {
                 .counter("cshealthd_sync_rejected_values_total", "",
                          {{"object_type", "companies"}, {"property", "cs_mrr"}})
                 .value(),
-            1u);
+            2u);  // "lots" and "inf"
 }
 
 TEST_F(SyncTest, ProgressKnowsTheTotalForAnEta) {
