@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cshealthd/base/log.hpp"
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/store/crm_repository.hpp"
 
@@ -63,19 +64,7 @@ std::string object_text(const json& object) {
   out.reserve(64 * object.size() + 2);
   auto put_string = [&out](const std::string& s) {
     out += '"';
-    for (const char c : s) {
-      if (c == '"' || c == '\\') {
-        out += '\\';
-        out += c;
-      } else if (static_cast<unsigned char>(c) < 0x20) {
-        static const char* const kHex = "0123456789abcdef";
-        out += "\\u00";
-        out += kHex[(c >> 4) & 0xf];
-        out += kHex[c & 0xf];
-      } else {
-        out += c;
-      }
-    }
+    log::append_json_escaped(out, s);
     out += '"';
   };
   out += '{';

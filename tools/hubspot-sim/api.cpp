@@ -8,6 +8,7 @@
 #include <string_view>
 #include <thread>
 
+#include "cshealthd/base/log.hpp"
 #include "cshealthd/core/time.hpp"
 #include "search.hpp"
 
@@ -138,34 +139,7 @@ std::optional<Response> read_props(const ObjectStore& s, const json& props, Prop
 // full sync benchmark.
 void put_string(std::string& out, std::string_view s) {
   out += '"';
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static const char* const kHex = "0123456789abcdef";
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xf];
-          out += kHex[c & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
+  log::append_json_escaped(out, s);
   out += '"';
 }
 
