@@ -198,14 +198,13 @@ std::unique_ptr<Portal> generate(const GenerateOptions& opt, nlohmann::json* tru
     std::vector<std::uint64_t> contact_ids;
     const int n_contacts = rng.integer(1, 4);
     for (int k = 0; k < n_contacts; ++k) {
-      Record& ct =
-          p.create(contacts,
-                   {{"firstname", "Person" + std::to_string(k + 1)},
-                    {"lastname", std::string("C").append(std::to_string(i + 1))},
-                    {"email", std::string("p").append(std::to_string(k + 1)) + "@company" +
-                                  std::to_string(i + 1) + ".example"},
-                    {"cs_key_person", k == 0 ? "true" : "false"}},
-                   created + k * kMsPerDay, "IMPORT");
+      Record& ct = p.create(contacts,
+                            {{"firstname", "Person" + std::to_string(k + 1)},
+                             {"lastname", std::string("C").append(std::to_string(i + 1))},
+                             {"email", std::string("p").append(std::to_string(k + 1)) + "@company" +
+                                           std::to_string(i + 1) + ".example"},
+                             {"cs_key_person", k == 0 ? "true" : "false"}},
+                            created + k * kMsPerDay, "IMPORT");
       if (k == 0 && (cohort == Cohort::kChurning || cohort == Cohort::kDeclining) && rng.chance(0.3)) {
         const EpochMs left = now - rng.integer(3, 40) * kMsPerDay;
         ct.set("cs_departed", "true", left, "CRM_UI");
