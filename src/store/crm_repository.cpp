@@ -6,7 +6,7 @@
 #include <string_view>
 #include <tuple>
 
-#include <nlohmann/json.hpp>
+#include "cshealthd/base/log.hpp"
 
 namespace cshealthd::store {
 namespace {
@@ -67,7 +67,9 @@ std::vector<SnapshotDay> snapshot_days(const std::vector<SnapshotRow>& rows) {
     std::string out = "{";
     for (const auto& [metric, value] : values) {
       if (out.size() > 1) out += ',';
-      out += nlohmann::json(*metric).dump();
+      out += '"';
+      log::append_json_escaped(out, *metric);
+      out += '"';
       char number[32];
       const auto [end, ec] = std::to_chars(number, number + sizeof number, value);
       out += ':';

@@ -102,6 +102,24 @@ std::string now_iso(core::Clock& clock) {
       std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall_now().time_since_epoch()).count());
 }
 
+// Runs write(connection, insert) as a retried transaction. While `fresh` (a first full sync, whose rows
+// cannot be stored yet) it inserts straight; should a row be stored after all (written by something
+// else), the unique violation rolls it back and it runs again merging, as does the rest of the sync.
+template <typename Write>
+void insert_or_merge(store::Database& db, const char* what, const std::string& type, const char* rows,
+                     bool& fresh, Write&& write) {
+  const bool insert = fresh;
+  try {
+    db.with_retry(what, [&](pqxx::connection& c) { write(c, insert); });
+  } catch (const store::StoreError& e) {
+    if (!insert || e.kind() != store::StoreError::Kind::kConflict) throw;
+    spdlog::info("sync: some {} {} were already stored; merging the rest of this sync ({})", type, rows,
+                 e.what());
+    fresh = false;
+    db.with_retry(what, [&](pqxx::connection& c) { write(c, false); });
+  }
+}
+
 }  // namespace
 
 const PropertySpec* ObjectSpec::by_field(const std::string& f) const {
@@ -213,9 +231,8 @@ Syncer::Syncer(store::Database& db, hubspot::HubSpotClient& client, core::Clock&
 std::pair<std::string, std::string> Syncer::clean_properties(const ObjectSpec& spec, json& record,
                                                              TypeReport& report) {
   // Cleaned in place: the page is not needed afterwards, and copying every record's properties showed.
-  static const json kNoProperties = json::object();
   auto found = record.find("properties");
-  if (found == record.end() || !found->is_object()) return {kNoProperties.dump(), kNoProperties.dump()};
+  if (found == record.end() || !found->is_object()) return {"{}", "{}"};
   json& props = *found;
   json fields = json::object();
   for (const auto& p : spec.properties) {
@@ -247,6 +264,10 @@ void Syncer::snapshots(const ObjectSpec& spec, const json& record, const std::st
   if (const auto h = record.find("propertiesWithHistory"); h != record.end() && h->is_object()) history = &*h;
   const json* props = nullptr;
   if (const auto p = record.find("properties"); p != record.end() && p->is_object()) props = &*p;
+  auto member = [](const json& object, const char* key) -> const json* {
+    const auto it = object.find(key);
+    return it == object.end() ? nullptr : &*it;
+  };
   for (const auto& metric : spec.snapshot_metrics) {
     const auto* prop = spec.by_field(metric);
     if (prop == nullptr) continue;
@@ -255,10 +276,6 @@ void Syncer::snapshots(const ObjectSpec& spec, const json& record, const std::st
       const auto& text = v->get_ref<const std::string&>();
       if (!parses(ValueKind::kNumber, text)) return;
       out.push_back({id, std::move(day), metric, std::stod(text), source});
-    };
-    auto member = [](const json& object, const char* key) -> const json* {
-      const auto it = object.find(key);
-      return it == object.end() ? nullptr : &*it;
     };
     // HubSpot lists history newest first: oldest first here, so the last value of a day wins.
     if (history != nullptr) {
@@ -303,36 +320,26 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool
     std::sort(pending.begin(), pending.end());
     pending.erase(std::unique(pending.begin(), pending.end()), pending.end());
   }
-  // A first full sync reads records not stored yet: they go straight in, unless one is there after all
-  // (written by something else), and then this page and the rest of the sync take the merging path.
-  bool insert = backfill && fresh_;
-  auto write = [&](pqxx::connection& c) {
-    pqxx::work tx(c, "sync_write_page");
-    // The cursor commits with the rows it covers, so a commit lost in a database crash only means that
-    // page is read again: no need to wait for the WAL flush.
-    tx.exec("SET LOCAL synchronous_commit = off");
-    if (insert) {
-      store::CrmRepository::insert_new(tx, rows);
-    } else {
-      store::CrmRepository::upsert(tx, rows);
-    }
-    if (backfill && !spec.snapshot_metrics.empty()) {
-      store::CrmRepository::replace_snapshots(tx, ids, snaps);
-    } else {
-      store::CrmRepository::upsert_snapshots(tx, snaps);
-    }
-    store::CrmRepository::save_state(tx, state);
-    tx.commit();
-  };
-  try {
-    db_.with_retry("sync_write_page", write);
-  } catch (const store::StoreError& e) {
-    if (!insert || e.kind() != store::StoreError::Kind::kConflict) throw;
-    spdlog::info("sync: some {} records were already stored; merging the rest of this sync ({})", spec.type,
-                 e.what());
-    insert = fresh_ = false;
-    db_.with_retry("sync_write_page", write);
-  }
+  // A first full sync reads records not stored yet: they go straight in (see insert_or_merge).
+  insert_or_merge(db_, "sync_write_page", spec.type, "records", fresh_,
+                  [&](pqxx::connection& c, bool insert) {
+                    pqxx::work tx(c, "sync_write_page");
+                    // The cursor commits with the rows it covers, so a commit lost in a database crash only
+                    // means that page is read again: no need to wait for the WAL flush.
+                    tx.exec("SET LOCAL synchronous_commit = off");
+                    if (insert) {
+                      store::CrmRepository::insert_new(tx, rows);
+                    } else {
+                      store::CrmRepository::upsert(tx, rows);
+                    }
+                    if (backfill && !spec.snapshot_metrics.empty()) {
+                      store::CrmRepository::replace_snapshots(tx, ids, snaps);
+                    } else {
+                      store::CrmRepository::upsert_snapshots(tx, snaps);
+                    }
+                    store::CrmRepository::save_state(tx, state);
+                    tx.commit();
+                  });
   ++report.pages;
   (archived ? report.archived : report.records) += rows.size();
   report.snapshots += snaps.size();
@@ -374,29 +381,20 @@ void Syncer::flush_associations(const ObjectSpec& spec, store::SyncState& state,
         next.pending_associations.begin(),
         next.pending_associations.begin() + static_cast<std::ptrdiff_t>(ids.size()));
     // In a first sync nothing of these records is stored yet: their links go straight in as well.
-    bool insert = fresh_;
-    auto write = [&](pqxx::connection& c) {
-      pqxx::work tx(c, "sync_write_associations");
-      tx.exec("SET LOCAL synchronous_commit = off");  // as for pages: lost means read again
-      for (const auto& [to, pairs] : links) {
-        if (insert) {
-          store::CrmRepository::insert_new_associations(tx, spec.type, to, pairs);
-        } else {
-          store::CrmRepository::replace_associations(tx, spec.type, ids, to, pairs);
-        }
-      }
-      store::CrmRepository::save_state(tx, next);
-      tx.commit();
-    };
-    try {
-      db_.with_retry("sync_write_associations", write);
-    } catch (const store::StoreError& e) {
-      if (!insert || e.kind() != store::StoreError::Kind::kConflict) throw;
-      spdlog::info("sync: some {} associations were already stored; merging the rest of this sync ({})",
-                   spec.type, e.what());
-      insert = fresh_ = false;
-      db_.with_retry("sync_write_associations", write);
-    }
+    insert_or_merge(db_, "sync_write_associations", spec.type, "associations", fresh_,
+                    [&](pqxx::connection& c, bool insert) {
+                      pqxx::work tx(c, "sync_write_associations");
+                      tx.exec("SET LOCAL synchronous_commit = off");  // as for pages: lost means read again
+                      for (const auto& [to, pairs] : links) {
+                        if (insert) {
+                          store::CrmRepository::insert_new_associations(tx, spec.type, to, pairs);
+                        } else {
+                          store::CrmRepository::replace_associations(tx, spec.type, ids, to, pairs);
+                        }
+                      }
+                      store::CrmRepository::save_state(tx, next);
+                      tx.commit();
+                    });
     state = std::move(next);
   }
 }

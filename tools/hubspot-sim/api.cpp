@@ -709,7 +709,7 @@ Response Simulator::assoc_batch_read(const Request& req) {
   }
   const EpochMs started = now();
   std::lock_guard lock(mutex_);
-  // Written as text: a batch answers up to 1,000 ids, and a document of them cost more than the client.
+  // Written as text, like list pages: a batch answers up to 1,000 ids.
   std::string results;
   std::vector<std::string> without;
   for (const auto& in : inputs) {
