@@ -21,6 +21,19 @@ std::string bigint_array(const std::vector<std::int64_t>& ids) {
   return out + "}";
 }
 
+// What array_to_string(ids, ',') gives back: "1,2,3".
+std::vector<std::int64_t> parse_ids(std::string_view text) {
+  std::vector<std::int64_t> ids;
+  for (std::size_t at = 0; at < text.size();) {
+    std::int64_t id = 0;
+    const auto [end, ec] = std::from_chars(text.data() + at, text.data() + text.size(), id);
+    if (ec != std::errc()) break;
+    ids.push_back(id);
+    at = static_cast<std::size_t>(end - text.data()) + 1;  // past the comma
+  }
+  return ids;
+}
+
 // A PostgreSQL array literal of text elements, each quoted: {"a","b \\"c\\""}.
 std::string text_array(const std::vector<std::string>& items) {
   std::string out = "{";
@@ -177,6 +190,37 @@ void CrmRepository::replace_snapshots(pqxx::work& tx, const std::vector<std::int
   stream.complete();
 }
 
+void CrmRepository::add_pending_backfill(pqxx::work& tx, const std::string& object_type,
+                                         const std::vector<std::int64_t>& ids) {
+  if (ids.empty()) return;
+  // A page is read whole again only when its transaction was lost, so a row for its key cannot be
+  // stored already; should one be, the ids join it rather than replace any.
+  tx.exec_params(
+      "INSERT INTO sync_pending_backfill AS p (object_type, first_id, ids) VALUES ($1, $2, $3::bigint[]) "
+      "ON CONFLICT (object_type, first_id) DO UPDATE SET ids = "
+      "ARRAY(SELECT DISTINCT unnest(p.ids || EXCLUDED.ids) ORDER BY 1)",
+      object_type, *std::min_element(ids.begin(), ids.end()), bigint_array(ids));
+}
+
+void CrmRepository::finish_backfill(pqxx::work& tx, const std::string& object_type, std::int64_t first_id) {
+  tx.exec_params("DELETE FROM sync_pending_backfill WHERE object_type = $1 AND first_id = $2", object_type,
+                 first_id);
+}
+
+std::vector<CrmRepository::PendingBackfill> CrmRepository::pending_backfills(pqxx::transaction_base& tx,
+                                                                             const std::string& object_type) {
+  std::vector<PendingBackfill> out;
+  for (const auto& r : tx.exec_params("SELECT first_id, array_to_string(ids, ',') FROM sync_pending_backfill "
+                                      "WHERE object_type = $1 ORDER BY first_id",
+                                      object_type)) {
+    PendingBackfill p;
+    p.first_id = r[0].as<std::int64_t>();
+    p.ids = parse_ids(r[1].c_str());
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
 void CrmRepository::replace_associations(pqxx::work& tx, const std::string& from_type,
                                          const std::vector<std::int64_t>& from_ids,
                                          const std::string& to_type,
@@ -260,14 +304,7 @@ SyncState CrmRepository::load_state(pqxx::transaction_base& tx, const std::strin
   s.incr_last_id = opt<std::int64_t>(r[0][3]);
   s.incr_started_at = opt<std::string>(r[0][4]);
   s.spec_fingerprint = opt<std::string>(r[0][5]);
-  const std::string_view pending = r[0][6].c_str();
-  for (std::size_t at = 0; at < pending.size();) {
-    std::int64_t id = 0;
-    const auto [end, ec] = std::from_chars(pending.data() + at, pending.data() + pending.size(), id);
-    if (ec != std::errc()) break;
-    s.pending_associations.push_back(id);
-    at = static_cast<std::size_t>(end - pending.data()) + 1;  // past the comma
-  }
+  s.pending_associations = parse_ids(r[0][6].c_str());
   return s;
 }
 

@@ -3,7 +3,14 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -121,6 +128,96 @@ void insert_or_merge(store::Database& db, const char* what, const std::string& t
 }
 
 }  // namespace
+
+// A first sync's back-filled days are most of what it writes (about 13 days per company against one
+// record). Written inside each page's transaction they doubled the time of every page in the one chain
+// a type's full sync is, so they are written here instead, on a thread and connection of their own,
+// while the chain reads on. The page commits its ids into sync_pending_backfill; the transaction that
+// writes their days deletes that row, and rows a crash leaves are read again by the next sync.
+class BackfillWriter {
+ public:
+  BackfillWriter(store::Database& db, std::string type) : db_(db), type_(std::move(type)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  BackfillWriter(const BackfillWriter&) = delete;
+  BackfillWriter& operator=(const BackfillWriter&) = delete;
+  // Pages already handed over are still written: they are committed with their pending rows.
+  ~BackfillWriter() {
+    try {
+      finish();
+    } catch (const std::exception& e) {
+      spdlog::error("sync: back-filled days of some {} were not written: {}; the next sync writes them",
+                    type_, e.what());
+    }
+  }
+
+  // A committed page's days. Waits while kDepth pages wait (memory stays bounded); throws what stopped
+  // the writer, so the sync stops with it.
+  void add(std::int64_t first_id, std::vector<std::int64_t> ids, std::vector<store::SnapshotRow> rows) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return jobs_.size() < kDepth || error_; });
+    if (error_) std::rethrow_exception(error_);
+    jobs_.push_back({first_id, std::move(ids), std::move(rows)});
+    changed_.notify_all();
+  }
+
+  // Waits until every page handed over is written; throws what stopped the writer.
+  void finish() {
+    {
+      std::lock_guard lock(mutex_);
+      closing_ = true;
+      changed_.notify_all();
+    }
+    if (thread_.joinable()) thread_.join();
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
+
+ private:
+  static constexpr std::size_t kDepth = 4;
+  struct Job {
+    std::int64_t first_id;
+    std::vector<std::int64_t> ids;
+    std::vector<store::SnapshotRow> rows;
+  };
+
+  void run() {
+    while (true) {
+      Job job;
+      {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return !jobs_.empty() || closing_; });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+        changed_.notify_all();
+      }
+      try {
+        db_.with_retry("sync_write_backfill", [&](pqxx::connection& c) {
+          pqxx::work tx(c, "sync_write_backfill");
+          tx.exec("SET LOCAL synchronous_commit = off");  // lost means the pending row is back: read again
+          store::CrmRepository::replace_snapshots(tx, job.ids, job.rows);
+          store::CrmRepository::finish_backfill(tx, type_, job.first_id);
+          tx.commit();
+        });
+      } catch (...) {
+        std::lock_guard lock(mutex_);
+        error_ = std::current_exception();
+        jobs_.clear();  // their rows stay pending: the next sync writes them
+        changed_.notify_all();
+        return;
+      }
+    }
+  }
+
+  store::Database& db_;
+  const std::string type_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<Job> jobs_;
+  bool closing_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
 
 const PropertySpec* ObjectSpec::by_field(const std::string& f) const {
   for (const auto& p : properties) {
@@ -297,8 +394,7 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool
   std::vector<store::CrmRow> rows;
   std::vector<std::int64_t> ids;
   std::vector<store::SnapshotRow> snaps;
-  const auto today = core::format_date(
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count());
+  const auto today = this->today();
   for (auto& r : records) {
     if (!archived && !spec.snapshot_metrics.empty()) snapshots(spec, r, today, snaps);
     store::CrmRow row;
@@ -332,7 +428,9 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool
                     } else {
                       store::CrmRepository::upsert(tx, rows);
                     }
-                    if (backfill && !spec.snapshot_metrics.empty()) {
+                    if (backfill_ != nullptr) {
+                      store::CrmRepository::add_pending_backfill(tx, spec.type, ids);  // days: below
+                    } else if (backfill && !spec.snapshot_metrics.empty()) {
                       store::CrmRepository::replace_snapshots(tx, ids, snaps);
                     } else {
                       store::CrmRepository::upsert_snapshots(tx, snaps);
@@ -343,11 +441,54 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool
   ++report.pages;
   (archived ? report.archived : report.records) += rows.size();
   report.snapshots += snaps.size();
+  if (backfill_ != nullptr && !ids.empty()) {
+    const auto first_id = *std::min_element(ids.begin(), ids.end());
+    backfill_->add(first_id, std::move(ids), std::move(snaps));
+  }
   metrics_
       .counter("cshealthd_sync_records_total", "Records written by the sync", {{"object_type", spec.type}})
       .inc(rows.size());
   if (on_page_) on_page_(report);
   if (!archived) flush_associations(spec, state, false);
+}
+
+std::string Syncer::today() {
+  return core::format_date(
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count());
+}
+
+void Syncer::recover_backfill(const ObjectSpec& spec) {
+  if (spec.snapshot_metrics.empty()) return;
+  const auto pending = db_.with_connection("sync_pending_backfill", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    return store::CrmRepository::pending_backfills(tx, spec.type);
+  });
+  if (pending.empty()) return;
+  std::size_t companies = 0;
+  for (const auto& p : pending) companies += p.ids.size();
+  spdlog::info(
+      "sync: {} {} of an interrupted first sync still lack their back-filled days; reading them "
+      "again by id",
+      companies, spec.type);
+  std::vector<std::string> history;
+  for (const auto& m : spec.snapshot_metrics) {
+    if (const auto* p = spec.by_field(m)) history.push_back(p->name);
+  }
+  const auto day = today();
+  for (const auto& p : pending) {
+    // A page is at most 50 records (HubSpot's cap with history), within batch read's 100.
+    std::vector<std::string> id_text;
+    for (const auto id : p.ids) id_text.push_back(std::to_string(id));
+    std::vector<store::SnapshotRow> snaps;
+    for (const auto& r : client_.batch_read(spec.type, id_text, names(spec), history))
+      snapshots(spec, r, day, snaps);
+    db_.with_retry("sync_write_backfill", [&](pqxx::connection& c) {
+      pqxx::work tx(c, "sync_write_backfill");
+      store::CrmRepository::replace_snapshots(tx, p.ids, snaps);
+      store::CrmRepository::finish_backfill(tx, spec.type, p.first_id);
+      tx.commit();
+    });
+  }
 }
 
 store::SyncState Syncer::load_state(const std::string& type) {
@@ -467,6 +608,7 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
     const json body = {{"limit", 1}, {"properties", json::array({"hs_object_id"})}};
     report.expected = client_.search(spec.type, body).total.value_or(-1);
   }
+  recover_backfill(spec);
   auto state = load_state(spec.type);
   if (!state.full_cursor) {
     state.full_cursor = "";
@@ -484,6 +626,13 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
       if (const auto* p = spec.by_field(m)) q.properties_with_history.push_back(p->name);
     }
   }
+  std::optional<BackfillWriter> writer;
+  if (backfill && !spec.snapshot_metrics.empty()) writer.emplace(db_, spec.type);
+  backfill_ = writer ? &*writer : nullptr;
+  struct Detach {
+    BackfillWriter*& writer;
+    ~Detach() { writer = nullptr; }
+  } detach{backfill_};
   while (true) {
     q.after = *state.full_cursor;
     auto page = client_.list(spec.type, q);
@@ -499,6 +648,7 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
     write_page(spec, page.results, false, state, report, backfill);
     if (page.next_after.empty()) break;
   }
+  if (writer) writer->finish();
   flush_associations(spec, state, true);
   return report;
 }
@@ -514,6 +664,7 @@ TypeReport Syncer::incremental(const ObjectSpec& spec) {
     return full(spec);
   }
   fresh_ = false;
+  recover_backfill(spec);
   TypeReport report;
   report.type = spec.type;
   if (!state.incr_started_at) {

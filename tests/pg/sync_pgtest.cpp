@@ -112,6 +112,34 @@ class SyncTest : public ::testing::Test {
       return tx.exec(sql)[0][0].as<int>();
     });
   }
+  // Every company's stored active_users_30d days against the simulator's property history (the last
+  // value of each day) and today's value.
+  void expect_snapshots_match_history() {
+    const std::string today = core::format_date(
+        std::chrono::duration_cast<std::chrono::milliseconds>(wall_.wall_now().time_since_epoch()).count());
+    for (const auto& c : sim_objects("companies")) {
+      const std::string id = c["id"];
+      // What the simulator's history says, the last value of each day.
+      std::map<std::string, double> expected;
+      const auto& history = c["propertiesWithHistory"]["cs_active_users_30d"];
+      for (auto it = history.rbegin(); it != history.rend(); ++it) {
+        expected[core::format_date(*core::parse_iso8601((*it)["timestamp"].get<std::string>()))] =
+            std::stod((*it)["value"].get<std::string>());
+      }
+      expected[today] = std::stod(c["properties"]["cs_active_users_30d"].get<std::string>());
+      std::map<std::string, double> stored;
+      db_.with_connection("t", [&](pqxx::connection& conn) {
+        pqxx::read_transaction tx(conn);
+        for (const auto& r :
+             tx.exec_params("SELECT day::text, value FROM company_metric_snapshots WHERE company_id = "
+                            "$1 AND metric = 'active_users_30d'",
+                            std::stoll(id))) {
+          stored[r[0].as<std::string>()] = r[1].as<double>();
+        }
+      });
+      EXPECT_EQ(stored, expected) << id;
+    }
+  }
   void TearDown() override {
     client_.reset();
     sim_.reset();
@@ -360,33 +388,55 @@ TEST_F(SyncTest, MissingMappedPropertiesAreListedNotFatal) {
 TEST_F(SyncTest, FirstFullSyncBackfillsDailySnapshotsFromHistory) {
   start_sim(15);
   syncer().full(spec("companies"));
-  const std::string today = core::format_date(
-      std::chrono::duration_cast<std::chrono::milliseconds>(wall_.wall_now().time_since_epoch()).count());
-  for (const auto& c : sim_objects("companies")) {
-    const std::string id = c["id"];
-    // What the simulator's history says, the last value of each day.
-    std::map<std::string, double> expected;
-    const auto& history = c["propertiesWithHistory"]["cs_active_users_30d"];
-    for (auto it = history.rbegin(); it != history.rend(); ++it) {
-      expected[core::format_date(*core::parse_iso8601((*it)["timestamp"].get<std::string>()))] =
-          std::stod((*it)["value"].get<std::string>());
-    }
-    expected[today] = std::stod(c["properties"]["cs_active_users_30d"].get<std::string>());
-    std::map<std::string, double> stored;
-    db_.with_connection("t", [&](pqxx::connection& conn) {
-      pqxx::read_transaction tx(conn);
-      for (const auto& r :
-           tx.exec_params("SELECT day::text, value FROM company_metric_snapshots WHERE company_id = "
-                          "$1 AND metric = 'active_users_30d'",
-                          std::stoll(id))) {
-        stored[r[0].as<std::string>()] = r[1].as<double>();
-      }
-    });
-    EXPECT_EQ(stored, expected) << id;
-  }
+  expect_snapshots_match_history();
   EXPECT_GE(count("SELECT max(n) FROM (SELECT count(*) AS n FROM company_metric_snapshots "
                   "WHERE metric = 'active_users_30d' GROUP BY company_id) x"),
             12);  // a year of monthly history for the oldest customers
+  EXPECT_EQ(count("SELECT count(*) FROM sync_pending_backfill"), 0);
+}
+
+TEST_F(SyncTest, BackfilledDaysLeftUnwrittenAreReadAgainByIdNextTime) {
+  start_sim(400);
+  // The days are written beside the page chain; make that writer fail (the records still commit).
+  db_.with_connection("t", [](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec(
+        "CREATE FUNCTION planted_failure() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$BEGIN RAISE EXCEPTION 'planted failure'; END$$");
+    tx.exec(
+        "CREATE TRIGGER planted_failure BEFORE INSERT ON company_snapshots "
+        "FOR EACH STATEMENT EXECUTE FUNCTION planted_failure()");
+    tx.commit();
+  });
+  EXPECT_THROW(syncer().full(spec("companies")), std::exception);  // the sync stops with its writer
+  const int pages = count("SELECT count(*) FROM sync_pending_backfill WHERE object_type = 'companies'");
+  EXPECT_GE(pages, 1);
+  EXPECT_EQ(count("SELECT count(*) FROM company_snapshots"), 0);
+  // Every committed page either had its days written or left its ids: here none were written.
+  EXPECT_EQ(count("SELECT coalesce(sum(cardinality(ids)), 0) FROM sync_pending_backfill"),
+            count("SELECT count(*) FROM crm_objects WHERE object_type = 'companies'"));
+  db_.with_connection("t", [](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec("DROP TRIGGER planted_failure ON company_snapshots");
+    tx.commit();
+  });
+  http::ClientRequest r;
+  r.url = "http://127.0.0.1:" + std::to_string(sim_->port()) + "/__sim/requests";
+  const auto before = json::parse(http::fetch(r).body)["last"].get<std::uint64_t>();
+  syncer().incremental(spec("companies"));  // resumes the full sync, or runs an incremental one
+  EXPECT_EQ(count("SELECT count(*) FROM sync_pending_backfill"), 0);
+  expect_snapshots_match_history();
+  // The pending companies were read by id with their history, one batch read per page they came in.
+  r.url += "?since=" + std::to_string(before);
+  int batch_reads = 0;
+  const json log = json::parse(http::fetch(r).body);
+  for (const auto& q : log["requests"]) {
+    const std::string path = q["path"];
+    if (path != "/crm/v3/objects/companies/batch/read") continue;
+    ++batch_reads;
+    EXPECT_THAT(q["body"].get<std::string>(), ::testing::HasSubstr("propertiesWithHistory"));
+  }
+  EXPECT_EQ(batch_reads, pages);
 }
 
 TEST_F(SyncTest, LaterSyncsRecordTodayWithoutReadingHistoryAgain) {

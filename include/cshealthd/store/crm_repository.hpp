@@ -64,6 +64,17 @@ class CrmRepository {
   // COPY straight into the table. This is most of what a first full sync writes.
   static void replace_snapshots(pqxx::work& tx, const std::vector<std::int64_t>& company_ids,
                                 const std::vector<SnapshotRow>& rows);
+  // The companies of a first sync's page whose back-filled days are still to be written (see migration
+  // 0010): added with the page, finished with the days; a key is the page's lowest id.
+  struct PendingBackfill {
+    std::int64_t first_id = 0;
+    std::vector<std::int64_t> ids;
+  };
+  static void add_pending_backfill(pqxx::work& tx, const std::string& object_type,
+                                   const std::vector<std::int64_t>& ids);
+  static void finish_backfill(pqxx::work& tx, const std::string& object_type, std::int64_t first_id);
+  static std::vector<PendingBackfill> pending_backfills(pqxx::transaction_base& tx,
+                                                        const std::string& object_type);
   // Owners as HubSpot lists them (a JSON array, ids numeric); owners no longer listed are marked archived.
   static void replace_owners(pqxx::work& tx, const std::string& owners_json);
   // One object type's pipelines (a JSON array); pipelines no longer listed are marked archived.

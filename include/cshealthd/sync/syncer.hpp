@@ -61,6 +61,8 @@ struct TypeReport {
   std::int64_t expected = -1;  // records HubSpot says match (-1: unknown), for an ETA
 };
 
+class BackfillWriter;
+
 // Pulls HubSpot objects into PostgreSQL. Each page is written in one transaction together with the
 // cursor that follows it, so an interrupted sync resumes where it stopped.
 class Syncer {
@@ -96,6 +98,10 @@ class Syncer {
   // Reads associations for pending ids, 1,000 per call; with `all`, also a final partial batch.
   void flush_associations(const ObjectSpec& spec, store::SyncState& state, bool all);
   store::SyncState load_state(const std::string& type);
+  // Writes the back-filled days an interrupted first sync left unwritten (sync_pending_backfill),
+  // reading those companies again by id, with their property history.
+  void recover_backfill(const ObjectSpec& spec);
+  std::string today();  // YYYY-MM-DD (UTC): the day today's values are recorded under
   // Appends the record's snapshot rows: its property history (first sync) and today's values.
   void snapshots(const ObjectSpec& spec, const nlohmann::json& record, const std::string& today,
                  std::vector<store::SnapshotRow>& out);
@@ -111,6 +117,9 @@ class Syncer {
   std::function<void(const TypeReport&)> on_page_;
   // A first full sync whose records, and their associations, are not stored yet: COPYed straight in.
   bool fresh_ = false;
+  // During a first full sync of a type with snapshots: writes each page's back-filled days beside the
+  // page chain, so a page's transaction holds its records and cursor only.
+  BackfillWriter* backfill_ = nullptr;
 };
 
 }  // namespace cshealthd::sync
