@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "cshealthd/base/log.hpp"
+
 namespace {
 
 using cshealthd::http::read_json;
@@ -184,6 +186,33 @@ TEST(JsonReader, TruncatedAndCorruptedPagesMatchNlohmann) {
     SCOPED_TRACE(bad);
     expect_same_as_nlohmann(bad);
   }
+}
+
+// The writers (the sync's properties, the simulator's pages, the log) escape with append_json_escaped:
+// whatever it writes must read back as the text it was given.
+TEST(JsonReader, TextTheEscaperWritesReadsBackExactly) {
+  std::vector<std::string> texts = {"",
+                                    "plain",
+                                    "\"quoted\"",
+                                    "back\\slash",
+                                    "tab\tnew\nline\rret",
+                                    "caf\xc3\xa9 \xe4\xb8\xad \xf0\x9f\x98\x80",
+                                    std::string("nul\0in", 6)};
+  std::string controls;
+  for (int c = 0; c < 0x20; ++c) controls += static_cast<char>(c);
+  texts.push_back(controls);
+  texts.push_back("a" + controls + "b\"c\\d" + controls);
+  for (const auto& text : texts) {
+    std::string doc = "\"";
+    cshealthd::log::append_json_escaped(doc, text);
+    doc += '"';
+    SCOPED_TRACE(doc);
+    EXPECT_EQ(read_json(doc).get<std::string>(), text);
+    EXPECT_EQ(json::parse(doc).get<std::string>(), text);
+  }
+  std::string out = "kept:";
+  cshealthd::log::append_json_escaped(out, "x\"y");
+  EXPECT_EQ(out, "kept:x\\\"y");  // appends, never replaces
 }
 
 }  // namespace
