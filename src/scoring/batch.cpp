@@ -3,17 +3,15 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <exception>
-#include <mutex>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
+#include "cshealthd/base/handoff.hpp"
 #include "cshealthd/core/time.hpp"
 
 namespace cshealthd::scoring {
@@ -362,11 +360,7 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
   const int threads = std::max(1, o.threads);
   // A reader thread fetches the next chunk (its own connection and snapshot) while this one is scored
   // and written: reading and writing are the database's work, and they overlap on its cores.
-  std::mutex mutex;
-  std::condition_variable cv;
-  std::deque<Chunk> ready;
-  bool reader_done = false, stop_reader = false;
-  std::exception_ptr reader_error;
+  Handoff<Chunk> ready(2);
   std::thread reader([&] {
     std::int64_t after = 0;
     try {
@@ -376,53 +370,28 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
           pqxx::read_transaction tx(c, "score_read_chunk");
           return read_chunk(tx, o, windows, after);
         });
+        report.read_seconds += secs(t0);  // only this thread writes it until the join
         const bool last = chunk.inputs.size() < o.chunk;
-        std::unique_lock lock(mutex);
-        report.read_seconds += secs(t0);
         if (chunk.inputs.empty()) break;
         after = chunk.hi;
-        cv.wait(lock, [&] { return ready.size() < 2 || stop_reader; });
-        if (stop_reader) break;
-        ready.push_back(std::move(chunk));
-        cv.notify_all();
-        if (last) break;
+        if (!ready.push(std::move(chunk)) || last) break;  // false: scoring stopped
       }
+      ready.close();
     } catch (...) {
-      std::lock_guard lock(mutex);
-      reader_error = std::current_exception();
+      ready.close(std::current_exception());
     }
-    std::lock_guard lock(mutex);
-    reader_done = true;
-    cv.notify_all();
   });
   struct JoinReader {
     std::thread& t;
-    std::mutex& m;
-    std::condition_variable& cv;
-    bool& stop;
+    Handoff<Chunk>& ready;
     ~JoinReader() {
-      {
-        std::lock_guard lock(m);
-        stop = true;
-      }
-      cv.notify_all();
+      ready.close();  // a reader waiting for room stops
       if (t.joinable()) t.join();
     }
-  } join_reader{reader, mutex, cv, stop_reader};
+  } join_reader{reader, ready};
 
-  while (true) {
-    Chunk chunk;
-    {
-      std::unique_lock lock(mutex);
-      cv.wait(lock, [&] { return !ready.empty() || reader_done; });
-      if (ready.empty()) {
-        if (reader_error) std::rethrow_exception(reader_error);
-        break;
-      }
-      chunk = std::move(ready.front());
-      ready.pop_front();
-      cv.notify_all();
-    }
+  while (auto next = ready.pop()) {  // the reader's error, if it failed, once its chunks are scored
+    Chunk chunk = std::move(*next);
 
     // Score and serialise on worker threads: the engine is pure, each company independent.
     auto t0 = Clock::now();

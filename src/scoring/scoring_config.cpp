@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <set>
 #include <sstream>
@@ -85,6 +86,21 @@ class Node {
     if (s == "true") return true;
     if (s == "false") return false;
     fail("expected true or false, got '" + s + "'");
+  }
+  // The value as one of `choices`; anything else fails naming them all ("expected a, b or c, got 'x'").
+  template <typename T>
+  T one_of(std::initializer_list<std::pair<const char*, T>> choices) const {
+    const std::string s = str();
+    for (const auto& [name, value] : choices) {
+      if (s == name) return value;
+    }
+    std::string names;
+    std::size_t i = 0;
+    for (const auto& choice : choices) {
+      names += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + std::string(choice.first);
+      ++i;
+    }
+    fail("expected " + names + ", got '" + s + "'");
   }
   std::vector<std::string> strings() const {
     std::vector<std::string> out;
@@ -178,33 +194,19 @@ core::RecordFilter filter(const Node& n) {
 // source / filter / window_days / last_n / reduce / share_of, within a component or a rule.
 core::Aggregate aggregate(const Node& n) {
   core::Aggregate a;
-  const std::string source = n.at("source").str();
-  if (source == "tickets")
-    a.source = core::RecordSource::kTickets;
-  else if (source == "feedback")
-    a.source = core::RecordSource::kFeedback;
-  else if (source == "meetings")
-    a.source = core::RecordSource::kMeetings;
-  else
-    n.child("source").fail("expected tickets, feedback or meetings, got '" + source + "'");
+  using S = core::RecordSource;
+  a.source = n.at("source").one_of<S>(
+      {{"tickets", S::kTickets}, {"feedback", S::kFeedback}, {"meetings", S::kMeetings}});
   if (n.has("filter")) a.filter = filter(n.child("filter"));
   if (n.has("window_days")) a.window_days = n.child("window_days").integer(0, 3650);
   if (n.has("last_n")) a.last_n = n.child("last_n").integer(0, 1000);
-  const std::string reduce = n.opt_str("reduce", "count");
-  if (reduce == "count")
-    a.reduce = core::Reduce::kCount;
-  else if (reduce == "latest")
-    a.reduce = core::Reduce::kLatest;
-  else if (reduce == "average")
-    a.reduce = core::Reduce::kAverage;
-  else if (reduce == "share")
-    a.reduce = core::Reduce::kShare;
-  else
-    n.child("reduce").fail("expected count, latest, average or share, got '" + reduce + "'");
-  if (a.reduce == core::Reduce::kShare) a.share_of = filter(n.at("share_of"));
-  if ((a.reduce == core::Reduce::kLatest || a.reduce == core::Reduce::kAverage) &&
-      a.source != core::RecordSource::kFeedback)
-    n.child("reduce").fail(reduce + " needs a source with values (feedback)");
+  using R = core::Reduce;
+  if (n.has("reduce"))
+    a.reduce = n.child("reduce").one_of<R>(
+        {{"count", R::kCount}, {"latest", R::kLatest}, {"average", R::kAverage}, {"share", R::kShare}});
+  if (a.reduce == R::kShare) a.share_of = filter(n.at("share_of"));
+  if ((a.reduce == R::kLatest || a.reduce == R::kAverage) && a.source != core::RecordSource::kFeedback)
+    n.child("reduce").fail(n.child("reduce").str() + " needs a source with values (feedback)");
   return a;
 }
 
@@ -281,11 +283,8 @@ core::Component component(const Node& n) {
       n.child("field").fail("unknown date '" + n.child("field").str() +
                             "' (known: renewal_date, contract_start_date, last_contacted)");
     c.date = *f;
-    const std::string unit = n.opt_str("unit", "days");
-    if (unit == "months")
-      c.unit = core::TimeUnit::kMonths;
-    else if (unit != "days")
-      n.child("unit").fail("expected days or months, got '" + unit + "'");
+    using U = core::TimeUnit;
+    if (n.has("unit")) c.unit = n.child("unit").one_of<U>({{"days", U::kDays}, {"months", U::kMonths}});
     c.bands = bands(n.at("bands"), c.max_points);
   } else if (kind == "aggregate") {
     c.kind = core::ComponentKind::kAggregate;

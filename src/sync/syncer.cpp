@@ -3,17 +3,15 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <condition_variable>
 #include <cstdio>
-#include <deque>
 #include <exception>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
 
 #include <spdlog/spdlog.h>
 
+#include "cshealthd/base/handoff.hpp"
 #include "cshealthd/base/log.hpp"
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/store/crm_repository.hpp"
@@ -154,22 +152,14 @@ class BackfillWriter {
   // A committed page's days. Waits while kDepth pages wait (memory stays bounded); throws what stopped
   // the writer, so the sync stops with it.
   void add(std::int64_t first_id, std::vector<std::int64_t> ids, std::vector<store::SnapshotRow> rows) {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return jobs_.size() < kDepth || error_; });
-    if (error_) std::rethrow_exception(error_);
-    jobs_.push_back({first_id, std::move(ids), std::move(rows)});
-    changed_.notify_all();
+    jobs_.push({first_id, std::move(ids), std::move(rows)});
   }
 
   // Waits until every page handed over is written; throws what stopped the writer.
   void finish() {
-    {
-      std::lock_guard lock(mutex_);
-      closing_ = true;
-      changed_.notify_all();
-    }
+    jobs_.close();
     if (thread_.joinable()) thread_.join();
-    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    if (const auto error = std::exchange(error_, nullptr)) std::rethrow_exception(error);
   }
 
  private:
@@ -181,40 +171,25 @@ class BackfillWriter {
   };
 
   void run() {
-    while (true) {
-      Job job;
-      {
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [&] { return !jobs_.empty() || closing_; });
-        if (jobs_.empty()) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
-        changed_.notify_all();
-      }
-      try {
+    try {
+      while (const auto job = jobs_.pop()) {
         db_.with_retry("sync_write_backfill", [&](pqxx::connection& c) {
           pqxx::work tx(c, "sync_write_backfill");
           tx.exec("SET LOCAL synchronous_commit = off");  // lost means the pending row is back: read again
-          store::CrmRepository::replace_snapshots(tx, job.ids, job.rows);
-          store::CrmRepository::finish_backfill(tx, type_, job.first_id);
+          store::CrmRepository::replace_snapshots(tx, job->ids, job->rows);
+          store::CrmRepository::finish_backfill(tx, type_, job->first_id);
           tx.commit();
         });
-      } catch (...) {
-        std::lock_guard lock(mutex_);
-        error_ = std::current_exception();
-        jobs_.clear();  // their rows stay pending: the next sync writes them
-        changed_.notify_all();
-        return;
       }
+    } catch (...) {
+      error_ = std::current_exception();  // read by finish() after the join
+      jobs_.close(error_);                // pages still waiting stay pending: the next sync writes them
     }
   }
 
   store::Database& db_;
   const std::string type_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<Job> jobs_;
-  bool closing_ = false;
+  Handoff<Job> jobs_{kDepth};
   std::exception_ptr error_;
   std::thread thread_;
 };

@@ -639,6 +639,20 @@ TEST(ScorecardConfig, ErrorsNameFileLineAndProblem) {
   EXPECT_THAT(error_of("y.yaml", "scorecard: [\n"), HasSubstr("y.yaml:"));
 }
 
+TEST(ScorecardConfig, AValueOutsideItsChoicesNamesThemAll) {
+  const std::string head = "scorecard: weighted\ncomponents:\n  - name: x\n    weight: 100\n";
+  const std::string agg = head + "    kind: aggregate\n    bands: [{gte: 0, points: 1}]\n";
+  EXPECT_THAT(error_of("s.yaml", agg + "    source: calls\n"),
+              AllOf(HasSubstr("expected tickets, feedback or meetings, got 'calls'"), HasSubstr("s.yaml:7")));
+  EXPECT_THAT(error_of("r.yaml", agg + "    source: tickets\n    reduce: sum\n"),
+              HasSubstr("expected count, latest, average or share, got 'sum'"));
+  EXPECT_THAT(error_of("f.yaml", agg + "    source: tickets\n    reduce: latest\n"),
+              HasSubstr("latest needs a source with values (feedback)"));
+  EXPECT_THAT(error_of("u.yaml", head + "    kind: days_until\n    field: renewal_date\n    unit: weeks\n"
+                                        "    bands: [{gte: 0, points: 1}]\n"),
+              HasSubstr("expected days or months, got 'weeks'"));
+}
+
 TEST(ScorecardConfig, ShippedPresetsLoadWithWeightedAsTheDefault) {
   const auto& s = shipped();
   ASSERT_NE(s.find("points"), nullptr);
