@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -216,3 +217,81 @@ TEST(JsonReader, TextTheEscaperWritesReadsBackExactly) {
 }
 
 }  // namespace
+
+using cshealthd::http::JsonCursor;
+
+// The pull reader walks what it is told to and skips the rest, checking all of it.
+TEST(JsonCursor, ReadsWhatItIsToldToAndSkipsTheRest) {
+  JsonCursor in(R"( {"a": [1, "x\"y", {"k\u0065y": null}], "b": true, "c": -2.5e3, "d": "caf\u00e9"} )");
+  std::vector<std::string> keys, skipped;
+  std::string d;
+  double c = 0;
+  bool b = false;
+  in.object([&](std::string_view key) {
+    keys.emplace_back(key);
+    if (key == "a") {
+      skipped.emplace_back(in.skip());
+    } else if (key == "b") {
+      b = in.boolean();
+    } else if (key == "c") {
+      EXPECT_EQ(in.peek(), JsonCursor::Kind::kNumber);
+      c = std::stod(std::string(in.number()));
+    } else {
+      in.string(d);
+    }
+  });
+  in.finish();
+  EXPECT_EQ(keys, (std::vector<std::string>{"a", "b", "c", "d"}));
+  EXPECT_EQ(skipped, (std::vector<std::string>{R"([1, "x\"y", {"k\u0065y": null}])"}));
+  EXPECT_TRUE(b);
+  EXPECT_EQ(c, -2500);
+  EXPECT_EQ(d, "caf\xc3\xa9");
+}
+
+// A key that needed decoding lives in the cursor's buffer: it stays valid until the value is read, and
+// nested keys that need decoding too do not disturb what the caller copied.
+TEST(JsonCursor, EscapedKeysAtEveryLevel) {
+  JsonCursor in(R"({"\u0061":{"\u0062":1,"plain":2},"\u0063":[]})");
+  std::vector<std::string> seen;
+  std::function<void()> walk = [&] {
+    if (in.peek() == JsonCursor::Kind::kObject) {
+      in.object([&](std::string_view key) {
+        seen.emplace_back(key);
+        walk();
+      });
+    } else {
+      seen.emplace_back(in.skip());
+    }
+  };
+  walk();
+  in.finish();
+  EXPECT_EQ(seen, (std::vector<std::string>{"a", "b", "1", "plain", "2", "c", "[]"}));
+}
+
+TEST(JsonCursor, WrongKindsAndTrailingTextAreParseErrors) {
+  auto fails = [](const std::string& text, const std::function<void(JsonCursor&)>& read) {
+    JsonCursor in(text);
+    EXPECT_THROW(
+        {
+          read(in);
+          in.finish();
+        },
+        json::parse_error)
+        << text;
+  };
+  fails("[1]", [](JsonCursor& in) { in.object([&](std::string_view) { in.skip(); }); });
+  fails("{}", [](JsonCursor& in) { in.array([&] { in.skip(); }); });
+  fails("1", [](JsonCursor& in) {
+    std::string s;
+    in.string(s);
+  });
+  fails("null", [](JsonCursor& in) { in.boolean(); });
+  fails("\"1\"", [](JsonCursor& in) { in.number(); });
+  fails("true false", [](JsonCursor& in) { in.boolean(); });
+  fails("{\"a\":[1,2}", [](JsonCursor& in) { in.skip(); });
+  fails("", [](JsonCursor& in) { in.peek(); });
+  fails(std::string(600, '[') + std::string(600, ']'), [](JsonCursor& in) { in.skip(); });
+  const std::string deep = std::string(512, '[') + std::string(512, ']');
+  JsonCursor ok(deep);
+  EXPECT_NO_THROW(ok.skip());
+}
