@@ -105,6 +105,23 @@ std::chrono::milliseconds HubSpotClient::backoff(int attempt) {
 
 json HubSpotClient::call(const std::string& endpoint, const std::string& method, const std::string& target,
                          const json& body, Budget budget) {
+  json answer = json::object();
+  exchange(endpoint, method, target, body, budget, [&](std::string_view text) {
+    if (!text.empty()) answer = http::read_json(text);
+  });
+  return answer;
+}
+
+Page HubSpotClient::read_page(const std::string& endpoint, const std::string& method,
+                              const std::string& target, const json& body, Budget budget) {
+  Page page;
+  exchange(endpoint, method, target, body, budget, [&](std::string_view text) { page = parse_page(text); });
+  return page;
+}
+
+void HubSpotClient::exchange(const std::string& endpoint, const std::string& method,
+                             const std::string& target, const json& body, Budget budget,
+                             const std::function<void(std::string_view)>& accept) {
   HttpRequest req;
   req.method = method;
   req.target = target;
@@ -132,11 +149,14 @@ json HubSpotClient::call(const std::string& endpoint, const std::string& method,
     if (failure.empty()) budget_.observe(res);
     if (failure.empty() &&
         (res.status == 200 || res.status == 201 || res.status == 204 || res.status == 207)) {
-      if (res.body.empty()) return json::object();
       try {
-        return http::read_json(res.body);  // nlohmann's answer, faster: pages are the sync's largest input
+        accept(res.body);
+        return;
       } catch (const json::parse_error& e) {
         failure = "unparseable body: " + std::string(e.what());  // a truncated answer: retry it
+      } catch (const MalformedAnswer& e) {
+        throw ApiError(ApiError::Kind::kRejected, res.status, "", res.header("X-HubSpot-Correlation-Id"),
+                       endpoint + ": malformed answer: " + e.what());
       }
     }
     const bool limited = failure.empty() && res.status == 429;
@@ -172,17 +192,6 @@ json HubSpotClient::call(const std::string& endpoint, const std::string& method,
   }
 }
 
-namespace {
-
-// Moves the records out of an answer: a page with property history is large, and copying it showed.
-std::vector<json> take_results(json& answer) {
-  const auto it = answer.find("results");
-  if (it == answer.end() || !it->is_array()) return {};
-  return std::move(it->get_ref<json::array_t&>());
-}
-
-}  // namespace
-
 Page HubSpotClient::list_chunk(const std::string& type, const ListQuery& q,
                                const std::vector<std::string>& props) {
   std::string target = "/crm/v3/objects/" + type + "?limit=" + std::to_string(q.limit);
@@ -192,12 +201,7 @@ Page HubSpotClient::list_chunk(const std::string& type, const ListQuery& q,
     target += "&propertiesWithHistory=" + url_encode(join(q.properties_with_history));
   if (!q.associations.empty()) target += "&associations=" + url_encode(join(q.associations));
   if (q.archived) target += "&archived=true";
-  json body = call("objects.list", "GET", target);
-  Page page;
-  page.results = take_results(body);
-  if (body.contains("paging") && body["paging"].contains("next"))
-    page.next_after = body["paging"]["next"].value("after", "");
-  return page;
+  return read_page("objects.list", "GET", target, nullptr, Budget::kBurst);
 }
 
 Page HubSpotClient::list(const std::string& type, const ListQuery& q) {
@@ -212,49 +216,45 @@ Page HubSpotClient::list(const std::string& type, const ListQuery& q) {
     const Page more = list_chunk(type, plain, chunks[i]);
     for (auto& r : page.results) {
       for (const auto& m : more.results) {
-        if (m["id"] == r["id"]) r["properties"].update(m["properties"]);
+        if (m.id != r.id) continue;
+        for (const auto& [name, value] : m.properties) r.set(name, value);
       }
     }
   }
   return page;
 }
 
-std::vector<json> HubSpotClient::batch_read(const std::string& type, const std::vector<std::string>& ids,
-                                            const std::vector<std::string>& properties,
-                                            const std::vector<std::string>& properties_with_history) {
+std::vector<Record> HubSpotClient::batch_read(const std::string& type, const std::vector<std::string>& ids,
+                                              const std::vector<std::string>& properties,
+                                              const std::vector<std::string>& properties_with_history) {
   json inputs = json::array();
   for (const auto& id : ids) inputs.push_back({{"id", id}});
   json body = {{"inputs", inputs}, {"properties", properties}};
   if (!properties_with_history.empty()) body["propertiesWithHistory"] = properties_with_history;
-  json res = call("objects.batch_read", "POST", "/crm/v3/objects/" + type + "/batch/read", body);
-  return take_results(res);
+  return read_page("objects.batch_read", "POST", "/crm/v3/objects/" + type + "/batch/read", body,
+                   Budget::kBurst)
+      .results;
 }
 
 Page HubSpotClient::search(const std::string& type, const json& body) {
-  json res = call("objects.search", "POST", "/crm/v3/objects/" + type + "/search", body, Budget::kSearch);
-  Page page;
-  page.results = take_results(res);
-  if (res.contains("paging") && res["paging"].contains("next"))
-    page.next_after = res["paging"]["next"].value("after", "");
-  if (res.contains("total")) page.total = res["total"].get<std::int64_t>();
-  return page;
+  return read_page("objects.search", "POST", "/crm/v3/objects/" + type + "/search", body, Budget::kSearch);
 }
 
 std::map<std::string, std::vector<std::string>> HubSpotClient::associations(
     const std::string& from, const std::string& to, const std::vector<std::string>& ids) {
   json inputs = json::array();
   for (const auto& id : ids) inputs.push_back({{"id", id}});
-  json res = call("associations.batch_read", "POST",
-                  "/crm/v4/associations/" + from + "/" + to + "/batch/read", {{"inputs", std::move(inputs)}});
   // Ids without associations come back as errors of a 207: they simply have none.
   std::map<std::string, std::vector<std::string>> out;
-  for (const auto& r : take_results(res)) {
-    auto& list = out[r["from"]["id"].get<std::string>()];
-    for (const auto& t : r.value("to", json::array())) {
-      const auto& id = t["toObjectId"];
-      list.push_back(id.is_string() ? id.get<std::string>() : std::to_string(id.get<std::uint64_t>()));
-    }
-  }
+  exchange("associations.batch_read", "POST", "/crm/v4/associations/" + from + "/" + to + "/batch/read",
+           {{"inputs", std::move(inputs)}}, Budget::kBurst, [&](std::string_view text) {
+             out.clear();
+             for (auto& [id, tos] : parse_associations(text)) {
+               auto& list = out[id];
+               list.insert(list.end(), std::make_move_iterator(tos.begin()),
+                           std::make_move_iterator(tos.end()));
+             }
+           });
   return out;
 }
 

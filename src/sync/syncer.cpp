@@ -44,62 +44,61 @@ bool parses(ValueKind kind, const std::string& v) {
   return false;
 }
 
-// The typed JSON value of a well-formed HubSpot string: numbers as numbers, timestamps as ISO 8601
-// (HubSpot sends both epoch milliseconds and ISO text), booleans as booleans.
-json typed(ValueKind kind, const std::string& v) {
+double number(const std::string& text) {  // of a value parses() accepted
+  double d = 0;
+  std::from_chars(text.data(), text.data() + text.size(), d);
+  return d;
+}
+
+void append_string(std::string& out, std::string_view text) {
+  out += '"';
+  log::append_json_escaped(out, text);
+  out += '"';
+}
+
+// Appends the typed JSON value of a well-formed HubSpot string: numbers as numbers, timestamps as ISO
+// 8601 (HubSpot sends both epoch milliseconds and ISO text), booleans as booleans.
+void append_typed(std::string& out, ValueKind kind, const std::string& v) {
   switch (kind) {
     case ValueKind::kText:
-      return v;
-    case ValueKind::kNumber:
-      return std::stod(v);
-    case ValueKind::kTimestamp:
-      return core::format_iso8601(*core::parse_hubspot_timestamp(v));
-    case ValueKind::kBool:
-      return v == "true";
-  }
-  return nullptr;
-}
-
-// A JSON object as text. HubSpot's properties are flat (strings or null) and so are the typed fields,
-// which a sync writes for every record: written here directly, as the generic serializer cost a tenth
-// of the service's CPU in a first sync. Anything nested goes through the generic one. Strings are
-// valid UTF-8 (the parser checked them), so only quotes, backslashes and control characters are escaped.
-std::string object_text(const json& object) {
-  std::string out;
-  out.reserve(64 * object.size() + 2);
-  auto put_string = [&out](const std::string& s) {
-    out += '"';
-    log::append_json_escaped(out, s);
-    out += '"';
-  };
-  out += '{';
-  bool first = true;
-  for (auto it = object.begin(); it != object.end(); ++it) {
-    if (!first) out += ',';
-    first = false;
-    put_string(it.key());
-    out += ':';
-    const json& v = *it;
-    if (v.is_string()) {
-      put_string(v.get_ref<const std::string&>());
-    } else if (v.is_null()) {
-      out += "null";
-    } else if (v.is_boolean()) {
-      out += v.get<bool>() ? "true" : "false";
-    } else if (v.is_number_float() && std::isfinite(v.get<double>())) {
-      char number[32];
-      const auto [end, ec] = std::to_chars(number, number + sizeof number, v.get<double>());
-      out.append(number, ec == std::errc() ? end : number);
-    } else {
-      out += v.dump();  // integers, non-finite numbers (null), nested values
+      append_string(out, v);
+      return;
+    case ValueKind::kNumber: {
+      char text[32];
+      const auto [end, ec] = std::to_chars(text, text + sizeof text, number(v));
+      out.append(text, ec == std::errc() ? end : text);
+      return;
     }
+    case ValueKind::kTimestamp:
+      append_string(out, core::format_iso8601(*core::parse_hubspot_timestamp(v)));
+      return;
+    case ValueKind::kBool:
+      out += v == "true" ? "true" : "false";
+      return;
   }
-  out += '}';
-  return out;
 }
 
-std::int64_t id_of(const json& r) {
-  return std::stoll(r.at("id").get<std::string>());
+// PostgreSQL's jsonb cannot hold a NUL character, raw or escaped: such a value is malformed, whatever its
+// type.
+bool storable(const hubspot::Value& v) {
+  switch (v.kind) {
+    case hubspot::Value::Kind::kString:
+      return v.text.find('\0') == std::string::npos;
+    case hubspot::Value::Kind::kJson:
+      return v.text.find("\\u0000") == std::string::npos;
+    case hubspot::Value::Kind::kNull:
+      break;
+  }
+  return true;
+}
+
+// The record's id, when it is one (HubSpot's ids are integers sent as text).
+std::optional<std::int64_t> id_of(const hubspot::Record& r) {
+  std::int64_t id = 0;
+  const char* end = r.id.data() + r.id.size();
+  const auto [ptr, ec] = std::from_chars(r.id.data(), end, id);
+  if (r.id.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  return id;
 }
 
 std::string now_iso(core::Clock& clock) {
@@ -298,90 +297,134 @@ Syncer::Syncer(store::Database& db, hubspot::HubSpotClient& client, core::Clock&
                metrics::Registry& metrics, SyncOptions options)
     : db_(db), client_(client), clock_(clock), metrics_(metrics), options_(options) {}
 
-// Bad input from HubSpot (text in a number property, an impossible date) is stored as null, counted and
-// logged with the record, property and value; it never stops the sync.
-std::pair<std::string, std::string> Syncer::clean_properties(const ObjectSpec& spec, json& record,
-                                                             TypeReport& report) {
-  // Cleaned in place: the page is not needed afterwards, and copying every record's properties showed.
-  auto found = record.find("properties");
-  if (found == record.end() || !found->is_object()) return {"{}", "{}"};
-  json& props = *found;
-  json fields = json::object();
+// Bad input from HubSpot (text in a number property, an impossible date, a NUL character) is stored as
+// null and noted; it never stops the sync.
+std::optional<store::CrmRow> record_row(const ObjectSpec& spec, hubspot::Record& record, bool archived,
+                                        std::vector<Rejection>& rejected) {
+  const auto id = id_of(record);
+  if (!id) {  // nothing to store it under
+    rejected.push_back({"id", record.id});
+    return std::nullopt;
+  }
+  // Cleaned in place: the page is not needed afterwards.
+  auto reject = [&](const std::string& property, hubspot::Value& v) {
+    rejected.push_back({property, std::move(v.text)});
+    v.kind = hubspot::Value::Kind::kNull;
+    v.text.clear();
+  };
+  std::string fields = "{";
   for (const auto& p : spec.properties) {
-    const auto it = props.find(p.name);
-    if (it == props.end() || !it->is_string()) continue;
-    const std::string& v = it->get_ref<const std::string&>();
-    if (v.empty()) continue;
-    if (!parses(p.kind, v)) {
-      ++report.rejected_values;
-      metrics_
-          .counter("cshealthd_sync_rejected_values_total",
-                   "HubSpot values that failed their type and were stored as null",
-                   {{"object_type", spec.type}, {"property", p.name}})
-          .inc();
-      spdlog::warn("sync: {} {} property {} has malformed value '{}'; stored as null", spec.type,
-                   record.value("id", ""), p.name, v.substr(0, 100));
-      *it = nullptr;
+    hubspot::Value* v = record.property(p.name);
+    if (v == nullptr || !v->is_string() || v->text.empty()) continue;
+    if (!storable(*v) || !parses(p.kind, v->text)) {
+      reject(p.name, *v);
       continue;
     }
-    if (!p.field.empty()) fields[p.field] = typed(p.kind, v);
+    if (p.field.empty()) continue;
+    if (fields.size() > 1) fields += ',';
+    append_string(fields, p.field);
+    fields += ':';
+    append_typed(fields, p.kind, v->text);
   }
-  return {object_text(props), object_text(fields)};
+  fields += '}';
+  // HubSpot's properties are flat (strings or null): written here directly, as a generic serializer
+  // cost a tenth of the service's CPU in a first sync.
+  std::string props;
+  props.reserve(64 * record.properties.size() + 2);
+  props += '{';
+  for (auto& [name, v] : record.properties) {
+    if (name.find('\0') != std::string::npos) {
+      std::string shown = name;  // a name jsonb cannot hold: the property is left out
+      std::replace(shown.begin(), shown.end(), '\0', ' ');
+      rejected.push_back({std::move(shown), ""});
+      continue;
+    }
+    if (!storable(v)) reject(name, v);
+    if (props.size() > 1) props += ',';
+    append_string(props, name);
+    props += ':';
+    switch (v.kind) {
+      case hubspot::Value::Kind::kString:
+        append_string(props, v.text);
+        break;
+      case hubspot::Value::Kind::kJson:
+        props += v.text;  // as sent: JSON the reader checked
+        break;
+      case hubspot::Value::Kind::kNull:
+        props += "null";
+        break;
+    }
+  }
+  props += '}';
+  // createdAt, updatedAt and archivedAt: stored when they are times, else null.
+  auto time = [&](const char* name, std::string& text) {
+    if (text.empty() || core::parse_iso8601(text)) return std::move(text);
+    rejected.push_back({name, std::move(text)});
+    return std::string();
+  };
+  store::CrmRow row;
+  row.object_type = spec.type;
+  row.id = *id;
+  row.properties_json = std::move(props);
+  row.fields_json = std::move(fields);
+  row.created_at = time("createdAt", record.created_at);
+  row.updated_at = time("updatedAt", record.updated_at);
+  row.archived = archived || record.archived;
+  row.archived_at = time("archivedAt", record.archived_at);
+  return row;
 }
 
-void Syncer::snapshots(const ObjectSpec& spec, const json& record, const std::string& today,
-                       std::vector<store::SnapshotRow>& out) {
-  const std::int64_t id = id_of(record);
-  const json* history = nullptr;
-  if (const auto h = record.find("propertiesWithHistory"); h != record.end() && h->is_object()) history = &*h;
-  const json* props = nullptr;
-  if (const auto p = record.find("properties"); p != record.end() && p->is_object()) props = &*p;
-  auto member = [](const json& object, const char* key) -> const json* {
-    const auto it = object.find(key);
-    return it == object.end() ? nullptr : &*it;
-  };
+void snapshot_rows(const ObjectSpec& spec, const hubspot::Record& record, const std::string& today,
+                   std::vector<store::SnapshotRow>& out) {
+  const auto id = id_of(record);
+  if (!id) return;
   for (const auto& metric : spec.snapshot_metrics) {
     const auto* prop = spec.by_field(metric);
     if (prop == nullptr) continue;
-    auto add = [&](const json* v, std::string day, const char* source) {
-      if (v == nullptr || !v->is_string()) return;
-      const auto& text = v->get_ref<const std::string&>();
-      if (!parses(ValueKind::kNumber, text)) return;
-      out.push_back({id, std::move(day), metric, std::stod(text), source});
+    auto add = [&](const hubspot::Value* v, std::string day, const char* source) {
+      if (v == nullptr || !v->is_string() || !parses(ValueKind::kNumber, v->text)) return;
+      out.push_back({*id, std::move(day), metric, number(v->text), source});
     };
     // HubSpot lists history newest first: oldest first here, so the last value of a day wins.
-    if (history != nullptr) {
-      if (const auto entries = history->find(prop->name); entries != history->end() && entries->is_array()) {
-        for (auto it = entries->rbegin(); it != entries->rend(); ++it) {
-          const json* ts_text = it->is_object() ? member(*it, "timestamp") : nullptr;
-          if (ts_text == nullptr || !ts_text->is_string()) continue;
-          if (const auto ts = core::parse_hubspot_timestamp(ts_text->get_ref<const std::string&>()))
-            add(member(*it, "value"), core::format_date(*ts), "backfill");
-        }
+    if (const auto* entries = record.history_of(prop->name)) {
+      for (auto it = entries->rbegin(); it != entries->rend(); ++it) {
+        if (const auto ts = core::parse_hubspot_timestamp(it->timestamp))
+          add(&it->value, core::format_date(*ts), "backfill");
       }
     }
-    if (props != nullptr) add(member(*props, prop->name.c_str()), today, "sync");
+    add(record.property(prop->name), today, "sync");
   }
 }
 
-void Syncer::write_page(const ObjectSpec& spec, std::vector<json>& records, bool archived,
+void Syncer::reject(const ObjectSpec& spec, const hubspot::Record& record, const Rejection& r,
+                    TypeReport& report) {
+  ++report.rejected_values;
+  metrics_
+      .counter("cshealthd_sync_rejected_values_total",
+               "HubSpot values that failed their type and were stored as null",
+               {{"object_type", spec.type}, {"property", r.property}})
+      .inc();
+  std::string shown = r.value.substr(0, 100);
+  std::replace(shown.begin(), shown.end(), '\0', ' ');  // the NUL that made it unstorable, for one
+  spdlog::warn("sync: {} {} property {} has malformed value '{}'; stored as null", spec.type, record.id,
+               r.property, shown);
+}
+
+void Syncer::write_page(const ObjectSpec& spec, std::vector<hubspot::Record>& records, bool archived,
                         store::SyncState& state, TypeReport& report, bool backfill) {
   std::vector<store::CrmRow> rows;
   std::vector<std::int64_t> ids;
   std::vector<store::SnapshotRow> snaps;
   const auto today = this->today();
+  std::vector<Rejection> rejected;
   for (auto& r : records) {
-    if (!archived && !spec.snapshot_metrics.empty()) snapshots(spec, r, today, snaps);
-    store::CrmRow row;
-    row.object_type = spec.type;
-    row.id = id_of(r);
-    std::tie(row.properties_json, row.fields_json) = clean_properties(spec, r, report);
-    row.created_at = r.value("createdAt", "");
-    row.updated_at = r.value("updatedAt", "");
-    row.archived = archived || r.value("archived", false);
-    row.archived_at = r.value("archivedAt", "");
-    ids.push_back(row.id);
-    rows.push_back(std::move(row));
+    if (!archived && !spec.snapshot_metrics.empty()) snapshot_rows(spec, r, today, snaps);
+    auto row = record_row(spec, r, archived, rejected);
+    for (const auto& x : rejected) reject(spec, r, x, report);
+    rejected.clear();
+    if (!row) continue;
+    ids.push_back(row->id);
+    rows.push_back(std::move(*row));
   }
   // Their associations are read later, 1,000 records at a time: the ids wait in the state this page
   // commits.
@@ -456,7 +499,7 @@ void Syncer::recover_backfill(const ObjectSpec& spec) {
     for (const auto id : p.ids) id_text.push_back(std::to_string(id));
     std::vector<store::SnapshotRow> snaps;
     for (const auto& r : client_.batch_read(spec.type, id_text, names(spec), history))
-      snapshots(spec, r, day, snaps);
+      snapshot_rows(spec, r, day, snaps);
     db_.with_retry("sync_write_backfill", [&](pqxx::connection& c) {
       pqxx::work tx(c, "sync_write_backfill");
       store::CrmRepository::replace_snapshots(tx, p.ids, snaps);
@@ -662,7 +705,7 @@ TypeReport Syncer::incremental(const ObjectSpec& spec) {
         {"limit", options_.search_page}};
     auto page = client_.search(spec.type, body);
     if (report.expected < 0 && page.total) report.expected = *page.total;
-    for (const auto& r : page.results) last_id = std::max(last_id, id_of(r));
+    for (const auto& r : page.results) last_id = std::max(last_id, id_of(r).value_or(0));
     const bool done = page.results.size() < static_cast<std::size_t>(options_.search_page);
     state.incr_last_id = last_id;
     if (done) {

@@ -547,6 +547,23 @@ TEST_F(SyncTest, MalformedValuesAreStoredAsNullAndCounted) {
             2u);  // "lots" and "inf"
 }
 
+// PostgreSQL's jsonb refuses a NUL character: written as it came, it failed the page's transaction and
+// stopped the type's sync for good. It is a malformed value like any other.
+TEST_F(SyncTest, ANulCharacterIsAMalformedValueNotAStuckSync) {
+  start_sim(3);
+  const auto bad = sim_post("/__sim/objects/companies",
+                            {{"properties", {{"name", std::string("Nul\0Corp", 8)}, {"cs_plan", "Pro"}}}});
+  auto s = syncer();
+  const auto report = s.full(spec("companies"));
+  EXPECT_EQ(report.records, 4u);
+  EXPECT_EQ(report.rejected_values, 1u);
+  const std::string id = bad["id"];
+  EXPECT_EQ(text("SELECT coalesce(properties->>'name', '<json null>') FROM crm_objects WHERE id = " + id),
+            "<json null>");
+  EXPECT_EQ(db_values("companies", "cs_plan")[id], "Pro");  // the rest of the record is kept
+  EXPECT_EQ(text("SELECT name FROM companies WHERE id = " + id), "<null>");
+}
+
 TEST_F(SyncTest, ProgressKnowsTheTotalForAnEta) {
   start_sim(25);
   SyncOptions o;

@@ -57,8 +57,8 @@ class ClientTest : public ::testing::Test {
     do {
       const Page p = c.list("companies", q);
       for (const auto& r : p.results) {
-        const auto& v = r["properties"]["cs_mrr"];
-        out[r["id"]] = v.is_null() ? "" : v.get<std::string>();
+        const auto* v = r.property("cs_mrr");
+        out[r.id] = v && v->is_string() ? v->text : "";
       }
       q.after = p.next_after;
     } while (!q.after.empty());
@@ -132,6 +132,23 @@ TEST_F(ClientTest, RejectionsAreTypedAndCarryHubSpotsWordsButNotTheToken) {
   }
 }
 
+// JSON of the wrong shape reads the same every time: an error naming the call, not retried, and never
+// an empty page (which would end a full sync early).
+TEST_F(ClientTest, AnAnswerOfTheWrongShapeIsAnErrorNotAnEmptyPage) {
+  start("route=/crm/v3/objects/companies,count=1,wrong_shape=1");
+  auto& c = client();
+  try {
+    c.list("companies", {});
+    FAIL() << "no error";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.kind(), ApiError::Kind::kRejected);
+    EXPECT_EQ(e.status(), 200);
+    EXPECT_THAT(e.what(), HasSubstr("objects.list: malformed answer: results is not a list"));
+  }
+  EXPECT_EQ(c.stats().calls, 1u);
+  EXPECT_EQ(c.list("companies", {}).results.size(), 100u);  // the next answer is whole again
+}
+
 TEST_F(ClientTest, PersistentFailureEndsAfterBoundedAttempts) {
   start("route=/crm/v3/objects/companies,5xx=1");
   auto& c = client();
@@ -148,10 +165,12 @@ TEST_F(ClientTest, BatchReadSearchAssociationsOwnersPipelines) {
   start();
   auto& c = client();
   const auto first = c.list("companies", {});
-  std::vector<std::string> ids = {first.results[0]["id"], first.results[1]["id"], "424242"};
+  std::vector<std::string> ids = {first.results[0].id, first.results[1].id, "424242"};
   const auto read = c.batch_read("companies", ids, {"cs_mrr"}, {"cs_active_users_30d"});
   EXPECT_EQ(read.size(), 2u);  // the unknown id is left out (207)
-  EXPECT_TRUE(read[0].contains("propertiesWithHistory"));
+  ASSERT_NE(read[0].history_of("cs_active_users_30d"), nullptr);
+  EXPECT_FALSE(read[0].history_of("cs_active_users_30d")->empty());
+  EXPECT_TRUE(read[0].property("cs_mrr") != nullptr);
   const auto hits = c.search(
       "tickets",
       {{"filterGroups",
@@ -165,6 +184,11 @@ TEST_F(ClientTest, BatchReadSearchAssociationsOwnersPipelines) {
   EXPECT_EQ(c.pipelines("deals").size(), 2u);
   const auto props = c.properties("companies");
   EXPECT_TRUE(std::any_of(props.begin(), props.end(), [](const json& p) { return p["name"] == "cs_mrr"; }));
+}
+
+// A record's properties by name (their order is the order the answers sent them in).
+std::map<std::string, Value> by_name(const Record& r) {
+  return {r.properties.begin(), r.properties.end()};
 }
 
 TEST_F(ClientTest, LongPropertyListsAreSplitAndMerged) {
@@ -181,7 +205,7 @@ TEST_F(ClientTest, LongPropertyListsAreSplitAndMerged) {
   const Page whole = client().list("companies", q);
   ASSERT_EQ(split.results.size(), whole.results.size());
   for (std::size_t i = 0; i < split.results.size(); ++i)
-    EXPECT_EQ(split.results[i]["properties"], whole.results[i]["properties"]);
+    EXPECT_EQ(by_name(split.results[i]), by_name(whole.results[i]));
   EXPECT_EQ(chunk_names({"aaaa", "bbbb", "cccc"}, 10),
             (std::vector<std::vector<std::string>>{{"aaaa", "bbbb"}, {"cccc"}}));
 }

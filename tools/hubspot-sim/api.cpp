@@ -378,6 +378,7 @@ http::Handler Simulator::guarded(Kind kind, http::Handler inner) {
       r.headers.insert(r.headers.end(), headers.begin(), headers.end());
       if (fault.drop_after) r.abort = Response::Abort::kCloseWithoutResponse;
       if (fault.truncate) r.abort = Response::Abort::kTruncateBody;
+      if (fault.wrong_shape && r.status / 100 == 2) r.body = R"({"results":{"id":"1"},"status":"COMPLETE"})";
       return r;
     }();
     log_request(req, res.abort == Response::Abort::kCloseWithoutResponse ? 0 : res.status);

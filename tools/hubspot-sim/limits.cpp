@@ -175,6 +175,8 @@ Faults::Faults(const std::string& spec) {
         rule.pdrop_after = probability(k, v);
       else if (k == "truncate")
         rule.ptruncate = probability(k, v);
+      else if (k == "wrong_shape")
+        rule.pwrong_shape = probability(k, v);
       else if (k == "skip")
         rule.skip = std::stoull(v);
       else if (k == "count")
@@ -183,7 +185,8 @@ Faults::Faults(const std::string& spec) {
         throw std::invalid_argument("--faults: unknown key '" + k + "'");
     }
     const bool any = rule.p5xx > 0 || rule.p429 > 0 || rule.pstorm > 0 || rule.platency > 0 ||
-                     rule.pdrop_before > 0 || rule.pdrop_after > 0 || rule.ptruncate > 0;
+                     rule.pdrop_before > 0 || rule.pdrop_after > 0 || rule.ptruncate > 0 ||
+                     rule.pwrong_shape > 0;
     if (any) rules_.push_back(rule);  // a part with only seed= (or only a route) injects nothing
   }
 }
@@ -222,6 +225,8 @@ FaultDecision Faults::decide(const std::string& path) {
       d.truncate = true;
     else if (draw(r, i, 8) < r.pdrop_after)
       d.drop_after = true;
+    else if (draw(r, i, 9) < r.pwrong_shape)
+      d.wrong_shape = true;
   }
   return d;
 }

@@ -51,7 +51,8 @@ class RateLimiter {
 // API route) and draws from its own sequence: the n-th matching request gets the same fate for the
 // same seed. Keys: 5xx, 429 (probabilities); storm=PxN (429 for the next N requests); latency=PxMS;
 // drop_before (connection closed, write not applied); drop_after (write applied, connection closed);
-// truncate (body cut short); skip=K and count=N limit a rule to matching requests K+1 … K+N (so a
+// truncate (body cut short); wrong_shape (a success answered with JSON of another shape, as a proxy or a
+// changed API might send); skip=K and count=N limit a rule to matching requests K+1 … K+N (so a
 // test can fail exactly the n-th call).
 struct FaultDecision {
   int status = 0;  // 0: none; else 500/502/503/504 or 429
@@ -59,6 +60,7 @@ struct FaultDecision {
   bool drop_before = false;
   bool drop_after = false;
   bool truncate = false;
+  bool wrong_shape = false;
 };
 
 class Faults {
@@ -72,7 +74,8 @@ class Faults {
  private:
   struct Rule {
     std::string route;
-    double p5xx = 0, p429 = 0, pstorm = 0, platency = 0, pdrop_before = 0, pdrop_after = 0, ptruncate = 0;
+    double p5xx = 0, p429 = 0, pstorm = 0, platency = 0, pdrop_before = 0, pdrop_after = 0, ptruncate = 0,
+           pwrong_shape = 0;
     int storm_len = 0, latency_ms = 0;
     std::uint64_t skip = 0, count = 0;  // count 0: unlimited
     std::uint64_t n = 0;

@@ -1,11 +1,13 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +16,7 @@
 #include "cshealthd/base/secret.hpp"
 #include "cshealthd/core/clock.hpp"
 #include "cshealthd/hubspot/rate_budget.hpp"
+#include "cshealthd/hubspot/records.hpp"
 #include "cshealthd/hubspot/transport.hpp"
 
 namespace cshealthd::hubspot {
@@ -58,12 +61,6 @@ struct ListQuery {
   bool archived = false;
 };
 
-struct Page {
-  std::vector<nlohmann::json> results;
-  std::string next_after;             // "" on the last page
-  std::optional<std::int64_t> total;  // search only
-};
-
 // The HubSpot API calls the service makes, with one generic path for every object type. Each call
 // takes a budget token, retries what is transient (5xx, 423, timeouts, resets, truncated bodies) with
 // jittered exponential backoff and waits out 429s (Retry-After when sent), and turns every other
@@ -75,9 +72,9 @@ class HubSpotClient {
 
   Page list(const std::string& type, const ListQuery& q);
   // Records by id (≤ 100); ids HubSpot does not know are left out of the result.
-  std::vector<nlohmann::json> batch_read(const std::string& type, const std::vector<std::string>& ids,
-                                         const std::vector<std::string>& properties,
-                                         const std::vector<std::string>& properties_with_history = {});
+  std::vector<Record> batch_read(const std::string& type, const std::vector<std::string>& ids,
+                                 const std::vector<std::string>& properties,
+                                 const std::vector<std::string>& properties_with_history = {});
   Page search(const std::string& type, const nlohmann::json& body);
   // from-id -> to-ids (≤ 1000 ids per call); ids without associations are absent.
   std::map<std::string, std::vector<std::string>> associations(const std::string& from, const std::string& to,
@@ -97,6 +94,14 @@ class HubSpotClient {
 
  private:
   std::chrono::milliseconds backoff(int attempt);
+  // Sends the request until it succeeds and `accept` takes the answer's body, with the retry policy. A
+  // body `accept` cannot parse (json::parse_error: a truncated answer) is retried; one of the wrong
+  // shape (MalformedAnswer) is an ApiError.
+  void exchange(const std::string& endpoint, const std::string& method, const std::string& target,
+                const nlohmann::json& body, Budget budget,
+                const std::function<void(std::string_view)>& accept);
+  Page read_page(const std::string& endpoint, const std::string& method, const std::string& target,
+                 const nlohmann::json& body, Budget budget);
   Page list_chunk(const std::string& type, const ListQuery& q, const std::vector<std::string>& props);
 
   Transport& transport_;

@@ -2,7 +2,9 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cshealthd/base/metrics.hpp"
@@ -44,6 +46,24 @@ struct ObjectSpec {
 std::vector<ObjectSpec> specs(const config::MappingConfig& mapping);
 // The shipped mapping of DOMAIN.md §1.
 std::vector<ObjectSpec> default_specs();
+
+// A value HubSpot sent that cannot be stored as it is: stored as null (a record without a usable id is
+// not stored at all).
+struct Rejection {
+  std::string property;  // the property's name, or "id", "createdAt", "updatedAt", "archivedAt"
+  std::string value;
+};
+
+// The row a record is stored as: its raw properties as JSON (malformed values null), its typed canonical
+// fields, times and archived flag. Every value left out is added to `rejected`: text in a number, an
+// impossible date, a NUL character (which PostgreSQL's jsonb cannot hold). No row for a record without an
+// integer id. Cleans `record` in place.
+std::optional<store::CrmRow> record_row(const ObjectSpec& spec, hubspot::Record& record, bool archived,
+                                        std::vector<Rejection>& rejected);
+// Appends a record's daily metric rows: the days of its property history (the last value of each day)
+// under "backfill", and today's values under "sync". Values that are not figures are left out.
+void snapshot_rows(const ObjectSpec& spec, const hubspot::Record& record, const std::string& today,
+                   std::vector<store::SnapshotRow>& out);
 
 struct SyncOptions {
   std::chrono::milliseconds overlap{
@@ -93,7 +113,7 @@ class Syncer {
 
  private:
   // backfill: the page of a first full sync, whose snapshots (history and today) replace the stored ones.
-  void write_page(const ObjectSpec& spec, std::vector<nlohmann::json>& records, bool archived,
+  void write_page(const ObjectSpec& spec, std::vector<hubspot::Record>& records, bool archived,
                   store::SyncState& state, TypeReport& report, bool backfill = false);
   // Reads associations for pending ids, 1,000 per call; with `all`, also a final partial batch.
   void flush_associations(const ObjectSpec& spec, store::SyncState& state, bool all);
@@ -102,12 +122,8 @@ class Syncer {
   // reading those companies again by id, with their property history.
   void recover_backfill(const ObjectSpec& spec);
   std::string today();  // YYYY-MM-DD (UTC): the day today's values are recorded under
-  // Appends the record's snapshot rows: its property history (first sync) and today's values.
-  void snapshots(const ObjectSpec& spec, const nlohmann::json& record, const std::string& today,
-                 std::vector<store::SnapshotRow>& out);
-  // The record's raw properties (malformed values nulled) and its typed canonical fields, as JSON.
-  std::pair<std::string, std::string> clean_properties(const ObjectSpec& spec, nlohmann::json& record,
-                                                       TypeReport& report);
+  // Counts and logs a malformed value (stored as null).
+  void reject(const ObjectSpec& spec, const hubspot::Record& record, const Rejection& r, TypeReport& report);
 
   store::Database& db_;
   hubspot::HubSpotClient& client_;

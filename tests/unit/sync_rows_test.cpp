@@ -1,0 +1,198 @@
+// What a HubSpot record is stored as: typed fields, malformed values nulled and noted, snapshot rows.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cshealthd/sync/syncer.hpp"
+
+namespace cshealthd::sync {
+namespace {
+
+using json = nlohmann::json;
+using hubspot::Record;
+using hubspot::Value;
+
+ObjectSpec spec() {
+  ObjectSpec s;
+  s.type = "companies";
+  s.properties = {{"name", ValueKind::kText, "name"},
+                  {"cs_mrr", ValueKind::kNumber, "mrr"},
+                  {"cs_renewal_date", ValueKind::kTimestamp, "renewal_date"},
+                  {"cs_key", ValueKind::kBool, "key_person"},
+                  {"firstname", ValueKind::kText, ""}};
+  s.snapshot_metrics = {"mrr"};
+  return s;
+}
+
+Record record(const std::string& id = "42") {
+  Record r;
+  r.id = id;
+  r.created_at = "2024-09-07T09:00:00.000Z";
+  r.updated_at = "2026-11-23T06:00:00Z";
+  return r;
+}
+
+Value text(std::string t) {
+  return {Value::Kind::kString, std::move(t)};
+}
+
+struct Stored {
+  json properties, fields;
+  std::vector<Rejection> rejected;
+};
+
+// One property through record_row: what is stored in properties and fields, and what was rejected.
+Stored store_one(const std::string& name, Value v) {
+  auto r = record();
+  r.set(name, std::move(v));
+  std::vector<Rejection> rejected;
+  const auto row = record_row(spec(), r, false, rejected);
+  EXPECT_TRUE(row.has_value());
+  return {json::parse(row->properties_json), json::parse(row->fields_json), rejected};
+}
+
+// Each kind at its boundaries: the typed field it gives, or null and a rejection.
+TEST(SyncRows, ValuesAreTypedOrRejectedAtTheirBoundaries) {
+  struct Case {
+    std::string property, value;
+    json field;  // null: rejected
+  };
+  const std::vector<Case> cases = {
+      {"cs_mrr", "0", 0.0},
+      {"cs_mrr", "-1.5", -1.5},
+      {"cs_mrr", "1e3", 1000.0},
+      {"cs_mrr", "0.1", 0.1},
+      {"cs_mrr", "1.7976931348623157e308", 1.7976931348623157e308},
+      {"cs_mrr", "1e400", nullptr},
+      {"cs_mrr", "nan", nullptr},
+      {"cs_mrr", "inf", nullptr},
+      {"cs_mrr", "lots", nullptr},
+      {"cs_mrr", " 1", nullptr},
+      {"cs_mrr", "1 ", nullptr},
+      {"cs_mrr", "0x10", nullptr},
+      {"cs_mrr", "1,000", nullptr},
+      {"cs_renewal_date", "2024-02-29", "2024-02-29T00:00:00.000Z"},
+      {"cs_renewal_date", "2023-02-29", nullptr},
+      {"cs_renewal_date", "2024-02-30", nullptr},
+      {"cs_renewal_date", "2026-11-23T23:59:59Z", "2026-11-23T23:59:59.000Z"},
+      {"cs_renewal_date", "2026-11-23T24:00:00Z", nullptr},
+      {"cs_renewal_date", "1700000000000", "2023-11-14T22:13:20.000Z"},
+      {"cs_renewal_date", "soon", nullptr},
+      {"cs_key", "true", true},
+      {"cs_key", "false", false},
+      {"cs_key", "TRUE", nullptr},
+      {"cs_key", "1", nullptr},
+      {"name", "Caf\xc3\xa9 \"Q\" \\ \t\x01", "Caf\xc3\xa9 \"Q\" \\ \t\x01"},
+      {"name", std::string("A\0B", 3), nullptr},  // jsonb cannot hold a NUL
+  };
+  const std::map<std::string, std::string> field_of = {
+      {"cs_mrr", "mrr"}, {"cs_renewal_date", "renewal_date"}, {"cs_key", "key_person"}, {"name", "name"}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.property + " = '" + c.value + "'");
+    const auto s = store_one(c.property, text(c.value));
+    if (c.field.is_null()) {
+      EXPECT_TRUE(s.properties[c.property].is_null());
+      EXPECT_FALSE(s.fields.contains(field_of.at(c.property)));
+      ASSERT_EQ(s.rejected.size(), 1u);
+      EXPECT_EQ(s.rejected[0].property, c.property);
+      EXPECT_EQ(s.rejected[0].value, c.value);
+    } else {
+      EXPECT_EQ(s.properties[c.property], c.value);  // the raw value, as sent
+      EXPECT_EQ(s.fields[field_of.at(c.property)], c.field);
+      EXPECT_TRUE(s.rejected.empty());
+    }
+  }
+}
+
+TEST(SyncRows, EmptyNullAndUnmappedValuesAreNotRejections) {
+  auto r = record();
+  r.set("cs_mrr", text(""));
+  r.set("cs_key", Value{});
+  r.set("firstname", text("Ann"));  // stored raw, no canonical field
+  r.set("hs_object_id", text("42"));
+  std::vector<Rejection> rejected;
+  const auto row = record_row(spec(), r, false, rejected);
+  ASSERT_TRUE(row);
+  EXPECT_TRUE(rejected.empty());
+  EXPECT_EQ(json::parse(row->properties_json),
+            json({{"cs_mrr", ""}, {"cs_key", nullptr}, {"firstname", "Ann"}, {"hs_object_id", "42"}}));
+  EXPECT_EQ(json::parse(row->fields_json), json::object());
+}
+
+// Values of other types than text are stored as sent, unless jsonb could not hold them.
+TEST(SyncRows, NonTextValuesAreStoredAsSent) {
+  auto s = store_one("score", Value{Value::Kind::kJson, R"({"a": [1, 2.50]})"});
+  EXPECT_EQ(s.properties["score"], json::parse(R"({"a": [1, 2.50]})"));
+  EXPECT_TRUE(s.rejected.empty());
+  s = store_one("score", Value{Value::Kind::kJson, R"(["\u0000"])"});
+  EXPECT_TRUE(s.properties["score"].is_null());
+  EXPECT_EQ(s.rejected.size(), 1u);
+  // A number where a figure is mapped is not a string figure: stored as sent, no typed field.
+  s = store_one("cs_mrr", Value{Value::Kind::kJson, "12"});
+  EXPECT_EQ(s.properties["cs_mrr"], 12);
+  EXPECT_FALSE(s.fields.contains("mrr"));
+}
+
+TEST(SyncRows, RecordTimesAndIds) {
+  std::vector<Rejection> rejected;
+  auto r = record("not-a-number");
+  EXPECT_FALSE(record_row(spec(), r, false, rejected));
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_EQ(rejected[0].property, "id");
+  for (const char* id : {"", "12x", "99999999999999999999", "1.5"}) {
+    rejected.clear();
+    r = record(id);
+    EXPECT_FALSE(record_row(spec(), r, false, rejected)) << id;
+  }
+  rejected.clear();
+  r = record("9007199254740993");
+  r.created_at = "2024-02-30T00:00:00Z";
+  r.updated_at = "";
+  r.archived_at = "2026-01-01T00:00:00.000Z";
+  r.archived = true;
+  const auto row = record_row(spec(), r, false, rejected);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->id, 9007199254740993);
+  EXPECT_EQ(row->created_at, "");  // null, and noted
+  EXPECT_EQ(row->updated_at, "");  // missing: null, not a rejection
+  EXPECT_EQ(row->archived_at, "2026-01-01T00:00:00.000Z");
+  EXPECT_TRUE(row->archived);
+  ASSERT_EQ(rejected.size(), 1u);
+  EXPECT_EQ(rejected[0].property, "createdAt");
+  // Records read from the archive are archived whatever they say.
+  rejected.clear();
+  r = record();
+  EXPECT_TRUE(record_row(spec(), r, true, rejected)->archived);
+}
+
+// History oldest first (HubSpot sends it newest first) under backfill, today's value under sync; what is
+// not a figure or has no readable time is left out.
+TEST(SyncRows, SnapshotRowsFromHistoryAndToday) {
+  auto r = record("7");
+  r.set("cs_mrr", text("120"));
+  r.history.push_back({"cs_mrr",
+                       {{text("120"), "2026-11-23T06:00:00Z"},
+                        {text("110"), "2026-11-20T23:59:59.999Z"},
+                        {text("lots"), "2026-11-19T00:00:00Z"},
+                        {text("100"), "yesterday"},
+                        {Value{}, "2026-11-18T00:00:00Z"},
+                        {text("90"), "1763424000000"}}});
+  std::vector<store::SnapshotRow> rows;
+  snapshot_rows(spec(), r, "2026-11-23", rows);
+  std::vector<std::string> got;
+  for (const auto& s : rows) {
+    EXPECT_EQ(s.company_id, 7);
+    EXPECT_EQ(s.metric, "mrr");
+    got.push_back(s.day + " " + std::to_string(static_cast<int>(s.value)) + " " + s.source);
+  }
+  EXPECT_THAT(got, ::testing::ElementsAre("2025-11-18 90 backfill", "2026-11-20 110 backfill",
+                                          "2026-11-23 120 backfill", "2026-11-23 120 sync"));
+  rows.clear();
+  r.id = "x";
+  snapshot_rows(spec(), r, "2026-11-23", rows);
+  EXPECT_TRUE(rows.empty());
+}
+
+}  // namespace
+}  // namespace cshealthd::sync
