@@ -7,6 +7,7 @@
 #include <tuple>
 
 #include "cshealthd/base/log.hpp"
+#include "cshealthd/store/copy_writer.hpp"
 
 namespace cshealthd::store {
 namespace {
@@ -119,12 +120,12 @@ void CrmRepository::upsert(pqxx::work& tx, const std::vector<CrmRow>& rows) {
       "CREATE TEMP TABLE IF NOT EXISTS crm_stage (object_type text, id bigint, properties text, fields text, "
       "created_at text, updated_at text, archived boolean, archived_at text) ON COMMIT DELETE ROWS");
   {
-    pqxx::stream_to stream(tx, "crm_stage");
+    CopyWriter copy(tx, "crm_stage", {});
     for (const auto& r : rows) {
-      stream << std::make_tuple(r.object_type, r.id, r.properties_json, r.fields_json, r.created_at,
-                                r.updated_at, r.archived, r.archived_at);
+      copy.text(r.object_type).number(r.id).text(r.properties_json).text(r.fields_json).text(r.created_at);
+      copy.text(r.updated_at).boolean(r.archived).text(r.archived_at).end_row();
     }
-    stream.complete();
+    copy.complete();
   }
   // crm_upsert: a record already stored with the same updatedAt and state is left alone.
   tx.exec(
@@ -145,15 +146,18 @@ void CrmRepository::upsert(pqxx::work& tx, const std::vector<CrmRow>& rows) {
 
 void CrmRepository::insert_new(pqxx::work& tx, const std::vector<CrmRow>& rows) {
   if (rows.empty()) return;
-  auto nullable = [](const std::string& text) { return text.empty() ? std::nullopt : std::optional(text); };
-  pqxx::stream_to stream(tx, "crm_objects",
-                         std::vector<std::string>{"object_type", "id", "properties", "fields", "created_at",
-                                                  "updated_at", "archived", "archived_at"});
+  CopyWriter copy(
+      tx, "crm_objects",
+      {"object_type", "id", "properties", "fields", "created_at", "updated_at", "archived", "archived_at"});
   for (const auto& r : rows) {
-    stream << std::make_tuple(r.object_type, r.id, r.properties_json, r.fields_json, nullable(r.created_at),
-                              nullable(r.updated_at), r.archived, nullable(r.archived_at));
+    copy.text(r.object_type).number(r.id).text(r.properties_json).text(r.fields_json);
+    copy.text_or_null(r.created_at)
+        .text_or_null(r.updated_at)
+        .boolean(r.archived)
+        .text_or_null(r.archived_at);
+    copy.end_row();
   }
-  stream.complete();
+  copy.complete();
 }
 
 void CrmRepository::upsert_snapshots(pqxx::work& tx, const std::vector<SnapshotRow>& rows) {
@@ -184,10 +188,10 @@ void CrmRepository::replace_snapshots(pqxx::work& tx, const std::vector<std::int
                  bigint_array(company_ids));
   const auto days = snapshot_days(rows);
   if (days.empty()) return;
-  pqxx::stream_to stream(tx, "company_snapshots",
-                         std::vector<std::string>{"company_id", "day", "synced", "backfilled"});
-  for (const auto& d : days) stream << std::make_tuple(d.company_id, d.day, d.synced, d.backfilled);
-  stream.complete();
+  CopyWriter copy(tx, "company_snapshots", {"company_id", "day", "synced", "backfilled"});
+  for (const auto& d : days)
+    copy.number(d.company_id).text(d.day).text(d.synced).text(d.backfilled).end_row();
+  copy.complete();
 }
 
 void CrmRepository::add_pending_backfill(pqxx::work& tx, const std::string& object_type,
@@ -248,10 +252,9 @@ void CrmRepository::insert_new_associations(pqxx::work& tx, const std::string& f
   std::sort(pairs.begin(), pairs.end());
   pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
   if (pairs.empty()) return;
-  pqxx::stream_to stream(tx, "crm_associations",
-                         std::vector<std::string>{"from_type", "from_id", "to_type", "to_id"});
-  for (const auto& [from, to] : pairs) stream << std::make_tuple(from_type, from, to_type, to);
-  stream.complete();
+  CopyWriter copy(tx, "crm_associations", {"from_type", "from_id", "to_type", "to_id"});
+  for (const auto& [from, to] : pairs) copy.text(from_type).number(from).text(to_type).number(to).end_row();
+  copy.complete();
 }
 
 void CrmRepository::replace_owners(pqxx::work& tx, const std::string& owners_json) {
