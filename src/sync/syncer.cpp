@@ -92,6 +92,11 @@ bool storable(const hubspot::Value& v) {
   return true;
 }
 
+// jsonb's order of object keys: shorter first, then bytewise.
+bool jsonb_before(std::string_view a, std::string_view b) {
+  return a.size() != b.size() ? a.size() < b.size() : a < b;
+}
+
 // The record's id, when it is one (HubSpot's ids are integers sent as text).
 std::optional<std::int64_t> id_of(const hubspot::Record& r) {
   std::int64_t id = 0;
@@ -312,7 +317,7 @@ std::optional<store::CrmRow> record_row(const ObjectSpec& spec, hubspot::Record&
     v.kind = hubspot::Value::Kind::kNull;
     v.text.clear();
   };
-  std::string fields = "{";
+  std::vector<std::pair<const PropertySpec*, const hubspot::Value*>> typed;
   for (const auto& p : spec.properties) {
     hubspot::Value* v = record.property(p.name);
     if (v == nullptr || !v->is_string() || v->text.empty()) continue;
@@ -320,15 +325,24 @@ std::optional<store::CrmRow> record_row(const ObjectSpec& spec, hubspot::Record&
       reject(p.name, *v);
       continue;
     }
-    if (p.field.empty()) continue;
+    if (!p.field.empty()) typed.emplace_back(&p, v);
+  }
+  // Both objects are written with their keys in jsonb's order, which PostgreSQL then only checks
+  // instead of sorting (its sort of every object's keys was 1.5% of a first sync's CPU).
+  std::sort(typed.begin(), typed.end(),
+            [](const auto& a, const auto& b) { return jsonb_before(a.first->field, b.first->field); });
+  std::string fields = "{";
+  for (const auto& [p, v] : typed) {
     if (fields.size() > 1) fields += ',';
-    append_string(fields, p.field);
+    append_string(fields, p->field);
     fields += ':';
-    append_typed(fields, p.kind, v->text);
+    append_typed(fields, p->kind, v->text);
   }
   fields += '}';
   // HubSpot's properties are flat (strings or null): written here directly, as a generic serializer
   // cost a tenth of the service's CPU in a first sync.
+  std::sort(record.properties.begin(), record.properties.end(),
+            [](const auto& a, const auto& b) { return jsonb_before(a.first, b.first); });
   std::string props;
   props.reserve(64 * record.properties.size() + 2);
   props += '{';

@@ -120,6 +120,21 @@ TEST(SyncRows, EmptyNullAndUnmappedValuesAreNotRejections) {
   EXPECT_EQ(json::parse(row->fields_json), json::object());
 }
 
+// Keys are written in jsonb's own order (shorter first, then bytewise), which PostgreSQL then only checks.
+TEST(SyncRows, KeysAreWrittenInJsonbOrder) {
+  auto r = record();
+  for (const char* name : {"firstname", "cs_mrr", "name", "cs_key", "cs_renewal_date", "b", "a"})
+    r.set(name, text(std::string(name) == "cs_mrr" ? "1" : std::string(name) == "cs_key" ? "true" : "x"));
+  std::vector<Rejection> rejected;
+  const auto row = record_row(spec(), r, false, rejected);
+  ASSERT_TRUE(row);
+  EXPECT_EQ(
+      row->properties_json,
+      R"({"a":"x","b":"x","name":"x","cs_key":"true","cs_mrr":"1","firstname":"x","cs_renewal_date":null})");
+  EXPECT_EQ(row->fields_json, R"({"mrr":1,"name":"x","key_person":true})");
+  ASSERT_EQ(rejected.size(), 1u);  // "x" is no date
+}
+
 // Values of other types than text are stored as sent, unless jsonb could not hold them.
 TEST(SyncRows, NonTextValuesAreStoredAsSent) {
   auto s = store_one("score", Value{Value::Kind::kJson, R"({"a": [1, 2.50]})"});
