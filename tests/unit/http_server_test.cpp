@@ -144,10 +144,14 @@ TEST_F(HttpServerTest, CountsRequestsByRouteAndStatus) {
   start();
   testing::http_request(port_, "GET", "/hello");
   testing::http_request(port_, "GET", "/nope");
-  // The metric is recorded when the write completes, just after the client has its bytes.
-  for (int i = 0; i < 100 && metrics_.render().find("route=\"unmatched\"") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
+  // Each metric is recorded when its write completes, just after the client has its bytes: the two
+  // connections' records may land in either order, and after this thread reads its answers.
+  auto recorded = [&] {
+    const auto text = metrics_.render();
+    return text.find("route=\"unmatched\"") != std::string::npos &&
+           text.find("route=\"/hello\"") != std::string::npos;
+  };
+  for (int i = 0; i < 500 && !recorded(); ++i) std::this_thread::sleep_for(10ms);
   const auto text = metrics_.render();
   EXPECT_THAT(text,
               HasSubstr("cshealthd_http_requests_total{route=\"/hello\",method=\"GET\",status=\"200\"} 1"));
