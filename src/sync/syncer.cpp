@@ -27,27 +27,48 @@ std::vector<std::string> names(const ObjectSpec& spec) {
   return out;
 }
 
+// The HubSpot properties behind the spec's snapshot metrics: read with their history to back-fill days.
+std::vector<std::string> history_names(const ObjectSpec& spec) {
+  std::vector<std::string> out;
+  for (const auto& m : spec.snapshot_metrics) {
+    if (const auto* p = spec.by_field(m)) out.push_back(p->name);
+  }
+  return out;
+}
+
+// Writes back-filled days and clears the page's pending row, in one transaction. Asynchronous commit:
+// a commit lost in a crash leaves the pending row, and the next sync reads those companies again.
+void write_backfill(store::Database& db, const std::string& type, std::int64_t first_id,
+                    const std::vector<std::int64_t>& ids, const std::vector<store::SnapshotRow>& rows) {
+  db.with_retry("sync_write_backfill", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "sync_write_backfill");
+    tx.exec("SET LOCAL synchronous_commit = off");
+    store::CrmRepository::replace_snapshots(tx, ids, rows);
+    store::CrmRepository::finish_backfill(tx, type, first_id);
+    tx.commit();
+  });
+}
+
+// A HubSpot number as a figure; "nan", "inf", text and trailing characters are not figures.
+std::optional<double> figure(const std::string& v) {
+  double d = 0;
+  const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
+  if (ec != std::errc() || ptr != v.data() + v.size() || !std::isfinite(d)) return std::nullopt;
+  return d;
+}
+
 bool parses(ValueKind kind, const std::string& v) {
   switch (kind) {
     case ValueKind::kText:
       return true;
-    case ValueKind::kNumber: {
-      double d = 0;
-      const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
-      return ec == std::errc() && ptr == v.data() + v.size() && std::isfinite(d);  // "nan", "inf": text
-    }
+    case ValueKind::kNumber:
+      return figure(v).has_value();
     case ValueKind::kTimestamp:
       return core::parse_hubspot_timestamp(v).has_value();
     case ValueKind::kBool:
       return v == "true" || v == "false";
   }
   return false;
-}
-
-double number(const std::string& text) {  // of a value parses() accepted
-  double d = 0;
-  std::from_chars(text.data(), text.data() + text.size(), d);
-  return d;
 }
 
 void append_string(std::string& out, std::string_view text) {
@@ -65,7 +86,7 @@ void append_typed(std::string& out, ValueKind kind, const std::string& v) {
       return;
     case ValueKind::kNumber: {
       char text[32];
-      const auto [end, ec] = std::to_chars(text, text + sizeof text, number(v));
+      const auto [end, ec] = std::to_chars(text, text + sizeof text, *figure(v));
       out.append(text, ec == std::errc() ? end : text);
       return;
     }
@@ -176,15 +197,7 @@ class BackfillWriter {
 
   void run() {
     try {
-      while (const auto job = jobs_.pop()) {
-        db_.with_retry("sync_write_backfill", [&](pqxx::connection& c) {
-          pqxx::work tx(c, "sync_write_backfill");
-          tx.exec("SET LOCAL synchronous_commit = off");  // lost means the pending row is back: read again
-          store::CrmRepository::replace_snapshots(tx, job->ids, job->rows);
-          store::CrmRepository::finish_backfill(tx, type_, job->first_id);
-          tx.commit();
-        });
-      }
+      while (const auto job = jobs_.pop()) write_backfill(db_, type_, job->first_id, job->ids, job->rows);
     } catch (...) {
       error_ = std::current_exception();  // read by finish() after the join
       jobs_.close(error_);                // pages still waiting stay pending: the next sync writes them
@@ -396,8 +409,8 @@ void snapshot_rows(const ObjectSpec& spec, const hubspot::Record& record, const 
     const auto* prop = spec.by_field(metric);
     if (prop == nullptr) continue;
     auto add = [&](const hubspot::Value* v, std::string day, const char* source) {
-      if (v == nullptr || !v->is_string() || !parses(ValueKind::kNumber, v->text)) return;
-      out.push_back({*id, std::move(day), metric, number(v->text), source});
+      if (v == nullptr || !v->is_string()) return;
+      if (const auto value = figure(v->text)) out.push_back({*id, std::move(day), metric, *value, source});
     };
     // HubSpot lists history newest first: oldest first here, so the last value of a day wins.
     if (const auto* entries = record.history_of(prop->name)) {
@@ -410,14 +423,18 @@ void snapshot_rows(const ObjectSpec& spec, const hubspot::Record& record, const 
   }
 }
 
-void Syncer::reject(const ObjectSpec& spec, const hubspot::Record& record, const Rejection& r,
-                    TypeReport& report) {
-  ++report.rejected_values;
+void Syncer::count_rejected(const std::string& type, const std::string& property) {
   metrics_
       .counter("cshealthd_sync_rejected_values_total",
                "HubSpot values that failed their type and were stored as null",
-               {{"object_type", spec.type}, {"property", r.property}})
+               {{"object_type", type}, {"property", property}})
       .inc();
+}
+
+void Syncer::reject(const ObjectSpec& spec, const hubspot::Record& record, const Rejection& r,
+                    TypeReport& report) {
+  ++report.rejected_values;
+  count_rejected(spec.type, r.property);
   std::string shown = r.value.substr(0, 100);
   std::replace(shown.begin(), shown.end(), '\0', ' ');  // the NUL that made it unstorable, for one
   spdlog::warn("sync: {} {} property {} has malformed value '{}'; stored as null", spec.type, record.id,
@@ -502,10 +519,7 @@ void Syncer::recover_backfill(const ObjectSpec& spec) {
       "sync: {} {} of an interrupted first sync still lack their back-filled days; reading them "
       "again by id",
       companies, spec.type);
-  std::vector<std::string> history;
-  for (const auto& m : spec.snapshot_metrics) {
-    if (const auto* p = spec.by_field(m)) history.push_back(p->name);
-  }
+  const auto history = history_names(spec);
   const auto day = today();
   for (const auto& p : pending) {
     // A page is at most 50 records (HubSpot's cap with history), within batch read's 100.
@@ -514,12 +528,7 @@ void Syncer::recover_backfill(const ObjectSpec& spec) {
     std::vector<store::SnapshotRow> snaps;
     for (const auto& r : client_.batch_read(spec.type, id_text, names(spec), history))
       snapshot_rows(spec, r, day, snaps);
-    db_.with_retry("sync_write_backfill", [&](pqxx::connection& c) {
-      pqxx::work tx(c, "sync_write_backfill");
-      store::CrmRepository::replace_snapshots(tx, p.ids, snaps);
-      store::CrmRepository::finish_backfill(tx, spec.type, p.first_id);
-      tx.commit();
-    });
+    write_backfill(db_, spec.type, p.first_id, p.ids, snaps);
   }
 }
 
@@ -576,11 +585,7 @@ Syncer::ReferenceReport Syncer::reference_data() {
   ReferenceReport report;
   auto reject = [&](const char* what, const json& entry) {
     ++report.rejected;
-    metrics_
-        .counter("cshealthd_sync_rejected_values_total",
-                 "HubSpot values that failed their type and were stored as null",
-                 {{"object_type", what}, {"property", "id"}})
-        .inc();
+    count_rejected(what, "id");
     spdlog::warn("sync: skipped a malformed {} entry: {}", what, entry.dump().substr(0, 200));
   };
   json owners = json::array();
@@ -653,11 +658,7 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
   // Never synced before: back-fill the daily snapshots from property history (HubSpot then pages by 50).
   const bool backfill = !state.watermark;
   fresh_ = backfill;
-  if (backfill) {
-    for (const auto& m : spec.snapshot_metrics) {
-      if (const auto* p = spec.by_field(m)) q.properties_with_history.push_back(p->name);
-    }
-  }
+  if (backfill) q.properties_with_history = history_names(spec);
   std::optional<BackfillWriter> writer;
   if (backfill && !spec.snapshot_metrics.empty()) writer.emplace(db_, spec.type);
   backfill_ = writer ? &*writer : nullptr;

@@ -122,6 +122,8 @@ class Syncer {
   // reading those companies again by id, with their property history.
   void recover_backfill(const ObjectSpec& spec);
   std::string today();  // YYYY-MM-DD (UTC): the day today's values are recorded under
+  // cshealthd_sync_rejected_values_total{object_type, property}
+  void count_rejected(const std::string& type, const std::string& property);
   // Counts and logs a malformed value (stored as null).
   void reject(const ObjectSpec& spec, const hubspot::Record& record, const Rejection& r, TypeReport& report);
 
