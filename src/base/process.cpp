@@ -5,9 +5,11 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -98,7 +100,12 @@ Child spawn(const SpawnOptions& options) {
   for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
+  for (char** e = environ; *e; ++e) {
+    const std::string_view entry(*e);
+    const bool scrubbed = std::any_of(options.scrub_env_prefixes.begin(), options.scrub_env_prefixes.end(),
+                                      [&](const std::string& p) { return entry.rfind(p, 0) == 0; });
+    if (!scrubbed) env_store.emplace_back(entry);
+  }
   // An extra entry replaces an inherited (or earlier extra) one of the same name: with two, getenv()
   // would return the first, and the caller's setting would silently not apply.
   for (const auto& e : options.extra_env) {
@@ -112,7 +119,9 @@ Child spawn(const SpawnOptions& options) {
 
   int out_fd = -1;
   if (!options.output_path.empty()) {
-    out_fd = ::open(options.output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    // Not through a symbolic link: the log may sit in a directory another account can write to.
+    out_fd =
+        ::open(options.output_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (out_fd < 0) throw SpawnError("cannot open " + options.output_path + ": " + strerror(errno));
     if (options.run_as && fchown(out_fd, options.run_as->uid, options.run_as->gid) != 0) {
       ::close(out_fd);
@@ -160,6 +169,26 @@ int run(const SpawnOptions& options) {
 
 bool pid_alive(pid_t pid) {
   return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
+
+std::uint64_t raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  return lim.rlim_cur;
+}
+
+void set_core_dumps(bool allowed) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_CORE, &lim) == 0) {
+    lim.rlim_cur = allowed ? lim.rlim_max : 0;
+    setrlimit(RLIMIT_CORE, &lim);
+  }
+  prctl(PR_SET_DUMPABLE, allowed ? 1 : 0);
 }
 
 }  // namespace cshealthd::process

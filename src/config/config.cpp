@@ -77,7 +77,8 @@ std::string read_secret_file(const std::string& key, const std::string& path, co
 bool url_has_password(const std::string& url) {
   static const std::regex kUrl(R"(^postgres(ql)?://[^/@:]*:[^/@]*@)");
   static const std::regex kKv(R"((^|\s)password\s*=)");
-  return std::regex_search(url, kUrl) || std::regex_search(url, kKv);
+  static const std::regex kQuery(R"([?&]password=)", std::regex::icase);
+  return std::regex_search(url, kUrl) || std::regex_search(url, kKv) || std::regex_search(url, kQuery);
 }
 
 // The table of every key: path, how to parse it into the struct, how to print it.
@@ -89,6 +90,7 @@ class Schema {
     });
     one_of("log.level", c.log.level, {"trace", "debug", "info", "warn", "error"});
     one_of("log.format", c.log.format, {"auto", "json", "text"});
+    boolean("process.core_dumps", c.process.core_dumps);
 
     str("http.listen", c.http.listen, [](const std::string& k, const std::string& v, const Source& s) {
       try {
@@ -102,8 +104,11 @@ class Schema {
     integer("http.max_body_bytes", c.http.max_body_bytes, 1024, std::int64_t{1} << 30);
     integer("http.max_header_bytes", c.http.max_header_bytes, 1024, 1 << 20);
     integer("http.read_timeout_ms", c.http.read_timeout_ms, 100, 3'600'000);
+    integer("http.idle_timeout_ms", c.http.idle_timeout_ms, 100, 3'600'000);
     integer("http.write_timeout_ms", c.http.write_timeout_ms, 100, 3'600'000);
     integer("http.shutdown_deadline_ms", c.http.shutdown_deadline_ms, 0, 600'000);
+    integer("http.max_connections", c.http.max_connections, 1, 1'000'000);
+    integer("http.worker_queue_limit", c.http.worker_queue_limit, 1, 1'000'000);
 
     secret("database.url", c.database.url, [](const std::string& k, const std::string& v, const Source& s) {
       if (v.empty()) fail(k, s, "must not be empty");
@@ -112,6 +117,7 @@ class Schema {
     integer("database.statement_timeout_ms", c.database.statement_timeout_ms, 0, 86'400'000);
     integer("database.connect_timeout_s", c.database.connect_timeout_s, 1, 600);
     boolean("database.migrate_on_start", c.database.migrate_on_start);
+    integer("database.migration_lock_wait_ms", c.database.migration_lock_wait_ms, 100, 86'400'000);
     str("database.embedded.bin_dir", c.database.embedded.bin_dir);
     integer("database.embedded.port", c.database.embedded.port, 1, 65535);
     boolean("database.embedded.fsync", c.database.embedded.fsync);
@@ -135,8 +141,11 @@ class Schema {
     integer("hubspot.request_timeout_ms", c.hubspot.request_timeout_ms, 100, 600'000);
     integer("hubspot.max_attempts", c.hubspot.max_attempts, 1, 50);
     str("hubspot.ca_file", c.hubspot.ca_file);
+    integer("hubspot.max_retry_wait_ms", c.hubspot.max_retry_wait_ms, 1000, 3'600'000);
     integer("sync.overlap_ms", c.sync.overlap_ms, 0, 86'400'000);
     integer("sync.parallelism", c.sync.parallelism, 1, 16);
+    integer("sync.sweep_interval_ms", c.sync.sweep_interval_ms, 0, std::int64_t{366} * 86'400'000);
+    integer("sync.lock_wait_ms", c.sync.lock_wait_ms, 0, 86'400'000);
     str("scoring.scorecards_dir", c.scoring.scorecards_dir);
     integer("scoring.min_coverage_percent", c.scoring.min_coverage_percent, 0, 100);
     integer("scoring.bands.green", c.scoring.green, 0, 100);
@@ -309,7 +318,11 @@ Config load(const std::optional<std::string>& path, const Environment& env) {
     } catch (const YAML::ParserException& e) {
       throw ConfigError("config file is not valid YAML: " + e.msg + " (" + mark_of(*path, e.mark) + ")");
     }
-    if (!root.IsNull()) apply_yaml_node(schema, root, "", *path);
+    try {
+      if (!root.IsNull()) apply_yaml_node(schema, root, "", *path);
+    } catch (const YAML::Exception& e) {  // a key that is not text, say: still a config error
+      throw ConfigError("config file: " + e.msg + " (" + mark_of(*path, e.mark) + ")");
+    }
   }
 
   // Environment overrides, then *_FILE variants for secrets.
@@ -367,10 +380,7 @@ std::string describe(const Config& config) {
 }
 
 std::string redact_database_url(const std::string& url) {
-  static const std::regex kUrl(R"(^(postgres(?:ql)?://[^/@:]*:)[^/@]*@)");
-  static const std::regex kKv(R"((^|\s)(password\s*=\s*)('[^']*'|\S+))");
-  std::string out = std::regex_replace(url, kUrl, "$1***@");
-  return std::regex_replace(out, kKv, "$1$2***");
+  return redact_passwords(url);
 }
 
 }  // namespace cshealthd::config

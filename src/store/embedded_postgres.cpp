@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <cstring>
 
 #include <algorithm>
 #include <fstream>
@@ -84,8 +85,8 @@ EmbeddedPostgres::~EmbeddedPostgres() {
 void EmbeddedPostgres::lock_state_dir() {
   if (lock_fd_ >= 0) return;
   const auto path = options_.state_dir / "embedded.lock";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) fail("state_dir: cannot open " + path.string());
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) fail("state_dir: cannot open " + path.string() + ": " + std::strerror(errno));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     char buf[32] = {};
     const auto n = ::pread(fd, buf, sizeof buf - 1, 0);
@@ -131,6 +132,7 @@ void EmbeddedPostgres::prepare_state_dir() {
   std::error_code ec;
   fs::create_directories(options_.state_dir, ec);
   if (ec) fail("state_dir: cannot create " + options_.state_dir.string() + ": " + ec.message());
+  check_state_dir_owner();
   if (process::running_as_root()) {
     run_as_ = process::lookup_user(options_.run_as);
     if (!run_as_) {
@@ -159,6 +161,25 @@ void EmbeddedPostgres::prepare_state_dir() {
   }
 }
 
+// The state dir holds the database and the files this process writes while root: another account able
+// to write in it could plant a link and have us write through it, or read the data.
+void EmbeddedPostgres::check_state_dir_owner() const {
+  struct stat st {};
+  if (::stat(options_.state_dir.c_str(), &st) != 0)
+    fail("state_dir: cannot stat " + options_.state_dir.string() + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) fail("state_dir: " + options_.state_dir.string() + " is not a directory");
+  if (st.st_uid != ::geteuid()) {
+    fail("state_dir: " + options_.state_dir.string() + " belongs to uid " + std::to_string(st.st_uid) +
+         ", not to this process (uid " + std::to_string(::geteuid()) + "); chown it or choose another");
+  }
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    fail("state_dir: " + options_.state_dir.string() + " is writable by other accounts (mode " + mode +
+         "); chmod go-w it");
+  }
+}
+
 void EmbeddedPostgres::init_cluster() {
   const fs::path data = data_dir();
   if (fs::exists(data / "PG_VERSION")) return;
@@ -181,6 +202,7 @@ void EmbeddedPostgres::init_cluster() {
   if (!options_.fsync) opts.argv.push_back("--no-sync");
   opts.run_as = run_as_;
   opts.output_path = log_path().string();
+  opts.scrub_env_prefixes = {"CSHEALTHD_"};  // the server has no business with the service's secrets
   if (const int rc = process::run(opts); rc != 0) {
     fail("embedded postgres: initdb failed (exit " + std::to_string(rc) + "): " + log_tail());
   }
@@ -239,6 +261,7 @@ void EmbeddedPostgres::spawn_server() {
   }
   opts.run_as = run_as_;
   opts.output_path = log_path().string();
+  opts.scrub_env_prefixes = {"CSHEALTHD_"};
   opts.new_process_group = true;  // a terminal's Ctrl-C reaches us, and we stop the cluster in order
   if (options_.die_with_parent) opts.parent_death_signal = SIGINT;
   child_ = process::spawn(opts);

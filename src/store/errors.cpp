@@ -2,6 +2,8 @@
 
 #include <pqxx/pqxx>
 
+#include "cshealthd/base/secret.hpp"
+
 namespace cshealthd::store {
 namespace {
 
@@ -18,19 +20,21 @@ StoreError::Kind classify_sqlstate(const std::string& state) {
 
 }  // namespace
 
+// libpq may quote the connection string it was given (a malformed URL, say): never a password.
 void rethrow_as_store_error(const std::string& what) {
   try {
     throw;
   } catch (const StoreError&) {
     throw;
   } catch (const pqxx::in_doubt_error& e) {
-    throw StoreError(StoreError::Kind::kInDoubt, what + ": commit outcome unknown: " + e.what());
+    throw StoreError(StoreError::Kind::kInDoubt,
+                     what + ": commit outcome unknown: " + redact_passwords(e.what()));
   } catch (const pqxx::broken_connection& e) {
-    throw StoreError(StoreError::Kind::kTransient, what + ": connection lost: " + e.what());
+    throw StoreError(StoreError::Kind::kTransient, what + ": connection lost: " + redact_passwords(e.what()));
   } catch (const pqxx::sql_error& e) {
-    throw StoreError(classify_sqlstate(e.sqlstate()), what + ": " + e.what());
+    throw StoreError(classify_sqlstate(e.sqlstate()), what + ": " + redact_passwords(e.what()));
   } catch (const std::exception& e) {
-    throw StoreError(StoreError::Kind::kPermanent, what + ": " + e.what());
+    throw StoreError(StoreError::Kind::kPermanent, what + ": " + redact_passwords(e.what()));
   }
 }
 

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <pqxx/pqxx>
 
+#include "cshealthd/store/database.hpp"
 #include "cshealthd/store/errors.hpp"
 
 namespace cshealthd::store {
@@ -58,8 +59,8 @@ std::string Migrator::checksum(const std::string& sql) {
   return hex;
 }
 
-Migrator::Migrator(std::string conninfo, std::vector<MigrationSource> sources)
-    : conninfo_(std::move(conninfo)) {
+Migrator::Migrator(std::string conninfo, std::vector<MigrationSource> sources, MigratorOptions options)
+    : conninfo_(with_connect_timeout(conninfo, options.connect_timeout_s)), options_(options) {
   for (auto& s : sources) {
     const int version = std::atoi(s.name.c_str());
     if (version <= 0) fail("migration " + s.name + ": the file name must start with its version number");
@@ -80,7 +81,15 @@ MigrationReport Migrator::migrate() {
     pqxx::connection c(conninfo_);
     pqxx::nontransaction session(c);
     session.exec("SET statement_timeout = 0");  // a migration may rewrite a large table
-    session.exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLock) + ")");
+    // ...but waiting for a lock (the migration lock, a table in use) is bounded.
+    session.exec("SET lock_timeout = " + std::to_string(options_.lock_wait.count()));
+    try {
+      session.exec("SELECT pg_advisory_lock(" + std::to_string(kMigrationLock) + ")");
+    } catch (const pqxx::sql_error& e) {
+      if (e.sqlstate() != "55P03") throw;
+      fail("migrations: another process held the migration lock for over " +
+           std::to_string(options_.lock_wait.count()) + " ms (a replica migrating, or stuck); try again");
+    }
     // The lock is session-scoped: it is released when this connection closes, even on an exception.
     session.exec(kCreateTable);
     const auto applied = read_applied(session);

@@ -182,6 +182,17 @@ TEST(RedactTest, PasswordsRemoved) {
   EXPECT_EQ(redact_database_url("host=h password=secret dbname=x"), "host=h password=*** dbname=x");
   EXPECT_EQ(redact_database_url("host=h password='a b' dbname=x"), "host=h password=*** dbname=x");
   EXPECT_EQ(redact_database_url("postgresql://u@h/db"), "postgresql://u@h/db");
+  // Every other form libpq takes a password in.
+  EXPECT_EQ(redact_database_url("postgresql://u@h/db?sslmode=disable&password=s3cr3t&x=1"),
+            "postgresql://u@h/db?sslmode=disable&password=***&x=1");
+  EXPECT_EQ(redact_database_url("postgres://h/db?PASSWORD=s3cr3t"), "postgres://h/db?PASSWORD=***");
+  EXPECT_EQ(redact_database_url("postgresql://:p4ss@h/db"), "postgresql://:***@h/db");
+  EXPECT_EQ(redact_database_url("host=h password = 'it\\'s secret' dbname=x"),
+            "host=h password = *** dbname=x");
+  EXPECT_EQ(redact_database_url("host=h Password=secret"), "host=h Password=***");
+  // A message quoting a connection string.
+  EXPECT_EQ(cshealthd::redact_passwords("invalid URI \"postgresql://u:pw@h/db\": bad"),
+            "invalid URI \"postgresql://u:***@h/db\": bad");
 }
 
 }  // namespace

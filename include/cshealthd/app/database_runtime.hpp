@@ -6,6 +6,7 @@
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/embedded_postgres.hpp"
+#include "cshealthd/store/migrations.hpp"
 
 namespace cshealthd::app {
 
@@ -37,6 +38,9 @@ struct CommandDatabase {
   DatabaseRuntime runtime;
   std::unique_ptr<store::Database> db;
 };
+
+// The migrator for this config's database: its connect timeout and lock wait.
+store::MigratorOptions migrator_options(const config::Config& config);
 
 // Today's date (UTC) as days since 1970-01-01: the default as-of day and the override clock.
 std::int32_t today_utc();

@@ -2,6 +2,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -26,6 +27,9 @@ struct SpawnOptions {
   bool new_process_group = false;      // a terminal's Ctrl-C then does not reach the child
   int parent_death_signal = 0;         // delivered to the child if this process dies first
   std::vector<std::string> extra_env;  // "KEY=VALUE" entries added to the inherited environment
+  // Inherited variables whose names start with one of these are not passed on (a child that has no
+  // business with the service's secrets, such as the database server, gets none of CSHEALTHD_*).
+  std::vector<std::string> scrub_env_prefixes;
 };
 
 class SpawnError : public std::runtime_error {
@@ -62,5 +66,11 @@ int run(const SpawnOptions& options);
 
 // True while a process with this pid exists (for processes that are not our children).
 bool pid_alive(pid_t pid);
+
+// Raises the soft limit on open files to the hard limit; returns the soft limit now in force.
+std::uint64_t raise_fd_limit();
+// Allows or forbids core dumps (RLIMIT_CORE; and the dumpable flag, so a core cannot be had by ptrace
+// either when forbidden). A core holds every secret the process read.
+void set_core_dumps(bool allowed);
 
 }  // namespace cshealthd::process

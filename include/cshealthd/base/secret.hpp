@@ -18,4 +18,8 @@ class Secret {
   std::string value_;
 };
 
+// `text` (a libpq connection string or URL, or a message that may quote one) with every password libpq
+// accepts replaced by "***": URL userinfo, a `password=` URL parameter, a `password=` key/value pair.
+std::string redact_passwords(const std::string& text);
+
 }  // namespace cshealthd

@@ -28,9 +28,16 @@ struct HttpConfig {
   int worker_threads = 4;
   std::int64_t max_body_bytes = 1 << 20;
   int max_header_bytes = 8 << 10;
-  int read_timeout_ms = 30'000;
+  int read_timeout_ms = 30'000;  // one deadline for a whole request (header and body) from its first byte
+  int idle_timeout_ms = 60'000;  // a keep-alive connection waiting for its next request
   int write_timeout_ms = 30'000;
   int shutdown_deadline_ms = 10'000;
+  int max_connections = 10'000;   // past it new connections are closed at once (bounded by the fd limit)
+  int worker_queue_limit = 1024;  // requests waiting for a worker; past it: 503 with Retry-After
+};
+
+struct ProcessConfig {
+  bool core_dumps = false;  // a core holds every secret in memory: off unless debugging
 };
 
 struct EmbeddedPostgresConfig {
@@ -47,6 +54,7 @@ struct DatabaseConfig {
   int statement_timeout_ms = 30'000;
   int connect_timeout_s = 10;
   bool migrate_on_start = true;
+  int migration_lock_wait_ms = 120'000;  // waiting for another replica's migrations, or a table's lock
   EmbeddedPostgresConfig embedded;
 };
 
@@ -58,13 +66,19 @@ struct HubspotConfig {
   int budget_percent = 95;  // share of the burst limit this service allows itself
   int search_per_second = 5;
   int request_timeout_ms = 30'000;
-  int max_attempts = 8;  // per request, for transient failures and 429s
-  std::string ca_file;   // empty: the system's trust store
+  int max_attempts = 8;            // per request, for transient failures and 429s
+  std::string ca_file;             // empty: the system's trust store
+  int max_retry_wait_ms = 60'000;  // the longest wait a 429 (its Retry-After) or a backoff may impose
 };
 
 struct SyncConfig {
   int overlap_ms = 300'000;  // incremental syncs re-read this much before the watermark
   int parallelism = 3;       // object types synced at once (each on its own connection)
+  // How often the id sweep finds records deleted or merged away in HubSpot (0: never).
+  std::int64_t sweep_interval_ms = 86'400'000;
+  // Another sync of the same object type is running (another replica, a cron job): wait this long for it,
+  // then skip the type (0: skip at once).
+  int lock_wait_ms = 0;
 };
 
 struct ScoringConfig {
@@ -106,6 +120,7 @@ struct AdminConfig {
 struct Config {
   std::string state_dir = "./var";
   LogConfig log;
+  ProcessConfig process;
   HttpConfig http;
   DatabaseConfig database;
   HubspotConfig hubspot;

@@ -52,6 +52,7 @@ class EmbeddedPostgres {
 
  private:
   void prepare_state_dir();
+  void check_state_dir_owner() const;
   void init_cluster();
   void spawn_server();
   void wait_until_ready();

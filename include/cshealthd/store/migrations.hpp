@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -26,13 +27,21 @@ struct MigrationReport {
   int total = 0;
 };
 
+struct MigratorOptions {
+  int connect_timeout_s = 10;
+  // How long to wait for the migration lock (another replica migrating) or for a table a migration
+  // alters; past it the run fails with a message saying what it waited for.
+  std::chrono::milliseconds lock_wait{120'000};
+};
+
 // Applies numbered SQL files, each in its own transaction, recording version, name and checksum in
 // schema_migrations. Holds a PostgreSQL advisory lock meanwhile, so replicas that start together
 // apply each migration once. Refuses to run when an applied migration's text has changed or the
 // database has a migration this binary does not know.
 class Migrator {
  public:
-  explicit Migrator(std::string conninfo, std::vector<MigrationSource> sources = embedded_migrations());
+  explicit Migrator(std::string conninfo, std::vector<MigrationSource> sources = embedded_migrations(),
+                    MigratorOptions options = {});
 
   MigrationReport migrate();
   std::vector<MigrationState> status();
@@ -50,6 +59,7 @@ class Migrator {
     std::string checksum;
   };
   std::string conninfo_;
+  MigratorOptions options_;
   std::vector<Parsed> migrations_;
 };
 
