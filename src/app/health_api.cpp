@@ -1,6 +1,6 @@
 #include "cshealthd/app/health_api.hpp"
 
-#include <openssl/crypto.h>
+#include "cshealthd/app/admin_auth.hpp"
 
 #include <charconv>
 #include <memory>
@@ -17,15 +17,6 @@ namespace {
 using json = nlohmann::json;
 using http::Request;
 using http::Response;
-
-// "Bearer <token>", compared in constant time.
-bool authorized(const Request& req, const Secret& token) {
-  const std::string* h = req.header("authorization");
-  if (!h || h->rfind("Bearer ", 0) != 0) return false;
-  const std::string given = h->substr(7);
-  const std::string& want = token.reveal();
-  return given.size() == want.size() && CRYPTO_memcmp(given.data(), want.data(), want.size()) == 0;
-}
 
 std::optional<std::int64_t> parse_id(const std::string& s) {
   std::int64_t v = 0;
@@ -51,17 +42,10 @@ struct Api {
   scoring::HealthStore store;
   Api(HealthApi d) : deps(std::move(d)), store(deps.db, deps.scoring) {}
 
-  // Wraps a handler: the admin token, a valid company id where the route has one, and errors as JSON.
+  // Wraps a handler: a valid company id where the route has one, and errors as JSON. The admin token
+  // is checked before this runs (admin_route), on the headers.
   http::Handler guarded(std::function<Response(const Request&, std::int64_t)> f) {
     return [this, f](const Request& req) {
-      if (deps.admin_token.empty())
-        return Response::error(503, "admin_disabled",
-                               "the admin API is disabled: set admin.token (CSHEALTHD_ADMIN_TOKEN)");
-      if (!authorized(req, deps.admin_token)) {
-        auto r = Response::error(401, "unauthorized", "a valid admin bearer token is required");
-        r.headers.emplace_back("WWW-Authenticate", "Bearer");
-        return r;
-      }
       std::int64_t id = 0;
       if (const auto it = req.params.find("id"); it != req.params.end()) {
         const auto parsed = parse_id(it->second);
@@ -73,8 +57,12 @@ struct Api {
         return f(req, id);
       } catch (const scoring::InvalidRequest& e) {
         return Response::error(400, "invalid_request", e.what());
+      } catch (const json::parse_error& e) {
+        // Not JSON, or not UTF-8: named by position, never echoed.
+        return Response::error(400, "invalid_json",
+                               "request body is not valid JSON (UTF-8) at byte " + std::to_string(e.byte));
       } catch (const json::exception& e) {
-        return Response::error(400, "invalid_json", std::string("request body: ") + e.what());
+        return Response::error(400, "invalid_request", std::string("request body: ") + e.what());
       }
     };
   }
@@ -199,12 +187,13 @@ void add_health_routes(http::Router& router, HealthApi deps) {
   auto bind = [api](Response (Api::*m)(const Request&, std::int64_t)) {
     return api->guarded([api, m](const Request& r, std::int64_t id) { return ((*api).*m)(r, id); });
   };
-  router.add("GET", "/v1/companies/{id}/health", bind(&Api::health));
-  router.add("GET", "/v1/companies/{id}/health/history", bind(&Api::history));
-  router.add("GET", "/v1/scores", bind(&Api::scores));
-  router.add("PUT", "/v1/companies/{id}/override", bind(&Api::put_override));
-  router.add("DELETE", "/v1/companies/{id}/override", bind(&Api::delete_override));
-  router.add("GET", "/v1/companies/{id}/overrides", bind(&Api::list_overrides));
+  const auto admin = admin_route(api->deps.admin_token);
+  router.add("GET", "/v1/companies/{id}/health", bind(&Api::health), admin);
+  router.add("GET", "/v1/companies/{id}/health/history", bind(&Api::history), admin);
+  router.add("GET", "/v1/scores", bind(&Api::scores), admin);
+  router.add("PUT", "/v1/companies/{id}/override", bind(&Api::put_override), admin);
+  router.add("DELETE", "/v1/companies/{id}/override", bind(&Api::delete_override), admin);
+  router.add("GET", "/v1/companies/{id}/overrides", bind(&Api::list_overrides), admin);
 }
 
 }  // namespace cshealthd::app

@@ -2,6 +2,8 @@
 // command and maps failures to exit codes (2 for configuration and usage errors, 1 for others).
 #include <signal.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
@@ -12,6 +14,7 @@
 #include "cshealthd/app/service.hpp"
 #include "cshealthd/app/sync_command.hpp"
 #include "cshealthd/base/log.hpp"
+#include "cshealthd/base/process.hpp"
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/store/errors.hpp"
 #include "cshealthd/store/migrations.hpp"
@@ -64,12 +67,19 @@ int cmd_serve(const Config& config) {
                config.http.shutdown_deadline_ms);
   const bool clean = service.stop();
   spdlog::info("stopped{}", clean ? "" : " (deadline reached with work still in flight)");
+  if (service.abandoned()) {
+    // A handler still runs and uses what the service owns: end here, without destructors under it.
+    spdlog::default_logger()->flush();
+    std::fflush(nullptr);
+    std::_Exit(0);
+  }
   return 0;
 }
 
 int cmd_migrate(const Config& config, bool status_only) {
   cshealthd::app::DatabaseRuntime db(config);
-  cshealthd::store::Migrator migrator(db.conninfo());
+  cshealthd::store::Migrator migrator(db.conninfo(), cshealthd::store::embedded_migrations(),
+                                      cshealthd::app::migrator_options(config));
   if (!status_only) {
     const auto report = migrator.migrate();
     for (const auto& name : report.applied) std::cout << "applied " << name << "\n";
@@ -168,6 +178,7 @@ int main(int argc, char** argv) {
       return cmd_config_check(load_config(file), file);
     }
     const Config config = load_config(config_path);
+    cshealthd::process::set_core_dumps(config.process.core_dumps);  // every command holds secrets
     init_logging(config);
     logging = true;
     if (serve->parsed()) return cmd_serve(config);

@@ -10,6 +10,7 @@
 #include "cshealthd/app/health_api.hpp"
 #include "cshealthd/app/score_command.hpp"
 #include "cshealthd/base/log.hpp"
+#include "cshealthd/base/process.hpp"
 #include "version.hpp"
 
 namespace cshealthd::app {
@@ -42,7 +43,8 @@ void Service::start() {
   // Scorecards first: an invalid one is a config error (exit 2) before anything starts.
   scoring_ = std::make_unique<scoring::ScoringConfig>(load_scoring_config(config_));
   database_runtime_ = std::make_unique<DatabaseRuntime>(config_);
-  migrator_ = std::make_unique<store::Migrator>(database_runtime_->conninfo());
+  migrator_ = std::make_unique<store::Migrator>(database_runtime_->conninfo(), store::embedded_migrations(),
+                                                migrator_options(config_));
   if (config_.database.migrate_on_start) {
     const auto report = migrator_->migrate();
     spdlog::info("migrations: {} applied now, {} in total", report.applied.size(), report.total);
@@ -53,7 +55,8 @@ void Service::start() {
                          config_.database.connect_timeout_s, std::chrono::milliseconds(30'000)});
   register_instance();
 
-  workers_ = std::make_unique<WorkerPool>(config_.http.worker_threads, "http-workers");
+  workers_ = std::make_unique<WorkerPool>(config_.http.worker_threads, "http-workers",
+                                          static_cast<std::size_t>(config_.http.worker_queue_limit));
   add_routes();
   add_v1_routes();
   const auto listen = config::parse_listen(config_.http.listen, "http.listen");
@@ -64,39 +67,75 @@ void Service::start() {
   opts.max_body_bytes = static_cast<std::size_t>(config_.http.max_body_bytes);
   opts.max_header_bytes = static_cast<std::size_t>(config_.http.max_header_bytes);
   opts.read_timeout = std::chrono::milliseconds(config_.http.read_timeout_ms);
+  opts.idle_timeout = std::chrono::milliseconds(config_.http.idle_timeout_ms);
   opts.write_timeout = std::chrono::milliseconds(config_.http.write_timeout_ms);
+  opts.max_connections = connection_cap();
   server_ = std::make_unique<http::Server>(opts, router_, *workers_, metrics_);
   server_->start();
   spdlog::info("http: listening on {}", server_->address());
 }
 
+// The connection cap, within what the process may open: raised to the hard limit first, it keeps room
+// for the database pool, the embedded cluster's pipes, log files and the HubSpot clients.
+std::size_t Service::connection_cap() const {
+  constexpr std::uint64_t kReserved = 256;
+  const std::uint64_t fds = process::raise_fd_limit();
+  const auto wanted = static_cast<std::uint64_t>(config_.http.max_connections);
+  if (fds > kReserved && wanted <= fds - kReserved) return wanted;
+  const std::uint64_t cap = fds > 2 * kReserved ? fds - kReserved : std::max<std::uint64_t>(fds / 2, 1);
+  spdlog::warn("http.max_connections {} exceeds what the open-file limit ({}) allows; using {}", wanted, fds,
+               cap);
+  return cap;
+}
+
 void Service::add_routes() {
-  router_.add("GET", "/healthz", [](const http::Request&) {
-    return http::Response::json(200, {{"status", "ok"}, {"version", build::kVersion}});
-  });
+  // Liveness and metrics are answered on the I/O threads: they touch no database and never wait
+  // behind API work, so a stalled database or a full worker queue cannot fail a liveness probe.
+  http::RouteOptions inline_route;
+  inline_route.dispatch = http::RouteOptions::Dispatch::kInline;
+  router_.add(
+      "GET", "/healthz",
+      [](const http::Request&) {
+        return http::Response::json(200, {{"status", "ok"}, {"version", build::kVersion}});
+      },
+      inline_route);
   router_.add("GET", "/readyz", [this](const http::Request&) {
-    std::string reason;
-    try {
-      reason =
-          db_->with_connection("readyz", [&](pqxx::connection& c) { return migrator_->pending_reason(c); });
-    } catch (const store::StoreError& e) {
-      reason = "database unreachable";
-      spdlog::warn("readyz: {}", e.what());
-    }
+    const std::string reason = readiness();
     if (!reason.empty()) return http::Response::json(503, {{"status", "not_ready"}, {"reason", reason}});
     return http::Response::json(200, {{"status", "ready"}});
   });
-  router_.add("GET", "/metrics", [this](const http::Request&) {
-    metrics_.gauge("cshealthd_worker_queue_depth", "Tasks waiting for a worker thread")
-        .set(static_cast<double>(workers_->queued()));
-    if (database_runtime_->embedded()) {
-      metrics_
-          .gauge("cshealthd_embedded_postgres_restarts",
-                 "Times the embedded PostgreSQL was restarted after dying")
-          .set(database_runtime_->embedded_restarts());
-    }
-    return http::Response::text(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
-  });
+  router_.add(
+      "GET", "/metrics",
+      [this](const http::Request&) {
+        metrics_.gauge("cshealthd_worker_queue_depth", "Tasks waiting for a worker thread")
+            .set(static_cast<double>(workers_->queued()));
+        if (database_runtime_->embedded()) {
+          metrics_
+              .gauge("cshealthd_embedded_postgres_restarts",
+                     "Times the embedded PostgreSQL was restarted after dying")
+              .set(database_runtime_->embedded_restarts());
+        }
+        return http::Response::text(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
+      },
+      inline_route);
+}
+
+// The database check behind /readyz, at most once per kReadyCacheTtl: probes arriving meanwhile get
+// the last answer, so a probe flood takes one connection at a time, never the pool.
+std::string Service::readiness() {
+  constexpr auto kReadyCacheTtl = std::chrono::seconds(1);
+  std::lock_guard lock(ready_mutex_);
+  const auto now = std::chrono::steady_clock::now();
+  if (ready_checked_ && now - *ready_checked_ < kReadyCacheTtl) return ready_reason_;
+  try {
+    ready_reason_ =
+        db_->with_connection("readyz", [&](pqxx::connection& c) { return migrator_->pending_reason(c); });
+  } catch (const store::StoreError& e) {
+    ready_reason_ = "database unreachable";
+    spdlog::warn("readyz: {}", e.what());
+  }
+  ready_checked_ = std::chrono::steady_clock::now();
+  return ready_reason_;
 }
 
 void Service::add_v1_routes() {
@@ -128,7 +167,7 @@ void Service::unregister_instance() {
 }
 
 bool Service::stop() {
-  if (stopped_) return true;
+  if (stopped_) return !abandoned_;
   stopped_ = true;
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(config_.http.shutdown_deadline_ms);
@@ -138,7 +177,22 @@ bool Service::stop() {
   };
   bool clean = true;
   if (server_) clean = server_->shutdown(remaining()) && clean;
-  if (workers_) clean = workers_->shutdown(remaining()) && clean;
+  if (workers_ && !workers_->shutdown(remaining())) {
+    // A handler still runs past the deadline and uses the pool, the router, the scoring config. None of
+    // it may be freed under it: they are left allocated, and the caller ends the process without running
+    // destructors. The embedded cluster is still stopped in order (the handler then sees a closed
+    // connection, an error it handles).
+    abandoned_ = true;
+    spdlog::warn("shutdown: a request handler is still running at the deadline; leaving it to the exit");
+    if (database_runtime_) database_runtime_->stop();
+    (void)server_.release();
+    (void)workers_.release();
+    (void)db_.release();
+    (void)scoring_.release();
+    (void)migrator_.release();
+    (void)database_runtime_.release();
+    return false;
+  }
   if (db_) {
     unregister_instance();
     db_.reset();

@@ -117,13 +117,55 @@ std::string new_id() {
   return id;
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence starting text[i] (a byte >= 0x80), or 0 when it is not
+// one (a stray continuation byte, an overlong form, a surrogate, beyond U+10FFFF, or cut short).
+std::size_t utf8_sequence(std::string_view text, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(text[i + k]); };
+  const unsigned char c = b(0);
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + n > text.size() || b(1) < lo || b(1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k) {
+    if ((b(k) & 0xC0) != 0x80) return 0;
+  }
+  return n;
+}
+
+}  // namespace
+
 void append_json_escaped(std::string& out, std::string_view text) {
   // Runs that need no escaping (nearly all text) are appended whole: this writes every property of
   // every synced record, and the simulator's pages, so one character at a time showed in profiles.
   std::size_t run = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
-    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) continue;
+    const auto u = static_cast<unsigned char>(c);
+    if (c != '"' && c != '\\' && u >= 0x20 && u < 0x80) continue;
+    if (u >= 0x80) {
+      if (const std::size_t n = utf8_sequence(text, i)) {
+        i += n - 1;  // well-formed: part of the run
+        continue;
+      }
+      out.append(text.data() + run, i - run);
+      run = i + 1;
+      out += "\ufffd";  // not UTF-8 (a raw byte from a request, say): the output stays valid JSON
+      continue;
+    }
     out.append(text.data() + run, i - run);
     run = i + 1;
     switch (c) {
@@ -144,7 +186,7 @@ void append_json_escaped(std::string& out, std::string_view text) {
         break;
       default: {  // another control character
         char buf[8];
-        std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+        std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(u));
         out += buf;
       }
     }

@@ -12,6 +12,7 @@ namespace cshealthd {
 
 struct WorkerPool::State {
   std::string name;
+  std::size_t max_queued = WorkerPool::kUnbounded;
   mutable std::mutex mutex;
   std::condition_variable wake;
   std::condition_variable idle;
@@ -46,8 +47,10 @@ void worker_loop(const std::shared_ptr<WorkerPool::State>& s) {
 
 }  // namespace
 
-WorkerPool::WorkerPool(int threads, std::string name) : state_(std::make_shared<State>()) {
+WorkerPool::WorkerPool(int threads, std::string name, std::size_t max_queued)
+    : state_(std::make_shared<State>()) {
   state_->name = std::move(name);
+  state_->max_queued = max_queued;
   state_->running = threads;
   for (int i = 0; i < threads; ++i) {
     state_->threads.emplace_back([s = state_] { worker_loop(s); });
@@ -58,14 +61,15 @@ WorkerPool::~WorkerPool() {
   shutdown();
 }
 
-bool WorkerPool::post(std::function<void()> task) {
+WorkerPool::Posted WorkerPool::try_post(std::function<void()> task) {
   {
     std::lock_guard lock(state_->mutex);
-    if (state_->stopping) return false;
+    if (state_->stopping) return Posted::kStopping;
+    if (state_->queue.size() >= state_->max_queued) return Posted::kFull;
     state_->queue.push_back(std::move(task));
   }
   state_->wake.notify_one();
-  return true;
+  return Posted::kQueued;
 }
 
 std::size_t WorkerPool::queued() const {

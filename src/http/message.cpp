@@ -33,7 +33,9 @@ const std::string* Request::header(std::string_view name) const {
 Response Response::json(int status, const nlohmann::json& body) {
   Response r;
   r.status = status;
-  r.body = body.dump();
+  // Strings may carry what a client sent (a path, a field name): invalid UTF-8 becomes U+FFFD instead
+  // of an exception, so no answer can fail to serialise.
+  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   return r;
 }
 
@@ -46,6 +48,8 @@ Response Response::text(int status, std::string body, std::string content_type) 
 }
 
 Response Response::error(int status, std::string_view code, std::string_view message) {
+  constexpr std::size_t kMaxMessage = 512;  // a message quoting a huge path stays small
+  if (message.size() > kMaxMessage) message = message.substr(0, kMaxMessage);
   return json(status, {{"error", {{"status", status}, {"code", code}, {"message", message}}}});
 }
 

@@ -24,9 +24,19 @@ bool is_param(const std::string& seg) {
 
 }  // namespace
 
-void Router::add(std::string method, std::string pattern, Handler handler) {
+const std::string& method_label(const std::string& method) {
+  static const std::string kKnown[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+  static const std::string kOther = "other";
+  for (const auto& m : kKnown) {
+    if (m == method) return m;
+  }
+  return kOther;
+}
+
+void Router::add(std::string method, std::string pattern, Handler handler, RouteOptions options) {
   auto segments = split_path(pattern);
-  routes_.push_back({std::move(method), std::move(pattern), std::move(segments), std::move(handler)});
+  routes_.push_back(
+      {std::move(method), std::move(pattern), std::move(segments), std::move(handler), std::move(options)});
 }
 
 Router::Match Router::match(const std::string& method, const std::string& path) const {
@@ -53,6 +63,7 @@ Router::Match Router::match(const std::string& method, const std::string& path) 
     if (!ok) continue;
     if (r.method == method) {
       m.handler = &r.handler;
+      m.options = &r.options;
       m.route = r.pattern;
       m.params = std::move(params);
       m.status = 200;

@@ -36,7 +36,8 @@ bool valid_request_id(const std::string& id) {
   return true;
 }
 
-Request to_request(bhttp::request<bhttp::string_body>&& in) {
+// The request as handlers see it, from the header alone; the body is added once it is read.
+Request to_request(const bhttp::request_parser<bhttp::string_body>::value_type& in) {
   Request r;
   r.method = std::string(in.method_string());
   r.target = std::string(in.target());
@@ -48,7 +49,6 @@ Request to_request(bhttp::request<bhttp::string_body>&& in) {
     for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     r.headers.emplace_back(std::move(name), std::string(field.value()));
   }
-  r.body = std::move(in.body());
   const std::string* id = r.header("x-request-id");
   r.request_id = (id && valid_request_id(*id)) ? *id : log::new_id();
   return r;
@@ -57,6 +57,18 @@ Request to_request(bhttp::request<bhttp::string_body>&& in) {
 // Probes and scrapes are frequent and boring: their access lines go to debug.
 bool quiet_route(const std::string& route) {
   return route == "/healthz" || route == "/readyz" || route == "/metrics";
+}
+
+// A request target as the access log shows it: bounded, control characters replaced (what is not UTF-8
+// is replaced by the log's own escaping).
+std::string loggable(std::string_view target) {
+  constexpr std::size_t kMax = 256;
+  std::string out(target.substr(0, kMax));
+  for (auto& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  if (target.size() > kMax) out += "...";
+  return out;
 }
 
 }  // namespace
@@ -69,9 +81,12 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
   void do_accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
-  void add(const std::shared_ptr<Session>& s);
+  bool add(const std::shared_ptr<Session>& s);  // false past max_connections
   void remove(Session* s);
   void record(const std::string& route, const std::string& method, int status, double seconds);
+  // An exception on an I/O thread: counted and logged here, once; the connection is then closed.
+  void connection_error(const char* step, const char* what);
+  void run_io();
 
   ServerOptions options;
   const Router& router;
@@ -87,15 +102,24 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
   int io_running = 0;  // io threads still inside ioc.run()
   std::condition_variable io_done;
   metrics::Gauge* open_connections = nullptr;
+  metrics::Counter* refused = nullptr;
+  metrics::Counter* overloaded = nullptr;
+  metrics::Counter* errors = nullptr;
+  metrics::Counter* idle_timeouts = nullptr;
+  metrics::Counter* request_timeouts = nullptr;
+  metrics::Counter* write_timeouts = nullptr;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, std::shared_ptr<Server::Impl> server)
       : server_(std::move(server)), stream_(std::move(socket)) {}
-  ~Session() { server_->remove(this); }
+  ~Session() {
+    if (registered_) server_->remove(this);
+  }
 
   void run() {
+    registered_ = true;
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::do_read, shared_from_this()));
   }
 
@@ -107,90 +131,160 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
   void force_close() {
-    net::post(stream_.get_executor(), [self = shared_from_this()] {
-      beast::error_code ec;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-      self->stream_.socket().close(ec);
-    });
+    net::post(stream_.get_executor(), [self = shared_from_this()] { self->close_now(); });
   }
 
  private:
+  // Runs one step of the connection; an exception closes this connection only.
+  template <typename Step>
+  void guarded(const char* name, Step&& step) {
+    try {
+      step();
+    } catch (const std::exception& e) {
+      server_->connection_error(name, e.what());
+      close_now();
+    } catch (...) {
+      server_->connection_error(name, "unknown exception");
+      close_now();
+    }
+  }
+
   void do_read() {
     if (server_->stopping) return do_close();
     parser_.emplace();
     parser_->body_limit(server_->options.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
     reading_ = true;
-    stream_.expires_after(server_->options.read_timeout);
-    bhttp::async_read(stream_, buffer_, *parser_,
-                      beast::bind_front_handler(&Session::on_read, shared_from_this()));
+    if (buffer_.size() > 0) return start_request();  // a pipelined request is already here
+    // Idle: waiting for the first byte of the next request.
+    stream_.expires_after(server_->options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kFirstRead),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                              self->buffer_.commit(n);
+                              self->guarded("read", [&] {
+                                if (ec) {
+                                  self->reading_ = false;
+                                  if (ec == beast::error::timeout) self->server_->idle_timeouts->inc();
+                                  return self->do_close();
+                                }
+                                self->start_request();
+                              });
+                            });
   }
 
-  void on_read(beast::error_code ec, std::size_t) {
+  void start_request() {
+    // One deadline for the whole request, header and body: it is not renewed by each read.
+    stream_.expires_after(server_->options.read_timeout);
+    bhttp::async_read_header(stream_, buffer_, *parser_,
+                             [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                               self->guarded("read header", [&] { self->on_header(ec); });
+                             });
+  }
+
+  // Fails the read; true when the connection was answered or closed.
+  bool read_failed(beast::error_code ec) {
+    if (!ec) return false;
     reading_ = false;
     if (ec == bhttp::error::body_limit) {
-      return reply_error(
-          413, "payload_too_large",
-          "request body exceeds " + std::to_string(server_->options.max_body_bytes) + " bytes");
+      reply_error(413, "payload_too_large",
+                  "request body exceeds " + std::to_string(server_->options.max_body_bytes) + " bytes");
+    } else if (ec == bhttp::error::header_limit) {
+      reply_error(431, "headers_too_large",
+                  "request headers exceed " + std::to_string(server_->options.max_header_bytes) + " bytes");
+    } else if (ec == beast::error::timeout) {
+      // Too slow: dropped without an answer (a trickling client gets nothing to wait for).
+      server_->request_timeouts->inc();
+      do_close();
+    } else if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
+               !parser_->got_some()) {
+      do_close();
+    } else {
+      // A malformed request that did arrive gets a 400. The parser's words name no client bytes.
+      reply_error(400, "bad_request", "malformed HTTP request: " + ec.message());
     }
-    if (ec == bhttp::error::header_limit) {
-      return reply_error(
-          431, "headers_too_large",
-          "request headers exceed " + std::to_string(server_->options.max_header_bytes) + " bytes");
-    }
-    if (ec) {
-      // A client that closed, went idle past the timeout, or was interrupted by shutdown gets no answer;
-      // a malformed request that did arrive gets a 400.
-      const bool got_request_bytes = parser_->got_some();
-      if (ec == bhttp::error::end_of_stream || ec == net::error::operation_aborted ||
-          ec == beast::error::timeout || !got_request_bytes) {
-        return do_close();
-      }
-      return reply_error(400, "bad_request", "malformed HTTP request: " + ec.message());
-    }
+    return true;
+  }
+
+  void on_header(beast::error_code ec) {
+    if (read_failed(ec)) return;
     started_ = std::chrono::steady_clock::now();
-    keep_alive_ = parser_->get().keep_alive();
-    Request request = to_request(parser_->release());
-    request_id_ = request.request_id;
-    method_ = request.method;
-    target_ = request.target;
-    auto match = server_->router.match(request.method, request.path);
+    const auto& header = parser_->get();
+    keep_alive_ = header.keep_alive();
+    request_ = to_request(header);
+    request_id_ = request_.request_id;
+    method_ = method_label(request_.method);
+    target_ = loggable(request_.target);
+    auto match = server_->router.match(request_.method, request_.path);
     route_ = match.route;
-    if (!match.handler) {
-      Response res = match.status == 405 ? Response::error(405, "method_not_allowed",
-                                                           request.method + " is not allowed on " + route_)
-                                         : Response::error(404, "not_found", "no route for " + request.path);
-      if (match.status == 405) res.headers.emplace_back("Allow", match.allow);
-      return do_write(std::move(res));
+    handler_ = match.handler;
+    options_ = match.options;
+    request_.params = std::move(match.params);
+    std::optional<Response> early;
+    if (!handler_) {
+      early = match.status == 405 ? Response::error(405, "method_not_allowed",
+                                                    request_.method + " is not allowed on " + route_)
+                                  : Response::error(404, "not_found", "no route for " + request_.path);
+      if (match.status == 405) early->headers.emplace_back("Allow", match.allow);
+    } else if (options_->precheck) {
+      log::ContextScope ctx(request_id_);
+      early = options_->precheck(request_);  // e.g. the bearer token: checked before any body is read
     }
-    request.params = std::move(match.params);
-    const Handler* handler = match.handler;
+    if (early) {
+      reading_ = false;
+      // The body was not read: the stream cannot carry another request unless there was none.
+      if (!parser_->is_done()) keep_alive_ = false;
+      return do_write(std::move(*early));
+    }
+    if (parser_->is_done()) return on_read({});
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code e, std::size_t) {
+                        self->guarded("read body", [&] { self->on_read(e); });
+                      });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (read_failed(ec)) return;
+    reading_ = false;
+    request_.body = std::move(parser_->get().body());
+    if (options_->dispatch == RouteOptions::Dispatch::kInline) return do_write(call(*handler_, request_));
     // A request in a worker has no socket operation pending; this tracked executor is the work that
     // keeps the io threads running until its response is written.
     auto work = net::prefer(stream_.get_executor(), net::execution::outstanding_work.tracked);
-    const bool posted =
-        server_->workers.post([self = shared_from_this(), handler, work, req = std::move(request)] {
-          Response res;
-          {
-            log::ContextScope ctx(req.request_id);
-            try {
-              res = (*handler)(req);
-            } catch (const std::exception& e) {
-              spdlog::error("handler for {} failed: {}", self->route_, e.what());
-              res = Response::error(500, "internal",
-                                    "internal error; see the service log for request " + req.request_id);
-            }
-          }
-          net::post(work, [self, res = std::move(res)]() mutable { self->do_write(std::move(res)); });
+    const auto posted = server_->workers.try_post(
+        [self = shared_from_this(), handler = handler_, work, req = std::move(request_)] {
+          Response res = call(*handler, req);
+          net::post(work, [self, res = std::move(res)]() mutable {
+            self->guarded("write", [&] { self->do_write(std::move(res)); });
+          });
         });
-    if (!posted) do_write(Response::error(503, "shutting_down", "the service is shutting down"));
+    if (posted == WorkerPool::Posted::kFull) {
+      server_->overloaded->inc();
+      auto res = Response::error(503, "overloaded", "the service is busy; retry shortly");
+      res.headers.emplace_back("Retry-After", std::to_string(server_->options.overload_retry_after_s));
+      return do_write(std::move(res));
+    }
+    if (posted == WorkerPool::Posted::kStopping)
+      do_write(Response::error(503, "shutting_down", "the service is shutting down"));
+  }
+
+  static Response call(const Handler& handler, const Request& req) {
+    log::ContextScope ctx(req.request_id);
+    try {
+      return handler(req);
+    } catch (const std::exception& e) {
+      spdlog::error("handler failed: {}", e.what());
+    } catch (...) {
+      spdlog::error("handler failed with an unknown exception");
+    }
+    return Response::error(500, "internal",
+                           "internal error; see the service log for request " + req.request_id);
   }
 
   void reply_error(int status, const std::string& code, const std::string& message) {
     started_ = std::chrono::steady_clock::now();
     keep_alive_ = false;  // the rest of the stream cannot be trusted
     request_id_ = log::new_id();
-    method_ = "-";
+    method_ = "other";
     target_ = "-";
     route_ = "unmatched";
     do_write(Response::error(status, code, message));
@@ -218,7 +312,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(server_->options.write_timeout);
     bhttp::async_write(stream_, *msg,
                        [self = shared_from_this(), msg, keep](beast::error_code ec, std::size_t) {
-                         self->on_write(ec, keep);
+                         self->guarded("after write", [&] { self->on_write(ec, keep); });
                        });
   }
 
@@ -230,6 +324,7 @@ class Session : public std::enable_shared_from_this<Session> {
       const auto level = quiet_route(route_) && status_ < 400 ? spdlog::level::debug : spdlog::level::info;
       spdlog::log(level, "http {} {} {} {:.1f}ms", method_, target_, status_, seconds * 1000);
     }
+    if (ec == beast::error::timeout) server_->write_timeouts->inc();
     if (ec || !keep) return do_close();
     do_read();
   }
@@ -242,9 +337,7 @@ class Session : public std::enable_shared_from_this<Session> {
     net::async_write(stream_, net::buffer(*bytes),
                      [self = shared_from_this(), bytes](beast::error_code, std::size_t) {
                        self->server_->record(self->route_, self->method_, 0, 0);
-                       beast::error_code ec;
-                       self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-                       self->stream_.socket().close(ec);
+                       self->close_now();
                      });
   }
 
@@ -253,12 +346,24 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
+  void close_now() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.socket().close(ec);
+  }
+
+  static constexpr std::size_t kFirstRead = 4096;
+
   // Declared first so it is released last: the stream below must close while the io_context it
   // belongs to (owned by the server) still exists, even when this session outlives the Server object.
   std::shared_ptr<Server::Impl> server_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Request request_;
+  const Handler* handler_ = nullptr;
+  const RouteOptions* options_ = nullptr;
+  bool registered_ = false;
   bool reading_ = false;
   bool keep_alive_ = false;
   int status_ = 0;
@@ -284,15 +389,20 @@ void Server::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
     return;
   }
   auto session = std::make_shared<Session>(std::move(socket), shared_from_this());
-  add(session);
-  session->run();
+  if (add(session)) {
+    session->run();
+  } else {
+    refused->inc();  // past the cap: closed at once (the session's socket closes as it is released)
+  }
   do_accept();
 }
 
-void Server::Impl::add(const std::shared_ptr<Session>& s) {
+bool Server::Impl::add(const std::shared_ptr<Session>& s) {
   std::lock_guard lock(mutex);
+  if (sessions.size() >= options.max_connections) return false;
   sessions[s.get()] = s;
   open_connections->set(static_cast<double>(sessions.size()));
+  return true;
 }
 
 void Server::Impl::remove(Session* s) {
@@ -300,6 +410,26 @@ void Server::Impl::remove(Session* s) {
   sessions.erase(s);
   open_connections->set(static_cast<double>(sessions.size()));
   if (sessions.empty()) drained.notify_all();
+}
+
+void Server::Impl::connection_error(const char* step, const char* what) {
+  errors->inc();
+  spdlog::error("http: a connection failed in {} and was closed: {}", step, what);
+}
+
+// The last line of defence: an exception that escaped a completion handler ends that handler (and
+// releases the connection it held), never the thread or the process.
+void Server::Impl::run_io() {
+  while (true) {
+    try {
+      ioc.run();
+      return;
+    } catch (const std::exception& e) {
+      connection_error("io thread", e.what());
+    } catch (...) {
+      connection_error("io thread", "unknown exception");
+    }
+  }
 }
 
 void Server::Impl::record(const std::string& route, const std::string& method, int status, double seconds) {
@@ -316,6 +446,21 @@ void Server::Impl::record(const std::string& route, const std::string& method, i
 Server::Server(ServerOptions options, const Router& router, WorkerPool& workers, metrics::Registry& metrics)
     : impl_(std::make_shared<Impl>(std::move(options), router, workers, metrics)) {
   impl_->open_connections = &metrics.gauge("cshealthd_http_open_connections", "HTTP connections open now");
+  impl_->refused = &metrics.counter("cshealthd_http_connections_refused_total",
+                                    "Connections closed at once because http.max_connections were open");
+  impl_->overloaded = &metrics.counter("cshealthd_http_overloaded_total",
+                                       "Requests answered 503 because the worker queue was full");
+  impl_->errors = &metrics.counter("cshealthd_http_connection_errors_total",
+                                   "Connections closed after an unexpected error on an I/O thread");
+  const auto timeouts = [&](const char* phase) {
+    return &metrics.counter("cshealthd_http_timeouts_total",
+                            "Connections dropped at a deadline: idle (no request), request (too slow to "
+                            "send one), write (too slow to read the answer)",
+                            {{"phase", phase}});
+  };
+  impl_->idle_timeouts = timeouts("idle");
+  impl_->request_timeouts = timeouts("request");
+  impl_->write_timeouts = timeouts("write");
 }
 
 Server::~Server() {
@@ -344,7 +489,7 @@ void Server::start() {
   im.io_running = im.options.io_threads;
   for (int i = 0; i < im.options.io_threads; ++i) {
     im.threads.emplace_back([impl = impl_] {
-      impl->ioc.run();
+      impl->run_io();
       std::lock_guard lock(impl->mutex);
       --impl->io_running;
       impl->io_done.notify_all();

@@ -38,5 +38,24 @@ TEST(WorkerPoolTest, DeadlineReturnsFalseWhileTaskStillRuns) {
   release.set_value();
 }
 
+TEST(WorkerPoolTest, BoundedQueueRefusesWhenFullAndTakesWorkAgainOnceDrained) {
+  std::promise<void> release, entered;
+  auto released = release.get_future().share();
+  WorkerPool pool(1, "t", 2);
+  ASSERT_EQ(pool.try_post([&, released] {
+    entered.set_value();
+    released.wait();
+  }),
+            WorkerPool::Posted::kQueued);
+  entered.get_future().wait();  // the one thread is busy: what follows waits in the queue
+  EXPECT_EQ(pool.try_post([] {}), WorkerPool::Posted::kQueued);
+  EXPECT_EQ(pool.try_post([] {}), WorkerPool::Posted::kQueued);
+  EXPECT_EQ(pool.try_post([] {}), WorkerPool::Posted::kFull);
+  EXPECT_EQ(pool.queued(), 2u);
+  release.set_value();
+  EXPECT_TRUE(pool.shutdown());
+  EXPECT_EQ(pool.try_post([] {}), WorkerPool::Posted::kStopping);
+}
+
 }  // namespace
 }  // namespace cshealthd

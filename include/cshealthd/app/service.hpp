@@ -1,5 +1,8 @@
 #pragma once
+#include <chrono>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "cshealthd/app/database_runtime.hpp"
@@ -24,10 +27,15 @@ class Service {
   // Graceful: stop accepting, finish requests in flight, stop workers, release the database, stop the
   // embedded cluster. Returns false if the deadline was hit on the way.
   bool stop();
+  // True when stop() hit its deadline with a handler still running: what the handler uses was left
+  // allocated, and the process must end without destroying this object (std::_Exit after a log flush).
+  bool abandoned() const { return abandoned_; }
   std::string http_address() const { return server_->address(); }
 
  private:
   void add_routes();
+  std::size_t connection_cap() const;
+  std::string readiness();  // "" when ready, else why not; cached briefly
   void add_v1_routes();
   void register_instance();
   void unregister_instance();
@@ -43,6 +51,10 @@ class Service {
   http::Router router_;
   std::unique_ptr<http::Server> server_;
   bool stopped_ = false;
+  bool abandoned_ = false;
+  std::mutex ready_mutex_;
+  std::optional<std::chrono::steady_clock::time_point> ready_checked_;
+  std::string ready_reason_;
 };
 
 }  // namespace cshealthd::app

@@ -37,7 +37,8 @@ const std::string& current_context();
 // A fresh random id (16 hex characters) for a request or a job.
 std::string new_id();
 
-// Appends `text` to `out` escaped for a JSON string literal (without quotes).
+// Appends `text` to `out` escaped for a JSON string literal (without quotes). Bytes that are not
+// well-formed UTF-8 become U+FFFD, so the result is always valid JSON.
 void append_json_escaped(std::string& out, std::string_view text);
 
 }  // namespace cshealthd::log

@@ -14,15 +14,21 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;  // 0: the OS picks one; see Server::port()
   int io_threads = 2;
-  std::size_t max_body_bytes = 1 << 20;            // larger: 413
-  std::size_t max_header_bytes = 8 << 10;          // larger: 431
-  std::chrono::milliseconds read_timeout{30'000};  // waiting for, and reading, one request
+  std::size_t max_body_bytes = 1 << 20;    // larger: 413
+  std::size_t max_header_bytes = 8 << 10;  // larger: 431
+  // From a request's first byte until its header and body are read: one deadline, not one per read,
+  // so a client trickling a byte at a time is dropped when it passes.
+  std::chrono::milliseconds read_timeout{15'000};
+  std::chrono::milliseconds idle_timeout{60'000};  // a connection waiting for its (next) request
   std::chrono::milliseconds write_timeout{30'000};
+  std::size_t max_connections = 10'000;  // past it, new connections are closed at once
+  int overload_retry_after_s = 1;        // Retry-After of the 503 sent when the worker queue is full
   std::string server_name = "cshealthd";
 };
 
-// An asynchronous HTTP/1.1 server (Boost.Beast). I/O threads only parse and write; every handler runs
-// on the worker pool. Counts requests by route and status and times them into `metrics`.
+// An asynchronous HTTP/1.1 server (Boost.Beast). I/O threads only parse and write; handlers run on the
+// worker pool (inline routes on the I/O thread). Counts requests by route pattern, method and status.
+// Nothing a client sends can throw out of an I/O thread: a failure closes that one connection.
 class Server {
  public:
   Server(ServerOptions options, const Router& router, WorkerPool& workers, metrics::Registry& metrics);
