@@ -95,10 +95,27 @@ std::string format_date(EpochMs ms) {
   return format_iso8601(ms).substr(0, 10);
 }
 
+// The instants every time this service stores must lie in: years 1 to 9999. PostgreSQL refuses year
+// 0 and five-digit years in ISO text, and one such value in a page would fail the page's write on every
+// retry, so a time outside is malformed wherever it appears.
+static bool storable_time(EpochMs ms) {
+  static const EpochMs kFirst = days_from_civil(1, 1, 1) * kMsPerDay;
+  static const EpochMs kLast = days_from_civil(10000, 1, 1) * kMsPerDay - 1;
+  return ms >= kFirst && ms <= kLast;
+}
+
+static std::optional<EpochMs> parse_iso8601_unchecked(std::string_view t);
+
 std::optional<EpochMs> parse_iso8601(std::string_view t) {
+  const auto ms = parse_iso8601_unchecked(t);
+  if (!ms || !storable_time(*ms)) return std::nullopt;
+  return ms;
+}
+
+static std::optional<EpochMs> parse_iso8601_unchecked(std::string_view t) {
   int y, mo, d;
   if (!digits(t, 0, 4, y) || t.size() < 10 || t[4] != '-' || !digits(t, 5, 2, mo) || t[7] != '-' ||
-      !digits(t, 8, 2, d)) {
+      !digits(t, 8, 2, d) || y == 0) {
     return std::nullopt;
   }
   if (mo < 1 || mo > 12 || d < 1 || static_cast<unsigned>(d) > days_in_month(y, static_cast<unsigned>(mo))) {
@@ -132,7 +149,8 @@ std::optional<EpochMs> parse_iso8601(std::string_view t) {
   if (t[pos] == 'Z' && pos + 1 == t.size()) return ms;
   if ((t[pos] == '+' || t[pos] == '-') && t.size() == pos + 6 && t[pos + 3] == ':') {
     int oh, om;
-    if (!digits(t, pos + 1, 2, oh) || !digits(t, pos + 4, 2, om) || oh > 23 || om > 59) return std::nullopt;
+    // PostgreSQL takes offsets up to 15:59.
+    if (!digits(t, pos + 1, 2, oh) || !digits(t, pos + 4, 2, om) || oh > 15 || om > 59) return std::nullopt;
     const EpochMs offset = (oh * 60 + om) * 60'000LL;
     return t[pos] == '+' ? ms - offset : ms + offset;
   }
@@ -145,6 +163,7 @@ std::optional<EpochMs> parse_hubspot_timestamp(std::string_view text) {
       })) {
     EpochMs v = 0;
     for (const char c : text) v = v * 10 + (c - '0');
+    if (!storable_time(v)) return std::nullopt;
     return v;
   }
   return parse_iso8601(text);

@@ -32,6 +32,21 @@ TEST(TimeTest, RejectsImpossibleOrMalformed) {
   }
 }
 
+// What PostgreSQL cannot store is malformed, at the edges of what it can.
+TEST(TimeTest, OnlyTimesPostgresCanStoreParse) {
+  EXPECT_FALSE(parse_iso8601("0000-01-01").has_value());  // no year 0
+  EXPECT_TRUE(parse_iso8601("0001-01-01").has_value());
+  EXPECT_FALSE(parse_iso8601("0001-01-01T00:00:00+00:01").has_value());  // before year 1 once offset
+  EXPECT_TRUE(parse_iso8601("9999-12-31T23:59:59.999Z").has_value());
+  EXPECT_FALSE(parse_iso8601("9999-12-31T23:59:59-00:01").has_value());  // into year 10000
+  EXPECT_TRUE(parse_iso8601("2024-01-01T00:00:00+15:59").has_value());
+  EXPECT_FALSE(parse_iso8601("2024-01-01T00:00:00+16:00").has_value());
+  EXPECT_FALSE(parse_iso8601("2024-01-01T00:00:00-23:59").has_value());
+  EXPECT_EQ(parse_hubspot_timestamp("253402300799999"), 253'402'300'799'999);  // 9999-12-31, last ms
+  EXPECT_FALSE(parse_hubspot_timestamp("253402300800000").has_value());        // 10000-01-01
+  EXPECT_FALSE(parse_hubspot_timestamp("999999999999999").has_value());
+}
+
 TEST(TimeTest, HubSpotTimestampsAreMillisecondsOrIso) {
   EXPECT_EQ(parse_hubspot_timestamp("1700000000000"), 1'700'000'000'000);
   EXPECT_EQ(parse_hubspot_timestamp("2023-11-14T22:13:20.000Z"), 1'700'000'000'000);

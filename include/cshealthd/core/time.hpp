@@ -15,10 +15,11 @@ std::string format_iso8601(EpochMs ms);
 std::string format_date(EpochMs ms);
 
 // Accepts "YYYY-MM-DD", "YYYY-MM-DDTHH:MM[:SS[.fff…]]" with "Z" or "±HH:MM" (or none, read as UTC).
-// Rejects impossible dates (2024-02-30) and trailing garbage.
+// Rejects impossible dates (2024-02-30), trailing garbage, and what PostgreSQL cannot store: year 0,
+// offsets beyond ±15:59, instants outside years 1–9999.
 std::optional<EpochMs> parse_iso8601(std::string_view text);
 
-// A HubSpot timestamp value: epoch milliseconds as digits, or ISO 8601.
+// A HubSpot timestamp value: epoch milliseconds as digits, or ISO 8601; within years 1–9999.
 std::optional<EpochMs> parse_hubspot_timestamp(std::string_view text);
 
 // Days since 1970-01-01 for a civil date, and back (proleptic Gregorian).
