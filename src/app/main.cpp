@@ -126,6 +126,10 @@ int main(int argc, char** argv) {
   sync_cmd->add_option("--config", config_path, "YAML config file");
   sync_cmd->add_flag("--full", full_sync, "walk every record instead of the changes since the last sync");
   sync_cmd->add_option("--objects", sync_objects, "object types to sync (default: all)")->delimiter(',');
+  bool sweep_now = false;
+  sync_cmd->add_flag(
+      "--sweep", sweep_now,
+      "also run the id sweep now (records deleted or merged in HubSpot), whatever its interval");
 
   cshealthd::app::ScoreOptions score_opts;
   std::int64_t score_company = 0;
@@ -183,7 +187,7 @@ int main(int argc, char** argv) {
     logging = true;
     if (serve->parsed()) return cmd_serve(config);
     if (migrate->parsed()) return cmd_migrate(config, status_only);
-    if (sync_cmd->parsed()) return cshealthd::app::run_sync(config, full_sync, sync_objects);
+    if (sync_cmd->parsed()) return cshealthd::app::run_sync(config, full_sync, sync_objects, sweep_now);
     if (score_cmd->parsed()) {
       if (score_cmd->count("--company")) score_opts.company = score_company;
       return cshealthd::app::run_score(config, score_opts);

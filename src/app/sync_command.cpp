@@ -93,7 +93,8 @@ class Progress {
 
 }  // namespace
 
-int run_sync(const config::Config& config, bool full, const std::vector<std::string>& objects) {
+int run_sync(const config::Config& config, bool full, const std::vector<std::string>& objects,
+             bool sweep_now) {
   if (config.hubspot.token.empty()) {
     throw config::ConfigError(
         "hubspot.token: required for sync; set CSHEALTHD_HUBSPOT_TOKEN or hubspot.token_file");
@@ -125,6 +126,7 @@ int run_sync(const config::Config& config, bool full, const std::vector<std::str
     hubspot::ClientOptions co;
     co.max_attempts = config.hubspot.max_attempts;
     co.rate_limit_wait = std::chrono::milliseconds(config.hubspot.burst_interval_ms);
+    co.max_retry_wait = std::chrono::milliseconds(config.hubspot.max_retry_wait_ms);
     sync::ClientHandle h;
     h.transport = hubspot::make_transport(to);
     h.client = std::make_unique<hubspot::HubSpotClient>(*h.transport, budget, clock, config.hubspot.token,
@@ -139,6 +141,9 @@ int run_sync(const config::Config& config, bool full, const std::vector<std::str
   options.parallelism = config.sync.parallelism;
   options.sync.overlap = std::chrono::milliseconds(config.sync.overlap_ms);
   options.sync.count_first = tty;  // one search call per type buys the ETA
+  options.sweep_interval = std::chrono::milliseconds(config.sync.sweep_interval_ms);
+  options.sweep_now = sweep_now;
+  options.lock_wait = std::chrono::milliseconds(config.sync.lock_wait_ms);
   Progress progress(specs);
   const auto started = Clock::now();
   const auto report = runner.run(specs, options, [&](const sync::TypeReport& r) {
@@ -156,6 +161,10 @@ int run_sync(const config::Config& config, bool full, const std::vector<std::str
               "rejected");
   std::uint64_t records = 0, rejected = report.reference.rejected;
   for (const auto& r : report.types) {
+    if (r.skipped) {
+      std::printf("%-22s skipped: another process is syncing it\n", r.type.c_str());
+      continue;
+    }
     records += r.records;
     rejected += r.rejected_values;
     std::printf("%-22s %-12s %10llu %8llu %9llu %9llu   (%.1f s, %.0f records/s)\n", r.type.c_str(),
@@ -165,6 +174,12 @@ int run_sync(const config::Config& config, bool full, const std::vector<std::str
                 r.seconds > 0 ? r.records / r.seconds : 0.0);
   }
   const double secs = std::chrono::duration<double>(Clock::now() - started).count();
+  for (const auto& r : report.types) {
+    if (r.swept == 0) continue;
+    std::printf("%-22s id sweep: %llu checked, %llu deleted, %llu merged away\n", r.type.c_str(),
+                static_cast<unsigned long long>(r.swept), static_cast<unsigned long long>(r.deleted),
+                static_cast<unsigned long long>(r.merged));
+  }
   std::printf("owners %llu, pipelines %llu\n", static_cast<unsigned long long>(report.reference.owners),
               static_cast<unsigned long long>(report.reference.pipelines));
   std::printf(

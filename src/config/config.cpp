@@ -305,23 +305,45 @@ ListenAddress parse_listen(const std::string& value, const std::string& key) {
   return out;
 }
 
+namespace {
+
+Config load_from(const YAML::Node* root, const std::string& file, const Environment& env);
+
+}  // namespace
+
 Config load(const std::optional<std::string>& path, const Environment& env) {
+  if (!path) return load_from(nullptr, "", env);
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(*path);
+  } catch (const YAML::BadFile&) {
+    throw ConfigError("cannot read config file '" + *path + "'");
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError("config file is not valid YAML: " + e.msg + " (" + mark_of(*path, e.mark) + ")");
+  }
+  return load_from(&root, *path, env);
+}
+
+Config load_text(const std::string& yaml, const std::string& name, const Environment& env) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::ParserException& e) {
+    throw ConfigError("config file is not valid YAML: " + e.msg + " (" + mark_of(name, e.mark) + ")");
+  }
+  return load_from(&root, name, env);
+}
+
+namespace {
+
+Config load_from(const YAML::Node* root, const std::string& file, const Environment& env) {
   Config config;
   Schema schema(config);
-
-  if (path) {
-    YAML::Node root;
+  if (root) {
     try {
-      root = YAML::LoadFile(*path);
-    } catch (const YAML::BadFile&) {
-      throw ConfigError("cannot read config file '" + *path + "'");
-    } catch (const YAML::ParserException& e) {
-      throw ConfigError("config file is not valid YAML: " + e.msg + " (" + mark_of(*path, e.mark) + ")");
-    }
-    try {
-      if (!root.IsNull()) apply_yaml_node(schema, root, "", *path);
+      if (!root->IsNull()) apply_yaml_node(schema, *root, "", file);
     } catch (const YAML::Exception& e) {  // a key that is not text, say: still a config error
-      throw ConfigError("config file: " + e.msg + " (" + mark_of(*path, e.mark) + ")");
+      throw ConfigError("config file: " + e.msg + " (" + mark_of(file, e.mark) + ")");
     }
   }
 
@@ -359,6 +381,8 @@ Config load(const std::optional<std::string>& path, const Environment& env) {
   }
   return config;
 }
+
+}  // namespace
 
 Environment process_environment() {
   Environment env;

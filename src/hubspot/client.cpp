@@ -1,6 +1,7 @@
 #include "cshealthd/hubspot/client.hpp"
 
 #include <algorithm>
+#include <charconv>
 
 #include <spdlog/spdlog.h>
 
@@ -69,7 +70,47 @@ ApiError error_from(const std::string& endpoint, const HttpResponse& r) {
                       ": " + message + (correlation.empty() ? "" : " (correlationId " + correlation + ")"));
 }
 
+// `results` of an answer read as a document; not a list (or no answer object) is the wrong shape.
+std::vector<json> results_of(const std::string& endpoint, const json& res) {
+  if (!res.is_object() || !res.contains("results") || !res["results"].is_array()) {
+    throw ApiError(ApiError::Kind::kRejected, 200, "", "",
+                   endpoint + ": malformed answer: results is not a list");
+  }
+  return res["results"].get<std::vector<json>>();
+}
+
+// paging.next.after of an answer read as a document, "" on the last page; as parse_page() judges it.
+std::string next_after(const std::string& endpoint, const json& res) {
+  try {
+    return next_cursor(res.contains("paging") ? &res["paging"] : nullptr);
+  } catch (const MalformedAnswer& e) {
+    throw ApiError(ApiError::Kind::kRejected, 200, "", "", endpoint + ": malformed answer: " + e.what());
+  }
+}
+
 }  // namespace
+
+void CursorGuard::next(const std::string& cursor) {
+  if (cursor.empty()) return;
+  if (!seen_.insert(cursor).second) {
+    throw ApiError(ApiError::Kind::kRejected, 200, "", "",
+                   endpoint_ + ": HubSpot handed out the cursor '" + cursor.substr(0, 64) +
+                       "' twice; stopping instead of reading the same pages forever");
+  }
+}
+
+std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,
+                                                           std::chrono::milliseconds max) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  std::uint64_t seconds = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (value.empty() || end != value.data() + value.size()) return std::nullopt;
+  if (ec == std::errc::result_out_of_range || seconds > static_cast<std::uint64_t>(max.count() / 1000))
+    return max;
+  if (ec != std::errc()) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<std::int64_t>(seconds) * 1000);
+}
 
 std::vector<std::vector<std::string>> chunk_names(const std::vector<std::string>& names,
                                                   std::size_t max_chars) {
@@ -97,8 +138,8 @@ HubSpotClient::HubSpotClient(Transport& transport, RateBudget& budget, core::Clo
       rng_(options.jitter_seed ? options.jitter_seed : std::random_device{}()) {}
 
 std::chrono::milliseconds HubSpotClient::backoff(int attempt) {
-  const auto cap = std::min<std::int64_t>(options_.backoff_cap.count(), options_.backoff_base.count()
-                                                                            << std::min(attempt, 16));
+  const auto cap = std::min<std::int64_t>(std::min(options_.backoff_cap, options_.max_retry_wait).count(),
+                                          options_.backoff_base.count() << std::min(attempt, 16));
   std::uniform_int_distribution<std::int64_t> d(0, cap);
   return std::chrono::milliseconds(d(rng_));
 }
@@ -173,10 +214,10 @@ void HubSpotClient::exchange(const std::string& endpoint, const std::string& met
     if (limited) {
       ++stats_.rate_limited;
       metrics_.counter("cshealthd_hubspot_rate_limited_total", "429 answers from HubSpot").inc();
-      const std::string retry_after = res.header("Retry-After");
-      wait = retry_after.empty()
-                 ? (budget == Budget::kSearch ? std::chrono::milliseconds(1000) : options_.rate_limit_wait)
-                 : std::chrono::milliseconds(std::atoll(retry_after.c_str()) * 1000);
+      const auto retry_after = parse_retry_after(res.header("Retry-After"), options_.max_retry_wait);
+      wait = retry_after
+                 ? *retry_after
+                 : (budget == Budget::kSearch ? std::chrono::milliseconds(1000) : options_.rate_limit_wait);
       budget_.pause(budget, wait);
     } else {
       wait =
@@ -226,12 +267,14 @@ Page HubSpotClient::list(const std::string& type, const ListQuery& q) {
 
 std::vector<Record> HubSpotClient::batch_read(const std::string& type, const std::vector<std::string>& ids,
                                               const std::vector<std::string>& properties,
-                                              const std::vector<std::string>& properties_with_history) {
+                                              const std::vector<std::string>& properties_with_history,
+                                              bool archived) {
   json inputs = json::array();
   for (const auto& id : ids) inputs.push_back({{"id", id}});
   json body = {{"inputs", inputs}, {"properties", properties}};
   if (!properties_with_history.empty()) body["propertiesWithHistory"] = properties_with_history;
-  return read_page("objects.batch_read", "POST", "/crm/v3/objects/" + type + "/batch/read", body,
+  return read_page("objects.batch_read", "POST",
+                   "/crm/v3/objects/" + type + "/batch/read" + (archived ? "?archived=true" : ""), body,
                    Budget::kBurst)
       .results;
 }
@@ -240,44 +283,49 @@ Page HubSpotClient::search(const std::string& type, const json& body) {
   return read_page("objects.search", "POST", "/crm/v3/objects/" + type + "/search", body, Budget::kSearch);
 }
 
-std::map<std::string, std::vector<std::string>> HubSpotClient::associations(
-    const std::string& from, const std::string& to, const std::vector<std::string>& ids) {
+HubSpotClient::Associations HubSpotClient::associations(const std::string& from, const std::string& to,
+                                                        const std::vector<std::string>& ids) {
   json inputs = json::array();
   for (const auto& id : ids) inputs.push_back({{"id", id}});
   // Ids without associations come back as errors of a 207: they simply have none.
-  std::map<std::string, std::vector<std::string>> out;
+  Associations out;
   exchange("associations.batch_read", "POST", "/crm/v4/associations/" + from + "/" + to + "/batch/read",
            {{"inputs", std::move(inputs)}}, Budget::kBurst, [&](std::string_view text) {
-             out.clear();
-             for (auto& [id, tos] : parse_associations(text)) {
-               auto& list = out[id];
+             auto answer = parse_associations(text);
+             out = {};
+             for (auto& [id, tos] : answer.links) {
+               auto& list = out.links[id];
                list.insert(list.end(), std::make_move_iterator(tos.begin()),
                            std::make_move_iterator(tos.end()));
              }
+             std::erase_if(out.links, [](const auto& kv) { return kv.second.empty(); });
+             out.failed = std::move(answer.failed);
            });
   return out;
 }
 
 std::vector<json> HubSpotClient::properties(const std::string& type) {
   const json res = call("properties.list", "GET", "/crm/v3/properties/" + type);
-  return res.value("results", json::array()).get<std::vector<json>>();
+  return results_of("properties.list", res);
 }
 
 std::vector<json> HubSpotClient::owners() {
   std::vector<json> out;
   std::string after;
+  CursorGuard cursors("owners.list");
   do {
     const json res = call("owners.list", "GET",
                           "/crm/v3/owners?limit=500" + (after.empty() ? "" : "&after=" + url_encode(after)));
-    for (const auto& o : res.value("results", json::array())) out.push_back(o);
-    after = res.contains("paging") ? res["paging"]["next"].value("after", "") : "";
+    for (const auto& o : results_of("owners.list", res)) out.push_back(o);
+    after = next_after("owners.list", res);
+    cursors.next(after);
   } while (!after.empty());
   return out;
 }
 
 std::vector<json> HubSpotClient::pipelines(const std::string& type) {
   const json res = call("pipelines.list", "GET", "/crm/v3/pipelines/" + type);
-  return res.value("results", json::array()).get<std::vector<json>>();
+  return results_of("pipelines.list", res);
 }
 
 }  // namespace cshealthd::hubspot

@@ -1,7 +1,9 @@
 #include "cshealthd/hubspot/rate_budget.hpp"
 
 #include <algorithm>
-#include <cstdlib>
+#include <charconv>
+#include <cstdint>
+#include <optional>
 
 namespace cshealthd::hubspot {
 
@@ -29,17 +31,34 @@ void LocalRateBudget::acquire(Budget b) {
   }
 }
 
+namespace {
+
+// A non-negative header count, or nullopt (absent, garbage, negative); huge values saturate.
+std::optional<std::int64_t> header_count(const std::string& text) {
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || end != text.data() + text.size()) return std::nullopt;
+  if (ec == std::errc::result_out_of_range)
+    return text.front() == '-' ? std::nullopt : std::optional(INT64_MAX);
+  if (ec != std::errc() || v < 0) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+// The headers are HubSpot's word, but input all the same: a Max of 2e9 or a negative Remaining must
+// neither allocate a slot per claimed request nor stop us. Both are clamped to the configured limit.
 void LocalRateBudget::observe(const HttpResponse& r) {
-  const std::string remaining = r.header("X-HubSpot-RateLimit-Remaining");
-  const std::string max = r.header("X-HubSpot-RateLimit-Max");
-  if (remaining.empty() || max.empty()) return;  // search answers carry none
-  const int rem = std::atoi(remaining.c_str());
-  const int mx = std::atoi(max.c_str());
+  const auto remaining = header_count(r.header("X-HubSpot-RateLimit-Remaining"));
+  const auto max = header_count(r.header("X-HubSpot-RateLimit-Max"));
+  if (!remaining || !max || *max == 0) return;  // search answers carry none
   std::lock_guard lock(mutex_);
-  if (mx > 0 && mx < o_.burst) o_.burst = mx;  // the portal's tier is lower than configured
+  const int mx = static_cast<int>(std::min<std::int64_t>(*max, o_.burst));
+  const int rem = static_cast<int>(std::min<std::int64_t>(*remaining, mx));
+  if (mx < o_.burst) o_.burst = mx;  // the portal's tier is lower than configured
   // Requests others made in this window (other replicas, other integrations on the app) count against
   // us too: stand them in as if sent now.
-  const int used_by_all = mx - rem;
+  const int used_by_all = std::min(mx - rem, allowed());
   const auto now = clock_.steady_now();
   while (static_cast<int>(burst_.sent.size()) < used_by_all) burst_.sent.push_back(now);
 }

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include <nlohmann/json.hpp>
+
 #include "cshealthd/http/json_reader.hpp"
 
 namespace cshealthd::hubspot {
@@ -136,14 +138,30 @@ class Reader {
     r.history.emplace_back(std::move(name), std::move(entries));
   }
 
+  // HubSpot ends a walk by leaving `paging` out (or sending only `prev`). A `paging` with a `next` that
+  // has no cursor, or with neither, would read as the end of the data: a malformed answer instead.
   void paging(std::string& next_after) {
-    object_or_skip([&](std::string_view key) {
-      if (key != "next") {
+    if (in_.peek() == Kind::kNull) return in_.null();
+    if (!expect(Kind::kObject, "paging is not an object")) return;
+    bool next = false, prev = false;
+    in_.object([&](std::string_view key) {
+      if (key == "prev") {
+        prev = true;
         in_.skip();
-        return;
+      } else if (key == "next") {
+        next = true;
+        next_after.clear();
+        object_or_skip([&](std::string_view k) { k == "after" ? text(next_after) : void(in_.skip()); });
+      } else {
+        in_.skip();
       }
-      object_or_skip([&](std::string_view k) { k == "after" ? text(next_after) : void(in_.skip()); });
     });
+    if (next && next_after.empty()) note("paging.next has no after cursor");
+    if (!next && !prev) note("paging has no next page and no previous one");
+  }
+
+  void note(const char* what) {
+    if (malformed_.empty()) malformed_ = what;
   }
 
  private:
@@ -153,26 +171,49 @@ class Reader {
 
 }  // namespace
 
-const Value* Record::property(std::string_view name) const {
-  for (const auto& [n, v] : properties) {
-    if (n == name) return &v;
+std::optional<std::size_t> Record::find(std::string_view name) const {
+  if (index_.empty()) {
+    for (std::size_t i = 0; i < properties.size(); ++i) {
+      if (properties[i].first == name) return i;
+    }
+    return std::nullopt;
   }
-  return nullptr;
+  const auto [first, last] = index_.equal_range(std::hash<std::string_view>{}(name));
+  for (auto it = first; it != last; ++it) {
+    if (properties[it->second].first == name) return it->second;
+  }
+  return std::nullopt;
+}
+
+const Value* Record::property(std::string_view name) const {
+  const auto i = find(name);
+  return i ? &properties[*i].second : nullptr;
 }
 
 Value* Record::property(std::string_view name) {
-  for (auto& [n, v] : properties) {
-    if (n == name) return &v;
-  }
-  return nullptr;
+  const auto i = find(name);
+  return i ? &properties[*i].second : nullptr;
 }
 
 void Record::set(std::string name, Value value) {
   if (Value* v = property(name)) {
     *v = std::move(value);
-  } else {
-    properties.emplace_back(std::move(name), std::move(value));
+    return;
   }
+  properties.emplace_back(std::move(name), std::move(value));
+  if (!index_.empty()) {
+    index_.emplace(std::hash<std::string_view>{}(properties.back().first), properties.size() - 1);
+  } else if (properties.size() >= kIndexFrom) {
+    reindex();
+  }
+}
+
+void Record::reindex() {
+  index_.clear();
+  if (properties.size() < kIndexFrom) return;
+  index_.reserve(properties.size());
+  for (std::size_t i = 0; i < properties.size(); ++i)
+    index_.emplace(std::hash<std::string_view>{}(properties[i].first), i);
 }
 
 const std::vector<HistoryEntry>* Record::history_of(std::string_view name) const {
@@ -180,6 +221,23 @@ const std::vector<HistoryEntry>* Record::history_of(std::string_view name) const
     if (n == name) return &entries;
   }
   return nullptr;
+}
+
+std::string next_cursor(const nlohmann::json* paging) {
+  if (paging == nullptr || paging->is_null()) return "";
+  if (!paging->is_object()) throw MalformedAnswer("paging is not an object");
+  const auto next = paging->find("next");
+  if (next == paging->end()) {
+    if (paging->contains("prev")) return "";
+    throw MalformedAnswer("paging has no next page and no previous one");
+  }
+  if (next->is_object()) {
+    const auto after = next->find("after");
+    if (after != next->end() && after->is_string() && !after->get<std::string>().empty())
+      return after->get<std::string>();
+    if (after != next->end() && after->is_number_integer()) return after->dump();
+  }
+  throw MalformedAnswer("paging.next has no after cursor");
 }
 
 Page parse_page(std::string_view body) {
@@ -211,12 +269,48 @@ Page parse_page(std::string_view body) {
   return page;
 }
 
-std::vector<std::pair<std::string, std::vector<std::string>>> parse_associations(std::string_view body) {
+AssociationsAnswer parse_associations(std::string_view body) {
   Reader r(body);
-  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  AssociationsAnswer out;
   bool unnamed = false;
+  // One error of a 207: ids whose links are unknown, unless HubSpot says they simply have none.
+  auto error = [&] {
+    std::string sub_category;
+    std::vector<std::string> ids;
+    r.object_or_skip([&](std::string_view k) {
+      if (k == "subCategory") {
+        r.text(sub_category);
+      } else if (k == "context") {
+        r.object_or_skip([&](std::string_view c) {
+          if ((c == "fromObjectId" || c == "ids") && r.in().peek() == Kind::kArray) {
+            r.in().array([&] {
+              std::string id;
+              r.text(id);
+              if (!id.empty()) ids.push_back(std::move(id));
+            });
+          } else {
+            r.in().skip();
+          }
+        });
+      } else {
+        r.in().skip();
+      }
+    });
+    const bool none = sub_category.find("NO_ASSOCIATIONS_FOUND") != std::string::npos;
+    for (auto& id : ids) {
+      if (none) {
+        out.links.emplace_back(std::move(id), std::vector<std::string>{});
+      } else {
+        out.failed.push_back(std::move(id));
+      }
+    }
+  };
   r.document([&] {
     r.in().object([&](std::string_view key) {
+      if (key == "errors" && r.in().peek() == Kind::kArray) {
+        r.in().array(error);
+        return;
+      }
       if (key != "results") {
         r.in().skip();
         return;
@@ -244,7 +338,7 @@ std::vector<std::pair<std::string, std::vector<std::string>>> parse_associations
           unnamed = true;
           return;
         }
-        out.emplace_back(std::move(from), std::move(to));
+        out.links.emplace_back(std::move(from), std::move(to));
       });
     });
   });

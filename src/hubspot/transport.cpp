@@ -9,6 +9,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -109,15 +110,27 @@ class BeastTransport final : public Transport {
   }
 
   void connect() {
+    // One deadline for name resolution and the connection together: a resolver that never answers
+    // must not hold a sync (or a shutdown) hostage.
+    const auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
     tcp::resolver resolver(ioc_);
     tcp::resolver::results_type endpoints;
+    net::steady_timer timer(ioc_, deadline);
+    bool timed_out = false;
+    timer.async_wait([&](beast::error_code e) {
+      if (e) return;
+      timed_out = true;
+      resolver.cancel();
+    });
     auto ec = run_step(ioc_, [&](auto done) {
       resolver.async_resolve(origin_.host, origin_.port,
                              [&, done](beast::error_code e, tcp::resolver::results_type r) {
                                endpoints = std::move(r);
+                               timer.cancel();
                                done(e);
                              });
     });
+    if (timed_out) fail("resolve", beast::error::timeout);
     if (ec) fail("resolve", ec);
     if (origin_.tls) {
       tls_.emplace(ioc_, ctx_);
@@ -131,7 +144,7 @@ class BeastTransport final : public Transport {
     } else {
       plain_.emplace(ioc_);
     }
-    tcp().expires_after(options_.connect_timeout);
+    tcp().expires_at(deadline);
     ec = run_step(ioc_, [&](auto done) { tcp().async_connect(endpoints, done); });
     if (ec) fail("connect", ec);
     if (origin_.tls) {

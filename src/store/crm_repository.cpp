@@ -138,10 +138,10 @@ void CrmRepository::upsert(pqxx::work& tx, const std::vector<CrmRow>& rows) {
       "ON CONFLICT (object_type, id) DO UPDATE SET properties = EXCLUDED.properties, fields = "
       "EXCLUDED.fields, "
       "created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at, archived = EXCLUDED.archived, "
-      "archived_at = EXCLUDED.archived_at, synced_at = now() "
+      "archived_at = EXCLUDED.archived_at, deleted_at = NULL, merged_into = NULL, synced_at = now() "
       "WHERE o.properties IS DISTINCT FROM EXCLUDED.properties OR o.fields IS DISTINCT FROM EXCLUDED.fields "
       "OR o.archived IS DISTINCT FROM EXCLUDED.archived OR o.updated_at IS DISTINCT FROM "
-      "EXCLUDED.updated_at");
+      "EXCLUDED.updated_at OR o.deleted_at IS NOT NULL");
 }
 
 void CrmRepository::insert_new(pqxx::work& tx, const std::vector<CrmRow>& rows) {
@@ -289,6 +289,70 @@ void CrmRepository::replace_pipelines(pqxx::work& tx, const std::string& object_
       "UPDATE crm_pipelines SET archived = true, synced_at = now() WHERE object_type = $1 AND NOT archived "
       "AND pipeline_id NOT IN (SELECT o->>'id' FROM jsonb_array_elements($2::jsonb) o)",
       object_type, pipelines_json);
+}
+
+std::vector<std::int64_t> CrmRepository::live_ids(pqxx::transaction_base& tx, const std::string& object_type,
+                                                  std::int64_t after_id, int limit) {
+  std::vector<std::int64_t> out;
+  for (const auto& row : tx.exec_params("SELECT id FROM crm_objects WHERE object_type = $1 AND NOT archived "
+                                        "AND id > $2 ORDER BY id LIMIT $3",
+                                        object_type, after_id, limit))
+    out.push_back(row[0].as<std::int64_t>());
+  return out;
+}
+
+void CrmRepository::mark_gone(pqxx::work& tx, const std::string& object_type,
+                              const std::vector<std::int64_t>& deleted,
+                              const std::vector<std::pair<std::int64_t, std::int64_t>>& merged) {
+  std::vector<std::int64_t> ids = deleted, into(deleted.size(), 0);
+  for (const auto& [id, survivor] : merged) {
+    ids.push_back(id);
+    into.push_back(survivor);
+  }
+  if (ids.empty()) return;
+  tx.exec_params(
+      "UPDATE crm_objects o SET archived = true, archived_at = coalesce(o.archived_at, now()), "
+      "deleted_at = now(), merged_into = NULLIF(g.survivor, 0), synced_at = now() "
+      "FROM unnest($2::bigint[], $3::bigint[]) AS g(id, survivor) WHERE o.object_type = $1 AND o.id = g.id",
+      object_type, bigint_array(ids), bigint_array(into));
+}
+
+void CrmRepository::mark_archived(pqxx::work& tx, const std::string& object_type,
+                                  const std::vector<std::int64_t>& ids) {
+  if (ids.empty()) return;
+  tx.exec_params(
+      "UPDATE crm_objects SET archived = true, archived_at = coalesce(archived_at, now()), synced_at = now() "
+      "WHERE object_type = $1 AND id = ANY($2::bigint[])",
+      object_type, bigint_array(ids));
+}
+
+CrmRepository::SweepState CrmRepository::load_sweep(pqxx::transaction_base& tx,
+                                                    const std::string& object_type) {
+  SweepState s;
+  const auto r = tx.exec_params(
+      "SELECT last_id, (extract(epoch FROM now() - finished_at) * 1000)::bigint FROM sync_sweeps "
+      "WHERE object_type = $1",
+      object_type);
+  if (r.empty()) return s;
+  s.last_id = opt<std::int64_t>(r[0][0]);
+  s.finished_age_ms = opt<std::int64_t>(r[0][1]);
+  return s;
+}
+
+void CrmRepository::save_sweep(pqxx::work& tx, const std::string& object_type,
+                               std::optional<std::int64_t> last_id) {
+  if (last_id) {
+    tx.exec_params(
+        "INSERT INTO sync_sweeps (object_type, last_id, started_at) VALUES ($1, $2, now()) "
+        "ON CONFLICT (object_type) DO UPDATE SET last_id = EXCLUDED.last_id, "
+        "started_at = CASE WHEN sync_sweeps.last_id IS NULL THEN now() ELSE sync_sweeps.started_at END",
+        object_type, *last_id);
+  } else {
+    tx.exec_params(
+        "INSERT INTO sync_sweeps (object_type, finished_at) VALUES ($1, now()) "
+        "ON CONFLICT (object_type) DO UPDATE SET last_id = NULL, finished_at = now()",
+        object_type);
+  }
 }
 
 SyncState CrmRepository::load_state(pqxx::transaction_base& tx, const std::string& object_type) {

@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cshealthd/store/session_lock.hpp"
+
 namespace cshealthd::sync {
 
 Runner::Runner(store::Database& db, ClientFactory clients, core::Clock& clock, metrics::Registry& metrics)
@@ -51,7 +53,20 @@ RunReport Runner::run(const std::vector<ObjectSpec>& specs, const RunOptions& op
       const auto& spec = specs[i];
       const auto t0 = std::chrono::steady_clock::now();
       try {
+        // One sync of a type at a time, across replicas and cron jobs: two would interleave its cursor.
+        store::SessionLock lock(db_.conninfo(), "cshealthd.sync." + spec.type, options.lock_wait);
+        if (!lock.held()) {
+          spdlog::warn("sync: {} is being synced by another process (a replica or a cron job); skipped",
+                       spec.type);
+          report.types[i].type = spec.type;
+          report.types[i].skipped = true;
+          std::lock_guard guard(mutex);
+          report.skipped.push_back(spec.type);
+          continue;
+        }
         report.types[i] = options.full ? syncer.full(spec) : syncer.incremental(spec);
+        if (options.sweep_now || syncer.sweep_due(spec.type, options.sweep_interval))
+          syncer.sweep(spec, report.types[i]);
         report.types[i].seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       } catch (const std::exception& e) {

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <map>
 #include <optional>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -118,13 +120,18 @@ bool jsonb_before(std::string_view a, std::string_view b) {
   return a.size() != b.size() ? a.size() < b.size() : a < b;
 }
 
-// The record's id, when it is one (HubSpot's ids are integers sent as text).
-std::optional<std::int64_t> id_of(const hubspot::Record& r) {
+// HubSpot's ids are integers sent as text; anything else is not an id.
+std::optional<std::int64_t> integer_id(const std::string& text) {
   std::int64_t id = 0;
-  const char* end = r.id.data() + r.id.size();
-  const auto [ptr, ec] = std::from_chars(r.id.data(), end, id);
-  if (r.id.empty() || ec != std::errc() || ptr != end) return std::nullopt;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, id);
+  if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
   return id;
+}
+
+// The record's id, when it is one.
+std::optional<std::int64_t> id_of(const hubspot::Record& r) {
+  return integer_id(r.id);
 }
 
 std::string now_iso(core::Clock& clock) {
@@ -356,6 +363,7 @@ std::optional<store::CrmRow> record_row(const ObjectSpec& spec, hubspot::Record&
   // cost a tenth of the service's CPU in a first sync. Sorted only now: `typed` points into them.
   std::sort(record.properties.begin(), record.properties.end(),
             [](const auto& a, const auto& b) { return jsonb_before(a.first, b.first); });
+  record.reindex();
   std::string props;
   props.reserve(64 * record.properties.size() + 2);
   props += '{';
@@ -550,13 +558,44 @@ void Syncer::flush_associations(const ObjectSpec& spec, store::SyncState& state,
     // Read before the transaction: no connection is held across API calls.
     std::vector<std::string> id_text;
     for (const auto id : ids) id_text.push_back(std::to_string(id));
-    std::vector<std::pair<std::string, std::vector<std::pair<std::int64_t, std::int64_t>>>> links;
-    for (const auto& to : spec.associate_to) {
+    struct Links {
+      std::string to;
+      std::vector<std::int64_t> from_ids;  // whose links are replaced: the batch less the failed ids
       std::vector<std::pair<std::int64_t, std::int64_t>> pairs;
-      for (const auto& [from, tos] : client_.associations(spec.type, to, id_text)) {
-        for (const auto& t : tos) pairs.emplace_back(std::stoll(from), std::stoll(t));
+    };
+    std::vector<Links> links;
+    for (const auto& to : spec.associate_to) {
+      auto answer = client_.associations(spec.type, to, id_text);
+      Links l{to, {}, {}};
+      std::vector<std::int64_t> failed;
+      for (const auto& f : answer.failed) {
+        if (const auto id = integer_id(f)) failed.push_back(*id);
       }
-      links.emplace_back(to, std::move(pairs));
+      if (!answer.failed.empty()) {
+        count_rejected(spec.type, "associations." + to);
+        spdlog::warn(
+            "sync: HubSpot could not read the {} links of {} {} (e.g. {}); their stored links are kept", to,
+            answer.failed.size(), spec.type, answer.failed.front().substr(0, 32));
+      }
+      std::sort(failed.begin(), failed.end());
+      for (const auto id : ids) {
+        if (!std::binary_search(failed.begin(), failed.end(), id)) l.from_ids.push_back(id);
+      }
+      for (const auto& [from, tos] : answer.links) {
+        const auto f = integer_id(from);
+        for (const auto& t : tos) {
+          const auto to_id = integer_id(t);
+          if (f && to_id) {
+            l.pairs.emplace_back(*f, *to_id);
+            continue;
+          }
+          // Not an id: counted and left out; the record's other links still count.
+          count_rejected(spec.type, "associations." + to);
+          spdlog::warn("sync: {} {} has a {} link to '{}', which is not an id; left out", spec.type,
+                       from.substr(0, 32), to, t.substr(0, 32));
+        }
+      }
+      links.push_back(std::move(l));
     }
     store::SyncState next = state;
     next.pending_associations.erase(
@@ -567,11 +606,12 @@ void Syncer::flush_associations(const ObjectSpec& spec, store::SyncState& state,
                     [&](pqxx::connection& c, bool insert) {
                       pqxx::work tx(c, "sync_write_associations");
                       tx.exec("SET LOCAL synchronous_commit = off");  // as for pages: lost means read again
-                      for (const auto& [to, pairs] : links) {
+                      for (const auto& l : links) {
                         if (insert) {
-                          store::CrmRepository::insert_new_associations(tx, spec.type, to, pairs);
+                          store::CrmRepository::insert_new_associations(tx, spec.type, l.to, l.pairs);
                         } else {
-                          store::CrmRepository::replace_associations(tx, spec.type, ids, to, pairs);
+                          store::CrmRepository::replace_associations(tx, spec.type, l.from_ids, l.to,
+                                                                     l.pairs);
                         }
                       }
                       store::CrmRepository::save_state(tx, next);
@@ -581,22 +621,71 @@ void Syncer::flush_associations(const ObjectSpec& spec, store::SyncState& state,
   }
 }
 
+namespace {
+
+// Every check is of what the SQL that stores these entries casts (crm_repository.cpp): a value it
+// could not cast would fail the whole reference transaction, every run.
+bool int64_text(const json& v) {
+  const std::string text = v.is_string() ? v.get<std::string>() : v.is_number_integer() ? v.dump() : "";
+  return integer_id(text).has_value();
+}
+bool optional_of(const json& o, const char* key, bool (*ok)(const json&)) {
+  const auto it = o.find(key);
+  return it == o.end() || it->is_null() || ok(*it);
+}
+bool is_string(const json& v) {
+  return v.is_string();
+}
+bool is_bool(const json& v) {
+  return v.is_boolean();
+}
+bool int32_number(const json& v) {
+  return v.is_number_integer() && v.get<std::int64_t>() >= INT32_MIN && v.get<std::int64_t>() <= INT32_MAX &&
+         !(v.is_number_unsigned() && v.get<std::uint64_t>() > INT32_MAX);
+}
+bool int64_number(const json& v) {
+  return v.is_number_integer() && !(v.is_number_unsigned() && v.get<std::uint64_t>() > INT64_MAX);
+}
+bool list_of_objects(const json& v) {
+  return v.is_array() && std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_object(); });
+}
+
+}  // namespace
+
+std::string owner_problem(const json& o) {
+  if (!o.is_object()) return "entry: not an object";
+  if (!o.contains("id") || !int64_text(o["id"])) return "id: not an integer id";
+  if (!optional_of(o, "userId", int64_number)) return "userId: not an integer in range";
+  for (const char* k : {"email", "firstName", "lastName"}) {
+    if (!optional_of(o, k, is_string)) return std::string(k) + ": not text";
+  }
+  if (!optional_of(o, "archived", is_bool)) return "archived: not true or false";
+  if (!optional_of(o, "teams", list_of_objects)) return "teams: not a list of teams";
+  return "";
+}
+
+std::string pipeline_problem(const json& p) {
+  if (!p.is_object()) return "entry: not an object";
+  if (!p.contains("id") || !p["id"].is_string() || p["id"].get<std::string>().empty()) return "id: not an id";
+  if (!optional_of(p, "label", is_string)) return "label: not text";
+  if (!optional_of(p, "displayOrder", int32_number)) return "displayOrder: not an integer in range";
+  if (!optional_of(p, "archived", is_bool)) return "archived: not true or false";
+  if (!optional_of(p, "stages", list_of_objects)) return "stages: not a list of stages";
+  return "";
+}
+
 Syncer::ReferenceReport Syncer::reference_data() {
   ReferenceReport report;
-  auto reject = [&](const char* what, const json& entry) {
+  auto reject = [&](const char* what, const json& entry, const std::string& problem) {
     ++report.rejected;
-    count_rejected(what, "id");
-    spdlog::warn("sync: skipped a malformed {} entry: {}", what, entry.dump().substr(0, 200));
+    count_rejected(what, problem.substr(0, problem.find(':')));
+    spdlog::warn("sync: skipped a malformed {} entry ({}): {}", what, problem,
+                 entry.dump(-1, ' ', false, json::error_handler_t::replace).substr(0, 200));
   };
   json owners = json::array();
   for (const auto& o : client_.owners()) {
-    const json id = o.value("id", json());
-    const std::string text = id.is_string() ? id.get<std::string>() : id.is_number_integer() ? id.dump() : "";
-    std::int64_t n = 0;
-    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() ||
-        (o.contains("userId") && !o["userId"].is_null() && !o["userId"].is_number_integer())) {
-      reject("owners", o);
+    if (const auto problem = owner_problem(o); !problem.empty()) {
+      reject("owners", o, problem);
       continue;
     }
     owners.push_back(o);
@@ -605,8 +694,8 @@ Syncer::ReferenceReport Syncer::reference_data() {
   for (const std::string type : {"deals", "tickets"}) {
     json list = json::array();
     for (const auto& p : client_.pipelines(type)) {
-      if (!p.contains("id") || !p["id"].is_string() || p["id"].get<std::string>().empty()) {
-        reject("pipelines", p);
+      if (const auto problem = pipeline_problem(p); !problem.empty()) {
+        reject("pipelines", p, problem);
         continue;
       }
       list.push_back(p);
@@ -622,6 +711,101 @@ Syncer::ReferenceReport Syncer::reference_data() {
     tx.commit();
   });
   return report;
+}
+
+bool Syncer::sweep_due(const std::string& type, std::chrono::milliseconds interval) {
+  const auto s = db_.with_connection("sync_sweep_state", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    return store::CrmRepository::load_sweep(tx, type);
+  });
+  if (s.last_id) return true;  // one was interrupted: finish it
+  if (interval.count() <= 0) return false;
+  return !s.finished_age_ms || *s.finished_age_ms >= interval.count();
+}
+
+void Syncer::sweep(const ObjectSpec& spec, TypeReport& report) {
+  constexpr int kBatch = 100;  // batch read's limit
+  auto state = db_.with_connection("sync_sweep_state", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    return store::CrmRepository::load_sweep(tx, spec.type);
+  });
+  std::int64_t last_id = state.last_id.value_or(0);
+  if (state.last_id) spdlog::info("sync: resuming the id sweep of {} after id {}", spec.type, last_id);
+  auto& deleted_total = metrics_.counter("cshealthd_sync_gone_total",
+                                         "Records found gone from HubSpot by the id sweep, by reason",
+                                         {{"object_type", spec.type}, {"reason", "deleted"}});
+  auto& merged_total =
+      metrics_.counter("cshealthd_sync_gone_total", "", {{"object_type", spec.type}, {"reason", "merged"}});
+  while (true) {
+    const auto ids = db_.with_connection("sync_sweep_ids", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c);
+      return store::CrmRepository::live_ids(tx, spec.type, last_id, kBatch);
+    });
+    if (ids.empty()) break;
+    std::vector<std::string> id_text;
+    for (const auto id : ids) id_text.push_back(std::to_string(id));
+    // An id merged away reads as its survivor, which lists it in hs_merged_object_ids.
+    std::set<std::int64_t> present;
+    std::map<std::int64_t, std::int64_t> merged_into;
+    for (const auto& r : client_.batch_read(spec.type, id_text, {"hs_object_id", "hs_merged_object_ids"})) {
+      const auto id = id_of(r);
+      if (!id) continue;
+      present.insert(*id);
+      if (const auto* m = r.property("hs_merged_object_ids"); m && m->is_string()) {
+        std::string_view rest = m->text;
+        while (!rest.empty()) {
+          const auto cut = rest.find(';');
+          if (const auto old = integer_id(std::string(rest.substr(0, cut)))) merged_into[*old] = *id;
+          rest.remove_prefix(cut == std::string_view::npos ? rest.size() : cut + 1);
+        }
+      }
+    }
+    std::vector<std::pair<std::int64_t, std::int64_t>> merged;
+    std::vector<std::string> unaccounted;
+    for (const auto id : ids) {
+      if (present.count(id)) continue;
+      if (const auto it = merged_into.find(id); it != merged_into.end()) {
+        merged.emplace_back(id, it->second);
+      } else {
+        unaccounted.push_back(std::to_string(id));
+      }
+    }
+    // Not live: archived since the last sync (the incremental archive walk would see it too), or gone.
+    std::vector<std::int64_t> archived, deleted;
+    if (!unaccounted.empty()) {
+      std::set<std::int64_t> in_archive;
+      for (const auto& r : client_.batch_read(spec.type, unaccounted, {"hs_object_id"}, {}, true)) {
+        if (const auto id = id_of(r)) in_archive.insert(*id);
+      }
+      for (const auto& text : unaccounted) {
+        const auto id = *integer_id(text);
+        (in_archive.count(id) ? archived : deleted).push_back(id);
+      }
+    }
+    last_id = ids.back();
+    db_.with_retry("sync_sweep_write", [&](pqxx::connection& c) {
+      pqxx::work tx(c, "sync_sweep_write");
+      store::CrmRepository::mark_gone(tx, spec.type, deleted, merged);
+      store::CrmRepository::mark_archived(tx, spec.type, archived);
+      store::CrmRepository::save_sweep(tx, spec.type, last_id);
+      tx.commit();
+    });
+    for (const auto id : deleted)
+      spdlog::info("sync: {} {} was deleted in HubSpot; archived here", spec.type, id);
+    for (const auto& [id, into] : merged)
+      spdlog::info("sync: {} {} was merged into {} in HubSpot; archived here", spec.type, id, into);
+    report.swept += ids.size();
+    report.deleted += deleted.size();
+    report.merged += merged.size();
+    report.archived += archived.size();
+    deleted_total.inc(deleted.size());
+    merged_total.inc(merged.size());
+  }
+  db_.with_retry("sync_sweep_done", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "sync_sweep_done");
+    store::CrmRepository::save_sweep(tx, spec.type, std::nullopt);
+    tx.commit();
+  });
 }
 
 std::vector<std::string> Syncer::missing_properties(const std::vector<ObjectSpec>& specs) {
@@ -666,9 +850,11 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
     BackfillWriter*& writer;
     ~Detach() { writer = nullptr; }
   } detach{backfill_};
+  hubspot::CursorGuard cursors("objects.list " + spec.type);
   while (true) {
     q.after = *state.full_cursor;
     auto page = client_.list(spec.type, q);
+    cursors.next(page.next_after);
     if (page.next_after.empty()) {
       // Done: the next incremental sync starts from when this one began, never later.
       state.watermark = state.full_started_at;
@@ -720,7 +906,19 @@ TypeReport Syncer::incremental(const ObjectSpec& spec) {
         {"limit", options_.search_page}};
     auto page = client_.search(spec.type, body);
     if (report.expected < 0 && page.total) report.expected = *page.total;
-    for (const auto& r : page.results) last_id = std::max(last_id, id_of(r).value_or(0));
+    const std::int64_t floor = last_id;
+    for (const auto& r : page.results) {
+      const auto id = id_of(r);
+      // A search that ignored the filter would hand back the same ids forever.
+      if (id && *id <= floor) {
+        throw hubspot::ApiError(hubspot::ApiError::Kind::kRejected, 200, "", "",
+                                "objects.search " + spec.type +
+                                    ": HubSpot ignored the filter hs_object_id > " + std::to_string(floor) +
+                                    " (it returned " + r.id +
+                                    "); stopping instead of reading the same records forever");
+      }
+      last_id = std::max(last_id, id.value_or(0));
+    }
     const bool done = page.results.size() < static_cast<std::size_t>(options_.search_page);
     state.incr_last_id = last_id;
     if (done) {
@@ -736,8 +934,10 @@ TypeReport Syncer::incremental(const ObjectSpec& spec) {
   hubspot::ListQuery q;
   q.archived = true;
   q.properties = names(spec);
+  hubspot::CursorGuard cursors("objects.list " + spec.type + " (archived)");
   do {
     auto page = client_.list(spec.type, q);
+    cursors.next(page.next_after);
     write_page(spec, page.results, true, state, report);
     q.after = page.next_after;
   } while (!q.after.empty());

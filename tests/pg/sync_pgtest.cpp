@@ -3,7 +3,9 @@
 
 #include "cshealthd/sync/runner.hpp"
 
+#include <future>
 #include <set>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,7 +13,10 @@
 #include "cshealthd/base/system_clock.hpp"
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/http/client.hpp"
+#include "cshealthd/scoring/batch.hpp"
+#include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/crm_repository.hpp"
+#include "cshealthd/store/session_lock.hpp"
 #include "fake_clock.hpp"
 #include "in_process.hpp"
 #include "test_database.hpp"
@@ -73,6 +78,14 @@ class SyncTest : public ::testing::Test {
     http::ClientRequest r;
     r.url = "http://127.0.0.1:" + std::to_string(sim_->port()) + "/__sim/objects/" + type;
     return json::parse(http::fetch(r).body)["results"];
+  }
+  int sim_call(const std::string& method, const std::string& path, const json& body = nullptr) {
+    http::ClientRequest r;
+    r.method = method;
+    r.url = "http://127.0.0.1:" + std::to_string(sim_->port()) + path;
+    r.headers = {{"Authorization", "Bearer T"}, {"Content-Type", "application/json"}};
+    if (!body.is_null()) r.body = body.dump();
+    return http::fetch(r).status;
   }
   json sim_post(const std::string& path, const json& body) {
     http::ClientRequest r;
@@ -725,6 +738,94 @@ TEST_F(SyncTest, ATypeThatFailsLeavesItsCursorAndTheOthersFinish) {
   const auto healed = Runner(db_, factory(), wall_, metrics_).run({spec("tickets")}, o);
   EXPECT_TRUE(healed.ok());
   EXPECT_EQ(db_values("tickets", "hs_ticket_priority"), sim_values("tickets", "hs_ticket_priority"));
+}
+
+// Hard-deleted and merged records vanish from the list and the archive alike: only the id sweep finds
+// them. They are archived here with the reason, and no longer scored; their history stays.
+TEST_F(SyncTest, TheIdSweepFindsDeletedAndMergedRecordsAndTheyAreNoLongerScored) {
+  start_sim(30);
+  auto s = syncer();
+  s.full(spec("companies"));
+  std::vector<std::string> ids;
+  for (const auto& c : sim_objects("companies")) ids.push_back(c["id"]);
+  ASSERT_GE(ids.size(), 4u);
+  const std::string deleted = ids[0], merged = ids[1], survivor = ids[2], archived = ids[3];
+  ASSERT_EQ(sim_call("DELETE", "/__sim/objects/companies/" + deleted), 204);
+  ASSERT_EQ(sim_call("POST", "/crm/v3/objects/companies/merge",
+                     {{"primaryObjectId", survivor}, {"objectIdToMerge", merged}}),
+            200);
+  ASSERT_EQ(sim_call("DELETE", "/crm/v3/objects/companies/" + archived), 204);
+  // What a sync alone sees: nothing of the deleted or merged ones.
+  s.incremental(spec("companies"));
+  EXPECT_EQ(text("SELECT archived::text FROM crm_objects WHERE id = " + deleted), "false");
+
+  const auto scoring_config = scoring::load_scoring("", core::StatusBands{});
+  scoring::BatchScorer scorer(db_, scoring_config, metrics_);
+  scoring::BatchOptions bo;
+  bo.as_of_day = 20'000;
+  const auto before = scorer.run(bo);
+
+  const auto calls = client_->stats().calls;
+  TypeReport report;
+  s.sweep(spec("companies"), report);
+  EXPECT_EQ(report.swept, 29u);  // the live ones stored: all but the archived one
+  EXPECT_EQ(report.deleted, 1u);
+  EXPECT_EQ(report.merged, 1u);
+  EXPECT_EQ(client_->stats().calls - calls, 2u);  // one batch read of ids, one of the archive for the rest
+  EXPECT_EQ(text("SELECT archived::text || ' ' || (deleted_at IS NOT NULL)::text || ' ' || "
+                 "coalesce(merged_into::text, '-') FROM crm_objects WHERE id = " +
+                 deleted),
+            "true true -");
+  EXPECT_EQ(text("SELECT archived::text || ' ' || (deleted_at IS NOT NULL)::text || ' ' || "
+                 "coalesce(merged_into::text, '-') FROM crm_objects WHERE id = " +
+                 merged),
+            "true true " + survivor);
+  EXPECT_EQ(
+      text("SELECT archived::text || ' ' || (deleted_at IS NOT NULL)::text FROM crm_objects WHERE id = " +
+           survivor),
+      "false false");
+  EXPECT_EQ(text("SELECT (deleted_at IS NOT NULL)::text FROM crm_objects WHERE id = " + archived), "false");
+  // Scored before, not after; the earlier score stays as history.
+  bo.as_of_day = 20'001;
+  const auto after = scorer.run(bo);
+  EXPECT_EQ(before.companies - after.companies, 2u);
+  EXPECT_EQ(count("SELECT count(*) FROM health_scores WHERE day = '2024-10-05' AND company_id IN (" +
+                  deleted + ", " + merged + ")"),
+            0);
+  EXPECT_EQ(count("SELECT count(*) FROM health_scores WHERE company_id = " + deleted), 1);
+  // A sweep that finds nothing changes nothing; none is due again until the interval passes.
+  TypeReport again;
+  s.sweep(spec("companies"), again);
+  EXPECT_EQ(again.deleted + again.merged, 0u);
+  EXPECT_FALSE(s.sweep_due("companies", 24h));
+  EXPECT_FALSE(s.sweep_due("companies", 0ms));  // an interval of 0: never by itself
+  std::this_thread::sleep_for(30ms);
+  EXPECT_TRUE(s.sweep_due("companies", 10ms));  // older than the interval: due
+}
+
+// Two syncs of one type never interleave its cursor: the second skips (or waits for the first).
+TEST_F(SyncTest, ASecondSyncOfATypeSkipsOrWaitsWhileOneRuns) {
+  start_sim(20);
+  RunOptions o;
+  o.full = true;
+  auto held = std::make_unique<store::SessionLock>(tdb_.conninfo(), "cshealthd.sync.companies", 0ms);
+  ASSERT_TRUE(held->held());
+  const auto skipped = Runner(db_, factory(), wall_, metrics_).run({spec("companies"), spec("tickets")}, o);
+  EXPECT_TRUE(skipped.ok());
+  EXPECT_EQ(skipped.skipped, (std::vector<std::string>{"companies"}));
+  EXPECT_TRUE(skipped.types[0].skipped);
+  EXPECT_EQ(count("SELECT count(*) FROM crm_objects WHERE object_type = 'companies'"), 0);
+  EXPECT_GT(count("SELECT count(*) FROM crm_objects WHERE object_type = 'tickets'"), 0);
+  // Waiting: the holder lets go after a moment and the run goes on.
+  o.lock_wait = 10s;
+  auto release = std::async(std::launch::async, [&] {
+    std::this_thread::sleep_for(300ms);
+    held.reset();
+  });
+  const auto waited = Runner(db_, factory(), wall_, metrics_).run({spec("companies")}, o);
+  release.get();
+  EXPECT_TRUE(waited.skipped.empty());
+  EXPECT_EQ(db_values("companies", "name"), sim_values("companies", "name"));
 }
 
 }  // namespace

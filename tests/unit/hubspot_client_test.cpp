@@ -1,6 +1,8 @@
 // The HubSpot client against the simulator over loopback HTTP, with simulated time.
 #include "cshealthd/hubspot/client.hpp"
 
+#include <atomic>
+#include <functional>
 #include <set>
 
 #include <gmock/gmock.h>
@@ -179,7 +181,8 @@ TEST_F(ClientTest, BatchReadSearchAssociationsOwnersPipelines) {
   ASSERT_TRUE(hits.total.has_value());
   EXPECT_LE(hits.results.size(), 5u);
   const auto assoc = c.associations("companies", "tickets", {ids[0], ids[1], "424242"});
-  EXPECT_FALSE(assoc.count("424242"));
+  EXPECT_FALSE(assoc.links.count("424242"));
+  EXPECT_TRUE(assoc.failed.empty());  // an id without associations is not a failure
   EXPECT_FALSE(c.owners().empty());
   EXPECT_EQ(c.pipelines("deals").size(), 2u);
   const auto props = c.properties("companies");
@@ -270,6 +273,137 @@ TEST(RateBudgetTest, SearchHasItsOwnBudgetAndPausesHold) {
   const auto before = clock.slept_ms();
   budget.acquire(Budget::kBurst);
   EXPECT_GE(clock.slept_ms() - before, 4000);
+}
+
+// A HubSpot that answers what a test scripts, per path: hostile answers the simulator would never give.
+class HostileHubSpot {
+ public:
+  using Script = std::function<http::Response(const http::Request&)>;
+  explicit HostileHubSpot(Script script) : script_(std::move(script)) {
+    router_.add("GET", "/crm/v3/objects/{type}", [this](const http::Request& q) { return answer(q); });
+    router_.add("POST", "/crm/v3/objects/{type}/search",
+                [this](const http::Request& q) { return answer(q); });
+    router_.add("GET", "/crm/v3/owners", [this](const http::Request& q) { return answer(q); });
+    server_.start();
+  }
+  ~HostileHubSpot() { server_.shutdown(2s); }
+  std::string url() const { return "http://" + server_.address(); }
+  int calls() const { return calls_; }
+
+ private:
+  http::Response answer(const http::Request& q) {
+    ++calls_;
+    return script_(q);
+  }
+  Script script_;
+  std::atomic<int> calls_{0};
+  http::Router router_;
+  WorkerPool workers_{1, "hostile"};
+  metrics::Registry metrics_;
+  http::Server server_{{}, router_, workers_, metrics_};
+};
+
+struct HostileClient {
+  explicit HostileClient(const std::string& url, ClientOptions co = {})
+      : transport(make_transport(to(url))),
+        budget({190, 10s, 1.0, 5}, clock),
+        client(*transport, budget, clock, Secret("t"), metrics, co) {}
+  testing::FakeClock clock;
+  metrics::Registry metrics;
+  std::unique_ptr<Transport> transport;
+  LocalRateBudget budget;
+  HubSpotClient client;
+};
+
+http::Response page_json(const std::string& body, int status = 200) {
+  return http::Response::text(status, body, "application/json");
+}
+
+TEST(HostileAnswers, ARetryAfterOfYearsIsABoundedWait) {
+  HostileHubSpot hs([n = 0](const http::Request&) mutable {
+    if (n++ == 0) {
+      auto r = page_json(
+          R"({"status":"error","message":"You have reached your ten_secondly_rolling limit."})", 429);
+      r.headers.emplace_back("Retry-After", "1000000000");
+      return r;
+    }
+    return page_json(R"({"results": []})");
+  });
+  ClientOptions co;
+  co.max_retry_wait = 30s;
+  HostileClient c(hs.url(), co);
+  EXPECT_TRUE(c.client.list("companies", {}).results.empty());
+  EXPECT_EQ(c.clock.slept_ms(), 30'000);  // clamped, not 31 years
+
+  EXPECT_EQ(parse_retry_after("5", 60s), 5s);
+  EXPECT_EQ(parse_retry_after(" 5 ", 60s), 5s);
+  EXPECT_EQ(parse_retry_after("99999999999999999999999", 60s), 60s);
+  EXPECT_EQ(parse_retry_after("-5", 60s), std::nullopt);
+  EXPECT_EQ(parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT", 60s), std::nullopt);
+  EXPECT_EQ(parse_retry_after("", 60s), std::nullopt);
+}
+
+TEST(HostileAnswers, RateLimitHeadersAreClamped) {
+  testing::FakeClock clock;
+  LocalRateBudget budget({100, 10s, 1.0, 5}, clock);
+  HttpResponse r;
+  r.headers = {{"X-HubSpot-RateLimit-Max", "2000000000"}, {"X-HubSpot-RateLimit-Remaining", "0"}};
+  budget.observe(r);  // "two billion used": at most our own limit is stood in, not two billion slots
+  budget.acquire(Budget::kBurst);
+  EXPECT_GE(clock.slept_ms(), 10'000);  // this window is spent, the next one is not
+  EXPECT_LT(clock.slept_ms(), 20'000);
+  for (const auto& [max, rem] : std::vector<std::pair<std::string, std::string>>{
+           {"-1", "5"}, {"100", "-7"}, {"x", "1"}, {"1e9", "0"}, {"100", "99999999999999999999"}}) {
+    LocalRateBudget b({100, 10s, 1.0, 5}, clock);
+    HttpResponse h;
+    h.headers = {{"X-HubSpot-RateLimit-Max", max}, {"X-HubSpot-RateLimit-Remaining", rem}};
+    b.observe(h);
+    const auto before = clock.slept_ms();
+    b.acquire(Budget::kBurst);
+    EXPECT_EQ(clock.slept_ms(), before) << max << " / " << rem;  // ignored: nothing was used
+  }
+}
+
+TEST(HostileAnswers, APagingWithoutNextIsATypedErrorNamingTheCall) {
+  HostileHubSpot hs([](const http::Request& q) {
+    if (q.path == "/crm/v3/owners") return page_json(R"({"results": [{"id": "1"}], "paging": {}})");
+    return page_json(R"({"results": [{"id": "1"}], "paging": {"next": {"link": "?after=2"}}})");
+  });
+  HostileClient c(hs.url());
+  try {
+    (void)c.client.list("companies", {});
+    FAIL() << "no error";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.kind(), ApiError::Kind::kRejected);
+    EXPECT_THAT(e.what(), HasSubstr("objects.list"));
+    EXPECT_THAT(e.what(), HasSubstr("paging.next has no after cursor"));
+  }
+  try {
+    (void)c.client.owners();
+    FAIL() << "no error";
+  } catch (const ApiError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("owners.list"));
+  }
+  EXPECT_EQ(hs.calls(), 2);  // not retried: the same answer would come again
+}
+
+TEST(HostileAnswers, ARepeatedCursorEndsTheWalk) {
+  HostileHubSpot hs([](const http::Request&) {
+    return page_json(R"({"results": [{"id": "1"}], "paging": {"next": {"after": "same"}}})");
+  });
+  HostileClient c(hs.url());
+  EXPECT_THROW((void)c.client.owners(), ApiError);
+  EXPECT_EQ(hs.calls(), 2);
+  CursorGuard g("objects.list companies");
+  g.next("a");
+  g.next("b");
+  g.next("");  // the end is no cursor
+  try {
+    g.next("a");
+    FAIL();
+  } catch (const ApiError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("objects.list companies"));
+  }
 }
 
 }  // namespace

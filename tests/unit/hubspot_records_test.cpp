@@ -2,6 +2,8 @@
 // JSON tree of the same answer holds.
 #include "cshealthd/hubspot/records.hpp"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -116,17 +118,30 @@ TEST(HubSpotRecords, EveryTruncationOfAPageIsAParseError) {
 }
 
 TEST(HubSpotRecords, AssociationsBatchAnswer) {
-  const auto links = parse_associations(R"({"status": "COMPLETE", "results": [
+  const auto answer = parse_associations(R"({"status": "COMPLETE", "results": [
       {"from": {"id": "1"}, "to": [{"toObjectId": 11, "associationTypes": [{"typeId": 1}]},
                                    {"toObjectId": "12"}]},
       {"from": {"id": "2"}, "to": []}],
     "errors": [{"status": "error", "context": {"fromObjectId": ["3"]}}]})");
+  const auto& links = answer.links;
   ASSERT_EQ(links.size(), 2u);
+  EXPECT_EQ(answer.failed, (std::vector<std::string>{"3"}));
   EXPECT_EQ(links[0].first, "1");
   EXPECT_EQ(links[0].second, (std::vector<std::string>{"11", "12"}));
   EXPECT_EQ(links[1].first, "2");
   EXPECT_TRUE(links[1].second.empty());
   EXPECT_THROW(parse_associations(R"({"results": [{"to": []}]})"), MalformedAnswer);
+  // An id HubSpot says has no associations has none (its stored links go); any other error leaves its
+  // links unknown (kept).
+  const auto mixed = parse_associations(R"({"results": [], "numErrors": 2, "errors": [
+      {"category": "OBJECT_NOT_FOUND", "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND",
+       "context": {"fromObjectId": ["4"]}},
+      {"category": "INTERNAL_ERROR", "context": {"fromObjectId": ["5", 6]}},
+      {"category": "odd", "context": "not an object"}, 7]})");
+  ASSERT_EQ(mixed.links.size(), 1u);
+  EXPECT_EQ(mixed.links[0].first, "4");
+  EXPECT_TRUE(mixed.links[0].second.empty());
+  EXPECT_EQ(mixed.failed, (std::vector<std::string>{"5", "6"}));
   EXPECT_THROW(parse_associations(R"({"results": [{"from": {"id": "1"}, "to": [)"), json::parse_error);
 }
 
@@ -167,6 +182,50 @@ TEST(HubSpotRecords, SimulatorPagesMatchTheirJsonTree) {
       EXPECT_EQ((*h)[k].timestamp, t["propertiesWithHistory"]["cs_mrr"][k]["timestamp"]);
     }
   }
+}
+
+// A `paging` that names no next page, or a next page without a cursor, would read as the last page and
+// end a walk early: malformed, by text and by document alike.
+TEST(HubSpotRecords, PagingMustNameItsNextPage) {
+  const auto page = [](const std::string& paging) { return R"({"results": [], "paging": )" + paging + "}"; };
+  EXPECT_EQ(parse_page(page(R"({"next": {"after": "7", "link": "x"}})")).next_after, "7");
+  EXPECT_EQ(parse_page(page(R"({"prev": {"before": "3"}})")).next_after, "");  // the last page
+  EXPECT_EQ(parse_page(page("null")).next_after, "");
+  for (const std::string bad : {"{}", R"({"next": {}})", R"({"next": {"after": ""}})", R"({"next": null})",
+                                R"({"next": {"link": "?after=7"}})", "[]", "\"next\""}) {
+    EXPECT_THROW(parse_page(page(bad)), MalformedAnswer) << bad;
+    const json doc = json::parse(bad);
+    EXPECT_THROW(next_cursor(&doc), MalformedAnswer) << bad;
+  }
+  EXPECT_EQ(next_cursor(nullptr), "");
+  const json ok = json::parse(R"({"next": {"after": 500}})");
+  EXPECT_EQ(next_cursor(&ok), "500");
+}
+
+// Lookups stay right past the size at which they go through an index, through duplicates and after the
+// properties are reordered.
+TEST(HubSpotRecords, PropertyLookupWithManyProperties) {
+  Record r;
+  for (int i = 0; i < 5000; ++i) r.set("p" + std::to_string(i), {Value::Kind::kString, std::to_string(i)});
+  r.set("p17", {Value::Kind::kString, "again"});
+  ASSERT_EQ(r.properties.size(), 5000u);
+  EXPECT_EQ(r.property("p17")->text, "again");
+  EXPECT_EQ(r.property("p4999")->text, "4999");
+  EXPECT_EQ(r.property("p5000"), nullptr);
+  std::reverse(r.properties.begin(), r.properties.end());
+  r.reindex();
+  EXPECT_EQ(r.property("p0")->text, "0");
+  EXPECT_EQ(r.property("p17")->text, "again");
+  // A page of one record with 20,000 properties reads (and a duplicate name keeps its last value).
+  std::string body = R"({"results": [{"id": "1", "properties": {)";
+  for (int i = 0; i < 20000; ++i)
+    body += (i ? "," : "") + std::string("\"q") + std::to_string(i) + "\": \"v\"";
+  body += R"(, "q5": "last"}}]})";
+  const auto big = parse_page(body);
+  ASSERT_EQ(big.results.size(), 1u);
+  EXPECT_EQ(big.results[0].properties.size(), 20000u);
+  EXPECT_EQ(big.results[0].property("q5")->text, "last");
+  EXPECT_EQ(big.results[0].property("q19999")->text, "v");
 }
 
 }  // namespace

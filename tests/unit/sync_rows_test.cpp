@@ -79,6 +79,13 @@ TEST(SyncRows, ValuesAreTypedOrRejectedAtTheirBoundaries) {
       {"cs_renewal_date", "2026-11-23T24:00:00Z", nullptr},
       {"cs_renewal_date", "1700000000000", "2023-11-14T22:13:20.000Z"},
       {"cs_renewal_date", "soon", nullptr},
+      // What PostgreSQL cannot store: year 0, an offset past 15:59, a five-digit year.
+      {"cs_renewal_date", "0000-06-01", nullptr},
+      {"cs_renewal_date", "0001-01-01", "0001-01-01T00:00:00.000Z"},
+      {"cs_renewal_date", "2026-01-01T00:00:00+15:59", "2025-12-31T08:01:00.000Z"},
+      {"cs_renewal_date", "2026-01-01T00:00:00+16:00", nullptr},
+      {"cs_renewal_date", "253402300799999", "9999-12-31T23:59:59.999Z"},
+      {"cs_renewal_date", "253402300800000", nullptr},
       {"cs_key", "true", true},
       {"cs_key", "false", false},
       {"cs_key", "TRUE", nullptr},
@@ -175,6 +182,18 @@ TEST(SyncRows, RecordTimesAndIds) {
   EXPECT_TRUE(row->archived);
   ASSERT_EQ(rejected.size(), 1u);
   EXPECT_EQ(rejected[0].property, "createdAt");
+  // Times PostgreSQL refuses are malformed there too: a page holding one would never commit.
+  rejected.clear();
+  r = record();
+  r.created_at = "0000-01-01T00:00:00Z";
+  r.updated_at = "2026-01-01T00:00:00+18:00";
+  r.archived_at = "10000-01-01T00:00:00Z";
+  const auto odd = record_row(spec(), r, false, rejected);
+  ASSERT_TRUE(odd);
+  EXPECT_EQ(odd->created_at, "");
+  EXPECT_EQ(odd->updated_at, "");
+  EXPECT_EQ(odd->archived_at, "");
+  ASSERT_EQ(rejected.size(), 3u);
   // Records read from the archive are archived whatever they say.
   rejected.clear();
   r = record();
@@ -207,6 +226,55 @@ TEST(SyncRows, SnapshotRowsFromHistoryAndToday) {
   r.id = "x";
   snapshot_rows(spec(), r, "2026-11-23", rows);
   EXPECT_TRUE(rows.empty());
+}
+
+// Owners and pipelines whose fields the store could not cast are skipped, each for its first problem.
+TEST(SyncRows, ReferenceEntriesAreCheckedFieldByField) {
+  const json owner = {{"id", "101"},
+                      {"email", "a@b.c"},
+                      {"firstName", "A"},
+                      {"lastName", "B"},
+                      {"userId", 7},
+                      {"archived", false},
+                      {"teams", json::array({{{"id", "1"}}})}};
+  EXPECT_EQ(owner_problem(owner), "");
+  EXPECT_EQ(owner_problem({{"id", 101}}), "");  // an integer id, nothing else: fine
+  const std::vector<std::pair<json, std::string>> owners = {
+      {json::array(), "entry"},
+      {{{"id", "abc"}}, "id"},
+      {{{"id", "99999999999999999999"}}, "id"},
+      {{{"id", "101"}, {"userId", "7"}}, "userId"},
+      {{{"id", "101"}, {"userId", 18446744073709551615ull}}, "userId"},
+      {{{"id", "101"}, {"userId", 1.5}}, "userId"},
+      {{{"id", "101"}, {"email", 5}}, "email"},
+      {{{"id", "101"}, {"archived", "yes"}}, "archived"},
+      {{{"id", "101"}, {"teams", "sales"}}, "teams"},
+      {{{"id", "101"}, {"teams", json::array({1})}}, "teams"},
+  };
+  for (const auto& [entry, field] : owners) {
+    const auto problem = owner_problem(entry);
+    EXPECT_EQ(problem.substr(0, problem.find(':')), field) << entry.dump();
+  }
+  EXPECT_EQ(owner_problem({{"id", "101"}, {"userId", nullptr}, {"email", nullptr}}), "");
+
+  EXPECT_EQ(pipeline_problem(
+                {{"id", "default"}, {"label", "Sales"}, {"displayOrder", 0}, {"stages", json::array()}}),
+            "");
+  const std::vector<std::pair<json, std::string>> pipelines = {
+      {{{"id", ""}}, "id"},
+      {{{"id", 5}}, "id"},
+      {{{"id", "p"}, {"label", 3}}, "label"},
+      {{{"id", "p"}, {"displayOrder", "first"}}, "displayOrder"},
+      {{{"id", "p"}, {"displayOrder", 2147483648ll}}, "displayOrder"},
+      {{{"id", "p"}, {"displayOrder", 1.5}}, "displayOrder"},
+      {{{"id", "p"}, {"archived", 1}}, "archived"},
+      {{{"id", "p"}, {"stages", json::object()}}, "stages"},
+  };
+  for (const auto& [entry, field] : pipelines) {
+    const auto problem = pipeline_problem(entry);
+    EXPECT_EQ(problem.substr(0, problem.find(':')), field) << entry.dump();
+  }
+  EXPECT_EQ(pipeline_problem({{"id", "p"}, {"displayOrder", 2147483647}}), "");
 }
 
 }  // namespace

@@ -529,6 +529,21 @@ Response Simulator::archive(const Request& req) {
   return Response::text(204, "", "application/json");
 }
 
+// POST /crm/v3/objects/{type}/merge {"primaryObjectId", "objectIdToMerge"}: answers the survivor.
+Response Simulator::merge(const Request& req) {
+  const TypeInfo* t = type_of(req);
+  if (auto refused = writable(t, req)) return *refused;
+  std::optional<Response> error;
+  const json body = parse_body(req, error);
+  if (error) return *error;
+  const auto primary = parse_id(value_string(body.value("primaryObjectId", json())));
+  const auto merged = parse_id(value_string(body.value("objectIdToMerge", json())));
+  if (!primary || !merged) return bad_request("primaryObjectId and objectIdToMerge are required");
+  std::lock_guard lock(mutex_);
+  if (!portal_->merge(*t, *primary, *merged, now())) return not_found("Object not found.");
+  return Response::json(200, record_json(*portal_, *t, portal_->store(*t).records.at(*primary), View{}));
+}
+
 Response Simulator::batch(const Request& req) {
   const TypeInfo* t = type_of(req);
   if (!t) return not_found("Unknown object type " + req.params.at("type"));
@@ -606,9 +621,16 @@ Response Simulator::batch(const Request& req) {
           continue;
         }
       } else {
+        // Reading archived records takes ?archived=true (and then returns only those), as HubSpot does;
+        // an id merged away reads as the record it was merged into.
+        const bool archived =
+            op == "read" && req.query.count("archived") && req.query.at("archived") == "true";
         const auto id = parse_id(raw_id);
-        const auto it = id ? s.records.find(*id) : s.records.end();
-        if (it != s.records.end() && !it->second.archived) r = &it->second;
+        auto it = id ? s.records.find(*id) : s.records.end();
+        if (it == s.records.end() && id && op == "read" && !archived) {
+          if (const auto into = portal_->merged_into(*t, *id)) it = s.records.find(*into);
+        }
+        if (it != s.records.end() && it->second.archived == archived) r = &it->second;
       }
       if (!r) {
         missing.push_back(raw_id);
@@ -986,6 +1008,7 @@ void Simulator::add_routes(http::Router& r) {
   r.add("PATCH", "/crm/v3/objects/{type}/{id}", api(&Simulator::patch));
   r.add("DELETE", "/crm/v3/objects/{type}/{id}", api(&Simulator::archive));
   r.add("POST", "/crm/v3/objects/{type}/batch/{op}", api(&Simulator::batch));
+  r.add("POST", "/crm/v3/objects/{type}/merge", api(&Simulator::merge));
   r.add("GET", "/crm/v4/objects/{from}/{id}/associations/{to}", api(&Simulator::assoc_list));
   r.add("POST", "/crm/v4/associations/{from}/{to}/batch/read", api(&Simulator::assoc_batch_read));
   r.add("PUT", "/crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}",
@@ -1004,6 +1027,15 @@ void Simulator::add_routes(http::Router& r) {
   // Inspection for tests: no auth, no limits, no faults, not logged.
   r.add("GET", "/__sim/objects/{type}", std::bind(&Simulator::sim_objects, this, _1));
   r.add("POST", "/__sim/objects/{type}", std::bind(&Simulator::sim_inject, this, _1));
+  // A hard delete (GDPR delete, purge): gone from both lists, as if it never existed.
+  r.add("DELETE", "/__sim/objects/{type}/{id}", [this](const Request& q) {
+    const TypeInfo* t = type_of(q);
+    const auto id = parse_id(q.params.at("id"));
+    if (!t || !id) return not_found("Object not found.");
+    std::lock_guard lock(mutex_);
+    if (!portal_->remove(*t, *id)) return not_found("Object not found.");
+    return Response::text(204, "", "application/json");
+  });
   r.add("GET", "/__sim/requests", std::bind(&Simulator::sim_requests, this, _1));
   r.add("POST", "/__sim/reset", [this](const Request&) {
     auto fresh = factory_();

@@ -51,6 +51,7 @@ class Simulator {
   http::Response patch(const http::Request& req);
   http::Response archive(const http::Request& req);
   http::Response batch(const http::Request& req);
+  http::Response merge(const http::Request& req);
   http::Response search(const http::Request& req);
   http::Response assoc_list(const http::Request& req);
   http::Response assoc_batch_read(const http::Request& req);

@@ -281,6 +281,8 @@ Portal::Portal() {
                        true});
     }
     add_property(t, {t.modified_prop, t.modified_prop, "datetime", "date", "information", {}, false, true});
+    add_property(
+        t, {"hs_merged_object_ids", "Merged record IDs", "string", "text", "information", {}, false, true});
     const auto& specs = standard_properties();
     if (auto it = specs.find(t.name); it != specs.end()) {
       for (const auto& p : it->second) {
@@ -344,6 +346,52 @@ void Portal::archive(const TypeInfo& t, Record& r, EpochMs now) {
   r.archived_at = now;
   r.updated = now;
   r.set(t.modified_prop, core::format_iso8601(now), now, "CALCULATED");
+}
+
+void Portal::drop_associations(const TypeInfo& t, std::uint64_t id) {
+  for (auto& [types, by_from] : assoc_) {
+    if (types.first == t.name) by_from.erase(id);
+    if (types.second != t.name) continue;
+    for (auto& [from, list] : by_from)
+      std::erase_if(list, [&](const Association& a) { return a.to_id == id; });
+  }
+}
+
+bool Portal::remove(const TypeInfo& t, std::uint64_t id) {
+  if (store(t).records.erase(id) == 0) return false;
+  drop_associations(t, id);
+  return true;
+}
+
+bool Portal::merge(const TypeInfo& t, std::uint64_t primary, std::uint64_t merged, EpochMs now) {
+  auto& records = store(t).records;
+  const auto keep = records.find(primary);
+  const auto gone = records.find(merged);
+  if (primary == merged || keep == records.end() || gone == records.end()) return false;
+  // The survivor takes over the merged record's links, then lists it among its merged ids.
+  for (const auto& other : object_types()) {
+    if (const auto* list = associations(t, merged, other)) {
+      const auto copy = *list;
+      for (const auto& a : copy) associate(t, primary, other, a.to_id, a.type_id);
+    }
+  }
+  std::string ids = keep->second.get("hs_merged_object_ids") ? *keep->second.get("hs_merged_object_ids") : "";
+  ids += (ids.empty() ? "" : ";") + std::to_string(merged);
+  update(t, keep->second, {{"hs_merged_object_ids", ids}}, now, "CRM_UI");
+  records.erase(gone);
+  drop_associations(t, merged);
+  merged_into_[{t.name, merged}] = primary;
+  return true;
+}
+
+std::optional<std::uint64_t> Portal::merged_into(const TypeInfo& t, std::uint64_t id) const {
+  std::optional<std::uint64_t> out;
+  for (int hops = 0; hops < 100; ++hops) {
+    const auto it = merged_into_.find({t.name, id});
+    if (it == merged_into_.end()) break;
+    out = id = it->second;
+  }
+  return out;
 }
 
 void Portal::associate(const TypeInfo& from, std::uint64_t from_id, const TypeInfo& to, std::uint64_t to_id,

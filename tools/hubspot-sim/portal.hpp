@@ -100,6 +100,14 @@ class Portal {
                                   const std::vector<std::pair<std::string, std::string>>& props, EpochMs now,
                                   const std::string& source = "INTEGRATION");
   void archive(const TypeInfo& t, Record& r, EpochMs now);
+  // Gone for good (a GDPR delete, a purge): the record and its associations vanish from every list,
+  // the archive included. False when there is no such record.
+  bool remove(const TypeInfo& t, std::uint64_t id);
+  // HubSpot's merge: `merged` vanishes into `primary`, which lists it in hs_merged_object_ids and is
+  // what reading the old id returns from then on. False when either is missing or they are the same.
+  bool merge(const TypeInfo& t, std::uint64_t primary, std::uint64_t merged, EpochMs now);
+  // The record a merged-away id now lives on (following merges of merges), or nullopt.
+  std::optional<std::uint64_t> merged_into(const TypeInfo& t, std::uint64_t id) const;
 
   void associate(const TypeInfo& from, std::uint64_t from_id, const TypeInfo& to, std::uint64_t to_id,
                  int type_id = 0);
@@ -115,7 +123,10 @@ class Portal {
   std::size_t record_count() const;
 
  private:
+  void drop_associations(const TypeInfo& t, std::uint64_t id);
+
   std::map<std::string, ObjectStore> stores_;
+  std::map<std::pair<std::string, std::uint64_t>, std::uint64_t> merged_into_;  // (type, old id) -> new
   // (from type, to type) -> from id -> associations
   std::map<std::pair<std::string, std::string>, std::unordered_map<std::uint64_t, std::vector<Association>>>
       assoc_;

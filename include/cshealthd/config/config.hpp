@@ -136,6 +136,8 @@ using Environment = std::map<std::string, std::string>;
 // Defaults, then the YAML file (when given), then CSHEALTHD_* environment variables. Throws
 // ConfigError on an unknown key, a wrong type, an out-of-range value or an unreadable secret file.
 Config load(const std::optional<std::string>& path, const Environment& env);
+// The same from YAML text; `name` stands for the file in error messages.
+Config load_text(const std::string& yaml, const std::string& name, const Environment& env);
 
 // The process environment as a map (what main passes to load()).
 Environment process_environment();

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -48,8 +49,11 @@ struct ClientOptions {
   std::chrono::milliseconds backoff_base{500};  // full jitter: uniform(0, min(cap, base * 2^n))
   std::chrono::milliseconds backoff_cap{30'000};
   std::chrono::milliseconds rate_limit_wait{10'000};  // after a 429 without Retry-After: one interval
-  std::uint64_t jitter_seed = 0;                      // 0: random
-  std::size_t max_url_chars = 3'000;                  // longer property lists are split over requests
+  // The longest a Retry-After may make us wait (HubSpot's answers are input like any other: a
+  // Retry-After of years is clamped to this, not obeyed).
+  std::chrono::milliseconds max_retry_wait{60'000};
+  std::uint64_t jitter_seed = 0;      // 0: random
+  std::size_t max_url_chars = 3'000;  // longer property lists are split over requests
 };
 
 struct ListQuery {
@@ -71,14 +75,20 @@ class HubSpotClient {
                 metrics::Registry& metrics, ClientOptions options = {});
 
   Page list(const std::string& type, const ListQuery& q);
-  // Records by id (≤ 100); ids HubSpot does not know are left out of the result.
+  // Records by id (≤ 100); ids HubSpot does not know are left out of the result, and an id merged into
+  // another record reads as that record. With `archived`, only archived records are read.
   std::vector<Record> batch_read(const std::string& type, const std::vector<std::string>& ids,
                                  const std::vector<std::string>& properties,
-                                 const std::vector<std::string>& properties_with_history = {});
+                                 const std::vector<std::string>& properties_with_history = {},
+                                 bool archived = false);
   Page search(const std::string& type, const nlohmann::json& body);
-  // from-id -> to-ids (≤ 1000 ids per call); ids without associations are absent.
-  std::map<std::string, std::vector<std::string>> associations(const std::string& from, const std::string& to,
-                                                               const std::vector<std::string>& ids);
+  struct Associations {
+    std::map<std::string, std::vector<std::string>> links;  // from-id -> to-ids; ids without any: absent
+    std::vector<std::string> failed;  // ids HubSpot gave an error for: their links are unknown
+  };
+  // ≤ 1000 ids per call.
+  Associations associations(const std::string& from, const std::string& to,
+                            const std::vector<std::string>& ids);
   std::vector<nlohmann::json> properties(const std::string& type);
   std::vector<nlohmann::json> owners();
   std::vector<nlohmann::json> pipelines(const std::string& type);
@@ -113,6 +123,24 @@ class HubSpotClient {
   std::mt19937_64 rng_;
   Stats stats_;
 };
+
+// Walks one cursor chain (a list, the owners): a cursor HubSpot hands out twice would loop forever, so it
+// ends the walk with an ApiError naming the call.
+class CursorGuard {
+ public:
+  explicit CursorGuard(std::string endpoint) : endpoint_(std::move(endpoint)) {}
+  // Records the cursor of the next page; throws when it was seen before in this walk.
+  void next(const std::string& cursor);
+
+ private:
+  std::string endpoint_;
+  std::unordered_set<std::string> seen_;
+};
+
+// A Retry-After value in delay-seconds, clamped to `max`; nullopt for anything else (an HTTP date,
+// garbage, a negative number), which then reads as absent.
+std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value,
+                                                           std::chrono::milliseconds max);
 
 // Splits names into comma-joined groups of at most `max_chars` each.
 std::vector<std::vector<std::string>> chunk_names(const std::vector<std::string>& names,

@@ -80,6 +80,23 @@ class CrmRepository {
   // One object type's pipelines (a JSON array); pipelines no longer listed are marked archived.
   static void replace_pipelines(pqxx::work& tx, const std::string& object_type,
                                 const std::string& pipelines_json);
+  // The id sweep (migration 0012). Ids of records stored as live, ascending, after `after_id`.
+  static std::vector<std::int64_t> live_ids(pqxx::transaction_base& tx, const std::string& object_type,
+                                            std::int64_t after_id, int limit);
+  // Records HubSpot no longer has: archived, with deleted_at, and merged_into where one was merged.
+  static void mark_gone(pqxx::work& tx, const std::string& object_type,
+                        const std::vector<std::int64_t>& deleted,
+                        const std::vector<std::pair<std::int64_t, std::int64_t>>& merged);
+  // Records HubSpot has archived since they were last read.
+  static void mark_archived(pqxx::work& tx, const std::string& object_type,
+                            const std::vector<std::int64_t>& ids);
+  struct SweepState {
+    std::optional<std::int64_t> last_id;          // a sweep in progress: checked up to here
+    std::optional<std::int64_t> finished_age_ms;  // since the last sweep completed
+  };
+  static SweepState load_sweep(pqxx::transaction_base& tx, const std::string& object_type);
+  // Progress (last_id) or, with nullopt, a completed sweep.
+  static void save_sweep(pqxx::work& tx, const std::string& object_type, std::optional<std::int64_t> last_id);
   static SyncState load_state(pqxx::transaction_base& tx, const std::string& object_type);
   static void save_state(pqxx::work& tx, const SyncState& s);
 };

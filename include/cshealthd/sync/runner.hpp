@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,6 +20,10 @@ struct RunOptions {
   bool full = false;
   int parallelism = 3;  // object types synced at once; they share the client budget
   SyncOptions sync;
+  std::chrono::milliseconds sweep_interval{0};  // the id sweep runs when its last one is this old (0: never)
+  bool sweep_now = false;                       // run the id sweep of every type whatever its age
+  // Another process syncing a type: wait this long for it, then skip the type (reported, not a failure).
+  std::chrono::milliseconds lock_wait{0};
 };
 
 struct RunReport {
@@ -27,6 +32,7 @@ struct RunReport {
   std::vector<std::string> missing_properties;
   hubspot::HubSpotClient::Stats api;
   std::vector<std::string> failures;  // "tickets: <error>" for each type that failed; the others finished
+  std::vector<std::string> skipped;   // types another process was syncing
   bool ok() const { return failures.empty(); }
 };
 

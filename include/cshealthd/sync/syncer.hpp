@@ -65,6 +65,11 @@ std::optional<store::CrmRow> record_row(const ObjectSpec& spec, hubspot::Record&
 void snapshot_rows(const ObjectSpec& spec, const hubspot::Record& record, const std::string& today,
                    std::vector<store::SnapshotRow>& out);
 
+// Why an owner or a pipeline HubSpot listed cannot be stored ("userId: not an integer in range"), or ""
+// when it can. Such entries are counted and skipped; they never fail a run.
+std::string owner_problem(const nlohmann::json& owner);
+std::string pipeline_problem(const nlohmann::json& pipeline);
+
 struct SyncOptions {
   std::chrono::milliseconds overlap{
       5 * 60'000};  // re-read this much before the watermark (clock skew, index lag)
@@ -76,6 +81,9 @@ struct SyncOptions {
 struct TypeReport {
   std::string type;
   std::uint64_t pages = 0, records = 0, archived = 0, rejected_values = 0, snapshots = 0;
+  // The id sweep, when one ran: records checked, and found hard-deleted or merged away.
+  std::uint64_t swept = 0, deleted = 0, merged = 0;
+  bool skipped = false;  // another sync of this type was running (another replica, a cron job)
   bool full = false;
   double seconds = 0;          // wall time of the whole type
   std::int64_t expected = -1;  // records HubSpot says match (-1: unknown), for an ETA
@@ -96,6 +104,14 @@ class Syncer {
   // hs_object_id so the 10,000-result cap never applies; then marks archived records. Falls back to
   // a full sync for a type never synced.
   TypeReport incremental(const ObjectSpec& spec);
+
+  // Whether the id sweep of this type is due: one is in progress, or the last completed `interval` ago
+  // or more (never, with an interval of 0, unless forced).
+  bool sweep_due(const std::string& type, std::chrono::milliseconds interval);
+  // The id sweep: reads every stored live id back from HubSpot (ids only, 100 per call, on the client's
+  // rate budget) and archives what HubSpot no longer has, with deleted_at, or merged_into when the id was
+  // merged into another record. Resumable: each batch commits with its progress. Adds to `report`.
+  void sweep(const ObjectSpec& spec, TypeReport& report);
 
   // Owners (the CSMs tasks go to) and the deal and ticket pipelines: small, read whole each time.
   // Returns the number of owners and pipelines stored; malformed entries are counted and skipped.
