@@ -6,7 +6,7 @@ function(embed_files out_cpp dir glob header ns func type)
   list(SORT _files)
   add_custom_command(OUTPUT ${out_cpp}
     COMMAND ${CMAKE_COMMAND} -DOUT=${out_cpp} -DDIR=${dir} -DGLOB=${glob} -DHEADER=${header} -DNS=${ns}
-      -DFUNC=${func} -DTYPE=${type} -P ${PROJECT_SOURCE_DIR}/cmake/GenerateEmbedded.cmake
-    DEPENDS ${_files} ${PROJECT_SOURCE_DIR}/cmake/GenerateEmbedded.cmake
+      -DFUNC=${func} -DTYPE=${type} -P ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/GenerateEmbedded.cmake
+    DEPENDS ${_files} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/GenerateEmbedded.cmake
     COMMENT "Embedding ${glob} from ${dir}")
 endfunction()
