@@ -150,6 +150,14 @@ TEST(SyncRows, NonTextValuesAreStoredAsSent) {
   s = store_one("score", Value{Value::Kind::kJson, R"(["\u0000"])"});
   EXPECT_TRUE(s.properties["score"].is_null());
   EXPECT_EQ(s.rejected.size(), 1u);
+  // Found by the JSON fuzz target: numbers beyond what jsonb's numeric (and a double) holds.
+  for (const char* huge : {"18446744036E8547758674407", "[1e400]", "{\"a\": -1E999999}"}) {
+    s = store_one("score", Value{Value::Kind::kJson, huge});
+    EXPECT_TRUE(s.properties["score"].is_null()) << huge;
+    EXPECT_EQ(s.rejected.size(), 1u) << huge;
+  }
+  s = store_one("score", Value{Value::Kind::kJson, "1.7976931348623157e308"});
+  EXPECT_TRUE(s.rejected.empty());
   // A number where a figure is mapped is not a string figure: stored as sent, no typed field.
   s = store_one("cs_mrr", Value{Value::Kind::kJson, "12"});
   EXPECT_EQ(s.properties["cs_mrr"], 12);
