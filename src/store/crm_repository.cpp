@@ -1,5 +1,7 @@
 #include "cshealthd/store/crm_repository.hpp"
 
+#include "cshealthd/store/errors.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -362,7 +364,7 @@ SyncState CrmRepository::load_state(pqxx::transaction_base& tx, const std::strin
       "SELECT to_char(watermark AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), full_cursor, "
       "to_char(full_started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), incr_last_id, "
       "to_char(incr_started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), spec_fingerprint, "
-      "array_to_string(pending_associations, ',') FROM sync_state WHERE object_type = $1",
+      "array_to_string(pending_associations, ','), version FROM sync_state WHERE object_type = $1",
       object_type);
   if (r.empty()) return s;
   s.watermark = opt<std::string>(r[0][0]);
@@ -372,21 +374,36 @@ SyncState CrmRepository::load_state(pqxx::transaction_base& tx, const std::strin
   s.incr_started_at = opt<std::string>(r[0][4]);
   s.spec_fingerprint = opt<std::string>(r[0][5]);
   s.pending_associations = parse_ids(r[0][6].c_str());
+  s.version = r[0][7].as<std::int64_t>();
+  s.stored = true;
   return s;
 }
 
 void CrmRepository::save_state(pqxx::work& tx, const SyncState& s) {
-  tx.exec_params(
-      "INSERT INTO sync_state (object_type, watermark, full_cursor, full_started_at, incr_last_id, "
-      "incr_started_at, spec_fingerprint, pending_associations, updated_at) VALUES ($1, $2::timestamptz, $3, "
-      "$4::timestamptz, $5, $6::timestamptz, $7, $8::bigint[], now()) "
-      "ON CONFLICT (object_type) DO UPDATE SET watermark = EXCLUDED.watermark, full_cursor = "
-      "EXCLUDED.full_cursor, "
-      "full_started_at = EXCLUDED.full_started_at, incr_last_id = EXCLUDED.incr_last_id, "
-      "incr_started_at = EXCLUDED.incr_started_at, spec_fingerprint = EXCLUDED.spec_fingerprint, "
-      "pending_associations = EXCLUDED.pending_associations, updated_at = now()",
-      s.object_type, s.watermark, s.full_cursor, s.full_started_at, s.incr_last_id, s.incr_started_at,
-      s.spec_fingerprint, bigint_array(s.pending_associations));
+  // Both statements touch a row only when it is the one this state follows: a row that is missing, or
+  // of another version, means a commit of ours was lost (or someone else wrote it).
+  const auto r =
+      s.stored ? tx.exec_params(
+                     "UPDATE sync_state SET watermark = $2::timestamptz, full_cursor = $3, "
+                     "full_started_at = $4::timestamptz, incr_last_id = $5, incr_started_at = "
+                     "$6::timestamptz, spec_fingerprint = $7, pending_associations = $8::bigint[], "
+                     "version = version + 1, updated_at = now() WHERE object_type = $1 AND version = $9",
+                     s.object_type, s.watermark, s.full_cursor, s.full_started_at, s.incr_last_id,
+                     s.incr_started_at, s.spec_fingerprint, bigint_array(s.pending_associations), s.version)
+               : tx.exec_params(
+                     "INSERT INTO sync_state (object_type, watermark, full_cursor, full_started_at, "
+                     "incr_last_id, incr_started_at, spec_fingerprint, pending_associations, version, "
+                     "updated_at) VALUES ($1, $2::timestamptz, $3, $4::timestamptz, $5, $6::timestamptz, $7, "
+                     "$8::bigint[], 1, now()) ON CONFLICT (object_type) DO NOTHING",
+                     s.object_type, s.watermark, s.full_cursor, s.full_started_at, s.incr_last_id,
+                     s.incr_started_at, s.spec_fingerprint, bigint_array(s.pending_associations));
+  if (r.affected_rows() != 1) {
+    throw StoreError(StoreError::Kind::kStale,
+                     "sync state of " + s.object_type +
+                         ": the stored state is not the one this sync last wrote " + "(version " +
+                         std::to_string(s.version) +
+                         "); a commit was lost in a database crash, or another sync wrote it");
+  }
 }
 
 }  // namespace cshealthd::store

@@ -28,14 +28,8 @@ SessionLock::SessionLock(const std::string& conninfo, std::string_view name, std
   }
 }
 
-SessionLock::~SessionLock() {
-  if (!held_ || !conn_) return;
-  try {
-    pqxx::nontransaction tx(*conn_);
-    tx.exec_params("SELECT pg_advisory_unlock($1)", key_);
-  } catch (const std::exception&) {
-    // The connection closes just below, which releases the lock all the same.
-  }
-}
+// Closing the session releases its advisory locks: no statement is sent, so a connection the server
+// already dropped (it restarted, say) needs nothing from it.
+SessionLock::~SessionLock() = default;
 
 }  // namespace cshealthd::store

@@ -9,6 +9,11 @@
 #include "cshealthd/store/session_lock.hpp"
 
 namespace cshealthd::sync {
+namespace {
+
+constexpr int kStaleRestarts = 3;
+
+}  // namespace
 
 Runner::Runner(store::Database& db, ClientFactory clients, core::Clock& clock, metrics::Registry& metrics)
     : db_(db), clients_(std::move(clients)), clock_(clock), metrics_(metrics) {}
@@ -64,7 +69,22 @@ RunReport Runner::run(const std::vector<ObjectSpec>& specs, const RunOptions& op
           report.skipped.push_back(spec.type);
           continue;
         }
-        report.types[i] = options.full ? syncer.full(spec) : syncer.incremental(spec);
+        // A commit the database lost in a crash (asynchronous commit) shows at the next state save:
+        // the type starts again from what is stored, reading the lost pages again.
+        for (int attempt = 1;; ++attempt) {
+          try {
+            report.types[i] = options.full ? syncer.full(spec) : syncer.incremental(spec);
+            break;
+          } catch (const store::StoreError& e) {
+            if (e.kind() != store::StoreError::Kind::kStale || attempt >= kStaleRestarts) throw;
+            metrics_
+                .counter("cshealthd_sync_state_restarts_total",
+                         "Type syncs started again because the database lost a committed page (a crash)",
+                         {{"object_type", spec.type}})
+                .inc();
+            spdlog::warn("sync: {}; resuming {} from the stored cursor", e.what(), spec.type);
+          }
+        }
         if (options.sweep_now || syncer.sweep_due(spec.type, options.sweep_interval))
           syncer.sweep(spec, report.types[i]);
         report.types[i].seconds =

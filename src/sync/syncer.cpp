@@ -504,6 +504,8 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<hubspot::Record>& re
                     store::CrmRepository::save_state(tx, state);
                     tx.commit();
                   });
+  state.version = state.stored ? state.version + 1 : 1;  // what the row is now
+  state.stored = true;
   ++report.pages;
   (archived ? report.archived : report.records) += rows.size();
   report.snapshots += snaps.size();
@@ -626,6 +628,8 @@ void Syncer::flush_associations(const ObjectSpec& spec, store::SyncState& state,
                       store::CrmRepository::save_state(tx, next);
                       tx.commit();
                     });
+    next.version = next.stored ? next.version + 1 : 1;
+    next.stored = true;
     state = std::move(next);
   }
 }
@@ -878,6 +882,15 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
   }
   if (writer) writer->finish();
   flush_associations(spec, state, true);
+  if (backfill) {
+    // A first sync has just read every record: nothing stored can be gone yet, so the id sweep's
+    // interval starts now instead of sweeping what was read a moment ago.
+    db_.with_retry("sync_sweep_done", [&](pqxx::connection& c) {
+      pqxx::work tx(c, "sync_sweep_done");
+      store::CrmRepository::save_sweep(tx, spec.type, std::nullopt);
+      tx.commit();
+    });
+  }
   return report;
 }
 

@@ -37,6 +37,10 @@ struct SyncState {
   // Records written whose associations are still to be read (ascending, unique). They commit with the
   // page that wrote the records and leave with the association batch that read theirs.
   std::vector<std::int64_t> pending_associations;
+  // The stored row's version (migration 0013) and whether there is one: save_state() writes only over
+  // the version it was loaded (or last saved) with.
+  std::int64_t version = 0;
+  bool stored = false;
 };
 
 // Named SQL for the synced CRM data. Bulk writes stream rows (COPY) into a temporary table and merge
@@ -98,6 +102,8 @@ class CrmRepository {
   // Progress (last_id) or, with nullopt, a completed sweep.
   static void save_sweep(pqxx::work& tx, const std::string& object_type, std::optional<std::int64_t> last_id);
   static SyncState load_state(pqxx::transaction_base& tx, const std::string& object_type);
+  // Writes `s` over the stored row of version s.version (or as the first row); throws StoreError kStale
+  // when the stored row is not that one. The caller moves s.version on once the transaction commits.
   static void save_state(pqxx::work& tx, const SyncState& s);
 };
 

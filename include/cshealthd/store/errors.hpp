@@ -9,7 +9,9 @@ namespace cshealthd::store {
 // commit is reconciled by the caller, never blindly replayed.
 class StoreError : public std::runtime_error {
  public:
-  enum class Kind { kTransient, kConflict, kInDoubt, kPermanent };
+  // kStale: stored state is not what this process last wrote there (a commit it was told succeeded was
+  // lost in a server crash): start again from what is stored.
+  enum class Kind { kTransient, kConflict, kInDoubt, kPermanent, kStale };
   StoreError(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
   Kind kind() const { return kind_; }
   bool transient() const { return kind_ == Kind::kTransient; }

@@ -26,7 +26,7 @@ class SessionLock {
   static std::int64_t key(std::string_view name);
 
  private:
-  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<pqxx::connection> conn_;  // the lock lives as long as this session
   std::int64_t key_ = 0;
   bool held_ = false;
 };
