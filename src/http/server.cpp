@@ -408,7 +408,9 @@ bool Server::Impl::add(const std::shared_ptr<Session>& s) {
 void Server::Impl::remove(Session* s) {
   std::lock_guard lock(mutex);
   sessions.erase(s);
-  open_connections->set(static_cast<double>(sessions.size()));
+  // A worker may release the last reference to a session after the Server (and the registry its
+  // metrics live in) is gone: then there is no gauge to update.
+  if (open_connections) open_connections->set(static_cast<double>(sessions.size()));
   if (sessions.empty()) drained.notify_all();
 }
 
@@ -469,6 +471,8 @@ Server::~Server() {
   // here and holds its connection, which holds this server: run such leftovers out so nothing leaks.
   impl_->ioc.restart();
   impl_->ioc.poll();
+  std::lock_guard lock(impl_->mutex);
+  impl_->open_connections = nullptr;  // the registry may go before the last session does
 }
 
 void Server::start() {
