@@ -288,5 +288,58 @@ TEST(ServeTest, ReadyzIs503WhenDatabaseIsGone) {
   EXPECT_EQ(d.wait_exit(5s).value_or(-1), 0) << d.log();
 }
 
+// The embedded cluster gets none of the service's settings or secrets; the service cannot dump core.
+TEST(ServeTest, PostgresStartsWithoutServiceSecretsAndCoreDumpsAreOff) {
+  TempDir dir;
+  traversable(dir);
+  const auto state = dir.path() / "state";
+  auto env = embedded_env(state);
+  env.push_back("CSHEALTHD_ADMIN_TOKEN=very-secret-admin-token");
+  Daemon d = start(env, dir.path() / "d.log");
+  const auto port = d.wait_listening(30s);
+  ASSERT_NE(port, 0) << d.log();
+  ASSERT_EQ(wait_ready(port, 15s), 200);
+  std::ifstream environ("/proc/" + std::to_string(postmaster_pid(state)) + "/environ", std::ios::binary);
+  const std::string pg_env((std::istreambuf_iterator<char>(environ)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(pg_env.empty());
+  EXPECT_THAT(pg_env, Not(HasSubstr("CSHEALTHD_")));
+  EXPECT_THAT(pg_env, Not(HasSubstr("very-secret-admin-token")));
+  std::ifstream limits("/proc/" + std::to_string(d.pid()) + "/limits");
+  std::string line, core;
+  while (std::getline(limits, line)) {
+    if (line.rfind("Max core file size", 0) == 0) core = line;
+  }
+  EXPECT_THAT(core, ::testing::MatchesRegex("Max core file size +0 +.*")) << core;
+  EXPECT_THAT(d.log(), Not(HasSubstr("very-secret-admin-token")));
+  d.signal(SIGTERM);
+  EXPECT_EQ(d.wait_exit(10s).value_or(-1), 0);
+}
+
+TEST(ServeTest, AStateDirOthersCanWriteIsRefused) {
+  TempDir dir;
+  traversable(dir);
+  const auto state = dir.path() / "state";
+  fs::create_directory(state);
+  ::chmod(state.c_str(), 0777);
+  Daemon d = start(embedded_env(state), dir.path() / "d.log");
+  EXPECT_EQ(d.wait_exit(15s).value_or(-1), 1);
+  EXPECT_THAT(d.log(), HasSubstr("writable by other accounts (mode 0777)"));
+}
+
+// A link planted where the service writes as root is not followed: nothing is created at its target.
+TEST(ServeTest, APlantedLinkInTheStateDirIsNotFollowed) {
+  TempDir dir;
+  traversable(dir);
+  const auto state = dir.path() / "state";
+  fs::create_directory(state);
+  ::chmod(state.c_str(), 0700);
+  const auto target = dir.path() / "elsewhere";
+  fs::create_symlink(target, state / "embedded.lock");
+  Daemon d = start(embedded_env(state), dir.path() / "d.log");
+  EXPECT_EQ(d.wait_exit(15s).value_or(-1), 1);
+  EXPECT_THAT(d.log(), HasSubstr("embedded.lock"));
+  EXPECT_FALSE(fs::exists(target));
+}
+
 }  // namespace
 }  // namespace cshealthd

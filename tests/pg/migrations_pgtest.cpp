@@ -141,46 +141,23 @@ TEST(MigrationsTest, ConcurrentMigratorsApplyEachMigrationOnce) {
   EXPECT_EQ(count(db.conninfo(), "SELECT count(*) FROM schema_migrations"), 2);
 }
 
-}  // namespace
-TEST(MigrationsTest, SnapshotsMoveToOneRowPerCompanyAndDayKeepingWhichValueWins) {
+// A migrator waiting for another (a replica migrating, or stuck) gives up after lock_wait, saying why.
+TEST(MigrationsTest, WaitingForAnotherMigratorIsBounded) {
   testing::TestDatabase db(false);
-  auto sources = embedded_migrations();
-  const auto upto = std::find_if(sources.begin(), sources.end(),
-                                 [](const auto& s) { return s.name.rfind("0008_", 0) == 0; });
-  ASSERT_NE(upto, sources.end());
-  Migrator(db.conninfo(), {sources.begin(), upto}).migrate();
-  {
-    pqxx::connection c(db.conninfo());
-    pqxx::nontransaction tx(c);
-    tx.exec(
-        "INSERT INTO company_metric_snapshots VALUES (1, '2026-01-01', 'mrr', 100, 'backfill'), "
-        "(1, '2026-01-01', 'licensed_seats', 10, 'backfill'), (1, '2026-01-02', 'mrr', 120, 'sync'), "
-        "(2, '2026-01-01', 'mrr', 7.5, 'sync')");
-  }
-  Migrator(db.conninfo(), sources).migrate();
-  EXPECT_EQ(count(db.conninfo(), "SELECT count(*) FROM company_snapshots"), 3);
-  EXPECT_EQ(count(db.conninfo(), "SELECT count(*) FROM company_metric_snapshots"), 4);
-  EXPECT_EQ(count(db.conninfo(),
-                  "SELECT count(*) FROM company_metric_snapshots WHERE company_id = 1 AND day = '2026-01-01' "
-                  "AND source = 'backfill' AND ((metric = 'mrr' AND value = 100) OR (metric = "
-                  "'licensed_seats' AND value = 10))"),
-            2);
-  EXPECT_EQ(count(db.conninfo(),
-                  "SELECT count(*) FROM company_metric_snapshots WHERE company_id = 2 AND metric = 'mrr' "
-                  "AND value = 7.5 AND source = 'sync'"),
-            1);
-  // A synced value outranks a back-filled one of the same day and metric in the view.
-  {
-    pqxx::connection c(db.conninfo());
-    pqxx::nontransaction tx(c);
-    tx.exec(
-        "UPDATE company_snapshots SET synced = '{\"mrr\": 99}' WHERE company_id = 1 AND day = '2026-01-01'");
-  }
-  EXPECT_EQ(
-      count(db.conninfo(),
-            "SELECT value::int FROM company_metric_snapshots WHERE company_id = 1 AND day = '2026-01-01' "
-            "AND metric = 'mrr' AND source = 'sync'"),
-      99);
+  const std::vector<MigrationSource> slow = {{"0001_slow.sql", "SELECT pg_sleep(3)"}};
+  auto first = std::async(std::launch::async, [&] { return Migrator(db.conninfo(), slow).migrate(); });
+  // Until the first holds the migration lock.
+  for (int i = 0;
+       i < 200 &&
+       count(db.conninfo(), "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == 0;
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  MigratorOptions o;
+  o.lock_wait = std::chrono::milliseconds(300);
+  Migrator second(db.conninfo(), slow, o);
+  EXPECT_THAT(error_of(second), HasSubstr("held the migration lock for over 300 ms"));
+  EXPECT_EQ(first.get().applied.size(), 1u);
 }
 
+}  // namespace
 }  // namespace cshealthd::store

@@ -13,6 +13,7 @@
 #include "cshealthd/base/system_clock.hpp"
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/http/client.hpp"
+#include "cshealthd/http/server.hpp"
 #include "cshealthd/scoring/batch.hpp"
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/crm_repository.hpp"
@@ -746,6 +747,7 @@ TEST_F(SyncTest, TheIdSweepFindsDeletedAndMergedRecordsAndTheyAreNoLongerScored)
   start_sim(30);
   auto s = syncer();
   s.full(spec("companies"));
+  EXPECT_FALSE(s.sweep_due("companies", 24h));  // a first sync has just read everything
   std::vector<std::string> ids;
   for (const auto& c : sim_objects("companies")) ids.push_back(c["id"]);
   ASSERT_GE(ids.size(), 4u);
@@ -826,6 +828,160 @@ TEST_F(SyncTest, ASecondSyncOfATypeSkipsOrWaitsWhileOneRuns) {
   release.get();
   EXPECT_TRUE(waited.skipped.empty());
   EXPECT_EQ(db_values("companies", "name"), sim_values("companies", "name"));
+}
+
+// An asynchronous commit lost in a server crash: the database forgets pages the syncer was told were
+// committed. Found killing the embedded postmaster mid-sync: the syncer went on from its cursor in
+// memory, and the lost page was never read again. Now the next state save sees the stored version
+// behind its own, and the type resumes from what is stored.
+TEST_F(SyncTest, PagesTheDatabaseLostInACrashAreReadAgainNotSkipped) {
+  start_sim(300);  // companies with history: 50 a page, 6 pages
+  std::string cursor_after_first;
+  long version_after_first = 0;
+  std::int64_t last_id_after_first = 0;
+  int companies_pages = 0;
+  auto exec = [&](const std::string& sql) {
+    db_.with_connection("t", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      tx.exec(sql);
+      tx.commit();
+    });
+  };
+  Runner runner(db_, factory(), wall_, metrics_);
+  RunOptions o;
+  o.parallelism = 1;
+  const auto report = runner.run({spec("companies")}, o, [&](const TypeReport& r) {
+    if (r.type != "companies") return;
+    ++companies_pages;
+    if (companies_pages == 1) {
+      cursor_after_first = text("SELECT full_cursor FROM sync_state WHERE object_type = 'companies'");
+      version_after_first = std::stol(text("SELECT version FROM sync_state WHERE object_type = 'companies'"));
+      last_id_after_first =
+          std::stoll(text("SELECT max(id) FROM crm_objects WHERE object_type = 'companies'"));
+    } else if (companies_pages == 3) {
+      // What the database holds after a crash that lost pages 2 and 3's commits.
+      const std::string after = std::to_string(last_id_after_first);
+      exec("UPDATE sync_state SET full_cursor = '" + cursor_after_first +
+           "', version = " + std::to_string(version_after_first) + " WHERE object_type = 'companies'");
+      exec("DELETE FROM crm_objects WHERE object_type = 'companies' AND id > " + after);
+      exec("DELETE FROM sync_pending_backfill WHERE object_type = 'companies' AND first_id > " + after);
+    }
+  });
+  ASSERT_TRUE(report.ok()) << report.failures[0];
+  EXPECT_EQ(db_values("companies", "name"), sim_values("companies", "name"));
+  EXPECT_EQ(count("SELECT count(*) FROM crm_objects WHERE object_type = 'companies'"), 300);
+  EXPECT_EQ(
+      metrics_.counter("cshealthd_sync_state_restarts_total", "", {{"object_type", "companies"}}).value(),
+      1u);
+  expect_snapshots_match_history();
+}
+
+// A search that ignores its hs_object_id filter would hand back the same records forever: the walk ends
+// with an error naming the call instead. (HubSpot, or a proxy, answering from a cache, say.)
+TEST_F(SyncTest, ASearchThatIgnoresItsIdFilterEndsWithATypedError) {
+  http::Router router;
+  std::atomic<int> searches{0};
+  router.add("POST", "/crm/v3/objects/{type}/search", [&](const http::Request&) {
+    ++searches;
+    return http::Response::text(
+        200, R"({"total": 2, "results": [{"id": "5", "properties": {}}, {"id": "6", "properties": {}}]})",
+        "application/json");
+  });
+  WorkerPool workers(1, "fake-hubspot");
+  metrics::Registry fake_metrics;
+  http::Server fake({}, router, workers, fake_metrics);
+  fake.start();
+  hubspot::TransportOptions to;
+  to.base_url = "http://" + fake.address();
+  auto transport = hubspot::make_transport(to);
+  hubspot::LocalRateBudget budget(hubspot::BudgetOptions{}, fake_);
+  hubspot::HubSpotClient client(*transport, budget, fake_, Secret("T"), metrics_);
+  const auto companies = spec("companies");
+  db_.with_connection("t", [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "INSERT INTO sync_state (object_type, watermark, spec_fingerprint, version) "
+        "VALUES ('companies', now(), $1, 1)",
+        companies.fingerprint());
+    tx.commit();
+  });
+  SyncOptions o;
+  o.search_page = 2;
+  Syncer s(db_, client, wall_, metrics_, o);
+  try {
+    s.incremental(companies);
+    FAIL() << "no error";
+  } catch (const hubspot::ApiError& e) {
+    EXPECT_EQ(e.kind(), hubspot::ApiError::Kind::kRejected);
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("objects.search companies: HubSpot ignored the filter"));
+  }
+  EXPECT_EQ(searches.load(), 2);
+  fake.shutdown(2s);
+}
+
+// Per-id errors in a 207 associations answer: an id HubSpot says has none loses its stored links, an id
+// with any other error keeps them, and a link to something that is not an id is left out; none of it
+// ends the sync.
+TEST_F(SyncTest, AssociationErrorsKeepStoredLinksAndNeverEndTheSync) {
+  http::Router router;
+  router.add("POST", "/crm/v3/objects/{type}/search", [&](const http::Request&) {
+    return http::Response::text(200, R"({"total": 3, "results": [{"id": "101", "properties": {}},
+        {"id": "102", "properties": {}}, {"id": "103", "properties": {}}]})",
+                                "application/json");
+  });
+  router.add("GET", "/crm/v3/objects/{type}", [&](const http::Request&) {
+    return http::Response::text(200, R"({"results": []})", "application/json");
+  });
+  router.add("POST", "/crm/v4/associations/{from}/{to}/batch/read", [&](const http::Request&) {
+    return http::Response::text(207, R"({"status": "COMPLETE",
+        "results": [{"from": {"id": "101"}, "to": [{"toObjectId": 9001}, {"toObjectId": "not-an-id"}]}],
+        "numErrors": 2, "errors": [
+          {"status": "error", "category": "OBJECT_NOT_FOUND",
+           "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND", "context": {"fromObjectId": ["102"]}},
+          {"status": "error", "category": "INTERNAL_ERROR", "context": {"fromObjectId": ["103"]}}]})",
+                                "application/json");
+  });
+  WorkerPool workers(1, "fake-hubspot");
+  metrics::Registry fake_metrics;
+  http::Server fake({}, router, workers, fake_metrics);
+  fake.start();
+  hubspot::TransportOptions to;
+  to.base_url = "http://" + fake.address();
+  auto transport = hubspot::make_transport(to);
+  hubspot::LocalRateBudget budget(hubspot::BudgetOptions{}, fake_);
+  hubspot::HubSpotClient client(*transport, budget, fake_, Secret("T"), metrics_);
+  const auto tickets = spec("tickets");
+  db_.with_connection("t", [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec_params(
+        "INSERT INTO sync_state (object_type, watermark, spec_fingerprint, version) "
+        "VALUES ('tickets', now(), $1, 1)",
+        tickets.fingerprint());
+    // Links stored by an earlier sync.
+    tx.exec(
+        "INSERT INTO crm_associations VALUES ('tickets', 101, 'companies', 1), "
+        "('tickets', 102, 'companies', 2), ('tickets', 103, 'companies', 3)");
+    tx.commit();
+  });
+  SyncOptions o;
+  o.search_page = 10;
+  Syncer s(db_, client, wall_, metrics_, o);
+  EXPECT_NO_THROW(s.incremental(tickets));
+  const auto links = [&](int id) {
+    return text(
+        "SELECT coalesce(string_agg(to_id::text, ',' ORDER BY to_id), '-') FROM crm_associations "
+        "WHERE from_type = 'tickets' AND from_id = " +
+        std::to_string(id));
+  };
+  EXPECT_EQ(links(101), "9001");  // replaced by what HubSpot said, less the link that is not an id
+  EXPECT_EQ(links(102), "-");     // HubSpot: none
+  EXPECT_EQ(links(103), "3");     // unknown: kept
+  EXPECT_EQ(metrics_
+                .counter("cshealthd_sync_rejected_values_total", "",
+                         {{"object_type", "tickets"}, {"property", "associations.companies"}})
+                .value(),
+            2u);
+  fake.shutdown(2s);
 }
 
 }  // namespace

@@ -1,0 +1,284 @@
+// The running daemon against hostile clients: raw bytes, slow clients, connection floods, invented
+// methods, a load tool, and a handler still running at the shutdown deadline. Loopback only; every
+// loop is bounded in count and time.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <regex>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "cshealthd/base/process.hpp"
+#include "daemon.hpp"
+#include "raw_http.hpp"
+#include "test_database.hpp"
+
+namespace cshealthd {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using testing::Daemon;
+using testing::DaemonOptions;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::RawConnection;
+using testing::TempDir;
+
+constexpr const char* kToken = "hostile-test-token";
+
+// A daemon on a test database of its own (no embedded cluster to start), JSON logs.
+class HostileHttpTest : public ::testing::Test {
+ protected:
+  void start(std::vector<std::string> env = {}) {
+    process::raise_fd_limit();  // this process holds thousands of client sockets
+    env.push_back("CSHEALTHD_DATABASE_URL=" + db_.conninfo());
+    env.push_back("CSHEALTHD_STATE_DIR=" + (dir_.path() / "state").string());
+    env.push_back("CSHEALTHD_HTTP_LISTEN=127.0.0.1:0");
+    env.push_back("CSHEALTHD_LOG_FORMAT=json");
+    env.push_back(std::string("CSHEALTHD_ADMIN_TOKEN=") + kToken);
+    DaemonOptions o;
+    o.env = std::move(env);
+    o.log_path = dir_.path() / "daemon.log";
+    daemon_ = std::make_unique<Daemon>(o);
+    port_ = daemon_->wait_listening(30s);
+    ASSERT_NE(port_, 0) << daemon_->log();
+  }
+  int healthz(std::chrono::milliseconds timeout = 10s) {
+    RawConnection c(port_, timeout);
+    if (!c.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) return 0;
+    return c.read_response().status;
+  }
+  std::string metrics() { return testing::http_request(port_, "GET", "/metrics").body; }
+  // The value of one series on /metrics (0 when absent).
+  double metric(const std::string& series) {
+    const auto text = metrics();
+    const auto at = text.find("\n" + series + " ");  // the sample, not its # HELP line
+    return at == std::string::npos ? 0 : std::stod(text.substr(at + series.size() + 2));
+  }
+  std::size_t open_fds() {
+    std::size_t n = 0;
+    if (DIR* d = ::opendir(("/proc/" + std::to_string(daemon_->pid()) + "/fd").c_str())) {
+      while (::readdir(d)) ++n;
+      ::closedir(d);
+    }
+    return n;
+  }
+  void stop_cleanly() {
+    daemon_->signal(SIGTERM);
+    EXPECT_EQ(daemon_->wait_exit(20s).value_or(-1), 0) << daemon_->log();
+    EXPECT_THAT(daemon_->log(), Not(HasSubstr("AddressSanitizer")));
+    EXPECT_THAT(daemon_->log(), Not(HasSubstr("runtime error")));
+  }
+
+  testing::TestDatabase db_{/*migrated=*/true};
+  TempDir dir_;
+  std::unique_ptr<Daemon> daemon_;
+  std::uint16_t port_ = 0;
+};
+
+TEST_F(HostileHttpTest, RawBytesAnywhereAre4xxAndTheDaemonKeepsServing) {
+  start();
+  std::vector<std::string> requests = {"GET /%ff HTTP/1.1\r\nHost: x\r\n\r\n",
+                                       "GET /%ff%fe%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+                                       "GET /v1/companies/%ff/health HTTP/1.1\r\nHost: x\r\n\r\n"};
+  for (int b = 0x80; b <= 0xFF; ++b) {
+    const std::string raw(1, static_cast<char>(b));
+    requests.push_back("GET /x" + raw + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    requests.push_back("GET /healthz?q=" + raw + " HTTP/1.1\r\nHost: x\r\n\r\n");
+    requests.push_back("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Odd: " + raw + "\r\nX-Request-Id: " + raw +
+                       "\r\n\r\n");
+    requests.push_back("PUT /v1/companies/1/override HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                       std::string(kToken) + "\r\nContent-Length: 3\r\n\r\n{" + raw + "}");
+  }
+  for (const auto& req : requests) {
+    RawConnection c(port_);
+    ASSERT_TRUE(c.send(req));
+    const auto r = c.read_response();
+    ASSERT_NE(r.status, 0) << "no answer to "
+                           << nlohmann::json(req).dump(-1, ' ', true,
+                                                       nlohmann::json::error_handler_t::replace);
+    EXPECT_LT(r.status, 500) << r.body;
+    if (r.status >= 400) {
+      EXPECT_TRUE(nlohmann::json::accept(r.body)) << r.body;
+    }
+  }
+  EXPECT_EQ(healthz(), 200);
+  // Every log line, the access lines of those requests among them, is still JSON.
+  std::ifstream log(dir_.path() / "daemon.log");
+  int lines = 0;
+  for (std::string line; std::getline(log, line); ++lines) {
+    if (line.empty() || line.front() != '{') continue;  // a sanitizer's own lines would not be JSON
+    EXPECT_TRUE(nlohmann::json::accept(line)) << line;
+  }
+  EXPECT_GT(lines, 100);
+  stop_cleanly();
+}
+
+// 2,000 connections trickle their headers a byte at a time: a fresh /healthz still answers at once,
+// and every trickling connection is closed when its request deadline passes.
+TEST_F(HostileHttpTest, TwoThousandTricklingClientsAreDroppedAtTheDeadlineWhileHealthzAnswers) {
+  start({"CSHEALTHD_HTTP_READ_TIMEOUT_MS=3000"});
+  constexpr int kClients = 2000;
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  for (int i = 0; i < kClients; ++i) {
+    slow.push_back(std::make_unique<RawConnection>(port_, 5s));
+    ASSERT_TRUE(slow.back()->connected()) << i;
+    ASSERT_TRUE(slow.back()->send("G")) << i;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const std::string rest = "ET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+  std::size_t sent = 0;
+  std::vector<double> healthz_ms;
+  // A byte per connection every ~250 ms, for about two deadlines.
+  while (std::chrono::steady_clock::now() - started < 6s) {
+    const char c = sent < rest.size() ? rest[sent] : 'z';
+    ++sent;
+    for (auto& s : slow) (void)s->send(std::string(1, c));
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(healthz(5s), 200);
+    healthz_ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    std::this_thread::sleep_for(250ms);
+  }
+  std::sort(healthz_ms.begin(), healthz_ms.end());
+  std::printf("healthz while %d clients trickle: median %.1f ms, max %.1f ms over %zu probes\n", kClients,
+              healthz_ms[healthz_ms.size() / 2], healthz_ms.back(), healthz_ms.size());
+  int closed = 0;
+  for (auto& s : slow) closed += s->closed_by_peer() ? 1 : 0;
+  EXPECT_EQ(closed, kClients);
+  EXPECT_GE(metric("cshealthd_http_timeouts_total{phase=\"request\"}"), kClients);
+  slow.clear();
+  stop_cleanly();
+}
+
+TEST_F(HostileHttpTest, ConnectionsPastTheCapAreRefusedAtOnceWithoutExhaustingDescriptors) {
+  start({"CSHEALTHD_HTTP_MAX_CONNECTIONS=100"});
+  const std::size_t fds_before = open_fds();
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int i = 0; i < 100; ++i) {
+    held.push_back(std::make_unique<RawConnection>(port_, 5s));
+    ASSERT_TRUE(held.back()->send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"));
+    ASSERT_EQ(held.back()->read_response().status, 200) << i;  // admitted, and kept open
+  }
+  int refused = 0;
+  std::vector<std::unique_ptr<RawConnection>> flood;
+  for (int i = 0; i < 500; ++i) {
+    flood.push_back(std::make_unique<RawConnection>(port_, 5s));
+    refused += flood.back()->closed_by_peer() ? 1 : 0;
+  }
+  EXPECT_EQ(refused, 500);
+  EXPECT_LT(open_fds(), fds_before + 100 + 50);  // the refused ones hold nothing
+  held.clear();
+  flood.clear();
+  // The held ones gone, the daemon serves again at once.
+  int status = 0;
+  for (int i = 0; i < 100 && status != 200; ++i) {
+    status = healthz(2s);
+    if (status != 200) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_EQ(status, 200);
+  EXPECT_GE(metric("cshealthd_http_connections_refused_total"), 500);
+  stop_cleanly();
+}
+
+TEST_F(HostileHttpTest, TenThousandInventedMethodsAddNoMetricSeries) {
+  start();
+  const auto series = [&] {
+    const auto text = metrics();
+    std::size_t n = 0;
+    for (std::size_t at = 0; (at = text.find("\ncshealthd_http_requests_total{", at)) != std::string::npos;
+         ++at)
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(healthz(), 200);
+  // One keep-alive connection, the requests sent in batches and every answer read.
+  RawConnection c(port_);
+  for (int batch = 0; batch < 100; ++batch) {
+    std::string out;
+    for (int i = 0; i < 100; ++i)
+      out += "X" + std::to_string(batch * 100 + i) + " /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_TRUE(c.send(out));
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(c.read_response().status, 405) << batch << "/" << i;
+  }
+  const auto after_flood = series();
+  EXPECT_LE(after_flood,
+            4u);  // /healthz GET 200, /healthz other 405, /metrics GET 200 (and its first scrape)
+  EXPECT_THAT(
+      metrics(),
+      HasSubstr("cshealthd_http_requests_total{route=\"/healthz\",method=\"other\",status=\"405\"} 10000"));
+  stop_cleanly();
+}
+
+// wrk from Debian's archive against the running daemon: every answer a 200, the daemon still up.
+TEST_F(HostileHttpTest, ALoadToolGetsOnlySuccessfulAnswers) {
+  start();
+  const std::string out_path = (dir_.path() / "wrk.out").string();
+  process::SpawnOptions o;
+  o.argv = {"/usr/bin/wrk",
+            "-t2",
+            "-c200",
+            "-d3s",
+            "--timeout",
+            "5s",
+            "http://127.0.0.1:" + std::to_string(port_) + "/healthz"};
+  o.output_path = out_path;
+  ASSERT_EQ(process::run(o), 0) << "wrk missing? scripts/setup installs it";
+  std::ifstream in(out_path);
+  const std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::printf("%s\n", out.c_str());
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(([0-9]+) requests in)"))) << out;
+  EXPECT_GT(std::stol(m[1]), 1000) << out;
+  EXPECT_THAT(out, Not(HasSubstr("Non-2xx")));
+  EXPECT_THAT(out, Not(HasSubstr("Socket errors")));
+  EXPECT_EQ(healthz(), 200);
+  stop_cleanly();
+}
+
+// A handler blocked in the database when the shutdown deadline passes: the process still exits within
+// the deadline, and what the handler uses is not freed under it when it wakes up.
+TEST_F(HostileHttpTest, AHandlerRunningPastTheShutdownDeadlineIsNotFreedUnder) {
+  start({"CSHEALTHD_HTTP_SHUTDOWN_DEADLINE_MS=500", "CSHEALTHD_DATABASE_STATEMENT_TIMEOUT_MS=900"});
+  pqxx::connection blocker(db_.conninfo());
+  pqxx::work lock(blocker);
+  lock.exec("LOCK TABLE health_scores IN ACCESS EXCLUSIVE MODE");
+  auto pending = std::async(std::launch::async, [&] {
+    return testing::http_request(port_, "GET", "/v1/scores?limit=5", "",
+                                 {std::string("Authorization: Bearer ") + kToken});
+  });
+  // The request is in its handler, waiting for the lock.
+  for (int i = 0; i < 200; ++i) {
+    pqxx::connection probe(db_.conninfo());
+    pqxx::nontransaction q(probe);
+    if (q.exec(
+             "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'health_scores'::regclass")[0][0]
+            .as<int>() > 0)
+      break;
+    std::this_thread::sleep_for(20ms);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  daemon_->signal(SIGTERM);
+  const auto status = daemon_->wait_exit(15s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  lock.abort();  // the handler, if anything is left of it, would wake now
+  EXPECT_EQ(status.value_or(-1), 0) << daemon_->log();
+  EXPECT_LT(took, 5s);
+  EXPECT_THAT(daemon_->log(), HasSubstr("still running at the deadline"));
+  EXPECT_THAT(daemon_->log(), Not(HasSubstr("AddressSanitizer")));
+  pending.wait();
+}
+
+}  // namespace
+}  // namespace cshealthd
