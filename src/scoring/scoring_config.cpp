@@ -38,10 +38,15 @@ class Node {
   Node child(const std::string& key) const {
     return Node(n_[key], file_, path_.empty() ? key : path_ + "." + key);
   }
+  // A key that is not text (a list or a mapping used as a key) is an error naming where it is.
+  std::string key_of(const YAML::Node& key) const {
+    if (!key.IsScalar()) Node(key, file_, path_).fail("a key must be text");
+    return key.Scalar();
+  }
   void expect_map(const std::set<std::string>& allowed) const {
     if (!n_.IsMap()) fail("expected a mapping");
     for (const auto& kv : n_) {
-      const auto key = kv.first.as<std::string>();
+      const auto key = key_of(kv.first);
       if (!allowed.count(key))
         Node(kv.first, file_, path_.empty() ? key : path_ + "." + key).fail("unknown key");
     }
@@ -57,7 +62,7 @@ class Node {
     if (!n_.IsMap()) fail("expected a mapping");
     std::vector<std::pair<std::string, Node>> out;
     for (const auto& kv : n_) {
-      const auto key = kv.first.as<std::string>();
+      const auto key = key_of(kv.first);
       out.emplace_back(key, Node(kv.second, file_, path_ + "." + key));
     }
     return out;
@@ -425,7 +430,25 @@ const core::Scorecard* ScoringConfig::find(const std::string& name) const {
   return nullptr;
 }
 
+namespace {
+
+ScoringConfig parse_files(const std::vector<ScoringFile>& files, const core::StatusBands& b);
+
+}  // namespace
+
+// Every error is a ConfigError (exit 2) naming where: a YAML exception the checks above did not turn
+// into one (found by fuzzing: a key that is not text) is turned into one here.
 ScoringConfig parse_scoring(const std::vector<ScoringFile>& files, const core::StatusBands& b) {
+  try {
+    return parse_files(files, b);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("scorecards: " + e.msg + " (line " + std::to_string(e.mark.line + 1) + ")");
+  }
+}
+
+namespace {
+
+ScoringConfig parse_files(const std::vector<ScoringFile>& files, const core::StatusBands& b) {
   ScoringConfig out;
   out.bands = b;
   std::optional<std::pair<YAML::Node, std::string>> segments_file;
@@ -474,6 +497,8 @@ ScoringConfig parse_scoring(const std::vector<ScoringFile>& files, const core::S
   out.fingerprint = fp.str();
   return out;
 }
+
+}  // namespace
 
 ScoringConfig load_scoring(const std::string& dir, const core::StatusBands& b) {
   if (dir.empty()) return parse_scoring(embedded_scorecards(), b);

@@ -611,6 +611,13 @@ std::string error_of(const std::string& file, const std::string& text) {
   return "";
 }
 
+// Found by the scorecard fuzz target: a key that is not text threw YAML's own exception (exit 1).
+TEST(ScorecardConfig, AKeyThatIsNotTextIsAConfigError) {
+  EXPECT_THAT(error_of("w.yaml", "scorecard: weighted\n[a, b]: 1\n"), HasSubstr("a key must be text"));
+  EXPECT_THAT(error_of("signals.yaml", "{x: 1}: {enabled: true}\n"), HasSubstr("a key must be text"));
+  EXPECT_THAT(error_of("w.yaml", "scorecard: weighted\ncomponents:\n  - {[1]: 2}\n"), HasSubstr("w.yaml"));
+}
+
 TEST(ScorecardConfig, ErrorsNameFileLineAndProblem) {
   const std::string head = "scorecard: weighted\ncomponents:\n";
   const std::string usage =
