@@ -876,35 +876,57 @@ TEST_F(SyncTest, PagesTheDatabaseLostInACrashAreReadAgainNotSkipped) {
   expect_snapshots_match_history();
 }
 
+// A HubSpot that answers what a test scripts (routes added before start()), with a client on it, and a
+// type stored as synced before (a watermark and the spec's fingerprint): what an incremental sync meets
+// when HubSpot, or something in between, answers oddly.
+struct ScriptedHubSpot {
+  explicit ScriptedHubSpot(core::Clock& clock, metrics::Registry& metrics)
+      : clock_(clock), metrics_(metrics) {}
+  ~ScriptedHubSpot() { server.shutdown(2s); }
+  hubspot::HubSpotClient& start() {
+    server.start();
+    hubspot::TransportOptions to;
+    to.base_url = "http://" + server.address();
+    transport = hubspot::make_transport(to);
+    client = std::make_unique<hubspot::HubSpotClient>(*transport, budget, clock_, Secret("T"), metrics_);
+    return *client;
+  }
+  static void synced_before(store::Database& db, const ObjectSpec& spec) {
+    db.with_connection("t", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      tx.exec_params(
+          "INSERT INTO sync_state (object_type, watermark, spec_fingerprint, version) VALUES ($1, now(), $2, "
+          "1)",
+          spec.type, spec.fingerprint());
+      tx.commit();
+    });
+  }
+
+  core::Clock& clock_;
+  metrics::Registry& metrics_;
+  http::Router router;
+  WorkerPool workers{1, "fake-hubspot"};
+  metrics::Registry server_metrics;
+  http::Server server{{}, router, workers, server_metrics};
+  hubspot::LocalRateBudget budget{hubspot::BudgetOptions{}, clock_};
+  std::unique_ptr<hubspot::Transport> transport;
+  std::unique_ptr<hubspot::HubSpotClient> client;
+};
+
 // A search that ignores its hs_object_id filter would hand back the same records forever: the walk ends
 // with an error naming the call instead. (HubSpot, or a proxy, answering from a cache, say.)
 TEST_F(SyncTest, ASearchThatIgnoresItsIdFilterEndsWithATypedError) {
-  http::Router router;
+  ScriptedHubSpot hs(fake_, metrics_);
   std::atomic<int> searches{0};
-  router.add("POST", "/crm/v3/objects/{type}/search", [&](const http::Request&) {
+  hs.router.add("POST", "/crm/v3/objects/{type}/search", [&](const http::Request&) {
     ++searches;
     return http::Response::text(
         200, R"({"total": 2, "results": [{"id": "5", "properties": {}}, {"id": "6", "properties": {}}]})",
         "application/json");
   });
-  WorkerPool workers(1, "fake-hubspot");
-  metrics::Registry fake_metrics;
-  http::Server fake({}, router, workers, fake_metrics);
-  fake.start();
-  hubspot::TransportOptions to;
-  to.base_url = "http://" + fake.address();
-  auto transport = hubspot::make_transport(to);
-  hubspot::LocalRateBudget budget(hubspot::BudgetOptions{}, fake_);
-  hubspot::HubSpotClient client(*transport, budget, fake_, Secret("T"), metrics_);
+  auto& client = hs.start();
   const auto companies = spec("companies");
-  db_.with_connection("t", [&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    tx.exec_params(
-        "INSERT INTO sync_state (object_type, watermark, spec_fingerprint, version) "
-        "VALUES ('companies', now(), $1, 1)",
-        companies.fingerprint());
-    tx.commit();
-  });
+  ScriptedHubSpot::synced_before(db_, companies);
   SyncOptions o;
   o.search_page = 2;
   Syncer s(db_, client, wall_, metrics_, o);
@@ -916,23 +938,22 @@ TEST_F(SyncTest, ASearchThatIgnoresItsIdFilterEndsWithATypedError) {
     EXPECT_THAT(e.what(), ::testing::HasSubstr("objects.search companies: HubSpot ignored the filter"));
   }
   EXPECT_EQ(searches.load(), 2);
-  fake.shutdown(2s);
 }
 
 // Per-id errors in a 207 associations answer: an id HubSpot says has none loses its stored links, an id
 // with any other error keeps them, and a link to something that is not an id is left out; none of it
 // ends the sync.
 TEST_F(SyncTest, AssociationErrorsKeepStoredLinksAndNeverEndTheSync) {
-  http::Router router;
-  router.add("POST", "/crm/v3/objects/{type}/search", [&](const http::Request&) {
+  ScriptedHubSpot hs(fake_, metrics_);
+  hs.router.add("POST", "/crm/v3/objects/{type}/search", [&](const http::Request&) {
     return http::Response::text(200, R"({"total": 3, "results": [{"id": "101", "properties": {}},
         {"id": "102", "properties": {}}, {"id": "103", "properties": {}}]})",
                                 "application/json");
   });
-  router.add("GET", "/crm/v3/objects/{type}", [&](const http::Request&) {
+  hs.router.add("GET", "/crm/v3/objects/{type}", [&](const http::Request&) {
     return http::Response::text(200, R"({"results": []})", "application/json");
   });
-  router.add("POST", "/crm/v4/associations/{from}/{to}/batch/read", [&](const http::Request&) {
+  hs.router.add("POST", "/crm/v4/associations/{from}/{to}/batch/read", [&](const http::Request&) {
     return http::Response::text(207, R"({"status": "COMPLETE",
         "results": [{"from": {"id": "101"}, "to": [{"toObjectId": 9001}, {"toObjectId": "not-an-id"}]}],
         "numErrors": 2, "errors": [
@@ -941,22 +962,11 @@ TEST_F(SyncTest, AssociationErrorsKeepStoredLinksAndNeverEndTheSync) {
           {"status": "error", "category": "INTERNAL_ERROR", "context": {"fromObjectId": ["103"]}}]})",
                                 "application/json");
   });
-  WorkerPool workers(1, "fake-hubspot");
-  metrics::Registry fake_metrics;
-  http::Server fake({}, router, workers, fake_metrics);
-  fake.start();
-  hubspot::TransportOptions to;
-  to.base_url = "http://" + fake.address();
-  auto transport = hubspot::make_transport(to);
-  hubspot::LocalRateBudget budget(hubspot::BudgetOptions{}, fake_);
-  hubspot::HubSpotClient client(*transport, budget, fake_, Secret("T"), metrics_);
+  auto& client = hs.start();
   const auto tickets = spec("tickets");
+  ScriptedHubSpot::synced_before(db_, tickets);
   db_.with_connection("t", [&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_params(
-        "INSERT INTO sync_state (object_type, watermark, spec_fingerprint, version) "
-        "VALUES ('tickets', now(), $1, 1)",
-        tickets.fingerprint());
     // Links stored by an earlier sync.
     tx.exec(
         "INSERT INTO crm_associations VALUES ('tickets', 101, 'companies', 1), "
@@ -981,7 +991,6 @@ TEST_F(SyncTest, AssociationErrorsKeepStoredLinksAndNeverEndTheSync) {
                          {{"object_type", "tickets"}, {"property", "associations.companies"}})
                 .value(),
             2u);
-  fake.shutdown(2s);
 }
 
 }  // namespace
