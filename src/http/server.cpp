@@ -544,11 +544,14 @@ bool Server::shutdown(std::chrono::milliseconds deadline) {
   for (auto& s : live) s->force_close();
   live.clear();
   // With the acceptor and every connection closed the io threads run out of work and return, which
-  // also releases every handler (and the references they hold). stop() is only the last resort.
+  // also releases every handler (and the references they hold). A handler still running keeps them
+  // (its response is tracked work): past the deadline they get only a moment to close the sockets,
+  // then stop() ends them, so shutdown stays within its deadline; what the handler posts later waits
+  // in the stopped context (~Server runs it out).
   {
     std::unique_lock lock(im.mutex);
-    if (!im.io_done.wait_for(lock, std::chrono::seconds(2), [&] { return im.io_running == 0; }))
-      im.ioc.stop();
+    const auto grace = clean ? std::chrono::milliseconds(2000) : std::chrono::milliseconds(100);
+    if (!im.io_done.wait_for(lock, grace, [&] { return im.io_running == 0; })) im.ioc.stop();
   }
   for (auto& t : im.threads) t.join();
   im.threads.clear();
