@@ -28,9 +28,11 @@ export CSHEALTHD_HUBSPOT_BASE_URL="http://127.0.0.1:$(head -1 "$work/sim.out" | 
 "$build/src/cshealthd" sync --full --objects companies,contacts,tickets,meetings,feedback_submissions >/dev/null
 kill $sim && wait $sim 2>/dev/null || true
 sim=""
-"$build/src/cshealthd" score | tail -1
+"$build/src/cshealthd" score >/dev/null
 
-CSHEALTHD_HTTP_LISTEN=127.0.0.1:0 "$build/src/cshealthd" serve >"$work/serve.log" 2>&1 &
+# The service logs as in production: info, JSON lines (one access line per API request).
+CSHEALTHD_HTTP_LISTEN=127.0.0.1:0 CSHEALTHD_LOG_LEVEL=info CSHEALTHD_LOG_FORMAT=json "$build/src/cshealthd" serve \
+  >"$work/serve.log" 2>&1 &
 svc=$!
 for _ in $(seq 1 600); do grep -q 'listening on' "$work/serve.log" 2>/dev/null && break; sleep 0.1; done
 port=$(grep -o 'listening on [0-9.]*:[0-9]*' "$work/serve.log" | head -1 | sed 's/.*://')

@@ -1,7 +1,14 @@
 #include "cshealthd/hubspot/transport.hpp"
 
+#include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include <optional>
 
@@ -9,7 +16,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -113,25 +119,7 @@ class BeastTransport final : public Transport {
     // One deadline for name resolution and the connection together: a resolver that never answers
     // must not hold a sync (or a shutdown) hostage.
     const auto deadline = std::chrono::steady_clock::now() + options_.connect_timeout;
-    tcp::resolver resolver(ioc_);
-    tcp::resolver::results_type endpoints;
-    net::steady_timer timer(ioc_, deadline);
-    bool timed_out = false;
-    timer.async_wait([&](beast::error_code e) {
-      if (e) return;
-      timed_out = true;
-      resolver.cancel();
-    });
-    auto ec = run_step(ioc_, [&](auto done) {
-      resolver.async_resolve(origin_.host, origin_.port,
-                             [&, done](beast::error_code e, tcp::resolver::results_type r) {
-                               endpoints = std::move(r);
-                               timer.cancel();
-                               done(e);
-                             });
-    });
-    if (timed_out) fail("resolve", beast::error::timeout);
-    if (ec) fail("resolve", ec);
+    const auto endpoints = resolve(deadline);
     if (origin_.tls) {
       tls_.emplace(ioc_, ctx_);
       // SNI, and the certificate must name this host.
@@ -145,13 +133,59 @@ class BeastTransport final : public Transport {
       plain_.emplace(ioc_);
     }
     tcp().expires_at(deadline);
-    ec = run_step(ioc_, [&](auto done) { tcp().async_connect(endpoints, done); });
+    auto ec = run_step(ioc_, [&](auto done) { tcp().async_connect(endpoints, done); });
     if (ec) fail("connect", ec);
     if (origin_.tls) {
       ec = run_step(ioc_, [&](auto done) { tls_->async_handshake(ssl::stream_base::client, done); });
       if (ec) fail("tls handshake", ec);
     }
     connected_ = true;
+  }
+
+  // getaddrinfo cannot be interrupted (Asio's resolver runs it too, and its cancel waits for it), so it
+  // runs on a thread of its own that is left behind when the deadline passes: it ends by itself when
+  // the system resolver gives up, and owns what it writes into.
+  std::vector<tcp::endpoint> resolve(std::chrono::steady_clock::time_point deadline) {
+    struct Lookup {
+      std::mutex mutex;
+      std::condition_variable done_cv;
+      bool done = false;
+      int rc = 0;
+      std::vector<tcp::endpoint> endpoints;
+    };
+    auto lookup = std::make_shared<Lookup>();
+    std::thread([lookup, host = origin_.host, port = origin_.port] {
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      hints.ai_flags = AI_ADDRCONFIG;
+      addrinfo* found = nullptr;
+      const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found);
+      std::vector<tcp::endpoint> endpoints;
+      for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+        if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
+        tcp::endpoint e;
+        std::memcpy(e.data(), a->ai_addr, a->ai_addrlen);
+        e.resize(a->ai_addrlen);
+        endpoints.push_back(e);
+      }
+      if (found != nullptr) ::freeaddrinfo(found);
+      std::lock_guard lock(lookup->mutex);
+      lookup->rc = rc;
+      lookup->endpoints = std::move(endpoints);
+      lookup->done = true;
+      lookup->done_cv.notify_all();
+    }).detach();
+    std::unique_lock lock(lookup->mutex);
+    if (!lookup->done_cv.wait_until(lock, deadline, [&] { return lookup->done; })) {
+      throw TransportError(origin_.host + ":" + origin_.port + ": resolve: no answer within " +
+                           std::to_string(options_.connect_timeout.count()) + " ms");
+    }
+    if (lookup->rc != 0 || lookup->endpoints.empty()) {
+      throw TransportError(origin_.host + ":" + origin_.port +
+                           ": resolve: " + (lookup->rc != 0 ? ::gai_strerror(lookup->rc) : "no address"));
+    }
+    return std::move(lookup->endpoints);
   }
 
   HttpResponse exchange(const HttpRequest& r) {
