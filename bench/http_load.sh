@@ -5,7 +5,8 @@
 #      requests/s and p99;
 #   3. a soak at a steady rate for SOAK_SECONDS: the service's RSS before and after.
 #   bench/http_load.sh BUILD_DIR [COMPANIES] [SOAK_SECONDS]
-#   (the figures: bench/http_load.sh build-release 100000 600, about 15 minutes)
+#   (the figures: bench/http_load.sh build-release 100000 600, about 14 minutes; scripts/bench runs
+#   a shorter one: HTTP_BENCH_COMPANIES, HTTP_BENCH_SOAK_SECONDS)
 # wrk, the service, its PostgreSQL and (during set-up) the simulator share this machine's cores.
 set -euo pipefail
 build="${1:?build dir}"
