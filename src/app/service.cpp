@@ -120,22 +120,31 @@ void Service::add_routes() {
       inline_route);
 }
 
-// The database check behind /readyz, at most once per kReadyCacheTtl: probes arriving meanwhile get
-// the last answer, so a probe flood takes one connection at a time, never the pool.
+// The database check behind /readyz, at most once per kReadyCacheTtl and one at a time: probes arriving
+// meanwhile get the last answer at once. A probe flood takes one connection, never the pool, and during
+// a database outage (each check waiting out the connect timeout) probes do not pile up on the workers.
 std::string Service::readiness() {
   constexpr auto kReadyCacheTtl = std::chrono::seconds(1);
-  std::lock_guard lock(ready_mutex_);
-  const auto now = std::chrono::steady_clock::now();
-  if (ready_checked_ && now - *ready_checked_ < kReadyCacheTtl) return ready_reason_;
+  {
+    std::lock_guard lock(ready_mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    const bool fresh = ready_checked_ && now - *ready_checked_ < kReadyCacheTtl;
+    if (fresh || (ready_checking_ && ready_checked_)) return ready_reason_;
+    ready_checking_ = true;
+  }
+  std::string reason;
   try {
-    ready_reason_ =
+    reason =
         db_->with_connection("readyz", [&](pqxx::connection& c) { return migrator_->pending_reason(c); });
   } catch (const store::StoreError& e) {
-    ready_reason_ = "database unreachable";
+    reason = "database unreachable";
     spdlog::warn("readyz: {}", e.what());
   }
+  std::lock_guard lock(ready_mutex_);
+  ready_reason_ = reason;
   ready_checked_ = std::chrono::steady_clock::now();
-  return ready_reason_;
+  ready_checking_ = false;
+  return reason;
 }
 
 void Service::add_v1_routes() {

@@ -54,6 +54,7 @@ class Service {
   bool abandoned_ = false;
   std::mutex ready_mutex_;
   std::optional<std::chrono::steady_clock::time_point> ready_checked_;
+  bool ready_checking_ = false;
   std::string ready_reason_;
 };
 
