@@ -247,6 +247,59 @@ TEST_F(HostileHttpTest, ALoadToolGetsOnlySuccessfulAnswers) {
   stop_cleanly();
 }
 
+// A flood of readiness probes takes one database check at a time (the answer is cached for a second), so
+// the pool, here of two connections, stays free for API work and every probe is answered.
+TEST_F(HostileHttpTest, AReadyzFloodTakesOneConnectionAndLeavesThePoolFree) {
+  start({"CSHEALTHD_DATABASE_POOL_SIZE=2"});
+  // Transactions ended in this test's database (a read-only one ends in a rollback): one per readiness
+  // check, a few per API call.
+  const auto commits = [&] {
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction q(c);
+    return q
+        .exec(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")[0]
+                                                                                                          [0]
+        .as<long>();
+  };
+  const long before = commits();
+  const std::string out_path = (dir_.path() / "wrk-readyz.out").string();
+  process::SpawnOptions o;
+  o.argv = {"/usr/bin/wrk",
+            "-t2",
+            "-c100",
+            "-d3s",
+            "--timeout",
+            "5s",
+            "http://127.0.0.1:" + std::to_string(port_) + "/readyz"};
+  o.output_path = out_path;
+  auto flood = process::spawn(o);
+  // Meanwhile the API still gets a connection each time.
+  int api_ok = 0;
+  for (int i = 0; i < 20; ++i) {
+    api_ok += testing::http_request(port_, "GET", "/v1/scores?limit=1", "",
+                                    {std::string("Authorization: Bearer ") + kToken})
+                          .status == 200
+                  ? 1
+                  : 0;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(flood.wait(), 0) << "wrk missing? scripts/setup installs it";
+  std::ifstream in(out_path);
+  const std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(([0-9]+) requests in)"))) << out;
+  EXPECT_GT(std::stol(m[1]), 1000) << out;
+  EXPECT_THAT(out, Not(HasSubstr("Non-2xx"))) << out;
+  EXPECT_EQ(api_ok, 20);
+  stop_cleanly();  // its sessions end, and PostgreSQL counts their transactions
+  std::this_thread::sleep_for(1500ms);
+  // Thousands of probes, a handful of checks: far fewer transactions than probes.
+  const long transactions = commits() - before;
+  std::printf("readyz flood: %ld probes answered, %ld transactions\n", std::stol(m[1]), transactions);
+  EXPECT_LT(transactions, 300) << out;
+}
+
 // A handler blocked in the database when the shutdown deadline passes: the process still exits within
 // the deadline, and what the handler uses is not freed under it when it wakes up.
 TEST_F(HostileHttpTest, AHandlerRunningPastTheShutdownDeadlineIsNotFreedUnder) {
