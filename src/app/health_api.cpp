@@ -1,6 +1,7 @@
 #include "cshealthd/app/health_api.hpp"
 
 #include "cshealthd/app/admin_auth.hpp"
+#include "cshealthd/core/time.hpp"
 
 #include <charconv>
 #include <memory>
@@ -111,7 +112,7 @@ struct Api {
     }
     if (auto it = req.query.find("segment"); it != req.query.end()) q.segment = it->second;
     if (auto it = req.query.find("as_of"); it != req.query.end()) {
-      q.day = scoring::parse_day(it->second);
+      q.day = core::parse_day(it->second);
       if (!q.day) throw scoring::InvalidRequest("as_of: expected a date YYYY-MM-DD");
     }
     const long long limit = parse_int(req.query, "limit").value_or(100);
@@ -151,7 +152,7 @@ struct Api {
     r.value = body["value"].get<double>();
     r.reason = body["reason"].get<std::string>();
     r.author = body.value("author", "admin-api");
-    const auto expires = scoring::parse_day(body["expires_on"].get<std::string>());
+    const auto expires = core::parse_day(body["expires_on"].get<std::string>());
     if (!expires) throw scoring::InvalidRequest("expires_on: expected a date YYYY-MM-DD");
     r.expires_day = *expires;
     const json saved = store.set_override(r, deps.today());

@@ -16,6 +16,7 @@
 #include "cshealthd/base/log.hpp"
 #include "cshealthd/base/process.hpp"
 #include "cshealthd/config/config.hpp"
+#include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/errors.hpp"
 #include "cshealthd/store/migrations.hpp"
 #include "version.hpp"
@@ -93,7 +94,7 @@ int cmd_migrate(const Config& config, bool status_only) {
 }
 
 int cmd_config_check(const Config& config, const std::string& source) {
-  const auto scoring = cshealthd::app::load_scoring_config(config);  // scorecards are config too
+  const auto scoring = cshealthd::scoring::load_scoring_config(config);  // scorecards are config too
   std::cout << "config OK (" << (source.empty() ? "defaults + environment" : source) << ")\n"
             << cshealthd::config::describe(config) << "scorecards:";
   for (const auto& c : scoring.scorecards) std::cout << " " << c.name;

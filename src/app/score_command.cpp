@@ -18,7 +18,7 @@ namespace {
 using json = nlohmann::json;
 
 std::int32_t day_or_throw(const std::string& text, const char* option) {
-  const auto d = scoring::parse_day(text);
+  const auto d = core::parse_day(text);
   if (!d) throw config::ConfigError(std::string(option) + ": expected a date YYYY-MM-DD, got '" + text + "'");
   return *d;
 }
@@ -66,15 +66,9 @@ void print_explained(const json& r) {
 
 }  // namespace
 
-scoring::ScoringConfig load_scoring_config(const config::Config& config) {
-  const auto& s = config.scoring;
-  return scoring::load_scoring(
-      s.scorecards_dir, core::StatusBands{static_cast<double>(s.green), static_cast<double>(s.yellow),
-                                          static_cast<double>(s.orange), s.min_coverage_percent / 100.0});
-}
-
 int run_score(const config::Config& config, const ScoreOptions& o) {
-  const auto scoring_config = load_scoring_config(config);  // config errors first: exit 2 before any work
+  const auto scoring_config =
+      scoring::load_scoring_config(config);  // config errors first: exit 2 before any work
   const std::int32_t as_of = o.as_of.empty() ? today_utc() : day_or_throw(o.as_of, "--as-of");
   if (o.backfill < 1 || o.backfill > 3660) throw config::ConfigError("--backfill: expected 1 to 3660 days");
   CommandDatabase rt(config, 2);
@@ -97,7 +91,7 @@ int run_score(const config::Config& config, const ScoreOptions& o) {
       if (bo.keep_results) {
         for (const auto& r : report.results) std::cout << r.dump() << "\n";
       } else {
-        std::cout << json({{"as_of", scoring::format_day(day)},
+        std::cout << json({{"as_of", core::format_day(day)},
                            {"run_id", report.run_id},
                            {"companies", report.companies},
                            {"by_status", report.by_status},
@@ -110,7 +104,7 @@ int run_score(const config::Config& config, const ScoreOptions& o) {
     if (bo.keep_results) {
       for (const auto& r : report.results) print_explained(r);
     }
-    std::printf("as of %s: %llu companies scored in %.1f s (run %lld)\n", scoring::format_day(day).c_str(),
+    std::printf("as of %s: %llu companies scored in %.1f s (run %lld)\n", core::format_day(day).c_str(),
                 static_cast<unsigned long long>(report.companies), report.seconds,
                 static_cast<long long>(report.run_id));
     if (report.companies == 0) continue;
@@ -126,7 +120,7 @@ int run_score(const config::Config& config, const ScoreOptions& o) {
 }
 
 int run_override(const config::Config& config, const OverrideOptions& o) {
-  const auto scoring_config = load_scoring_config(config);
+  const auto scoring_config = scoring::load_scoring_config(config);
   CommandDatabase rt(config, 2);
   scoring::HealthStore store(*rt.db, scoring_config);
   if (!store.company_exists(o.company)) {

@@ -41,7 +41,7 @@ void Service::start() {
       .set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
 
   // Scorecards first: an invalid one is a config error (exit 2) before anything starts.
-  scoring_ = std::make_unique<scoring::ScoringConfig>(load_scoring_config(config_));
+  scoring_ = std::make_unique<scoring::ScoringConfig>(scoring::load_scoring_config(config_));
   database_runtime_ = std::make_unique<DatabaseRuntime>(config_);
   migrator_ = std::make_unique<store::Migrator>(database_runtime_->conninfo(), store::embedded_migrations(),
                                                 migrator_options(config_));

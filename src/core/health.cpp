@@ -120,13 +120,6 @@ const char* name_of(DateField f) {
   return kDateNames[static_cast<std::size_t>(f)];
 }
 
-std::int32_t day_of(EpochMs ms) {
-  return static_cast<std::int32_t>(ms >= 0 ? ms / kMsPerDay : -((-ms + kMsPerDay - 1) / kMsPerDay));
-}
-EpochMs start_of_day(std::int32_t day) {
-  return static_cast<EpochMs>(day) * kMsPerDay;
-}
-
 std::optional<double> CompanyInputs::value_at(Metric m, std::int32_t day) const {
   const auto& h = history[static_cast<std::size_t>(m)];
   // The last point on or before `day`.

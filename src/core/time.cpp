@@ -157,6 +157,25 @@ static std::optional<EpochMs> parse_iso8601_unchecked(std::string_view t) {
   return std::nullopt;
 }
 
+std::int32_t day_of(EpochMs ms) {
+  return static_cast<std::int32_t>(ms >= 0 ? ms / kMsPerDay : -((-ms + kMsPerDay - 1) / kMsPerDay));
+}
+
+EpochMs start_of_day(std::int32_t day) {
+  return static_cast<EpochMs>(day) * kMsPerDay;
+}
+
+std::string format_day(std::int32_t day) {
+  return format_date(start_of_day(day));
+}
+
+std::optional<std::int32_t> parse_day(const std::string& s) {
+  if (s.size() != 10) return std::nullopt;
+  const auto ms = parse_iso8601(s + "T00:00:00Z");
+  if (!ms || format_date(*ms) != s) return std::nullopt;
+  return day_of(*ms);
+}
+
 std::optional<EpochMs> parse_hubspot_timestamp(std::string_view text) {
   if (!text.empty() && text.size() <= 15 && std::all_of(text.begin(), text.end(), [](char c) {
         return std::isdigit(static_cast<unsigned char>(c));

@@ -5,7 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "cshealthd/http/json_reader.hpp"
+#include "cshealthd/base/json_reader.hpp"
 
 namespace cshealthd::hubspot {
 namespace {
@@ -127,7 +127,7 @@ std::vector<std::vector<std::string>> chunk_names(const std::vector<std::string>
   return out;
 }
 
-HubSpotClient::HubSpotClient(Transport& transport, RateBudget& budget, core::Clock& clock, Secret token,
+HubSpotClient::HubSpotClient(Transport& transport, RateBudget& budget, Clock& clock, Secret token,
                              metrics::Registry& metrics, ClientOptions options)
     : transport_(transport),
       budget_(budget),
@@ -148,7 +148,7 @@ json HubSpotClient::call(const std::string& endpoint, const std::string& method,
                          const json& body, Budget budget) {
   json answer = json::object();
   exchange(endpoint, method, target, body, budget, [&](std::string_view text) {
-    if (!text.empty()) answer = http::read_json(text);
+    if (!text.empty()) answer = read_json(text);
   });
   return answer;
 }

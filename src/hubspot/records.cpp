@@ -4,12 +4,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cshealthd/http/json_reader.hpp"
+#include "cshealthd/base/json_reader.hpp"
 
 namespace cshealthd::hubspot {
 namespace {
 
-using http::JsonCursor;
+using cshealthd::JsonCursor;
 using Kind = JsonCursor::Kind;
 
 // Reads an answer whose shape may be wrong. The first shape error is kept and the value skipped, so

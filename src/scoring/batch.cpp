@@ -134,7 +134,7 @@ Windows windows_for(const ScoringConfig& config, std::int32_t day) {
 // Reads the next chunk of companies after `after` (keyset on id) with everything scoring needs.
 Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Windows& w, std::int64_t after) {
   Chunk chunk;
-  const std::string day = format_day(o.as_of_day);
+  const std::string day = core::format_day(o.as_of_day);
   const std::int64_t end = core::start_of_day(o.as_of_day + 1);
   const auto companies = tx.exec_params(
       "SELECT id, plan, goal_status, cs_stage, " + ms("renewal_date") + ", " + ms("contract_start_date") +
@@ -289,17 +289,6 @@ struct Scored {
 
 }  // namespace
 
-std::string format_day(std::int32_t day) {
-  return core::format_date(core::start_of_day(day));
-}
-
-std::optional<std::int32_t> parse_day(const std::string& s) {
-  if (s.size() != 10) return std::nullopt;
-  const auto ms = core::parse_iso8601(s + "T00:00:00Z");
-  if (!ms || core::format_date(*ms) != s) return std::nullopt;
-  return core::day_of(*ms);
-}
-
 json to_json(const core::HealthResult& r, const std::string& segment) {
   json components = json::array();
   for (const auto& c : r.components) {
@@ -329,7 +318,7 @@ json to_json(const core::HealthResult& r, const std::string& segment) {
                        {"priority", std::string(s.priority)},
                        {"facts", s.facts()}});
   json out = {{"company_id", std::to_string(r.company_id)},
-              {"as_of", format_day(r.as_of_day)},
+              {"as_of", core::format_day(r.as_of_day)},
               {"score", r.score},
               {"computed_score", r.computed_score},
               {"status", r.status},
@@ -346,7 +335,7 @@ json to_json(const core::HealthResult& r, const std::string& segment) {
     out["override"] = {{"value", r.score_override->value},
                        {"reason", r.score_override->reason},
                        {"author", r.score_override->author},
-                       {"expires_on", format_day(r.score_override->expires_day)}};
+                       {"expires_on", core::format_day(r.score_override->expires_day)}};
   }
   return out;
 }
@@ -355,7 +344,7 @@ BatchScorer::BatchScorer(store::Database& db, const ScoringConfig& config, metri
     : db_(db), config_(config), metrics_(metrics) {}
 
 void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
-  const std::string day = format_day(o.as_of_day);
+  const std::string day = core::format_day(o.as_of_day);
   const Windows windows = windows_for(config_, o.as_of_day);
   const int threads = std::max(1, o.threads);
   // A reader thread fetches the next chunk (its own connection and snapshot) while this one is scored
@@ -474,7 +463,7 @@ BatchReport BatchScorer::run(const BatchOptions& o) {
   const auto started = Clock::now();
   BatchReport report;
   report.as_of_day = o.as_of_day;
-  const std::string day = format_day(o.as_of_day);
+  const std::string day = core::format_day(o.as_of_day);
   report.run_id = db_.with_retry("score_run_start", [&](pqxx::connection& c) {
     pqxx::work tx(c);
     const auto id =

@@ -85,7 +85,7 @@ json HealthStore::list(const ScoreListQuery& q) {
     pqxx::read_transaction tx(c);
     std::optional<std::string> day;
     if (q.day) {
-      day = format_day(*q.day);
+      day = core::format_day(*q.day);
     } else {
       const auto r = tx.exec("SELECT max(day)::text FROM health_scores");
       if (!r[0][0].is_null()) day = r[0][0].as<std::string>();
@@ -148,14 +148,14 @@ json HealthStore::set_override(const OverrideRequest& r, std::int32_t today) {
         "INSERT INTO score_overrides (company_id, component, value, reason, author, expires_on) "
         "VALUES ($1, $2, $3, $4, $5, $6::date) RETURNING id, to_char(created_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-        r.company_id, r.component, r.value, r.reason, r.author, format_day(r.expires_day));
+        r.company_id, r.component, r.value, r.reason, r.author, core::format_day(r.expires_day));
     const json o = {{"id", row[0].as<std::int64_t>()},
                     {"company_id", std::to_string(r.company_id)},
                     {"component", r.component.empty() ? json(nullptr) : json(r.component)},
                     {"value", r.value},
                     {"reason", r.reason},
                     {"author", r.author},
-                    {"expires_on", format_day(r.expires_day)},
+                    {"expires_on", core::format_day(r.expires_day)},
                     {"created_at", row[1].as<std::string>()}};
     tx.exec_params(
         "INSERT INTO score_override_audit (override_id, company_id, action, actor, detail) VALUES ($1, $2, "

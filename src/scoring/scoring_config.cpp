@@ -500,6 +500,13 @@ ScoringConfig parse_files(const std::vector<ScoringFile>& files, const core::Sta
 
 }  // namespace
 
+ScoringConfig load_scoring_config(const config::Config& config) {
+  const auto& s = config.scoring;
+  return load_scoring(s.scorecards_dir,
+                      core::StatusBands{static_cast<double>(s.green), static_cast<double>(s.yellow),
+                                        static_cast<double>(s.orange), s.min_coverage_percent / 100.0});
+}
+
 ScoringConfig load_scoring(const std::string& dir, const core::StatusBands& b) {
   if (dir.empty()) return parse_scoring(embedded_scorecards(), b);
   std::vector<ScoringFile> files;

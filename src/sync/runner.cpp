@@ -15,7 +15,7 @@ constexpr int kStaleRestarts = 3;
 
 }  // namespace
 
-Runner::Runner(store::Database& db, ClientFactory clients, core::Clock& clock, metrics::Registry& metrics)
+Runner::Runner(store::Database& db, ClientFactory clients, Clock& clock, metrics::Registry& metrics)
     : db_(db), clients_(std::move(clients)), clock_(clock), metrics_(metrics) {}
 
 RunReport Runner::run(const std::vector<ObjectSpec>& specs, const RunOptions& options,

@@ -14,9 +14,9 @@
 #include <spdlog/spdlog.h>
 
 #include "cshealthd/base/handoff.hpp"
+#include "cshealthd/base/json_reader.hpp"
 #include "cshealthd/base/log.hpp"
 #include "cshealthd/core/time.hpp"
-#include "cshealthd/http/json_reader.hpp"
 #include "cshealthd/store/crm_repository.hpp"
 
 namespace cshealthd::sync {
@@ -113,7 +113,7 @@ bool storable(const hubspot::Value& v) {
       // is beyond jsonb's numeric too and would fail the page's COPY on every retry. Rare: checked in full.
       if (v.text.find("\\u0000") != std::string::npos) return false;
       try {
-        (void)http::read_json(v.text);
+        (void)read_json(v.text);
       } catch (const nlohmann::json::parse_error&) {
         return false;
       }
@@ -143,7 +143,7 @@ std::optional<std::int64_t> id_of(const hubspot::Record& r) {
   return integer_id(r.id);
 }
 
-std::string now_iso(core::Clock& clock) {
+std::string now_iso(Clock& clock) {
   return core::format_iso8601(
       std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall_now().time_since_epoch()).count());
 }
@@ -327,8 +327,8 @@ std::vector<ObjectSpec> default_specs() {
   return specs(config::MappingConfig{});
 }
 
-Syncer::Syncer(store::Database& db, hubspot::HubSpotClient& client, core::Clock& clock,
-               metrics::Registry& metrics, SyncOptions options)
+Syncer::Syncer(store::Database& db, hubspot::HubSpotClient& client, Clock& clock, metrics::Registry& metrics,
+               SyncOptions options)
     : db_(db), client_(client), clock_(clock), metrics_(metrics), options_(options) {}
 
 // Bad input from HubSpot (text in a number property, an impossible date, a NUL character) is stored as

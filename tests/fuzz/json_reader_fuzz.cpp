@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cshealthd/http/json_reader.hpp"
+#include "cshealthd/base/json_reader.hpp"
 #include "fuzz_check.hpp"
 
 namespace {
@@ -30,7 +30,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   std::optional<json> ours, theirs;
   try {
-    ours = cshealthd::http::read_json(text);
+    ours = cshealthd::read_json(text);
   } catch (const json::parse_error&) {
   }
   try {
@@ -47,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(depth(*theirs) > 512);
   }
   try {
-    cshealthd::http::JsonCursor in(text);
+    cshealthd::JsonCursor in(text);
     in.skip();
     in.finish();
     // Skipping checks the grammar, not a number's range: where read_json refuses a number beyond

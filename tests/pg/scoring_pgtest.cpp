@@ -48,7 +48,7 @@ class ScoringTest : public ::testing::Test {
   }
   void snapshot(std::int64_t company, const std::string& metric, std::int32_t day, double value) {
     exec("INSERT INTO company_snapshots (company_id, day, synced) VALUES (" + std::to_string(company) +
-         ", '" + format_day(day) + "', jsonb_build_object('" + metric + "', " + std::to_string(value) +
+         ", '" + core::format_day(day) + "', jsonb_build_object('" + metric + "', " + std::to_string(value) +
          ")) ON CONFLICT (company_id, day) DO UPDATE SET synced = company_snapshots.synced || "
          "EXCLUDED.synced");
   }
@@ -64,7 +64,7 @@ class ScoringTest : public ::testing::Test {
   }
   json stored(std::int64_t company, std::int32_t day = kDay) {
     const auto t = text("SELECT row_to_json(h)::text FROM health_scores h WHERE company_id = " +
-                        std::to_string(company) + " AND day = '" + format_day(day) + "'");
+                        std::to_string(company) + " AND day = '" + core::format_day(day) + "'");
     return t == "<null>" ? json() : json::parse(t);
   }
   static json component(const json& result, const std::string& name) {
@@ -82,7 +82,7 @@ class ScoringTest : public ::testing::Test {
 
 // The weighted card's worked example, assembled the way the sync stores it.
 TEST_F(ScoringTest, ReadsInputsThroughViewsAndAssociationsAndStoresTheExplainedResult) {
-  const std::string day = format_day(kDay);
+  const std::string day = core::format_day(kDay);
   object("companies", 1,
          {{"name", "Acme"},
           {"licensed_seats", 100},

@@ -880,8 +880,7 @@ TEST_F(SyncTest, PagesTheDatabaseLostInACrashAreReadAgainNotSkipped) {
 // type stored as synced before (a watermark and the spec's fingerprint): what an incremental sync meets
 // when HubSpot, or something in between, answers oddly.
 struct ScriptedHubSpot {
-  explicit ScriptedHubSpot(core::Clock& clock, metrics::Registry& metrics)
-      : clock_(clock), metrics_(metrics) {}
+  explicit ScriptedHubSpot(Clock& clock, metrics::Registry& metrics) : clock_(clock), metrics_(metrics) {}
   ~ScriptedHubSpot() { server.shutdown(2s); }
   hubspot::HubSpotClient& start() {
     server.start();
@@ -902,7 +901,7 @@ struct ScriptedHubSpot {
     });
   }
 
-  core::Clock& clock_;
+  Clock& clock_;
   metrics::Registry& metrics_;
   http::Router router;
   WorkerPool workers{1, "fake-hubspot"};

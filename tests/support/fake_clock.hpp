@@ -1,12 +1,12 @@
 #pragma once
 #include <atomic>
 
-#include "cshealthd/core/clock.hpp"
+#include "cshealthd/base/clock.hpp"
 
 namespace cshealthd::testing {
 
 // Simulated time: sleep_for advances it at once, so code that waits is tested exactly and quickly.
-class FakeClock final : public core::Clock {
+class FakeClock final : public Clock {
  public:
   std::chrono::steady_clock::time_point steady_now() override {
     return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now_ms_.load()));

@@ -1,4 +1,4 @@
-#include "cshealthd/http/json_reader.hpp"
+#include "cshealthd/base/json_reader.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,7 +11,7 @@
 
 namespace {
 
-using cshealthd::http::read_json;
+using cshealthd::read_json;
 using json = nlohmann::json;
 
 // read_json promises nlohmann's answer: the same value with the same number types, or a parse_error
@@ -218,7 +218,7 @@ TEST(JsonReader, TextTheEscaperWritesReadsBackExactly) {
 
 }  // namespace
 
-using cshealthd::http::JsonCursor;
+using cshealthd::JsonCursor;
 
 // The pull reader walks what it is told to and skips the rest, checking all of it.
 TEST(JsonCursor, ReadsWhatItIsToldToAndSkipsTheRest) {

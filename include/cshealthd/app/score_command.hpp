@@ -8,9 +8,6 @@
 
 namespace cshealthd::app {
 
-// The scorecards, segments and signals the config names, with its status bands (ConfigError if invalid).
-scoring::ScoringConfig load_scoring_config(const config::Config& config);
-
 struct ScoreOptions {
   std::string as_of;  // YYYY-MM-DD; empty: today (UTC)
   std::optional<std::int64_t> company;

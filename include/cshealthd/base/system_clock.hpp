@@ -1,11 +1,11 @@
 #pragma once
 #include <thread>
 
-#include "cshealthd/core/clock.hpp"
+#include "cshealthd/base/clock.hpp"
 
 namespace cshealthd {
 
-class SystemClock final : public core::Clock {
+class SystemClock final : public Clock {
  public:
   std::chrono::steady_clock::time_point steady_now() override { return std::chrono::steady_clock::now(); }
   std::chrono::system_clock::time_point wall_now() override { return std::chrono::system_clock::now(); }

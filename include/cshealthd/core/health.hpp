@@ -287,7 +287,4 @@ struct Segments {
   std::pair<const std::string*, const std::string*> select(const CompanyInputs& in) const;
 };
 
-std::int32_t day_of(EpochMs ms);
-EpochMs start_of_day(std::int32_t day);
-
 }  // namespace cshealthd::core

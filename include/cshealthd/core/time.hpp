@@ -28,4 +28,10 @@ void civil_from_days(std::int64_t z, int& y, unsigned& m, unsigned& d);
 
 inline constexpr EpochMs kMsPerDay = 86'400'000;
 
+// Days since 1970-01-01 (UTC): the unit of daily snapshots, scores and due dates.
+std::int32_t day_of(EpochMs ms);
+EpochMs start_of_day(std::int32_t day);
+std::string format_day(std::int32_t day);                     // "2026-06-15"
+std::optional<std::int32_t> parse_day(const std::string& s);  // nullopt unless a real YYYY-MM-DD
+
 }  // namespace cshealthd::core

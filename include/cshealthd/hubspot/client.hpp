@@ -13,9 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cshealthd/base/clock.hpp"
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/base/secret.hpp"
-#include "cshealthd/core/clock.hpp"
 #include "cshealthd/hubspot/rate_budget.hpp"
 #include "cshealthd/hubspot/records.hpp"
 #include "cshealthd/hubspot/transport.hpp"
@@ -71,7 +71,7 @@ struct ListQuery {
 // failure into an ApiError. Not thread-safe (a Transport is one connection): one client per worker.
 class HubSpotClient {
  public:
-  HubSpotClient(Transport& transport, RateBudget& budget, core::Clock& clock, Secret token,
+  HubSpotClient(Transport& transport, RateBudget& budget, Clock& clock, Secret token,
                 metrics::Registry& metrics, ClientOptions options = {});
 
   Page list(const std::string& type, const ListQuery& q);
@@ -116,7 +116,7 @@ class HubSpotClient {
 
   Transport& transport_;
   RateBudget& budget_;
-  core::Clock& clock_;
+  Clock& clock_;
   Secret token_;
   metrics::Registry& metrics_;
   ClientOptions options_;

@@ -3,7 +3,7 @@
 #include <deque>
 #include <mutex>
 
-#include "cshealthd/core/clock.hpp"
+#include "cshealthd/base/clock.hpp"
 #include "cshealthd/hubspot/transport.hpp"
 
 namespace cshealthd::hubspot {
@@ -32,7 +32,7 @@ struct BudgetOptions {
 // A sliding-window budget in this process that also counts what the headers say others used.
 class LocalRateBudget final : public RateBudget {
  public:
-  LocalRateBudget(BudgetOptions options, core::Clock& clock) : o_(options), clock_(clock) {}
+  LocalRateBudget(BudgetOptions options, Clock& clock) : o_(options), clock_(clock) {}
   void acquire(Budget b) override;
   void observe(const HttpResponse& r) override;
   void pause(Budget b, std::chrono::milliseconds d) override;
@@ -46,7 +46,7 @@ class LocalRateBudget final : public RateBudget {
   };
 
   BudgetOptions o_;
-  core::Clock& clock_;
+  Clock& clock_;
   std::mutex mutex_;
   Window burst_, search_;
 };

@@ -15,8 +15,6 @@ namespace cshealthd::scoring {
 
 // A result as the API and the CLI show it (and as health_scores stores its parts).
 nlohmann::json to_json(const core::HealthResult& r, const std::string& segment);
-std::string format_day(std::int32_t day);                     // "2026-06-15"
-std::optional<std::int32_t> parse_day(const std::string& s);  // nullopt unless a real YYYY-MM-DD
 
 struct BatchOptions {
   std::int32_t as_of_day = 0;

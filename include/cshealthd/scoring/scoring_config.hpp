@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "cshealthd/config/config.hpp"
 #include "cshealthd/core/health.hpp"
 
 namespace cshealthd::scoring {
@@ -35,5 +36,9 @@ struct ScoringConfig {
 // (weights not summing to 100, bands overlapping or leaving a gap, unknown metrics or keys).
 ScoringConfig load_scoring(const std::string& dir, const core::StatusBands& bands);
 ScoringConfig parse_scoring(const std::vector<ScoringFile>& files, const core::StatusBands& bands);
+
+// The scorecards, segments and signals the service's config names (scoring.scorecards_dir), with its
+// status bands and coverage floor. ConfigError if invalid.
+ScoringConfig load_scoring_config(const config::Config& config);
 
 }  // namespace cshealthd::scoring

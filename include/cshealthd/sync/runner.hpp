@@ -41,7 +41,7 @@ struct RunReport {
 // reported and leaves its cursor where it stopped; the other types still finish.
 class Runner {
  public:
-  Runner(store::Database& db, ClientFactory clients, core::Clock& clock, metrics::Registry& metrics);
+  Runner(store::Database& db, ClientFactory clients, Clock& clock, metrics::Registry& metrics);
 
   // `on_page` is called after every committed page, from worker threads, one call at a time.
   RunReport run(const std::vector<ObjectSpec>& specs, const RunOptions& options,
@@ -50,7 +50,7 @@ class Runner {
  private:
   store::Database& db_;
   ClientFactory clients_;
-  core::Clock& clock_;
+  Clock& clock_;
   metrics::Registry& metrics_;
 };
 

@@ -7,9 +7,9 @@
 #include <string_view>
 #include <vector>
 
+#include "cshealthd/base/clock.hpp"
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/config/config.hpp"
-#include "cshealthd/core/clock.hpp"
 #include "cshealthd/hubspot/client.hpp"
 #include "cshealthd/store/crm_repository.hpp"
 #include "cshealthd/store/database.hpp"
@@ -95,7 +95,7 @@ class BackfillWriter;
 // cursor that follows it, so an interrupted sync resumes where it stopped.
 class Syncer {
  public:
-  Syncer(store::Database& db, hubspot::HubSpotClient& client, core::Clock& clock, metrics::Registry& metrics,
+  Syncer(store::Database& db, hubspot::HubSpotClient& client, Clock& clock, metrics::Registry& metrics,
          SyncOptions options = {});
 
   // Full: walks the list endpoint. Resumes an interrupted full sync of this type.
@@ -145,7 +145,7 @@ class Syncer {
 
   store::Database& db_;
   hubspot::HubSpotClient& client_;
-  core::Clock& clock_;
+  Clock& clock_;
   metrics::Registry& metrics_;
   SyncOptions options_;
   std::function<void(const TypeReport&)> on_page_;

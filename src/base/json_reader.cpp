@@ -1,4 +1,4 @@
-#include "cshealthd/http/json_reader.hpp"
+#include "cshealthd/base/json_reader.hpp"
 
 #include <charconv>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <utility>
 
-namespace cshealthd::http {
+namespace cshealthd {
 namespace {
 
 using json = nlohmann::json;
@@ -401,4 +401,4 @@ json read_json(std::string_view text) {
   return v;
 }
 
-}  // namespace cshealthd::http
+}  // namespace cshealthd

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace cshealthd::http {
+namespace cshealthd {
 
 // A pull reader over one JSON document: the caller walks the values it expects and skips the rest, so
 // a typed result (a page of HubSpot records) is built without a document tree in between. It checks
@@ -93,4 +93,4 @@ void JsonCursor::array(Element&& element) {
 // refuses with out_of_range 406, included) and on nesting deeper than 512.
 nlohmann::json read_json(std::string_view text);
 
-}  // namespace cshealthd::http
+}  // namespace cshealthd

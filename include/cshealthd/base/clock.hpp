@@ -1,10 +1,11 @@
 #pragma once
 #include <chrono>
 
-namespace cshealthd::core {
+namespace cshealthd {
 
 // Time as a dependency: code that waits, schedules or stamps takes a Clock, so tests drive it exactly
-// (a fake clock) and never sleep for real. The system clock lives outside core.
+// (a fake clock) and never sleep for real. The pure domain (core) reads no clock at all: its callers
+// pass it days and instants.
 class Clock {
  public:
   virtual ~Clock() = default;
@@ -13,4 +14,4 @@ class Clock {
   virtual void sleep_for(std::chrono::milliseconds d) = 0;
 };
 
-}  // namespace cshealthd::core
+}  // namespace cshealthd
