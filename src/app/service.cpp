@@ -7,7 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
-#include "cshealthd/app/health_api.hpp"
+#include "cshealthd/api/v1.hpp"
 #include "cshealthd/app/score_command.hpp"
 #include "cshealthd/base/log.hpp"
 #include "cshealthd/base/process.hpp"
@@ -148,8 +148,7 @@ std::string Service::readiness() {
 }
 
 void Service::add_v1_routes() {
-  HealthApi api{*db_, *scoring_, metrics_, config_.admin.token, today_utc};
-  add_health_routes(router_, std::move(api));
+  api::add_v1_routes(router_, api::V1Deps{*db_, *scoring_, metrics_, config_.admin.token, today_utc});
 }
 
 void Service::register_instance() {

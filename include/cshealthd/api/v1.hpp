@@ -8,9 +8,10 @@
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
 
-namespace cshealthd::app {
+namespace cshealthd::api {
 
-struct HealthApi {
+// What the /v1 API works on, built once by the service and passed down.
+struct V1Deps {
   store::Database& db;
   const scoring::ScoringConfig& scoring;
   metrics::Registry& metrics;
@@ -18,7 +19,7 @@ struct HealthApi {
   std::function<std::int32_t()> today;  // the current day (UTC), for override expiry and rescoring
 };
 
-// The admin API under /v1 (bearer token): health, history, score lists, overrides.
-void add_health_routes(http::Router& router, HealthApi api);
+// The admin API under /v1 (bearer token, checked on the headers): each resource adds its own routes.
+void add_v1_routes(http::Router& router, V1Deps deps);
 
-}  // namespace cshealthd::app
+}  // namespace cshealthd::api

@@ -1,8 +1,8 @@
-#include "cshealthd/app/admin_auth.hpp"
+#include "cshealthd/api/admin_auth.hpp"
 
 #include <openssl/crypto.h>
 
-namespace cshealthd::app {
+namespace cshealthd::api {
 namespace {
 
 // "Bearer <token>", compared in constant time.
@@ -32,4 +32,4 @@ http::RouteOptions admin_route(Secret token) {
   return options;
 }
 
-}  // namespace cshealthd::app
+}  // namespace cshealthd::api

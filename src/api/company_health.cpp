@@ -1,0 +1,30 @@
+// GET /v1/companies/{id}/health and /v1/companies/{id}/health/history: a company's latest result and
+// its daily history.
+#include "cshealthd/api/admin_auth.hpp"
+#include "resource.hpp"
+
+namespace cshealthd::api {
+
+void add_company_health_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
+  const auto admin = admin_route(ctx->deps.admin_token);
+  router.add("GET", "/v1/companies/{id}/health", company_handler([ctx](const Request&, std::int64_t id) {
+               if (auto r = ctx->store.latest(id)) return Response::json(200, *r);
+               if (!ctx->store.company_exists(id)) return company_not_found(id);
+               return Response::error(
+                   404, "not_scored",
+                   "company " + std::to_string(id) + " has no score yet (run `cshealthd score`)");
+             }),
+             admin);
+  router.add("GET", "/v1/companies/{id}/health/history",
+             company_handler([ctx](const Request& req, std::int64_t id) {
+               const long long days = parse_int(req.query, "days").value_or(30);
+               if (days < 1 || days > 3660) throw scoring::InvalidRequest("days: expected 1 to 3660");
+               if (!ctx->store.company_exists(id)) return company_not_found(id);
+               return Response::json(200, {{"company_id", std::to_string(id)},
+                                           {"days", days},
+                                           {"history", ctx->store.history(id, static_cast<int>(days))}});
+             }),
+             admin);
+}
+
+}  // namespace cshealthd::api

@@ -1,0 +1,46 @@
+#pragma once
+// What every /v1 resource shares: its dependencies, the health store, request parsing, and one wrapper
+// that turns a handler's errors into JSON answers. Private to src/api.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cshealthd/api/v1.hpp"
+#include "cshealthd/http/message.hpp"
+#include "cshealthd/scoring/health_store.hpp"
+
+namespace cshealthd::api {
+
+using json = nlohmann::json;
+using http::Request;
+using http::Response;
+
+// One per service: the deps, and the store the resources read through.
+struct Context {
+  explicit Context(V1Deps d) : deps(std::move(d)), store(deps.db, deps.scoring) {}
+  V1Deps deps;
+  scoring::HealthStore store;
+};
+
+// A HubSpot id (1 to 18 digits), or nullopt.
+std::optional<std::int64_t> parse_id(const std::string& s);
+// The integer query parameter `key`, nullopt when absent; InvalidRequest when not an integer.
+std::optional<long long> parse_int(const std::map<std::string, std::string>& q, const std::string& key);
+
+// A handler taking the route's {id} as a company id (0 when the route has none), with errors as JSON:
+// a bad id 400, InvalidRequest 400, a body that is not JSON (or not UTF-8) 400 naming the byte.
+using CompanyHandler = std::function<Response(const Request&, std::int64_t)>;
+http::Handler company_handler(CompanyHandler f);
+
+Response company_not_found(std::int64_t id);
+
+// Each resource's routes, on the shared context; admin_route() guards them all.
+void add_company_health_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
+void add_score_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
+void add_override_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
+
+}  // namespace cshealthd::api
