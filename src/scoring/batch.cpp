@@ -136,12 +136,21 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
   Chunk chunk;
   const std::string day = core::format_day(o.as_of_day);
   const std::int64_t end = core::start_of_day(o.as_of_day + 1);
-  const auto companies = tx.exec_params(
-      "SELECT id, plan, goal_status, cs_stage, " + ms("renewal_date") + ", " + ms("contract_start_date") +
-          ", " + ms("last_contacted") +
-          ", mrr, licensed_seats, active_users_30d, logins_30d, features_used FROM companies "
-          "WHERE NOT archived AND id > $1 AND ($2::bigint IS NULL OR id = $2) ORDER BY id LIMIT $3",
-      after, o.company, static_cast<long long>(o.chunk));
+  // The columns in core's order of each kind (texts, dates, metrics), named by core: the positions read
+  // below follow from the same tables.
+  static const std::string columns = [] {
+    std::string c = "id";
+    for (std::size_t t = 0; t < core::kTextFieldCount; ++t)
+      c += std::string(", ") + core::name_of(core::TextField(t));
+    for (std::size_t d = 0; d < core::kDateFieldCount; ++d) c += ", " + ms(core::name_of(core::DateField(d)));
+    for (std::size_t m = 0; m < core::kMetricCount; ++m)
+      c += std::string(", ") + core::name_of(core::Metric(m));
+    return c;
+  }();
+  const auto companies = tx.exec_params("SELECT " + columns +
+                                            " FROM companies WHERE NOT archived AND id > $1 AND ($2::bigint "
+                                            "IS NULL OR id = $2) ORDER BY id LIMIT $3",
+                                        after, o.company, static_cast<long long>(o.chunk));
   if (companies.empty()) return chunk;
   std::unordered_map<std::int64_t, std::size_t> index;
   chunk.inputs.resize(companies.size());
@@ -150,12 +159,10 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
     auto& in = chunk.inputs[i];
     in.company_id = row[0].as<std::int64_t>();
     in.as_of_day = o.as_of_day;
-    for (std::size_t t = 0; t < core::kTextFieldCount; ++t)
-      in.texts[t] = opt<std::string>(row[static_cast<int>(1 + t)]);
-    for (std::size_t d = 0; d < core::kDateFieldCount; ++d)
-      in.dates[d] = opt<std::int64_t>(row[static_cast<int>(4 + d)]);
-    for (std::size_t m = 0; m < core::kMetricCount; ++m)
-      in.metrics[m] = opt<double>(row[static_cast<int>(7 + m)]);
+    int col = 1;
+    for (std::size_t t = 0; t < core::kTextFieldCount; ++t) in.texts[t] = opt<std::string>(row[col++]);
+    for (std::size_t d = 0; d < core::kDateFieldCount; ++d) in.dates[d] = opt<std::int64_t>(row[col++]);
+    for (std::size_t m = 0; m < core::kMetricCount; ++m) in.metrics[m] = opt<double>(row[col++]);
     index[in.company_id] = i;
   }
   chunk.lo = chunk.inputs.front().company_id;

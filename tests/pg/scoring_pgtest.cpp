@@ -81,6 +81,25 @@ class ScoringTest : public ::testing::Test {
 };
 
 // The weighted card's worked example, assembled the way the sync stores it.
+// The typed view (migration 0005) has a column for every canonical input core names, of a type that
+// reads as the kind core gives it: scoring's reader selects them by those names.
+TEST_F(ScoringTest, TheCompaniesViewHasEveryCanonicalInputByCoresName) {
+  const auto type_of = [&](const std::string& column) {
+    return text(
+        "SELECT data_type FROM information_schema.columns WHERE table_name = 'companies' AND column_name = "
+        "'" +
+        column + "'");
+  };
+  for (std::size_t i = 0; i < core::kTextFieldCount; ++i)
+    EXPECT_EQ(type_of(core::name_of(core::TextField(i))), "text") << core::name_of(core::TextField(i));
+  for (std::size_t i = 0; i < core::kDateFieldCount; ++i)
+    EXPECT_EQ(type_of(core::name_of(core::DateField(i))), "timestamp with time zone")
+        << core::name_of(core::DateField(i));
+  for (std::size_t i = 0; i < core::kMetricCount; ++i)
+    EXPECT_EQ(type_of(core::name_of(core::Metric(i))), "double precision") << core::name_of(core::Metric(i));
+  EXPECT_EQ(type_of("owner_id"), "text");
+}
+
 TEST_F(ScoringTest, ReadsInputsThroughViewsAndAssociationsAndStoresTheExplainedResult) {
   const std::string day = core::format_day(kDay);
   object("companies", 1,

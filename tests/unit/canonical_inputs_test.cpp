@@ -1,0 +1,62 @@
+// The canonical company inputs are core's tables (Metric, TextField, DateField, by name). Every other
+// place that spells them out is checked against those tables here: the config's mapping, the sync's
+// company spec (each with the right kind), and its daily snapshot metrics. The typed view and the
+// scoring reader are checked in CanonicalInputsPgTest (scoring_pgtest) and derived from core's names.
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "cshealthd/config/config.hpp"
+#include "cshealthd/core/health.hpp"
+#include "cshealthd/sync/syncer.hpp"
+
+namespace cshealthd {
+namespace {
+
+// Name -> the kind the sync must type it as. owner_id is an input of workflows, not of scores.
+std::map<std::string, sync::ValueKind> canonical() {
+  std::map<std::string, sync::ValueKind> out = {{"owner_id", sync::ValueKind::kText}};
+  for (std::size_t i = 0; i < core::kTextFieldCount; ++i)
+    out[core::name_of(core::TextField(i))] = sync::ValueKind::kText;
+  for (std::size_t i = 0; i < core::kDateFieldCount; ++i)
+    out[core::name_of(core::DateField(i))] = sync::ValueKind::kTimestamp;
+  for (std::size_t i = 0; i < core::kMetricCount; ++i)
+    out[core::name_of(core::Metric(i))] = sync::ValueKind::kNumber;
+  return out;
+}
+
+TEST(CanonicalInputs, TheConfigMapsEveryCompanyInputAndNothingElse) {
+  std::set<std::string> mapped, expected;
+  for (const auto& [name, _] : config::MappingConfig{}.company) mapped.insert(name);
+  for (const auto& [name, _] : canonical()) expected.insert(name);
+  EXPECT_EQ(mapped, expected);
+}
+
+TEST(CanonicalInputs, TheSyncReadsEachWithItsKindAndSnapshotsEveryMetric) {
+  const auto specs = sync::default_specs();
+  const auto companies =
+      std::find_if(specs.begin(), specs.end(), [](const auto& s) { return s.type == "companies"; });
+  ASSERT_NE(companies, specs.end());
+  std::map<std::string, sync::ValueKind> read;
+  for (const auto& p : companies->properties) {
+    if (p.field != "name" && p.field != "domain") read[p.field] = p.kind;
+  }
+  EXPECT_EQ(read, canonical());
+  std::set<std::string> metrics,
+      snapshots(companies->snapshot_metrics.begin(), companies->snapshot_metrics.end());
+  for (std::size_t i = 0; i < core::kMetricCount; ++i) metrics.insert(core::name_of(core::Metric(i)));
+  EXPECT_EQ(snapshots, metrics);
+  // Each mapped input reads the property the config names for it.
+  const config::MappingConfig mapping;
+  for (const auto& p : companies->properties) {
+    if (const auto it = mapping.company.find(p.field); it != mapping.company.end()) {
+      EXPECT_EQ(p.name, it->second);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cshealthd
