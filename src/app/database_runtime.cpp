@@ -40,15 +40,6 @@ std::string DatabaseRuntime::redacted() const {
   return config::redact_database_url(conninfo_);
 }
 
-CommandDatabase::CommandDatabase(const config::Config& config, int pool_size) : runtime(config) {
-  if (config.database.migrate_on_start)
-    store::Migrator(runtime.conninfo(), store::embedded_migrations(), migrator_options(config)).migrate();
-  db = std::make_unique<store::Database>(
-      runtime.conninfo(),
-      store::PoolOptions{pool_size, config.database.statement_timeout_ms, config.database.connect_timeout_s,
-                         std::chrono::milliseconds(30'000)});
-}
-
 store::MigratorOptions migrator_options(const config::Config& config) {
   return {config.database.connect_timeout_s,
           std::chrono::milliseconds(config.database.migration_lock_wait_ms)};

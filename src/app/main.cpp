@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "cshealthd/app/components.hpp"
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/app/score_command.hpp"
 #include "cshealthd/app/service.hpp"
@@ -78,9 +79,12 @@ int cmd_serve(const Config& config) {
 }
 
 int cmd_migrate(const Config& config, bool status_only) {
-  cshealthd::app::DatabaseRuntime db(config);
-  cshealthd::store::Migrator migrator(db.conninfo(), cshealthd::store::embedded_migrations(),
-                                      cshealthd::app::migrator_options(config));
+  cshealthd::app::ComponentOptions options;
+  options.pool_size = 1;
+  options.migrate = false;  // this command says when
+  options.scoring = false;
+  cshealthd::app::Components components(config, options);
+  auto& migrator = components.migrator();
   if (!status_only) {
     const auto report = migrator.migrate();
     for (const auto& name : report.applied) std::cout << "applied " << name << "\n";

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cshealthd/app/components.hpp"
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/scoring/batch.hpp"
@@ -67,17 +68,15 @@ void print_explained(const json& r) {
 }  // namespace
 
 int run_score(const config::Config& config, const ScoreOptions& o) {
-  const auto scoring_config =
-      scoring::load_scoring_config(config);  // config errors first: exit 2 before any work
+  // Usage errors first: exit 2 before any work (the components check the scorecards first of all).
   const std::int32_t as_of = o.as_of.empty() ? today_utc() : day_or_throw(o.as_of, "--as-of");
   if (o.backfill < 1 || o.backfill > 3660) throw config::ConfigError("--backfill: expected 1 to 3660 days");
-  CommandDatabase rt(config, 2);
-  if (o.company && !scoring::HealthStore(*rt.db, scoring_config).company_exists(*o.company)) {
+  Components components(config, {2});
+  if (o.company && !scoring::HealthStore(components.db(), components.scoring()).company_exists(*o.company)) {
     std::cerr << "cshealthd: no company " << *o.company << " in the database (sync first?)\n";
     return 1;
   }
-  metrics::Registry metrics;
-  scoring::BatchScorer scorer(*rt.db, scoring_config, metrics);
+  scoring::BatchScorer scorer(components.db(), components.scoring(), components.metrics());
   for (std::int32_t day = as_of - o.backfill + 1; day <= as_of; ++day) {
     scoring::BatchOptions bo;
     bo.as_of_day = day;
@@ -120,9 +119,8 @@ int run_score(const config::Config& config, const ScoreOptions& o) {
 }
 
 int run_override(const config::Config& config, const OverrideOptions& o) {
-  const auto scoring_config = scoring::load_scoring_config(config);
-  CommandDatabase rt(config, 2);
-  scoring::HealthStore store(*rt.db, scoring_config);
+  Components components(config, {2});
+  scoring::HealthStore store(components.db(), components.scoring());
   if (!store.company_exists(o.company)) {
     std::cerr << "cshealthd: no company " << o.company << " in the database\n";
     return 1;

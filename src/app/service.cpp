@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cshealthd/api/v1.hpp"
+#include "cshealthd/app/components.hpp"
 #include "cshealthd/app/score_command.hpp"
 #include "cshealthd/base/log.hpp"
 #include "cshealthd/base/process.hpp"
@@ -33,6 +34,8 @@ Service::~Service() {
 }
 
 void Service::start() {
+  components_ = std::make_unique<Components>(config_);
+  auto& metrics_ = components_->metrics();
   metrics_
       .gauge("cshealthd_build_info", "Build of the running binary",
              {{"version", build::kVersion}, {"git_sha", build::kGitSha}})
@@ -40,19 +43,6 @@ void Service::start() {
   metrics_.gauge("cshealthd_start_time_seconds", "When this process started (Unix time)")
       .set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
 
-  // Scorecards first: an invalid one is a config error (exit 2) before anything starts.
-  scoring_ = std::make_unique<scoring::ScoringConfig>(scoring::load_scoring_config(config_));
-  database_runtime_ = std::make_unique<DatabaseRuntime>(config_);
-  migrator_ = std::make_unique<store::Migrator>(database_runtime_->conninfo(), store::embedded_migrations(),
-                                                migrator_options(config_));
-  if (config_.database.migrate_on_start) {
-    const auto report = migrator_->migrate();
-    spdlog::info("migrations: {} applied now, {} in total", report.applied.size(), report.total);
-  }
-  db_ = std::make_unique<store::Database>(
-      database_runtime_->conninfo(),
-      store::PoolOptions{config_.database.pool_size, config_.database.statement_timeout_ms,
-                         config_.database.connect_timeout_s, std::chrono::milliseconds(30'000)});
   register_instance();
 
   workers_ = std::make_unique<WorkerPool>(config_.http.worker_threads, "http-workers",
@@ -70,7 +60,7 @@ void Service::start() {
   opts.idle_timeout = std::chrono::milliseconds(config_.http.idle_timeout_ms);
   opts.write_timeout = std::chrono::milliseconds(config_.http.write_timeout_ms);
   opts.max_connections = connection_cap();
-  server_ = std::make_unique<http::Server>(opts, router_, *workers_, metrics_);
+  server_ = std::make_unique<http::Server>(opts, router_, *workers_, components_->metrics());
   server_->start();
   spdlog::info("http: listening on {}", server_->address());
 }
@@ -107,15 +97,16 @@ void Service::add_routes() {
   router_.add(
       "GET", "/metrics",
       [this](const http::Request&) {
-        metrics_.gauge("cshealthd_worker_queue_depth", "Tasks waiting for a worker thread")
+        auto& metrics = components_->metrics();
+        metrics.gauge("cshealthd_worker_queue_depth", "Tasks waiting for a worker thread")
             .set(static_cast<double>(workers_->queued()));
-        if (database_runtime_->embedded()) {
-          metrics_
+        if (components_->database_runtime().embedded()) {
+          metrics
               .gauge("cshealthd_embedded_postgres_restarts",
                      "Times the embedded PostgreSQL was restarted after dying")
-              .set(database_runtime_->embedded_restarts());
+              .set(components_->database_runtime().embedded_restarts());
         }
-        return http::Response::text(200, metrics_.render(), "text/plain; version=0.0.4; charset=utf-8");
+        return http::Response::text(200, metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
       },
       inline_route);
 }
@@ -134,8 +125,8 @@ std::string Service::readiness() {
   }
   std::string reason;
   try {
-    reason =
-        db_->with_connection("readyz", [&](pqxx::connection& c) { return migrator_->pending_reason(c); });
+    reason = components_->db().with_connection(
+        "readyz", [&](pqxx::connection& c) { return components_->migrator().pending_reason(c); });
   } catch (const store::StoreError& e) {
     reason = "database unreachable";
     spdlog::warn("readyz: {}", e.what());
@@ -148,11 +139,12 @@ std::string Service::readiness() {
 }
 
 void Service::add_v1_routes() {
-  api::add_v1_routes(router_, api::V1Deps{*db_, *scoring_, metrics_, config_.admin.token, today_utc});
+  api::add_v1_routes(router_, api::V1Deps{components_->db(), components_->scoring(), components_->metrics(),
+                                          config_.admin.token, today_utc});
 }
 
 void Service::register_instance() {
-  db_->with_retry("register_instance", [&](pqxx::connection& c) {
+  components_->db().with_retry("register_instance", [&](pqxx::connection& c) {
     pqxx::work tx(c);
     tx.exec_params(
         "INSERT INTO service_instances (instance_id, hostname, pid, version) VALUES ($1, $2, $3, $4) "
@@ -164,7 +156,7 @@ void Service::register_instance() {
 
 void Service::unregister_instance() {
   try {
-    db_->with_connection("unregister_instance", [&](pqxx::connection& c) {
+    components_->db().with_connection("unregister_instance", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       tx.exec_params("DELETE FROM service_instances WHERE instance_id = $1", instance_id_);
       tx.commit();
@@ -192,20 +184,16 @@ bool Service::stop() {
     // connection, an error it handles).
     abandoned_ = true;
     spdlog::warn("shutdown: a request handler is still running at the deadline; leaving it to the exit");
-    if (database_runtime_) database_runtime_->stop();
+    if (components_) components_->database_runtime().stop();
     (void)server_.release();
     (void)workers_.release();
-    (void)db_.release();
-    (void)scoring_.release();
-    (void)migrator_.release();
-    (void)database_runtime_.release();
+    (void)components_.release();
     return false;
   }
-  if (db_) {
+  if (components_) {
     unregister_instance();
-    db_.reset();
+    components_->stop();
   }
-  if (database_runtime_) database_runtime_->stop();
   return clean;
 }
 

@@ -9,6 +9,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "cshealthd/app/components.hpp"
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/base/system_clock.hpp"
 #include "cshealthd/sync/runner.hpp"
@@ -110,30 +111,9 @@ int run_sync(const config::Config& config, bool full, const std::vector<std::str
     }
   }
 
-  CommandDatabase database(config, config.sync.parallelism + 1);
-  store::Database& db = *database.db;
-  SystemClock clock;
-  metrics::Registry metrics;
-  hubspot::LocalRateBudget budget(
-      {config.hubspot.burst_limit, std::chrono::milliseconds(config.hubspot.burst_interval_ms),
-       config.hubspot.budget_percent / 100.0, config.hubspot.search_per_second},
-      clock);
-  auto factory = [&] {
-    hubspot::TransportOptions to;
-    to.base_url = config.hubspot.base_url;
-    to.request_timeout = std::chrono::milliseconds(config.hubspot.request_timeout_ms);
-    to.ca_file = config.hubspot.ca_file;
-    hubspot::ClientOptions co;
-    co.max_attempts = config.hubspot.max_attempts;
-    co.rate_limit_wait = std::chrono::milliseconds(config.hubspot.burst_interval_ms);
-    co.max_retry_wait = std::chrono::milliseconds(config.hubspot.max_retry_wait_ms);
-    sync::ClientHandle h;
-    h.transport = hubspot::make_transport(to);
-    h.client = std::make_unique<hubspot::HubSpotClient>(*h.transport, budget, clock, config.hubspot.token,
-                                                        metrics, co);
-    return h;
-  };
-  sync::Runner runner(db, factory, clock, metrics);
+  Components components(config, {config.sync.parallelism + 1, true, true, false});
+  sync::Runner runner(
+      components.db(), [&] { return components.hubspot_client(); }, components.clock(), components.metrics());
 
   const bool tty = isatty(STDOUT_FILENO) == 1;
   sync::RunOptions options;

@@ -31,14 +31,6 @@ class DatabaseRuntime {
   int shutdown_timeout_ms_;
 };
 
-// What a one-shot command (sync, score, override) works on: the database, migrated when the config
-// says so, and a pool of `pool_size` connections.
-struct CommandDatabase {
-  CommandDatabase(const config::Config& config, int pool_size);
-  DatabaseRuntime runtime;
-  std::unique_ptr<store::Database> db;
-};
-
 // The migrator for this config's database: its connect timeout and lock wait.
 store::MigratorOptions migrator_options(const config::Config& config);
 

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "cshealthd/app/components.hpp"
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/base/worker_pool.hpp"
@@ -42,11 +43,8 @@ class Service {
 
   config::Config config_;
   std::string instance_id_;
-  metrics::Registry metrics_;
-  std::unique_ptr<DatabaseRuntime> database_runtime_;
-  std::unique_ptr<store::Database> db_;
-  std::unique_ptr<store::Migrator> migrator_;
-  std::unique_ptr<scoring::ScoringConfig> scoring_;
+  // Declared first, destroyed last: the workers, the routes and the server use its parts.
+  std::unique_ptr<Components> components_;
   std::unique_ptr<WorkerPool> workers_;
   http::Router router_;
   std::unique_ptr<http::Server> server_;

@@ -1,0 +1,59 @@
+#pragma once
+#include <memory>
+
+#include "cshealthd/app/database_runtime.hpp"
+#include "cshealthd/base/clock.hpp"
+#include "cshealthd/base/metrics.hpp"
+#include "cshealthd/config/config.hpp"
+#include "cshealthd/hubspot/rate_budget.hpp"
+#include "cshealthd/scoring/scoring_config.hpp"
+#include "cshealthd/store/database.hpp"
+#include "cshealthd/store/migrations.hpp"
+#include "cshealthd/sync/runner.hpp"
+
+namespace cshealthd::app {
+
+struct ComponentOptions {
+  int pool_size = 0;     // database connections; 0: database.pool_size
+  bool migrate = true;   // apply pending migrations at start (when database.migrate_on_start says so)
+  bool hubspot = false;  // the rate budget and clients (needs hubspot.token: ConfigError otherwise)
+  bool scoring = true;   // load the scorecards (a command that never scores does without)
+};
+
+// The parts the service and every command share, built once, here, in dependency order, and stopped
+// in reverse: the metrics registry and the clock; the scoring config (an invalid one is a config error
+// before anything starts); the database (the embedded cluster or database.url) with its migrator and
+// pool; the HubSpot rate budget, one per process, with clients drawing on it.
+class Components {
+ public:
+  Components(const config::Config& config, ComponentOptions options = {});
+  ~Components();
+  Components(const Components&) = delete;
+  Components& operator=(const Components&) = delete;
+
+  const config::Config& config() const { return config_; }
+  metrics::Registry& metrics() { return metrics_; }
+  Clock& clock() { return *clock_; }
+  const scoring::ScoringConfig& scoring() const;
+  DatabaseRuntime& database_runtime() { return *database_runtime_; }
+  store::Migrator& migrator() { return *migrator_; }
+  store::Database& db() { return *db_; }
+  hubspot::RateBudget& rate_budget();
+  // A HubSpot client with a connection of its own, on the one rate budget (one per worker thread).
+  sync::ClientHandle hubspot_client();
+
+  // Releases the pool and stops the embedded cluster; idempotent.
+  void stop();
+
+ private:
+  const config::Config& config_;
+  metrics::Registry metrics_;
+  std::unique_ptr<Clock> clock_;
+  std::unique_ptr<scoring::ScoringConfig> scoring_;
+  std::unique_ptr<DatabaseRuntime> database_runtime_;
+  std::unique_ptr<store::Migrator> migrator_;
+  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<hubspot::LocalRateBudget> budget_;
+};
+
+}  // namespace cshealthd::app
