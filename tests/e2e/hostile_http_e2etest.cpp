@@ -74,6 +74,27 @@ class HostileHttpTest : public ::testing::Test {
     }
     return n;
   }
+  // wrk from Debian's archive against one path for 3 s, in the background; its output goes to `name`.
+  process::Child start_wrk(const std::string& path, int connections, const std::string& name) {
+    process::SpawnOptions o;
+    o.argv = {"/usr/bin/wrk",
+              "-t2",
+              "-c" + std::to_string(connections),
+              "-d3s",
+              "--timeout",
+              "5s",
+              "http://127.0.0.1:" + std::to_string(port_) + path};
+    o.output_path = (dir_.path() / name).string();
+    return process::spawn(o);
+  }
+  // What wrk printed, and the requests it counted (-1 when it printed no count).
+  std::pair<std::string, long> wrk_result(const std::string& name) {
+    std::ifstream in(dir_.path() / name);
+    const std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::smatch m;
+    const long n = std::regex_search(out, m, std::regex(R"(([0-9]+) requests in)")) ? std::stol(m[1]) : -1;
+    return {out, n};
+  }
   void stop_cleanly() {
     daemon_->signal(SIGTERM);
     EXPECT_EQ(daemon_->wait_exit(20s).value_or(-1), 0) << daemon_->log();
@@ -224,23 +245,11 @@ TEST_F(HostileHttpTest, TenThousandInventedMethodsAddNoMetricSeries) {
 // wrk from Debian's archive against the running daemon: every answer a 200, the daemon still up.
 TEST_F(HostileHttpTest, ALoadToolGetsOnlySuccessfulAnswers) {
   start();
-  const std::string out_path = (dir_.path() / "wrk.out").string();
-  process::SpawnOptions o;
-  o.argv = {"/usr/bin/wrk",
-            "-t2",
-            "-c200",
-            "-d3s",
-            "--timeout",
-            "5s",
-            "http://127.0.0.1:" + std::to_string(port_) + "/healthz"};
-  o.output_path = out_path;
-  ASSERT_EQ(process::run(o), 0) << "wrk missing? scripts/setup installs it";
-  std::ifstream in(out_path);
-  const std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto wrk = start_wrk("/healthz", 200, "wrk.out");
+  ASSERT_EQ(wrk.wait(), 0) << "wrk missing? scripts/setup installs it";
+  const auto [out, requests] = wrk_result("wrk.out");
   std::printf("%s\n", out.c_str());
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(([0-9]+) requests in)"))) << out;
-  EXPECT_GT(std::stol(m[1]), 1000) << out;
+  EXPECT_GT(requests, 1000) << out;
   EXPECT_THAT(out, Not(HasSubstr("Non-2xx")));
   EXPECT_THAT(out, Not(HasSubstr("Socket errors")));
   EXPECT_EQ(healthz(), 200);
@@ -254,26 +263,14 @@ TEST_F(HostileHttpTest, AReadyzFloodTakesOneConnectionAndLeavesThePoolFree) {
   // Transactions ended in this test's database (a read-only one ends in a rollback): one per readiness
   // check, a few per API call.
   const auto commits = [&] {
+    static const std::string kEnded =
+        "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()";
     pqxx::connection c(db_.conninfo());
     pqxx::nontransaction q(c);
-    return q
-        .exec(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")[0]
-                                                                                                          [0]
-        .as<long>();
+    return q.exec(kEnded)[0][0].as<long>();
   };
   const long before = commits();
-  const std::string out_path = (dir_.path() / "wrk-readyz.out").string();
-  process::SpawnOptions o;
-  o.argv = {"/usr/bin/wrk",
-            "-t2",
-            "-c100",
-            "-d3s",
-            "--timeout",
-            "5s",
-            "http://127.0.0.1:" + std::to_string(port_) + "/readyz"};
-  o.output_path = out_path;
-  auto flood = process::spawn(o);
+  auto flood = start_wrk("/readyz", 100, "wrk-readyz.out");
   // Meanwhile the API still gets a connection each time.
   int api_ok = 0;
   for (int i = 0; i < 20; ++i) {
@@ -285,18 +282,15 @@ TEST_F(HostileHttpTest, AReadyzFloodTakesOneConnectionAndLeavesThePoolFree) {
     std::this_thread::sleep_for(100ms);
   }
   ASSERT_EQ(flood.wait(), 0) << "wrk missing? scripts/setup installs it";
-  std::ifstream in(out_path);
-  const std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(([0-9]+) requests in)"))) << out;
-  EXPECT_GT(std::stol(m[1]), 1000) << out;
+  const auto [out, probes] = wrk_result("wrk-readyz.out");
+  EXPECT_GT(probes, 1000) << out;
   EXPECT_THAT(out, Not(HasSubstr("Non-2xx"))) << out;
   EXPECT_EQ(api_ok, 20);
   stop_cleanly();  // its sessions end, and PostgreSQL counts their transactions
   std::this_thread::sleep_for(1500ms);
   // Thousands of probes, a handful of checks: far fewer transactions than probes.
   const long transactions = commits() - before;
-  std::printf("readyz flood: %ld probes answered, %ld transactions\n", std::stol(m[1]), transactions);
+  std::printf("readyz flood: %ld probes answered, %ld transactions\n", probes, transactions);
   EXPECT_LT(transactions, 300) << out;
 }
 
