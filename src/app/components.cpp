@@ -10,7 +10,7 @@ Components::Components(const config::Config& config, ComponentOptions options)
     : config_(config), clock_(std::make_unique<SystemClock>()) {
   if (options.hubspot && config.hubspot.token.empty()) {
     throw config::ConfigError(
-        "hubspot.token: required here; set CSHEALTHD_HUBSPOT_TOKEN or hubspot.token_file");
+        "hubspot.token: required to talk to HubSpot; set CSHEALTHD_HUBSPOT_TOKEN or hubspot.token_file");
   }
   // Scorecards first: an invalid one is a config error (exit 2) before anything starts.
   if (options.scoring)

@@ -138,6 +138,14 @@ std::optional<std::int64_t> integer_id(const std::string& text) {
   return id;
 }
 
+// Ids as the API takes them.
+std::vector<std::string> id_texts(const std::vector<std::int64_t>& ids) {
+  std::vector<std::string> out;
+  out.reserve(ids.size());
+  for (const auto id : ids) out.push_back(std::to_string(id));
+  return out;
+}
+
 // The record's id, when it is one.
 std::optional<std::int64_t> id_of(const hubspot::Record& r) {
   return integer_id(r.id);
@@ -504,8 +512,7 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<hubspot::Record>& re
                     store::CrmRepository::save_state(tx, state);
                     tx.commit();
                   });
-  state.version = state.stored ? state.version + 1 : 1;  // what the row is now
-  state.stored = true;
+  state.committed();
   ++report.pages;
   (archived ? report.archived : report.records) += rows.size();
   report.snapshots += snaps.size();
@@ -542,8 +549,7 @@ void Syncer::recover_backfill(const ObjectSpec& spec) {
   const auto day = today();
   for (const auto& p : pending) {
     // A page is at most 50 records (HubSpot's cap with history), within batch read's 100.
-    std::vector<std::string> id_text;
-    for (const auto id : p.ids) id_text.push_back(std::to_string(id));
+    const auto id_text = id_texts(p.ids);
     std::vector<store::SnapshotRow> snaps;
     for (const auto& r : client_.batch_read(spec.type, id_text, names(spec), history))
       snapshot_rows(spec, r, day, snaps);
@@ -567,8 +573,7 @@ void Syncer::flush_associations(const ObjectSpec& spec, store::SyncState& state,
     const std::vector<std::int64_t> ids(
         pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(std::min(kBatch, pending.size())));
     // Read before the transaction: no connection is held across API calls.
-    std::vector<std::string> id_text;
-    for (const auto id : ids) id_text.push_back(std::to_string(id));
+    const auto id_text = id_texts(ids);
     struct Links {
       std::string to;
       std::vector<std::int64_t> from_ids;  // whose links are replaced: the batch less the failed ids
@@ -628,8 +633,7 @@ void Syncer::flush_associations(const ObjectSpec& spec, store::SyncState& state,
                       store::CrmRepository::save_state(tx, next);
                       tx.commit();
                     });
-    next.version = next.stored ? next.version + 1 : 1;
-    next.stored = true;
+    next.committed();
     state = std::move(next);
   }
 }
@@ -755,12 +759,11 @@ void Syncer::sweep(const ObjectSpec& spec, TypeReport& report) {
       return store::CrmRepository::live_ids(tx, spec.type, last_id, kBatch);
     });
     if (ids.empty()) break;
-    std::vector<std::string> id_text;
-    for (const auto id : ids) id_text.push_back(std::to_string(id));
     // An id merged away reads as its survivor, which lists it in hs_merged_object_ids.
     std::set<std::int64_t> present;
     std::map<std::int64_t, std::int64_t> merged_into;
-    for (const auto& r : client_.batch_read(spec.type, id_text, {"hs_object_id", "hs_merged_object_ids"})) {
+    for (const auto& r :
+         client_.batch_read(spec.type, id_texts(ids), {"hs_object_id", "hs_merged_object_ids"})) {
       const auto id = id_of(r);
       if (!id) continue;
       present.insert(*id);
@@ -774,26 +777,23 @@ void Syncer::sweep(const ObjectSpec& spec, TypeReport& report) {
       }
     }
     std::vector<std::pair<std::int64_t, std::int64_t>> merged;
-    std::vector<std::string> unaccounted;
+    std::vector<std::int64_t> unaccounted;
     for (const auto id : ids) {
       if (present.count(id)) continue;
       if (const auto it = merged_into.find(id); it != merged_into.end()) {
         merged.emplace_back(id, it->second);
       } else {
-        unaccounted.push_back(std::to_string(id));
+        unaccounted.push_back(id);
       }
     }
     // Not live: archived since the last sync (the incremental archive walk would see it too), or gone.
     std::vector<std::int64_t> archived, deleted;
     if (!unaccounted.empty()) {
       std::set<std::int64_t> in_archive;
-      for (const auto& r : client_.batch_read(spec.type, unaccounted, {"hs_object_id"}, {}, true)) {
+      for (const auto& r : client_.batch_read(spec.type, id_texts(unaccounted), {"hs_object_id"}, {}, true)) {
         if (const auto id = id_of(r)) in_archive.insert(*id);
       }
-      for (const auto& text : unaccounted) {
-        const auto id = *integer_id(text);
-        (in_archive.count(id) ? archived : deleted).push_back(id);
-      }
+      for (const auto id : unaccounted) (in_archive.count(id) ? archived : deleted).push_back(id);
     }
     last_id = ids.back();
     db_.with_retry("sync_sweep_write", [&](pqxx::connection& c) {
@@ -814,9 +814,13 @@ void Syncer::sweep(const ObjectSpec& spec, TypeReport& report) {
     deleted_total.inc(deleted.size());
     merged_total.inc(merged.size());
   }
+  finish_sweep(spec.type);
+}
+
+void Syncer::finish_sweep(const std::string& type) {
   db_.with_retry("sync_sweep_done", [&](pqxx::connection& c) {
     pqxx::work tx(c, "sync_sweep_done");
-    store::CrmRepository::save_sweep(tx, spec.type, std::nullopt);
+    store::CrmRepository::save_sweep(tx, type, std::nullopt);
     tx.commit();
   });
 }
@@ -885,11 +889,7 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
   if (backfill) {
     // A first sync has just read every record: nothing stored can be gone yet, so the id sweep's
     // interval starts now instead of sweeping what was read a moment ago.
-    db_.with_retry("sync_sweep_done", [&](pqxx::connection& c) {
-      pqxx::work tx(c, "sync_sweep_done");
-      store::CrmRepository::save_sweep(tx, spec.type, std::nullopt);
-      tx.commit();
-    });
+    finish_sweep(spec.type);
   }
   return report;
 }

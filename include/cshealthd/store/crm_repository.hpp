@@ -41,6 +41,11 @@ struct SyncState {
   // the version it was loaded (or last saved) with.
   std::int64_t version = 0;
   bool stored = false;
+  // After the transaction that saved this state committed: it is the stored row's next version.
+  void committed() {
+    version = stored ? version + 1 : 1;
+    stored = true;
+  }
 };
 
 // Named SQL for the synced CRM data. Bulk writes stream rows (COPY) into a temporary table and merge

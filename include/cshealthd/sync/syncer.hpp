@@ -137,6 +137,8 @@ class Syncer {
   // Writes the back-filled days an interrupted first sync left unwritten (sync_pending_backfill),
   // reading those companies again by id, with their property history.
   void recover_backfill(const ObjectSpec& spec);
+  // Records a completed id sweep of `type` (its interval starts again now).
+  void finish_sweep(const std::string& type);
   std::string today();  // YYYY-MM-DD (UTC): the day today's values are recorded under
   // cshealthd_sync_rejected_values_total{object_type, property}
   void count_rejected(const std::string& type, const std::string& property);
