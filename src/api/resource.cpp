@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "cshealthd/core/time.hpp"
 #include "cshealthd/scoring/batch.hpp"
 
 namespace cshealthd::api {
@@ -26,12 +27,24 @@ std::optional<long long> parse_int(const std::map<std::string, std::string>& q, 
 }
 
 http::Handler company_handler(CompanyHandler f) {
-  return [f = std::move(f)](const Request& req) {
+  return id_handler("company", std::move(f));
+}
+
+json time_or_null(std::int64_t ms) {
+  return ms == 0 ? json(nullptr) : json(core::format_iso8601(ms));
+}
+
+http::Handler id_handler(const std::string& resource, CompanyHandler f) {
+  return [f = std::move(f), resource](const Request& req) {
     std::int64_t id = 0;
     if (const auto it = req.params.find("id"); it != req.params.end()) {
       const auto parsed = parse_id(it->second);
-      if (!parsed)
-        return Response::error(400, "bad_company_id", "company id must be a HubSpot company id (digits)");
+      if (!parsed) {
+        return resource == "company" ? Response::error(400, "bad_company_id",
+                                                       "company id must be a HubSpot company id (digits)")
+                                     : Response::error(400, "bad_" + resource + "_id",
+                                                       resource + " id must be a positive integer");
+      }
       id = *parsed;
     }
     try {

@@ -35,6 +35,8 @@ std::optional<long long> parse_int(const std::map<std::string, std::string>& q, 
 // a bad id 400, InvalidRequest 400, a body that is not JSON (or not UTF-8) 400 naming the byte.
 using CompanyHandler = std::function<Response(const Request&, std::int64_t)>;
 http::Handler company_handler(CompanyHandler f);
+// The same for another resource's {id}: a bad one is 400 bad_<resource>_id.
+http::Handler id_handler(const std::string& resource, CompanyHandler f);
 
 Response company_not_found(std::int64_t id);
 
@@ -42,5 +44,10 @@ Response company_not_found(std::int64_t id);
 void add_company_health_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_score_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_override_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
+void add_run_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
+void add_job_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
+
+// Epoch milliseconds as ISO 8601, or null for 0 (not yet).
+json time_or_null(std::int64_t ms);
 
 }  // namespace cshealthd::api

@@ -2,12 +2,63 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
 #include "cshealthd/base/system_clock.hpp"
+#include "cshealthd/sync/shared_rate_budget.hpp"
 
 namespace cshealthd::app {
+namespace {
+
+// Wall time read from a file (epoch milliseconds), plus a skew: how tests drive several replicas'
+// clocks from outside (CSHEALTHD_TEST_CLOCK_FILE, CSHEALTHD_TEST_CLOCK_SKEW_MS). Steady time and sleeps
+// stay real.
+class TestClock final : public Clock {
+ public:
+  TestClock(std::string file, std::int64_t skew_ms) : file_(std::move(file)), skew_ms_(skew_ms) {}
+  std::chrono::steady_clock::time_point steady_now() override { return std::chrono::steady_clock::now(); }
+  std::chrono::system_clock::time_point wall_now() override {
+    std::int64_t ms = 0;
+    std::ifstream in(file_);
+    std::string text;
+    if (!file_.empty() && std::getline(in, text) &&
+        std::from_chars(text.data(), text.data() + text.size(), ms).ec == std::errc()) {
+      return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms + skew_ms_));
+    }
+    return std::chrono::system_clock::now() + std::chrono::milliseconds(skew_ms_);
+  }
+  void sleep_for(std::chrono::milliseconds d) override { std::this_thread::sleep_for(d); }
+
+ private:
+  std::string file_;
+  std::int64_t skew_ms_;
+};
+
+std::unique_ptr<Clock> make_clock() {
+  const char* file = std::getenv("CSHEALTHD_TEST_CLOCK_FILE");
+  const char* skew = std::getenv("CSHEALTHD_TEST_CLOCK_SKEW_MS");
+  if (!file && !skew) return std::make_unique<SystemClock>();
+  std::int64_t skew_ms = 0;
+  if (skew) std::from_chars(skew, skew + std::char_traits<char>::length(skew), skew_ms);
+  spdlog::warn("clock: driven by the test harness (file '{}', skew {} ms)", file ? file : "", skew_ms);
+  return std::make_unique<TestClock>(file ? file : "", skew_ms);
+}
+
+std::string process_owner() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+
+}  // namespace
 
 Components::Components(const config::Config& config, ComponentOptions options)
-    : config_(config), clock_(std::make_unique<SystemClock>()) {
+    : config_(config), clock_(make_clock()) {
   if (options.hubspot && config.hubspot.token.empty()) {
     throw config::ConfigError(
         "hubspot.token: required to talk to HubSpot; set CSHEALTHD_HUBSPOT_TOKEN or hubspot.token_file");
@@ -27,13 +78,48 @@ Components::Components(const config::Config& config, ComponentOptions options)
       store::PoolOptions{options.pool_size > 0 ? options.pool_size : config.database.pool_size,
                          config.database.statement_timeout_ms, config.database.connect_timeout_s,
                          std::chrono::milliseconds(30'000)});
+  jobs_ = std::make_unique<store::JobQueue>(
+      *db_, store::JobQueueOptions{std::chrono::milliseconds(config.jobs.lease_ms)});
   if (options.hubspot) {
     const auto& h = config.hubspot;
-    budget_ = std::make_unique<hubspot::LocalRateBudget>(
-        hubspot::BudgetOptions{h.burst_limit, std::chrono::milliseconds(h.burst_interval_ms),
-                               h.budget_percent / 100.0, h.search_per_second},
-        *clock_);
+    const hubspot::BudgetOptions budget{h.burst_limit, std::chrono::milliseconds(h.burst_interval_ms),
+                                        h.budget_percent / 100.0, h.search_per_second};
+    if (h.shared_budget) {
+      budget_ = std::make_unique<sync::SharedRateBudget>(database_runtime_->conninfo(), budget, *clock_,
+                                                         process_owner());
+    } else {
+      budget_ = std::make_unique<hubspot::LocalRateBudget>(budget, *clock_);
+    }
   }
+}
+
+pipeline::ScheduleOptions Components::schedule_options() const {
+  const auto& s = config_.schedule;
+  pipeline::ScheduleOptions o;
+  o.enabled = s.enabled;
+  try {
+    o.nightly = core::parse_cron(s.nightly);
+  } catch (const std::invalid_argument& e) {
+    throw config::ConfigError(std::string("schedule.nightly: ") + e.what());
+  }
+  const char* tzdir = std::getenv("TZDIR");
+  const std::string path = std::string(tzdir && *tzdir ? tzdir : "/usr/share/zoneinfo") + "/" + s.time_zone;
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  if (!in)
+    throw config::ConfigError("schedule.time_zone: no zone '" + s.time_zone + "' in the tz database (" +
+                              path + ")");
+  try {
+    o.zone = core::TimeZone::from_tzif(s.time_zone, bytes.str());
+  } catch (const std::invalid_argument& e) {
+    throw config::ConfigError("schedule.time_zone: " + path + ": " + e.what());
+  }
+  o.sync_interval = std::chrono::milliseconds(s.sync_interval_ms);
+  o.catch_up = s.catch_up;
+  o.tick = std::chrono::milliseconds(s.tick_ms);
+  o.max_attempts = config_.jobs.max_attempts;
+  return o;
 }
 
 Components::~Components() {
@@ -69,6 +155,7 @@ sync::ClientHandle Components::hubspot_client() {
 
 void Components::stop() {
   budget_.reset();
+  jobs_.reset();
   db_.reset();
   migrator_.reset();
   if (database_runtime_) database_runtime_->stop();

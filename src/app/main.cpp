@@ -11,6 +11,7 @@
 
 #include "cshealthd/app/components.hpp"
 #include "cshealthd/app/database_runtime.hpp"
+#include "cshealthd/app/run_command.hpp"
 #include "cshealthd/app/score_command.hpp"
 #include "cshealthd/app/service.hpp"
 #include "cshealthd/app/sync_command.hpp"
@@ -163,6 +164,23 @@ int main(int argc, char** argv) {
   override_cmd->add_option("--expires", ov.expires, "last day it applies, YYYY-MM-DD");
   override_cmd->add_option("--author", ov.author, "who (default: $USER)");
 
+  bool run_wait = false;
+  std::string run_as_of;
+  auto* run_cmd =
+      app.add_subcommand("run", "Queue a pipeline run (sync, then score) for the service to carry out");
+  run_cmd->add_option("--config", config_path, "YAML config file");
+  run_cmd->add_flag("--wait", run_wait, "follow the run to its end (exit 0 when it succeeded)");
+  run_cmd->add_option("--as-of", run_as_of,
+                      "the day it scores, YYYY-MM-DD (default: today in schedule.time_zone)");
+
+  std::string jobs_state;
+  int jobs_limit = 50;
+  auto* jobs_cmd = app.add_subcommand("jobs", "List the job queue, newest first");
+  jobs_cmd->add_option("--config", config_path, "YAML config file");
+  jobs_cmd->add_option("--state", jobs_state, "queued | running | failed | succeeded | dead")
+      ->check(CLI::IsMember({"queued", "running", "failed", "succeeded", "dead"}));
+  jobs_cmd->add_option("--limit", jobs_limit, "at most this many (1-1000)")->check(CLI::Range(1, 1000));
+
   auto* config_cmd = app.add_subcommand("config", "Inspect configuration");
   config_cmd->require_subcommand(1);
   std::string check_file;
@@ -196,6 +214,11 @@ int main(int argc, char** argv) {
     if (score_cmd->parsed()) {
       if (score_cmd->count("--company")) score_opts.company = score_company;
       return cshealthd::app::run_score(config, score_opts);
+    }
+    if (run_cmd->parsed()) return cshealthd::app::run_pipeline(config, run_wait, run_as_of);
+    if (jobs_cmd->parsed()) {
+      return cshealthd::app::list_jobs(config, jobs_state.empty() ? std::nullopt : std::optional(jobs_state),
+                                       jobs_limit);
     }
     if (override_cmd->parsed()) {
       if (ov.action == "set" && (!override_cmd->count("--value") || ov.reason.empty() || ov.expires.empty()))

@@ -10,6 +10,7 @@
 #include "cshealthd/app/components.hpp"
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/core/time.hpp"
+#include "cshealthd/pipeline/sync_job.hpp"
 #include "cshealthd/scoring/batch.hpp"
 #include "cshealthd/scoring/health_store.hpp"
 
@@ -76,16 +77,14 @@ int run_score(const config::Config& config, const ScoreOptions& o) {
     std::cerr << "cshealthd: no company " << *o.company << " in the database (sync first?)\n";
     return 1;
   }
-  scoring::BatchScorer scorer(components.db(), components.scoring(), components.metrics());
+  pipeline::ScoreJob job(components.db(), components.scoring(), components.metrics(), config.scoring);
   for (std::int32_t day = as_of - o.backfill + 1; day <= as_of; ++day) {
     scoring::BatchOptions bo;
     bo.as_of_day = day;
     bo.company = o.company;
-    bo.chunk = static_cast<std::size_t>(config.scoring.chunk_size);
-    bo.threads = config.scoring.threads;
     bo.trigger = o.backfill > 1 ? "backfill" : "cli";
     bo.keep_results = o.explain || o.company.has_value();
-    const auto report = scorer.run(bo);
+    const auto report = job.run(bo);
     if (o.json) {
       if (bo.keep_results) {
         for (const auto& r : report.results) std::cout << r.dump() << "\n";

@@ -12,6 +12,7 @@
 #include "cshealthd/app/score_command.hpp"
 #include "cshealthd/base/log.hpp"
 #include "cshealthd/base/process.hpp"
+#include "cshealthd/core/schedule.hpp"
 #include "version.hpp"
 
 namespace cshealthd::app {
@@ -34,7 +35,13 @@ Service::~Service() {
 }
 
 void Service::start() {
-  components_ = std::make_unique<Components>(config_);
+  // The pool serves the API, and each job worker's sync (a connection per type synced at once, plus one)
+  // and scoring (a reader and a writer).
+  ComponentOptions co;
+  co.pool_size = config_.database.pool_size + config_.jobs.workers * (config_.sync.parallelism + 3);
+  co.hubspot = !config_.hubspot.token.empty();
+  components_ = std::make_unique<Components>(config_, co);
+  const auto schedule = components_->schedule_options();  // a bad cron or zone: exit 2 before serving
   auto& metrics_ = components_->metrics();
   metrics_
       .gauge("cshealthd_build_info", "Build of the running binary",
@@ -44,6 +51,7 @@ void Service::start() {
       .set(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
 
   register_instance();
+  build_pipeline(schedule);
 
   workers_ = std::make_unique<WorkerPool>(config_.http.worker_threads, "http-workers",
                                           static_cast<std::size_t>(config_.http.worker_queue_limit));
@@ -63,6 +71,37 @@ void Service::start() {
   server_ = std::make_unique<http::Server>(opts, router_, *workers_, components_->metrics());
   server_->start();
   spdlog::info("http: listening on {}", server_->address());
+  job_workers_->start();
+  if (scheduler_) scheduler_->start();
+}
+
+// Built before the routes (the API starts runs and wakes the workers); started once the server is up.
+void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
+  auto& c = *components_;
+  pipeline::WorkerOptions wo;
+  wo.threads = config_.jobs.workers;
+  wo.instance = instance_id_;
+  wo.poll = std::chrono::milliseconds(config_.jobs.poll_interval_ms);
+  wo.retry_base = std::chrono::milliseconds(config_.jobs.retry_base_ms);
+  wo.retry_cap = std::chrono::milliseconds(config_.jobs.retry_cap_ms);
+  job_workers_ = std::make_unique<pipeline::JobWorkers>(c.jobs(), c.metrics(), wo);
+  job_workers_->handle(pipeline::kProbeJob,
+                       [&db = c.db()](pipeline::JobContext& ctx) { return pipeline::run_probe(db, ctx); });
+  if (config_.hubspot.token.empty()) {
+    spdlog::warn("pipeline: hubspot.token is not set; no runs are scheduled and run jobs fail until it is");
+    job_workers_->handle(pipeline::kPipelineJob, [](pipeline::JobContext&) -> nlohmann::json {
+      throw pipeline::PermanentJobError("hubspot.token is not set on the replica that took this run");
+    });
+    return;
+  }
+  sync_job_ = std::make_unique<pipeline::SyncJob>(
+      c.db(), [&c] { return c.hubspot_client(); }, c.clock(), c.metrics(), config_);
+  score_job_ = std::make_unique<pipeline::ScoreJob>(c.db(), c.scoring(), c.metrics(), config_.scoring);
+  pipeline_ = std::make_unique<pipeline::Pipeline>(c.db(), *sync_job_, *score_job_, c.clock(), c.metrics());
+  job_workers_->handle(pipeline::kPipelineJob,
+                       [this](pipeline::JobContext& ctx) { return (*pipeline_)(ctx); });
+  scheduler_ =
+      std::make_unique<pipeline::Scheduler>(c.db(), *pipeline_, c.jobs(), c.clock(), c.metrics(), schedule);
 }
 
 // The connection cap, within what the process may open: raised to the hard limit first, it keeps room
@@ -139,8 +178,17 @@ std::string Service::readiness() {
 }
 
 void Service::add_v1_routes() {
-  api::add_v1_routes(router_, api::V1Deps{components_->db(), components_->scoring(), components_->metrics(),
-                                          config_.admin.token, today_utc});
+  auto zone = components_->schedule_options().zone;
+  auto& clock = components_->clock();
+  api::add_v1_routes(
+      router_, api::V1Deps{components_->db(), components_->scoring(), components_->metrics(),
+                           config_.admin.token, today_utc, components_->jobs(), pipeline_.get(),
+                           [zone, &clock] {
+                             return core::local_date(zone, std::chrono::duration_cast<std::chrono::seconds>(
+                                                               clock.wall_now().time_since_epoch())
+                                                               .count());
+                           },
+                           [this] { job_workers_->wake(); }});
 }
 
 void Service::register_instance() {
@@ -177,6 +225,24 @@ bool Service::stop() {
   };
   bool clean = true;
   if (server_) clean = server_->shutdown(remaining()) && clean;
+  if (scheduler_) scheduler_->stop();  // hands the leadership over
+  if (job_workers_ && !job_workers_->stop(remaining())) {
+    // A job still runs past the deadline: its lease went back (another replica resumes it), and what it
+    // uses stays allocated until the process ends.
+    clean = false;
+    abandoned_ = true;
+    spdlog::warn("shutdown: a job is still running at the deadline; its lease was handed back");
+    if (components_) components_->database_runtime().stop();
+    (void)server_.release();
+    (void)workers_.release();
+    (void)job_workers_.release();
+    (void)pipeline_.release();
+    (void)sync_job_.release();
+    (void)score_job_.release();
+    (void)scheduler_.release();
+    (void)components_.release();
+    return false;
+  }
   if (workers_ && !workers_->shutdown(remaining())) {
     // A handler still runs past the deadline and uses the pool, the router, the scoring config. None of
     // it may be freed under it: they are left allocated, and the caller ends the process without running
@@ -187,6 +253,10 @@ bool Service::stop() {
     if (components_) components_->database_runtime().stop();
     (void)server_.release();
     (void)workers_.release();
+    (void)job_workers_.release();
+    (void)pipeline_.release();
+    (void)sync_job_.release();
+    (void)score_job_.release();
     (void)components_.release();
     return false;
   }

@@ -12,6 +12,7 @@
 #include "cshealthd/app/components.hpp"
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/base/system_clock.hpp"
+#include "cshealthd/pipeline/sync_job.hpp"
 #include "cshealthd/sync/runner.hpp"
 
 namespace cshealthd::app {
@@ -96,33 +97,21 @@ class Progress {
 
 int run_sync(const config::Config& config, bool full, const std::vector<std::string>& objects,
              bool sweep_now) {
-  std::vector<sync::ObjectSpec> specs;
-  for (auto& s : sync::specs(config.mapping)) {
-    if (objects.empty() || std::find(objects.begin(), objects.end(), s.type) != objects.end())
-      specs.push_back(s);
-  }
-  for (const auto& o : objects) {
-    if (std::none_of(specs.begin(), specs.end(), [&](const auto& s) { return s.type == o; })) {
-      throw config::ConfigError("--objects: unknown object type '" + o + "'");
-    }
-  }
-
   Components components(config, {config.sync.parallelism + 1, true, true, false});
-  sync::Runner runner(
-      components.db(), [&] { return components.hubspot_client(); }, components.clock(), components.metrics());
+  pipeline::SyncJob job(
+      components.db(), [&] { return components.hubspot_client(); }, components.clock(), components.metrics(),
+      config);
+  const auto specs = job.specs(objects);  // an unknown type is a usage error before any work
 
   const bool tty = isatty(STDOUT_FILENO) == 1;
-  sync::RunOptions options;
+  pipeline::SyncJobOptions options;
   options.full = full;
-  options.parallelism = config.sync.parallelism;
-  options.sync.overlap = std::chrono::milliseconds(config.sync.overlap_ms);
-  options.sync.count_first = tty;  // one search call per type buys the ETA
-  options.sweep_interval = std::chrono::milliseconds(config.sync.sweep_interval_ms);
+  options.objects = objects;
   options.sweep_now = sweep_now;
-  options.lock_wait = std::chrono::milliseconds(config.sync.lock_wait_ms);
+  options.count_first = tty;  // one search call per type buys the ETA
   Progress progress(specs);
   const auto started = Clock::now();
-  const auto report = runner.run(specs, options, [&](const sync::TypeReport& r) {
+  const auto report = job.run(options, [&](const sync::TypeReport& r) {
     if (tty) progress.update(r);
   });
   if (tty) progress.clear();

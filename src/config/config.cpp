@@ -142,6 +142,7 @@ class Schema {
     integer("hubspot.max_attempts", c.hubspot.max_attempts, 1, 50);
     str("hubspot.ca_file", c.hubspot.ca_file);
     integer("hubspot.max_retry_wait_ms", c.hubspot.max_retry_wait_ms, 1000, 3'600'000);
+    boolean("hubspot.shared_budget", c.hubspot.shared_budget);
     integer("sync.overlap_ms", c.sync.overlap_ms, 0, 86'400'000);
     integer("sync.parallelism", c.sync.parallelism, 1, 16);
     integer("sync.sweep_interval_ms", c.sync.sweep_interval_ms, 0, std::int64_t{366} * 86'400'000);
@@ -153,6 +154,27 @@ class Schema {
     integer("scoring.bands.orange", c.scoring.orange, 0, 100);
     integer("scoring.chunk_size", c.scoring.chunk_size, 1, 100'000);
     integer("scoring.threads", c.scoring.threads, 1, 64);
+    integer("jobs.workers", c.jobs.workers, 1, 64);
+    integer("jobs.lease_ms", c.jobs.lease_ms, 1'000, 3'600'000);
+    integer("jobs.poll_interval_ms", c.jobs.poll_interval_ms, 10, 600'000);
+    integer("jobs.max_attempts", c.jobs.max_attempts, 1, 100);
+    integer("jobs.retry_base_ms", c.jobs.retry_base_ms, 10, 3'600'000);
+    integer("jobs.retry_cap_ms", c.jobs.retry_cap_ms, 10, 86'400'000);
+    boolean("schedule.enabled", c.schedule.enabled);
+    str("schedule.nightly", c.schedule.nightly);
+    str("schedule.time_zone", c.schedule.time_zone,
+        [](const std::string& k, const std::string& v, const Source& s) {
+          // A tz database name: it becomes a path under the zoneinfo directory.
+          const bool ok = !v.empty() && v.size() < 64 && v.front() != '/' &&
+                          v.find("..") == std::string::npos && std::all_of(v.begin(), v.end(), [](char ch) {
+                            return std::isalnum(static_cast<unsigned char>(ch)) || ch == '/' || ch == '_' ||
+                                   ch == '-' || ch == '+';
+                          });
+          if (!ok) fail(k, s, "expected a tz database zone name such as Asia/Tokyo, got '" + v + "'");
+        });
+    integer("schedule.sync_interval_ms", c.schedule.sync_interval_ms, 0, std::int64_t{7} * 86'400'000);
+    boolean("schedule.catch_up", c.schedule.catch_up);
+    integer("schedule.tick_ms", c.schedule.tick_ms, 100, 60'000);
     for (auto& [canonical, property] : c.mapping.company)
       str("mapping.company." + canonical, property, property_name);
     for (auto& [canonical, property] : c.mapping.contact)

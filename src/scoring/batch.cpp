@@ -13,6 +13,7 @@
 
 #include "cshealthd/base/handoff.hpp"
 #include "cshealthd/core/time.hpp"
+#include "cshealthd/store/sql_params.hpp"
 
 namespace cshealthd::scoring {
 namespace {
@@ -147,10 +148,13 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
       c += std::string(", ") + core::name_of(core::Metric(m));
     return c;
   }();
-  const auto companies = tx.exec_params("SELECT " + columns +
-                                            " FROM companies WHERE NOT archived AND id > $1 AND ($2::bigint "
-                                            "IS NULL OR id = $2) ORDER BY id LIMIT $3",
-                                        after, o.company, static_cast<long long>(o.chunk));
+  const auto companies = tx.exec_params(
+      "SELECT " + columns +
+          " FROM companies WHERE NOT archived AND id > $1 AND ($2::bigint "
+          "IS NULL OR id = $2) AND ($4::bigint[] IS NULL OR id = ANY($4::bigint[])) "
+          "ORDER BY id LIMIT $3",
+      after, o.company, static_cast<long long>(o.chunk),
+      store::nullable(o.companies ? std::optional(store::bigint_array(*o.companies)) : std::nullopt));
   if (companies.empty()) return chunk;
   std::unordered_map<std::int64_t, std::size_t> index;
   chunk.inputs.resize(companies.size());
@@ -350,6 +354,15 @@ json to_json(const core::HealthResult& r, const std::string& segment) {
 BatchScorer::BatchScorer(store::Database& db, const ScoringConfig& config, metrics::Registry& metrics)
     : db_(db), config_(config), metrics_(metrics) {}
 
+std::int64_t BatchScorer::start_run(pqxx::work& tx, std::int32_t day, const std::string& trigger) {
+  return tx
+      .exec_params1(
+          "INSERT INTO score_runs (as_of, trigger, config_fingerprint) VALUES ($1::date, $2, $3) RETURNING "
+          "id",
+          core::format_day(day), trigger, config_.fingerprint)[0]
+      .as<std::int64_t>();
+}
+
 void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
   const std::string day = core::format_day(o.as_of_day);
   const Windows windows = windows_for(config_, o.as_of_day);
@@ -358,7 +371,7 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
   // and written: reading and writing are the database's work, and they overlap on its cores.
   Handoff<Chunk> ready(2);
   std::thread reader([&] {
-    std::int64_t after = 0;
+    std::int64_t after = o.after;
     try {
       while (true) {
         const auto t0 = Clock::now();
@@ -453,6 +466,8 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
           "EXCLUDED.previous_score, "
           "delta = EXCLUDED.delta, components = EXCLUDED.components, signals = EXCLUDED.signals, "
           "reasons = EXCLUDED.reasons, score_override = EXCLUDED.score_override, computed_at = now()");
+      if (o.in_chunk_commit)
+        o.in_chunk_commit(tx, chunk.hi, o.done_before + report.companies + scored.size());
       tx.commit();
     });
     report.write_seconds += secs(t0);
@@ -462,7 +477,12 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
       if (o.keep_results) report.results.push_back(std::move(s.kept));
     }
     report.companies += scored.size();
+    report.last_id = chunk.hi;
     metrics_.counter("cshealthd_scoring_companies_total", "Companies scored").inc(scored.size());
+    if (o.stop.stop_requested()) {
+      report.interrupted = true;
+      break;
+    }
   }
 }
 
@@ -471,17 +491,16 @@ BatchReport BatchScorer::run(const BatchOptions& o) {
   BatchReport report;
   report.as_of_day = o.as_of_day;
   const std::string day = core::format_day(o.as_of_day);
-  report.run_id = db_.with_retry("score_run_start", [&](pqxx::connection& c) {
-    pqxx::work tx(c);
-    const auto id =
-        tx.exec_params1(
-              "INSERT INTO score_runs (as_of, trigger, config_fingerprint) VALUES ($1::date, $2, $3) "
-              "RETURNING id",
-              day, o.trigger, config_.fingerprint)[0]
-            .as<std::int64_t>();
-    tx.commit();
-    return id;
-  });
+  if (o.run_id) {
+    report.run_id = *o.run_id;
+  } else {
+    report.run_id = db_.with_retry("score_run_start", [&](pqxx::connection& c) {
+      pqxx::work tx(c);
+      const auto id = start_run(tx, o.as_of_day, o.trigger);
+      tx.commit();
+      return id;
+    });
+  }
   try {
     run_chunks(o, report);
   } catch (const std::exception& e) {
@@ -502,10 +521,15 @@ BatchReport BatchScorer::run(const BatchOptions& o) {
   }
 
   report.seconds = secs(started);
+  if (report.interrupted) {
+    spdlog::info("scoring: run {} stopped on request after company {} ({} scored)", report.run_id,
+                 report.last_id, report.companies);
+    return report;
+  }
   db_.with_retry("score_run_finish", [&](pqxx::connection& c) {
     pqxx::work tx(c);
-    tx.exec_params("UPDATE score_runs SET finished_at = now(), companies = $2 WHERE id = $1", report.run_id,
-                   static_cast<long long>(report.companies));
+    tx.exec_params("UPDATE score_runs SET finished_at = now(), companies = $2, error = NULL WHERE id = $1",
+                   report.run_id, static_cast<long long>(o.done_before + report.companies));
     tx.commit();
   });
   metrics_.gauge("cshealthd_scoring_last_run_seconds", "Wall time of the last scoring run")

@@ -10,19 +10,10 @@
 
 #include "cshealthd/base/log.hpp"
 #include "cshealthd/store/copy_writer.hpp"
+#include "cshealthd/store/sql_params.hpp"
 
 namespace cshealthd::store {
 namespace {
-
-// A PostgreSQL array literal: {1,2,3}.
-std::string bigint_array(const std::vector<std::int64_t>& ids) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (i) out += ',';
-    out += std::to_string(ids[i]);
-  }
-  return out + "}";
-}
 
 // What array_to_string(ids, ',') gives back: "1,2,3".
 std::vector<std::int64_t> parse_ids(std::string_view text) {
@@ -35,21 +26,6 @@ std::vector<std::int64_t> parse_ids(std::string_view text) {
     at = static_cast<std::size_t>(end - text.data()) + 1;  // past the comma
   }
   return ids;
-}
-
-// A PostgreSQL array literal of text elements, each quoted: {"a","b \\"c\\""}.
-std::string text_array(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ',';
-    out += '"';
-    for (const char c : items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
-  }
-  return out + "}";
 }
 
 // A company's metrics on one day, as the JSON objects stored in company_snapshots.

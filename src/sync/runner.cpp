@@ -57,6 +57,12 @@ RunReport Runner::run(const std::vector<ObjectSpec>& specs, const RunOptions& op
     for (std::size_t i = next++; i < specs.size(); i = next++) {
       const auto& spec = specs[i];
       const auto t0 = std::chrono::steady_clock::now();
+      if (options.sync.stop.stop_requested()) {
+        report.types[i].type = spec.type;
+        std::lock_guard lock(mutex);
+        report.interrupted.push_back(spec.type);
+        continue;
+      }
       try {
         // One sync of a type at a time, across replicas and cron jobs: two would interleave its cursor.
         store::SessionLock lock(db_.conninfo(), "cshealthd.sync." + spec.type, options.lock_wait);
@@ -89,6 +95,11 @@ RunReport Runner::run(const std::vector<ObjectSpec>& specs, const RunOptions& op
           syncer.sweep(spec, report.types[i]);
         report.types[i].seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      } catch (const Interrupted& e) {
+        spdlog::info("sync: {}", e.what());
+        report.types[i].type = spec.type;
+        std::lock_guard lock(mutex);
+        report.interrupted.push_back(spec.type);
       } catch (const std::exception& e) {
         spdlog::error("sync: {} failed: {}; its cursor stays where it stopped", spec.type, e.what());
         metrics_

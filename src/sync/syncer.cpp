@@ -525,6 +525,8 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<hubspot::Record>& re
       .inc(rows.size());
   if (on_page_) on_page_(report);
   if (!archived) flush_associations(spec, state, false);
+  if (options_.stop.stop_requested())
+    throw Interrupted("sync of " + spec.type + " stopped at a committed page");
 }
 
 std::string Syncer::today() {

@@ -349,7 +349,9 @@ EpochMs Simulator::now() const {
 
 void Simulator::log_request(const Request& req, int status) {
   std::lock_guard lock(log_mutex_);
-  log_.push_back({++log_seq_, req.method, req.target, req.body, status});
+  const auto at =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_);
+  log_.push_back({++log_seq_, req.method, req.target, req.body, status, at.count()});
   while (log_.size() > options_.request_log_limit) log_.pop_front();
 }
 
@@ -960,8 +962,12 @@ Response Simulator::sim_requests(const Request& req) {
   json out = json::array();
   for (const auto& l : log_) {
     if (l.seq <= since) continue;
-    out.push_back(
-        {{"seq", l.seq}, {"method", l.method}, {"path", l.path}, {"body", l.body}, {"status", l.status}});
+    out.push_back({{"seq", l.seq},
+                   {"method", l.method},
+                   {"path", l.path},
+                   {"body", l.body},
+                   {"status", l.status},
+                   {"at_ms", l.at_ms}});
   }
   return Response::json(200, {{"requests", out}, {"last", log_seq_}});
 }

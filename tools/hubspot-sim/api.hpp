@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 // The HubSpot API as the simulator serves it, and the /__sim inspection endpoints.
 #include <atomic>
 #include <deque>
@@ -82,7 +83,9 @@ class Simulator {
     std::uint64_t seq;
     std::string method, path, body;
     int status;
+    std::int64_t at_ms;  // steady milliseconds since the simulator started: for rate-window checks
   };
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::mutex log_mutex_;
   std::deque<Logged> log_;
   std::uint64_t log_seq_ = 0;

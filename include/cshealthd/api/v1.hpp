@@ -1,12 +1,16 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/base/secret.hpp"
 #include "cshealthd/http/router.hpp"
+#include "cshealthd/pipeline/pipeline.hpp"
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
+#include "cshealthd/store/job_queue.hpp"
 
 namespace cshealthd::api {
 
@@ -17,7 +21,18 @@ struct V1Deps {
   metrics::Registry& metrics;
   Secret admin_token;                   // empty: the /v1 API answers 503 (disabled)
   std::function<std::int32_t()> today;  // the current day (UTC), for override expiry and rescoring
+  store::JobQueue& jobs;
+  pipeline::Pipeline* pipeline = nullptr;  // null without HubSpot: POST /v1/runs answers 503
+  std::function<std::string()> run_day;    // the day a run started now scores (the schedule's zone)
+  std::function<void()> wake_workers;      // work was just enqueued
 };
+
+// docs/openapi.yaml, compiled in and served at GET /v1/openapi.yaml.
+struct ApiDocument {
+  ApiDocument(std::string n, std::string t) : name(std::move(n)), text(std::move(t)) {}
+  std::string name, text;
+};
+const std::vector<ApiDocument>& embedded_api_docs();
 
 // The admin API under /v1 (bearer token, checked on the headers): each resource adds its own routes.
 void add_v1_routes(http::Router& router, V1Deps deps);

@@ -6,8 +6,10 @@
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/hubspot/rate_budget.hpp"
+#include "cshealthd/pipeline/scheduler.hpp"
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
+#include "cshealthd/store/job_queue.hpp"
 #include "cshealthd/store/migrations.hpp"
 #include "cshealthd/sync/runner.hpp"
 
@@ -23,7 +25,8 @@ struct ComponentOptions {
 // The parts the service and every command share, built once, here, in dependency order, and stopped
 // in reverse: the metrics registry and the clock; the scoring config (an invalid one is a config error
 // before anything starts); the database (the embedded cluster or database.url) with its migrator and
-// pool; the HubSpot rate budget, one per process, with clients drawing on it.
+// pool and the job queue on it; the HubSpot rate budget (shared by the replicas through PostgreSQL, or
+// one per process), with clients drawing on it.
 class Components {
  public:
   Components(const config::Config& config, ComponentOptions options = {});
@@ -39,6 +42,9 @@ class Components {
   store::Migrator& migrator() { return *migrator_; }
   store::Database& db() { return *db_; }
   hubspot::RateBudget& rate_budget();
+  store::JobQueue& jobs() { return *jobs_; }
+  // The schedule section, parsed: ConfigError names schedule.nightly or schedule.time_zone.
+  pipeline::ScheduleOptions schedule_options() const;
   // A HubSpot client with a connection of its own, on the one rate budget (one per worker thread).
   sync::ClientHandle hubspot_client();
 
@@ -53,7 +59,8 @@ class Components {
   std::unique_ptr<DatabaseRuntime> database_runtime_;
   std::unique_ptr<store::Migrator> migrator_;
   std::unique_ptr<store::Database> db_;
-  std::unique_ptr<hubspot::LocalRateBudget> budget_;
+  std::unique_ptr<store::JobQueue> jobs_;
+  std::unique_ptr<hubspot::RateBudget> budget_;
 };
 
 }  // namespace cshealthd::app

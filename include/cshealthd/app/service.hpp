@@ -12,6 +12,10 @@
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/http/router.hpp"
 #include "cshealthd/http/server.hpp"
+#include "cshealthd/pipeline/job_workers.hpp"
+#include "cshealthd/pipeline/pipeline.hpp"
+#include "cshealthd/pipeline/scheduler.hpp"
+#include "cshealthd/pipeline/sync_job.hpp"
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/migrations.hpp"
@@ -38,6 +42,7 @@ class Service {
   std::size_t connection_cap() const;
   std::string readiness();  // "" when ready, else why not; cached briefly
   void add_v1_routes();
+  void build_pipeline(const pipeline::ScheduleOptions& schedule);
   void register_instance();
   void unregister_instance();
 
@@ -46,6 +51,12 @@ class Service {
   // Declared first, destroyed last: the workers, the routes and the server use its parts.
   std::unique_ptr<Components> components_;
   std::unique_ptr<WorkerPool> workers_;
+  // The service's own work: the jobs (sync, score, the pipeline run), their workers and the scheduler.
+  std::unique_ptr<pipeline::SyncJob> sync_job_;
+  std::unique_ptr<pipeline::ScoreJob> score_job_;
+  std::unique_ptr<pipeline::Pipeline> pipeline_;
+  std::unique_ptr<pipeline::JobWorkers> job_workers_;
+  std::unique_ptr<pipeline::Scheduler> scheduler_;
   http::Router router_;
   std::unique_ptr<http::Server> server_;
   bool stopped_ = false;

@@ -69,6 +69,7 @@ struct HubspotConfig {
   int max_attempts = 8;            // per request, for transient failures and 429s
   std::string ca_file;             // empty: the system's trust store
   int max_retry_wait_ms = 60'000;  // the longest wait a 429 (its Retry-After) or a backoff may impose
+  bool shared_budget = true;       // replicas share the budget through PostgreSQL (false: per process)
 };
 
 struct SyncConfig {
@@ -109,6 +110,24 @@ struct MappingConfig {
   std::map<std::string, std::string> contact{{"key_person", "cs_key_person"}, {"departed", "cs_departed"}};
 };
 
+struct JobsConfig {
+  int workers = 2;               // job worker threads per replica
+  int lease_ms = 30'000;         // a job whose worker stops renewing for this long is taken over
+  int poll_interval_ms = 1'000;  // an idle worker looks for work this often
+  int max_attempts = 5;          // attempts of a run's job before it is dead
+  int retry_base_ms = 5'000;     // backoff before the 2nd attempt (doubling, full jitter)
+  int retry_cap_ms = 600'000;    // the longest backoff
+};
+
+struct ScheduleConfig {
+  bool enabled = true;
+  std::string nightly = "0 2 * * *";  // cron, in time_zone
+  std::string time_zone = "Asia/Tokyo";
+  std::int64_t sync_interval_ms = 300'000;  // a refresh run (sync, rescore what changed) this often; 0: never
+  bool catch_up = true;                     // run a nightly missed while every replica was down, once
+  int tick_ms = 1'000;
+};
+
 struct WebhookConfig {
   Secret secret;
 };
@@ -127,6 +146,8 @@ struct Config {
   SyncConfig sync;
   MappingConfig mapping;
   ScoringConfig scoring;
+  JobsConfig jobs;
+  ScheduleConfig schedule;
   WebhookConfig webhook;
   AdminConfig admin;
 };

@@ -1,7 +1,9 @@
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,18 @@ struct BatchOptions {
   int threads = 2;                      // scoring threads
   std::string trigger = "cli";
   bool keep_results = false;  // fill BatchReport::results (the CLI's --explain)
+  // Only these companies (those whose inputs changed, say); nullopt: every company.
+  std::optional<std::vector<std::int64_t>> companies;
+  // Resuming: continue score run `run_id` with the companies after `after` (keyset on id).
+  std::optional<std::int64_t> run_id;
+  std::int64_t after = 0;
+  std::uint64_t done_before = 0;  // companies the interrupted attempts of the run wrote
+  // Runs inside each chunk's write transaction, after its rows: a job records its progress there, so the
+  // progress and the results commit together (and a job that lost its lease rolls both back).
+  // `companies` counts the whole run's, done_before included.
+  std::function<void(pqxx::work&, std::int64_t last_id, std::uint64_t companies)> in_chunk_commit;
+  // Asked to stop: the run ends after the chunk it is writing (BatchReport::interrupted).
+  std::stop_token stop;
 };
 
 struct BatchReport {
@@ -32,6 +46,8 @@ struct BatchReport {
   std::map<std::string, std::uint64_t> by_status;
   double seconds = 0, read_seconds = 0, score_seconds = 0, write_seconds = 0;
   std::vector<nlohmann::json> results;  // keep_results only
+  std::int64_t last_id = 0;             // the last company written
+  bool interrupted = false;             // stopped on request before the last company
 };
 
 // Rescores companies for one day: streams them from PostgreSQL in chunks (keyset on id), scores each
@@ -42,6 +58,8 @@ class BatchScorer {
  public:
   BatchScorer(store::Database& db, const ScoringConfig& config, metrics::Registry& metrics);
   BatchReport run(const BatchOptions& options);
+  // A new score run (its id for BatchOptions::run_id), inside the caller's transaction.
+  std::int64_t start_run(pqxx::work& tx, std::int32_t day, const std::string& trigger);
 
  private:
   void run_chunks(const BatchOptions& options, BatchReport& report);

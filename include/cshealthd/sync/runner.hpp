@@ -31,9 +31,11 @@ struct RunReport {
   Syncer::ReferenceReport reference;
   std::vector<std::string> missing_properties;
   hubspot::HubSpotClient::Stats api;
-  std::vector<std::string> failures;  // "tickets: <error>" for each type that failed; the others finished
-  std::vector<std::string> skipped;   // types another process was syncing
+  std::vector<std::string> failures;     // "tickets: <error>" for each type that failed; the others finished
+  std::vector<std::string> skipped;      // types another process was syncing
+  std::vector<std::string> interrupted;  // types stopped at a committed page (options.sync.stop)
   bool ok() const { return failures.empty(); }
+  bool complete() const { return failures.empty() && interrupted.empty(); }
 };
 
 // A whole sync run: checks the mapping, refreshes owners and pipelines, then syncs the object types on

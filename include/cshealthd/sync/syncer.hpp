@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,6 +78,15 @@ struct SyncOptions {
   int search_page = 200;
   // Full syncs first ask search for the record count (one search call per type), for progress ETAs.
   bool count_first = false;
+  // Asked to stop (shutdown, a lost job lease): the sync ends after the page it is writing, with its
+  // cursor saved, by throwing Interrupted; the next sync resumes there.
+  std::stop_token stop;
+};
+
+// A sync that stopped because it was asked to, at a committed page: not a failure.
+class Interrupted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 struct TypeReport {

@@ -1,0 +1,57 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cshealthd/base/clock.hpp"
+#include "cshealthd/base/metrics.hpp"
+#include "cshealthd/pipeline/job_workers.hpp"
+#include "cshealthd/pipeline/sync_job.hpp"
+#include "cshealthd/store/run_store.hpp"
+
+namespace cshealthd::pipeline {
+
+inline constexpr const char* kPipelineJob = "pipeline";
+inline constexpr const char* kProbeJob = "probe";
+
+// The stages of each kind of run, in order. Write-back adds its own after "score".
+std::vector<std::string> stages_of(const std::string& kind);
+
+// A pipeline run as one resumable job: nightly and manual runs sync incrementally and then score every
+// company; a refresh syncs and rescores only the companies whose inputs changed. Each stage records its
+// progress in the run and its position in the job's checkpoint, in the transactions that do its work, so
+// a run taken over by another replica goes on where the dead one stopped and writes nothing twice.
+class Pipeline {
+ public:
+  Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, Clock& clock, metrics::Registry& metrics);
+
+  // Creates a run and its job (nullopt when `unique_key` is taken).
+  std::optional<std::int64_t> start(store::RunRequest request);
+  // The handler of pipeline jobs.
+  nlohmann::json operator()(JobContext& ctx);
+
+ private:
+  nlohmann::json run_sync(JobContext& ctx, std::int64_t run, nlohmann::json& cp);
+  nlohmann::json run_score(JobContext& ctx, std::int64_t run, const std::string& kind, std::int32_t day,
+                           nlohmann::json& cp);
+  nlohmann::json summarize(std::int64_t run, std::int32_t day, const nlohmann::json& cp, double seconds);
+  void save(JobContext& ctx, std::int64_t run, const nlohmann::json& cp, const std::string& stage,
+            const std::string& state, const nlohmann::json& progress);
+
+  store::Database& db_;
+  store::RunStore runs_;
+  SyncJob& sync_;
+  ScoreJob& score_;
+  Clock& clock_;
+  metrics::Registry& metrics_;
+};
+
+// The handler of probe jobs: records its run in job_probes (fenced by the lease, so a worker that lost
+// the job records nothing), optionally sleeping (payload sleep_ms, stopping early on request) or failing
+// while its attempt is below payload fail_until_attempt. For checking a deployment's queue.
+nlohmann::json run_probe(store::Database& db, JobContext& ctx);
+
+}  // namespace cshealthd::pipeline

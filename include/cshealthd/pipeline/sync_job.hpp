@@ -1,0 +1,64 @@
+#pragma once
+#include <functional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "cshealthd/base/clock.hpp"
+#include "cshealthd/base/metrics.hpp"
+#include "cshealthd/config/config.hpp"
+#include "cshealthd/scoring/batch.hpp"
+#include "cshealthd/scoring/scoring_config.hpp"
+#include "cshealthd/store/database.hpp"
+#include "cshealthd/sync/runner.hpp"
+
+namespace cshealthd::pipeline {
+
+struct SyncJobOptions {
+  bool full = false;
+  std::vector<std::string> objects;  // empty: every type of the mapping
+  bool sweep_now = false;
+  bool count_first = false;  // one search call per type buys a progress ETA
+  std::stop_token stop;
+};
+
+// HubSpot -> PostgreSQL once, as the CLI's `sync` and the pipeline's sync stage both run it. The report
+// is typed; the sync's counters also go to the metrics registry, so the service's /metrics shows them.
+class SyncJob {
+ public:
+  SyncJob(store::Database& db, sync::ClientFactory clients, Clock& clock, metrics::Registry& metrics,
+          const config::Config& config);
+
+  // The mapping's object specs, restricted to `objects`; ConfigError names an unknown type.
+  std::vector<sync::ObjectSpec> specs(const std::vector<std::string>& objects) const;
+  sync::RunReport run(const SyncJobOptions& options,
+                      std::function<void(const sync::TypeReport&)> on_page = {});
+
+ private:
+  store::Database& db_;
+  sync::ClientFactory clients_;
+  Clock& clock_;
+  metrics::Registry& metrics_;
+  const config::Config& config_;
+};
+
+// Scores companies for a day, with the scoring section's chunking and threads: the CLI's `score` and the
+// pipeline's score stage.
+class ScoreJob {
+ public:
+  ScoreJob(store::Database& db, const scoring::ScoringConfig& scoring, metrics::Registry& metrics,
+           const config::ScoringConfig& config)
+      : scorer_(db, scoring, metrics), config_(config) {}
+  scoring::BatchReport run(scoring::BatchOptions options) {
+    options.chunk = static_cast<std::size_t>(config_.chunk_size);
+    options.threads = config_.threads;
+    return scorer_.run(options);
+  }
+  scoring::BatchScorer& scorer() { return scorer_; }
+
+ private:
+  scoring::BatchScorer scorer_;
+  const config::ScoringConfig& config_;
+};
+
+}  // namespace cshealthd::pipeline

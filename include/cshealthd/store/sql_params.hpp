@@ -1,0 +1,29 @@
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cshealthd::store {
+
+// Parameters libpqxx 6 cannot spell itself: array literals, and NULL for an absent value.
+
+// {1,2,3}
+std::string bigint_array(const std::vector<std::int64_t>& ids);
+// {"a","b \"c\""}: each element quoted and escaped.
+std::string text_array(const std::vector<std::string>& items);
+
+// A nullable text parameter: the value as text, or a null pointer (SQL NULL). The pointer lives as long
+// as the optional it came from.
+inline const char* nullable(const std::optional<std::string>& v) {
+  return v ? v->c_str() : nullptr;
+}
+
+// An optional number as text in `storage`, or NULL.
+inline const char* nullable(const std::optional<std::int64_t>& v, std::string& storage) {
+  if (!v) return nullptr;
+  storage = std::to_string(*v);
+  return storage.c_str();
+}
+
+}  // namespace cshealthd::store

@@ -1,0 +1,287 @@
+#include "cshealthd/pipeline/pipeline.hpp"
+
+#include <chrono>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "cshealthd/core/time.hpp"
+#include "cshealthd/store/errors.hpp"
+
+namespace cshealthd::pipeline {
+namespace {
+
+using json = nlohmann::json;
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+std::vector<std::string> stages_of(const std::string& kind) {
+  (void)kind;  // every kind syncs, then scores (a refresh scores fewer companies)
+  return {"sync", "score"};
+}
+
+Pipeline::Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, Clock& clock,
+                   metrics::Registry& metrics)
+    : db_(db), runs_(db), sync_(sync), score_(score), clock_(clock), metrics_(metrics) {}
+
+std::optional<std::int64_t> Pipeline::start(store::RunRequest request) {
+  if (request.stages.empty()) request.stages = stages_of(request.kind);
+  auto id = runs_.create(request, kPipelineJob);
+  if (id) {
+    metrics_.counter("cshealthd_runs_created_total", "Pipeline runs created", {{"kind", request.kind}}).inc();
+    spdlog::info("pipeline: run {} ({}, {}) created for {}", *id, request.kind, request.trigger,
+                 request.as_of);
+  }
+  return id;
+}
+
+// The checkpoint and the run's stage, written together under the job's lease.
+void Pipeline::save(JobContext& ctx, std::int64_t run, const json& cp, const std::string& stage,
+                    const std::string& state, const json& progress) {
+  db_.with_retry("pipeline_save", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "pipeline_save");
+    store::JobQueue::checkpoint(tx, ctx.job, cp);
+    store::RunStore::set_stage(tx, run, stage, state, progress);
+    tx.commit();
+  });
+}
+
+json Pipeline::operator()(JobContext& ctx) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto run_id = ctx.job.payload.value("run_id", std::int64_t{0});
+  const auto run = runs_.get(run_id);
+  if (!run) throw PermanentJobError("run " + std::to_string(run_id) + " does not exist");
+  const auto day = core::parse_day(run->as_of);
+  if (!day) throw PermanentJobError("run " + std::to_string(run_id) + " has no valid day");
+  json cp = ctx.job.checkpoint.is_object() ? ctx.job.checkpoint : json::object();
+  if (ctx.job.takeovers > 0 && ctx.job.attempt > 1) {
+    spdlog::warn("pipeline: run {} resumed by this replica (attempt {}) at stage {}", run_id, ctx.job.attempt,
+                 cp.value("stage", std::string("sync")));
+  }
+  db_.with_retry("pipeline_begin", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "pipeline_begin");
+    store::JobQueue::checkpoint(tx, ctx.job, cp);  // fenced: a stale worker changes nothing
+    store::RunStore::set_state(tx, run_id, "running");
+    tx.commit();
+  });
+  try {
+    if (cp.value("stage", std::string("sync")) == "sync") {
+      cp["sync"] = run_sync(ctx, run_id, cp);
+      cp["stage"] = "score";
+      save(ctx, run_id, cp, "sync", "done", cp["sync"]);
+    }
+    if (cp.value("stage", std::string()) == "score") {
+      cp["score"] = run_score(ctx, run_id, run->kind, *day, cp);
+      cp["stage"] = "done";
+      save(ctx, run_id, cp, "score", "done", cp["score"]);
+    }
+  } catch (const JobInterrupted&) {
+    throw;
+  } catch (const store::LeaseLost&) {
+    throw;
+  } catch (const std::exception& e) {
+    // The run stays running while its job retries; it fails with the job's last attempt.
+    const bool last = ctx.job.attempt >= ctx.job.max_attempts || dynamic_cast<const PermanentJobError*>(&e);
+    db_.with_retry("pipeline_failed", [&](pqxx::connection& c) {
+      pqxx::work tx(c, "pipeline_failed");
+      store::JobQueue::checkpoint(tx, ctx.job, cp);
+      store::RunStore::set_state(tx, run_id, last ? "failed" : "running", e.what());
+      tx.commit();
+    });
+    if (last)
+      metrics_
+          .counter("cshealthd_runs_failed_total", "Pipeline runs that failed for good", {{"kind", run->kind}})
+          .inc();
+    throw;
+  }
+  const double secs = cp.value("seconds", 0.0) + seconds_since(t0);
+  const json summary = summarize(run_id, *day, cp, secs);
+  db_.with_retry("pipeline_finish", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "pipeline_finish");
+    store::JobQueue::checkpoint(tx, ctx.job, cp);
+    store::RunStore::finish(tx, run_id, summary);
+    tx.commit();
+  });
+  metrics_.counter("cshealthd_runs_succeeded_total", "Pipeline runs that finished", {{"kind", run->kind}})
+      .inc();
+  spdlog::info("pipeline: run {} ({}) done in {:.1f} s: {}", run_id, run->kind, secs, summary.dump());
+  return summary;
+}
+
+json Pipeline::run_sync(JobContext& ctx, std::int64_t run, json& cp) {
+  // Where this run's changes begin, fixed once (in the database's clock): a refresh rescores what the
+  // sync changed from here on, whichever replica finishes the sync.
+  if (!cp.contains("changed_since")) {
+    cp["changed_since"] = db_.with_retry("pipeline_now", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c, "pipeline_now");
+      return tx.exec("SELECT now()::text")[0][0].as<std::string>();
+    });
+  }
+  save(ctx, run, cp, "sync", "running", json::object());
+  SyncJobOptions o;
+  o.stop = ctx.stop;
+  const auto t0 = std::chrono::steady_clock::now();
+  json progress = cp.value("sync", json::object());
+  std::uint64_t records = 0;
+  const auto report =
+      sync_.run(o, [&](const sync::TypeReport& r) { records = std::max(records, r.records); });
+  std::uint64_t written = 0, rejected = report.reference.rejected;
+  for (const auto& t : report.types) {
+    written += t.records + t.archived;
+    rejected += t.rejected_values;
+  }
+  auto add = [&](const char* key, std::uint64_t v) {
+    progress[key] = progress.value(key, std::uint64_t{0}) + v;
+  };
+  add("api_calls", report.api.calls);
+  add("rate_limited", report.api.rate_limited);
+  add("retries", report.api.retries);
+  add("records", written);
+  add("rejected_values", rejected);
+  progress["seconds"] = progress.value("seconds", 0.0) + seconds_since(t0);
+  cp["sync"] = progress;
+  if (!report.ok()) {
+    std::string why;
+    for (const auto& f : report.failures) why += (why.empty() ? "" : "; ") + f;
+    save(ctx, run, cp, "sync", "running", progress);
+    throw std::runtime_error("sync failed: " + why);
+  }
+  if (!report.interrupted.empty()) {
+    save(ctx, run, cp, "sync", "running", progress);
+    throw JobInterrupted("stopped during the sync stage");
+  }
+  return progress;
+}
+
+json Pipeline::run_score(JobContext& ctx, std::int64_t run, const std::string& kind, std::int32_t day,
+                         json& cp) {
+  json progress = cp.value("score", json::object());
+  scoring::BatchOptions o;
+  o.as_of_day = day;
+  o.trigger = kind == "manual" ? "api" : "schedule";
+  o.stop = ctx.stop;
+  if (kind == "refresh") {
+    const std::string since = cp.value("changed_since", std::string());
+    if (!progress.contains("companies_to_score")) {
+      const auto ids = db_.with_retry("pipeline_changed_companies", [&](pqxx::connection& c) {
+        pqxx::read_transaction tx(c, "pipeline_changed_companies");
+        std::vector<std::int64_t> out;
+        for (const auto& r : tx.exec_params(
+                 "SELECT id FROM crm_objects WHERE object_type = 'companies' AND synced_at >= "
+                 "$1::timestamptz "
+                 "UNION SELECT a.to_id FROM crm_objects o JOIN crm_associations a ON a.from_type = "
+                 "o.object_type "
+                 "AND a.from_id = o.id AND a.to_type = 'companies' WHERE o.object_type <> 'companies' "
+                 "AND o.synced_at >= $1::timestamptz ORDER BY 1",
+                 since))
+          out.push_back(r[0].as<std::int64_t>());
+        return out;
+      });
+      progress["companies_to_score"] = ids;
+    }
+    o.companies = progress["companies_to_score"].get<std::vector<std::int64_t>>();
+    if (o.companies->empty()) {
+      progress["companies"] = 0;
+      return progress;
+    }
+  }
+  if (progress.contains("score_run")) o.run_id = progress["score_run"].get<std::int64_t>();
+  o.after = progress.value("after", std::int64_t{0});
+  o.done_before = progress.value("companies", std::uint64_t{0});
+  const auto t0 = std::chrono::steady_clock::now();
+  std::optional<std::int64_t> score_run = o.run_id;
+  o.in_chunk_commit = [&](pqxx::work& tx, std::int64_t last_id, std::uint64_t companies) {
+    json p = progress;
+    p["score_run"] = *score_run;
+    p["after"] = last_id;
+    p["companies"] = companies;
+    json next = cp;
+    next["score"] = p;
+    store::JobQueue::checkpoint(tx, ctx.job, next);  // throws LeaseLost: the chunk rolls back with it
+    store::RunStore::set_stage(tx, run, "score", "running", p);
+  };
+  if (!score_run) {
+    // The score run is created first and remembered, so a takeover continues it rather than starting
+    // another one for the same day.
+    score_run = db_.with_retry("pipeline_score_run", [&](pqxx::connection& c) {
+      pqxx::work tx(c, "pipeline_score_run");
+      const auto id = score_.scorer().start_run(tx, day, o.trigger);
+      json p = progress;
+      p["score_run"] = id;
+      json next = cp;
+      next["score"] = p;
+      store::JobQueue::checkpoint(tx, ctx.job, next);
+      store::RunStore::set_stage(tx, run, "score", "running", p);
+      tx.commit();
+      return id;
+    });
+    progress["score_run"] = *score_run;
+    cp["score"] = progress;
+    o.run_id = score_run;
+  }
+  const auto report = score_.run(o);
+  progress["score_run"] = *score_run;
+  progress["after"] = report.last_id ? report.last_id : o.after;
+  progress["companies"] = o.done_before + report.companies;
+  progress["seconds"] = progress.value("seconds", 0.0) + seconds_since(t0);
+  cp["score"] = progress;
+  if (report.interrupted) throw JobInterrupted("stopped during the score stage");
+  progress.erase("companies_to_score");  // kept in the checkpoint only while needed
+  return progress;
+}
+
+json Pipeline::summarize(std::int64_t run, std::int32_t day, const json& cp, double seconds) {
+  (void)run;
+  return db_.with_retry("pipeline_summary", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c, "pipeline_summary");
+    json bands = {{"green", 0}, {"yellow", 0}, {"orange", 0}, {"red", 0}, {"unknown", 0}};
+    for (const auto& r :
+         tx.exec_params("SELECT status, count(*) FROM health_scores WHERE day = $1::date GROUP BY 1",
+                        core::format_day(day)))
+      bands[r[0].as<std::string>()] = r[1].as<std::int64_t>();
+    const auto changes = tx.exec_params1(
+        "SELECT count(*) FILTER (WHERE t.status <> y.status), count(*) FILTER (WHERE t.score < y.score), "
+        "count(*) FILTER (WHERE t.score > y.score) FROM health_scores t JOIN health_scores y "
+        "ON y.company_id = t.company_id AND y.day = t.day - 1 WHERE t.day = $1::date",
+        core::format_day(day));
+    const json sync = cp.value("sync", json::object()), score = cp.value("score", json::object());
+    return json{{"as_of", core::format_day(day)},
+                {"companies_by_band", bands},
+                {"companies_scored", score.value("companies", std::uint64_t{0})},
+                {"changes_since_yesterday",
+                 {{"status_changed", changes[0].as<std::int64_t>()},
+                  {"score_down", changes[1].as<std::int64_t>()},
+                  {"score_up", changes[2].as<std::int64_t>()}}},
+                {"records_synced", sync.value("records", std::uint64_t{0})},
+                {"api_calls", sync.value("api_calls", std::uint64_t{0})},
+                {"rate_limited", sync.value("rate_limited", std::uint64_t{0})},
+                {"seconds", std::round(seconds * 10) / 10}};
+  });
+}
+
+json run_probe(store::Database& db, JobContext& ctx) {
+  const auto& p = ctx.job.payload;
+  const int fail_until = p.value("fail_until_attempt", 0);
+  if (ctx.job.attempt < fail_until)
+    throw std::runtime_error("probe: failing attempt " + std::to_string(ctx.job.attempt));
+  const auto sleep_ms = std::clamp<std::int64_t>(p.value("sleep_ms", std::int64_t{0}), 0, 600'000);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(sleep_ms);
+  while (std::chrono::steady_clock::now() < until) {
+    if (ctx.stop.stop_requested()) throw JobInterrupted("probe: asked to stop while sleeping");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  db.with_retry("probe_record", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "probe_record");
+    store::JobQueue::checkpoint(tx, ctx.job, {{"probed", true}});
+    tx.exec_params("INSERT INTO job_probes (job_id, attempt, worker) VALUES ($1, $2, $3)", ctx.job.id,
+                   ctx.job.attempt, ctx.job.lease);
+    tx.commit();
+  });
+  return {{"probed", true}};
+}
+
+}  // namespace cshealthd::pipeline
