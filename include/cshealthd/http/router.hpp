@@ -40,6 +40,8 @@ class Router {
     std::string allow;  // for 405: "GET, POST"
   };
   Match match(const std::string& method, const std::string& path) const;
+  // Every route as (method, pattern), in the order added: what the API description is checked against.
+  std::vector<std::pair<std::string, std::string>> routes() const;
 
  private:
   struct Route {
