@@ -1,0 +1,364 @@
+// Three `cshealthd serve` processes on one PostgreSQL, as a deployment runs them: the job queue runs every
+// job exactly once, a replica killed (kill -9) in the middle of the nightly run is replaced by another that
+// resumes where it stopped, the nightly run happens once per date however the clocks disagree and the
+// leadership moves, a night missed while all were down is caught up once, and replicas syncing together
+// stay inside the app's one HubSpot budget.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "cshealthd/core/time.hpp"
+#include "daemon.hpp"
+#include "raw_http.hpp"
+#include "test_database.hpp"
+
+namespace cshealthd {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using testing::Daemon;
+using testing::TempDir;
+
+constexpr const char* kAdmin = "admin-secret";
+
+class ReplicasTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ::chmod(dir_.path().c_str(), 0711); }
+
+  void start_sim(std::vector<std::string> args) {
+    testing::DaemonOptions o;
+    o.binary = testing::hubspot_sim_binary();
+    o.args = {"--listen", "127.0.0.1:0", "--token", "T"};
+    o.args.insert(o.args.end(), args.begin(), args.end());
+    o.log_path = dir_.path() / "sim.log";
+    sim_ = std::make_unique<Daemon>(o);
+    sim_port_ = sim_->wait_listening();
+    ASSERT_NE(sim_port_, 0) << sim_->log();
+  }
+
+  std::vector<std::string> env(int i) const {
+    std::vector<std::string> e = {"CSHEALTHD_STATE_DIR=" + (dir_.path() / ("r" + std::to_string(i))).string(),
+                                  "CSHEALTHD_HTTP_LISTEN=127.0.0.1:0",
+                                  "CSHEALTHD_DATABASE_URL=" + db_.conninfo(),
+                                  "CSHEALTHD_ADMIN_TOKEN=" + std::string(kAdmin),
+                                  "CSHEALTHD_LOG_FORMAT=text",
+                                  "CSHEALTHD_JOBS_WORKERS=4",
+                                  "CSHEALTHD_JOBS_LEASE_MS=2000",
+                                  "CSHEALTHD_JOBS_POLL_INTERVAL_MS=50",
+                                  "CSHEALTHD_JOBS_RETRY_BASE_MS=100",
+                                  "CSHEALTHD_SCHEDULE_TICK_MS=100",
+                                  "CSHEALTHD_SCHEDULE_SYNC_INTERVAL_MS=0",
+                                  "CSHEALTHD_HTTP_SHUTDOWN_DEADLINE_MS=3000"};
+    if (sim_port_) {
+      e.push_back("CSHEALTHD_HUBSPOT_BASE_URL=http://127.0.0.1:" + std::to_string(sim_port_));
+      e.push_back("CSHEALTHD_HUBSPOT_TOKEN=T");
+    }
+    return e;
+  }
+
+  // Replica i (0-based), with `extra` environment; waits until it listens.
+  void start(int i, std::vector<std::string> extra = {}) {
+    testing::DaemonOptions o;
+    o.env = env(i);
+    o.env.insert(o.env.end(), extra.begin(), extra.end());
+    o.log_path = dir_.path() / ("replica" + std::to_string(i) + "-" + std::to_string(starts_++) + ".log");
+    if (replicas_.size() <= static_cast<std::size_t>(i)) replicas_.resize(static_cast<std::size_t>(i) + 1);
+    ports_.resize(replicas_.size());
+    replicas_[static_cast<std::size_t>(i)] = std::make_unique<Daemon>(o);
+    ports_[static_cast<std::size_t>(i)] = replicas_[static_cast<std::size_t>(i)]->wait_listening(60s);
+    ASSERT_NE(ports_[static_cast<std::size_t>(i)], 0) << replicas_[static_cast<std::size_t>(i)]->log();
+  }
+
+  long long scalar(const std::string& sql) const {
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction tx(c);
+    const auto r = tx.exec(sql);
+    return r.empty() || r[0][0].is_null() ? 0 : r[0][0].as<long long>();
+  }
+  std::string text(const std::string& sql) const {
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction tx(c);
+    const auto r = tx.exec(sql);
+    return r.empty() || r[0][0].is_null() ? "" : r[0][0].as<std::string>();
+  }
+  void exec(const std::string& sql) const {
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction tx(c);
+    tx.exec(sql);
+  }
+  // Polls until `sql` gives at least n; false when the time ran out.
+  bool wait_for(const std::string& sql, long long n, std::chrono::seconds timeout) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      try {
+        if (scalar(sql) >= n) return true;
+      } catch (const std::exception&) {
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    return false;
+  }
+  // The replica whose pid is in a lease token ("host:pid:id/w0/3"), or -1.
+  int replica_of(const std::string& lease) const {
+    const auto a = lease.find(':'), b = lease.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) return -1;
+    const auto pid = std::stoi(lease.substr(a + 1, b - a - 1));
+    for (std::size_t i = 0; i < replicas_.size(); ++i) {
+      if (replicas_[i] && replicas_[i]->pid() == pid) return static_cast<int>(i);
+    }
+    return -1;
+  }
+  testing::RawResponse api(int i, const std::string& method, const std::string& path,
+                           const std::string& body = "") {
+    return testing::http_request(
+        ports_[static_cast<std::size_t>(i)], method, path, body,
+        {"Authorization: Bearer " + std::string(kAdmin), "Content-Type: application/json"});
+  }
+  void set_clock(const char* iso) const { std::ofstream(clock_file()) << *core::parse_iso8601(iso) << "\n"; }
+  fs::path clock_file() const { return dir_.path() / "clock"; }
+
+  TempDir dir_;
+  testing::TestDatabase db_;
+  std::unique_ptr<Daemon> sim_;
+  std::uint16_t sim_port_ = 0;
+  std::vector<std::unique_ptr<Daemon>> replicas_;
+  std::vector<std::uint16_t> ports_;
+  int starts_ = 0;
+};
+
+TEST_F(ReplicasTest, TenThousandJobsOverThreeReplicasOfFourWorkersRunExactlyOnce) {
+  for (int i = 0; i < 3; ++i) start(i);
+  exec("INSERT INTO jobs (kind) SELECT 'probe' FROM generate_series(1, 10000)");
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM jobs WHERE state = 'succeeded'", 10'000, 240s))
+      << scalar("SELECT count(*) FROM jobs WHERE state = 'succeeded'") << " succeeded";
+  EXPECT_EQ(scalar("SELECT count(*) FROM job_probes"), 10'000);                // 0 lost, 0 run twice
+  EXPECT_EQ(scalar("SELECT count(DISTINCT job_id) FROM job_probes"), 10'000);  // 0 double claims
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE attempt <> 1 OR takeovers <> 0"), 0);
+  // Every replica took its share.
+  std::map<int, long long> per_replica;
+  pqxx::connection c(db_.conninfo());
+  pqxx::nontransaction tx(c);
+  for (const auto& r : tx.exec("SELECT worker FROM job_probes"))
+    ++per_replica[replica_of(r[0].as<std::string>())];
+  EXPECT_EQ(per_replica.count(-1), 0u);
+  for (int i = 0; i < 3; ++i) EXPECT_GT(per_replica[i], 500) << "replica " << i;
+}
+
+TEST_F(ReplicasTest, AFailingJobIsRetriedWithBackoffThenDeadAndAnOperatorRetriesIt) {
+  start(0);
+  exec(
+      "INSERT INTO jobs (kind, payload, max_attempts) VALUES ('probe', '{\"fail_until_attempt\": 3}', 5), "
+      "('probe', '{\"fail_until_attempt\": 99}', 2), ('no-such-kind', '{}', 5)");
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM jobs WHERE state IN ('succeeded', 'dead')", 3, 60s));
+  EXPECT_EQ(text("SELECT state || ' ' || attempt FROM jobs WHERE payload->>'fail_until_attempt' = '3'"),
+            "succeeded 3");
+  EXPECT_EQ(text("SELECT state || ' ' || attempt FROM jobs WHERE payload->>'fail_until_attempt' = '99'"),
+            "dead 2");
+  // A kind this version has no handler for is dead at once: no retry can mend it.
+  EXPECT_EQ(text("SELECT state || ' ' || attempt FROM jobs WHERE kind = 'no-such-kind'"), "dead 1");
+  const auto dead = json::parse(api(0, "GET", "/v1/jobs?state=dead").body);
+  ASSERT_EQ(dead["jobs"].size(), 2u);
+  const auto id = dead["jobs"][0]["id"].get<long long>();
+  EXPECT_THAT(dead["jobs"][0]["error"].get<std::string>(), ::testing::HasSubstr("no handler"));
+  const auto retried = api(0, "POST", "/v1/jobs/" + std::to_string(id) + "/retry");
+  EXPECT_EQ(retried.status, 200) << retried.body;
+  EXPECT_EQ(api(0, "POST", "/v1/jobs/999999/retry").status, 404);
+  EXPECT_EQ(api(0, "GET", "/v1/jobs?state=exploded").status, 400);
+  // The retried job fails again (still no handler) and is dead again; nothing else changed.
+  ASSERT_TRUE(
+      wait_for("SELECT count(*) FROM jobs WHERE state = 'dead' AND attempt = 1 AND kind = 'no-such-kind' "
+               "AND updated_at > now() - interval '30 seconds'",
+               1, 30s));
+  const auto metrics = testing::http_request(ports_[0], "GET", "/metrics").body;
+  EXPECT_THAT(metrics,
+              ::testing::HasSubstr("cshealthd_jobs_finished_total{kind=\"probe\",outcome=\"dead\"} 1"));
+  EXPECT_THAT(metrics,
+              ::testing::HasSubstr("cshealthd_jobs_finished_total{kind=\"probe\",outcome=\"failed\"} 3"));
+}
+
+TEST_F(ReplicasTest, KillNineMidRunAnotherReplicaResumesTheSyncAtItsCursorAndTheScoringAtItsChunk) {
+  // 1,500 companies whose pages take 40 ms: the first sync is long enough to be hit midway.
+  start_sim({"--seed", "9", "--generate", "1500", "--rate-limit", "off", "--search-rate", "off", "--faults",
+             "route=/crm/v3/objects/companies,latency=1x40"});
+  set_clock("2026-12-01T16:59:30Z");  // 01:59:30 in Tokyo
+  const std::vector<std::string> extra = {"CSHEALTHD_TEST_CLOCK_FILE=" + clock_file().string(),
+                                          "CSHEALTHD_SCORING_CHUNK_SIZE=50"};
+  for (int i = 0; i < 3; ++i) start(i, extra);
+  set_clock("2026-12-01T17:00:01Z");  // 02:00:01: the nightly run is due
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM jobs WHERE kind = 'pipeline' AND state = 'running'", 1, 30s));
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM crm_objects WHERE object_type = 'companies'", 300, 60s));
+  const auto lease = text("SELECT lease_owner FROM jobs WHERE kind = 'pipeline'");
+  const int victim = replica_of(lease);
+  ASSERT_GE(victim, 0) << lease;
+  const auto companies_at_kill = scalar("SELECT count(*) FROM crm_objects WHERE object_type = 'companies'");
+  ASSERT_LT(companies_at_kill, 1500) << "the sync finished before the kill";
+  replicas_[static_cast<std::size_t>(victim)]->signal(SIGKILL);
+  replicas_[static_cast<std::size_t>(victim)]->wait_exit(10s);
+
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM runs WHERE state = 'succeeded'", 1, 180s))
+      << text("SELECT error FROM jobs WHERE kind = 'pipeline'");
+  EXPECT_EQ(scalar("SELECT count(*) FROM runs"), 1);
+  EXPECT_EQ(text("SELECT kind || ' ' || trigger || ' ' || as_of FROM runs"), "nightly schedule 2026-12-02");
+  EXPECT_EQ(scalar("SELECT takeovers FROM jobs WHERE kind = 'pipeline'"), 1);
+  EXPECT_EQ(scalar("SELECT attempt FROM jobs WHERE kind = 'pipeline'"), 2);
+  // The sync resumed at its cursor: each page of companies was asked for once, but for the one in flight.
+  const auto log = json::parse(testing::http_request(sim_port_, "GET", "/__sim/requests").body)["requests"];
+  std::map<std::string, int> pages;
+  int list_calls = 0;
+  for (const auto& r : log) {
+    const auto path = r["path"].get<std::string>();
+    if (r["method"] != "GET" || path.rfind("/crm/v3/objects/companies?", 0) != 0) continue;
+    ++list_calls;
+    ++pages[path];
+  }
+  int repeated = 0;
+  for (const auto& [path, n] : pages) repeated += n - 1;
+  EXPECT_LE(repeated, 2) << list_calls << " list calls for " << pages.size() << " pages";
+  EXPECT_EQ(scalar("SELECT count(*) FROM crm_objects WHERE object_type = 'companies'"), 1500);
+  EXPECT_EQ(scalar("SELECT count(*) FROM health_scores WHERE day = '2026-12-02'"), 1500);
+  EXPECT_EQ(scalar("SELECT count(*) FROM score_runs WHERE as_of = '2026-12-02'"), 1);
+
+  // Now a run killed while scoring: start one on a replica, kill whoever holds it mid-score.
+  const int alive = victim == 0 ? 1 : 0;
+  const auto posted = api(alive, "POST", "/v1/runs", R"({"as_of": "2026-12-03"})");
+  ASSERT_EQ(posted.status, 202) << posted.body;
+  const auto run_id = json::parse(posted.body)["run"]["id"].get<long long>();
+  EXPECT_EQ(api(alive, "POST", "/v1/runs").status, 409);  // one run at a time
+  const std::string score_progress =
+      "SELECT coalesce((checkpoint->'score'->>'companies')::bigint, 0) FROM jobs "
+      "WHERE run_id = " +
+      std::to_string(run_id);
+  ASSERT_TRUE(wait_for(score_progress, 200, 120s));
+  const auto holder =
+      replica_of(text("SELECT lease_owner FROM jobs WHERE run_id = " + std::to_string(run_id)));
+  ASSERT_GE(holder, 0);
+  replicas_[static_cast<std::size_t>(holder)]->signal(SIGKILL);
+  replicas_[static_cast<std::size_t>(holder)]->wait_exit(10s);
+  const auto killed_at = text("SELECT now()");
+  const auto scored_before = scalar(score_progress);  // committed with their rows, so exactly these are kept
+  ASSERT_LT(scored_before, 1500) << "the scoring finished before the kill";
+  ASSERT_TRUE(wait_for(
+      "SELECT count(*) FROM runs WHERE state = 'succeeded' AND id = " + std::to_string(run_id), 1, 180s));
+  EXPECT_EQ(scalar("SELECT count(*) FROM health_scores WHERE day = '2026-12-03'"), 1500);
+  // No result was written twice: the companies scored before the kill were not scored again.
+  EXPECT_EQ(scalar("SELECT count(*) FROM health_scores WHERE day = '2026-12-03' AND computed_at > '" +
+                   killed_at + "'"),
+            1500 - scored_before);
+  EXPECT_EQ(scalar("SELECT count(*) FROM score_runs WHERE as_of = '2026-12-03'"), 1);
+  const int survivor = 3 - victim - holder;
+  const auto run = json::parse(api(survivor, "GET", "/v1/runs/" + std::to_string(run_id)).body)["run"];
+  EXPECT_EQ(run["summary"]["companies_scored"], 1500) << run.dump();
+  EXPECT_EQ(run["stages"][1]["state"], "done");
+}
+
+TEST_F(ReplicasTest, OneNightlyPerDateWithClocksTwoMinutesApartALeaderKilledAndAMissedNightCaughtUpOnce) {
+  start_sim({"--seed", "3", "--generate", "30", "--rate-limit", "off", "--search-rate", "off"});
+  set_clock("2026-12-01T16:55:00Z");  // 01:55 in Tokyo
+  const std::vector<int> skews = {-120'000, 0, 120'000};
+  auto extra = [&](int i) {
+    return std::vector<std::string>{
+        "CSHEALTHD_TEST_CLOCK_FILE=" + clock_file().string(),
+        "CSHEALTHD_TEST_CLOCK_SKEW_MS=" + std::to_string(skews[static_cast<std::size_t>(i)])};
+  };
+  for (int i = 0; i < 3; ++i) start(i, extra(i));
+  auto leader = [&] {
+    for (std::size_t i = 0; i < ports_.size(); ++i) {
+      if (!replicas_[i]) continue;
+      const auto m = testing::http_request(ports_[i], "GET", "/metrics").body;
+      if (m.find("cshealthd_scheduler_leader 1") != std::string::npos) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  // Time moves through 02:00 a minute per 300 ms; the leader is killed on the way.
+  bool killed = false;
+  for (int minute = 56; minute <= 70; ++minute) {
+    const auto t = *core::parse_iso8601("2026-12-01T16:00:00Z") + minute * 60'000;
+    std::ofstream(clock_file()) << t << "\n";
+    std::this_thread::sleep_for(300ms);
+    if (minute == 57 && !killed) {
+      int l = -1;
+      for (int tries = 0; tries < 50 && l < 0; ++tries, std::this_thread::sleep_for(100ms)) l = leader();
+      ASSERT_GE(l, 0);
+      replicas_[static_cast<std::size_t>(l)]->signal(SIGKILL);
+      replicas_[static_cast<std::size_t>(l)]->wait_exit(10s);
+      replicas_[static_cast<std::size_t>(l)].reset();
+      killed = true;
+    }
+  }
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM runs WHERE state = 'succeeded'", 1, 120s));
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(scalar("SELECT count(*) FROM runs WHERE kind = 'nightly'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM runs WHERE as_of = '2026-12-02' AND trigger = 'schedule'"), 1);
+
+  // Every replica stops; two nights pass; all three start again at 06:00 on the 4th: one catch-up run.
+  for (auto& r : replicas_) {
+    if (!r) continue;
+    r->signal(SIGTERM);
+    EXPECT_EQ(r->wait_exit(30s), 0);
+    r.reset();
+  }
+  set_clock("2026-12-03T21:00:00Z");
+  for (int i = 0; i < 3; ++i) start(i, extra(i));
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM runs WHERE trigger = 'catch-up'", 1, 30s));
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM runs WHERE state = 'succeeded'", 2, 120s));
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(scalar("SELECT count(*) FROM runs WHERE kind = 'nightly'"), 2);
+  EXPECT_EQ(scalar("SELECT count(*) FROM runs WHERE trigger = 'catch-up' AND as_of = '2026-12-04'"), 1);
+  // Every replica's gauges (refreshed every 5 s) show the queue and the last nightly run.
+  std::string metrics;
+  for (int tries = 0; tries < 100; ++tries, std::this_thread::sleep_for(100ms)) {
+    metrics = testing::http_request(ports_[0], "GET", "/metrics").body;
+    if (metrics.find("cshealthd_jobs{kind=\"pipeline\",state=\"succeeded\"} 2") != std::string::npos) break;
+  }
+  EXPECT_THAT(metrics, ::testing::HasSubstr("cshealthd_jobs{kind=\"pipeline\",state=\"succeeded\"} 2"));
+  EXPECT_THAT(metrics, ::testing::ContainsRegex("cshealthd_nightly_last_success_time_seconds [1-9]"));
+}
+
+TEST_F(ReplicasTest, ThreeSyncingTogetherNeverExceedTheAppBudgetInAnyTenSeconds) {
+  start_sim({"--seed", "4", "--generate", "4000", "--rate-limit", "190/10s", "--search-rate", "5/s"});
+  // Three processes sync different object types at once, each with the whole budget configured.
+  const std::vector<std::vector<std::string>> objects = {{"--objects", "companies,meetings"},
+                                                         {"--objects", "contacts,tickets"},
+                                                         {"--objects", "deals,feedback_submissions"}};
+  std::vector<std::unique_ptr<Daemon>> syncs;
+  for (std::size_t i = 0; i < objects.size(); ++i) {
+    testing::DaemonOptions o;
+    o.args = {"sync", "--full"};
+    o.args.insert(o.args.end(), objects[i].begin(), objects[i].end());
+    o.env = env(static_cast<int>(i));
+    o.log_path = dir_.path() / ("sync" + std::to_string(i) + ".log");
+    syncs.push_back(std::make_unique<Daemon>(o));
+  }
+  for (auto& s : syncs) EXPECT_EQ(s->wait_exit(600s), 0) << s->log();
+  const auto log = json::parse(testing::http_request(sim_port_, "GET", "/__sim/requests").body)["requests"];
+  std::vector<std::int64_t> at;
+  int limited = 0;
+  for (const auto& r : log) {
+    at.push_back(r["at_ms"].get<std::int64_t>());
+    limited += r["status"] == 429 ? 1 : 0;
+  }
+  ASSERT_GT(at.size(), 400u) << "too few requests to say anything about a 10 s window";
+  std::sort(at.begin(), at.end());
+  std::size_t worst = 0;
+  for (std::size_t i = 0, j = 0; i < at.size(); ++i) {
+    while (at[i] - at[j] >= 10'000) ++j;
+    worst = std::max(worst, i - j + 1);
+  }
+  EXPECT_LE(worst, 190u) << "requests in the busiest 10 s";
+  EXPECT_LT(limited * 100, static_cast<int>(at.size())) << limited << " 429s of " << at.size();
+  std::printf("[ measured ] %zu requests, busiest 10 s: %zu, 429s: %d\n", at.size(), worst, limited);
+}
+
+}  // namespace
+}  // namespace cshealthd
