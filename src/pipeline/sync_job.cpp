@@ -36,14 +36,8 @@ sync::RunReport SyncJob::run(const SyncJobOptions& o, std::function<void(const s
   options.lock_wait = std::chrono::milliseconds(config_.sync.lock_wait_ms);
   auto report = runner.run(specs_to_sync, options, std::move(on_page));
 
-  metrics_.counter("cshealthd_sync_api_calls_total", "HubSpot requests made by syncs").inc(report.api.calls);
-  metrics_.counter("cshealthd_sync_rate_limited_total", "HubSpot 429 answers seen by syncs")
-      .inc(report.api.rate_limited);
-  metrics_.counter("cshealthd_sync_retries_total", "HubSpot requests syncs retried").inc(report.api.retries);
-  std::uint64_t rejected = report.reference.rejected;
-  for (const auto& t : report.types) rejected += t.rejected_values;
-  metrics_.counter("cshealthd_sync_rejected_values_total", "Malformed HubSpot values skipped by syncs")
-      .inc(rejected);
+  // The client and the syncer count requests, retries, 429s, records and rejected values in the same
+  // registry as they go; a run adds its outcome.
   const char* result = !report.ok() ? "failed" : report.complete() ? "succeeded" : "interrupted";
   metrics_.counter("cshealthd_sync_runs_total", "Sync runs by result", {{"result", result}}).inc();
   if (report.complete()) {
