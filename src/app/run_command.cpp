@@ -32,15 +32,13 @@ std::vector<std::string> stage_lines(const store::Run& run) {
     double share = state == "done" ? 1.0 : 0.0;
     std::string detail;
     if (name == "sync") {
-      detail = std::to_string(p.value("records", 0)) + " records, " +
+      detail = std::to_string(p.value("records", p.value("records_so_far", 0))) + " records, " +
                std::to_string(p.value("api_calls", 0)) + " API calls";
     } else if (name == "score") {
       const auto done = p.value("companies", std::uint64_t{0});
       detail = std::to_string(done) + " companies";
-      if (p.contains("companies_to_score") && p["companies_to_score"].is_array() &&
-          !p["companies_to_score"].empty())
-        share =
-            std::max(share, static_cast<double>(done) / static_cast<double>(p["companies_to_score"].size()));
+      const auto total = p.value("companies_total", std::uint64_t{0});
+      if (total > 0) share = std::max(share, static_cast<double>(done) / static_cast<double>(total));
     }
     char line[256];
     std::snprintf(line, sizeof line, "%-6s %-8s %s %s", name.c_str(), state.c_str(), bar(share).c_str(),

@@ -72,6 +72,8 @@ void JobWorkers::requeue_expired() {
 
 void JobWorkers::work(int index) {
   const std::string prefix = o_.instance + "/w" + std::to_string(index) + "/";
+  std::vector<std::string> kinds;
+  for (const auto& [kind, handler] : handlers_) kinds.push_back(kind);
   while (true) {
     std::uint64_t seen = 0;
     {
@@ -82,7 +84,7 @@ void JobWorkers::work(int index) {
     std::optional<store::Job> job;
     try {
       requeue_expired();
-      job = queue_.claim(prefix + std::to_string(++claims_));
+      job = queue_.claim(prefix + std::to_string(++claims_), kinds);
     } catch (const std::exception& e) {
       spdlog::warn("jobs: cannot reach the queue: {}", e.what());
     }

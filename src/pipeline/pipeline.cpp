@@ -1,6 +1,7 @@
 #include "cshealthd/pipeline/pipeline.hpp"
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -154,6 +155,14 @@ json Pipeline::run_sync(JobContext& ctx, std::int64_t run, json& cp) {
     save(ctx, run, cp, "sync", "running", progress);
     throw JobInterrupted("stopped during the sync stage");
   }
+  if (!report.skipped.empty()) {
+    // Another process (a CLI sync, say) holds a type: scoring now would miss its changes. Retried after
+    // a backoff; the types already synced are incremental then, and cheap.
+    std::string types;
+    for (const auto& t : report.skipped) types += (types.empty() ? "" : ", ") + t;
+    save(ctx, run, cp, "sync", "running", progress);
+    throw std::runtime_error("sync: another process is syncing " + types + "; retrying later");
+  }
   return progress;
 }
 
@@ -166,7 +175,7 @@ json Pipeline::run_score(JobContext& ctx, std::int64_t run, const std::string& k
   o.stop = ctx.stop;
   if (kind == "refresh") {
     const std::string since = cp.value("changed_since", std::string());
-    if (!progress.contains("companies_to_score")) {
+    if (!cp.contains("refresh_companies")) {
       const auto ids = db_.with_retry("pipeline_changed_companies", [&](pqxx::connection& c) {
         pqxx::read_transaction tx(c, "pipeline_changed_companies");
         std::vector<std::int64_t> out;
@@ -181,13 +190,25 @@ json Pipeline::run_score(JobContext& ctx, std::int64_t run, const std::string& k
           out.push_back(r[0].as<std::int64_t>());
         return out;
       });
-      progress["companies_to_score"] = ids;
+      // Past kRescoreAll changed companies (a first sync, a bulk import) everyone is rescored: the list
+      // would only cost, in the checkpoint and in the query.
+      constexpr std::size_t kRescoreAll = 20'000;
+      cp["refresh_companies"] = ids.size() > kRescoreAll ? json("all") : json(ids);
     }
-    o.companies = progress["companies_to_score"].get<std::vector<std::int64_t>>();
-    if (o.companies->empty()) {
-      progress["companies"] = 0;
-      return progress;
+    if (cp["refresh_companies"].is_array()) {
+      o.companies = cp["refresh_companies"].get<std::vector<std::int64_t>>();
+      progress["companies_total"] = o.companies->size();
+      if (o.companies->empty()) {
+        progress["companies"] = 0;
+        return progress;
+      }
     }
+  }
+  if (!progress.contains("companies_total")) {
+    progress["companies_total"] = db_.with_retry("pipeline_count_companies", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c, "pipeline_count_companies");
+      return tx.exec("SELECT count(*) FROM companies WHERE NOT archived")[0][0].as<std::int64_t>();
+    });
   }
   if (progress.contains("score_run")) o.run_id = progress["score_run"].get<std::int64_t>();
   o.after = progress.value("after", std::int64_t{0});
@@ -230,7 +251,7 @@ json Pipeline::run_score(JobContext& ctx, std::int64_t run, const std::string& k
   progress["seconds"] = progress.value("seconds", 0.0) + seconds_since(t0);
   cp["score"] = progress;
   if (report.interrupted) throw JobInterrupted("stopped during the score stage");
-  progress.erase("companies_to_score");  // kept in the checkpoint only while needed
+  cp.erase("refresh_companies");  // kept in the checkpoint only while needed
   return progress;
 }
 

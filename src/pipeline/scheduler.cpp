@@ -77,7 +77,11 @@ bool Scheduler::lead() {
 bool Scheduler::tick() {
   if (std::chrono::steady_clock::now() - gauges_at_ >= std::chrono::seconds(5)) {
     gauges_at_ = std::chrono::steady_clock::now();
-    refresh_gauges();
+    try {
+      refresh_gauges();
+    } catch (const std::exception& e) {  // the gauges wait; the leadership is not at stake
+      spdlog::warn("scheduler: could not refresh the queue gauges: {}", e.what());
+    }
   }
   if (!o_.enabled) return false;
   const bool leader = lead();

@@ -75,7 +75,7 @@ std::optional<std::int64_t> JobQueue::enqueue(const JobSpec& s) {
   });
 }
 
-std::optional<Job> JobQueue::claim(const std::string& lease) {
+std::optional<Job> JobQueue::claim(const std::string& lease, const std::vector<std::string>& kinds) {
   return db_.with_retry("job_claim", [&](pqxx::connection& c) -> std::optional<Job> {
     pqxx::work tx(c, "job_claim");
     const auto r = tx.exec_params(
@@ -84,9 +84,9 @@ std::optional<Job> JobQueue::claim(const std::string& lease) {
             "lease_until = now() + $2 * interval '1 millisecond', started_at = coalesce(started_at, now()), "
             "updated_at = now() "
             "WHERE id = (SELECT id FROM jobs WHERE state IN ('queued', 'failed') AND run_after <= now() "
-            "ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ") +
+            "AND kind = ANY($3::text[]) ORDER BY run_after, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ") +
             kColumns,
-        lease, static_cast<long long>(o_.lease.count()));
+        lease, static_cast<long long>(o_.lease.count()), text_array(kinds));
     tx.commit();
     if (r.empty()) return std::nullopt;
     return to_job(r[0]);

@@ -160,31 +160,38 @@ TEST_F(ReplicasTest, AFailingJobIsRetriedWithBackoffThenDeadAndAnOperatorRetries
   exec(
       "INSERT INTO jobs (kind, payload, max_attempts) VALUES ('probe', '{\"fail_until_attempt\": 3}', 5), "
       "('probe', '{\"fail_until_attempt\": 99}', 2), ('no-such-kind', '{}', 5)");
-  ASSERT_TRUE(wait_for("SELECT count(*) FROM jobs WHERE state IN ('succeeded', 'dead')", 3, 60s));
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM jobs WHERE state IN ('succeeded', 'dead')", 2, 60s));
   EXPECT_EQ(text("SELECT state || ' ' || attempt FROM jobs WHERE payload->>'fail_until_attempt' = '3'"),
             "succeeded 3");
   EXPECT_EQ(text("SELECT state || ' ' || attempt FROM jobs WHERE payload->>'fail_until_attempt' = '99'"),
             "dead 2");
-  // A kind this version has no handler for is dead at once: no retry can mend it.
-  EXPECT_EQ(text("SELECT state || ' ' || attempt FROM jobs WHERE kind = 'no-such-kind'"), "dead 1");
+  // A kind this version cannot run is left for a replica that can (a rolling upgrade), not failed.
+  EXPECT_EQ(text("SELECT state || ' ' || attempt FROM jobs WHERE kind = 'no-such-kind'"), "queued 0");
   const auto dead = json::parse(api(0, "GET", "/v1/jobs?state=dead").body);
-  ASSERT_EQ(dead["jobs"].size(), 2u);
+  ASSERT_EQ(dead["jobs"].size(), 1u);
   const auto id = dead["jobs"][0]["id"].get<long long>();
-  EXPECT_THAT(dead["jobs"][0]["error"].get<std::string>(), ::testing::HasSubstr("no handler"));
+  EXPECT_THAT(dead["jobs"][0]["error"].get<std::string>(), ::testing::HasSubstr("failing attempt 2"));
+  EXPECT_EQ(api(0, "POST", "/v1/jobs/" + std::to_string(id - 1) + "/retry").status, 409);  // it succeeded
   const auto retried = api(0, "POST", "/v1/jobs/" + std::to_string(id) + "/retry");
   EXPECT_EQ(retried.status, 200) << retried.body;
+  EXPECT_EQ(json::parse(retried.body)["job"]["attempt"], 0);
   EXPECT_EQ(api(0, "POST", "/v1/jobs/999999/retry").status, 404);
+  EXPECT_EQ(api(0, "POST", "/v1/jobs/abc/retry").status, 400);
   EXPECT_EQ(api(0, "GET", "/v1/jobs?state=exploded").status, 400);
-  // The retried job fails again (still no handler) and is dead again; nothing else changed.
-  ASSERT_TRUE(
-      wait_for("SELECT count(*) FROM jobs WHERE state = 'dead' AND attempt = 1 AND kind = 'no-such-kind' "
-               "AND updated_at > now() - interval '30 seconds'",
-               1, 30s));
-  const auto metrics = testing::http_request(ports_[0], "GET", "/metrics").body;
+  EXPECT_EQ(testing::http_request(ports_[0], "GET", "/v1/jobs").status, 401);
+  // The retried job runs its two attempts again and is dead again.
+  std::string metrics;
+  for (int tries = 0; tries < 300; ++tries, std::this_thread::sleep_for(100ms)) {
+    metrics = testing::http_request(ports_[0], "GET", "/metrics").body;
+    if (metrics.find("outcome=\"dead\"} 2") != std::string::npos) break;
+  }
+  EXPECT_EQ(text("SELECT state || ' ' || attempt FROM jobs WHERE id = " + std::to_string(id)), "dead 2");
   EXPECT_THAT(metrics,
-              ::testing::HasSubstr("cshealthd_jobs_finished_total{kind=\"probe\",outcome=\"dead\"} 1"));
+              ::testing::HasSubstr("cshealthd_jobs_finished_total{kind=\"probe\",outcome=\"dead\"} 2"));
   EXPECT_THAT(metrics,
-              ::testing::HasSubstr("cshealthd_jobs_finished_total{kind=\"probe\",outcome=\"failed\"} 3"));
+              ::testing::HasSubstr("cshealthd_jobs_finished_total{kind=\"probe\",outcome=\"failed\"} 4"));
+  EXPECT_THAT(metrics,
+              ::testing::HasSubstr("cshealthd_jobs_finished_total{kind=\"probe\",outcome=\"succeeded\"} 1"));
 }
 
 TEST_F(ReplicasTest, KillNineMidRunAnotherReplicaResumesTheSyncAtItsCursorAndTheScoringAtItsChunk) {
@@ -260,6 +267,27 @@ TEST_F(ReplicasTest, KillNineMidRunAnotherReplicaResumesTheSyncAtItsCursorAndThe
   const auto run = json::parse(api(survivor, "GET", "/v1/runs/" + std::to_string(run_id)).body)["run"];
   EXPECT_EQ(run["summary"]["companies_scored"], 1500) << run.dump();
   EXPECT_EQ(run["stages"][1]["state"], "done");
+}
+
+TEST_F(ReplicasTest, SigtermMidRunHandsTheRunBackWithinTheDeadlineAndAnotherReplicaFinishesIt) {
+  start_sim({"--seed", "9", "--generate", "1500", "--rate-limit", "off", "--search-rate", "off", "--faults",
+             "route=/crm/v3/objects/companies,latency=1x40"});
+  for (int i = 0; i < 2; ++i) start(i);
+  const auto posted = api(0, "POST", "/v1/runs");
+  ASSERT_EQ(posted.status, 202) << posted.body;
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM crm_objects WHERE object_type = 'companies'", 200, 60s));
+  const int holder = replica_of(text("SELECT lease_owner FROM jobs WHERE kind = 'pipeline'"));
+  ASSERT_GE(holder, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  replicas_[static_cast<std::size_t>(holder)]->signal(SIGTERM);
+  EXPECT_EQ(replicas_[static_cast<std::size_t>(holder)]->wait_exit(10s), 0);
+  // Handed back at its next committed page, well within http.shutdown_deadline_ms (3 s here).
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+  EXPECT_THAT(replicas_[static_cast<std::size_t>(holder)]->log(), ::testing::HasSubstr("handed back"));
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM runs WHERE state = 'succeeded'", 1, 120s));
+  // The hand-back spent no attempt and needed no lease to run out.
+  EXPECT_EQ(text("SELECT attempt || ' ' || takeovers FROM jobs WHERE kind = 'pipeline'"), "1 0");
+  EXPECT_EQ(scalar("SELECT count(*) FROM health_scores"), 1500);
 }
 
 TEST_F(ReplicasTest, OneNightlyPerDateWithClocksTwoMinutesApartALeaderKilledAndAMissedNightCaughtUpOnce) {

@@ -61,8 +61,9 @@ class JobQueue {
   std::optional<std::int64_t> enqueue(const JobSpec& spec);
   static std::optional<std::int64_t> enqueue(pqxx::work& tx, const JobSpec& spec);
 
-  // The oldest ready job, now running under `lease` (unique per claim), or nullopt.
-  std::optional<Job> claim(const std::string& lease);
+  // The oldest ready job of one of `kinds`, now running under `lease` (unique per claim), or nullopt.
+  // A replica claims only the kinds it can run: in a rolling upgrade an older one leaves newer kinds be.
+  std::optional<Job> claim(const std::string& lease, const std::vector<std::string>& kinds);
   // Jobs whose lease ran out go back to the queue (or to dead, out of attempts). Returns how many.
   std::size_t requeue_expired();
   // Extends the leases named; returns those still held (the others were taken over).

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# The service's own pipeline, measured on this machine with three replicas on one PostgreSQL (replica 0
+# runs the embedded cluster; the others reach it on its unix socket) against the HubSpot simulator at its
+# default limits (190 requests / 10 s, 5 searches / s):
+#   1. the first pipeline run over COMPANIES companies (a full sync, then every company scored): wall
+#      time, API calls, and wall time ÷ the time the rate limit allows for those calls (calls ÷ 19/s);
+#   2. its score stage ÷ the time PostgreSQL alone takes to COPY the same inputs out and the same results
+#      in, measured in the same run; then a second (incremental, nightly-sized) run;
+#   3. jobs/s through the queue: 10,000 probe jobs, 3 replicas × 4 workers;
+#   4. freshness: 20 changes to companies in the simulator, each until its new score is stored, with
+#      schedule.sync_interval_ms = FRESH_INTERVAL_MS (default 60000): median and max.
+#   bench/pipeline.sh BUILD_DIR [COMPANIES]     (default 100000: about half an hour, most of it the sync)
+set -euo pipefail
+build="$(cd "${1:?build dir}" && pwd)"
+companies="${2:-100000}"
+fresh_interval="${FRESH_INTERVAL_MS:-60000}"
+work=$(mktemp -d /tmp/cshealthd-pipebench-XXXXXX)
+chmod 711 "$work"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+admin=bench-admin
+
+port_of() {  # log file -> port from its "listening on" line
+  for _ in $(seq 1 3000); do
+    if grep -aq 'listening on' "$1" 2>/dev/null; then grep -ao 'listening on [0-9.]*:[0-9]*' "$1" | head -1 | sed 's/.*://'; return; fi
+    sleep 0.1
+  done
+  echo "pipeline: $1 did not start" >&2; tail -20 "$1" >&2; exit 1
+}
+
+"$build/tools/hubspot-sim/hubspot-sim" --listen 127.0.0.1:0 --token T --generate "$companies" --seed 11 \
+  >"$work/sim.log" 2>&1 &
+pids+=($!)
+simport=$(port_of "$work/sim.log")
+
+declare -a rpid rport
+start_replica() {  # index, extra env...
+  local i=$1; shift
+  local db=()
+  [ "$i" -gt 0 ] && db=("CSHEALTHD_DATABASE_URL=host=$work/r0/pg port=5432 user=cshealthd dbname=cshealthd")
+  # Each start logs "listening on" once: wait for one more such line than before.
+  local before; before=$(grep -ac 'listening on' "$work/r$i.log" 2>/dev/null || true)
+  env CSHEALTHD_STATE_DIR="$work/r$i" CSHEALTHD_HTTP_LISTEN=127.0.0.1:0 CSHEALTHD_LOG_FORMAT=text \
+    CSHEALTHD_LOG_LEVEL=info CSHEALTHD_HUBSPOT_BASE_URL="http://127.0.0.1:$simport" CSHEALTHD_HUBSPOT_TOKEN=T \
+    CSHEALTHD_ADMIN_TOKEN=$admin CSHEALTHD_JOBS_WORKERS=4 CSHEALTHD_JOBS_POLL_INTERVAL_MS=100 \
+    CSHEALTHD_DATABASE_EMBEDDED_FSYNC=false "${db[@]}" "$@" \
+    "$build/src/cshealthd" serve >>"$work/r$i.log" 2>&1 &
+  rpid[$i]=$!
+  pids+=($!)
+  for _ in $(seq 1 3000); do
+    [ "$(grep -ac 'listening on' "$work/r$i.log" || true)" -gt "${before:-0}" ] && break
+    kill -0 "${rpid[$i]}" 2>/dev/null || { echo "pipeline: replica $i exited" >&2; tail -20 "$work/r$i.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  rport[$i]=$(grep -ao 'listening on [0-9.]*:[0-9]*' "$work/r$i.log" | tail -1 | sed 's/.*://')
+}
+stop_replicas() {  # the two on replica 0's cluster first, then replica 0 (and its cluster)
+  for i in 1 2; do kill -TERM "${rpid[$i]}" 2>/dev/null || true; done
+  for i in 1 2; do wait "${rpid[$i]}" 2>/dev/null || true; done
+  kill -TERM "${rpid[0]}" 2>/dev/null || true
+  wait "${rpid[0]}" 2>/dev/null || true
+}
+psql_() { psql -X -q -A -t "host=$work/r0/pg port=5432 user=cshealthd dbname=cshealthd" "$@"; }
+api() {  # METHOD PATH [BODY] on replica 0
+  python3 - "$1" "http://127.0.0.1:${rport[0]}$2" "${3:-}" <<'PY'
+import sys, urllib.request
+method, url, body = sys.argv[1], sys.argv[2], sys.argv[3]
+req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
+                             headers={"Authorization": "Bearer bench-admin", "Content-Type": "application/json"})
+try:
+    print(urllib.request.urlopen(req).read().decode())
+except urllib.error.HTTPError as e:
+    print(e.read().decode())
+PY
+}
+wait_run() {  # run id -> prints the run's JSON once it ended
+  while true; do
+    local body; body=$(api GET "/v1/runs/$1")
+    local state; state=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["run"]["state"])' <<<"$body")
+    if [ "$state" = succeeded ] || [ "$state" = failed ]; then echo "$body"; return; fi
+    sleep 2
+  done
+}
+
+export CSHEALTHD_SCHEDULE_SYNC_INTERVAL_MS=0
+for i in 0 1 2; do start_replica $i; done
+echo "pipeline: $companies companies in the simulator (127.0.0.1:$simport); replicas on ${rport[*]}"
+
+# 1. The first run.
+run=$(api POST /v1/runs | python3 -c 'import json,sys; print(json.load(sys.stdin)["run"]["id"])')
+first=$(wait_run "$run")
+python3 - <<PY
+import json
+r = json.loads('''$first''')["run"]
+s = r["summary"]; st = {x["name"]: x["progress"] for x in r["stages"]}
+calls = s["api_calls"]; allowed = calls / 19.0
+print(f"first run ({r['state']}): {s['seconds']:.0f} s wall, {calls} API calls ({s['rate_limited']} answered 429), "
+      f"{s['records_synced']} records, {s['companies_scored']} companies scored")
+print(f"  wall / time the rate limit allows for its calls ({calls} / 19 per s = {allowed:.0f} s): {s['seconds']/allowed:.2f}")
+print(f"  sync stage {st['sync'].get('seconds', 0):.1f} s, score stage {st['score'].get('seconds', 0):.1f} s")
+open("$work/score_seconds", "w").write(str(st["score"].get("seconds", 0)))
+PY
+
+# 2. PostgreSQL alone: COPY the scorer's inputs out and the results in.
+day=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["run"]["as_of"])' <<<"$first")
+t0=$(date +%s.%N)
+for q in "SELECT * FROM companies WHERE NOT archived" "SELECT * FROM company_snapshots" \
+         "SELECT * FROM crm_associations WHERE to_type = 'companies'" "SELECT * FROM contacts" \
+         "SELECT * FROM tickets" "SELECT * FROM meetings" "SELECT * FROM feedback_submissions" \
+         "SELECT company_id, score FROM health_scores WHERE day = '$day'::date - 1"; do
+  psql_ -c "\\copy ($q) TO '/dev/null'"
+done
+t1=$(date +%s.%N)
+psql_ -c "\\copy (SELECT * FROM health_scores WHERE day = '$day') TO '$work/results.copy'"
+psql_ -c "CREATE TABLE bench_results (LIKE health_scores INCLUDING ALL)"
+t2=$(date +%s.%N)
+psql_ -c "\\copy bench_results FROM '$work/results.copy'"
+t3=$(date +%s.%N)
+python3 - "$t0" "$t1" "$t2" "$t3" "$(cat "$work/score_seconds")" <<'PY'
+import sys
+t0, t1, t2, t3, score = map(float, sys.argv[1:])
+out, inn = t1 - t0, t3 - t2
+print(f"score stage {score:.1f} s; PostgreSQL alone: COPY inputs out {out:.1f} s + results in {inn:.1f} s = {out+inn:.1f} s; "
+      f"ratio {score/(out+inn):.2f} (goal <= 1.5)")
+PY
+
+run=$(api POST /v1/runs | python3 -c 'import json,sys; print(json.load(sys.stdin)["run"]["id"])')
+second=$(wait_run "$run")
+python3 -c '
+import json, sys
+r = json.load(sys.stdin)["run"]; s = r["summary"]
+print(f"second (incremental) run: {s[\"seconds\"]:.1f} s wall, {s[\"api_calls\"]} API calls, {s[\"companies_scored\"]} companies scored")' <<<"$second"
+
+# 3. Jobs/s through the queue.
+t0=$(date +%s.%N)
+psql_ -c "INSERT INTO jobs (kind) SELECT 'probe' FROM generate_series(1, 10000)"
+while [ "$(psql_ -c "SELECT count(*) FROM jobs WHERE kind = 'probe' AND state <> 'succeeded'")" != 0 ]; do sleep 0.2; done
+t1=$(date +%s.%N)
+python3 -c "print(f'queue: 10000 probe jobs over 3 replicas x 4 workers in {$t1-$t0:.1f} s: {10000/($t1-$t0):.0f} jobs/s; '
+  f'{$(psql_ -c "SELECT count(*) - count(DISTINCT job_id) FROM job_probes")} run twice')"
+
+# 4. Freshness, with refreshes every FRESH_INTERVAL_MS.
+stop_replicas
+export CSHEALTHD_SCHEDULE_SYNC_INTERVAL_MS=$fresh_interval
+for i in 0 1 2; do start_replica $i; done
+ids=$(psql_ -c "SELECT id FROM crm_objects WHERE object_type = 'companies' ORDER BY random() LIMIT 20")
+python3 - "$simport" "$fresh_interval" $ids <<PY
+import json, subprocess, sys, time, urllib.request, random, statistics
+sim, interval, ids = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def psql(q):
+    return subprocess.run(["psql", "-X", "-q", "-A", "-t", "host=$work/r0/pg port=5432 user=cshealthd dbname=cshealthd",
+                           "-c", q], capture_output=True, text=True, check=True).stdout.strip()
+changed = {}
+spread = 2 * interval / 1000.0 / len(ids)
+for i, cid in enumerate(ids):
+    body = json.dumps({"properties": {"cs_logins_30d": str(random.randint(1, 5000))}}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{sim}/crm/v3/objects/companies/{cid}", data=body, method="PATCH",
+                                 headers={"Authorization": "Bearer T", "Content-Type": "application/json"})
+    urllib.request.urlopen(req).read()
+    changed[cid] = (time.time(), psql("SELECT now()"))
+    time.sleep(spread)
+lag = {}
+deadline = time.time() + 3 * interval / 1000.0 + 600
+while len(lag) < len(ids) and time.time() < deadline:
+    for cid, (t, db_now) in changed.items():
+        if cid in lag: continue
+        if psql(f"SELECT count(*) FROM health_scores WHERE company_id = {cid} AND computed_at > '{db_now}'") != "0":
+            lag[cid] = time.time() - t
+    time.sleep(0.5)
+v = sorted(lag.values())
+print(f"freshness over {len(v)} of {len(ids)} changes (sync_interval {interval/1000:.0f} s): median {statistics.median(v):.1f} s, "
+      f"max {max(v):.1f} s (goal <= interval + 60 s = {interval/1000+60:.0f} s)")
+PY
