@@ -94,7 +94,11 @@ Components::Components(const config::Config& config, ComponentOptions options)
 }
 
 pipeline::ScheduleOptions Components::schedule_options() const {
-  const auto& s = config_.schedule;
+  return load_schedule_options(config_);
+}
+
+pipeline::ScheduleOptions load_schedule_options(const config::Config& config) {
+  const auto& s = config.schedule;
   pipeline::ScheduleOptions o;
   o.enabled = s.enabled;
   try {
@@ -118,7 +122,7 @@ pipeline::ScheduleOptions Components::schedule_options() const {
   o.sync_interval = std::chrono::milliseconds(s.sync_interval_ms);
   o.catch_up = s.catch_up;
   o.tick = std::chrono::milliseconds(s.tick_ms);
-  o.max_attempts = config_.jobs.max_attempts;
+  o.max_attempts = config.jobs.max_attempts;
   return o;
 }
 

@@ -100,11 +100,13 @@ int cmd_migrate(const Config& config, bool status_only) {
 
 int cmd_config_check(const Config& config, const std::string& source) {
   const auto scoring = cshealthd::scoring::load_scoring_config(config);  // scorecards are config too
+  const auto schedule = cshealthd::app::load_schedule_options(config);    // so are the cron and the zone
   std::cout << "config OK (" << (source.empty() ? "defaults + environment" : source) << ")\n"
             << cshealthd::config::describe(config) << "scorecards:";
   for (const auto& c : scoring.scorecards) std::cout << " " << c.name;
   std::cout << " (default segment " << scoring.segments.default_name << " -> "
-            << scoring.segments.default_scorecard << ")\n";
+            << scoring.segments.default_scorecard << ")\n"
+            << "schedule: nightly '" << schedule.nightly.text << "' in " << schedule.zone.name() << "\n";
   return 0;
 }
 

@@ -40,8 +40,8 @@ void Service::start() {
   ComponentOptions co;
   co.pool_size = config_.database.pool_size + config_.jobs.workers * (config_.sync.parallelism + 3);
   co.hubspot = !config_.hubspot.token.empty();
+  const auto schedule = load_schedule_options(config_);  // a bad cron or zone: exit 2 before anything starts
   components_ = std::make_unique<Components>(config_, co);
-  const auto schedule = components_->schedule_options();  // a bad cron or zone: exit 2 before serving
   auto& metrics_ = components_->metrics();
   metrics_
       .gauge("cshealthd_build_info", "Build of the running binary",
@@ -178,7 +178,7 @@ std::string Service::readiness() {
 }
 
 void Service::add_v1_routes() {
-  auto zone = components_->schedule_options().zone;
+  auto zone = load_schedule_options(config_).zone;
   auto& clock = components_->clock();
   api::add_v1_routes(
       router_, api::V1Deps{components_->db(), components_->scoring(), components_->metrics(),
@@ -214,6 +214,23 @@ void Service::unregister_instance() {
   }
 }
 
+// A handler or a job still runs past the deadline and uses the pool, the router, the scoring config, the
+// pipeline. None of it may be freed under it: it is left allocated, and the caller ends the process
+// without running destructors. The embedded cluster is still stopped in order (what still runs then
+// sees a closed connection, an error it handles).
+void Service::abandon() {
+  abandoned_ = true;
+  if (components_) components_->database_runtime().stop();
+  (void)server_.release();
+  (void)workers_.release();
+  (void)job_workers_.release();
+  (void)scheduler_.release();
+  (void)pipeline_.release();
+  (void)sync_job_.release();
+  (void)score_job_.release();
+  (void)components_.release();
+}
+
 bool Service::stop() {
   if (stopped_) return !abandoned_;
   stopped_ = true;
@@ -227,37 +244,14 @@ bool Service::stop() {
   if (server_) clean = server_->shutdown(remaining()) && clean;
   if (scheduler_) scheduler_->stop();  // hands the leadership over
   if (job_workers_ && !job_workers_->stop(remaining())) {
-    // A job still runs past the deadline: its lease went back (another replica resumes it), and what it
-    // uses stays allocated until the process ends.
-    clean = false;
-    abandoned_ = true;
+    // A job still runs past the deadline: its lease went back (another replica resumes it).
     spdlog::warn("shutdown: a job is still running at the deadline; its lease was handed back");
-    if (components_) components_->database_runtime().stop();
-    (void)server_.release();
-    (void)workers_.release();
-    (void)job_workers_.release();
-    (void)pipeline_.release();
-    (void)sync_job_.release();
-    (void)score_job_.release();
-    (void)scheduler_.release();
-    (void)components_.release();
+    abandon();
     return false;
   }
   if (workers_ && !workers_->shutdown(remaining())) {
-    // A handler still runs past the deadline and uses the pool, the router, the scoring config. None of
-    // it may be freed under it: they are left allocated, and the caller ends the process without running
-    // destructors. The embedded cluster is still stopped in order (the handler then sees a closed
-    // connection, an error it handles).
-    abandoned_ = true;
     spdlog::warn("shutdown: a request handler is still running at the deadline; leaving it to the exit");
-    if (components_) components_->database_runtime().stop();
-    (void)server_.release();
-    (void)workers_.release();
-    (void)job_workers_.release();
-    (void)pipeline_.release();
-    (void)sync_job_.release();
-    (void)score_job_.release();
-    (void)components_.release();
+    abandon();
     return false;
   }
   if (components_) {

@@ -108,17 +108,27 @@ void JobWorkers::run_one(store::Job job) {
   }
   const auto t0 = std::chrono::steady_clock::now();
   std::string outcome;
+  // Recording the outcome needs the database too; when it cannot be reached the job's lease runs out and
+  // another worker takes the job over (and a finished job's work is found done there).
+  auto record = [&](const char* what, auto&& write) {
+    try {
+      outcome = write();
+    } catch (const std::exception& e) {
+      spdlog::error("jobs: {} {}: could not record {}: {}", job.kind, job.id, what, e.what());
+      outcome = "unrecorded";
+    }
+  };
   const auto it = handlers_.find(job.kind);
   try {
     if (it == handlers_.end())
       throw PermanentJobError("no handler for job kind '" + job.kind + "' in this version");
     JobContext ctx{job, token, queue_};
     const auto result = it->second(ctx);
-    outcome = queue_.complete(job, result) ? "succeeded" : "lost";
+    record("its success", [&] { return std::string(queue_.complete(job, result) ? "succeeded" : "lost"); });
   } catch (const JobInterrupted& e) {
     spdlog::info("jobs: {} {} handed back: {}", job.kind, job.id, e.what());
-    outcome = queue_.release(job) ? "released" : "lost";
-  } catch (const store::LeaseLost& e) {
+    record("its hand-back", [&] { return std::string(queue_.release(job) ? "released" : "lost"); });
+  } catch (const store::LeaseLost&) {
     outcome = "lost";
   } catch (const std::exception& e) {
     const bool permanent = dynamic_cast<const PermanentJobError*>(&e) != nullptr;
@@ -130,17 +140,12 @@ void JobWorkers::run_one(store::Job job) {
     if (lost) {
       outcome = "lost";
     } else {
-      try {
+      record("its failure", [&] {
         const auto state = queue_.fail(job, e.what(), permanent, retry_delay(job.attempt));
-        outcome = state ? *state : "lost";
-        spdlog::error("jobs: {} {} attempt {}/{} failed ({}): {}", job.kind, job.id, job.attempt,
-                      job.max_attempts, outcome, e.what());
-      } catch (const std::exception& again) {
-        // Its lease runs out and another worker retries it.
-        spdlog::error("jobs: {} {} failed and could not be recorded: {}; {}", job.kind, job.id, e.what(),
-                      again.what());
-        outcome = "unrecorded";
-      }
+        return state ? *state : std::string("lost");
+      });
+      spdlog::error("jobs: {} {} attempt {}/{} failed ({}): {}", job.kind, job.id, job.attempt,
+                    job.max_attempts, outcome, e.what());
     }
   }
   if (outcome == "lost") {

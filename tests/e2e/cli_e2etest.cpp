@@ -63,6 +63,30 @@ TEST(CliTest, ServeWithBadTypeExits2BeforeStartingAnything) {
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "state"));  // nothing was started
 }
 
+TEST(CliTest, AScheduleThatIsNotACronOrAZoneExits2NamingTheKey) {
+  const auto ok = run_cshealthd({"config", "check"});
+  EXPECT_EQ(ok.status, 0) << ok.output;
+  EXPECT_THAT(ok.output, HasSubstr("schedule: nightly '0 2 * * *' in Asia/Tokyo"));
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"CSHEALTHD_SCHEDULE_NIGHTLY=0 25 * * *", "schedule.nightly"},
+      {"CSHEALTHD_SCHEDULE_NIGHTLY=@sometimes", "schedule.nightly"},
+      {"CSHEALTHD_SCHEDULE_TIME_ZONE=Mars/Olympus_Mons", "schedule.time_zone"},
+      {"CSHEALTHD_SCHEDULE_TIME_ZONE=../../etc/passwd", "schedule.time_zone"},
+      {"CSHEALTHD_SCHEDULE_TIME_ZONE=Asia", "schedule.time_zone"},  // a directory, not a zone
+  };
+  for (const auto& [env, key] : bad) {
+    const auto r = run_cshealthd({"config", "check"}, {env});
+    EXPECT_EQ(r.status, 2) << env << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr(key)) << env;
+  }
+  TempDir dir;
+  const auto r = run_cshealthd({"serve"}, {"CSHEALTHD_STATE_DIR=" + (dir.path() / "state").string(),
+                                           "CSHEALTHD_SCHEDULE_NIGHTLY=61 * * * *"});
+  EXPECT_EQ(r.status, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("schedule.nightly"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "state"));  // nothing was started
+}
+
 TEST(CliTest, MissingSecretFileExits2WithoutLeakingOtherSecrets) {
   const auto r =
       run_cshealthd({"config", "check"}, {"CSHEALTHD_HUBSPOT_TOKEN=pat-na1-VERYSECRET",

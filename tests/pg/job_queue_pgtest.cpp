@@ -237,30 +237,44 @@ struct Replica {
   pipeline::Pipeline pipeline;
 };
 
-TEST(SchedulerTest, OneNightlyRunPerDateWithClocksSkewedAndTheLeaderChanging) {
+// One database, the default config and scorecards, and the schedule's zone, for each scheduler test.
+class SchedulerTest : public ::testing::Test {
+ protected:
+  SchedulerTest() : scoring(scoring::load_scoring_config(config)) { o.zone = tokyo(); }
+  std::unique_ptr<Replica> replica(std::int64_t wall_ms) {
+    return std::make_unique<Replica>(tdb.conninfo(), config, scoring, wall_ms);
+  }
+  long long count(const std::string& sql) const { return scalar(tdb.conninfo(), sql); }
+  // Ticks until it leads: a closed session's lock is released by the server a moment after the close.
+  static bool leads(pipeline::Scheduler& s) {
+    for (int i = 0; i < 100; ++i, std::this_thread::sleep_for(20ms)) {
+      if (s.tick()) return true;
+    }
+    return false;
+  }
+
   testing::TestDatabase tdb;
   const config::Config config;
-  const auto scoring = scoring::load_scoring_config(config);
+  const scoring::ScoringConfig scoring;
   pipeline::ScheduleOptions o;
-  o.zone = tokyo();
+};
+
+TEST_F(SchedulerTest, OneNightlyRunPerDateWithClocksSkewedAndTheLeaderChanging) {
   o.sync_interval = 0ms;
   const std::int64_t base = utc_ms("2026-12-01T16:50:00Z");  // 01:50 in Tokyo
   std::vector<std::unique_ptr<Replica>> replicas;
-  for (int skew : {-120'000, 0, 120'000})
-    replicas.push_back(std::make_unique<Replica>(tdb.conninfo(), config, scoring, base + skew));
+  for (int skew : {-120'000, 0, 120'000}) replicas.push_back(replica(base + skew));
   // Each pass, a different replica holds the lock: its scheduler object goes (the session with it).
   for (std::int64_t t = base; t < base + 20 * 60'000; t += 30'000) {
     for (std::size_t i = 0; i < replicas.size(); ++i) {
       replicas[i]->clock.set(t + (static_cast<std::int64_t>(i) - 1) * 120'000);
       auto s = replicas[i]->scheduler(o);
-      EXPECT_TRUE(s.tick());  // alone at the lock in this pass: it leads
+      EXPECT_TRUE(leads(s));  // the last leader's session is gone (or going): this one leads
     }
   }
-  EXPECT_EQ(scalar(tdb.conninfo(), "SELECT count(*) FROM runs WHERE kind = 'nightly'"), 1);
-  EXPECT_EQ(scalar(tdb.conninfo(), "SELECT count(*) FROM jobs WHERE unique_key = 'nightly:2026-12-02'"), 1);
-  EXPECT_EQ(
-      scalar(tdb.conninfo(), "SELECT count(*) FROM runs WHERE as_of = '2026-12-02' AND trigger = 'schedule'"),
-      1);
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE kind = 'nightly'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE unique_key = 'nightly:2026-12-02'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE as_of = '2026-12-02' AND trigger = 'schedule'"), 1);
   // The replica whose clock runs 2 minutes ahead enqueued it, at 01:58 real time.
   // The next night brings the next one, once.
   for (std::int64_t t = base + 86'400'000; t < base + 86'400'000 + 20 * 60'000; t += 60'000) {
@@ -269,81 +283,73 @@ TEST(SchedulerTest, OneNightlyRunPerDateWithClocksSkewedAndTheLeaderChanging) {
       replicas[i]->scheduler(o).tick();
     }
   }
-  EXPECT_EQ(scalar(tdb.conninfo(), "SELECT count(*) FROM runs WHERE kind = 'nightly'"), 2);
-  EXPECT_EQ(scalar(tdb.conninfo(), "SELECT count(*) FROM runs WHERE as_of = '2026-12-03'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE kind = 'nightly'"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE as_of = '2026-12-03'"), 1);
 }
 
-TEST(SchedulerTest, OnlyTheLockHolderSchedules) {
-  testing::TestDatabase tdb;
-  const config::Config config;
-  const auto scoring = scoring::load_scoring_config(config);
-  pipeline::ScheduleOptions o;
-  o.zone = tokyo();
-  Replica a(tdb.conninfo(), config, scoring, utc_ms("2026-12-01T10:00:00Z"));
-  Replica b(tdb.conninfo(), config, scoring, utc_ms("2026-12-01T10:00:00Z"));
+TEST_F(SchedulerTest, OnlyTheLockHolderSchedules) {
+  auto a_ptr = replica(utc_ms("2026-12-01T10:00:00Z"));
+  Replica& a = *a_ptr;
+  auto b_ptr = replica(utc_ms("2026-12-01T10:00:00Z"));
+  Replica& b = *b_ptr;
   auto sa = a.scheduler(o);
   auto sb = b.scheduler(o);
   EXPECT_TRUE(sa.tick());
   EXPECT_FALSE(sb.tick());
   EXPECT_FALSE(sb.tick());
   sa.stop();  // its session goes (the server notices at once, but not before close returns): b takes over
-  bool led = false;
-  for (int i = 0; i < 100 && !led; ++i, std::this_thread::sleep_for(50ms)) led = sb.tick();
-  EXPECT_TRUE(led);
+  EXPECT_TRUE(leads(sb));
 }
 
-TEST(SchedulerTest, ANightMissedWhileAllWereDownIsCaughtUpOnceAndAFreshInstallCatchesUpNothing) {
-  testing::TestDatabase tdb;
-  const config::Config config;
-  const auto scoring = scoring::load_scoring_config(config);
-  pipeline::ScheduleOptions o;
-  o.zone = tokyo();
+TEST_F(SchedulerTest, ANightMissedWhileAllWereDownIsCaughtUpOnceAndAFreshInstallCatchesUpNothing) {
   o.sync_interval = 0ms;
   // First start at 05:00 Tokyo: 02:00 came before the schedule existed; nothing to catch up.
-  Replica r(tdb.conninfo(), config, scoring, utc_ms("2026-12-01T20:00:00Z"));
-  r.scheduler(o).tick();
-  EXPECT_EQ(scalar(tdb.conninfo(), "SELECT count(*) FROM runs"), 0);
+  auto r_ptr = replica(utc_ms("2026-12-01T20:00:00Z"));
+  Replica& r = *r_ptr;
+  {
+    auto s = r.scheduler(o);
+    EXPECT_TRUE(leads(s));
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM runs"), 0);
   // Down from 23:00 until 06:00 two days later (so two nights were missed): one catch-up run, for the
   // latest night, however many replicas start and tick.
   r.clock.set(utc_ms("2026-12-03T21:00:00Z"));
-  Replica r2(tdb.conninfo(), config, scoring, utc_ms("2026-12-03T21:00:05Z"));
+  auto r2_ptr = replica(utc_ms("2026-12-03T21:00:05Z"));
+  Replica& r2 = *r2_ptr;
   for (int i = 0; i < 5; ++i) {
     r.scheduler(o).tick();
     r2.scheduler(o).tick();
   }
-  EXPECT_EQ(scalar(tdb.conninfo(), "SELECT count(*) FROM runs"), 1);
-  EXPECT_EQ(
-      scalar(tdb.conninfo(), "SELECT count(*) FROM runs WHERE trigger = 'catch-up' AND as_of = '2026-12-04'"),
-      1);
+  EXPECT_EQ(count("SELECT count(*) FROM runs"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE trigger = 'catch-up' AND as_of = '2026-12-04'"), 1);
   // With catch-up off, a missed night is left alone.
   o.catch_up = false;
   r.clock.set(utc_ms("2026-12-05T03:00:00Z"));
-  r.scheduler(o).tick();
-  EXPECT_EQ(scalar(tdb.conninfo(), "SELECT count(*) FROM runs"), 1);
+  {
+    auto s = r.scheduler(o);
+    EXPECT_TRUE(leads(s));
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM runs"), 1);
 }
 
-TEST(SchedulerTest, RefreshRunsComeOncePerIntervalAndNeverPileUp) {
-  testing::TestDatabase tdb;
-  const config::Config config;
-  const auto scoring = scoring::load_scoring_config(config);
-  pipeline::ScheduleOptions o;
-  o.zone = tokyo();
+TEST_F(SchedulerTest, RefreshRunsComeOncePerIntervalAndNeverPileUp) {
   o.sync_interval = 300'000ms;
-  Replica r(tdb.conninfo(), config, scoring, utc_ms("2026-12-01T10:00:10Z"));
+  auto r_ptr = replica(utc_ms("2026-12-01T10:00:10Z"));
+  Replica& r = *r_ptr;
   auto s = r.scheduler(o);
   s.tick();
   s.tick();
-  EXPECT_EQ(scalar(tdb.conninfo(), "SELECT count(*) FROM runs WHERE kind = 'refresh'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE kind = 'refresh'"), 1);
   // The next slot, with the first still queued: none.
   r.clock.set(utc_ms("2026-12-01T10:05:10Z"));
   s.tick();
-  EXPECT_EQ(scalar(tdb.conninfo(), "SELECT count(*) FROM runs WHERE kind = 'refresh'"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE kind = 'refresh'"), 1);
   // Once it is done, the next slot brings one.
   auto job = *r.queue.claim("w/1", kAll);
   r.queue.complete(job, {});
   r.clock.set(utc_ms("2026-12-01T10:10:10Z"));
   s.tick();
-  EXPECT_EQ(scalar(tdb.conninfo(), "SELECT count(*) FROM runs WHERE kind = 'refresh'"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM runs WHERE kind = 'refresh'"), 2);
 }
 
 }  // namespace

@@ -22,6 +22,10 @@ struct ComponentOptions {
   bool scoring = true;   // load the scorecards (a command that never scores does without)
 };
 
+// The schedule section, parsed: the cron expression and the zone from the tz database. ConfigError
+// names schedule.nightly or schedule.time_zone.
+pipeline::ScheduleOptions load_schedule_options(const config::Config& config);
+
 // The parts the service and every command share, built once, here, in dependency order, and stopped
 // in reverse: the metrics registry and the clock; the scoring config (an invalid one is a config error
 // before anything starts); the database (the embedded cluster or database.url) with its migrator and

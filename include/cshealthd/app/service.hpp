@@ -43,6 +43,7 @@ class Service {
   std::string readiness();  // "" when ready, else why not; cached briefly
   void add_v1_routes();
   void build_pipeline(const pipeline::ScheduleOptions& schedule);
+  void abandon();
   void register_instance();
   void unregister_instance();
 
