@@ -407,12 +407,16 @@ CronSpec parse_cron(std::string_view text) {
   return c;
 }
 
+// Both walk wall-clock minutes: an offset need not be whole minutes (local mean time was +9:18:59 in
+// Tokyo), so each step first lands on a local :00 second.
 std::optional<EpochSeconds> next_occurrence(const CronSpec& c, const TimeZone& zone, EpochSeconds after) {
-  EpochSeconds t = floor_div(after, 60) * 60 + 60;
+  EpochSeconds t = after + 1;
   const EpochSeconds end = t + kHorizon;
   while (t < end) {
     const Local l = local_of(zone, t);
-    if (!day_matches(c, l)) {
+    if (const auto second = l.seconds_of_day % 60; second != 0) {
+      t += 60 - second;
+    } else if (!day_matches(c, l)) {
       t += kDay - l.seconds_of_day;  // the next local midnight
     } else if (!c.hour.test(static_cast<std::size_t>(l.hour))) {
       t += 3600 - l.seconds_of_day % 3600;
@@ -426,11 +430,13 @@ std::optional<EpochSeconds> next_occurrence(const CronSpec& c, const TimeZone& z
 }
 
 std::optional<EpochSeconds> last_occurrence(const CronSpec& c, const TimeZone& zone, EpochSeconds at) {
-  EpochSeconds t = floor_div(at, 60) * 60;
+  EpochSeconds t = at;
   const EpochSeconds end = t - kHorizon;
   while (t > end) {
     const Local l = local_of(zone, t);
-    if (!day_matches(c, l)) {
+    if (const auto second = l.seconds_of_day % 60; second != 0) {
+      t -= second;
+    } else if (!day_matches(c, l)) {
       t -= l.seconds_of_day + 60;  // 23:59 of the previous local day
     } else if (!c.hour.test(static_cast<std::size_t>(l.hour))) {
       t -= l.seconds_of_day % 3600 + 60;

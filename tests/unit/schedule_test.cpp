@@ -82,6 +82,15 @@ TEST(CronTest, DaylightSavingSkipsAndRepeatsAsTheWallClockDoes) {
   EXPECT_EQ(ny.offset_at(at("2080-01-01T12:00:00Z")), -5 * 3600);
 }
 
+TEST(CronTest, AnOffsetOfOddSecondsStillFiresOnTheWallClockMinute) {
+  // Tokyo's local mean time, +9:18:59, until 1887: 00:00 UTC is 09:18:59 local, so 03:00 is the next day's.
+  const auto tokyo = zone("Asia/Tokyo");
+  const auto t = *next_occurrence(parse_cron("0 3 * * *"), tokyo, at("1880-01-01T00:00:00Z"));
+  EXPECT_EQ(format_local(tokyo, t).substr(0, 19), "1880-01-02T03:00:00");
+  EXPECT_EQ(*last_occurrence(parse_cron("0 3 * * *"), tokyo, t), t);
+  EXPECT_EQ(*last_occurrence(parse_cron("0 3 * * *"), tokyo, t - 1), t - 86'400);
+}
+
 TEST(CronTest, DayFieldsCombineWithOrWhenBothAreRestricted) {
   const auto utc = TimeZone::utc();
   // The 13th, or any Friday: 2026-02-06 is a Friday, before the 13th.
