@@ -127,9 +127,19 @@ json Pipeline::run_sync(JobContext& ctx, std::int64_t run, json& cp) {
   o.stop = ctx.stop;
   const auto t0 = std::chrono::steady_clock::now();
   json progress = cp.value("sync", json::object());
-  std::uint64_t records = 0;
-  const auto report =
-      sync_.run(o, [&](const sync::TypeReport& r) { records = std::max(records, r.records); });
+  // Records so far, per type, shown on the run every few seconds (the runner calls this one at a time).
+  std::map<std::string, std::uint64_t> so_far;
+  auto shown = std::chrono::steady_clock::now();
+  const auto report = sync_.run(o, [&](const sync::TypeReport& r) {
+    so_far[r.type] = r.records + r.archived;
+    if (std::chrono::steady_clock::now() - shown < std::chrono::seconds(2)) return;
+    shown = std::chrono::steady_clock::now();
+    json p = progress;
+    std::uint64_t n = 0;
+    for (const auto& [type, records] : so_far) n += records;
+    p["records_so_far"] = n;
+    save(ctx, run, cp, "sync", "running", p);
+  });
   std::uint64_t written = 0, rejected = report.reference.rejected;
   for (const auto& t : report.types) {
     written += t.records + t.archived;

@@ -276,6 +276,9 @@ TEST_F(ReplicasTest, SigtermMidRunHandsTheRunBackWithinTheDeadlineAndAnotherRepl
   const auto posted = api(0, "POST", "/v1/runs");
   ASSERT_EQ(posted.status, 202) << posted.body;
   ASSERT_TRUE(wait_for("SELECT count(*) FROM crm_objects WHERE object_type = 'companies'", 200, 60s));
+  // The run shows the sync's progress while it runs.
+  EXPECT_TRUE(
+      wait_for("SELECT coalesce((stages->0->'progress'->>'records_so_far')::bigint, 0) FROM runs", 100, 10s));
   const int holder = replica_of(text("SELECT lease_owner FROM jobs WHERE kind = 'pipeline'"));
   ASSERT_GE(holder, 0);
   const auto t0 = std::chrono::steady_clock::now();
