@@ -4,11 +4,20 @@
 #include "resource.hpp"
 
 namespace cshealthd::api {
+namespace {
+
+json history_json(const std::vector<scoring::HistoryEntry>& days) {
+  json out = json::array();
+  for (const auto& d : days) out.push_back(to_json(d));
+  return out;
+}
+
+}  // namespace
 
 void add_company_health_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
   const auto admin = admin_route(ctx->deps.admin_token);
   router.add("GET", "/v1/companies/{id}/health", company_handler([ctx](const Request&, std::int64_t id) {
-               if (auto r = ctx->store.latest(id)) return Response::json(200, *r);
+               if (auto r = ctx->store.latest(id)) return Response::json(200, to_json(*r));
                if (!ctx->store.company_exists(id)) return company_not_found(id);
                return Response::error(
                    404, "not_scored",
@@ -20,9 +29,10 @@ void add_company_health_routes(http::Router& router, const std::shared_ptr<Conte
                const long long days = parse_int(req.query, "days").value_or(30);
                if (days < 1 || days > 3660) throw scoring::InvalidRequest("days: expected 1 to 3660");
                if (!ctx->store.company_exists(id)) return company_not_found(id);
-               return Response::json(200, {{"company_id", std::to_string(id)},
-                                           {"days", days},
-                                           {"history", ctx->store.history(id, static_cast<int>(days))}});
+               return Response::json(
+                   200, {{"company_id", std::to_string(id)},
+                         {"days", days},
+                         {"history", history_json(ctx->store.history(id, static_cast<int>(days)))}});
              }),
              admin);
 }

@@ -51,7 +51,7 @@ Response put_override(Context& ctx, const Request& req, std::int64_t id) {
   const auto expires = core::parse_day(body["expires_on"].get<std::string>());
   if (!expires) throw scoring::InvalidRequest("expires_on: expected a date YYYY-MM-DD");
   r.expires_day = *expires;
-  const json saved = ctx.store.set_override(r, ctx.deps.today());
+  const json saved = to_json(ctx.store.set_override(r, ctx.deps.today()));
   spdlog::info("override set on company {} ({}): {} until {} by {}", id,
                r.component.empty() ? "score" : r.component, r.value, body["expires_on"].get<std::string>(),
                r.author);
@@ -84,8 +84,8 @@ void add_override_routes(http::Router& router, const std::shared_ptr<Context>& c
       admin);
   router.add("GET", "/v1/companies/{id}/overrides", company_handler([ctx](const Request&, std::int64_t id) {
                if (!ctx->store.company_exists(id)) return company_not_found(id);
-               return Response::json(
-                   200, {{"company_id", std::to_string(id)}, {"overrides", ctx->store.overrides(id)}});
+               return Response::json(200, {{"company_id", std::to_string(id)},
+                                           {"overrides", to_json(ctx->store.overrides(id))}});
              }),
              admin);
 }

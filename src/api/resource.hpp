@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cshealthd/api/health_json.hpp"
 #include "cshealthd/api/v1.hpp"
 #include "cshealthd/http/message.hpp"
 #include "cshealthd/scoring/health_store.hpp"

@@ -31,7 +31,7 @@ void add_score_routes(http::Router& router, const std::shared_ptr<Context>& ctx)
           if (!after) throw scoring::InvalidRequest("after: expected a company id");
           q.after = *after;
         }
-        return Response::json(200, ctx->store.list(q));
+        return Response::json(200, to_json(ctx->store.list(q)));
       }),
       admin_route(ctx->deps.admin_token));
 }

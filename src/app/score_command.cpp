@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cshealthd/api/health_json.hpp"
 #include "cshealthd/app/components.hpp"
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/core/time.hpp"
@@ -125,7 +126,7 @@ int run_override(const config::Config& config, const OverrideOptions& o) {
     return 1;
   }
   if (o.action == "list") {
-    std::cout << store.overrides(o.company).dump(2) << "\n";
+    std::cout << api::to_json(store.overrides(o.company)).dump(2) << "\n";
     return 0;
   }
   const std::string author = o.author.empty() ? (getenv("USER") ? getenv("USER") : "cli") : o.author;
@@ -146,7 +147,7 @@ int run_override(const config::Config& config, const OverrideOptions& o) {
   r.author = author;
   r.expires_day = day_or_throw(o.expires, "--expires");
   try {
-    std::cout << store.set_override(r, today_utc()).dump(2) << "\n";
+    std::cout << api::to_json(store.set_override(r, today_utc())).dump(2) << "\n";
   } catch (const scoring::InvalidRequest& e) {
     throw config::ConfigError(e.what());
   }

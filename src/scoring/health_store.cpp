@@ -7,32 +7,39 @@ namespace {
 
 using json = nlohmann::json;
 
-json number_or_null(const pqxx::field& f) {
-  return f.is_null() ? json(nullptr) : json(f.as<double>());
+std::optional<double> number_or_null(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<double>();
 }
 
-json row_json(const pqxx::row& r) {
+json document(const pqxx::field& f) {
+  return f.is_null() ? json(nullptr) : json::parse(f.c_str());
+}
+
+StoredResult stored_result(const pqxx::row& r) {
   // company_id, day, score, computed_score, status, coverage, scorecard, segment, previous_score, delta,
   // components, signals, reasons, score_override, computed_at
-  return {{"company_id", r[0].as<std::string>()},
-          {"as_of", r[1].as<std::string>()},
-          {"score", r[2].as<double>()},
-          {"computed_score", r[3].as<double>()},
-          {"status", r[4].as<std::string>()},
-          {"coverage", r[5].as<double>()},
-          {"scorecard", r[6].as<std::string>()},
-          {"segment", r[7].as<std::string>()},
-          {"previous_score", number_or_null(r[8])},
-          {"delta", number_or_null(r[9])},
-          {"components", json::parse(r[10].as<std::string>())},
-          {"signals", json::parse(r[11].as<std::string>())},
-          {"reasons", json::parse(r[12].as<std::string>())},
-          {"override", r[13].is_null() ? json(nullptr) : json::parse(r[13].as<std::string>())},
-          {"computed_at", r[14].as<std::string>()}};
+  StoredResult s;
+  s.company_id = r[0].as<std::int64_t>();
+  s.as_of = r[1].as<std::string>();
+  s.score = r[2].as<double>();
+  s.computed_score = r[3].as<double>();
+  s.status = r[4].as<std::string>();
+  s.coverage = r[5].as<double>();
+  s.scorecard = r[6].as<std::string>();
+  s.segment = r[7].as<std::string>();
+  s.previous_score = number_or_null(r[8]);
+  s.delta = number_or_null(r[9]);
+  s.components = document(r[10]);
+  s.signals = document(r[11]);
+  s.reasons = document(r[12]);
+  s.score_override = document(r[13]);
+  s.computed_at = r[14].as<std::string>();
+  return s;
 }
 
 constexpr const char* kColumns =
-    "company_id::text, day::text, score, computed_score, status, coverage, scorecard, segment, "
+    "company_id, day::text, score, computed_score, status, coverage, scorecard, segment, "
     "previous_score, "
     "delta, components::text, signals::text, reasons::text, score_override::text, "
     "to_char(computed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
@@ -47,40 +54,42 @@ bool HealthStore::company_exists(std::int64_t id) {
   });
 }
 
-std::optional<json> HealthStore::latest(std::int64_t company_id) {
-  return db_.with_connection("health_latest", [&](pqxx::connection& c) -> std::optional<json> {
+std::optional<StoredResult> HealthStore::latest(std::int64_t company_id) {
+  return db_.with_connection("health_latest", [&](pqxx::connection& c) -> std::optional<StoredResult> {
     pqxx::read_transaction tx(c);
     const auto r = tx.exec_params(std::string("SELECT ") + kColumns +
                                       " FROM health_scores WHERE company_id = $1 ORDER BY day DESC LIMIT 1",
                                   company_id);
     if (r.empty()) return std::nullopt;
-    return row_json(r[0]);
+    return stored_result(r[0]);
   });
 }
 
-json HealthStore::history(std::int64_t company_id, int days) {
+std::vector<HistoryEntry> HealthStore::history(std::int64_t company_id, int days) {
   return db_.with_connection("health_history", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    json out = json::array();
+    std::vector<HistoryEntry> out;
     for (const auto& r : tx.exec_params(
              "SELECT day::text, score, status, coverage, delta, scorecard, reasons::text FROM health_scores "
              "WHERE company_id = $1 AND day > (SELECT max(day) FROM health_scores WHERE company_id = $1) - "
              "$2::int "
              "ORDER BY day DESC",
              company_id, days)) {
-      out.push_back({{"as_of", r[0].as<std::string>()},
-                     {"score", r[1].as<double>()},
-                     {"status", r[2].as<std::string>()},
-                     {"coverage", r[3].as<double>()},
-                     {"delta", number_or_null(r[4])},
-                     {"scorecard", r[5].as<std::string>()},
-                     {"reasons", json::parse(r[6].as<std::string>())}});
+      HistoryEntry e;
+      e.as_of = r[0].as<std::string>();
+      e.score = r[1].as<double>();
+      e.status = r[2].as<std::string>();
+      e.coverage = r[3].as<double>();
+      e.delta = number_or_null(r[4]);
+      e.scorecard = r[5].as<std::string>();
+      e.reasons = document(r[6]);
+      out.push_back(std::move(e));
     }
     return out;
   });
 }
 
-json HealthStore::list(const ScoreListQuery& q) {
+ScorePage HealthStore::list(const ScoreListQuery& q) {
   return db_.with_connection("health_list", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     std::optional<std::string> day;
@@ -90,33 +99,35 @@ json HealthStore::list(const ScoreListQuery& q) {
       const auto r = tx.exec("SELECT max(day)::text FROM health_scores");
       if (!r[0][0].is_null()) day = r[0][0].as<std::string>();
     }
-    json out = {
-        {"as_of", day ? json(*day) : json(nullptr)}, {"results", json::array()}, {"next_after", nullptr}};
+    ScorePage out;
+    out.as_of = day;
     if (!day) return out;
     const auto rows = tx.exec_params(
-        "SELECT company_id::text, score, status, coverage, scorecard, segment, delta, reasons::text, "
+        "SELECT company_id, score, status, coverage, scorecard, segment, delta, reasons::text, "
         "signals::text "
         "FROM health_scores WHERE day = $1::date AND company_id > $2 AND ($3::text IS NULL OR status = $3) "
         "AND ($4::text IS NULL OR segment = $4) ORDER BY company_id LIMIT $5",
         *day, q.after, q.status, q.segment, static_cast<long long>(q.limit + 1));
     for (std::size_t i = 0; i < rows.size() && i < q.limit; ++i) {
       const auto& r = rows[static_cast<int>(i)];
-      out["results"].push_back({{"company_id", r[0].as<std::string>()},
-                                {"score", r[1].as<double>()},
-                                {"status", r[2].as<std::string>()},
-                                {"coverage", r[3].as<double>()},
-                                {"scorecard", r[4].as<std::string>()},
-                                {"segment", r[5].as<std::string>()},
-                                {"delta", number_or_null(r[6])},
-                                {"reasons", json::parse(r[7].as<std::string>())},
-                                {"signals", json::parse(r[8].as<std::string>())}});
+      ScoreListItem item;
+      item.company_id = r[0].as<std::int64_t>();
+      item.score = r[1].as<double>();
+      item.status = r[2].as<std::string>();
+      item.coverage = r[3].as<double>();
+      item.scorecard = r[4].as<std::string>();
+      item.segment = r[5].as<std::string>();
+      item.delta = number_or_null(r[6]);
+      item.reasons = document(r[7]);
+      item.signals = document(r[8]);
+      out.results.push_back(std::move(item));
     }
-    if (rows.size() > q.limit) out["next_after"] = out["results"].back()["company_id"];
+    if (rows.size() > q.limit) out.next_after = out.results.back().company_id;
     return out;
   });
 }
 
-json HealthStore::set_override(const OverrideRequest& r, std::int32_t today) {
+StoredOverride HealthStore::set_override(const OverrideRequest& r, std::int32_t today) {
   if (r.reason.empty()) throw InvalidRequest("reason: required (why the score is overridden)");
   if (r.reason.size() > 1000) throw InvalidRequest("reason: at most 1000 characters");
   if (r.expires_day < today) throw InvalidRequest("expires_on: must be today or later");
@@ -149,19 +160,28 @@ json HealthStore::set_override(const OverrideRequest& r, std::int32_t today) {
         "VALUES ($1, $2, $3, $4, $5, $6::date) RETURNING id, to_char(created_at AT TIME ZONE 'UTC', "
         "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
         r.company_id, r.component, r.value, r.reason, r.author, core::format_day(r.expires_day));
-    const json o = {{"id", row[0].as<std::int64_t>()},
-                    {"company_id", std::to_string(r.company_id)},
-                    {"component", r.component.empty() ? json(nullptr) : json(r.component)},
-                    {"value", r.value},
-                    {"reason", r.reason},
-                    {"author", r.author},
-                    {"expires_on", core::format_day(r.expires_day)},
-                    {"created_at", row[1].as<std::string>()}};
+    StoredOverride o;
+    o.id = row[0].as<std::int64_t>();
+    o.company_id = r.company_id;
+    o.component = r.component;
+    o.value = r.value;
+    o.reason = r.reason;
+    o.author = r.author;
+    o.expires_on = core::format_day(r.expires_day);
+    o.created_at = row[1].as<std::string>();
+    const json detail = {{"id", o.id},
+                         {"company_id", std::to_string(r.company_id)},
+                         {"component", r.component.empty() ? json(nullptr) : json(r.component)},
+                         {"value", r.value},
+                         {"reason", r.reason},
+                         {"author", r.author},
+                         {"expires_on", o.expires_on},
+                         {"created_at", o.created_at}};
     tx.exec_params(
         "INSERT INTO score_override_audit (override_id, company_id, action, actor, detail) VALUES ($1, $2, "
         "'set', "
         "$3, $4::jsonb)",
-        row[0].as<std::int64_t>(), r.company_id, r.author, o.dump());
+        o.id, r.company_id, r.author, detail.dump());
     tx.commit();
     return o;
   });
@@ -191,26 +211,28 @@ bool HealthStore::revoke_override(std::int64_t company_id, const std::string& co
   });
 }
 
-json HealthStore::overrides(std::int64_t company_id) {
+std::vector<StoredOverride> HealthStore::overrides(std::int64_t company_id) {
   return db_.with_connection("overrides_list", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    json out = json::array();
+    std::vector<StoredOverride> out;
     for (const auto& r : tx.exec_params(
              "SELECT id, component, value, reason, author, expires_on::text, to_char(created_at AT TIME ZONE "
              "'UTC', "
              "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), revoked_at IS NOT NULL, revoked_by FROM score_overrides "
              "WHERE company_id = $1 ORDER BY id",
              company_id)) {
-      out.push_back(
-          {{"id", r[0].as<std::int64_t>()},
-           {"component", r[1].as<std::string>().empty() ? json(nullptr) : json(r[1].as<std::string>())},
-           {"value", r[2].as<double>()},
-           {"reason", r[3].as<std::string>()},
-           {"author", r[4].as<std::string>()},
-           {"expires_on", r[5].as<std::string>()},
-           {"created_at", r[6].as<std::string>()},
-           {"revoked", r[7].as<bool>()},
-           {"revoked_by", r[8].is_null() ? json(nullptr) : json(r[8].as<std::string>())}});
+      StoredOverride o;
+      o.id = r[0].as<std::int64_t>();
+      o.company_id = company_id;
+      o.component = r[1].as<std::string>();
+      o.value = r[2].as<double>();
+      o.reason = r[3].as<std::string>();
+      o.author = r[4].as<std::string>();
+      o.expires_on = r[5].as<std::string>();
+      o.created_at = r[6].as<std::string>();
+      o.revoked = r[7].as<bool>();
+      if (!r[8].is_null()) o.revoked_by = r[8].as<std::string>();
+      out.push_back(std::move(o));
     }
     return out;
   });

@@ -175,8 +175,8 @@ TEST_F(ScoringTest, PastDaysRescoreFromSnapshotsWithPreviousAndDelta) {
   HealthStore store(db_, config_);
   const auto history = store.history(1, 30);
   ASSERT_EQ(history.size(), 2u);
-  EXPECT_EQ(history[0]["as_of"], "2026-06-15");  // newest first
-  EXPECT_EQ(history[1]["as_of"], "2026-06-05");
+  EXPECT_EQ(history[0].as_of, "2026-06-15");  // newest first
+  EXPECT_EQ(history[1].as_of, "2026-06-05");
 }
 
 TEST_F(ScoringTest, APastDaySeesEachMetricsLatestValueWhicheverDayRecordedIt) {
@@ -260,20 +260,20 @@ TEST_F(ScoringTest, ScoreListFiltersAndPagesByKeyset) {
   ScoreListQuery q;
   q.limit = 2;
   auto page = store.list(q);
-  EXPECT_EQ(page["as_of"], "2026-06-15");
-  ASSERT_EQ(page["results"].size(), 2u);
-  EXPECT_EQ(page["next_after"], "2");
+  EXPECT_EQ(page.as_of, "2026-06-15");
+  ASSERT_EQ(page.results.size(), 2u);
+  EXPECT_EQ(page.next_after, 2);
   q.after = 2;
   page = store.list(q);
-  EXPECT_EQ(page["results"][0]["company_id"], "3");
+  EXPECT_EQ(page.results[0].company_id, 3);
   q = {};
   q.segment = "high_touch";  // mrr >= 5000: companies 3, 4, 5
-  EXPECT_EQ(store.list(q)["results"].size(), 3u);
+  EXPECT_EQ(store.list(q).results.size(), 3u);
   q.status = "green";  // 80 %+ active: companies 4 and 5 (support 100, usage 100; coverage 55 %)
   page = store.list(q);
-  ASSERT_EQ(page["results"].size(), 2u);
-  EXPECT_EQ(page["results"][0]["company_id"], "4");
-  EXPECT_TRUE(page["next_after"].is_null());
+  ASSERT_EQ(page.results.size(), 2u);
+  EXPECT_EQ(page.results[0].company_id, 4);
+  EXPECT_FALSE(page.next_after);
 }
 
 TEST_F(ScoringTest, AFailedRunIsRecordedAndTheErrorRaised) {
