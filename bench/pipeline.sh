@@ -134,7 +134,8 @@ second=$(wait_run "$run")
 python3 -c '
 import json, sys
 r = json.load(sys.stdin)["run"]; s = r["summary"]
-print(f"second (incremental) run: {s[\"seconds\"]:.1f} s wall, {s[\"api_calls\"]} API calls, {s[\"companies_scored\"]} companies scored")' <<<"$second"
+print("second (incremental) run: %.1f s wall, %d API calls, %d companies scored"
+      % (s["seconds"], s["api_calls"], s["companies_scored"]))' <<<"$second"
 
 # 3. Jobs/s through the queue.
 t0=$(date +%s.%N)

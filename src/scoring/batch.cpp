@@ -13,6 +13,8 @@
 
 #include "cshealthd/base/handoff.hpp"
 #include "cshealthd/core/time.hpp"
+#include "cshealthd/store/copy_writer.hpp"
+#include "cshealthd/store/job_queue.hpp"
 #include "cshealthd/store/sql_params.hpp"
 
 namespace cshealthd::scoring {
@@ -298,6 +300,31 @@ struct Scored {
   nlohmann::json kept;  // BatchOptions::keep_results
 };
 
+// The rows of `scored` into `table` (health_scores, or the staging table shaped like it) with one COPY.
+void write_results(pqxx::work& tx, const char* table, const std::vector<Scored>& scored,
+                   const std::string& day, std::int64_t run_id) {
+  store::CopyWriter copy(
+      tx, table,
+      {"company_id", "day", "run_id", "score", "computed_score", "status", "coverage", "scorecard", "segment",
+       "previous_score", "delta", "components", "signals", "reasons", "score_override"});
+  for (const auto& s : scored) {
+    copy.number(s.result.company_id)
+        .text(day)
+        .number(run_id)
+        .number(s.result.score)
+        .number(s.result.computed_score);
+    copy.text(s.result.status).text(s.coverage).text(s.result.scorecard).text(*s.segment);
+    copy.text_or_null(s.previous).text_or_null(s.delta).text(s.components).text(s.signals).text(s.reasons);
+    if (s.score_override == "null") {
+      copy.null();
+    } else {
+      copy.text(s.score_override);
+    }
+    copy.end_row();
+  }
+  copy.complete();
+}
+
 }  // namespace
 
 json to_json(const core::HealthResult& r, const std::string& segment) {
@@ -434,42 +461,51 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
     report.score_seconds += secs(t0);
 
     t0 = Clock::now();
-    db_.with_retry("score_write_chunk", [&](pqxx::connection& c) {
-      pqxx::work tx(c, "score_write_chunk");
-      tx.exec(
-          "CREATE TEMP TABLE IF NOT EXISTS health_stage (company_id bigint, day date, run_id bigint, score "
-          "float8, "
-          "computed_score float8, status text, coverage float8, scorecard text, segment text, previous_score "
-          "text, "
-          "delta text, components text, signals text, reasons text, score_override text) ON COMMIT DELETE "
-          "ROWS");
-      {
-        pqxx::stream_to stream(tx, "health_stage");
-        for (const auto& s : scored) {
-          stream << std::make_tuple(s.result.company_id, day, report.run_id, s.result.score,
-                                    s.result.computed_score, s.result.status, s.coverage, s.result.scorecard,
-                                    *s.segment, s.previous, s.delta, s.components, s.signals, s.reasons,
-                                    s.score_override);
-        }
-        stream.complete();
+    // A day's first scoring of these companies COPYs straight into health_scores; a rerun (rows of the
+    // day exist in the chunk's id range, or a concurrent run wrote them first) goes through a staging
+    // table and one upsert, replacing them.
+    bool staged = false;
+    for (int attempt = 0;; ++attempt) {
+      try {
+        db_.with_retry("score_write_chunk", [&](pqxx::connection& c) {
+          pqxx::work tx(c, "score_write_chunk");
+          if (!staged) {
+            staged = tx.exec_params1(
+                           "SELECT EXISTS (SELECT 1 FROM health_scores WHERE company_id BETWEEN $1 AND "
+                           "$2 AND day = $3::date)",
+                           chunk.lo, chunk.hi, day)[0]
+                         .as<bool>();
+          }
+          if (staged) {
+            tx.exec(
+                "CREATE TEMP TABLE IF NOT EXISTS health_stage (LIKE health_scores INCLUDING DEFAULTS) "
+                "ON COMMIT DELETE ROWS");
+          }
+          write_results(tx, staged ? "health_stage" : "health_scores", scored, day, report.run_id);
+          if (staged) {
+            tx.exec(
+                "INSERT INTO health_scores SELECT * FROM health_stage "
+                "ON CONFLICT (company_id, day) DO UPDATE SET run_id = EXCLUDED.run_id, score = "
+                "EXCLUDED.score, "
+                "computed_score = EXCLUDED.computed_score, status = EXCLUDED.status, "
+                "coverage = EXCLUDED.coverage, scorecard = EXCLUDED.scorecard, segment = EXCLUDED.segment, "
+                "previous_score = EXCLUDED.previous_score, delta = EXCLUDED.delta, "
+                "components = EXCLUDED.components, signals = EXCLUDED.signals, reasons = EXCLUDED.reasons, "
+                "score_override = EXCLUDED.score_override, computed_at = now()");
+          }
+          if (o.in_chunk_commit)
+            o.in_chunk_commit(tx, chunk.hi, o.done_before + report.companies + scored.size());
+          tx.commit();
+        });
+        break;
+      } catch (const store::StoreError& e) {
+        // Another run wrote some of these rows between the check and the COPY: stage and upsert.
+        if (e.kind() != store::StoreError::Kind::kConflict || staged || attempt > 0 ||
+            dynamic_cast<const store::LeaseLost*>(&e) != nullptr)
+          throw;
+        staged = true;
       }
-      tx.exec(
-          "INSERT INTO health_scores (company_id, day, run_id, score, computed_score, status, coverage, "
-          "scorecard, "
-          "segment, previous_score, delta, components, signals, reasons, score_override, computed_at) "
-          "SELECT company_id, day, run_id, score, computed_score, status, coverage, scorecard, segment, "
-          "NULLIF(previous_score, '')::float8, NULLIF(delta, '')::float8, components::jsonb, signals::jsonb, "
-          "reasons::jsonb, NULLIF(score_override, 'null')::jsonb, now() FROM health_stage "
-          "ON CONFLICT (company_id, day) DO UPDATE SET run_id = EXCLUDED.run_id, score = EXCLUDED.score, "
-          "computed_score = EXCLUDED.computed_score, status = EXCLUDED.status, coverage = EXCLUDED.coverage, "
-          "scorecard = EXCLUDED.scorecard, segment = EXCLUDED.segment, previous_score = "
-          "EXCLUDED.previous_score, "
-          "delta = EXCLUDED.delta, components = EXCLUDED.components, signals = EXCLUDED.signals, "
-          "reasons = EXCLUDED.reasons, score_override = EXCLUDED.score_override, computed_at = now()");
-      if (o.in_chunk_commit)
-        o.in_chunk_commit(tx, chunk.hi, o.done_before + report.companies + scored.size());
-      tx.commit();
-    });
+    }
     report.write_seconds += secs(t0);
 
     for (auto& s : scored) {

@@ -3,6 +3,9 @@
 #include "cshealthd/scoring/batch.hpp"
 
 #include <gmock/gmock.h>
+#include <atomic>
+#include <thread>
+
 #include <gtest/gtest.h>
 
 #include "cshealthd/core/time.hpp"
@@ -274,6 +277,38 @@ TEST_F(ScoringTest, ScoreListFiltersAndPagesByKeyset) {
   ASSERT_EQ(page.results.size(), 2u);
   EXPECT_EQ(page.results[0].company_id, 4);
   EXPECT_FALSE(page.next_after);
+}
+
+TEST_F(ScoringTest, AFirstRunCopiesARerunReplacesAndTwoAtOnceLeaveOneRowPerCompany) {
+  exec(
+      "INSERT INTO crm_objects (object_type, id, properties, fields, created_at, updated_at) "
+      "SELECT 'companies', g, '{}', jsonb_build_object('licensed_seats', 10, 'active_users_30d', g % 10), "
+      "now(), now() FROM generate_series(1, 600) g");
+  run(kDay, 100);
+  EXPECT_EQ(text("SELECT count(*) FROM health_scores WHERE day = '2026-06-15'"), "600");
+  const auto first = text("SELECT max(run_id) FROM health_scores");
+  exec("UPDATE crm_objects SET fields = fields || '{\"active_users_30d\": 10}' WHERE id <= 300");
+  run(kDay, 100);  // a rerun of the day: every row replaced by the new run's
+  EXPECT_EQ(text("SELECT count(*) FROM health_scores WHERE day = '2026-06-15'"), "600");
+  EXPECT_EQ(text("SELECT count(*) FROM health_scores WHERE run_id = " + first), "0");
+  // ...with the new inputs: the first 300 now use every seat, and all of them are green.
+  EXPECT_EQ(text("SELECT count(*) FROM health_scores WHERE company_id <= 300 AND status = 'green'"), "300");
+  // Two runs of a new day at once: whichever writes a chunk second replaces the first's rows.
+  std::vector<std::thread> runs;
+  std::atomic<int> failed{0};
+  for (int i = 0; i < 2; ++i) {
+    runs.emplace_back([&] {
+      try {
+        run(kDay + 1, 50);
+      } catch (const std::exception& e) {
+        ++failed;
+        ADD_FAILURE() << e.what();
+      }
+    });
+  }
+  for (auto& t : runs) t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(text("SELECT count(*) FROM health_scores WHERE day = '2026-06-16'"), "600");
 }
 
 TEST_F(ScoringTest, AFailedRunIsRecordedAndTheErrorRaised) {
