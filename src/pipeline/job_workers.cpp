@@ -89,11 +89,21 @@ void JobWorkers::work(int index) {
       spdlog::warn("jobs: cannot reach the queue: {}", e.what());
     }
     if (job) {
+      {
+        std::lock_guard lock(mutex_);
+        ++wakes_;
+      }
+      wake_.notify_one();  // there may be more: an idle worker looks at once
       run_one(std::move(*job));
       continue;
     }
+    // One idle worker per replica polls at the poll interval; the others look ten times less often, or
+    // when woken (work found or enqueued here), so idle replicas cost the database little.
     std::unique_lock lock(mutex_);
-    wake_.wait_for(lock, o_.poll, [&] { return stopping_ || wakes_ != seen; });
+    const bool poller = !poller_taken_;
+    poller_taken_ = true;
+    wake_.wait_for(lock, poller ? o_.poll : 10 * o_.poll, [&] { return stopping_ || wakes_ != seen; });
+    if (poller) poller_taken_ = false;
   }
 }
 

@@ -293,6 +293,27 @@ TEST_F(ReplicasTest, SigtermMidRunHandsTheRunBackWithinTheDeadlineAndAnotherRepl
   EXPECT_EQ(scalar("SELECT count(*) FROM health_scores"), 1500);
 }
 
+TEST_F(ReplicasTest, TheCliQueuesARunFollowsItToTheEndAndListsTheQueue) {
+  start_sim({"--seed", "3", "--generate", "40", "--rate-limit", "off", "--search-rate", "off"});
+  // With no replica up, the run waits in the queue, and `jobs` shows it there.
+  const auto queued = testing::run_cshealthd({"run", "--as-of", "2026-12-02"}, env(0));
+  EXPECT_EQ(queued.status, 0) << queued.output;
+  EXPECT_THAT(queued.output, ::testing::HasSubstr("run 1 queued (as of 2026-12-02); no service replica"));
+  const auto jobs = testing::run_cshealthd({"jobs", "--state", "queued"}, env(0));
+  EXPECT_EQ(jobs.status, 0) << jobs.output;
+  EXPECT_THAT(jobs.output, ::testing::ContainsRegex("1 +pipeline +queued +0/5 +1 "));
+  EXPECT_EQ(testing::run_cshealthd({"jobs", "--state", "exploded"}, env(0)).status, 2);
+  EXPECT_EQ(testing::run_cshealthd({"run", "--as-of", "2026-02-30"}, env(0)).status, 2);
+  // A replica takes it; `run --wait` follows a second one to its end and prints the summary.
+  start(0);
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM runs WHERE state = 'succeeded'", 1, 60s));
+  const auto waited = testing::run_cshealthd({"run", "--wait"}, env(0));
+  EXPECT_EQ(waited.status, 0) << waited.output;
+  EXPECT_THAT(waited.output, ::testing::HasSubstr("run 2 succeeded"));
+  EXPECT_THAT(waited.output, ::testing::HasSubstr("\"companies_scored\": 40"));
+  EXPECT_THAT(waited.output, ::testing::ContainsRegex("score +done +\\[#{20}\\] 40 companies"));
+}
+
 TEST_F(ReplicasTest, OneNightlyPerDateWithClocksTwoMinutesApartALeaderKilledAndAMissedNightCaughtUpOnce) {
   start_sim({"--seed", "3", "--generate", "30", "--rate-limit", "off", "--search-rate", "off"});
   set_clock("2026-12-01T16:55:00Z");  // 01:55 in Tokyo
