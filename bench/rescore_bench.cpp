@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -179,6 +180,12 @@ int main(int argc, char** argv) {
     if (std::string(line).find("scoring: run") != std::string::npos) std::printf("rescore: %s", line);
   }
   if (f) std::fclose(f);
+  // RESCORE_HOLD_SECONDS: keep the database up this long to look into it (psql with the conninfo).
+  if (const char* hold = std::getenv("RESCORE_HOLD_SECONDS")) {
+    std::printf("rescore: holding the database for %s s: %s\n", hold, pg.conninfo().c_str());
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::seconds(std::atol(hold)));
+  }
   pg.stop();
   return 0;
 }

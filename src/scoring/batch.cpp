@@ -267,11 +267,16 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
     if (in) in->contacts.push_back({true, r[2].as<bool>(), r[1].as<std::int64_t>()});
   }
 
-  for (const auto& r :
-       tx.exec_params("SELECT DISTINCT ON (company_id) company_id, day - date '1970-01-01', score, status "
-                      "FROM health_scores "
-                      "WHERE company_id BETWEEN $1 AND $2 AND day < $3::date ORDER BY company_id, day DESC",
-                      chunk.lo, chunk.hi, day)) {
+  // Each company's latest result before the day: one backward step on the primary key per company, so
+  // the cost stays the same however many days of history are kept (DISTINCT ON read them all).
+  std::vector<std::int64_t> ids;
+  ids.reserve(chunk.inputs.size());
+  for (const auto& in : chunk.inputs) ids.push_back(in.company_id);
+  for (const auto& r : tx.exec_params(
+           "SELECT c.id, h.day - date '1970-01-01', h.score, h.status FROM unnest($1::bigint[]) AS c(id) "
+           "CROSS JOIN LATERAL (SELECT day, score, status FROM health_scores WHERE company_id = c.id "
+           "AND day < $2::date ORDER BY day DESC LIMIT 1) h",
+           store::bigint_array(ids), day)) {
     auto* in = find(r[0].as<std::int64_t>());
     if (in)
       in->previous = core::PreviousResult{r[1].as<std::int32_t>(), r[2].as<double>(), r[3].as<std::string>()};

@@ -180,6 +180,15 @@ TEST_F(ScoringTest, PastDaysRescoreFromSnapshotsWithPreviousAndDelta) {
   ASSERT_EQ(history.size(), 2u);
   EXPECT_EQ(history[0].as_of, "2026-06-15");  // newest first
   EXPECT_EQ(history[1].as_of, "2026-06-05");
+  // A day scored in between (and one after, which must not count) changes what "previous" is.
+  snapshot(1, "active_users_30d", kDay - 5, 60);
+  run(kDay - 5);
+  run(kDay + 3);
+  run(kDay);
+  const auto middle = stored(1, kDay - 5);
+  const auto again = stored(1, kDay);
+  EXPECT_NE(middle["score"], then["score"]);
+  EXPECT_DOUBLE_EQ(again["previous_score"].get<double>(), middle["score"].get<double>());
 }
 
 TEST_F(ScoringTest, APastDaySeesEachMetricsLatestValueWhicheverDayRecordedIt) {
