@@ -52,13 +52,14 @@ void add_job_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
                           const auto job = ctx->deps.jobs.get(id);
                           if (!job)
                             return Response::error(404, "job_not_found", "no job " + std::to_string(id));
-                          if (!ctx->deps.jobs.retry(id)) {
+                          const auto queued = ctx->deps.jobs.retry(id);
+                          if (!queued) {
                             return Response::error(409, "job_not_retryable",
                                                    "job " + std::to_string(id) + " is " + job->state +
                                                        "; only failed or dead jobs are retried");
                           }
                           if (ctx->deps.wake_workers) ctx->deps.wake_workers();
-                          return Response::json(200, {{"job", job_json(*ctx->deps.jobs.get(id))}});
+                          return Response::json(200, {{"job", job_json(*queued)}});
                         }),
              admin);
 }

@@ -125,48 +125,43 @@ std::vector<std::string> JobQueue::renew(const std::vector<std::string>& leases)
   });
 }
 
-bool JobQueue::complete(const Job& job, const json& result) {
-  return db_.with_retry("job_complete", [&](pqxx::connection& c) {
-    pqxx::work tx(c, "job_complete");
-    const auto r = tx.exec_params(
-        "UPDATE jobs SET state = 'succeeded', result = $3::jsonb, error = NULL, finished_at = now(), "
-        "lease_owner = NULL, lease_until = NULL, updated_at = now() "
-        "WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-        job.id, job.lease, result.dump());
+// Every write of a job's worker: `set` applies only while the claim's lease is the job's ($1 id, $2 lease;
+// further parameters from $3). Returns the statement's result: empty when the lease was lost.
+template <typename... Params>
+pqxx::result JobQueue::fenced(const char* name, const std::string& set, const Job& job, Params&&... params) {
+  return db_.with_retry(name, [&](pqxx::connection& c) {
+    pqxx::work tx(c, name);
+    auto r = tx.exec_params("UPDATE jobs SET " + set +
+                                ", lease_owner = NULL, lease_until = NULL, updated_at = now() "
+                                "WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING state",
+                            job.id, job.lease, std::forward<Params>(params)...);
     tx.commit();
-    return r.affected_rows() == 1;
+    return r;
   });
+}
+
+bool JobQueue::complete(const Job& job, const json& result) {
+  return !fenced("job_complete", "state = 'succeeded', result = $3::jsonb, error = NULL, finished_at = now()",
+                 job, result.dump())
+              .empty();
 }
 
 std::optional<std::string> JobQueue::fail(const Job& job, const std::string& error, bool permanent,
                                           std::chrono::milliseconds retry_in) {
   const auto delay_ms = static_cast<long long>(std::max<std::int64_t>(0, retry_in.count()));
-  return db_.with_retry("job_fail", [&](pqxx::connection& c) -> std::optional<std::string> {
-    pqxx::work tx(c, "job_fail");
-    const auto r = tx.exec_params(
-        "UPDATE jobs SET state = CASE WHEN $4 OR attempt >= max_attempts THEN 'dead' ELSE 'failed' END, "
-        "error = $3, run_after = now() + $5 * interval '1 millisecond', "
-        "finished_at = CASE WHEN $4 OR attempt >= max_attempts THEN now() END, "
-        "lease_owner = NULL, lease_until = NULL, updated_at = now() "
-        "WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING state",
-        job.id, job.lease, clip(error), permanent, delay_ms);
-    tx.commit();
-    if (r.empty()) return std::nullopt;
-    return r[0][0].as<std::string>();
-  });
+  const auto r = fenced("job_fail",
+                        "state = CASE WHEN $4 OR attempt >= max_attempts THEN 'dead' ELSE 'failed' END, "
+                        "error = $3, run_after = now() + $5 * interval '1 millisecond', "
+                        "finished_at = CASE WHEN $4 OR attempt >= max_attempts THEN now() END",
+                        job, clip(error), permanent, delay_ms);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<std::string>();
 }
 
 bool JobQueue::release(const Job& job) {
-  return db_.with_retry("job_release", [&](pqxx::connection& c) {
-    pqxx::work tx(c, "job_release");
-    const auto r = tx.exec_params(
-        "UPDATE jobs SET state = 'queued', attempt = greatest(attempt - 1, 0), lease_owner = NULL, "
-        "lease_until = NULL, run_after = now(), updated_at = now() "
-        "WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-        job.id, job.lease);
-    tx.commit();
-    return r.affected_rows() == 1;
-  });
+  return !fenced("job_release", "state = 'queued', attempt = greatest(attempt - 1, 0), run_after = now()",
+                 job)
+              .empty();
 }
 
 void JobQueue::checkpoint(pqxx::work& tx, const Job& job, const json& checkpoint) {
@@ -201,16 +196,18 @@ std::vector<Job> JobQueue::list(const std::optional<std::string>& state, int lim
   });
 }
 
-bool JobQueue::retry(std::int64_t id) {
-  return db_.with_retry("job_retry", [&](pqxx::connection& c) {
+std::optional<Job> JobQueue::retry(std::int64_t id) {
+  return db_.with_retry("job_retry", [&](pqxx::connection& c) -> std::optional<Job> {
     pqxx::work tx(c, "job_retry");
-    const auto r = tx.exec_params(
-        "UPDATE jobs SET state = 'queued', attempt = 0, run_after = now(), finished_at = NULL, updated_at = "
-        "now() "
-        "WHERE id = $1 AND state IN ('failed', 'dead')",
-        id);
+    const auto r =
+        tx.exec_params(std::string("UPDATE jobs SET state = 'queued', attempt = 0, run_after = now(), "
+                                   "finished_at = NULL, updated_at = now() "
+                                   "WHERE id = $1 AND state IN ('failed', 'dead') RETURNING ") +
+                           kColumns,
+                       id);
     tx.commit();
-    return r.affected_rows() == 1;
+    if (r.empty()) return std::nullopt;
+    return to_job(r[0]);
   });
 }
 

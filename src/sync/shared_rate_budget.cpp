@@ -26,6 +26,15 @@ SharedRateBudget::SharedRateBudget(std::string conninfo, hubspot::BudgetOptions 
 
 SharedRateBudget::~SharedRateBudget() = default;
 
+// The budget's own connection, with deadlines: a stalled database makes acquire wait and ask again, never
+// hang.
+void SharedRateBudget::connect() {
+  if (conn_) return;
+  conn_ = std::make_unique<pqxx::connection>(store::with_connect_timeout(conninfo_, 10));
+  pqxx::nontransaction tx(*conn_);
+  tx.exec("SET statement_timeout = 10000");
+}
+
 int SharedRateBudget::allowed() const {
   return std::max(1, static_cast<int>(o_.burst * o_.safety));
 }
@@ -35,7 +44,7 @@ std::chrono::milliseconds SharedRateBudget::try_grant(Budget b) {
   const int limit = b == Budget::kBurst ? allowed() : o_.search_per_second;
   std::lock_guard lock(mutex_);
   try {
-    if (!conn_) conn_ = std::make_unique<pqxx::connection>(conninfo_);
+    connect();
     pqxx::work tx(*conn_, "rate_grant");
     // One grant decision at a time per budget, across every replica.
     tx.exec_params("SELECT pg_advisory_xact_lock($1)",
@@ -105,7 +114,7 @@ void SharedRateBudget::observe(const hubspot::HttpResponse& r) {
   // Within what our own grants explain (the usual case): nothing to record, no round trip.
   if (used <= last_used_ + kObserveSlack) return;
   try {
-    if (!conn_) conn_ = std::make_unique<pqxx::connection>(conninfo_);
+    connect();
     pqxx::work tx(*conn_, "rate_observe");
     tx.exec_params("SELECT pg_advisory_xact_lock($1)", store::SessionLock::key("cshealthd.budget.burst"));
     const auto ms = static_cast<long long>((o_.interval + margin_).count());

@@ -83,12 +83,16 @@ class JobQueue {
   std::optional<Job> get(std::int64_t id);
   std::vector<Job> list(const std::optional<std::string>& state, int limit,
                         std::optional<std::int64_t> run_id = {});
-  // A failed or dead job back to the queue now, with its attempts reset. False unless it was one.
-  bool retry(std::int64_t id);
+  // A failed or dead job back to the queue now, with its attempts reset: the job as it was queued, or
+  // nullopt unless it was failed or dead.
+  std::optional<Job> retry(std::int64_t id);
   // Jobs per (kind, state).
   std::map<std::pair<std::string, std::string>, std::int64_t> counts();
 
  private:
+  template <typename... Params>
+  pqxx::result fenced(const char* name, const std::string& set, const Job& job, Params&&... params);
+
   Database& db_;
   JobQueueOptions o_;
 };

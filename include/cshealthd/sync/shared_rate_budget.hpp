@@ -29,6 +29,7 @@ class SharedRateBudget final : public hubspot::RateBudget {
  private:
   // How long to wait before asking again (0: granted).
   std::chrono::milliseconds try_grant(hubspot::Budget b);
+  void connect();  // under mutex_
 
   std::string conninfo_;
   hubspot::BudgetOptions o_;
