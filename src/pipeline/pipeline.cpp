@@ -125,6 +125,9 @@ json Pipeline::run_sync(JobContext& ctx, std::int64_t run, json& cp) {
   save(ctx, run, cp, "sync", "running", json::object());
   SyncJobOptions o;
   o.stop = ctx.stop;
+  // A run that finds a type being synced (a refresh ending as the nightly run starts, a CLI sync) waits for
+  // it a while rather than spending an attempt.
+  o.lock_wait = std::chrono::milliseconds(60'000);
   const auto t0 = std::chrono::steady_clock::now();
   json progress = cp.value("sync", json::object());
   // Records so far, per type, shown on the run every few seconds (the runner calls this one at a time).

@@ -17,6 +17,7 @@
 #include <pqxx/pqxx>
 
 #include "cshealthd/core/time.hpp"
+#include "cshealthd/store/session_lock.hpp"
 #include "daemon.hpp"
 #include "raw_http.hpp"
 #include "test_database.hpp"
@@ -291,6 +292,24 @@ TEST_F(ReplicasTest, SigtermMidRunHandsTheRunBackWithinTheDeadlineAndAnotherRepl
   // The hand-back spent no attempt and needed no lease to run out.
   EXPECT_EQ(text("SELECT attempt || ' ' || takeovers FROM jobs WHERE kind = 'pipeline'"), "1 0");
   EXPECT_EQ(scalar("SELECT count(*) FROM health_scores"), 1500);
+}
+
+TEST_F(ReplicasTest, ARunWaitsForAnotherSyncOfATypeInsteadOfSpendingAnAttempt) {
+  start_sim({"--seed", "3", "--generate", "40", "--rate-limit", "off", "--search-rate", "off"});
+  start(0);
+  // Another process (a CLI sync, say) holds the companies type.
+  pqxx::connection holder(db_.conninfo());
+  pqxx::nontransaction(holder).exec_params("SELECT pg_advisory_lock($1)",
+                                           store::SessionLock::key("cshealthd.sync.companies"));
+  const auto posted = api(0, "POST", "/v1/runs");
+  ASSERT_EQ(posted.status, 202) << posted.body;
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(text("SELECT state FROM runs"), "running");
+  pqxx::nontransaction(holder).exec_params("SELECT pg_advisory_unlock($1)",
+                                           store::SessionLock::key("cshealthd.sync.companies"));
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM runs WHERE state = 'succeeded'", 1, 60s));
+  EXPECT_EQ(text("SELECT attempt || ' ' || coalesce(error, '') FROM jobs"), "1 ");
+  EXPECT_EQ(scalar("SELECT count(*) FROM health_scores"), 40);
 }
 
 TEST_F(ReplicasTest, TheCliQueuesARunFollowsItToTheEndAndListsTheQueue) {

@@ -87,7 +87,7 @@ class JobWorkers {
   std::condition_variable wake_, idle_;
   bool stopping_ = false;
   std::uint64_t wakes_ = 0;
-  bool poller_taken_ = false;  // an idle worker is polling at the poll interval
+  bool poller_taken_ = false;               // an idle worker is polling at the poll interval
   std::map<std::string, Running> running_;  // by lease
   std::map<std::string, store::Job> jobs_;  // by lease, for releasing at the deadline
   std::atomic<std::uint64_t> claims_{0};

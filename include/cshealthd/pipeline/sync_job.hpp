@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <functional>
 #include <stop_token>
 #include <string>
@@ -19,6 +20,9 @@ struct SyncJobOptions {
   std::vector<std::string> objects;  // empty: every type of the mapping
   bool sweep_now = false;
   bool count_first = false;  // one search call per type buys a progress ETA
+  // Wait at least this long for another sync of a type (a CLI sync, the tail of a refresh) before skipping
+  // it; sync.lock_wait_ms when that is longer.
+  std::chrono::milliseconds lock_wait{0};
   std::stop_token stop;
 };
 
