@@ -41,22 +41,13 @@ Response post_run(Context& ctx, const Request& req) {
     }
   }
   store::RunStore runs(ctx.deps.db);
-  if (runs.active({"nightly", "refresh", "manual"})) {
-    const auto recent = runs.list(20);
-    json active = nullptr;
-    for (const auto& run : recent) {
-      if (run.state == "queued" || run.state == "running") {
-        active = run.id;
-        break;
-      }
-    }
-    Response res =
-        Response::error(409, "run_active", "a run is already queued or under way; see GET /v1/runs");
+  if (const auto active = runs.active()) {
+    Response res = Response::error(409, "run_active", "a run is already queued or under way");
     res.body = json{
         {"error", "run_active"},
         {"message", "a run is already queued or under way"},
         {"active_run",
-         active}}.dump();
+         *active}}.dump();
     return res;
   }
   const auto id = ctx.deps.pipeline->start(r);

@@ -93,10 +93,6 @@ Components::Components(const config::Config& config, ComponentOptions options)
   }
 }
 
-pipeline::ScheduleOptions Components::schedule_options() const {
-  return load_schedule_options(config_);
-}
-
 pipeline::ScheduleOptions load_schedule_options(const config::Config& config) {
   const auto& s = config.schedule;
   pipeline::ScheduleOptions o;

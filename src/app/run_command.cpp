@@ -55,7 +55,7 @@ int run_pipeline(const config::Config& config, bool wait, const std::string& as_
   co.pool_size = 2;
   co.scoring = false;
   Components components(config, co);
-  const auto schedule = components.schedule_options();
+  const auto schedule = load_schedule_options(config);
   store::RunRequest r;
   r.kind = "manual";
   r.trigger = "cli";
@@ -66,7 +66,7 @@ int run_pipeline(const config::Config& config, bool wait, const std::string& as_
                 : as_of;
   if (!core::parse_day(r.as_of))
     throw config::ConfigError("--as-of: expected a date YYYY-MM-DD, got '" + as_of + "'");
-  r.stages = pipeline::stages_of(r.kind);
+  r.stages = pipeline::pipeline_stages();
   r.max_attempts = config.jobs.max_attempts;
   store::RunStore runs(components.db());
   const auto id = runs.create(r, pipeline::kPipelineJob);

@@ -56,7 +56,7 @@ void Service::start() {
   workers_ = std::make_unique<WorkerPool>(config_.http.worker_threads, "http-workers",
                                           static_cast<std::size_t>(config_.http.worker_queue_limit));
   add_routes();
-  add_v1_routes();
+  add_v1_routes(schedule.zone);
   const auto listen = config::parse_listen(config_.http.listen, "http.listen");
   http::ServerOptions opts;
   opts.host = listen.host;
@@ -177,8 +177,8 @@ std::string Service::readiness() {
   return reason;
 }
 
-void Service::add_v1_routes() {
-  auto zone = load_schedule_options(config_).zone;
+// Runs started through the API score the day it is in the schedule's zone.
+void Service::add_v1_routes(const core::TimeZone& zone) {
   auto& clock = components_->clock();
   api::add_v1_routes(
       router_, api::V1Deps{components_->db(), components_->scoring(), components_->metrics(),

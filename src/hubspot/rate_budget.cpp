@@ -31,9 +31,6 @@ void LocalRateBudget::acquire(Budget b) {
   }
 }
 
-namespace {
-
-// A non-negative header count, or nullopt (absent, garbage, negative); huge values saturate.
 std::optional<std::int64_t> header_count(const std::string& text) {
   std::int64_t v = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -43,8 +40,6 @@ std::optional<std::int64_t> header_count(const std::string& text) {
   if (ec != std::errc() || v < 0) return std::nullopt;
   return v;
 }
-
-}  // namespace
 
 // The headers are HubSpot's word, but input all the same: a Max of 2e9 or a negative Remaining must
 // neither allocate a slot per claimed request nor stop us. Both are clamped to the configured limit.

@@ -112,8 +112,8 @@ void JobWorkers::run_one(store::Job job) {
   {
     std::lock_guard lock(mutex_);
     auto& r = running_[job.lease];
+    r.job = job;
     token = r.stop.get_token();
-    jobs_[job.lease] = job;
     if (stopping_) r.stop.request_stop();
   }
   const auto t0 = std::chrono::steady_clock::now();
@@ -171,7 +171,6 @@ void JobWorkers::run_one(store::Job job) {
       .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   std::lock_guard lock(mutex_);
   running_.erase(job.lease);
-  jobs_.erase(job.lease);
   idle_.notify_all();
 }
 
@@ -213,28 +212,30 @@ bool JobWorkers::stop(std::chrono::milliseconds deadline) {
     wake_.notify_all();
     idle_.notify_all();
   }
-  bool clean = true;
+  std::vector<store::Job> late;
   {
     std::unique_lock lock(mutex_);
-    clean = idle_.wait_for(lock, deadline, [&] { return running_.empty(); });
-    if (!clean) {
-      // Past the deadline: the leases go back so another replica resumes at once; the fencing token
-      // keeps whatever these workers still try to write out of the job.
-      for (auto& [lease, job] : jobs_) {
-        try {
-          if (queue_.release(job))
-            spdlog::warn("jobs: {} {} released at the shutdown deadline", job.kind, job.id);
-        } catch (const std::exception& e) {
-          spdlog::warn("jobs: could not release {} {}: {}", job.kind, job.id, e.what());
-        }
-      }
-      return false;
+    if (!idle_.wait_for(lock, deadline, [&] { return running_.empty(); })) {
+      for (const auto& [lease, r] : running_) late.push_back(r.job);
     }
+  }
+  if (!late.empty()) {
+    // Past the deadline: the leases go back so another replica resumes at once; the fencing token keeps
+    // whatever these workers still try to write out of the job.
+    for (const auto& job : late) {
+      try {
+        if (queue_.release(job))
+          spdlog::warn("jobs: {} {} released at the shutdown deadline", job.kind, job.id);
+      } catch (const std::exception& e) {
+        spdlog::warn("jobs: could not release {} {}: {}", job.kind, job.id, e.what());
+      }
+    }
+    return false;
   }
   for (auto& t : threads_) t.join();
   threads_.clear();
   if (heartbeat_.joinable()) heartbeat_.join();
-  return clean;
+  return true;
 }
 
 }  // namespace cshealthd::pipeline

@@ -20,8 +20,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
-std::vector<std::string> stages_of(const std::string& kind) {
-  (void)kind;  // every kind syncs, then scores (a refresh scores fewer companies)
+std::vector<std::string> pipeline_stages() {
   return {"sync", "score"};
 }
 
@@ -30,7 +29,7 @@ Pipeline::Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, Clock& c
     : db_(db), runs_(db), sync_(sync), score_(score), clock_(clock), metrics_(metrics) {}
 
 std::optional<std::int64_t> Pipeline::start(store::RunRequest request) {
-  if (request.stages.empty()) request.stages = stages_of(request.kind);
+  if (request.stages.empty()) request.stages = pipeline_stages();
   auto id = runs_.create(request, kPipelineJob);
   if (id) {
     metrics_.counter("cshealthd_runs_created_total", "Pipeline runs created", {{"kind", request.kind}}).inc();
@@ -100,7 +99,7 @@ json Pipeline::operator()(JobContext& ctx) {
     throw;
   }
   const double secs = cp.value("seconds", 0.0) + seconds_since(t0);
-  const json summary = summarize(run_id, *day, cp, secs);
+  const json summary = summarize(*day, cp, secs);
   db_.with_retry("pipeline_finish", [&](pqxx::connection& c) {
     pqxx::work tx(c, "pipeline_finish");
     store::JobQueue::checkpoint(tx, ctx.job, cp);
@@ -268,8 +267,7 @@ json Pipeline::run_score(JobContext& ctx, std::int64_t run, const std::string& k
   return progress;
 }
 
-json Pipeline::summarize(std::int64_t run, std::int32_t day, const json& cp, double seconds) {
-  (void)run;
+json Pipeline::summarize(std::int32_t day, const json& cp, double seconds) {
   return db_.with_retry("pipeline_summary", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, "pipeline_summary");
     json bands = {{"green", 0}, {"yellow", 0}, {"orange", 0}, {"red", 0}, {"unknown", 0}};

@@ -29,7 +29,7 @@ void Scheduler::start() {
       try {
         tick();
       } catch (const std::exception& e) {
-        leader_conn_.reset();  // a broken session may still hold the lock server-side until it is noticed
+        leader_.reset();  // a broken session may still hold the lock server-side until it is noticed
         metrics_.gauge("cshealthd_scheduler_leader", "1 on the replica that schedules runs").set(0);
         spdlog::warn("scheduler: {}", e.what());
       }
@@ -46,32 +46,18 @@ void Scheduler::stop() {
     wake_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
-  leader_conn_.reset();  // hands the leadership to another replica at once
+  leader_.reset();  // hands the leadership to another replica at once
 }
 
 bool Scheduler::lead() {
-  if (leader_conn_) {
-    try {
-      pqxx::nontransaction tx(*leader_conn_);
-      tx.exec("SELECT 1");  // the session, and with it the lock, is still there
-      return true;
-    } catch (const std::exception&) {
-      leader_conn_.reset();
-      spdlog::warn("scheduler: lost the leader's session; another replica may lead now");
-    }
-  }
-  try {
-    auto conn = std::make_unique<pqxx::connection>(db_.conninfo());
-    pqxx::nontransaction tx(*conn);
-    if (!tx.exec_params1("SELECT pg_try_advisory_lock($1)", store::SessionLock::key(kLeaderLock))[0]
-             .as<bool>())
-      return false;
-    leader_conn_ = std::move(conn);
-    spdlog::info("scheduler: this replica leads scheduling now");
-    return true;
-  } catch (...) {
-    store::rethrow_as_store_error("scheduler leader lock");
-  }
+  if (leader_ && leader_->alive()) return true;
+  if (leader_) spdlog::warn("scheduler: lost the leader's session; another replica may lead now");
+  leader_.reset();
+  auto lock = std::make_unique<store::SessionLock>(db_.conninfo(), kLeaderLock, std::chrono::milliseconds(0));
+  if (!lock->held()) return false;
+  leader_ = std::move(lock);
+  spdlog::info("scheduler: this replica leads scheduling now");
+  return true;
 }
 
 bool Scheduler::tick() {
@@ -146,7 +132,7 @@ void Scheduler::schedule_refresh(core::EpochSeconds now) {
   const auto slot = now / every;
   if (last_refresh_slot_ == slot) return;
   store::RunStore runs(db_);
-  if (runs.active({"nightly", "refresh", "manual"})) return;
+  if (runs.active()) return;
   store::RunRequest r;
   r.kind = "refresh";
   r.trigger = "schedule";

@@ -80,16 +80,14 @@ std::vector<Run> RunStore::list(int limit) {
   });
 }
 
-bool RunStore::active(const std::vector<std::string>& kinds) {
-  return db_.with_retry("run_active", [&](pqxx::connection& c) {
+std::optional<std::int64_t> RunStore::active() {
+  return db_.with_retry("run_active", [&](pqxx::connection& c) -> std::optional<std::int64_t> {
     pqxx::read_transaction tx(c, "run_active");
-    return tx
-        .exec_params1(
-            "SELECT EXISTS (SELECT 1 FROM runs r JOIN jobs j ON j.run_id = r.id WHERE r.kind = "
-            "ANY($1::text[]) "
-            "AND j.state IN ('queued', 'running', 'failed'))",
-            text_array(kinds))[0]
-        .as<bool>();
+    const auto r = tx.exec(
+        "SELECT r.id FROM runs r JOIN jobs j ON j.run_id = r.id "
+        "WHERE j.state IN ('queued', 'running', 'failed') ORDER BY r.id LIMIT 1");
+    if (r.empty()) return std::nullopt;
+    return r[0][0].as<std::int64_t>();
   });
 }
 

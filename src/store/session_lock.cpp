@@ -28,6 +28,19 @@ SessionLock::SessionLock(const std::string& conninfo, std::string_view name, std
   }
 }
 
+bool SessionLock::alive() {
+  if (!conn_) return false;
+  try {
+    pqxx::nontransaction tx(*conn_);
+    tx.exec("SELECT 1");
+    return true;
+  } catch (const std::exception&) {
+    conn_.reset();
+    held_ = false;
+    return false;
+  }
+}
+
 // Closing the session releases its advisory locks: no statement is sent, so a connection the server
 // already dropped (it restarted, say) needs nothing from it.
 SessionLock::~SessionLock() = default;

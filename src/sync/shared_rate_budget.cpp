@@ -1,7 +1,6 @@
 #include "cshealthd/sync/shared_rate_budget.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -100,17 +99,12 @@ void SharedRateBudget::acquire(Budget b) {
 // Others on the app (another integration) use the budget too: when HubSpot says more was used in its
 // window than we granted, stand the difference in as grants made now.
 void SharedRateBudget::observe(const hubspot::HttpResponse& r) {
-  long long remaining = -1, max = -1;
-  const auto num = [](const std::string& t, long long& out) {
-    const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), out);
-    if (t.empty() || ec != std::errc() || end != t.data() + t.size() || out < 0) out = -1;
-  };
-  num(r.header("X-HubSpot-RateLimit-Remaining"), remaining);
-  num(r.header("X-HubSpot-RateLimit-Max"), max);
-  if (remaining < 0 || max <= 0) return;
+  const auto remaining = hubspot::header_count(r.header("X-HubSpot-RateLimit-Remaining"));
+  const auto max = hubspot::header_count(r.header("X-HubSpot-RateLimit-Max"));
+  if (!remaining || !max || *max == 0) return;  // search answers carry none
   std::lock_guard lock(mutex_);
-  if (max < o_.burst) o_.burst = static_cast<int>(max);  // the portal's tier is lower than configured
-  const long long used = std::min<long long>(max - std::min(remaining, max), allowed());
+  if (*max < o_.burst) o_.burst = static_cast<int>(*max);  // the portal's tier is lower than configured
+  const long long used = std::min<std::int64_t>(*max - std::min(*remaining, *max), allowed());
   // Within what our own grants explain (the usual case): nothing to record, no round trip.
   if (used <= last_used_ + kObserveSlack) return;
   try {

@@ -275,7 +275,6 @@ TEST_F(SchedulerTest, OneNightlyRunPerDateWithClocksSkewedAndTheLeaderChanging) 
   EXPECT_EQ(count("SELECT count(*) FROM runs WHERE kind = 'nightly'"), 1);
   EXPECT_EQ(count("SELECT count(*) FROM jobs WHERE unique_key = 'nightly:2026-12-02'"), 1);
   EXPECT_EQ(count("SELECT count(*) FROM runs WHERE as_of = '2026-12-02' AND trigger = 'schedule'"), 1);
-  // The replica whose clock runs 2 minutes ahead enqueued it, at 01:58 real time.
   // The next night brings the next one, once.
   for (std::int64_t t = base + 86'400'000; t < base + 86'400'000 + 20 * 60'000; t += 60'000) {
     for (std::size_t i = 0; i < replicas.size(); ++i) {

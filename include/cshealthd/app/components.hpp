@@ -47,8 +47,6 @@ class Components {
   store::Database& db() { return *db_; }
   hubspot::RateBudget& rate_budget();
   store::JobQueue& jobs() { return *jobs_; }
-  // The schedule section, parsed: ConfigError names schedule.nightly or schedule.time_zone.
-  pipeline::ScheduleOptions schedule_options() const;
   // A HubSpot client with a connection of its own, on the one rate budget (one per worker thread).
   sync::ClientHandle hubspot_client();
 

@@ -41,7 +41,7 @@ class Service {
   void add_routes();
   std::size_t connection_cap() const;
   std::string readiness();  // "" when ready, else why not; cached briefly
-  void add_v1_routes();
+  void add_v1_routes(const core::TimeZone& zone);
   void build_pipeline(const pipeline::ScheduleOptions& schedule);
   void abandon();
   void register_instance();

@@ -1,7 +1,10 @@
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <mutex>
+#include <optional>
+#include <string>
 
 #include "cshealthd/base/clock.hpp"
 #include "cshealthd/hubspot/transport.hpp"
@@ -9,6 +12,9 @@
 namespace cshealthd::hubspot {
 
 enum class Budget { kBurst, kSearch };
+
+// A rate-limit header's count: non-negative, or nullopt (absent, garbage, negative); huge values saturate.
+std::optional<std::int64_t> header_count(const std::string& text);
 
 // How many requests may go to HubSpot now. HubSpot's burst budget belongs to the app, so every replica
 // (and any other integration on the same app) draws from one pool: implementations learn from the

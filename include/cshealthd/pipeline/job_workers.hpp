@@ -68,6 +68,7 @@ class JobWorkers {
 
  private:
   struct Running {
+    store::Job job;  // for handing it back at the deadline
     std::stop_source stop;
     bool lost = false;
   };
@@ -89,7 +90,6 @@ class JobWorkers {
   std::uint64_t wakes_ = 0;
   bool poller_taken_ = false;               // an idle worker is polling at the poll interval
   std::map<std::string, Running> running_;  // by lease
-  std::map<std::string, store::Job> jobs_;  // by lease, for releasing at the deadline
   std::atomic<std::uint64_t> claims_{0};
   std::atomic<std::int64_t> last_requeue_ms_{0};
   std::mt19937_64 rng_;

@@ -17,8 +17,9 @@ namespace cshealthd::pipeline {
 inline constexpr const char* kPipelineJob = "pipeline";
 inline constexpr const char* kProbeJob = "probe";
 
-// The stages of each kind of run, in order. Write-back adds its own after "score".
-std::vector<std::string> stages_of(const std::string& kind);
+// The stages of a run, in order (every kind has them; a refresh scores fewer companies). Write-back adds
+// its own after "score".
+std::vector<std::string> pipeline_stages();
 
 // A pipeline run as one resumable job: nightly and manual runs sync incrementally and then score every
 // company; a refresh syncs and rescores only the companies whose inputs changed. Each stage records its
@@ -37,7 +38,7 @@ class Pipeline {
   nlohmann::json run_sync(JobContext& ctx, std::int64_t run, nlohmann::json& cp);
   nlohmann::json run_score(JobContext& ctx, std::int64_t run, const std::string& kind, std::int32_t day,
                            nlohmann::json& cp);
-  nlohmann::json summarize(std::int64_t run, std::int32_t day, const nlohmann::json& cp, double seconds);
+  nlohmann::json summarize(std::int32_t day, const nlohmann::json& cp, double seconds);
   void save(JobContext& ctx, std::int64_t run, const nlohmann::json& cp, const std::string& stage,
             const std::string& state, const nlohmann::json& progress);
 

@@ -15,6 +15,7 @@
 #include "cshealthd/pipeline/pipeline.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/job_queue.hpp"
+#include "cshealthd/store/session_lock.hpp"
 
 namespace cshealthd::pipeline {
 
@@ -58,7 +59,7 @@ class Scheduler {
   Clock& clock_;
   metrics::Registry& metrics_;
   ScheduleOptions o_;
-  std::unique_ptr<pqxx::connection> leader_conn_;  // holds the advisory lock while this replica leads
+  std::unique_ptr<store::SessionLock> leader_;  // held while this replica leads
   std::optional<core::EpochSeconds> first_seen_;
   std::optional<std::int64_t> last_refresh_slot_;
   std::thread thread_;

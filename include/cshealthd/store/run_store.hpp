@@ -47,8 +47,8 @@ class RunStore {
   std::optional<std::int64_t> create(const RunRequest& request, const std::string& job_kind);
   std::optional<Run> get(std::int64_t id);
   std::vector<Run> list(int limit);
-  // Is a run of one of these kinds queued or under way (its job not finished)?
-  bool active(const std::vector<std::string>& kinds);
+  // The run queued or under way (its job not finished, a failed attempt waiting included), if any.
+  std::optional<std::int64_t> active();
 
   // Within a job's transaction (fenced by its checkpoint write):
   static void set_state(pqxx::work& tx, std::int64_t run, const std::string& state,

@@ -22,6 +22,8 @@ class SessionLock {
   SessionLock& operator=(const SessionLock&) = delete;
 
   bool held() const { return held_; }
+  // Is the session (and with it the lock) still there? A round trip; false once it was lost.
+  bool alive();
   // The 64-bit key a name maps to (FNV-1a: stable across builds, replicas and versions).
   static std::int64_t key(std::string_view name);
 
