@@ -1,0 +1,394 @@
+#include "cshealthd/core/writeback.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+#include <tuple>
+
+namespace cshealthd::core {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    s.remove_suffix(1);
+  return s;
+}
+
+int priority_rank(std::string_view p) {
+  if (p == "HIGH") return 0;
+  if (p == "MEDIUM") return 1;
+  return 2;
+}
+
+// Local `hour`:00 of `day` in `zone`, as epoch milliseconds.
+EpochMs local_time_ms(std::int32_t day, int hour, const TimeZone* zone) {
+  const EpochSeconds local = static_cast<EpochSeconds>(day) * 86'400 + hour * 3'600;
+  if (!zone) return local * 1000;
+  // The offset in force at the instant: guess with the local time, correct once (a DST change at
+  // exactly that hour is the only case a second pass would move).
+  int offset = zone->offset_at(local);
+  offset = zone->offset_at(local - offset);
+  return (local - offset) * 1000;
+}
+
+std::string percent(double share) {
+  return format_decimal(share * 100) + "%";
+}
+
+}  // namespace
+
+// ---- Calendar -------------------------------------------------------------------------------------
+
+BusinessCalendar BusinessCalendar::parse(std::string_view text, std::string_view source) {
+  BusinessCalendar cal;
+  int line_no = 0;
+  while (!text.empty()) {
+    const auto nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+    ++line_no;
+    if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    line = trim(line);
+    if (line.empty()) continue;
+    const auto day = parse_day(std::string(line.substr(0, 10)));
+    if (!day || (line.size() > 10 && line[10] != ' ' && line[10] != '\t')) {
+      throw std::invalid_argument(std::string(source) + ":" + std::to_string(line_no) +
+                                  ": expected 'YYYY-MM-DD name', got '" + std::string(line.substr(0, 40)) +
+                                  "'");
+    }
+    cal.holidays_.insert(*day);
+  }
+  return cal;
+}
+
+bool BusinessCalendar::is_business_day(std::int32_t day) const {
+  const int dow = ((day % 7) + 7 + 4) % 7;  // 1970-01-01 was a Thursday; 0 = Sunday
+  return dow != 0 && dow != 6 && !holidays_.count(day);
+}
+
+std::int32_t BusinessCalendar::add_business_days(std::int32_t day, int n) const {
+  std::int32_t d = day;
+  if (n <= 0) {
+    while (!is_business_day(d)) ++d;
+    return d;
+  }
+  while (n > 0) {
+    ++d;
+    if (is_business_day(d)) --n;
+  }
+  return d;
+}
+
+int BusinessCalendar::business_days_between(std::int32_t from, std::int32_t to) const {
+  int n = 0;
+  // Bounded: an episode older than ten years counts as ten years.
+  for (std::int32_t d = std::max(from, to - 3660) + 1; d <= to; ++d) n += is_business_day(d) ? 1 : 0;
+  return n;
+}
+
+// ---- Templates ------------------------------------------------------------------------------------
+
+std::string render_template(std::string_view text, const std::map<std::string, std::string>& vars) {
+  std::string out;
+  out.reserve(text.size() + 64);
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if ((ch == '{' || ch == '}') && i + 1 < text.size() && text[i + 1] == ch) {
+      out += ch;
+      ++i;
+      continue;
+    }
+    if (ch == '{') {
+      const auto close = text.find('}', i + 1);
+      if (close != std::string_view::npos) {
+        const auto it = vars.find(std::string(text.substr(i + 1, close - i - 1)));
+        if (it != vars.end()) {
+          out += it->second;
+          i = close;
+          continue;
+        }
+      }
+    }
+    out += ch;
+  }
+  return out;
+}
+
+std::string format_decimal(double value) {
+  if (!std::isfinite(value)) return "0";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f", std::round(value * 100) / 100);
+  std::string s = buf;
+  while (!s.empty() && s.back() == '0') s.pop_back();
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  if (s == "-0") s = "0";
+  return s;
+}
+
+// ---- Planner --------------------------------------------------------------------------------------
+
+std::map<std::string, std::string> Planner::desired_properties(const PlanCompany& c) const {
+  std::map<std::string, std::string> m;
+  m[config_.score_property] = format_decimal(c.score);
+  m[config_.status_property] = std::string(trim(c.status));
+  std::string reasons;
+  for (int i = 0; i < config_.reasons && i < static_cast<int>(c.reasons.size()); ++i)
+    reasons += (reasons.empty() ? "" : "\n") + std::string(trim(c.reasons[static_cast<std::size_t>(i)]));
+  if (reasons.size() > 2000) reasons.resize(2000);  // HubSpot allows 65,536; a CSM reads the first lines
+  m[config_.reasons_property] = reasons;
+  m[config_.coverage_property] = format_decimal(c.coverage);
+  if (config_.managed_stages.count(std::string(trim(c.stage))) && c.status != "unknown" && !c.status.empty())
+    m[config_.stage_property] = config_.at_risk_statuses.count(c.status) ? "at_risk" : "active";
+  return m;
+}
+
+namespace {
+
+struct Candidate {
+  TaskIntent task;
+  std::size_t episode = 0;  // index into the plan's episodes
+  double score = 0;
+  bool escalation = false;
+};
+
+}  // namespace
+
+Plan Planner::plan(const PlanContext& ctx, const std::vector<PlanCompany>& companies,
+                   const std::vector<Episode>& episodes, const std::vector<Snooze>& snoozes) const {
+  static const BusinessCalendar kWeekdays;
+  const BusinessCalendar& cal = ctx.calendar ? *ctx.calendar : kWeekdays;
+  std::map<std::pair<std::int64_t, std::string>, const Episode*> by_key;
+  for (const auto& e : episodes) by_key[{e.company_id, e.rule}] = &e;
+  std::map<std::pair<std::int64_t, std::string>, std::int32_t> snoozed_until;
+  for (const auto& s : snoozes) {
+    auto& u = snoozed_until[{s.company_id, s.rule}];
+    u = std::max(u, s.until_day);
+  }
+  const std::string day_text = ctx.locale_date.empty() ? format_day(ctx.day) : ctx.locale_date;
+
+  Plan p;
+  std::vector<Candidate> candidates;
+  auto make_task = [&](const AlertRule& rule, const PlanCompany& c, const std::string& key,
+                       const std::string& assignee, std::map<std::string, std::string> vars) {
+    TaskIntent t;
+    t.key = key;
+    t.company_id = c.id;
+    t.rule = rule.name;
+    t.owner_id = assignee;
+    t.priority = rule.priority;
+    t.due_day = cal.add_business_days(ctx.day, rule.due_business_days);
+    t.due_ms = local_time_ms(t.due_day, config_.due_hour, ctx.zone);
+    t.slack = rule.slack;
+    std::string reasons;
+    for (const auto& r : c.reasons) reasons += "- " + r + "\n";
+    vars.emplace("company", c.name.empty() ? "#" + std::to_string(c.id) : c.name);
+    vars.emplace("company_id", std::to_string(c.id));
+    vars.emplace("score", format_decimal(c.score));
+    vars.emplace("status", c.status);
+    vars.emplace("coverage", percent(c.coverage));
+    vars.emplace("reasons", reasons.empty() ? "-\n" : reasons);
+    vars.emplace("rule", rule.name);
+    vars.emplace("due", format_day(t.due_day));
+    vars.emplace("day", day_text);
+    vars.emplace("key", key);
+    t.subject = std::string(trim(render_template(rule.subject, vars)));
+    t.body = render_template(rule.body, vars) + "\n\n[cshealthd " + key + "]";
+    return t;
+  };
+
+  for (const auto& c : companies) {
+    // Properties: only what differs from what was last written.
+    const auto desired = desired_properties(c);
+    std::map<std::string, std::string> changed;
+    auto written = c.written;
+    bool written_changed = false;
+    for (const auto& [name, value] : desired) {
+      const auto w = c.written.find(name);
+      const bool same_as_written = w != c.written.end() && w->second == value;
+      if (name == config_.stage_property) {
+        // A stage HubSpot already shows (set by a person, or by us earlier) needs no write; a value a
+        // person changed after our write is theirs until the band moves.
+        if (trim(c.stage) == value) {
+          if (!same_as_written) {
+            written[name] = value;
+            written_changed = true;
+          }
+          continue;
+        }
+      }
+      if (!same_as_written) changed[name] = value;
+    }
+    if (!changed.empty()) changed[config_.updated_property] = std::to_string(ctx.now_ms);
+    for (const auto& [name, value] : changed) written[name] = value;
+    if (!changed.empty() || written_changed) p.written[c.id] = written;
+    if (!changed.empty())
+      p.properties.push_back({c.id, changed});
+    else
+      ++p.counts.unchanged_companies;
+
+    // Alerts, one episode at a time per rule.
+    for (const auto& rule : config_.rules) {
+      bool cond = false, margin = false;
+      std::string facts;
+      if (rule.below) {
+        const bool known = c.status != "unknown" && !c.status.empty();
+        cond = known && c.score < *rule.below;
+        margin = known && c.score >= *rule.below + config_.hysteresis;
+        facts = "score " + format_decimal(c.score) + " < " + format_decimal(*rule.below);
+      } else {
+        const auto s = std::find_if(c.signals.begin(), c.signals.end(),
+                                    [&](const PlanSignal& sig) { return sig.name == rule.name; });
+        cond = s != c.signals.end();
+        if (cond) facts = s->facts;
+      }
+      const auto found = by_key.find({c.id, rule.name});
+      Episode e = found != by_key.end() ? *found->second : Episode{};
+      e.company_id = c.id;
+      e.rule = rule.name;
+      bool changed_episode = false;
+      if (e.active) {
+        if (cond) {
+          if (e.cleared_since) {
+            e.cleared_since.reset();
+            changed_episode = true;
+          }
+          const bool due_follow =
+              rule.follow_through && rule.assignee == Assignee::kOwner && !e.task_key.empty() &&
+              e.task_open && !e.escalated && !e.closed &&
+              cal.business_days_between(e.opened_day, ctx.day) >= config_.follow_through_days;
+          if (due_follow) {
+            const std::string assignee = c.manager_id.empty() ? c.owner_id : c.manager_id;
+            Candidate cand;
+            cand.task =
+                make_task(config_.escalation, c, e.task_key + ":escalation", assignee,
+                          {{"facts", facts},
+                           {"alert", rule.name},
+                           {"days_open", std::to_string(cal.business_days_between(e.opened_day, ctx.day))},
+                           {"owner", c.owner_id}});
+            cand.task.rule = "escalation";
+            cand.score = c.score;
+            cand.escalation = true;
+            e.escalated = true;
+            changed_episode = true;
+            p.episodes.push_back(e);
+            cand.episode = p.episodes.size() - 1;
+            candidates.push_back(std::move(cand));
+            ++p.counts.escalations;
+            continue;
+          }
+        } else {
+          if (!e.cleared_since) {
+            e.cleared_since = ctx.day;
+            changed_episode = true;
+          }
+          const int clear_days = ctx.day - *e.cleared_since;
+          if (config_.auto_close && e.task_open && !e.closed && !e.task_key.empty() &&
+              clear_days >= config_.auto_close_days) {
+            std::map<std::string, std::string> vars{{"rule", rule.name},
+                                                    {"day", day_text},
+                                                    {"score", format_decimal(c.score)},
+                                                    {"cleared", format_day(*e.cleared_since)},
+                                                    {"days", std::to_string(clear_days)}};
+            p.closes.push_back({e.task_key, c.id, rule.name,
+                                e.task_body + "\n\n" + render_template(config_.close_note, vars)});
+            e.closed = true;
+            e.task_open = false;
+            changed_episode = true;
+            ++p.counts.closes;
+          }
+          const bool rearm = rule.below ? margin : clear_days >= config_.signal_rearm_days;
+          if (rearm) {
+            e.active = false;
+            changed_episode = true;
+            ++p.counts.rearmed;
+          }
+        }
+      } else if (cond) {
+        const auto until = snoozed_until.find({c.id, rule.name});
+        if (until != snoozed_until.end() && until->second >= ctx.day) {
+          ++p.counts.snoozed;
+        } else if (!(e.task_open && !e.closed)) {  // no new task while the last one is open
+          ++e.number;
+          e.active = true;
+          e.opened_day = ctx.day;
+          e.cleared_since.reset();
+          e.escalated = e.closed = false;
+          const std::string assignee =
+              rule.assignee == Assignee::kManager && !c.manager_id.empty() ? c.manager_id : c.owner_id;
+          Candidate cand;
+          cand.task = make_task(
+              rule, c, "alert:" + std::to_string(c.id) + ":" + rule.name + ":" + std::to_string(e.number),
+              assignee, {{"facts", facts}, {"owner", c.owner_id}});
+          cand.score = c.score;
+          e.assignee = assignee;
+          p.episodes.push_back(e);
+          cand.episode = p.episodes.size() - 1;
+          candidates.push_back(std::move(cand));
+          ++p.counts.alerts;
+          continue;
+        }
+      }
+      if (changed_episode) p.episodes.push_back(e);
+    }
+  }
+
+  // The cap: per assignee, the most urgent first; the rest go into one digest task.
+  std::map<std::string, std::vector<Candidate*>> by_assignee;
+  for (auto& cand : candidates) by_assignee[cand.task.owner_id].push_back(&cand);
+  for (auto& [assignee, list] : by_assignee) {
+    std::sort(list.begin(), list.end(), [](const Candidate* a, const Candidate* b) {
+      return std::make_tuple(priority_rank(a->task.priority), a->score, a->task.company_id, a->task.key) <
+             std::make_tuple(priority_rank(b->task.priority), b->score, b->task.company_id, b->task.key);
+    });
+    const auto today = ctx.created_today.find(assignee);
+    const int allowed =
+        std::max(0, config_.daily_cap - (today == ctx.created_today.end() ? 0 : today->second));
+    std::string items;
+    std::string top_priority;
+    int overflow = 0;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      Candidate& cand = *list[i];
+      Episode& e = p.episodes[cand.episode];
+      if (static_cast<int>(i) < allowed) {
+        if (!cand.escalation) {
+          e.task_key = cand.task.key;
+          e.task_open = true;
+          e.task_body = cand.task.body;
+        }
+        p.tasks.push_back(cand.task);
+        continue;
+      }
+      if (!cand.escalation) {
+        e.task_key.clear();
+        e.task_open = false;
+        e.task_body.clear();
+      }
+      if (top_priority.empty()) top_priority = cand.task.priority;
+      items += "- [" + cand.task.priority + "] " + cand.task.subject + " (due " +
+               format_day(cand.task.due_day) + ")\n";
+      ++overflow;
+      ++p.counts.digested;
+    }
+    if (overflow == 0) continue;
+    const auto done = ctx.digests_today.find(assignee);
+    const int n = (done == ctx.digests_today.end() ? 0 : done->second) + 1;
+    PlanCompany nobody;
+    nobody.name = assignee;
+    AlertRule digest = config_.digest;
+    digest.priority = top_priority;
+    TaskIntent t =
+        make_task(digest, nobody,
+                  "digest:" + (assignee.empty() ? std::string("unassigned") : assignee) + ":" +
+                      format_day(ctx.day) + ":" + std::to_string(n),
+                  assignee, {{"items", items}, {"count", std::to_string(overflow)}, {"owner", assignee}});
+    t.company_id = 0;
+    t.rule = "digest";
+    p.tasks.push_back(std::move(t));
+  }
+  return p;
+}
+
+}  // namespace cshealthd::core
