@@ -66,6 +66,9 @@ Components::Components(const config::Config& config, ComponentOptions options)
   // Scorecards first: an invalid one is a config error (exit 2) before anything starts.
   if (options.scoring)
     scoring_ = std::make_unique<scoring::ScoringConfig>(scoring::load_scoring_config(config));
+  if (options.writeback)
+    writeback_ = std::make_unique<writeback::Settings>(
+        writeback::load_settings(config, load_schedule_options(config).zone));
   database_runtime_ = std::make_unique<DatabaseRuntime>(config);
   migrator_ = std::make_unique<store::Migrator>(database_runtime_->conninfo(), store::embedded_migrations(),
                                                 migrator_options(config));
@@ -129,6 +132,11 @@ Components::~Components() {
 const scoring::ScoringConfig& Components::scoring() const {
   if (!scoring_) throw std::logic_error("components: built without the scoring config");
   return *scoring_;
+}
+
+const writeback::Settings& Components::writeback() const {
+  if (!writeback_) throw std::logic_error("components: built without the write-back settings");
+  return *writeback_;
 }
 
 hubspot::RateBudget& Components::rate_budget() {

@@ -15,6 +15,8 @@
 #include "cshealthd/app/score_command.hpp"
 #include "cshealthd/app/service.hpp"
 #include "cshealthd/app/sync_command.hpp"
+#include "cshealthd/app/writeback_command.hpp"
+#include "cshealthd/writeback/settings.hpp"
 #include "cshealthd/base/log.hpp"
 #include "cshealthd/base/process.hpp"
 #include "cshealthd/config/config.hpp"
@@ -101,12 +103,15 @@ int cmd_migrate(const Config& config, bool status_only) {
 int cmd_config_check(const Config& config, const std::string& source) {
   const auto scoring = cshealthd::scoring::load_scoring_config(config);  // scorecards are config too
   const auto schedule = cshealthd::app::load_schedule_options(config);    // so are the cron and the zone
+  const auto writeback = cshealthd::writeback::load_settings(config, schedule.zone);  // and the alert rules
   std::cout << "config OK (" << (source.empty() ? "defaults + environment" : source) << ")\n"
             << cshealthd::config::describe(config) << "scorecards:";
   for (const auto& c : scoring.scorecards) std::cout << " " << c.name;
   std::cout << " (default segment " << scoring.segments.default_name << " -> "
             << scoring.segments.default_scorecard << ")\n"
-            << "schedule: nightly '" << schedule.nightly.text << "' in " << schedule.zone.name() << "\n";
+            << "schedule: nightly '" << schedule.nightly.text << "' in " << schedule.zone.name() << "\n"
+            << "writeback: " << (writeback.enabled ? "on" : "off") << ", " << writeback.plan.rules.size()
+            << " alert rules, " << writeback.calendar.holidays() << " holidays\n";
   return 0;
 }
 
@@ -175,6 +180,26 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--as-of", run_as_of,
                       "the day it scores, YYYY-MM-DD (default: today in schedule.time_zone)");
 
+  cshealthd::app::PlanCommandOptions plan_opts;
+  auto* plan_cmd = app.add_subcommand(
+      "plan", "What write-back would write, create, escalate and close in HubSpot for a scored day");
+  plan_cmd->add_option("--config", config_path, "YAML config file");
+  plan_cmd->add_option("--as-of", plan_opts.as_of, "the scored day, YYYY-MM-DD (default: the latest)");
+  plan_cmd->add_flag("--dry-run", plan_opts.dry_run, "only print: no HubSpot call, nothing recorded");
+  plan_cmd->add_flag("--json", plan_opts.json, "JSON instead of lines");
+
+  cshealthd::app::SnoozeOptions snooze_opts;
+  auto* snooze_cmd = app.add_subcommand("snooze", "Silence one alert rule at one company until a date");
+  snooze_cmd->add_option("--config", config_path, "YAML config file");
+  snooze_cmd->add_option("ACTION", snooze_opts.action, "set | revoke | list")
+      ->required()
+      ->check(CLI::IsMember({"set", "revoke", "list"}));
+  snooze_cmd->add_option("--company", snooze_opts.company, "HubSpot company id")->required();
+  snooze_cmd->add_option("--rule", snooze_opts.rule, "the alert rule (score_below_60, usage_drop, ...)");
+  snooze_cmd->add_option("--until", snooze_opts.until, "the last day it is silenced, YYYY-MM-DD");
+  snooze_cmd->add_option("--reason", snooze_opts.reason, "why (kept with the snooze)");
+  snooze_cmd->add_option("--author", snooze_opts.author, "who (default: $USER)");
+
   std::string jobs_state;
   int jobs_limit = 50;
   auto* jobs_cmd = app.add_subcommand("jobs", "List the job queue, newest first");
@@ -218,6 +243,14 @@ int main(int argc, char** argv) {
       return cshealthd::app::run_score(config, score_opts);
     }
     if (run_cmd->parsed()) return cshealthd::app::run_pipeline(config, run_wait, run_as_of);
+    if (plan_cmd->parsed()) return cshealthd::app::run_plan_command(config, plan_opts);
+    if (snooze_cmd->parsed()) {
+      if (snooze_opts.action != "list" && snooze_opts.rule.empty())
+        throw cshealthd::config::ConfigError("snooze: --rule is required");
+      if (snooze_opts.action == "set" && (snooze_opts.until.empty() || snooze_opts.reason.empty()))
+        throw cshealthd::config::ConfigError("snooze set: --until and --reason are required");
+      return cshealthd::app::run_snooze(config, snooze_opts);
+    }
     if (jobs_cmd->parsed()) {
       return cshealthd::app::list_jobs(config, jobs_state.empty() ? std::nullopt : std::optional(jobs_state),
                                        jobs_limit);

@@ -97,7 +97,12 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
   sync_job_ = std::make_unique<pipeline::SyncJob>(
       c.db(), [&c] { return c.hubspot_client(); }, c.clock(), c.metrics(), config_);
   score_job_ = std::make_unique<pipeline::ScoreJob>(c.db(), c.scoring(), c.metrics(), config_.scoring);
-  pipeline_ = std::make_unique<pipeline::Pipeline>(c.db(), *sync_job_, *score_job_, c.clock(), c.metrics());
+  if (c.writeback().enabled) {
+    writeback_ = std::make_unique<writeback::Writeback>(
+        c.db(), c.writeback(), [&c] { return c.hubspot_client(); }, c.metrics(), c.clock());
+  }
+  pipeline_ = std::make_unique<pipeline::Pipeline>(c.db(), *sync_job_, *score_job_, writeback_.get(), c.clock(),
+                                                   c.metrics());
   job_workers_->handle(pipeline::kPipelineJob,
                        [this](pipeline::JobContext& ctx) { return (*pipeline_)(ctx); });
   scheduler_ =
@@ -188,7 +193,7 @@ void Service::add_v1_routes(const core::TimeZone& zone) {
                                                                clock.wall_now().time_since_epoch())
                                                                .count());
                            },
-                           [this] { job_workers_->wake(); }});
+                           [this] { job_workers_->wake(); }, &components_->writeback()});
 }
 
 void Service::register_instance() {
@@ -226,6 +231,7 @@ void Service::abandon() {
   (void)job_workers_.release();
   (void)scheduler_.release();
   (void)pipeline_.release();
+  (void)writeback_.release();
   (void)sync_job_.release();
   (void)score_job_.release();
   (void)components_.release();

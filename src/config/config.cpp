@@ -179,8 +179,54 @@ class Schema {
       str("mapping.company." + canonical, property, property_name);
     for (auto& [canonical, property] : c.mapping.contact)
       str("mapping.contact." + canonical, property, property_name);
+    auto& w = c.writeback;
+    boolean("writeback.enabled", w.enabled);
+    str("writeback.alerts_file", w.alerts_file);
+    one_of("writeback.locale", w.locale, {"ja", "en"});
+    str("writeback.holidays_file", w.holidays_file);
+    integer("writeback.hysteresis", w.hysteresis, 0, 100);
+    integer("writeback.signal_rearm_days", w.signal_rearm_days, 0, 365);
+    boolean("writeback.auto_close", w.auto_close);
+    integer("writeback.auto_close_days", w.auto_close_days, 0, 365);
+    integer("writeback.follow_through_days", w.follow_through_days, 1, 365);
+    integer("writeback.daily_cap", w.daily_cap, 0, 10'000);
+    integer("writeback.due_hour", w.due_hour, 0, 23);
+    integer("writeback.reasons", w.reasons, 0, 20);
+    str("writeback.managers", w.managers, managers_list);
+    integer("writeback.search_lag_ms", w.search_lag_ms, 0, 3'600'000);
+    integer("writeback.max_attempts", w.max_attempts, 1, 100);
+    str("writeback.task_key_property", w.task_key_property, property_name);
+    str("writeback.property_group", w.property_group, property_name);
+    str("writeback.properties.score", w.score_property, property_name);
+    str("writeback.properties.status", w.status_property, property_name);
+    str("writeback.properties.reasons", w.reasons_property, property_name);
+    str("writeback.properties.coverage", w.coverage_property, property_name);
+    str("writeback.properties.updated_at", w.updated_property, property_name);
+    str("writeback.properties.stage", w.stage_property, property_name);
+    secret("writeback.slack_webhook_url", w.slack_webhook_url,
+           [](const std::string& k, const std::string& v, const Source& s) {
+             if (v.rfind("https://", 0) != 0 && v.rfind("http://127.0.0.1", 0) != 0 &&
+                 v.rfind("http://localhost", 0) != 0)
+               fail(k, s, "expected an https:// URL (http only to a loopback host)");
+           });
     secret("webhook.secret", c.webhook.secret);
     secret("admin.token", c.admin.token);
+  }
+
+  // team:<id>=<owner id>,owner:<id>=<owner id>,default=<owner id>, every id a number.
+  static void managers_list(const std::string& k, const std::string& v, const Source& s) {
+    std::stringstream ss(v);
+    for (std::string item; std::getline(ss, item, ',');) {
+      const auto eq = item.find('=');
+      const std::string who = item.substr(0, eq);
+      const auto digits = [](const std::string& x) {
+        return !x.empty() && x.size() < 20 && std::all_of(x.begin(), x.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+      };
+      const bool ok = eq != std::string::npos && digits(item.substr(eq + 1)) &&
+                      (who == "default" || (who.rfind("team:", 0) == 0 && digits(who.substr(5))) ||
+                       (who.rfind("owner:", 0) == 0 && digits(who.substr(6))));
+      if (!ok) fail(k, s, "expected team:<id>=<owner id>, owner:<id>=<owner id> or default=<owner id>, got '" + item + "'");
+    }
   }
 
   // A HubSpot internal property name: lower-case letters, digits and underscores.

@@ -145,11 +145,14 @@ std::chrono::milliseconds HubSpotClient::backoff(int attempt) {
 }
 
 json HubSpotClient::call(const std::string& endpoint, const std::string& method, const std::string& target,
-                         const json& body, Budget budget) {
+                         const json& body, Budget budget, Repeat repeat) {
   json answer = json::object();
-  exchange(endpoint, method, target, body, budget, [&](std::string_view text) {
-    if (!text.empty()) answer = read_json(text);
-  });
+  exchange(
+      endpoint, method, target, body, budget,
+      [&](std::string_view text) {
+        if (!text.empty()) answer = read_json(text);
+      },
+      repeat);
   return answer;
 }
 
@@ -162,7 +165,7 @@ Page HubSpotClient::read_page(const std::string& endpoint, const std::string& me
 
 void HubSpotClient::exchange(const std::string& endpoint, const std::string& method,
                              const std::string& target, const json& body, Budget budget,
-                             const std::function<void(std::string_view)>& accept) {
+                             const std::function<void(std::string_view)>& accept, Repeat repeat) {
   HttpRequest req;
   req.method = method;
   req.target = target;
@@ -202,6 +205,12 @@ void HubSpotClient::exchange(const std::string& endpoint, const std::string& met
     }
     const bool limited = failure.empty() && res.status == 429;
     const bool transient = !failure.empty() || transient_status(res.status);
+    if (repeat == Repeat::kOnlyIfNotApplied && transient && !(failure.empty() && res.status == 423)) {
+      metrics_.counter("cshealthd_hubspot_outcome_unknown_total", "Writes whose outcome HubSpot left unknown").inc();
+      throw OutcomeUnknown(ApiError::Kind::kUnavailable, failure.empty() ? res.status : 0, "", "",
+                           endpoint + ": outcome unknown: " +
+                               (failure.empty() ? "HTTP " + std::to_string(res.status) : failure));
+    }
     if (!limited && !transient) throw error_from(endpoint, res);
     if (attempt >= options_.max_attempts) {
       if (!failure.empty()) {

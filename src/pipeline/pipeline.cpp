@@ -21,12 +21,12 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 std::vector<std::string> pipeline_stages() {
-  return {"sync", "score"};
+  return {"sync", "score", "plan", "deliver"};
 }
 
-Pipeline::Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, Clock& clock,
-                   metrics::Registry& metrics)
-    : db_(db), runs_(db), sync_(sync), score_(score), clock_(clock), metrics_(metrics) {}
+Pipeline::Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, writeback::Writeback* writeback,
+                   Clock& clock, metrics::Registry& metrics)
+    : db_(db), runs_(db), sync_(sync), score_(score), writeback_(writeback), clock_(clock), metrics_(metrics) {}
 
 std::optional<std::int64_t> Pipeline::start(store::RunRequest request) {
   if (request.stages.empty()) request.stages = pipeline_stages();
@@ -76,9 +76,11 @@ json Pipeline::operator()(JobContext& ctx) {
     }
     if (cp.value("stage", std::string()) == "score") {
       cp["score"] = run_score(ctx, run_id, run->kind, *day, cp);
-      cp["stage"] = "done";
+      cp["stage"] = "plan";
       save(ctx, run_id, cp, "score", "done", cp["score"]);
     }
+    if (cp.value("stage", std::string()) == "plan") run_plan(ctx, run_id, *day, cp);
+    if (cp.value("stage", std::string()) == "deliver") run_deliver(ctx, run_id, cp);
   } catch (const JobInterrupted&) {
     throw;
   } catch (const store::LeaseLost&) {
@@ -263,8 +265,65 @@ json Pipeline::run_score(JobContext& ctx, std::int64_t run, const std::string& k
   progress["seconds"] = progress.value("seconds", 0.0) + seconds_since(t0);
   cp["score"] = progress;
   if (report.interrupted) throw JobInterrupted("stopped during the score stage");
-  cp.erase("refresh_companies");  // kept in the checkpoint only while needed
   return progress;
+}
+
+void Pipeline::run_plan(JobContext& ctx, std::int64_t run, std::int32_t day, json& cp) {
+  if (!writeback_) {
+    cp.erase("refresh_companies");
+    cp["stage"] = "done";
+    save(ctx, run, cp, "plan", "skipped", json::object());
+    save(ctx, run, cp, "deliver", "skipped", json::object());
+    return;
+  }
+  save(ctx, run, cp, "plan", "running", json::object());
+  // A refresh plans only the companies it rescored.
+  std::optional<std::vector<std::int64_t>> only;
+  if (cp.contains("refresh_companies") && cp["refresh_companies"].is_array())
+    only = cp["refresh_companies"].get<std::vector<std::int64_t>>();
+  json next;
+  // The plan, the job's checkpoint past it and the stage's end commit together: a takeover either plans
+  // again from scratch or goes on to deliver what this one recorded, never both.
+  writeback_->plan(day, only, run, false, true, [&](pqxx::work& tx, const core::Plan& plan) {
+    next = cp;
+    next.erase("refresh_companies");
+    next["stage"] = "deliver";
+    next["plan"] = writeback::plan_json(plan, false);
+    store::JobQueue::checkpoint(tx, ctx.job, next);  // throws LeaseLost: the plan rolls back with it
+    store::RunStore::set_stage(tx, run, "plan", "done", next["plan"]);
+  });
+  cp = next;
+}
+
+void Pipeline::run_deliver(JobContext& ctx, std::int64_t run, json& cp) {
+  json progress = cp.value("deliver", json::object());
+  save(ctx, run, cp, "deliver", "running", progress);
+  const auto t0 = std::chrono::steady_clock::now();
+  writeback::DeliveryReport report;
+  try {
+    report = writeback_->deliver(ctx.stop);
+  } catch (const writeback::SetupError& e) {
+    throw PermanentJobError(std::string("write-back: ") + e.what());
+  }
+  auto add = [&](const char* key, std::uint64_t v) { progress[key] = progress.value(key, std::uint64_t{0}) + v; };
+  add("companies_written", report.companies);
+  add("tasks_created", report.tasks_created);
+  add("tasks_existing", report.tasks_existing);
+  add("tasks_closed", report.closed);
+  add("slack_posts", report.slack);
+  add("dead", report.dead);
+  add("in_doubt", report.in_doubt);
+  add("api_calls", report.calls);
+  add("rate_limited", report.rate_limited);
+  progress["task_mode"] = report.task_mode;
+  progress["seconds"] = progress.value("seconds", 0.0) + seconds_since(t0);
+  cp["deliver"] = progress;
+  if (report.interrupted) {
+    save(ctx, run, cp, "deliver", "running", progress);
+    throw JobInterrupted("stopped during the deliver stage");
+  }
+  cp["stage"] = "done";
+  save(ctx, run, cp, "deliver", "done", progress);
 }
 
 json Pipeline::summarize(std::int32_t day, const json& cp, double seconds) {
@@ -291,6 +350,7 @@ json Pipeline::summarize(std::int32_t day, const json& cp, double seconds) {
                 {"records_synced", sync.value("records", std::uint64_t{0})},
                 {"api_calls", sync.value("api_calls", std::uint64_t{0})},
                 {"rate_limited", sync.value("rate_limited", std::uint64_t{0})},
+                {"writeback", {{"plan", cp.value("plan", json::object())}, {"deliver", cp.value("deliver", json::object())}}},
                 {"seconds", std::round(seconds * 10) / 10}};
   });
 }

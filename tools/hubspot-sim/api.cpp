@@ -88,6 +88,11 @@ std::string invalid_value(const PropertyDef& def, const std::string& value) {
   if (def.type == "date" || def.type == "datetime") {
     return core::parse_hubspot_timestamp(value) ? "" : "INVALID_DATE";
   }
+  if (def.type == "enumeration") {
+    // Since 2025-04 HubSpot rejects enumeration values with surrounding whitespace.
+    const auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    if (ws(value.front()) || ws(value.back())) return "INVALID_OPTION_SURROUNDING_WHITESPACE";
+  }
   if (def.type == "enumeration" && !def.options.empty()) {
     std::stringstream ss(value);
     for (std::string part; std::getline(ss, part, ';');) {
@@ -132,6 +137,21 @@ std::optional<Response> read_props(const ObjectStore& s, const json& props, Prop
   }
   r.body = body.dump();
   return r;
+}
+
+// HubSpot refuses a value of a unique property that another record already has.
+std::optional<Response> duplicate_unique(const ObjectStore& s, const Props& props) {
+  for (const auto& [name, value] : props) {
+    const auto def = s.props.find(name);
+    if (def == s.props.end() || !def->second.unique || value.empty()) continue;
+    for (const auto& [id, rec] : s.records) {
+      const std::string* v = rec.get(name);
+      if (!rec.archived && v && *v == value)
+        return hubspot_error(409, "CONFLICT", "A record with " + name + " = " + value + " already exists (" +
+                                                  std::to_string(id) + ")");
+    }
+  }
+  return std::nullopt;
 }
 
 // Records are written as JSON text directly: list pages with property history hold thousands of
@@ -472,20 +492,9 @@ Response Simulator::create(const Request& req) {
     if (auto bad = read_props(portal_->store(*t), body.value("properties", json::object()), props))
       return *bad;
     // Associations in the body must point at existing records, checked before anything is written.
-    std::vector<std::pair<const TypeInfo*, std::pair<std::uint64_t, int>>> links;
-    for (const auto& a : body.value("associations", json::array())) {
-      const auto to_id = parse_id(value_string(a["to"]["id"]));
-      const int type_id = a["types"].empty() ? 0 : a["types"][0].value("associationTypeId", 0);
-      const TypeInfo* to = nullptr;
-      for (const auto& cand : object_types()) {
-        if (type_id != 0 && association_type_id(t->name, cand.name) == type_id) to = &cand;
-      }
-      if (!to || !to_id || !portal_->store(*to).records.count(*to_id)) {
-        return bad_request("association to " + value_string(a["to"]["id"]) + " with type " +
-                           std::to_string(type_id) + " is not valid");
-      }
-      links.push_back({to, {*to_id, type_id}});
-    }
+    Links links;
+    if (auto bad = read_links(*t, body.value("associations", json::array()), links)) return *bad;
+    if (auto dup = duplicate_unique(portal_->store(*t), props)) return *dup;
     Record& r = portal_->create(*t, props, now());
     for (const auto& [to, link] : links) portal_->associate(*t, r.id, *to, link.first, link.second);
     collect_stage_event(*t, r, true, events);
@@ -585,10 +594,25 @@ Response Simulator::batch(const Request& req) {
         }
       }
     }
-    const std::string id_property = body.value("idProperty", "");
+    std::vector<Links> links(inputs.size());
+    if (op == "create") {
+      for (std::size_t i = 0; i < inputs.size(); ++i) {
+        if (!inputs[i].is_object()) return bad_request("inputs must be objects");
+        if (auto bad = read_links(*t, inputs[i].value("associations", json::array()), links[i])) return *bad;
+        if (auto dup = duplicate_unique(s, props[i])) return *dup;
+      }
+    }
+    // Upsert takes its idProperty from each input (HubSpot's shape) or from the body.
+    const std::string id_property =
+        !inputs.empty() && inputs[0].is_object() && inputs[0].contains("idProperty")
+            ? value_string(inputs[0]["idProperty"])
+            : body.value("idProperty", "");
     if (op == "upsert") {
-      if (id_property.empty() || !s.props.count(id_property))
+      const auto prop = s.props.find(id_property);
+      if (id_property.empty() || prop == s.props.end())
         return bad_request("upsert needs an existing idProperty");
+      if (!prop->second.unique)
+        return bad_request("idProperty " + id_property + " is not a property with unique values");
     }
     View v;
     std::vector<std::string> read_props_list;
@@ -599,13 +623,26 @@ Response Simulator::batch(const Request& req) {
       for (const auto& p : body.value("propertiesWithHistory", json::array()))
         v.history.push_back(p.get<std::string>());
     }
+    // A write's answer shows the type's defaults and what was written, as HubSpot's does.
+    std::vector<std::vector<std::string>> written(inputs.size());
+    std::vector<View> write_views(inputs.size());
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      written[i] = t->default_props;
+      for (const auto& [k, val] : props[i]) {
+        if (std::find(written[i].begin(), written[i].end(), k) == written[i].end()) written[i].push_back(k);
+      }
+      if (op == "upsert" && std::find(written[i].begin(), written[i].end(), id_property) == written[i].end())
+        written[i].push_back(id_property);
+      write_views[i].props = &written[i];
+    }
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       const auto& in = inputs[i];
       const std::string raw_id = value_string(in.value("id", json()));
       if (op == "create") {
         Record& r = portal_->create(*t, props[i], now());
+        for (const auto& [to, link] : links[i]) portal_->associate(*t, r.id, *to, link.first, link.second);
         collect_stage_event(*t, r, true, events);
-        results.push_back(record_json(*portal_, *t, r, View{}));
+        results.push_back(record_json(*portal_, *t, r, write_views[i]));
         continue;
       }
       Record* r = nullptr;
@@ -619,7 +656,8 @@ Response Simulator::batch(const Request& req) {
           with_id.emplace_back(id_property, raw_id);
           r = &portal_->create(*t, with_id, now());
           collect_stage_event(*t, *r, true, events);
-          results.push_back(record_json(*portal_, *t, *r, View{}));
+          results.push_back(record_json(*portal_, *t, *r, write_views[i]));
+          results.back()["new"] = true;
           continue;
         }
       } else {
@@ -646,7 +684,8 @@ Response Simulator::batch(const Request& req) {
         portal_->archive(*t, *r, now());
         continue;
       }
-      results.push_back(record_json(*portal_, *t, *r, op == "read" ? v : View{}));
+      results.push_back(record_json(*portal_, *t, *r, op == "read" ? v : write_views[i]));
+      if (op == "upsert") results.back()["new"] = false;
     }
     if (op == "archive") {
       out = Response::text(204, "", "application/json");
@@ -804,6 +843,79 @@ Response Simulator::assoc_put(const Request& req, bool typed) {
   return Response::json(200, {{"status", "COMPLETE"}, {"results", {result}}});
 }
 
+std::optional<Response> Simulator::read_links(const TypeInfo& t, const json& associations, Links& out) {
+  if (!associations.is_array()) return bad_request("associations must be an array");
+  for (const auto& a : associations) {
+    if (!a.is_object() || !a.contains("to") || !a["to"].is_object() || !a.contains("types") ||
+        !a["types"].is_array())
+      return bad_request("an association needs `to` and `types`");
+    const auto to_id = parse_id(value_string(a["to"].value("id", json())));
+    const int type_id =
+        a["types"].empty() || !a["types"][0].is_object() ? 0 : a["types"][0].value("associationTypeId", 0);
+    const TypeInfo* to = nullptr;
+    for (const auto& cand : object_types()) {
+      if (type_id != 0 && association_type_id(t.name, cand.name) == type_id) to = &cand;
+    }
+    if (!to || !to_id || !portal_->store(*to).records.count(*to_id)) {
+      return bad_request("association to " + value_string(a["to"].value("id", json())) + " with type " +
+                         std::to_string(type_id) + " is not valid");
+    }
+    out.push_back({to, {*to_id, type_id}});
+  }
+  return std::nullopt;
+}
+
+Response Simulator::assoc_batch_associate(const Request& req) {
+  const TypeInfo* from = type_of(req, "from");
+  const TypeInfo* to = type_of(req, "to");
+  if (!from || !to) return not_found("Unknown object type");
+  std::optional<Response> error;
+  const json body = parse_body(req, error);
+  if (error) return *error;
+  const json inputs = body.value("inputs", json::array());
+  if (!inputs.is_array() || inputs.size() > kBatchLimit) return bad_request("inputs must be an array of at most 100");
+  std::lock_guard lock(mutex_);
+  json results = json::array();
+  std::vector<std::string> missing;
+  for (const auto& in : inputs) {
+    const auto id = in.is_object() && in.contains("from") && in["from"].is_object()
+                        ? parse_id(value_string(in["from"].value("id", json())))
+                        : std::nullopt;
+    const auto to_id = in.is_object() && in.contains("to") && in["to"].is_object()
+                           ? parse_id(value_string(in["to"].value("id", json())))
+                           : std::nullopt;
+    if (!id || !to_id || !portal_->store(*from).records.count(*id) || !portal_->store(*to).records.count(*to_id)) {
+      missing.push_back(in.dump());
+      continue;
+    }
+    portal_->associate(*from, *id, *to, *to_id, 0);
+    results.push_back({{"from", {{"id", std::to_string(*id)}}}, {"to", {{"id", std::to_string(*to_id)}}}});
+  }
+  json env = {{"status", "COMPLETE"}, {"results", results}};
+  if (!missing.empty()) {
+    env["numErrors"] = missing.size();
+    env["errors"] = json::array({{{"status", "error"}, {"category", "OBJECT_NOT_FOUND"},
+                                  {"message", "Some objects could not be associated"}, {"context", {{"inputs", missing}}}}});
+    return Response::json(207, env);
+  }
+  return Response::json(200, env);
+}
+
+Response Simulator::slack(const Request& req) {
+  std::lock_guard lock(slack_mutex_);
+  if (req.method == "GET") return Response::json(200, {{"messages", slack_posts_}});
+  if (slack_answered_++ < options_.slack_fail_first) return Response::text(500, "server_error", "text/plain");
+  json body;
+  try {
+    body = json::parse(req.body);
+  } catch (const json::exception&) {
+    return Response::text(400, "invalid_payload", "text/plain");
+  }
+  if (!body.is_object() || !body.contains("text")) return Response::text(400, "no_text", "text/plain");
+  slack_posts_.push_back(body);
+  return Response::text(200, "ok", "text/plain");
+}
+
 Response Simulator::properties_list(const Request& req) {
   const TypeInfo* t = type_of(req);
   if (!t) return not_found("Unknown object type");
@@ -860,6 +972,8 @@ Response Simulator::property_create(const Request& req) {
   if (s.props.count(def.name))
     return hubspot_error(409, "OBJECT_ALREADY_EXISTS", "Property named '" + def.name + "' already exists.");
   if (!s.groups.count(def.group)) return bad_request("property group " + def.group + " does not exist");
+  if (def.unique && t->name == "tasks" && !options_.unique_task_properties)
+    return bad_request("Properties of tasks cannot have unique values in this portal");
   if (def.unique) {
     const auto unique =
         std::count_if(s.props.begin(), s.props.end(), [](const auto& p) { return p.second.unique; });
@@ -1017,6 +1131,7 @@ void Simulator::add_routes(http::Router& r) {
   r.add("POST", "/crm/v3/objects/{type}/merge", api(&Simulator::merge));
   r.add("GET", "/crm/v4/objects/{from}/{id}/associations/{to}", api(&Simulator::assoc_list));
   r.add("POST", "/crm/v4/associations/{from}/{to}/batch/read", api(&Simulator::assoc_batch_read));
+  r.add("POST", "/crm/v4/associations/{from}/{to}/batch/associate/default", api(&Simulator::assoc_batch_associate));
   r.add("PUT", "/crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}",
         guarded(Kind::kApi, [this](const Request& q) { return assoc_put(q, false); }));
   r.add("PUT", "/crm/v4/objects/{from}/{id}/associations/{to}/{toId}",
@@ -1043,6 +1158,9 @@ void Simulator::add_routes(http::Router& r) {
     return Response::text(204, "", "application/json");
   });
   r.add("GET", "/__sim/requests", std::bind(&Simulator::sim_requests, this, _1));
+  // A Slack incoming webhook stand-in: POST records the message (answering `ok`), GET lists them.
+  r.add("POST", "/__sim/slack", std::bind(&Simulator::slack, this, _1));
+  r.add("GET", "/__sim/slack", std::bind(&Simulator::slack, this, _1));
   r.add("POST", "/__sim/reset", [this](const Request&) {
     auto fresh = factory_();
     {

@@ -24,6 +24,10 @@ struct SimOptions {
   std::size_t request_log_limit = 200'000;
   std::int64_t portal_id = 62515;
   std::int64_t app_id = 1160452;
+  // Whether the portal lets an app create a task property with unique values (HubSpot does not document
+  // it; both kinds of portal must work).
+  bool unique_task_properties = true;
+  int slack_fail_first = 0;  // the Slack stand-in (/__sim/slack) answers 500 to this many posts first
 };
 
 class Simulator {
@@ -57,6 +61,12 @@ class Simulator {
   http::Response assoc_list(const http::Request& req);
   http::Response assoc_batch_read(const http::Request& req);
   http::Response assoc_put(const http::Request& req, bool typed);
+  http::Response assoc_batch_associate(const http::Request& req);
+  // Associations of a create input ([{to:{id}, types:[{associationTypeId}]}]), checked against existing
+  // records; the portal lock is held.
+  using Links = std::vector<std::pair<const TypeInfo*, std::pair<std::uint64_t, int>>>;
+  std::optional<http::Response> read_links(const TypeInfo& t, const nlohmann::json& associations, Links& out);
+  http::Response slack(const http::Request& req);
   http::Response properties_list(const http::Request& req);
   http::Response property_get(const http::Request& req);
   http::Response property_create(const http::Request& req);
@@ -78,6 +88,9 @@ class Simulator {
   std::atomic<EpochMs> clock_offset_{0};
   EventSink sink_;
   std::atomic<std::int64_t> event_seq_{1};
+  std::mutex slack_mutex_;
+  nlohmann::json slack_posts_ = nlohmann::json::array();
+  int slack_answered_ = 0;
 
   struct Logged {
     std::uint64_t seq;

@@ -54,6 +54,8 @@ struct ServeArgs {
   int retry_after = -1;
   std::string faults;
   std::int64_t search_lag_ms = 0;
+  bool no_unique_task_properties = false;
+  int slack_fail_first = 0;
   std::string state_out;
   std::string truth_out;
   std::string webhook_target;
@@ -76,6 +78,8 @@ int serve(const ServeArgs& a) {
   if (a.retry_after >= 0) o.limits.retry_after_s = a.retry_after;
   o.faults = a.faults;
   o.search_lag_ms = a.search_lag_ms;
+  o.unique_task_properties = !a.no_unique_task_properties;
+  o.slack_fail_first = a.slack_fail_first;
 
   json truth;
   const std::int64_t today = wall_ms();
@@ -139,6 +143,9 @@ int main(int argc, char** argv) {
     c->add_option("--retry-after", s.retry_after, "send Retry-After (seconds) with 429s");
     c->add_option("--faults", s.faults, "fault spec (see README)");
     c->add_option("--search-lag-ms", s.search_lag_ms, "search index lag");
+    c->add_flag("--no-unique-task-properties", s.no_unique_task_properties,
+                "refuse task properties with hasUniqueValue (a portal where upsert of tasks is impossible)");
+    c->add_option("--slack-fail-first", s.slack_fail_first, "answer 500 to this many Slack posts first");
     c->add_option("--state-out", s.state_out, "write the final state as JSON on exit");
     c->add_option("--truth-out", s.truth_out, "write the generated portal's churn ground truth");
     c->add_option("--webhook-target", s.webhook_target, "POST deal stage changes here");

@@ -11,6 +11,7 @@
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/job_queue.hpp"
+#include "cshealthd/writeback/settings.hpp"
 
 namespace cshealthd::api {
 
@@ -25,6 +26,7 @@ struct V1Deps {
   pipeline::Pipeline* pipeline = nullptr;  // null without HubSpot: POST /v1/runs answers 503
   std::function<std::string()> run_day;    // the day a run started now scores (the schedule's zone)
   std::function<void()> wake_workers;      // work was just enqueued
+  const writeback::Settings* writeback = nullptr;  // the alert rules (snoozes name one)
 };
 
 // docs/openapi.yaml, compiled in and served at GET /v1/openapi.yaml.

@@ -12,6 +12,7 @@
 #include "cshealthd/store/job_queue.hpp"
 #include "cshealthd/store/migrations.hpp"
 #include "cshealthd/sync/runner.hpp"
+#include "cshealthd/writeback/settings.hpp"
 
 namespace cshealthd::app {
 
@@ -20,6 +21,7 @@ struct ComponentOptions {
   bool migrate = true;   // apply pending migrations at start (when database.migrate_on_start says so)
   bool hubspot = false;  // the rate budget and clients (needs hubspot.token: ConfigError otherwise)
   bool scoring = true;   // load the scorecards (a command that never scores does without)
+  bool writeback = true;  // load the write-back section's files (alert rules, templates, holidays)
 };
 
 // The schedule section, parsed: the cron expression and the zone from the tz database. ConfigError
@@ -42,6 +44,7 @@ class Components {
   metrics::Registry& metrics() { return metrics_; }
   Clock& clock() { return *clock_; }
   const scoring::ScoringConfig& scoring() const;
+  const writeback::Settings& writeback() const;
   DatabaseRuntime& database_runtime() { return *database_runtime_; }
   store::Migrator& migrator() { return *migrator_; }
   store::Database& db() { return *db_; }
@@ -58,6 +61,7 @@ class Components {
   metrics::Registry metrics_;
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<scoring::ScoringConfig> scoring_;
+  std::unique_ptr<writeback::Settings> writeback_;
   std::unique_ptr<DatabaseRuntime> database_runtime_;
   std::unique_ptr<store::Migrator> migrator_;
   std::unique_ptr<store::Database> db_;

@@ -55,6 +55,7 @@ class Service {
   // The service's own work: the jobs (sync, score, the pipeline run), their workers and the scheduler.
   std::unique_ptr<pipeline::SyncJob> sync_job_;
   std::unique_ptr<pipeline::ScoreJob> score_job_;
+  std::unique_ptr<writeback::Writeback> writeback_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   std::unique_ptr<pipeline::JobWorkers> job_workers_;
   std::unique_ptr<pipeline::Scheduler> scheduler_;

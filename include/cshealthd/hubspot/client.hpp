@@ -44,6 +44,17 @@ class ApiError : public std::runtime_error {
   std::string category_, correlation_id_;
 };
 
+// A write that is not idempotent (a create) was sent and its outcome is unknown: no answer came, a 5xx
+// came (HubSpot may have applied it first), or a success arrived unreadable. Never retried blindly: the
+// caller reconciles (searches for what it wrote) before sending it again.
+class OutcomeUnknown : public ApiError {
+ public:
+  using ApiError::ApiError;
+};
+
+// Whether a request may be repeated after an unknown outcome.
+enum class Repeat { kSafe, kOnlyIfNotApplied };
+
 struct ClientOptions {
   int max_attempts = 8;                         // per request, for transient failures and 429s
   std::chrono::milliseconds backoff_base{500};  // full jitter: uniform(0, min(cap, base * 2^n))
@@ -94,8 +105,11 @@ class HubSpotClient {
   std::vector<nlohmann::json> pipelines(const std::string& type);
 
   // The raw call with the retry policy; `endpoint` names it in metrics and errors.
+  // With Repeat::kOnlyIfNotApplied only 429s and 423s (which apply nothing) are retried; every other
+  // failure after sending throws OutcomeUnknown.
   nlohmann::json call(const std::string& endpoint, const std::string& method, const std::string& target,
-                      const nlohmann::json& body = nullptr, Budget budget = Budget::kBurst);
+                      const nlohmann::json& body = nullptr, Budget budget = Budget::kBurst,
+                      Repeat repeat = Repeat::kSafe);
 
   struct Stats {
     std::uint64_t calls = 0, retries = 0, rate_limited = 0;
@@ -109,7 +123,7 @@ class HubSpotClient {
   // shape (MalformedAnswer) is an ApiError.
   void exchange(const std::string& endpoint, const std::string& method, const std::string& target,
                 const nlohmann::json& body, Budget budget,
-                const std::function<void(std::string_view)>& accept);
+                const std::function<void(std::string_view)>& accept, Repeat repeat = Repeat::kSafe);
   Page read_page(const std::string& endpoint, const std::string& method, const std::string& target,
                  const nlohmann::json& body, Budget budget);
   Page list_chunk(const std::string& type, const ListQuery& q, const std::vector<std::string>& props);

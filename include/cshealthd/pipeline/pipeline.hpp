@@ -11,14 +11,15 @@
 #include "cshealthd/pipeline/job_workers.hpp"
 #include "cshealthd/pipeline/sync_job.hpp"
 #include "cshealthd/store/run_store.hpp"
+#include "cshealthd/writeback/writeback.hpp"
 
 namespace cshealthd::pipeline {
 
 inline constexpr const char* kPipelineJob = "pipeline";
 inline constexpr const char* kProbeJob = "probe";
 
-// The stages of a run, in order (every kind has them; a refresh scores fewer companies). Write-back adds
-// its own after "score".
+// The stages of a run, in order (every kind has them; a refresh scores and plans fewer companies; without
+// write-back, plan and deliver are skipped).
 std::vector<std::string> pipeline_stages();
 
 // A pipeline run as one resumable job: nightly and manual runs sync incrementally and then score every
@@ -27,7 +28,9 @@ std::vector<std::string> pipeline_stages();
 // a run taken over by another replica goes on where the dead one stopped and writes nothing twice.
 class Pipeline {
  public:
-  Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, Clock& clock, metrics::Registry& metrics);
+  // `writeback`: nullptr when write-back is off.
+  Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, writeback::Writeback* writeback, Clock& clock,
+           metrics::Registry& metrics);
 
   // Creates a run and its job (nullopt when `unique_key` is taken).
   std::optional<std::int64_t> start(store::RunRequest request);
@@ -38,6 +41,8 @@ class Pipeline {
   nlohmann::json run_sync(JobContext& ctx, std::int64_t run, nlohmann::json& cp);
   nlohmann::json run_score(JobContext& ctx, std::int64_t run, const std::string& kind, std::int32_t day,
                            nlohmann::json& cp);
+  void run_plan(JobContext& ctx, std::int64_t run, std::int32_t day, nlohmann::json& cp);
+  void run_deliver(JobContext& ctx, std::int64_t run, nlohmann::json& cp);
   nlohmann::json summarize(std::int32_t day, const nlohmann::json& cp, double seconds);
   void save(JobContext& ctx, std::int64_t run, const nlohmann::json& cp, const std::string& stage,
             const std::string& state, const nlohmann::json& progress);
@@ -46,6 +51,7 @@ class Pipeline {
   store::RunStore runs_;
   SyncJob& sync_;
   ScoreJob& score_;
+  writeback::Writeback* writeback_;
   Clock& clock_;
   metrics::Registry& metrics_;
 };

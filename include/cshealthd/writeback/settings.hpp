@@ -1,0 +1,45 @@
+#pragma once
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cshealthd/base/secret.hpp"
+#include "cshealthd/config/config.hpp"
+#include "cshealthd/core/schedule.hpp"
+#include "cshealthd/core/writeback.hpp"
+
+namespace cshealthd::writeback {
+
+struct EmbeddedFile {
+  std::string name, text;
+};
+// The shipped config/writeback files (alert rules and templates, holidays), compiled in.
+const std::vector<EmbeddedFile>& embedded_writeback_files();
+
+// Who escalations go to: by owner, else by the owner's (primary) team, else the default.
+struct Managers {
+  std::map<std::string, std::string> by_owner, by_team;
+  std::string fallback;
+  std::string manager_of(const std::string& owner, const std::vector<std::string>& teams) const;
+};
+
+// The writeback section, with the files it names read and checked: an invalid one is a ConfigError
+// naming the key (and the file's line).
+struct Settings {
+  bool enabled = true;
+  core::PlanConfig plan;
+  core::BusinessCalendar calendar;
+  core::TimeZone zone = core::TimeZone::utc();
+  Managers managers;
+  std::chrono::milliseconds search_lag{30'000};
+  int max_attempts = 8;
+  std::string task_key_property, property_group;
+  Secret slack_webhook_url;
+};
+
+// `zone`: schedule.time_zone, for due dates.
+Settings load_settings(const config::Config& config, const core::TimeZone& zone);
+
+}  // namespace cshealthd::writeback

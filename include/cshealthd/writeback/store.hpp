@@ -1,0 +1,87 @@
+#pragma once
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "cshealthd/core/writeback.hpp"
+#include "cshealthd/store/database.hpp"
+#include "cshealthd/writeback/settings.hpp"
+
+namespace cshealthd::writeback {
+
+// Everything a plan is decided from, read in the plan's own transaction.
+struct PlanInputs {
+  std::vector<core::PlanCompany> companies;
+  std::vector<core::Episode> episodes;
+  std::vector<core::Snooze> snoozes;
+  std::map<std::string, int> created_today, digests_today;
+};
+
+struct OutboxItem {
+  std::int64_t id = 0;
+  std::string key, kind, state;
+  std::optional<std::int64_t> company_id, run_id;
+  nlohmann::json payload;
+  int attempts = 0;
+  std::optional<std::string> hubspot_id, error;
+  std::string created_at, updated_at;
+};
+
+struct StoredSnooze {
+  std::int64_t id = 0, company_id = 0;
+  std::string rule, until, reason, author, created_at;
+  bool revoked = false;
+  std::optional<std::string> revoked_by;
+};
+
+// A request the caller got wrong (unknown rule, a date in the past): a 4xx.
+class InvalidSnooze : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The write-back tables: what plans are made from and what they record, the outbox as operators see it,
+// and snoozes. Delivery's own statements live with the Deliverer.
+class WritebackStore {
+ public:
+  explicit WritebackStore(store::Database& db) : db_(db) {}
+
+  // Serialises planners (the pipeline's plan stage, `cshealthd plan`) for the transaction.
+  static void lock_planning(pqxx::work& tx);
+  // The companies scored on `day` (those in `only`, when given) with their owner, manager, stage and
+  // what was written on them; the episodes, live snoozes and today's task counts.
+  static PlanInputs load(pqxx::transaction_base& tx, std::int32_t day, const Managers& managers,
+                         const std::optional<std::vector<std::int64_t>>& only);
+  // Records a plan: its outbox rows, the written state, the episodes and today's counts. `slack`: the
+  // Slack channel is configured (tasks marked for it get a message).
+  static void record(pqxx::work& tx, const core::Plan& plan, std::optional<std::int64_t> run_id, std::int32_t day,
+                     bool slack);
+
+  // Tasks of open episodes that HubSpot has ids for: (task key, HubSpot id).
+  std::vector<std::pair<std::string, std::string>> open_tasks();
+  // What HubSpot said of them: open or not (a task deleted there counts as closed).
+  void set_task_open(const std::map<std::string, bool>& open_by_key);
+
+  std::vector<OutboxItem> list(const std::optional<std::string>& state, std::size_t limit, std::int64_t before);
+  std::optional<OutboxItem> get(std::int64_t id);
+  // A dead item back to pending, its attempts reset; nullopt when there is no such dead item.
+  std::optional<OutboxItem> retry(std::int64_t id);
+  std::map<std::string, std::int64_t> counts();
+
+  StoredSnooze snooze(std::int64_t company_id, const std::string& rule, const std::string& until,
+                      const std::string& reason, const std::string& author, const std::vector<std::string>& rules,
+                      std::int32_t today);
+  std::vector<StoredSnooze> snoozes(std::int64_t company_id);
+  // Revokes the live snooze of `rule`; false when there is none.
+  bool unsnooze(std::int64_t company_id, const std::string& rule, const std::string& actor);
+
+ private:
+  store::Database& db_;
+};
+
+}  // namespace cshealthd::writeback

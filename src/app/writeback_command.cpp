@@ -1,0 +1,133 @@
+#include "cshealthd/app/writeback_command.hpp"
+
+#include <cstdlib>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cshealthd/app/components.hpp"
+#include "cshealthd/core/time.hpp"
+#include "cshealthd/writeback/writeback.hpp"
+
+namespace cshealthd::app {
+namespace {
+
+using json = nlohmann::json;
+
+std::int32_t plan_day(Components& c, const std::string& as_of) {
+  if (!as_of.empty()) {
+    const auto d = core::parse_day(as_of);
+    if (!d) throw config::ConfigError("--as-of: expected a date YYYY-MM-DD, got '" + as_of + "'");
+    return *d;
+  }
+  const auto latest = c.db().with_retry("plan_latest_day", [](pqxx::connection& conn) -> std::optional<std::string> {
+    pqxx::read_transaction tx(conn, "plan_latest_day");
+    const auto r = tx.exec("SELECT max(day)::text FROM health_scores");
+    if (r[0][0].is_null()) return std::nullopt;
+    return r[0][0].as<std::string>();
+  });
+  if (!latest) throw std::runtime_error("nothing has been scored yet: run `cshealthd score` (or a run) first");
+  return *core::parse_day(*latest);
+}
+
+std::string props_text(const std::map<std::string, std::string>& props) {
+  std::string out;
+  for (const auto& [k, v] : props) {
+    std::string shown = v.substr(0, 60);
+    for (auto& ch : shown) ch = ch == '\n' ? ' ' : ch;
+    out += (out.empty() ? "" : ", ") + k + "=" + shown + (v.size() > 60 ? "…" : "");
+  }
+  return out;
+}
+
+void print_plan(const core::Plan& p, std::int32_t day, std::size_t companies, bool dry_run) {
+  std::cout << "plan for " << core::format_day(day) << " (" << companies << " companies scored)"
+            << (dry_run ? ", dry run: nothing is written" : "") << "\n";
+  for (const auto& u : p.properties) std::cout << "  write    company " << u.company_id << ": " << props_text(u.properties) << "\n";
+  for (const auto& t : p.tasks) {
+    std::cout << "  " << (t.rule == "escalation" ? "escalate" : "create  ") << " " << t.key << "  owner "
+              << (t.owner_id.empty() ? "-" : t.owner_id) << "  " << t.priority << "  due " << core::format_day(t.due_day)
+              << "  \"" << t.subject << "\"\n";
+  }
+  for (const auto& c : p.closes) std::cout << "  close    " << c.task_key << "\n";
+  const auto& n = p.counts;
+  std::cout << p.properties.size() << " property updates (" << n.unchanged_companies << " companies unchanged), "
+            << p.tasks.size() << " tasks (" << n.alerts << " alerts, " << n.digested << " in digests, " << n.escalations
+            << " escalations), " << p.closes.size() << " closes, " << n.snoozed << " snoozed\n";
+}
+
+}  // namespace
+
+int run_plan_command(const config::Config& config, const PlanCommandOptions& o) {
+  ComponentOptions co;
+  co.pool_size = 2;
+  co.hubspot = !o.dry_run;
+  co.scoring = false;
+  Components c(config, co);
+  writeback::Writeback wb(
+      c.db(), c.writeback(), [&c] { return c.hubspot_client(); }, c.metrics(), c.clock());
+  const auto day = plan_day(c, o.as_of);
+  const auto result = wb.plan(day, std::nullopt, std::nullopt, o.dry_run, !o.dry_run);
+  if (o.json) {
+    json out = writeback::plan_json(result.plan, true);
+    out["as_of"] = core::format_day(day);
+    out["dry_run"] = o.dry_run;
+    if (o.dry_run) {
+      std::cout << out.dump() << "\n";
+      return 0;
+    }
+  } else {
+    print_plan(result.plan, day, result.companies, o.dry_run);
+  }
+  if (o.dry_run) return 0;
+  const auto r = wb.deliver({});
+  json report = {{"companies_written", r.companies}, {"tasks_created", r.tasks_created},
+                 {"tasks_existing", r.tasks_existing}, {"tasks_closed", r.closed},
+                 {"slack_posts", r.slack},            {"dead", r.dead},
+                 {"in_doubt", r.in_doubt},            {"api_calls", r.calls},
+                 {"rate_limited", r.rate_limited},    {"task_mode", r.task_mode}};
+  std::cout << (o.json ? json{{"delivered", report}}.dump() : "delivered: " + report.dump()) << "\n";
+  return r.dead == 0 ? 0 : 1;
+}
+
+int run_snooze(const config::Config& config, const SnoozeOptions& o) {
+  ComponentOptions co;
+  co.pool_size = 2;
+  co.scoring = false;
+  Components c(config, co);
+  writeback::WritebackStore store(c.db());
+  auto to_json = [](const writeback::StoredSnooze& s) {
+    return json{{"id", s.id},         {"company_id", s.company_id}, {"rule", s.rule},
+                {"until", s.until},   {"reason", s.reason},         {"author", s.author},
+                {"created_at", s.created_at}, {"revoked", s.revoked}};
+  };
+  const char* user = std::getenv("USER");
+  const std::string author = !o.author.empty() ? o.author : std::string("cli:") + (user ? user : "unknown");
+  if (o.action == "list") {
+    json out = json::array();
+    for (const auto& s : store.snoozes(o.company)) out.push_back(to_json(s));
+    std::cout << out.dump(2) << "\n";
+    return 0;
+  }
+  if (o.action == "revoke") {
+    if (!store.unsnooze(o.company, o.rule, author)) {
+      std::cerr << "cshealthd: no live snooze of " << o.rule << " at company " << o.company << "\n";
+      return 1;
+    }
+    std::cout << "revoked\n";
+    return 0;
+  }
+  std::vector<std::string> rules;
+  for (const auto& r : c.writeback().plan.rules) rules.push_back(r.name);
+  const auto today = core::day_of(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      c.clock().wall_now().time_since_epoch())
+                                      .count());
+  try {
+    std::cout << to_json(store.snooze(o.company, o.rule, o.until, o.reason, author, rules, today)).dump(2) << "\n";
+  } catch (const writeback::InvalidSnooze& e) {
+    throw config::ConfigError(std::string("snooze: ") + e.what());
+  }
+  return 0;
+}
+
+}  // namespace cshealthd::app

@@ -1,0 +1,174 @@
+#include "cshealthd/writeback/settings.hpp"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+namespace cshealthd::writeback {
+namespace {
+
+using config::ConfigError;
+
+std::string read_file(const std::string& key, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(key + ": cannot read '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string shipped(const std::string& name) {
+  for (const auto& f : embedded_writeback_files()) {
+    if (f.name == name) return f.text;
+  }
+  throw std::logic_error("writeback: " + name + " is not compiled in");
+}
+
+// Reads one rule of the alerts file; `where` names it in errors.
+core::AlertRule read_rule(const std::string& name, const YAML::Node& n, const YAML::Node& templates,
+                          const std::string& where) {
+  static const std::set<std::string> kKeys = {"below", "signal", "assignee", "priority", "due_business_days",
+                                              "follow_through", "slack"};
+  if (!n.IsMap()) throw ConfigError(where + ": rule " + name + " must be a mapping");
+  for (const auto& kv : n) {
+    const auto key = kv.first.as<std::string>();
+    if (!kKeys.count(key)) throw ConfigError(where + ": rule " + name + ": unknown key '" + key + "'");
+  }
+  core::AlertRule r;
+  r.name = name;
+  if (n["below"]) {
+    r.below = n["below"].as<double>();
+    if (*r.below <= 0 || *r.below > 100)
+      throw ConfigError(where + ": rule " + name + ": below must be in (0, 100]");
+  }
+  if (n["signal"] && n["signal"].as<std::string>() != name)
+    throw ConfigError(where + ": rule " + name + ": a signal rule is named after its signal");
+  const std::string assignee = n["assignee"] ? n["assignee"].as<std::string>() : "owner";
+  if (assignee != "owner" && assignee != "manager")
+    throw ConfigError(where + ": rule " + name + ": assignee must be owner or manager");
+  r.assignee = assignee == "manager" ? core::Assignee::kManager : core::Assignee::kOwner;
+  r.priority = n["priority"] ? n["priority"].as<std::string>() : "MEDIUM";
+  if (r.priority != "HIGH" && r.priority != "MEDIUM" && r.priority != "LOW")
+    throw ConfigError(where + ": rule " + name + ": priority must be HIGH, MEDIUM or LOW");
+  r.due_business_days = n["due_business_days"] ? n["due_business_days"].as<int>() : 3;
+  if (r.due_business_days < 0 || r.due_business_days > 60)
+    throw ConfigError(where + ": rule " + name + ": due_business_days must be 0-60");
+  r.follow_through = n["follow_through"] ? n["follow_through"].as<bool>() : false;
+  r.slack = n["slack"] ? n["slack"].as<bool>() : false;
+  const auto t = templates[name];
+  if (!t || !t.IsMap() || !t["subject"] || !t["body"])
+    throw ConfigError(where + ": templates: no subject and body for " + name);
+  r.subject = t["subject"].as<std::string>();
+  r.body = t["body"].as<std::string>();
+  if (r.subject.empty()) throw ConfigError(where + ": templates: " + name + ": the subject is empty");
+  return r;
+}
+
+void read_alerts(const std::string& text, const std::string& where, const std::string& locale,
+                 core::PlanConfig& plan) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(where + ": " + e.what());
+  }
+  try {
+    if (!root.IsMap() || !root["rules"] || !root["rules"].IsMap() || !root["templates"])
+      throw ConfigError(where + ": expected `rules` and `templates` mappings");
+    const auto templates = root["templates"][locale];
+    if (!templates || !templates.IsMap())
+      throw ConfigError(where + ": templates: no `" + locale + "` section (writeback.locale)");
+    for (const auto& kv : root["rules"]) {
+      const auto name = kv.first.as<std::string>();
+      auto rule = read_rule(name, kv.second, templates, where);
+      if (name == "escalation")
+        plan.escalation = rule;
+      else if (name == "digest")
+        plan.digest = rule;
+      else
+        plan.rules.push_back(std::move(rule));
+    }
+    if (plan.escalation.subject.empty() || plan.digest.subject.empty())
+      throw ConfigError(where + ": rules: `escalation` and `digest` are required");
+    if (!templates["close_note"]) throw ConfigError(where + ": templates: " + locale + ": close_note is missing");
+    plan.close_note = templates["close_note"].as<std::string>();
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(where + ": " + e.what());
+  }
+}
+
+std::map<std::string, std::string>* section(Managers& m, const std::string& who, std::string& id) {
+  if (who.rfind("team:", 0) == 0) {
+    id = who.substr(5);
+    return &m.by_team;
+  }
+  id = who.substr(6);
+  return &m.by_owner;
+}
+
+}  // namespace
+
+std::string Managers::manager_of(const std::string& owner, const std::vector<std::string>& teams) const {
+  if (const auto it = by_owner.find(owner); it != by_owner.end()) return it->second;
+  for (const auto& t : teams) {
+    if (const auto it = by_team.find(t); it != by_team.end()) return it->second;
+  }
+  return fallback;
+}
+
+Settings load_settings(const config::Config& config, const core::TimeZone& zone) {
+  const auto& w = config.writeback;
+  Settings s;
+  s.enabled = w.enabled;
+  s.zone = zone;
+  auto& p = s.plan;
+  const std::string alerts_where = w.alerts_file.empty() ? "writeback.alerts_file (shipped alerts.yaml)"
+                                                         : "writeback.alerts_file: " + w.alerts_file;
+  read_alerts(w.alerts_file.empty() ? shipped("alerts.yaml") : read_file("writeback.alerts_file", w.alerts_file),
+              alerts_where, w.locale, p);
+  try {
+    s.calendar = core::BusinessCalendar::parse(
+        w.holidays_file.empty() ? shipped("holidays.jp.txt") : read_file("writeback.holidays_file", w.holidays_file),
+        w.holidays_file.empty() ? "holidays.jp.txt" : w.holidays_file);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("writeback.holidays_file: ") + e.what());
+  }
+  p.hysteresis = w.hysteresis;
+  p.signal_rearm_days = w.signal_rearm_days;
+  p.auto_close = w.auto_close;
+  p.auto_close_days = w.auto_close_days;
+  p.follow_through_days = w.follow_through_days;
+  p.daily_cap = w.daily_cap;
+  p.due_hour = w.due_hour;
+  p.reasons = w.reasons;
+  p.score_property = w.score_property;
+  p.status_property = w.status_property;
+  p.reasons_property = w.reasons_property;
+  p.coverage_property = w.coverage_property;
+  p.updated_property = w.updated_property;
+  p.stage_property = w.stage_property;
+  const std::set<std::string> names = {p.score_property,    p.status_property,  p.reasons_property,
+                                       p.coverage_property, p.updated_property, p.stage_property};
+  if (names.size() != 6) throw ConfigError("writeback.properties: two outputs name the same property");
+  std::stringstream ss(w.managers);
+  for (std::string item; std::getline(ss, item, ',');) {
+    const auto eq = item.find('=');
+    const std::string who = item.substr(0, eq), manager = item.substr(eq + 1);
+    if (who == "default") {
+      s.managers.fallback = manager;
+      continue;
+    }
+    std::string id;
+    (*section(s.managers, who, id))[id] = manager;
+  }
+  s.search_lag = std::chrono::milliseconds(w.search_lag_ms);
+  s.max_attempts = w.max_attempts;
+  s.task_key_property = w.task_key_property;
+  s.property_group = w.property_group;
+  s.slack_webhook_url = w.slack_webhook_url;
+  return s;
+}
+
+}  // namespace cshealthd::writeback

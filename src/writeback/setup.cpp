@@ -1,0 +1,187 @@
+#include <set>
+
+#include <spdlog/spdlog.h>
+
+#include "cshealthd/writeback/deliverer.hpp"
+
+namespace cshealthd::writeback {
+namespace {
+
+using json = nlohmann::json;
+using hubspot::ApiError;
+
+struct Spec {
+  std::string name, label, type, field_type, description;
+  std::vector<std::string> options;
+};
+
+std::vector<Spec> output_specs(const Settings& s) {
+  const auto& p = s.plan;
+  return {
+      {p.score_property, "Health score", "number", "number", "cshealthd: 0-100", {}},
+      {p.status_property,
+       "Health status",
+       "enumeration",
+       "select",
+       "cshealthd: the score's band",
+       {"green", "yellow", "orange", "red", "unknown"}},
+      {p.reasons_property, "Health reasons", "string", "textarea", "cshealthd: the top reasons, worst first", {}},
+      {p.coverage_property, "Health data coverage", "number", "number", "cshealthd: share of weight with data (0-1)", {}},
+      {p.updated_property, "Health updated at", "datetime", "date", "cshealthd: when these values last changed", {}},
+      {p.stage_property,
+       "CS stage",
+       "enumeration",
+       "select",
+       "onboarding / active / at_risk / churned",
+       {"onboarding", "active", "at_risk", "churned"}},
+  };
+}
+
+std::string fingerprint(const Settings& s) {
+  std::string f = "v1|" + s.property_group + "|" + s.task_key_property;
+  for (const auto& spec : output_specs(s)) f += "|" + spec.name + ":" + spec.type;
+  return f;
+}
+
+json create_body(const Spec& spec, const std::string& group) {
+  json b = {{"name", spec.name},
+            {"label", spec.label},
+            {"type", spec.type},
+            {"fieldType", spec.field_type},
+            {"groupName", group},
+            {"description", spec.description}};
+  if (!spec.options.empty()) {
+    json opts = json::array();
+    int order = 0;
+    for (const auto& o : spec.options) opts.push_back({{"label", o}, {"value", o}, {"displayOrder", order++}});
+    b["options"] = opts;
+  }
+  return b;
+}
+
+// A property HubSpot has, checked against what the service writes into it.
+void check(const Spec& spec, const json& have) {
+  const std::string type = have.value("type", "");
+  const bool date_like = (spec.type == "datetime" || spec.type == "date") && (type == "datetime" || type == "date");
+  if (type != spec.type && !date_like) {
+    throw SetupError("HubSpot's companies property " + spec.name + " is of type '" + type + "', but cshealthd writes " +
+                     spec.type + " values into it: change its type in HubSpot or name another property in "
+                     "writeback.properties");
+  }
+  if (spec.options.empty()) return;
+  std::set<std::string> values;
+  for (const auto& o : have.value("options", json::array())) {
+    if (o.is_object()) values.insert(o.value("value", ""));
+  }
+  for (const auto& v : spec.options) {
+    if (!values.count(v))
+      throw SetupError("HubSpot's companies property " + spec.name + " has no option '" + v +
+                       "', which cshealthd writes: add it in HubSpot");
+  }
+}
+
+void ensure_group(hubspot::HubSpotClient& client, const std::string& type, const std::string& group) {
+  try {
+    client.call("properties.group_create", "POST", "/crm/v3/properties/" + type + "/groups",
+                {{"name", group}, {"label", "Customer Success"}, {"displayOrder", -1}});
+  } catch (const ApiError& e) {
+    if (e.kind() != ApiError::Kind::kConflict) throw;  // 409: already there
+  }
+}
+
+TaskMode ensure_task_key(hubspot::HubSpotClient& client, const Settings& s) {
+  const std::string& name = s.task_key_property;
+  try {
+    const json have = client.call("properties.get", "GET", "/crm/v3/properties/tasks/" + name);
+    if (have.value("type", "") != "string")
+      throw SetupError("HubSpot's tasks property " + name + " is not a string property: name another one in "
+                       "writeback.task_key_property");
+    return have.value("hasUniqueValue", false) ? TaskMode::kUpsert : TaskMode::kSearch;
+  } catch (const ApiError& e) {
+    if (e.kind() != ApiError::Kind::kNotFound) throw;
+  }
+  ensure_group(client, "tasks", s.property_group);
+  json body = {{"name", name},
+               {"label", "cshealthd alert key"},
+               {"type", "string"},
+               {"fieldType", "text"},
+               {"groupName", s.property_group},
+               {"description", "cshealthd: the alert this task stands for (one task per key)"},
+               {"hasUniqueValue", true}};
+  try {
+    client.call("properties.create", "POST", "/crm/v3/properties/tasks", body);
+    return TaskMode::kUpsert;
+  } catch (const ApiError& e) {
+    if (e.kind() == ApiError::Kind::kConflict) return ensure_task_key(client, s);  // created meanwhile
+    if (e.kind() != ApiError::Kind::kRejected) throw;
+    spdlog::warn("writeback: this portal refuses a unique task property ({}); tasks are created with their key "
+                 "and reconciled by search",
+                 e.what());
+  }
+  body.erase("hasUniqueValue");
+  try {
+    client.call("properties.create", "POST", "/crm/v3/properties/tasks", body);
+  } catch (const ApiError& e) {
+    if (e.kind() != ApiError::Kind::kConflict) throw;
+  }
+  return TaskMode::kSearch;
+}
+
+}  // namespace
+
+const char* name_of(TaskMode m) {
+  return m == TaskMode::kUpsert ? "upsert" : "search";
+}
+
+TaskMode ensure_portal(store::Database& db, hubspot::HubSpotClient& client, const Settings& settings) {
+  const std::string fp = fingerprint(settings);
+  const auto known = db.with_retry("writeback_setup_get", [&](pqxx::connection& c) -> std::optional<std::string> {
+    pqxx::read_transaction tx(c, "writeback_setup_get");
+    const auto r = tx.exec_params("SELECT task_mode FROM writeback_setup WHERE portal = 'default' AND fingerprint = $1", fp);
+    if (r.empty()) return std::nullopt;
+    return r[0][0].as<std::string>();
+  });
+  if (known) return *known == "upsert" ? TaskMode::kUpsert : TaskMode::kSearch;
+
+  std::map<std::string, json> have;
+  for (const auto& p : client.properties("companies")) {
+    if (p.is_object() && p.contains("name") && p["name"].is_string()) have[p["name"].get<std::string>()] = p;
+  }
+  bool group_ready = false;
+  for (const auto& spec : output_specs(settings)) {
+    if (const auto it = have.find(spec.name); it != have.end()) {
+      check(spec, it->second);
+      continue;
+    }
+    if (!group_ready) {
+      ensure_group(client, "companies", settings.property_group);
+      group_ready = true;
+    }
+    try {
+      client.call("properties.create", "POST", "/crm/v3/properties/companies",
+                  create_body(spec, settings.property_group));
+      spdlog::info("writeback: created the companies property {}", spec.name);
+    } catch (const ApiError& e) {
+      if (e.kind() != ApiError::Kind::kConflict) {
+        if (e.kind() == ApiError::Kind::kRejected)
+          throw SetupError("HubSpot refused to create the companies property " + spec.name + ": " + e.what());
+        throw;
+      }
+      check(spec, client.call("properties.get", "GET", "/crm/v3/properties/companies/" + spec.name));
+    }
+  }
+  const TaskMode mode = ensure_task_key(client, settings);
+  db.with_retry("writeback_setup_put", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "writeback_setup_put");
+    tx.exec_params(
+        "INSERT INTO writeback_setup (portal, fingerprint, task_mode) VALUES ('default', $1, $2) "
+        "ON CONFLICT (portal) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, task_mode = EXCLUDED.task_mode, "
+        "checked_at = now()",
+        fp, name_of(mode));
+    tx.commit();
+  });
+  spdlog::info("writeback: portal set up; tasks are made exactly once by {}", name_of(mode));
+  return mode;
+}
+
+}  // namespace cshealthd::writeback

@@ -1,0 +1,368 @@
+#include "cshealthd/writeback/store.hpp"
+
+#include <set>
+
+#include "cshealthd/store/copy_writer.hpp"
+#include "cshealthd/store/session_lock.hpp"
+#include "cshealthd/store/sql_params.hpp"
+
+namespace cshealthd::writeback {
+namespace {
+
+using json = nlohmann::json;
+
+std::optional<std::int64_t> opt_int(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<std::int64_t>();
+}
+std::optional<std::string> opt_str(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<std::string>();
+}
+
+constexpr const char* kOutboxColumns =
+    "id, key, kind, state, company_id, run_id, payload::text, attempts, hubspot_id, error, "
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
+
+OutboxItem outbox_item(const pqxx::row& r) {
+  OutboxItem o;
+  o.id = r[0].as<std::int64_t>();
+  o.key = r[1].as<std::string>();
+  o.kind = r[2].as<std::string>();
+  o.state = r[3].as<std::string>();
+  o.company_id = opt_int(r[4]);
+  o.run_id = opt_int(r[5]);
+  o.payload = json::parse(r[6].as<std::string>());
+  o.attempts = r[7].as<int>();
+  o.hubspot_id = opt_str(r[8]);
+  o.error = opt_str(r[9]);
+  o.created_at = r[10].as<std::string>();
+  o.updated_at = r[11].as<std::string>();
+  return o;
+}
+
+constexpr const char* kSnoozeColumns =
+    "id, company_id, rule, until::text, reason, author, "
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), revoked_at IS NOT NULL, revoked_by";
+
+StoredSnooze stored_snooze(const pqxx::row& r) {
+  StoredSnooze s;
+  s.id = r[0].as<std::int64_t>();
+  s.company_id = r[1].as<std::int64_t>();
+  s.rule = r[2].as<std::string>();
+  s.until = r[3].as<std::string>();
+  s.reason = r[4].as<std::string>();
+  s.author = r[5].as<std::string>();
+  s.created_at = r[6].as<std::string>();
+  s.revoked = r[7].as<bool>();
+  s.revoked_by = opt_str(r[8]);
+  return s;
+}
+
+std::vector<std::string> string_list(const json& j) {
+  std::vector<std::string> out;
+  if (!j.is_array()) return out;
+  for (const auto& x : j) {
+    if (x.is_string()) out.push_back(x.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+void WritebackStore::lock_planning(pqxx::work& tx) {
+  tx.exec_params("SELECT pg_advisory_xact_lock($1)", store::SessionLock::key("cshealthd.writeback.plan"));
+}
+
+PlanInputs WritebackStore::load(pqxx::transaction_base& tx, std::int32_t day, const Managers& managers,
+                                const std::optional<std::vector<std::int64_t>>& only) {
+  PlanInputs in;
+  const std::string d = core::format_day(day);
+  const std::string ids = only ? store::bigint_array(*only) : std::string("{}");
+  const auto rows = tx.exec_params(
+      "SELECT h.company_id, coalesce(c.name, ''), coalesce(c.owner_id, ''), coalesce(c.cs_stage, ''), h.score, "
+      "h.coverage, h.status, h.reasons::text, h.signals::text, coalesce(w.written::text, '{}'), "
+      "coalesce(o.teams::text, '[]') "
+      "FROM health_scores h JOIN companies c ON c.id = h.company_id AND NOT c.archived "
+      "LEFT JOIN writeback_companies w ON w.company_id = h.company_id "
+      "LEFT JOIN crm_owners o ON o.id::text = c.owner_id "
+      "WHERE h.day = $1::date AND ($2 OR h.company_id = ANY($3::bigint[])) ORDER BY h.company_id",
+      d, !only.has_value(), ids);
+  in.companies.reserve(rows.size());
+  for (const auto& r : rows) {
+    core::PlanCompany c;
+    c.id = r[0].as<std::int64_t>();
+    c.name = r[1].as<std::string>();
+    c.owner_id = r[2].as<std::string>();
+    c.stage = r[3].as<std::string>();
+    c.score = r[4].as<double>();
+    c.coverage = r[5].as<double>();
+    c.status = r[6].as<std::string>();
+    c.reasons = string_list(json::parse(r[7].as<std::string>()));
+    for (const auto& s : json::parse(r[8].as<std::string>())) {
+      if (s.is_object() && s.value("kind", "") == "churn")
+        c.signals.push_back({s.value("name", ""), s.value("priority", ""), s.value("facts", "")});
+    }
+    const json written = json::parse(r[9].as<std::string>());
+    for (const auto& [k, v] : written.items()) {
+      if (v.is_string()) c.written[k] = v.get<std::string>();
+    }
+    std::vector<std::string> teams;
+    const auto tj = json::parse(r[10].as<std::string>());
+    if (tj.is_array()) {
+      // The primary team first.
+      for (const auto& t : tj) {
+        if (t.is_object() && t.value("primary", false) && t.contains("id"))
+          teams.insert(teams.begin(), t["id"].is_string() ? t["id"].get<std::string>() : t["id"].dump());
+        else if (t.is_object() && t.contains("id"))
+          teams.push_back(t["id"].is_string() ? t["id"].get<std::string>() : t["id"].dump());
+      }
+    }
+    c.manager_id = c.owner_id.empty() ? managers.fallback : managers.manager_of(c.owner_id, teams);
+    in.companies.push_back(std::move(c));
+  }
+  for (const auto& r : tx.exec_params(
+           "SELECT company_id, rule, number, active, task_key, assignee, opened_on::text, cleared_since::text, "
+           "task_open, escalated, closed, task_body FROM alert_episodes "
+           "WHERE $1 OR company_id = ANY($2::bigint[])",
+           !only.has_value(), ids)) {
+    core::Episode e;
+    e.company_id = r[0].as<std::int64_t>();
+    e.rule = r[1].as<std::string>();
+    e.number = r[2].as<int>();
+    e.active = r[3].as<bool>();
+    e.task_key = r[4].as<std::string>();
+    e.assignee = r[5].as<std::string>();
+    e.opened_day = core::parse_day(r[6].as<std::string>()).value_or(day);
+    if (!r[7].is_null()) e.cleared_since = core::parse_day(r[7].as<std::string>());
+    e.task_open = r[8].as<bool>();
+    e.escalated = r[9].as<bool>();
+    e.closed = r[10].as<bool>();
+    e.task_body = r[11].as<std::string>();
+    in.episodes.push_back(std::move(e));
+  }
+  for (const auto& r : tx.exec_params(
+           "SELECT company_id, rule, until::text FROM alert_snoozes WHERE revoked_at IS NULL AND until >= $1::date",
+           d)) {
+    in.snoozes.push_back(
+        {r[0].as<std::int64_t>(), r[1].as<std::string>(), core::parse_day(r[2].as<std::string>()).value_or(0)});
+  }
+  for (const auto& r :
+       tx.exec_params("SELECT assignee, tasks, digests FROM alert_task_days WHERE day = $1::date", d)) {
+    in.created_today[r[0].as<std::string>()] = r[1].as<int>();
+    in.digests_today[r[0].as<std::string>()] = r[2].as<int>();
+  }
+  return in;
+}
+
+void WritebackStore::record(pqxx::work& tx, const core::Plan& plan, std::optional<std::int64_t> run_id,
+                            std::int32_t day, bool slack) {
+  // Property updates are keyed by the planning transaction: each plan's are its own.
+  const std::string run = "t" + tx.exec("SELECT txid_current()")[0][0].as<std::string>();
+  auto run_column = [&](store::CopyWriter& copy) -> store::CopyWriter& {
+    return run_id ? copy.number(*run_id) : copy.null();
+  };
+  {
+    store::CopyWriter copy(tx, "outbox", {"key", "kind", "company_id", "run_id", "payload"});
+    for (const auto& p : plan.properties) {
+      copy.text("props:" + std::to_string(p.company_id) + ":" + run)
+          .text("properties")
+          .number(p.company_id);
+      run_column(copy)
+          .text(json{{"properties", p.properties}}.dump())
+          .end_row();
+    }
+    for (const auto& t : plan.tasks) {
+      const json payload = {{"subject", t.subject},   {"body", t.body},   {"owner_id", t.owner_id},
+                            {"priority", t.priority}, {"due_ms", t.due_ms}, {"due", core::format_day(t.due_day)},
+                            {"rule", t.rule},         {"company_id", t.company_id}};
+      copy.text(t.key).text("task");
+      if (t.company_id)
+        copy.number(t.company_id);
+      else
+        copy.null();
+      run_column(copy).text(payload.dump()).end_row();
+      if (slack && t.slack) {
+        copy.text("slack:" + t.key)
+            .text("slack")
+            .number(t.company_id);
+        run_column(copy)
+            .text(json{{"text", "*" + t.subject + "*\n" + t.body}}.dump())
+            .end_row();
+      }
+    }
+    for (const auto& c : plan.closes) {
+      copy.text("close:" + c.task_key)
+          .text("task_close")
+          .number(c.company_id);
+      run_column(copy)
+          .text(json{{"task_key", c.task_key}, {"body", c.body}, {"rule", c.rule}}.dump())
+          .end_row();
+    }
+    copy.complete();
+  }
+  if (!plan.written.empty()) {
+    tx.exec("CREATE TEMP TABLE wb_written (company_id bigint, written jsonb) ON COMMIT DROP");
+    {
+      store::CopyWriter copy(tx, "wb_written", {"company_id", "written"});
+      for (const auto& [id, w] : plan.written) copy.number(id).text(json(w).dump()).end_row();
+      copy.complete();
+    }
+    tx.exec(
+        "INSERT INTO writeback_companies (company_id, written) SELECT company_id, written FROM wb_written "
+        "ON CONFLICT (company_id) DO UPDATE SET written = EXCLUDED.written, updated_at = now()");
+  }
+  for (const auto& e : plan.episodes) {
+    const std::optional<std::string> cleared =
+        e.cleared_since ? std::optional<std::string>(core::format_day(*e.cleared_since)) : std::nullopt;
+    tx.exec_params(
+        "INSERT INTO alert_episodes (company_id, rule, number, active, task_key, assignee, opened_on, cleared_since, "
+        "task_open, escalated, closed, task_body) VALUES ($1, $2, $3, $4, $5, $6, $7::date, $8::date, $9, $10, $11, "
+        "$12) ON CONFLICT (company_id, rule) DO UPDATE SET number = EXCLUDED.number, active = EXCLUDED.active, "
+        "task_key = EXCLUDED.task_key, assignee = EXCLUDED.assignee, opened_on = EXCLUDED.opened_on, "
+        "cleared_since = EXCLUDED.cleared_since, task_open = EXCLUDED.task_open, escalated = EXCLUDED.escalated, "
+        "closed = EXCLUDED.closed, task_body = EXCLUDED.task_body, updated_at = now()",
+        e.company_id, e.rule, e.number, e.active, e.task_key, e.assignee, core::format_day(e.opened_day),
+        store::nullable(cleared),
+        e.task_open, e.escalated, e.closed, e.task_body);
+  }
+  std::map<std::string, std::pair<int, int>> per_assignee;
+  for (const auto& t : plan.tasks) {
+    auto& n = per_assignee[t.owner_id];
+    (t.rule == "digest" ? n.second : n.first) += 1;
+  }
+  for (const auto& [who, n] : per_assignee) {
+    tx.exec_params(
+        "INSERT INTO alert_task_days (assignee, day, tasks, digests) VALUES ($1, $2::date, $3, $4) "
+        "ON CONFLICT (assignee, day) DO UPDATE SET tasks = alert_task_days.tasks + EXCLUDED.tasks, "
+        "digests = alert_task_days.digests + EXCLUDED.digests",
+        who, core::format_day(day), n.first, n.second);
+  }
+}
+
+std::vector<std::pair<std::string, std::string>> WritebackStore::open_tasks() {
+  return db_.with_retry("writeback_open_tasks", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c, "writeback_open_tasks");
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& r : tx.exec(
+             "SELECT e.task_key, o.hubspot_id FROM alert_episodes e JOIN outbox o ON o.key = e.task_key "
+             "WHERE e.task_open AND e.task_key <> '' AND o.state = 'done' AND o.hubspot_id IS NOT NULL"))
+      out.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
+    return out;
+  });
+}
+
+void WritebackStore::set_task_open(const std::map<std::string, bool>& open_by_key) {
+  if (open_by_key.empty()) return;
+  std::vector<std::string> closed;
+  for (const auto& [key, open] : open_by_key) {
+    if (!open) closed.push_back(key);
+  }
+  if (closed.empty()) return;
+  db_.with_retry("writeback_task_status", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "writeback_task_status");
+    tx.exec_params("UPDATE alert_episodes SET task_open = false, updated_at = now() WHERE task_key = ANY($1::text[])",
+                   store::text_array(closed));
+    tx.commit();
+  });
+}
+
+std::vector<OutboxItem> WritebackStore::list(const std::optional<std::string>& state, std::size_t limit,
+                                             std::int64_t before) {
+  return db_.with_retry("outbox_list", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c, "outbox_list");
+    std::vector<OutboxItem> out;
+    for (const auto& r : tx.exec_params(std::string("SELECT ") + kOutboxColumns +
+                                            " FROM outbox WHERE ($1::text IS NULL OR state = $1) AND id < $2 "
+                                            "ORDER BY id DESC LIMIT $3",
+                                        store::nullable(state), before, static_cast<std::int64_t>(limit)))
+      out.push_back(outbox_item(r));
+    return out;
+  });
+}
+
+std::optional<OutboxItem> WritebackStore::get(std::int64_t id) {
+  return db_.with_retry("outbox_get", [&](pqxx::connection& c) -> std::optional<OutboxItem> {
+    pqxx::read_transaction tx(c, "outbox_get");
+    const auto r = tx.exec_params(std::string("SELECT ") + kOutboxColumns + " FROM outbox WHERE id = $1", id);
+    if (r.empty()) return std::nullopt;
+    return outbox_item(r[0]);
+  });
+}
+
+std::optional<OutboxItem> WritebackStore::retry(std::int64_t id) {
+  return db_.with_retry("outbox_retry", [&](pqxx::connection& c) -> std::optional<OutboxItem> {
+    pqxx::work tx(c, "outbox_retry");
+    const auto r = tx.exec_params(std::string("UPDATE outbox SET state = 'pending', attempts = 0, error = NULL, "
+                                              "updated_at = now() WHERE id = $1 AND state = 'dead' RETURNING ") +
+                                      kOutboxColumns,
+                                  id);
+    if (r.empty()) return std::nullopt;
+    tx.commit();
+    return outbox_item(r[0]);
+  });
+}
+
+std::map<std::string, std::int64_t> WritebackStore::counts() {
+  return db_.with_retry("outbox_counts", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c, "outbox_counts");
+    std::map<std::string, std::int64_t> out{{"pending", 0}, {"sending", 0}, {"done", 0}, {"dead", 0}};
+    for (const auto& r : tx.exec("SELECT state, count(*) FROM outbox GROUP BY 1"))
+      out[r[0].as<std::string>()] = r[1].as<std::int64_t>();
+    return out;
+  });
+}
+
+StoredSnooze WritebackStore::snooze(std::int64_t company_id, const std::string& rule, const std::string& until,
+                                    const std::string& reason, const std::string& author,
+                                    const std::vector<std::string>& rules, std::int32_t today) {
+  if (std::find(rules.begin(), rules.end(), rule) == rules.end()) {
+    std::string known;
+    for (const auto& r : rules) known += (known.empty() ? "" : ", ") + r;
+    throw InvalidSnooze("unknown rule '" + rule + "' (rules: " + known + ")");
+  }
+  const auto day = core::parse_day(until);
+  if (!day) throw InvalidSnooze("until must be a date (YYYY-MM-DD), got '" + until + "'");
+  if (*day < today) throw InvalidSnooze("until " + until + " is in the past");
+  if (reason.empty()) throw InvalidSnooze("a snooze needs a reason");
+  return db_.with_retry("snooze_set", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "snooze_set");
+    tx.exec_params(
+        "UPDATE alert_snoozes SET revoked_at = now(), revoked_by = $3 WHERE company_id = $1 AND rule = $2 "
+        "AND revoked_at IS NULL",
+        company_id, rule, author);
+    const auto r = tx.exec_params1(std::string("INSERT INTO alert_snoozes (company_id, rule, until, reason, author) "
+                                               "VALUES ($1, $2, $3::date, $4, $5) RETURNING ") +
+                                       kSnoozeColumns,
+                                   company_id, rule, until, reason, author);
+    tx.commit();
+    return stored_snooze(r);
+  });
+}
+
+std::vector<StoredSnooze> WritebackStore::snoozes(std::int64_t company_id) {
+  return db_.with_retry("snooze_list", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c, "snooze_list");
+    std::vector<StoredSnooze> out;
+    for (const auto& r : tx.exec_params(std::string("SELECT ") + kSnoozeColumns +
+                                            " FROM alert_snoozes WHERE company_id = $1 ORDER BY id DESC LIMIT 200",
+                                        company_id))
+      out.push_back(stored_snooze(r));
+    return out;
+  });
+}
+
+bool WritebackStore::unsnooze(std::int64_t company_id, const std::string& rule, const std::string& actor) {
+  return db_.with_retry("snooze_revoke", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "snooze_revoke");
+    const auto r = tx.exec_params(
+        "UPDATE alert_snoozes SET revoked_at = now(), revoked_by = $3 WHERE company_id = $1 AND rule = $2 "
+        "AND revoked_at IS NULL RETURNING id",
+        company_id, rule, actor);
+    tx.commit();
+    return !r.empty();
+  });
+}
+
+}  // namespace cshealthd::writeback

@@ -1,0 +1,115 @@
+#include "cshealthd/writeback/writeback.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace cshealthd::writeback {
+
+using json = nlohmann::json;
+
+Writeback::Writeback(store::Database& db, const Settings& settings, sync::ClientFactory clients,
+                     metrics::Registry& metrics, Clock& clock)
+    : db_(db),
+      settings_(settings),
+      clients_(std::move(clients)),
+      metrics_(metrics),
+      clock_(clock),
+      store_(db),
+      deliverer_(db, settings, metrics, clock) {}
+
+std::size_t Writeback::refresh_task_status(hubspot::HubSpotClient& client) {
+  const auto open = store_.open_tasks();
+  std::map<std::string, bool> status;
+  for (std::size_t i = 0; i < open.size(); i += 100) {
+    std::vector<std::string> ids;
+    std::map<std::string, std::string> key_of;
+    for (std::size_t j = i; j < std::min(open.size(), i + 100); ++j) {
+      ids.push_back(open[j].second);
+      key_of[open[j].second] = open[j].first;
+      status[open[j].first] = false;  // a task deleted in HubSpot is not open
+    }
+    for (const auto& r : client.batch_read("tasks", ids, {"hs_task_status"})) {
+      const auto it = key_of.find(r.id);
+      if (it == key_of.end()) continue;
+      const auto* st = r.property("hs_task_status");
+      status[it->second] = !st || st->text != "COMPLETED";
+    }
+  }
+  store_.set_task_open(status);
+  return open.size();
+}
+
+PlanResult Writeback::plan(std::int32_t day, const std::optional<std::vector<std::int64_t>>& only,
+                           std::optional<std::int64_t> run_id, bool dry_run, bool check_tasks,
+                           const std::function<void(pqxx::work&, const core::Plan&)>& in_tx) {
+  PlanResult result;
+  if (check_tasks) {
+    auto handle = clients_();
+    result.open_tasks_checked = refresh_task_status(*handle.client);
+  }
+  const core::EpochMs now_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count();
+  db_.with_retry("writeback_plan", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "writeback_plan");
+    WritebackStore::lock_planning(tx);
+    const auto in = WritebackStore::load(tx, day, settings_.managers, only);
+    core::PlanContext ctx;
+    ctx.day = day;
+    ctx.now_ms = now_ms;
+    ctx.calendar = &settings_.calendar;
+    ctx.zone = &settings_.zone;
+    ctx.created_today = in.created_today;
+    ctx.digests_today = in.digests_today;
+    core::Planner planner(settings_.plan);
+    result.plan = planner.plan(ctx, in.companies, in.episodes, in.snoozes);
+    result.companies = in.companies.size();
+    if (dry_run) return;  // rolled back: a dry run changes nothing
+    WritebackStore::record(tx, result.plan, run_id, day, !settings_.slack_webhook_url.empty());
+    if (in_tx) in_tx(tx, result.plan);
+    tx.commit();
+  });
+  const auto& n = result.plan.counts;
+  spdlog::info("writeback: planned {} companies for {}: {} property updates, {} tasks ({} alerts, {} digested, {} "
+               "escalations), {} closes, {} snoozed{}",
+               result.companies, core::format_day(day), result.plan.properties.size(), result.plan.tasks.size(),
+               n.alerts, n.digested, n.escalations, n.closes, n.snoozed, dry_run ? " (dry run)" : "");
+  return result;
+}
+
+DeliveryReport Writeback::deliver(std::stop_token stop) {
+  auto handle = clients_();
+  auto report = deliverer_.run(*handle.client, stop);
+  const auto counts = store_.counts();
+  for (const auto& [state, n] : counts)
+    metrics_.gauge("cshealthd_outbox_items", "Outbox items by state", {{"state", state}}).set(static_cast<double>(n));
+  return report;
+}
+
+json plan_json(const core::Plan& plan, bool with_intents) {
+  const auto& n = plan.counts;
+  json out = {{"property_updates", plan.properties.size()},
+              {"tasks", plan.tasks.size()},
+              {"closes", plan.closes.size()},
+              {"alerts", n.alerts},
+              {"digested", n.digested},
+              {"escalations", n.escalations},
+              {"snoozed", n.snoozed},
+              {"rearmed", n.rearmed},
+              {"unchanged_companies", n.unchanged_companies}};
+  if (!with_intents) return out;
+  json props = json::array(), tasks = json::array(), closes = json::array();
+  for (const auto& p : plan.properties) props.push_back({{"company_id", p.company_id}, {"properties", p.properties}});
+  for (const auto& t : plan.tasks)
+    tasks.push_back({{"key", t.key},
+                     {"company_id", t.company_id},
+                     {"rule", t.rule},
+                     {"owner_id", t.owner_id},
+                     {"priority", t.priority},
+                     {"due", core::format_day(t.due_day)},
+                     {"subject", t.subject},
+                     {"body", t.body}});
+  for (const auto& c : plan.closes) closes.push_back({{"task_key", c.task_key}, {"company_id", c.company_id}, {"rule", c.rule}});
+  out["intents"] = {{"properties", props}, {"tasks", tasks}, {"closes", closes}};
+  return out;
+}
+
+}  // namespace cshealthd::writeback
