@@ -26,10 +26,14 @@ json outbox_json(const writeback::OutboxItem& o) {
 }
 
 json snooze_json(const writeback::StoredSnooze& s) {
-  return {{"id", s.id},         {"company_id", std::to_string(s.company_id)},
-          {"rule", s.rule},     {"until", s.until},
-          {"reason", s.reason}, {"author", s.author},
-          {"created_at", s.created_at}, {"revoked", s.revoked},
+  return {{"id", s.id},
+          {"company_id", std::to_string(s.company_id)},
+          {"rule", s.rule},
+          {"until", s.until},
+          {"reason", s.reason},
+          {"author", s.author},
+          {"created_at", s.created_at},
+          {"revoked", s.revoked},
           {"revoked_by", s.revoked_by ? json(*s.revoked_by) : json(nullptr)}};
 }
 
@@ -84,7 +88,8 @@ void add_writeback_routes(http::Router& router, const std::shared_ptr<Context>& 
                    }
                    const auto limit = parse_int(r.query, "limit").value_or(100);
                    if (limit < 1 || limit > 1000) throw scoring::InvalidRequest("limit: expected 1 to 1000");
-                   const auto before = parse_int(r.query, "before").value_or(std::numeric_limits<std::int64_t>::max());
+                   const auto before =
+                       parse_int(r.query, "before").value_or(std::numeric_limits<std::int64_t>::max());
                    writeback::WritebackStore store(ctx->deps.db);
                    json items = json::array();
                    const auto list = store.list(state, static_cast<std::size_t>(limit), before);
@@ -105,8 +110,8 @@ void add_writeback_routes(http::Router& router, const std::shared_ptr<Context>& 
                           const auto again = store.retry(id);
                           if (!again) {
                             return Response::error(409, "outbox_item_not_retryable",
-                                                   "outbox item " + std::to_string(id) + " is " + item->state +
-                                                       "; only dead items are sent again");
+                                                   "outbox item " + std::to_string(id) + " is " +
+                                                       item->state + "; only dead items are sent again");
                           }
                           spdlog::info("outbox: item {} ({}) queued again by an operator", id, again->key);
                           return Response::json(200, {{"item", outbox_json(*again)}});
@@ -120,7 +125,8 @@ void add_writeback_routes(http::Router& router, const std::shared_ptr<Context>& 
              }),
              admin);
   router.add("POST", "/v1/companies/{id}/snoozes",
-             company_handler([ctx](const Request& r, std::int64_t id) { return post_snooze(*ctx, r, id); }), admin);
+             company_handler([ctx](const Request& r, std::int64_t id) { return post_snooze(*ctx, r, id); }),
+             admin);
   router.add("DELETE", "/v1/companies/{id}/snoozes/{rule}",
              company_handler([ctx](const Request& r, std::int64_t id) {
                writeback::WritebackStore store(ctx->deps.db);

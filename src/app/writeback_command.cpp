@@ -20,13 +20,15 @@ std::int32_t plan_day(Components& c, const std::string& as_of) {
     if (!d) throw config::ConfigError("--as-of: expected a date YYYY-MM-DD, got '" + as_of + "'");
     return *d;
   }
-  const auto latest = c.db().with_retry("plan_latest_day", [](pqxx::connection& conn) -> std::optional<std::string> {
-    pqxx::read_transaction tx(conn, "plan_latest_day");
-    const auto r = tx.exec("SELECT max(day)::text FROM health_scores");
-    if (r[0][0].is_null()) return std::nullopt;
-    return r[0][0].as<std::string>();
-  });
-  if (!latest) throw std::runtime_error("nothing has been scored yet: run `cshealthd score` (or a run) first");
+  const auto latest =
+      c.db().with_retry("plan_latest_day", [](pqxx::connection& conn) -> std::optional<std::string> {
+        pqxx::read_transaction tx(conn, "plan_latest_day");
+        const auto r = tx.exec("SELECT max(day)::text FROM health_scores");
+        if (r[0][0].is_null()) return std::nullopt;
+        return r[0][0].as<std::string>();
+      });
+  if (!latest)
+    throw std::runtime_error("nothing has been scored yet: run `cshealthd score` (or a run) first");
   return *core::parse_day(*latest);
 }
 
@@ -43,17 +45,19 @@ std::string props_text(const std::map<std::string, std::string>& props) {
 void print_plan(const core::Plan& p, std::int32_t day, std::size_t companies, bool dry_run) {
   std::cout << "plan for " << core::format_day(day) << " (" << companies << " companies scored)"
             << (dry_run ? ", dry run: nothing is written" : "") << "\n";
-  for (const auto& u : p.properties) std::cout << "  write    company " << u.company_id << ": " << props_text(u.properties) << "\n";
+  for (const auto& u : p.properties)
+    std::cout << "  write    company " << u.company_id << ": " << props_text(u.properties) << "\n";
   for (const auto& t : p.tasks) {
     std::cout << "  " << (t.rule == "escalation" ? "escalate" : "create  ") << " " << t.key << "  owner "
-              << (t.owner_id.empty() ? "-" : t.owner_id) << "  " << t.priority << "  due " << core::format_day(t.due_day)
-              << "  \"" << t.subject << "\"\n";
+              << (t.owner_id.empty() ? "-" : t.owner_id) << "  " << t.priority << "  due "
+              << core::format_day(t.due_day) << "  \"" << t.subject << "\"\n";
   }
   for (const auto& c : p.closes) std::cout << "  close    " << c.task_key << "\n";
   const auto& n = p.counts;
-  std::cout << p.properties.size() << " property updates (" << n.unchanged_companies << " companies unchanged), "
-            << p.tasks.size() << " tasks (" << n.alerts << " alerts, " << n.digested << " in digests, " << n.escalations
-            << " escalations), " << p.closes.size() << " closes, " << n.snoozed << " snoozed\n";
+  std::cout << p.properties.size() << " property updates (" << n.unchanged_companies
+            << " companies unchanged), " << p.tasks.size() << " tasks (" << n.alerts << " alerts, "
+            << n.digested << " in digests, " << n.escalations << " escalations), " << p.closes.size()
+            << " closes, " << n.snoozed << " snoozed\n";
 }
 
 }  // namespace
@@ -81,11 +85,16 @@ int run_plan_command(const config::Config& config, const PlanCommandOptions& o) 
   }
   if (o.dry_run) return 0;
   const auto r = wb.deliver({});
-  json report = {{"companies_written", r.companies}, {"tasks_created", r.tasks_created},
-                 {"tasks_existing", r.tasks_existing}, {"tasks_closed", r.closed},
-                 {"slack_posts", r.slack},            {"dead", r.dead},
-                 {"in_doubt", r.in_doubt},            {"api_calls", r.calls},
-                 {"rate_limited", r.rate_limited},    {"task_mode", r.task_mode}};
+  json report = {{"companies_written", r.companies},
+                 {"tasks_created", r.tasks_created},
+                 {"tasks_existing", r.tasks_existing},
+                 {"tasks_closed", r.closed},
+                 {"slack_posts", r.slack},
+                 {"dead", r.dead},
+                 {"in_doubt", r.in_doubt},
+                 {"api_calls", r.calls},
+                 {"rate_limited", r.rate_limited},
+                 {"task_mode", r.task_mode}};
   std::cout << (o.json ? json{{"delivered", report}}.dump() : "delivered: " + report.dump()) << "\n";
   return r.dead == 0 ? 0 : 1;
 }
@@ -97,9 +106,14 @@ int run_snooze(const config::Config& config, const SnoozeOptions& o) {
   Components c(config, co);
   writeback::WritebackStore store(c.db());
   auto to_json = [](const writeback::StoredSnooze& s) {
-    return json{{"id", s.id},         {"company_id", s.company_id}, {"rule", s.rule},
-                {"until", s.until},   {"reason", s.reason},         {"author", s.author},
-                {"created_at", s.created_at}, {"revoked", s.revoked}};
+    return json{{"id", s.id},
+                {"company_id", s.company_id},
+                {"rule", s.rule},
+                {"until", s.until},
+                {"reason", s.reason},
+                {"author", s.author},
+                {"created_at", s.created_at},
+                {"revoked", s.revoked}};
   };
   const char* user = std::getenv("USER");
   const std::string author = !o.author.empty() ? o.author : std::string("cli:") + (user ? user : "unknown");
@@ -119,11 +133,11 @@ int run_snooze(const config::Config& config, const SnoozeOptions& o) {
   }
   std::vector<std::string> rules;
   for (const auto& r : c.writeback().plan.rules) rules.push_back(r.name);
-  const auto today = core::day_of(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      c.clock().wall_now().time_since_epoch())
-                                      .count());
+  const auto today = core::day_of(
+      std::chrono::duration_cast<std::chrono::milliseconds>(c.clock().wall_now().time_since_epoch()).count());
   try {
-    std::cout << to_json(store.snooze(o.company, o.rule, o.until, o.reason, author, rules, today)).dump(2) << "\n";
+    std::cout << to_json(store.snooze(o.company, o.rule, o.until, o.reason, author, rules, today)).dump(2)
+              << "\n";
   } catch (const writeback::InvalidSnooze& e) {
     throw config::ConfigError(std::string("snooze: ") + e.what());
   }

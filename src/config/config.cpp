@@ -220,12 +220,16 @@ class Schema {
       const auto eq = item.find('=');
       const std::string who = item.substr(0, eq);
       const auto digits = [](const std::string& x) {
-        return !x.empty() && x.size() < 20 && std::all_of(x.begin(), x.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+        return !x.empty() && x.size() < 20 &&
+               std::all_of(x.begin(), x.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
       };
       const bool ok = eq != std::string::npos && digits(item.substr(eq + 1)) &&
                       (who == "default" || (who.rfind("team:", 0) == 0 && digits(who.substr(5))) ||
                        (who.rfind("owner:", 0) == 0 && digits(who.substr(6))));
-      if (!ok) fail(k, s, "expected team:<id>=<owner id>, owner:<id>=<owner id> or default=<owner id>, got '" + item + "'");
+      if (!ok)
+        fail(
+            k, s,
+            "expected team:<id>=<owner id>, owner:<id>=<owner id> or default=<owner id>, got '" + item + "'");
     }
   }
 

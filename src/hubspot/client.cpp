@@ -206,7 +206,8 @@ void HubSpotClient::exchange(const std::string& endpoint, const std::string& met
     const bool limited = failure.empty() && res.status == 429;
     const bool transient = !failure.empty() || transient_status(res.status);
     if (repeat == Repeat::kOnlyIfNotApplied && transient && !(failure.empty() && res.status == 423)) {
-      metrics_.counter("cshealthd_hubspot_outcome_unknown_total", "Writes whose outcome HubSpot left unknown").inc();
+      metrics_.counter("cshealthd_hubspot_outcome_unknown_total", "Writes whose outcome HubSpot left unknown")
+          .inc();
       throw OutcomeUnknown(ApiError::Kind::kUnavailable, failure.empty() ? res.status : 0, "", "",
                            endpoint + ": outcome unknown: " +
                                (failure.empty() ? "HTTP " + std::to_string(res.status) : failure));

@@ -26,7 +26,13 @@ std::vector<std::string> pipeline_stages() {
 
 Pipeline::Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, writeback::Writeback* writeback,
                    Clock& clock, metrics::Registry& metrics)
-    : db_(db), runs_(db), sync_(sync), score_(score), writeback_(writeback), clock_(clock), metrics_(metrics) {}
+    : db_(db),
+      runs_(db),
+      sync_(sync),
+      score_(score),
+      writeback_(writeback),
+      clock_(clock),
+      metrics_(metrics) {}
 
 std::optional<std::int64_t> Pipeline::start(store::RunRequest request) {
   if (request.stages.empty()) request.stages = pipeline_stages();
@@ -305,7 +311,9 @@ void Pipeline::run_deliver(JobContext& ctx, std::int64_t run, json& cp) {
   } catch (const writeback::SetupError& e) {
     throw PermanentJobError(std::string("write-back: ") + e.what());
   }
-  auto add = [&](const char* key, std::uint64_t v) { progress[key] = progress.value(key, std::uint64_t{0}) + v; };
+  auto add = [&](const char* key, std::uint64_t v) {
+    progress[key] = progress.value(key, std::uint64_t{0}) + v;
+  };
   add("companies_written", report.companies);
   add("tasks_created", report.tasks_created);
   add("tasks_existing", report.tasks_existing);
@@ -340,18 +348,20 @@ json Pipeline::summarize(std::int32_t day, const json& cp, double seconds) {
         "ON y.company_id = t.company_id AND y.day = t.day - 1 WHERE t.day = $1::date",
         core::format_day(day));
     const json sync = cp.value("sync", json::object()), score = cp.value("score", json::object());
-    return json{{"as_of", core::format_day(day)},
-                {"companies_by_band", bands},
-                {"companies_scored", score.value("companies", std::uint64_t{0})},
-                {"changes_since_yesterday",
-                 {{"status_changed", changes[0].as<std::int64_t>()},
-                  {"score_down", changes[1].as<std::int64_t>()},
-                  {"score_up", changes[2].as<std::int64_t>()}}},
-                {"records_synced", sync.value("records", std::uint64_t{0})},
-                {"api_calls", sync.value("api_calls", std::uint64_t{0})},
-                {"rate_limited", sync.value("rate_limited", std::uint64_t{0})},
-                {"writeback", {{"plan", cp.value("plan", json::object())}, {"deliver", cp.value("deliver", json::object())}}},
-                {"seconds", std::round(seconds * 10) / 10}};
+    return json{
+        {"as_of", core::format_day(day)},
+        {"companies_by_band", bands},
+        {"companies_scored", score.value("companies", std::uint64_t{0})},
+        {"changes_since_yesterday",
+         {{"status_changed", changes[0].as<std::int64_t>()},
+          {"score_down", changes[1].as<std::int64_t>()},
+          {"score_up", changes[2].as<std::int64_t>()}}},
+        {"records_synced", sync.value("records", std::uint64_t{0})},
+        {"api_calls", sync.value("api_calls", std::uint64_t{0})},
+        {"rate_limited", sync.value("rate_limited", std::uint64_t{0})},
+        {"writeback",
+         {{"plan", cp.value("plan", json::object())}, {"deliver", cp.value("deliver", json::object())}}},
+        {"seconds", std::round(seconds * 10) / 10}};
   });
 }
 

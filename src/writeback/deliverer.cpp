@@ -52,8 +52,9 @@ std::set<std::string> failed_ids(const json& answer) {
 }
 
 bool partial(const json& answer) {
-  return answer.is_object() && (answer.value("numErrors", 0) > 0 ||
-                                (answer.contains("errors") && answer["errors"].is_array() && !answer["errors"].empty()));
+  return answer.is_object() &&
+         (answer.value("numErrors", 0) > 0 ||
+          (answer.contains("errors") && answer["errors"].is_array() && !answer["errors"].empty()));
 }
 
 class Run {
@@ -97,8 +98,8 @@ class Run {
     });
   }
 
-  void mark_done(const std::vector<std::int64_t>& ids, const std::map<std::int64_t, std::string>& hubspot_ids = {},
-                 const std::string& note = {}) {
+  void mark_done(const std::vector<std::int64_t>& ids,
+                 const std::map<std::int64_t, std::string>& hubspot_ids = {}, const std::string& note = {}) {
     if (ids.empty()) return;
     std::vector<std::int64_t> plain;
     db_.with_retry("outbox_done", [&](pqxx::connection& c) {
@@ -106,18 +107,20 @@ class Run {
       for (const auto id : ids) {
         const auto h = hubspot_ids.find(id);
         if (h == hubspot_ids.end()) continue;
-        tx.exec_params("UPDATE outbox SET state = 'done', hubspot_id = $2, done_at = now(), updated_at = now(), "
-                       "error = NULL WHERE id = $1",
-                       id, h->second);
+        tx.exec_params(
+            "UPDATE outbox SET state = 'done', hubspot_id = $2, done_at = now(), updated_at = now(), "
+            "error = NULL WHERE id = $1",
+            id, h->second);
       }
       for (const auto id : ids) {
         if (!hubspot_ids.count(id)) plain.push_back(id);
       }
       if (!plain.empty()) {
-        tx.exec_params("UPDATE outbox SET state = 'done', done_at = now(), updated_at = now(), error = $2 "
-                       "WHERE id = ANY($1::bigint[])",
-                       store::bigint_array(plain), store::nullable(note.empty() ? std::optional<std::string>()
-                                                                                : std::optional<std::string>(note)));
+        tx.exec_params(
+            "UPDATE outbox SET state = 'done', done_at = now(), updated_at = now(), error = $2 "
+            "WHERE id = ANY($1::bigint[])",
+            store::bigint_array(plain),
+            store::nullable(note.empty() ? std::optional<std::string>() : std::optional<std::string>(note)));
       }
       tx.commit();
     });
@@ -137,20 +140,24 @@ class Run {
           std::vector<std::string> keys;
           const json props = json::parse(r[1].as<std::string>()).value("properties", json::object());
           for (const auto& [k, v] : props.items()) keys.push_back(k);
-          tx.exec_params("UPDATE writeback_companies SET written = written - $2::text[] WHERE company_id = $1",
-                         r[0].as<std::int64_t>(), store::text_array(keys));
+          tx.exec_params(
+              "UPDATE writeback_companies SET written = written - $2::text[] WHERE company_id = $1",
+              r[0].as<std::int64_t>(), store::text_array(keys));
         }
       }
       tx.commit();
     });
     report_.dead += ids.size();
-    metrics_.counter("cshealthd_writeback_dead_total", "Outbox items dead-lettered", {{"kind", kind}}).inc(ids.size());
+    metrics_.counter("cshealthd_writeback_dead_total", "Outbox items dead-lettered", {{"kind", kind}})
+        .inc(ids.size());
     spdlog::error("writeback: {} {} item(s) dead-lettered: {}", ids.size(), kind, error);
   }
 
   void count(const char* kind, const char* outcome, std::uint64_t n) {
     if (n)
-      metrics_.counter("cshealthd_writeback_items_total", "Outbox items delivered", {{"kind", kind}, {"outcome", outcome}})
+      metrics_
+          .counter("cshealthd_writeback_items_total", "Outbox items delivered",
+                   {{"kind", kind}, {"outcome", outcome}})
           .inc(n);
   }
 
@@ -159,17 +166,19 @@ class Run {
     const auto companies = db_.with_retry("outbox_property_companies", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c, "outbox_property_companies");
       std::vector<std::int64_t> out;
-      for (const auto& r : tx.exec_params("SELECT DISTINCT company_id FROM outbox WHERE kind = 'properties' AND "
-                                          "state = 'pending' ORDER BY 1 LIMIT $1",
-                                          static_cast<std::int64_t>(kBatch)))
+      for (const auto& r :
+           tx.exec_params("SELECT DISTINCT company_id FROM outbox WHERE kind = 'properties' AND "
+                          "state = 'pending' ORDER BY 1 LIMIT $1",
+                          static_cast<std::int64_t>(kBatch)))
         out.push_back(r[0].as<std::int64_t>());
       return out;
     });
     if (companies.empty()) return false;
-    const auto items = fetch("outbox_properties",
-                             "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = 'properties' "
-                             "AND state = 'pending' AND company_id = ANY($1::bigint[]) ORDER BY id",
-                             store::bigint_array(companies));
+    const auto items =
+        fetch("outbox_properties",
+              "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = 'properties' "
+              "AND state = 'pending' AND company_id = ANY($1::bigint[]) ORDER BY id",
+              store::bigint_array(companies));
     // Several pending updates of one company (runs that planned while HubSpot was down) go as one: the
     // later value of a property wins, as it would have had they gone in order.
     std::map<std::int64_t, std::pair<json, std::vector<std::int64_t>>> merged;
@@ -180,7 +189,8 @@ class Run {
       for (const auto& [k, v] : props.items()) m.first[k] = v;
       m.second.push_back(i.id);
     }
-    std::vector<std::pair<std::int64_t, std::pair<json, std::vector<std::int64_t>>>> list(merged.begin(), merged.end());
+    std::vector<std::pair<std::int64_t, std::pair<json, std::vector<std::int64_t>>>> list(merged.begin(),
+                                                                                          merged.end());
     send_properties(list);
     return true;
   }
@@ -212,8 +222,9 @@ class Run {
       }
       std::vector<std::int64_t> ok, bad;
       for (const auto& [company, u] : updates)
-        (failed.count(std::to_string(company)) ? bad : ok).insert((failed.count(std::to_string(company)) ? bad : ok).end(),
-                                                                   u.second.begin(), u.second.end());
+        (failed.count(std::to_string(company)) ? bad : ok)
+            .insert((failed.count(std::to_string(company)) ? bad : ok).end(), u.second.begin(),
+                    u.second.end());
       mark_done(ok);
       std::string why = "HubSpot: ";
       for (const auto& e : answer["errors"]) why += e.value("message", "") + " ";
@@ -255,12 +266,13 @@ class Run {
   }
 
   bool tasks_batch() {
-    auto items = fetch("outbox_tasks",
-                       mode_ == TaskMode::kUpsert
-                           ? "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = 'task' AND "
-                             "state IN ('pending', 'sending') ORDER BY id LIMIT 100"
-                           : "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = 'task' AND "
-                             "state = 'pending' ORDER BY id LIMIT 100");
+    auto items =
+        fetch("outbox_tasks",
+              mode_ == TaskMode::kUpsert
+                  ? "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = 'task' AND "
+                    "state IN ('pending', 'sending') ORDER BY id LIMIT 100"
+                  : "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = 'task' AND "
+                    "state = 'pending' ORDER BY id LIMIT 100");
     if (items.empty()) return false;
     if (mode_ == TaskMode::kUpsert)
       upsert_tasks(items);
@@ -272,15 +284,17 @@ class Run {
   void mark_sending(const std::vector<Item>& items) {
     db_.with_retry("outbox_sending", [&](pqxx::connection& c) {
       pqxx::work tx(c, "outbox_sending");
-      tx.exec_params("UPDATE outbox SET state = 'sending', attempts = attempts + 1, sent_at = now(), "
-                     "updated_at = now() WHERE id = ANY($1::bigint[])",
-                     store::bigint_array(ids_of(items)));
+      tx.exec_params(
+          "UPDATE outbox SET state = 'sending', attempts = attempts + 1, sent_at = now(), "
+          "updated_at = now() WHERE id = ANY($1::bigint[])",
+          store::bigint_array(ids_of(items)));
       tx.commit();
     });
   }
 
   // The ids of the tasks an answer lists, by their key property.
-  std::map<std::string, std::string> ids_by_key(const json& answer, std::uint64_t* created, std::uint64_t* existing) {
+  std::map<std::string, std::string> ids_by_key(const json& answer, std::uint64_t* created,
+                                                std::uint64_t* existing) {
     std::map<std::string, std::string> out;
     if (!answer.is_object() || !answer.contains("results") || !answer["results"].is_array()) return out;
     for (const auto& r : answer["results"]) {
@@ -313,10 +327,13 @@ class Run {
     mark_sending(items);
     json inputs = json::array();
     for (const auto& i : items)
-      inputs.push_back({{"idProperty", s_.task_key_property}, {"id", i.key}, {"properties", task_properties(i, i.attempts == 0)}});
+      inputs.push_back({{"idProperty", s_.task_key_property},
+                        {"id", i.key},
+                        {"properties", task_properties(i, i.attempts == 0)}});
     json answer;
     try {
-      answer = client_.call("tasks.batch_upsert", "POST", "/crm/v3/objects/tasks/batch/upsert", {{"inputs", inputs}});
+      answer = client_.call("tasks.batch_upsert", "POST", "/crm/v3/objects/tasks/batch/upsert",
+                            {{"inputs", inputs}});
     } catch (const ApiError& e) {
       if (e.kind() != ApiError::Kind::kRejected) throw;
       split_tasks(items, words(e));
@@ -383,13 +400,15 @@ class Run {
     }
     json answer;
     try {
-      answer = client_.call("tasks.batch_create", "POST", "/crm/v3/objects/tasks/batch/create", {{"inputs", inputs}},
-                            hubspot::Budget::kBurst, hubspot::Repeat::kOnlyIfNotApplied);
+      answer =
+          client_.call("tasks.batch_create", "POST", "/crm/v3/objects/tasks/batch/create",
+                       {{"inputs", inputs}}, hubspot::Budget::kBurst, hubspot::Repeat::kOnlyIfNotApplied);
     } catch (const hubspot::OutcomeUnknown& e) {
       report_.in_doubt += items.size();
-      metrics_.counter("cshealthd_writeback_in_doubt_total", "Task creates whose outcome was unknown").inc(items.size());
-      spdlog::warn("writeback: {} task create(s) in doubt ({}); looking for them after the search lag", items.size(),
-                   words(e));
+      metrics_.counter("cshealthd_writeback_in_doubt_total", "Task creates whose outcome was unknown")
+          .inc(items.size());
+      spdlog::warn("writeback: {} task create(s) in doubt ({}); looking for them after the search lag",
+                   items.size(), words(e));
       return;
     } catch (const ApiError& e) {
       if (e.kind() != ApiError::Kind::kRejected) {
@@ -410,9 +429,10 @@ class Run {
   void back_to_pending(const std::vector<Item>& items) {
     db_.with_retry("outbox_pending", [&](pqxx::connection& c) {
       pqxx::work tx(c, "outbox_pending");
-      tx.exec_params("UPDATE outbox SET state = 'pending', attempts = greatest(attempts - 1, 0), updated_at = now() "
-                     "WHERE id = ANY($1::bigint[]) AND state = 'sending'",
-                     store::bigint_array(ids_of(items)));
+      tx.exec_params(
+          "UPDATE outbox SET state = 'pending', attempts = greatest(attempts - 1, 0), updated_at = now() "
+          "WHERE id = ANY($1::bigint[]) AND state = 'sending'",
+          store::bigint_array(ids_of(items)));
       tx.commit();
     });
   }
@@ -423,25 +443,28 @@ class Run {
     if (mode_ != TaskMode::kSearch) return false;
     const auto items =
         fetch("outbox_in_doubt",
-              "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = 'task' AND state = 'sending' "
+              "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = 'task' AND state "
+              "= 'sending' "
               "AND sent_at <= now() - $1::bigint * interval '1 millisecond' ORDER BY id LIMIT 100",
               std::to_string(s_.search_lag.count()));
     if (items.empty()) return false;
     std::vector<std::string> keys;
     for (const auto& i : items) keys.push_back(i.key);
-    json body = {{"filterGroups", json::array({{{"filters", json::array({{{"propertyName", s_.task_key_property},
-                                                                          {"operator", "IN"},
-                                                                          {"values", keys}}})}}})},
-                 {"properties", json::array({s_.task_key_property})},
-                 {"sorts", json::array({{{"propertyName", "hs_object_id"}, {"direction", "ASCENDING"}}})},
-                 {"limit", 200}};
+    json body = {
+        {"filterGroups", json::array({{{"filters", json::array({{{"propertyName", s_.task_key_property},
+                                                                 {"operator", "IN"},
+                                                                 {"values", keys}}})}}})},
+        {"properties", json::array({s_.task_key_property})},
+        {"sorts", json::array({{{"propertyName", "hs_object_id"}, {"direction", "ASCENDING"}}})},
+        {"limit", 200}};
     std::map<std::string, std::string> found;
     for (std::string after;;) {
       if (!after.empty()) body["after"] = after;
       const auto page = client_.search("tasks", body);
       for (const auto& r : page.results) {
         const auto* key = r.property(s_.task_key_property);
-        if (key && !key->text.empty() && !found.count(key->text)) found[key->text] = r.id;  // the oldest of two
+        if (key && !key->text.empty() && !found.count(key->text))
+          found[key->text] = r.id;  // the oldest of two
       }
       if (page.next_after.empty()) break;
       after = page.next_after;
@@ -456,7 +479,8 @@ class Run {
     std::vector<std::int64_t> dead;
     std::vector<Item> again;
     for (const auto& i : missing) (i.attempts >= s_.max_attempts ? dead.push_back(i.id) : again.push_back(i));
-    mark_dead(dead, "created " + std::to_string(s_.max_attempts) + " times without an answer, and not found", "task");
+    mark_dead(dead, "created " + std::to_string(s_.max_attempts) + " times without an answer, and not found",
+              "task");
     if (!again.empty()) {
       db_.with_retry("outbox_recreate", [&](pqxx::connection& c) {
         pqxx::work tx(c, "outbox_recreate");
@@ -485,11 +509,13 @@ class Run {
   bool closes_batch() {
     const auto rows = db_.with_retry("outbox_closes", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c, "outbox_closes");
-      std::vector<std::tuple<std::int64_t, std::string, std::string, std::string>> out;  // id, task state, task id, body
-      for (const auto& r : tx.exec(
-               "SELECT o.id, t.state, coalesce(t.hubspot_id, ''), o.payload->>'body' FROM outbox o "
-               "JOIN outbox t ON t.key = o.payload->>'task_key' WHERE o.kind = 'task_close' AND o.state = 'pending' "
-               "AND t.state IN ('done', 'dead') ORDER BY o.id LIMIT 100"))
+      std::vector<std::tuple<std::int64_t, std::string, std::string, std::string>>
+          out;  // id, task state, task id, body
+      for (const auto& r :
+           tx.exec("SELECT o.id, t.state, coalesce(t.hubspot_id, ''), o.payload->>'body' FROM outbox o "
+                   "JOIN outbox t ON t.key = o.payload->>'task_key' WHERE o.kind = 'task_close' AND o.state "
+                   "= 'pending' "
+                   "AND t.state IN ('done', 'dead') ORDER BY o.id LIMIT 100"))
         out.emplace_back(r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<std::string>(),
                          r[3].is_null() ? "" : r[3].as<std::string>());
       return out;
@@ -502,14 +528,16 @@ class Run {
         orphans.push_back(id);
         continue;
       }
-      inputs.push_back({{"id", task}, {"properties", {{"hs_task_status", "COMPLETED"}, {"hs_task_body", body}}}});
+      inputs.push_back(
+          {{"id", task}, {"properties", {{"hs_task_status", "COMPLETED"}, {"hs_task_body", body}}}});
       sent.push_back(id);
     }
     mark_dead(orphans, "its task was never created", "task_close");
     if (inputs.empty()) return true;
     json answer;
     try {
-      answer = client_.call("tasks.batch_update", "POST", "/crm/v3/objects/tasks/batch/update", {{"inputs", inputs}});
+      answer = client_.call("tasks.batch_update", "POST", "/crm/v3/objects/tasks/batch/update",
+                            {{"inputs", inputs}});
     } catch (const ApiError& e) {
       if (e.kind() != ApiError::Kind::kRejected) throw;
       mark_dead(sent, words(e), "task_close");
@@ -527,7 +555,8 @@ class Run {
     if (s_.slack_webhook_url.empty()) return false;
     const auto items = fetch(
         "outbox_slack",
-        "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = 'slack' AND state = 'pending' "
+        "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = 'slack' AND state = "
+        "'pending' "
         "AND (sent_at IS NULL OR sent_at < now() - least(power(2, attempts), 300) * interval '1 second') "
         "ORDER BY id LIMIT 20");
     if (items.empty()) return false;
@@ -552,9 +581,10 @@ class Run {
       }
       db_.with_retry("outbox_slack_retry", [&](pqxx::connection& c) {
         pqxx::work tx(c, "outbox_slack_retry");
-        tx.exec_params("UPDATE outbox SET attempts = attempts + 1, sent_at = now(), error = $2, updated_at = now() "
-                       "WHERE id = $1",
-                       i.id, "Slack: " + failure);
+        tx.exec_params(
+            "UPDATE outbox SET attempts = attempts + 1, sent_at = now(), error = $2, updated_at = now() "
+            "WHERE id = $1",
+            i.id, "Slack: " + failure);
         tx.commit();
       });
       spdlog::warn("writeback: Slack post failed ({}); retrying later", failure);
@@ -579,7 +609,8 @@ class Run {
     req.headers = {{"Content-Type", "application/json"}};
     req.body = json{{"text", payload.value("text", "")}}.dump();
     const auto res = slack_->send(req);
-    if (res.status != 200) throw std::runtime_error("HTTP " + std::to_string(res.status) + ": " + res.body.substr(0, 200));
+    if (res.status != 200)
+      throw std::runtime_error("HTTP " + std::to_string(res.status) + ": " + res.body.substr(0, 200));
   }
 
   store::Database& db_;

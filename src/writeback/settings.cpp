@@ -29,8 +29,8 @@ std::string shipped(const std::string& name) {
 // Reads one rule of the alerts file; `where` names it in errors.
 core::AlertRule read_rule(const std::string& name, const YAML::Node& n, const YAML::Node& templates,
                           const std::string& where) {
-  static const std::set<std::string> kKeys = {"below", "signal", "assignee", "priority", "due_business_days",
-                                              "follow_through", "slack"};
+  static const std::set<std::string> kKeys = {
+      "below", "signal", "assignee", "priority", "due_business_days", "follow_through", "slack"};
   if (!n.IsMap()) throw ConfigError(where + ": rule " + name + " must be a mapping");
   for (const auto& kv : n) {
     const auto key = kv.first.as<std::string>();
@@ -92,7 +92,8 @@ void read_alerts(const std::string& text, const std::string& where, const std::s
     }
     if (plan.escalation.subject.empty() || plan.digest.subject.empty())
       throw ConfigError(where + ": rules: `escalation` and `digest` are required");
-    if (!templates["close_note"]) throw ConfigError(where + ": templates: " + locale + ": close_note is missing");
+    if (!templates["close_note"])
+      throw ConfigError(where + ": templates: " + locale + ": close_note is missing");
     plan.close_note = templates["close_note"].as<std::string>();
   } catch (const YAML::Exception& e) {
     throw ConfigError(where + ": " + e.what());
@@ -126,12 +127,14 @@ Settings load_settings(const config::Config& config, const core::TimeZone& zone)
   auto& p = s.plan;
   const std::string alerts_where = w.alerts_file.empty() ? "writeback.alerts_file (shipped alerts.yaml)"
                                                          : "writeback.alerts_file: " + w.alerts_file;
-  read_alerts(w.alerts_file.empty() ? shipped("alerts.yaml") : read_file("writeback.alerts_file", w.alerts_file),
-              alerts_where, w.locale, p);
+  read_alerts(
+      w.alerts_file.empty() ? shipped("alerts.yaml") : read_file("writeback.alerts_file", w.alerts_file),
+      alerts_where, w.locale, p);
   try {
-    s.calendar = core::BusinessCalendar::parse(
-        w.holidays_file.empty() ? shipped("holidays.jp.txt") : read_file("writeback.holidays_file", w.holidays_file),
-        w.holidays_file.empty() ? "holidays.jp.txt" : w.holidays_file);
+    s.calendar = core::BusinessCalendar::parse(w.holidays_file.empty()
+                                                   ? shipped("holidays.jp.txt")
+                                                   : read_file("writeback.holidays_file", w.holidays_file),
+                                               w.holidays_file.empty() ? "holidays.jp.txt" : w.holidays_file);
   } catch (const std::invalid_argument& e) {
     throw ConfigError(std::string("writeback.holidays_file: ") + e.what());
   }

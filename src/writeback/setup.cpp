@@ -25,9 +25,24 @@ std::vector<Spec> output_specs(const Settings& s) {
        "select",
        "cshealthd: the score's band",
        {"green", "yellow", "orange", "red", "unknown"}},
-      {p.reasons_property, "Health reasons", "string", "textarea", "cshealthd: the top reasons, worst first", {}},
-      {p.coverage_property, "Health data coverage", "number", "number", "cshealthd: share of weight with data (0-1)", {}},
-      {p.updated_property, "Health updated at", "datetime", "date", "cshealthd: when these values last changed", {}},
+      {p.reasons_property,
+       "Health reasons",
+       "string",
+       "textarea",
+       "cshealthd: the top reasons, worst first",
+       {}},
+      {p.coverage_property,
+       "Health data coverage",
+       "number",
+       "number",
+       "cshealthd: share of weight with data (0-1)",
+       {}},
+      {p.updated_property,
+       "Health updated at",
+       "datetime",
+       "date",
+       "cshealthd: when these values last changed",
+       {}},
       {p.stage_property,
        "CS stage",
        "enumeration",
@@ -44,16 +59,14 @@ std::string fingerprint(const Settings& s) {
 }
 
 json create_body(const Spec& spec, const std::string& group) {
-  json b = {{"name", spec.name},
-            {"label", spec.label},
-            {"type", spec.type},
-            {"fieldType", spec.field_type},
-            {"groupName", group},
-            {"description", spec.description}};
+  json b = {{"name", spec.name},  {"label", spec.label},
+            {"type", spec.type},  {"fieldType", spec.field_type},
+            {"groupName", group}, {"description", spec.description}};
   if (!spec.options.empty()) {
     json opts = json::array();
     int order = 0;
-    for (const auto& o : spec.options) opts.push_back({{"label", o}, {"value", o}, {"displayOrder", order++}});
+    for (const auto& o : spec.options)
+      opts.push_back({{"label", o}, {"value", o}, {"displayOrder", order++}});
     b["options"] = opts;
   }
   return b;
@@ -62,10 +75,12 @@ json create_body(const Spec& spec, const std::string& group) {
 // A property HubSpot has, checked against what the service writes into it.
 void check(const Spec& spec, const json& have) {
   const std::string type = have.value("type", "");
-  const bool date_like = (spec.type == "datetime" || spec.type == "date") && (type == "datetime" || type == "date");
+  const bool date_like =
+      (spec.type == "datetime" || spec.type == "date") && (type == "datetime" || type == "date");
   if (type != spec.type && !date_like) {
-    throw SetupError("HubSpot's companies property " + spec.name + " is of type '" + type + "', but cshealthd writes " +
-                     spec.type + " values into it: change its type in HubSpot or name another property in "
+    throw SetupError("HubSpot's companies property " + spec.name + " is of type '" + type +
+                     "', but cshealthd writes " + spec.type +
+                     " values into it: change its type in HubSpot or name another property in "
                      "writeback.properties");
   }
   if (spec.options.empty()) return;
@@ -94,7 +109,8 @@ TaskMode ensure_task_key(hubspot::HubSpotClient& client, const Settings& s) {
   try {
     const json have = client.call("properties.get", "GET", "/crm/v3/properties/tasks/" + name);
     if (have.value("type", "") != "string")
-      throw SetupError("HubSpot's tasks property " + name + " is not a string property: name another one in "
+      throw SetupError("HubSpot's tasks property " + name +
+                       " is not a string property: name another one in "
                        "writeback.task_key_property");
     return have.value("hasUniqueValue", false) ? TaskMode::kUpsert : TaskMode::kSearch;
   } catch (const ApiError& e) {
@@ -114,9 +130,10 @@ TaskMode ensure_task_key(hubspot::HubSpotClient& client, const Settings& s) {
   } catch (const ApiError& e) {
     if (e.kind() == ApiError::Kind::kConflict) return ensure_task_key(client, s);  // created meanwhile
     if (e.kind() != ApiError::Kind::kRejected) throw;
-    spdlog::warn("writeback: this portal refuses a unique task property ({}); tasks are created with their key "
-                 "and reconciled by search",
-                 e.what());
+    spdlog::warn(
+        "writeback: this portal refuses a unique task property ({}); tasks are created with their key "
+        "and reconciled by search",
+        e.what());
   }
   body.erase("hasUniqueValue");
   try {
@@ -135,12 +152,14 @@ const char* name_of(TaskMode m) {
 
 TaskMode ensure_portal(store::Database& db, hubspot::HubSpotClient& client, const Settings& settings) {
   const std::string fp = fingerprint(settings);
-  const auto known = db.with_retry("writeback_setup_get", [&](pqxx::connection& c) -> std::optional<std::string> {
-    pqxx::read_transaction tx(c, "writeback_setup_get");
-    const auto r = tx.exec_params("SELECT task_mode FROM writeback_setup WHERE portal = 'default' AND fingerprint = $1", fp);
-    if (r.empty()) return std::nullopt;
-    return r[0][0].as<std::string>();
-  });
+  const auto known =
+      db.with_retry("writeback_setup_get", [&](pqxx::connection& c) -> std::optional<std::string> {
+        pqxx::read_transaction tx(c, "writeback_setup_get");
+        const auto r = tx.exec_params(
+            "SELECT task_mode FROM writeback_setup WHERE portal = 'default' AND fingerprint = $1", fp);
+        if (r.empty()) return std::nullopt;
+        return r[0][0].as<std::string>();
+      });
   if (known) return *known == "upsert" ? TaskMode::kUpsert : TaskMode::kSearch;
 
   std::map<std::string, json> have;
@@ -175,7 +194,8 @@ TaskMode ensure_portal(store::Database& db, hubspot::HubSpotClient& client, cons
     pqxx::work tx(c, "writeback_setup_put");
     tx.exec_params(
         "INSERT INTO writeback_setup (portal, fingerprint, task_mode) VALUES ('default', $1, $2) "
-        "ON CONFLICT (portal) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, task_mode = EXCLUDED.task_mode, "
+        "ON CONFLICT (portal) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, task_mode = "
+        "EXCLUDED.task_mode, "
         "checked_at = now()",
         fp, name_of(mode));
     tx.commit();

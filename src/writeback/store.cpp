@@ -44,7 +44,8 @@ OutboxItem outbox_item(const pqxx::row& r) {
 
 constexpr const char* kSnoozeColumns =
     "id, company_id, rule, until::text, reason, author, "
-    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), revoked_at IS NOT NULL, revoked_by";
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), revoked_at IS NOT NULL, "
+    "revoked_by";
 
 StoredSnooze stored_snooze(const pqxx::row& r) {
   StoredSnooze s;
@@ -81,7 +82,8 @@ PlanInputs WritebackStore::load(pqxx::transaction_base& tx, std::int32_t day, co
   const std::string d = core::format_day(day);
   const std::string ids = only ? store::bigint_array(*only) : std::string("{}");
   const auto rows = tx.exec_params(
-      "SELECT h.company_id, coalesce(c.name, ''), coalesce(c.owner_id, ''), coalesce(c.cs_stage, ''), h.score, "
+      "SELECT h.company_id, coalesce(c.name, ''), coalesce(c.owner_id, ''), coalesce(c.cs_stage, ''), "
+      "h.score, "
       "h.coverage, h.status, h.reasons::text, h.signals::text, coalesce(w.written::text, '{}'), "
       "coalesce(o.teams::text, '[]') "
       "FROM health_scores h JOIN companies c ON c.id = h.company_id AND NOT c.archived "
@@ -122,11 +124,11 @@ PlanInputs WritebackStore::load(pqxx::transaction_base& tx, std::int32_t day, co
     c.manager_id = c.owner_id.empty() ? managers.fallback : managers.manager_of(c.owner_id, teams);
     in.companies.push_back(std::move(c));
   }
-  for (const auto& r : tx.exec_params(
-           "SELECT company_id, rule, number, active, task_key, assignee, opened_on::text, cleared_since::text, "
-           "task_open, escalated, closed, task_body FROM alert_episodes "
-           "WHERE $1 OR company_id = ANY($2::bigint[])",
-           !only.has_value(), ids)) {
+  for (const auto& r : tx.exec_params("SELECT company_id, rule, number, active, task_key, assignee, "
+                                      "opened_on::text, cleared_since::text, "
+                                      "task_open, escalated, closed, task_body FROM alert_episodes "
+                                      "WHERE $1 OR company_id = ANY($2::bigint[])",
+                                      !only.has_value(), ids)) {
     core::Episode e;
     e.company_id = r[0].as<std::int64_t>();
     e.rule = r[1].as<std::string>();
@@ -142,11 +144,11 @@ PlanInputs WritebackStore::load(pqxx::transaction_base& tx, std::int32_t day, co
     e.task_body = r[11].as<std::string>();
     in.episodes.push_back(std::move(e));
   }
-  for (const auto& r : tx.exec_params(
-           "SELECT company_id, rule, until::text FROM alert_snoozes WHERE revoked_at IS NULL AND until >= $1::date",
-           d)) {
-    in.snoozes.push_back(
-        {r[0].as<std::int64_t>(), r[1].as<std::string>(), core::parse_day(r[2].as<std::string>()).value_or(0)});
+  for (const auto& r : tx.exec_params("SELECT company_id, rule, until::text FROM alert_snoozes WHERE "
+                                      "revoked_at IS NULL AND until >= $1::date",
+                                      d)) {
+    in.snoozes.push_back({r[0].as<std::int64_t>(), r[1].as<std::string>(),
+                          core::parse_day(r[2].as<std::string>()).value_or(0)});
   }
   for (const auto& r :
        tx.exec_params("SELECT assignee, tasks, digests FROM alert_task_days WHERE day = $1::date", d)) {
@@ -166,16 +168,13 @@ void WritebackStore::record(pqxx::work& tx, const core::Plan& plan, std::optiona
   {
     store::CopyWriter copy(tx, "outbox", {"key", "kind", "company_id", "run_id", "payload"});
     for (const auto& p : plan.properties) {
-      copy.text("props:" + std::to_string(p.company_id) + ":" + run)
-          .text("properties")
-          .number(p.company_id);
-      run_column(copy)
-          .text(json{{"properties", p.properties}}.dump())
-          .end_row();
+      copy.text("props:" + std::to_string(p.company_id) + ":" + run).text("properties").number(p.company_id);
+      run_column(copy).text(json{{"properties", p.properties}}.dump()).end_row();
     }
     for (const auto& t : plan.tasks) {
-      const json payload = {{"subject", t.subject},   {"body", t.body},   {"owner_id", t.owner_id},
-                            {"priority", t.priority}, {"due_ms", t.due_ms}, {"due", core::format_day(t.due_day)},
+      const json payload = {{"subject", t.subject},   {"body", t.body},
+                            {"owner_id", t.owner_id}, {"priority", t.priority},
+                            {"due_ms", t.due_ms},     {"due", core::format_day(t.due_day)},
                             {"rule", t.rule},         {"company_id", t.company_id}};
       copy.text(t.key).text("task");
       if (t.company_id)
@@ -184,18 +183,12 @@ void WritebackStore::record(pqxx::work& tx, const core::Plan& plan, std::optiona
         copy.null();
       run_column(copy).text(payload.dump()).end_row();
       if (slack && t.slack) {
-        copy.text("slack:" + t.key)
-            .text("slack")
-            .number(t.company_id);
-        run_column(copy)
-            .text(json{{"text", "*" + t.subject + "*\n" + t.body}}.dump())
-            .end_row();
+        copy.text("slack:" + t.key).text("slack").number(t.company_id);
+        run_column(copy).text(json{{"text", "*" + t.subject + "*\n" + t.body}}.dump()).end_row();
       }
     }
     for (const auto& c : plan.closes) {
-      copy.text("close:" + c.task_key)
-          .text("task_close")
-          .number(c.company_id);
+      copy.text("close:" + c.task_key).text("task_close").number(c.company_id);
       run_column(copy)
           .text(json{{"task_key", c.task_key}, {"body", c.body}, {"rule", c.rule}}.dump())
           .end_row();
@@ -217,15 +210,18 @@ void WritebackStore::record(pqxx::work& tx, const core::Plan& plan, std::optiona
     const std::optional<std::string> cleared =
         e.cleared_since ? std::optional<std::string>(core::format_day(*e.cleared_since)) : std::nullopt;
     tx.exec_params(
-        "INSERT INTO alert_episodes (company_id, rule, number, active, task_key, assignee, opened_on, cleared_since, "
-        "task_open, escalated, closed, task_body) VALUES ($1, $2, $3, $4, $5, $6, $7::date, $8::date, $9, $10, $11, "
-        "$12) ON CONFLICT (company_id, rule) DO UPDATE SET number = EXCLUDED.number, active = EXCLUDED.active, "
+        "INSERT INTO alert_episodes (company_id, rule, number, active, task_key, assignee, opened_on, "
+        "cleared_since, "
+        "task_open, escalated, closed, task_body) VALUES ($1, $2, $3, $4, $5, $6, $7::date, $8::date, $9, "
+        "$10, $11, "
+        "$12) ON CONFLICT (company_id, rule) DO UPDATE SET number = EXCLUDED.number, active = "
+        "EXCLUDED.active, "
         "task_key = EXCLUDED.task_key, assignee = EXCLUDED.assignee, opened_on = EXCLUDED.opened_on, "
-        "cleared_since = EXCLUDED.cleared_since, task_open = EXCLUDED.task_open, escalated = EXCLUDED.escalated, "
+        "cleared_since = EXCLUDED.cleared_since, task_open = EXCLUDED.task_open, escalated = "
+        "EXCLUDED.escalated, "
         "closed = EXCLUDED.closed, task_body = EXCLUDED.task_body, updated_at = now()",
         e.company_id, e.rule, e.number, e.active, e.task_key, e.assignee, core::format_day(e.opened_day),
-        store::nullable(cleared),
-        e.task_open, e.escalated, e.closed, e.task_body);
+        store::nullable(cleared), e.task_open, e.escalated, e.closed, e.task_body);
   }
   std::map<std::string, std::pair<int, int>> per_assignee;
   for (const auto& t : plan.tasks) {
@@ -245,9 +241,9 @@ std::vector<std::pair<std::string, std::string>> WritebackStore::open_tasks() {
   return db_.with_retry("writeback_open_tasks", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, "writeback_open_tasks");
     std::vector<std::pair<std::string, std::string>> out;
-    for (const auto& r : tx.exec(
-             "SELECT e.task_key, o.hubspot_id FROM alert_episodes e JOIN outbox o ON o.key = e.task_key "
-             "WHERE e.task_open AND e.task_key <> '' AND o.state = 'done' AND o.hubspot_id IS NOT NULL"))
+    for (const auto& r :
+         tx.exec("SELECT e.task_key, o.hubspot_id FROM alert_episodes e JOIN outbox o ON o.key = e.task_key "
+                 "WHERE e.task_open AND e.task_key <> '' AND o.state = 'done' AND o.hubspot_id IS NOT NULL"))
       out.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
     return out;
   });
@@ -262,8 +258,9 @@ void WritebackStore::set_task_open(const std::map<std::string, bool>& open_by_ke
   if (closed.empty()) return;
   db_.with_retry("writeback_task_status", [&](pqxx::connection& c) {
     pqxx::work tx(c, "writeback_task_status");
-    tx.exec_params("UPDATE alert_episodes SET task_open = false, updated_at = now() WHERE task_key = ANY($1::text[])",
-                   store::text_array(closed));
+    tx.exec_params(
+        "UPDATE alert_episodes SET task_open = false, updated_at = now() WHERE task_key = ANY($1::text[])",
+        store::text_array(closed));
     tx.commit();
   });
 }
@@ -294,10 +291,11 @@ std::optional<OutboxItem> WritebackStore::get(std::int64_t id) {
 std::optional<OutboxItem> WritebackStore::retry(std::int64_t id) {
   return db_.with_retry("outbox_retry", [&](pqxx::connection& c) -> std::optional<OutboxItem> {
     pqxx::work tx(c, "outbox_retry");
-    const auto r = tx.exec_params(std::string("UPDATE outbox SET state = 'pending', attempts = 0, error = NULL, "
-                                              "updated_at = now() WHERE id = $1 AND state = 'dead' RETURNING ") +
-                                      kOutboxColumns,
-                                  id);
+    const auto r =
+        tx.exec_params(std::string("UPDATE outbox SET state = 'pending', attempts = 0, error = NULL, "
+                                   "updated_at = now() WHERE id = $1 AND state = 'dead' RETURNING ") +
+                           kOutboxColumns,
+                       id);
     if (r.empty()) return std::nullopt;
     tx.commit();
     return outbox_item(r[0]);
@@ -314,9 +312,10 @@ std::map<std::string, std::int64_t> WritebackStore::counts() {
   });
 }
 
-StoredSnooze WritebackStore::snooze(std::int64_t company_id, const std::string& rule, const std::string& until,
-                                    const std::string& reason, const std::string& author,
-                                    const std::vector<std::string>& rules, std::int32_t today) {
+StoredSnooze WritebackStore::snooze(std::int64_t company_id, const std::string& rule,
+                                    const std::string& until, const std::string& reason,
+                                    const std::string& author, const std::vector<std::string>& rules,
+                                    std::int32_t today) {
   if (std::find(rules.begin(), rules.end(), rule) == rules.end()) {
     std::string known;
     for (const auto& r : rules) known += (known.empty() ? "" : ", ") + r;
@@ -332,10 +331,11 @@ StoredSnooze WritebackStore::snooze(std::int64_t company_id, const std::string& 
         "UPDATE alert_snoozes SET revoked_at = now(), revoked_by = $3 WHERE company_id = $1 AND rule = $2 "
         "AND revoked_at IS NULL",
         company_id, rule, author);
-    const auto r = tx.exec_params1(std::string("INSERT INTO alert_snoozes (company_id, rule, until, reason, author) "
-                                               "VALUES ($1, $2, $3::date, $4, $5) RETURNING ") +
-                                       kSnoozeColumns,
-                                   company_id, rule, until, reason, author);
+    const auto r =
+        tx.exec_params1(std::string("INSERT INTO alert_snoozes (company_id, rule, until, reason, author) "
+                                    "VALUES ($1, $2, $3::date, $4, $5) RETURNING ") +
+                            kSnoozeColumns,
+                        company_id, rule, until, reason, author);
     tx.commit();
     return stored_snooze(r);
   });
@@ -345,9 +345,10 @@ std::vector<StoredSnooze> WritebackStore::snoozes(std::int64_t company_id) {
   return db_.with_retry("snooze_list", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, "snooze_list");
     std::vector<StoredSnooze> out;
-    for (const auto& r : tx.exec_params(std::string("SELECT ") + kSnoozeColumns +
-                                            " FROM alert_snoozes WHERE company_id = $1 ORDER BY id DESC LIMIT 200",
-                                        company_id))
+    for (const auto& r :
+         tx.exec_params(std::string("SELECT ") + kSnoozeColumns +
+                            " FROM alert_snoozes WHERE company_id = $1 ORDER BY id DESC LIMIT 200",
+                        company_id))
       out.push_back(stored_snooze(r));
     return out;
   });

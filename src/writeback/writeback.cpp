@@ -68,10 +68,11 @@ PlanResult Writeback::plan(std::int32_t day, const std::optional<std::vector<std
     tx.commit();
   });
   const auto& n = result.plan.counts;
-  spdlog::info("writeback: planned {} companies for {}: {} property updates, {} tasks ({} alerts, {} digested, {} "
-               "escalations), {} closes, {} snoozed{}",
-               result.companies, core::format_day(day), result.plan.properties.size(), result.plan.tasks.size(),
-               n.alerts, n.digested, n.escalations, n.closes, n.snoozed, dry_run ? " (dry run)" : "");
+  spdlog::info(
+      "writeback: planned {} companies for {}: {} property updates, {} tasks ({} alerts, {} digested, {} "
+      "escalations), {} closes, {} snoozed{}",
+      result.companies, core::format_day(day), result.plan.properties.size(), result.plan.tasks.size(),
+      n.alerts, n.digested, n.escalations, n.closes, n.snoozed, dry_run ? " (dry run)" : "");
   return result;
 }
 
@@ -80,7 +81,8 @@ DeliveryReport Writeback::deliver(std::stop_token stop) {
   auto report = deliverer_.run(*handle.client, stop);
   const auto counts = store_.counts();
   for (const auto& [state, n] : counts)
-    metrics_.gauge("cshealthd_outbox_items", "Outbox items by state", {{"state", state}}).set(static_cast<double>(n));
+    metrics_.gauge("cshealthd_outbox_items", "Outbox items by state", {{"state", state}})
+        .set(static_cast<double>(n));
   return report;
 }
 
@@ -97,7 +99,8 @@ json plan_json(const core::Plan& plan, bool with_intents) {
               {"unchanged_companies", n.unchanged_companies}};
   if (!with_intents) return out;
   json props = json::array(), tasks = json::array(), closes = json::array();
-  for (const auto& p : plan.properties) props.push_back({{"company_id", p.company_id}, {"properties", p.properties}});
+  for (const auto& p : plan.properties)
+    props.push_back({{"company_id", p.company_id}, {"properties", p.properties}});
   for (const auto& t : plan.tasks)
     tasks.push_back({{"key", t.key},
                      {"company_id", t.company_id},
@@ -107,7 +110,8 @@ json plan_json(const core::Plan& plan, bool with_intents) {
                      {"due", core::format_day(t.due_day)},
                      {"subject", t.subject},
                      {"body", t.body}});
-  for (const auto& c : plan.closes) closes.push_back({{"task_key", c.task_key}, {"company_id", c.company_id}, {"rule", c.rule}});
+  for (const auto& c : plan.closes)
+    closes.push_back({{"task_key", c.task_key}, {"company_id", c.company_id}, {"rule", c.rule}});
   out["intents"] = {{"properties", props}, {"tasks", tasks}, {"closes", closes}};
   return out;
 }

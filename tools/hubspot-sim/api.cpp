@@ -147,8 +147,9 @@ std::optional<Response> duplicate_unique(const ObjectStore& s, const Props& prop
     for (const auto& [id, rec] : s.records) {
       const std::string* v = rec.get(name);
       if (!rec.archived && v && *v == value)
-        return hubspot_error(409, "CONFLICT", "A record with " + name + " = " + value + " already exists (" +
-                                                  std::to_string(id) + ")");
+        return hubspot_error(
+            409, "CONFLICT",
+            "A record with " + name + " = " + value + " already exists (" + std::to_string(id) + ")");
     }
   }
   return std::nullopt;
@@ -873,7 +874,8 @@ Response Simulator::assoc_batch_associate(const Request& req) {
   const json body = parse_body(req, error);
   if (error) return *error;
   const json inputs = body.value("inputs", json::array());
-  if (!inputs.is_array() || inputs.size() > kBatchLimit) return bad_request("inputs must be an array of at most 100");
+  if (!inputs.is_array() || inputs.size() > kBatchLimit)
+    return bad_request("inputs must be an array of at most 100");
   std::lock_guard lock(mutex_);
   json results = json::array();
   std::vector<std::string> missing;
@@ -884,7 +886,8 @@ Response Simulator::assoc_batch_associate(const Request& req) {
     const auto to_id = in.is_object() && in.contains("to") && in["to"].is_object()
                            ? parse_id(value_string(in["to"].value("id", json())))
                            : std::nullopt;
-    if (!id || !to_id || !portal_->store(*from).records.count(*id) || !portal_->store(*to).records.count(*to_id)) {
+    if (!id || !to_id || !portal_->store(*from).records.count(*id) ||
+        !portal_->store(*to).records.count(*to_id)) {
       missing.push_back(in.dump());
       continue;
     }
@@ -894,8 +897,10 @@ Response Simulator::assoc_batch_associate(const Request& req) {
   json env = {{"status", "COMPLETE"}, {"results", results}};
   if (!missing.empty()) {
     env["numErrors"] = missing.size();
-    env["errors"] = json::array({{{"status", "error"}, {"category", "OBJECT_NOT_FOUND"},
-                                  {"message", "Some objects could not be associated"}, {"context", {{"inputs", missing}}}}});
+    env["errors"] = json::array({{{"status", "error"},
+                                  {"category", "OBJECT_NOT_FOUND"},
+                                  {"message", "Some objects could not be associated"},
+                                  {"context", {{"inputs", missing}}}}});
     return Response::json(207, env);
   }
   return Response::json(200, env);
@@ -1131,7 +1136,8 @@ void Simulator::add_routes(http::Router& r) {
   r.add("POST", "/crm/v3/objects/{type}/merge", api(&Simulator::merge));
   r.add("GET", "/crm/v4/objects/{from}/{id}/associations/{to}", api(&Simulator::assoc_list));
   r.add("POST", "/crm/v4/associations/{from}/{to}/batch/read", api(&Simulator::assoc_batch_read));
-  r.add("POST", "/crm/v4/associations/{from}/{to}/batch/associate/default", api(&Simulator::assoc_batch_associate));
+  r.add("POST", "/crm/v4/associations/{from}/{to}/batch/associate/default",
+        api(&Simulator::assoc_batch_associate));
   r.add("PUT", "/crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}",
         guarded(Kind::kApi, [this](const Request& q) { return assoc_put(q, false); }));
   r.add("PUT", "/crm/v4/objects/{from}/{id}/associations/{to}/{toId}",

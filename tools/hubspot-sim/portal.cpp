@@ -320,7 +320,8 @@ Record& Portal::create(const TypeInfo& t, const std::vector<std::pair<std::strin
   for (const auto& [k, v] : props) {
     if (!v.empty()) r.set(k, v, now, source);
   }
-  if (t.name == "tasks" && !r.get("hs_task_status")) r.set("hs_task_status", "NOT_STARTED", now, "CALCULATED");
+  if (t.name == "tasks" && !r.get("hs_task_status"))
+    r.set("hs_task_status", "NOT_STARTED", now, "CALCULATED");
   r.set(t.modified_prop, iso, now, "CALCULATED");
   return r;
 }

@@ -130,27 +130,27 @@ struct ScheduleConfig {
 
 // Write-back to HubSpot (DOMAIN.md §3-4): the output properties, alert tasks and their governance.
 struct WritebackConfig {
-  bool enabled = true;           // plan and deliver after every run's score stage
-  std::string alerts_file;       // alert rules and task templates; empty: the shipped config/writeback/alerts.yaml
-  std::string locale = "ja";     // ja | en: which templates of the alerts file
-  std::string holidays_file;     // business-day holidays; empty: the shipped Japanese holidays
-  int hysteresis = 5;            // a score alert re-arms at its threshold + this many points
-  int signal_rearm_days = 7;     // a signal alert re-arms after the signal has been clear this long
-  bool auto_close = true;        // complete an open alert task whose condition has cleared ...
-  int auto_close_days = 3;       // ... for this many days
-  int follow_through_days = 5;   // business days an alert task may stay open before it escalates
-  int daily_cap = 10;            // new alert tasks per assignee per day; the overflow goes into one digest
-  int due_hour = 9;              // tasks are due at this hour, in schedule.time_zone
-  int reasons = 3;               // top reasons written to the reasons property
-  std::string managers;          // team:<id>=<owner id>,owner:<id>=<owner id>,default=<owner id>
-  std::int64_t search_lag_ms = 30'000;  // how long HubSpot's search may take to see a new task
-  int max_attempts = 8;          // per outbox item, for failures of that item; then dead
+  bool enabled = true;      // plan and deliver after every run's score stage
+  std::string alerts_file;  // alert rules and task templates; empty: the shipped config/writeback/alerts.yaml
+  std::string locale = "ja";    // ja | en: which templates of the alerts file
+  std::string holidays_file;    // business-day holidays; empty: the shipped Japanese holidays
+  int hysteresis = 5;           // a score alert re-arms at its threshold + this many points
+  int signal_rearm_days = 7;    // a signal alert re-arms after the signal has been clear this long
+  bool auto_close = true;       // complete an open alert task whose condition has cleared ...
+  int auto_close_days = 3;      // ... for this many days
+  int follow_through_days = 5;  // business days an alert task may stay open before it escalates
+  int daily_cap = 10;           // new alert tasks per assignee per day; the overflow goes into one digest
+  int due_hour = 9;             // tasks are due at this hour, in schedule.time_zone
+  int reasons = 3;              // top reasons written to the reasons property
+  std::string managers;         // team:<id>=<owner id>,owner:<id>=<owner id>,default=<owner id>
+  std::int64_t search_lag_ms = 30'000;             // how long HubSpot's search may take to see a new task
+  int max_attempts = 8;                            // per outbox item, for failures of that item; then dead
   std::string task_key_property = "cs_alert_key";  // the task property that carries an alert's key
   std::string property_group = "customer_success";
   std::string score_property = "cs_health_score", status_property = "cs_health_status",
               reasons_property = "cs_health_reasons", coverage_property = "cs_health_coverage",
               updated_property = "cs_health_updated_at", stage_property = "cs_stage";
-  Secret slack_webhook_url;      // escalations and red alerts to a Slack channel; empty: off
+  Secret slack_webhook_url;  // escalations and red alerts to a Slack channel; empty: off
 };
 
 struct WebhookConfig {

@@ -59,23 +59,24 @@ class WritebackStore {
                          const std::optional<std::vector<std::int64_t>>& only);
   // Records a plan: its outbox rows, the written state, the episodes and today's counts. `slack`: the
   // Slack channel is configured (tasks marked for it get a message).
-  static void record(pqxx::work& tx, const core::Plan& plan, std::optional<std::int64_t> run_id, std::int32_t day,
-                     bool slack);
+  static void record(pqxx::work& tx, const core::Plan& plan, std::optional<std::int64_t> run_id,
+                     std::int32_t day, bool slack);
 
   // Tasks of open episodes that HubSpot has ids for: (task key, HubSpot id).
   std::vector<std::pair<std::string, std::string>> open_tasks();
   // What HubSpot said of them: open or not (a task deleted there counts as closed).
   void set_task_open(const std::map<std::string, bool>& open_by_key);
 
-  std::vector<OutboxItem> list(const std::optional<std::string>& state, std::size_t limit, std::int64_t before);
+  std::vector<OutboxItem> list(const std::optional<std::string>& state, std::size_t limit,
+                               std::int64_t before);
   std::optional<OutboxItem> get(std::int64_t id);
   // A dead item back to pending, its attempts reset; nullopt when there is no such dead item.
   std::optional<OutboxItem> retry(std::int64_t id);
   std::map<std::string, std::int64_t> counts();
 
   StoredSnooze snooze(std::int64_t company_id, const std::string& rule, const std::string& until,
-                      const std::string& reason, const std::string& author, const std::vector<std::string>& rules,
-                      std::int32_t today);
+                      const std::string& reason, const std::string& author,
+                      const std::vector<std::string>& rules, std::int32_t today);
   std::vector<StoredSnooze> snoozes(std::int64_t company_id);
   // Revokes the live snooze of `rule`; false when there is none.
   bool unsnooze(std::int64_t company_id, const std::string& rule, const std::string& actor);

@@ -27,8 +27,8 @@ struct PlanResult {
 // Write-back as the pipeline's plan and deliver stages (and `cshealthd plan`) run it.
 class Writeback {
  public:
-  Writeback(store::Database& db, const Settings& settings, sync::ClientFactory clients, metrics::Registry& metrics,
-            Clock& clock);
+  Writeback(store::Database& db, const Settings& settings, sync::ClientFactory clients,
+            metrics::Registry& metrics, Clock& clock);
 
   const Settings& settings() const { return settings_; }
   WritebackStore& store() { return store_; }
@@ -37,8 +37,8 @@ class Writeback {
   // in `only` (all when none). Unless `dry_run`, records the plan in one transaction (with whatever
   // `in_tx` adds: the job's checkpoint) and commits it. `check_tasks` false skips HubSpot (a dry run that
   // must not call out).
-  PlanResult plan(std::int32_t day, const std::optional<std::vector<std::int64_t>>& only, std::optional<std::int64_t> run_id,
-                  bool dry_run, bool check_tasks,
+  PlanResult plan(std::int32_t day, const std::optional<std::vector<std::int64_t>>& only,
+                  std::optional<std::int64_t> run_id, bool dry_run, bool check_tasks,
                   const std::function<void(pqxx::work&, const core::Plan&)>& in_tx = {});
   DeliveryReport deliver(std::stop_token stop);
 

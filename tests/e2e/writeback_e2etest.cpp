@@ -1,0 +1,432 @@
+// Write-back end to end: `cshealthd sync`, `score` and `plan` against the simulator and a real PostgreSQL.
+// What HubSpot should hold is derived here from the scores and the rules, independently of the planner,
+// and compared with what the simulator holds: exactly, in both kinds of portal (unique task keys allowed
+// or refused), through faults and kill -9.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include <cmath>
+#include <csignal>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "cshealthd/http/client.hpp"
+#include "daemon.hpp"
+#include "test_database.hpp"
+
+namespace cshealthd {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+constexpr const char* kManager = "90001";
+
+// The shipped rules, as DOMAIN.md §3 states them: score thresholds and the churn signals that alert.
+const std::set<std::string> kSignalRules = {"usage_drop",      "ticket_surge", "bad_support",    "nps_drop",
+                                            "missed_meetings", "silence",      "key_person_left"};
+const std::set<std::string> kManagerRules = {"score_below_40", "bad_support"};
+
+std::string decimal(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f", std::round(v * 100) / 100);
+  std::string s = buf;
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return s;
+}
+
+struct Expected {
+  std::map<std::string, std::map<std::string, std::string>> properties;  // company id -> output properties
+  std::map<std::string, std::pair<std::string, std::string>> tasks;      // alert key -> (company, owner)
+};
+
+// What HubSpot should show after `day`'s first plan, from the stored scores alone.
+Expected expected_after_first_plan(const std::string& conninfo, const std::string& day) {
+  Expected e;
+  pqxx::connection c(conninfo);
+  pqxx::nontransaction tx(c);
+  for (const auto& r : tx.exec_params(
+           "SELECT h.company_id::text, h.score, h.status, h.coverage, h.reasons::text, h.signals::text, "
+           "coalesce(c.owner_id, '') FROM health_scores h JOIN companies c ON c.id = h.company_id "
+           "WHERE h.day = $1::date AND NOT c.archived",
+           day)) {
+    const auto id = r[0].as<std::string>();
+    const double score = r[1].as<double>();
+    const auto status = r[2].as<std::string>();
+    const auto reasons = json::parse(r[4].as<std::string>());
+    std::string text;
+    for (std::size_t i = 0; i < reasons.size() && i < 3; ++i)
+      text += (i ? "\n" : "") + reasons[i].get<std::string>();
+    e.properties[id] = {{"cs_health_score", decimal(score)},
+                        {"cs_health_status", status},
+                        {"cs_health_coverage", decimal(r[3].as<double>())},
+                        {"cs_health_reasons", text}};
+    const std::string owner = r[6].as<std::string>();
+    std::set<std::string> rules;
+    if (status != "unknown" && score < 60) rules.insert("score_below_60");
+    if (status != "unknown" && score < 40) rules.insert("score_below_40");
+    for (const auto& s : json::parse(r[5].as<std::string>())) {
+      if (s.value("kind", "") == "churn" && kSignalRules.count(s.value("name", ""))) rules.insert(s["name"]);
+    }
+    for (const auto& rule : rules)
+      e.tasks["alert:" + id + ":" + rule + ":1"] = {id, kManagerRules.count(rule) ? kManager : owner};
+  }
+  return e;
+}
+
+class WritebackTest : public ::testing::TestWithParam<bool> {
+ protected:
+  bool unique() const { return GetParam(); }
+  void start_sim(std::vector<std::string> extra, const std::string& companies = "120") {
+    std::vector<std::string> args = {"--seed", "11", "--generate", companies, "--search-lag-ms", "200"};
+    if (!unique()) args.push_back("--no-unique-task-properties");
+    args.insert(args.end(), extra.begin(), extra.end());
+    sim_ = std::make_unique<testing::SimProcess>(dir_, args);
+    ASSERT_NE(sim_->port, 0) << sim_->daemon->log();
+  }
+  std::vector<std::string> env(std::vector<std::string> extra = {}) const {
+    std::vector<std::string> e = {"CSHEALTHD_HUBSPOT_BASE_URL=http://127.0.0.1:" + std::to_string(sim_->port),
+                                  "CSHEALTHD_HUBSPOT_TOKEN=T",
+                                  "CSHEALTHD_DATABASE_URL=" + db_.conninfo(),
+                                  "CSHEALTHD_LOG_FORMAT=text",
+                                  "CSHEALTHD_LOG_LEVEL=warn",
+                                  "CSHEALTHD_HUBSPOT_BURST_INTERVAL_MS=1000",
+                                  "CSHEALTHD_WRITEBACK_LOCALE=en",
+                                  "CSHEALTHD_WRITEBACK_SEARCH_LAG_MS=500",
+                                  "CSHEALTHD_WRITEBACK_DAILY_CAP=10000",
+                                  std::string("CSHEALTHD_WRITEBACK_MANAGERS=default=") + kManager};
+    e.insert(e.end(), extra.begin(), extra.end());
+    return e;
+  }
+  void sync_and_score(const std::string& day, std::vector<std::string> extra = {}) {
+    const auto sync = testing::run_cshealthd({"sync"}, env(extra));
+    ASSERT_EQ(sync.status, 0) << sync.output;
+    const auto score = testing::run_cshealthd({"score", "--as-of", day}, env(extra));
+    ASSERT_EQ(score.status, 0) << score.output;
+  }
+  testing::RunResult plan(std::vector<std::string> extra = {}) {
+    return testing::run_cshealthd({"plan", "--json"}, env(std::move(extra)));
+  }
+  json sim_records(const std::string& type) const { return sim_->get("/__sim/objects/" + type)["results"]; }
+  std::int64_t sim_last_request() const { return sim_->get("/__sim/requests?since=999999999")["last"]; }
+  json sim_requests_since(std::int64_t seq) const {
+    return sim_->get("/__sim/requests?since=" + std::to_string(seq))["requests"];
+  }
+  long long scalar(const std::string& sql) const {
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction tx(c);
+    return tx.exec(sql)[0][0].as<long long>();
+  }
+
+  // Every expected task exactly once (with its owner and company link), every company's properties as
+  // expected, nothing more.
+  void expect_portal_matches(const Expected& e) const {
+    std::map<std::string, int> seen;
+    for (const auto& t : sim_records("tasks")) {
+      const auto& p = t["properties"];
+      const std::string key = p.value("cs_alert_key", "");
+      if (key.rfind("alert:", 0) != 0) continue;
+      ++seen[key];
+      const auto it = e.tasks.find(key);
+      if (it == e.tasks.end()) {
+        ADD_FAILURE() << "unexpected task " << key;
+        continue;
+      }
+      EXPECT_EQ(p.value("hubspot_owner_id", ""), it->second.second) << key;
+      ASSERT_TRUE(t.contains("associations")) << key;
+      EXPECT_EQ(t["associations"]["companies"]["results"][0]["id"], it->second.first) << key;
+      EXPECT_THAT(p.value("hs_task_body", ""), HasSubstr("[cshealthd " + key + "]"));
+    }
+    for (const auto& [key, _] : e.tasks) EXPECT_EQ(seen[key], 1) << "task " << key << " lost or duplicated";
+    std::size_t checked = 0;
+    for (const auto& c : sim_records("companies")) {
+      const auto it = e.properties.find(c["id"].get<std::string>());
+      if (it == e.properties.end()) continue;
+      ++checked;
+      for (const auto& [name, value] : it->second) {
+        // Writing "" clears a property in HubSpot.
+        EXPECT_EQ(c["properties"].value(name, ""), value) << c["id"] << " " << name;
+      }
+      EXPECT_TRUE(c["properties"].contains("cs_health_updated_at")) << c["id"];
+    }
+    EXPECT_EQ(checked, e.properties.size());
+  }
+
+  TempDir dir_;
+  testing::TestDatabase db_{false};
+  std::unique_ptr<testing::SimProcess> sim_;
+};
+
+TEST_P(WritebackTest, WritesExactlyTheExpectedPortalAndNothingOnARepeat) {
+  start_sim({});
+  sync_and_score("2026-11-20");
+  const auto e = expected_after_first_plan(db_.conninfo(), "2026-11-20");
+  ASSERT_GT(e.tasks.size(), 20u);  // the generated portal has customers in trouble
+  const auto first = plan();
+  ASSERT_EQ(first.status, 0) << first.output;
+  EXPECT_THAT(first.output,
+              HasSubstr(std::string("\"task_mode\":\"") + (unique() ? "upsert" : "search") + "\""));
+  expect_portal_matches(e);
+  // Unique keys where the portal allows them, and the output properties with their types.
+  bool found = false;
+  for (const auto& t : sim_records("tasks")) found = found || t["properties"].contains("cs_alert_key");
+  EXPECT_TRUE(found);
+  EXPECT_EQ(scalar("SELECT count(*) FROM outbox WHERE state <> 'done'"), 0);
+
+  // Nothing changed: nothing is written, nothing created (only the open tasks' status is read).
+  const auto before = sim_last_request();
+  const auto again = plan();
+  ASSERT_EQ(again.status, 0) << again.output;
+  sync_and_score("2026-11-20");
+  const auto third = plan();
+  ASSERT_EQ(third.status, 0) << third.output;
+  for (const auto& r : sim_requests_since(before)) {
+    const std::string path = r["path"];
+    EXPECT_TRUE(r["method"] == "GET" || path.find("/batch/read") != std::string::npos ||
+                path.find("/search") != std::string::npos)
+        << r["method"] << " " << path;
+  }
+  expect_portal_matches(e);
+}
+
+TEST_P(WritebackTest, ExactlyOnceThroughDroppedConnections429s5xxAndKill9) {
+  // Writes applied and then the connection dropped, 5xx, 429 storms, and a little latency so that the
+  // kills land in the middle of the delivery.
+  start_sim(
+      {"--faults",
+       "seed=5;"
+       "route=/crm/v3/objects/tasks/batch/"
+       "create,drop_after=0.3,drop_before=0.2,5xx=0.05,storm=0.03x3,latency=1x80;"
+       "route=/crm/v3/objects/tasks/batch/"
+       "upsert,drop_after=0.3,drop_before=0.2,5xx=0.05,storm=0.03x3,latency=1x80;"
+       "route=/crm/v3/objects/tasks/batch/update,drop_after=0.2,5xx=0.05;"
+       "route=/crm/v3/objects/companies/batch/update,drop_after=0.2,5xx=0.05,storm=0.03x3,latency=1x60"},
+      "1500");
+  sync_and_score("2026-11-20");
+  const auto e = expected_after_first_plan(db_.conninfo(), "2026-11-20");
+  ASSERT_GT(e.tasks.size(), 300u);
+  // Each `plan` is killed at a random point of its delivery: after 1 or 2 writes reached HubSpot, and a
+  // random moment more. Runs that find nothing left to deliver do not count.
+  std::mt19937 rng(unique() ? 17 : 23);
+  std::uniform_int_distribution<int> writes_before_kill(1, 2), extra_ms(0, 100);
+  auto is_write = [](const json& r) {
+    const std::string path = r["path"];
+    return r["method"] == "POST" && (path.find("/batch/update") != std::string::npos ||
+                                     path.find("/batch/create") != std::string::npos ||
+                                     path.find("/batch/upsert") != std::string::npos ||
+                                     path.find("/batch/associate") != std::string::npos);
+  };
+  // Backoffs capped at a second: the faults are frequent, and the test is about outcomes, not waiting.
+  const std::vector<std::string> fast_retries = {"CSHEALTHD_HUBSPOT_MAX_RETRY_WAIT_MS=1000"};
+  int killed_mid_delivery = 0;
+  for (int i = 0; i < 60 && killed_mid_delivery < 20; ++i) {
+    const auto before = sim_last_request();
+    testing::DaemonOptions o;
+    o.args = {"plan"};
+    o.env = env(fast_retries);
+    o.log_path = dir_.path() / ("plan-" + std::to_string(i) + ".log");
+    testing::Daemon d(o);
+    const int target = writes_before_kill(rng);
+    bool exited = false;
+    for (int waited = 0; waited < 60'000; waited += 20) {
+      int writes = 0;
+      for (const auto& r : sim_requests_since(before)) writes += is_write(r) ? 1 : 0;
+      if (writes >= target) break;
+      if (d.wait_exit(20ms)) {
+        exited = true;
+        break;
+      }
+    }
+    if (exited) continue;
+    std::this_thread::sleep_for(std::chrono::milliseconds(extra_ms(rng)));
+    const bool running = !d.wait_exit(0ms).has_value();
+    d.signal(SIGKILL);
+    ASSERT_TRUE(d.wait_exit(30s).has_value());
+    if (running) ++killed_mid_delivery;
+  }
+  EXPECT_GE(killed_mid_delivery, 20);
+  // A last run, left to finish, settles whatever was in doubt.
+  const auto last = plan(fast_retries);
+  ASSERT_EQ(last.status, 0) << last.output;
+  expect_portal_matches(e);
+  EXPECT_EQ(scalar("SELECT count(*) FROM outbox WHERE state <> 'done'"), 0);
+  // The faults did hit writes whose answers never came.
+  long long dropped = 0;
+  for (const auto& r : sim_requests_since(0)) {
+    const std::string path = r["path"];
+    if (r["status"] == 0 && path.find("/batch/") != std::string::npos) ++dropped;
+  }
+  EXPECT_GT(dropped, 3);
+  if (!unique()) {
+    // Creates in doubt were looked for, and those that had not been applied were created again.
+    long long searches = 0;
+    for (const auto& r : sim_requests_since(0))
+      searches += r["path"] == "/crm/v3/objects/tasks/search" ? 1 : 0;
+    EXPECT_GT(searches, 0);
+    EXPECT_GT(scalar("SELECT count(*) FROM outbox WHERE kind = 'task' AND attempts > 1"), 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(BothPortals, WritebackTest, ::testing::Values(true, false),
+                         [](const auto& p) { return p.param ? "UniqueTaskKeys" : "SearchReconciled"; });
+
+// Alert governance across days, driven by overrides of the score (the planner sees what a CS lead's
+// override makes of a company).
+class WritebackGovernanceTest : public WritebackTest {
+ protected:
+  void SetUp() override {
+    start_sim({}, "12");
+    const auto sync = testing::run_cshealthd({"sync"}, env());
+    ASSERT_EQ(sync.status, 0) << sync.output;
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction tx(c);
+    for (const auto& r : tx.exec("SELECT id::text FROM companies ORDER BY id LIMIT 2"))
+      ids_.push_back(r[0].as<std::string>());
+  }
+  void set_score(const std::string& company, int value) {
+    const auto r =
+        testing::run_cshealthd({"override", "set", "--company", company, "--value", std::to_string(value),
+                                "--reason", "test", "--expires", "2026-12-31", "--author", "lead"},
+                               env());
+    ASSERT_EQ(r.status, 0) << r.output;
+  }
+  void day(const std::string& d, std::vector<std::string> extra = {}) {
+    const auto score = testing::run_cshealthd({"score", "--as-of", d}, env(extra));
+    ASSERT_EQ(score.status, 0) << score.output;
+    const auto p = plan(extra);
+    ASSERT_EQ(p.status, 0) << p.output;
+  }
+  std::vector<json> tasks_of(const std::string& company, const std::string& rule) const {
+    std::vector<json> out;
+    const std::string prefix = "alert:" + company + ":" + rule + ":";
+    for (const auto& t : sim_records("tasks")) {
+      if (t["properties"].value("cs_alert_key", "").rfind(prefix, 0) == 0) out.push_back(t);
+    }
+    return out;
+  }
+  std::vector<std::string> ids_;
+};
+
+TEST_P(WritebackGovernanceTest, DipRecoverDipGivesTwoTasksAClearedConditionClosesItsTaskASnoozeSilences) {
+  const std::string a = ids_[0], b = ids_[1];
+  const std::vector<std::string> close_at_once = {"CSHEALTHD_WRITEBACK_AUTO_CLOSE_DAYS=0"};
+  set_score(a, 55);
+  set_score(b, 50);
+  const auto snooze = testing::run_cshealthd({"snooze", "set", "--company", b, "--rule", "score_below_60",
+                                              "--until", "2026-12-09", "--reason", "exec call booked"},
+                                             env());
+  ASSERT_EQ(snooze.status, 0) << snooze.output;
+  day("2026-12-07", close_at_once);
+  ASSERT_EQ(tasks_of(a, "score_below_60").size(), 1u);
+  EXPECT_TRUE(tasks_of(b, "score_below_60").empty());
+  set_score(a, 62);  // above 60, within the margin: the task closes, the episode goes on
+  day("2026-12-08", close_at_once);
+  auto t = tasks_of(a, "score_below_60");
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0]["properties"]["hs_task_status"], "COMPLETED");
+  EXPECT_THAT(t[0]["properties"].value("hs_task_body", ""), HasSubstr("Closed by cshealthd on 2026-12-08"));
+  set_score(a, 58);  // a wobble inside the same episode
+  day("2026-12-09", close_at_once);
+  EXPECT_EQ(tasks_of(a, "score_below_60").size(), 1u);
+  EXPECT_TRUE(tasks_of(b, "score_below_60").empty());  // snoozed until today, inclusive
+  set_score(a, 70);                                    // recovered past 60 + 5: re-armed
+  day("2026-12-10", close_at_once);
+  EXPECT_EQ(tasks_of(b, "score_below_60").size(), 1u);  // the snooze is over
+  set_score(a, 50);
+  day("2026-12-11", close_at_once);
+  t = tasks_of(a, "score_below_60");
+  ASSERT_EQ(t.size(), 2u);  // two episodes, two tasks: not one, not five
+  std::set<std::string> keys;
+  for (const auto& x : t) keys.insert(x["properties"]["cs_alert_key"]);
+  EXPECT_EQ(keys,
+            (std::set<std::string>{"alert:" + a + ":score_below_60:1", "alert:" + a + ":score_below_60:2"}));
+  // The snooze was audited.
+  EXPECT_EQ(
+      scalar(
+          "SELECT count(*) FROM alert_snoozes WHERE rule = 'score_below_60' AND reason = 'exec call booked'"),
+      1);
+}
+
+TEST_P(WritebackGovernanceTest, AnAssigneeOverTheCapGetsOneDigestMostUrgentFirst) {
+  for (const auto& id : ids_) set_score(id, 30);
+  const auto score = testing::run_cshealthd({"score", "--as-of", "2026-12-07"}, env());
+  ASSERT_EQ(score.status, 0) << score.output;
+  const auto e = expected_after_first_plan(db_.conninfo(), "2026-12-07");
+  std::map<std::string, int> per_assignee;
+  for (const auto& [key, t] : e.tasks) ++per_assignee[t.second];
+  const auto p = plan({"CSHEALTHD_WRITEBACK_DAILY_CAP=2"});
+  ASSERT_EQ(p.status, 0) << p.output;
+  std::map<std::string, int> own, digests;
+  std::map<std::string, std::string> digest_body;
+  for (const auto& t : sim_records("tasks")) {
+    const auto& props = t["properties"];
+    const std::string key = props.value("cs_alert_key", "");
+    const std::string owner = props.value("hubspot_owner_id", "");
+    if (key.rfind("digest:", 0) == 0) {
+      ++digests[owner];
+      digest_body[owner] = props.value("hs_task_body", "");
+    } else if (key.rfind("alert:", 0) == 0) {
+      ++own[owner];
+    }
+  }
+  ASSERT_FALSE(per_assignee.empty());
+  bool some_over = false;
+  for (const auto& [who, k] : per_assignee) {
+    EXPECT_EQ(own[who], std::min(k, 2)) << who;
+    EXPECT_EQ(digests[who], k > 2 ? 1 : 0) << who;
+    if (k > 2) {
+      some_over = true;
+      EXPECT_THAT(digest_body[who], HasSubstr(std::to_string(k - 2) + " alerts"));
+      // HIGH before MEDIUM in the list.
+      const auto high = digest_body[who].find("[HIGH]"), medium = digest_body[who].find("[MEDIUM]");
+      if (medium != std::string::npos && high != std::string::npos) {
+        EXPECT_LT(high, medium);
+      }
+    }
+  }
+  EXPECT_TRUE(some_over);
+}
+
+INSTANTIATE_TEST_SUITE_P(UniqueTaskKeys, WritebackGovernanceTest, ::testing::Values(true));
+
+// A portal whose property of the same name has another type: the run stops, saying what to fix.
+TEST(WritebackSetupTest, APropertyOfTheWrongTypeStopsWithAClearMessage) {
+  TempDir dir;
+  testing::TestDatabase db{false};
+  testing::SimProcess sim(dir, {"--seed", "3", "--generate", "5"});
+  ASSERT_NE(sim.port, 0);
+  const std::string base = "http://127.0.0.1:" + std::to_string(sim.port);
+  for (const auto& body :
+       {json{{"name", "customer_success"}, {"label", "CS"}}, json{{"name", "cs_health_score"},
+                                                                  {"label", "x"},
+                                                                  {"type", "string"},
+                                                                  {"fieldType", "text"},
+                                                                  {"groupName", "customer_success"}}}) {
+    http::ClientRequest r;
+    r.method = "POST";
+    r.url = base +
+            (body.contains("type") ? "/crm/v3/properties/companies" : "/crm/v3/properties/companies/groups");
+    r.headers = {{"Authorization", "Bearer T"}, {"Content-Type", "application/json"}};
+    r.body = body.dump();
+    ASSERT_LT(http::fetch(r).status, 300);
+  }
+  const std::vector<std::string> env = {"CSHEALTHD_HUBSPOT_BASE_URL=" + base, "CSHEALTHD_HUBSPOT_TOKEN=T",
+                                        "CSHEALTHD_DATABASE_URL=" + db.conninfo(),
+                                        "CSHEALTHD_LOG_FORMAT=text"};
+  ASSERT_EQ(testing::run_cshealthd({"sync"}, env).status, 0);
+  ASSERT_EQ(testing::run_cshealthd({"score", "--as-of", "2026-11-20"}, env).status, 0);
+  const auto p = testing::run_cshealthd({"plan"}, env);
+  EXPECT_EQ(p.status, 1);
+  EXPECT_THAT(p.output, HasSubstr("cs_health_score is of type 'string'"));
+  EXPECT_THAT(p.output, HasSubstr("writeback.properties"));
+}
+
+}  // namespace
+}  // namespace cshealthd
