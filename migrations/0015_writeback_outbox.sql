@@ -81,3 +81,13 @@ CREATE TABLE writeback_setup (
   task_mode   text NOT NULL CHECK (task_mode IN ('upsert', 'search')),
   checked_at  timestamptz NOT NULL DEFAULT now()
 );
+
+-- When the open alert tasks' status was last read from HubSpot: later reads ask only for tasks changed
+-- since then (less an overlap), however many are open.
+CREATE TABLE writeback_task_checks (
+  portal     text PRIMARY KEY,
+  checked_ms bigint NOT NULL,  -- the service's clock when the last complete read began
+  -- ... and the last read of every open task by id, which also finds tasks deleted in HubSpot (a search
+  -- cannot): at least daily.
+  full_ms    bigint NOT NULL
+);

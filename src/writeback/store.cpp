@@ -265,6 +265,26 @@ void WritebackStore::set_task_open(const std::map<std::string, bool>& open_by_ke
   });
 }
 
+std::optional<WritebackStore::TaskChecks> WritebackStore::task_checks() {
+  return db_.with_retry("writeback_task_checks", [&](pqxx::connection& c) -> std::optional<TaskChecks> {
+    pqxx::read_transaction tx(c, "writeback_task_checks");
+    const auto r = tx.exec("SELECT checked_ms, full_ms FROM writeback_task_checks WHERE portal = 'default'");
+    if (r.empty()) return std::nullopt;
+    return TaskChecks{r[0][0].as<std::int64_t>(), r[0][1].as<std::int64_t>()};
+  });
+}
+
+void WritebackStore::set_task_checks(const TaskChecks& checks) {
+  db_.with_retry("writeback_task_checks_set", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "writeback_task_checks_set");
+    tx.exec_params(
+        "INSERT INTO writeback_task_checks (portal, checked_ms, full_ms) VALUES ('default', $1, $2) "
+        "ON CONFLICT (portal) DO UPDATE SET checked_ms = EXCLUDED.checked_ms, full_ms = EXCLUDED.full_ms",
+        checks.checked_ms, checks.full_ms);
+    tx.commit();
+  });
+}
+
 std::vector<OutboxItem> WritebackStore::list(const std::optional<std::string>& state, std::size_t limit,
                                              std::int64_t before) {
   return db_.with_retry("outbox_list", [&](pqxx::connection& c) {

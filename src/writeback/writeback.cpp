@@ -16,25 +16,78 @@ Writeback::Writeback(store::Database& db, const Settings& settings, sync::Client
       store_(db),
       deliverer_(db, settings, metrics, clock) {}
 
+namespace {
+
+// Tasks are read by id while few are open; past that, a search for the alert tasks changed since the last
+// read (less this overlap, for clocks and HubSpot's search lag) costs a call per 200 changes instead of
+// one per 100 open tasks.
+constexpr std::size_t kReadByIdUpTo = 100;
+constexpr std::int64_t kSearchOverlapMs = 10 * 60 * 1000;
+constexpr std::size_t kSearchCap = 10'000;                     // HubSpot's: past it, read by id
+constexpr std::int64_t kFullReadEveryMs = 20LL * 3600 * 1000;  // a search misses deleted tasks
+
+}  // namespace
+
 std::size_t Writeback::refresh_task_status(hubspot::HubSpotClient& client) {
   const auto open = store_.open_tasks();
+  if (open.empty()) return 0;
+  const std::int64_t started =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count();
+  std::map<std::string, std::string> key_of;  // HubSpot id -> alert key
+  for (const auto& [key, id] : open) key_of[id] = key;
   std::map<std::string, bool> status;
-  for (std::size_t i = 0; i < open.size(); i += 100) {
-    std::vector<std::string> ids;
-    std::map<std::string, std::string> key_of;
-    for (std::size_t j = i; j < std::min(open.size(), i + 100); ++j) {
-      ids.push_back(open[j].second);
-      key_of[open[j].second] = open[j].first;
-      status[open[j].first] = false;  // a task deleted in HubSpot is not open
+  const auto checks = store_.task_checks();
+  bool done = false;
+  if (open.size() > kReadByIdUpTo && checks && started - checks->full_ms < kFullReadEveryMs) {
+    const std::string& key_prop = settings_.task_key_property;
+    json body = {
+        {"filterGroups",
+         json::array({{{"filters", json::array({{{"propertyName", key_prop}, {"operator", "HAS_PROPERTY"}},
+                                                {{"propertyName", "hs_lastmodifieddate"},
+                                                 {"operator", "GTE"},
+                                                 {"value", std::to_string(checks->checked_ms -
+                                                                          kSearchOverlapMs)}}})}}})},
+        {"properties", json::array({key_prop, "hs_task_status"})},
+        {"sorts", json::array({{{"propertyName", "hs_lastmodifieddate"}, {"direction", "ASCENDING"}}})},
+        {"limit", 200}};
+    std::size_t seen = 0;
+    done = true;
+    for (std::string after;;) {
+      if (!after.empty()) body["after"] = after;
+      const auto page = client.search("tasks", body);
+      for (const auto& r : page.results) {
+        const auto it = key_of.find(r.id);
+        if (it == key_of.end()) continue;
+        const auto* st = r.property("hs_task_status");
+        status[it->second] = !st || st->text != "COMPLETED";
+      }
+      seen += page.results.size();
+      if (page.next_after.empty()) break;
+      if (seen >= kSearchCap) {
+        done = false;  // too many changes for one search: read every open task by id instead
+        status.clear();
+        break;
+      }
+      after = page.next_after;
     }
-    for (const auto& r : client.batch_read("tasks", ids, {"hs_task_status"})) {
-      const auto it = key_of.find(r.id);
-      if (it == key_of.end()) continue;
-      const auto* st = r.property("hs_task_status");
-      status[it->second] = !st || st->text != "COMPLETED";
+  }
+  if (!done) {
+    for (std::size_t i = 0; i < open.size(); i += 100) {
+      std::vector<std::string> ids;
+      for (std::size_t j = i; j < std::min(open.size(), i + 100); ++j) {
+        ids.push_back(open[j].second);
+        status[open[j].first] = false;  // a task deleted in HubSpot is not open
+      }
+      for (const auto& r : client.batch_read("tasks", ids, {"hs_task_status"})) {
+        const auto it = key_of.find(r.id);
+        if (it == key_of.end()) continue;
+        const auto* st = r.property("hs_task_status");
+        status[it->second] = !st || st->text != "COMPLETED";
+      }
     }
   }
   store_.set_task_open(status);
+  store_.set_task_checks({started, done ? checks->full_ms : started});
   return open.size();
 }
 

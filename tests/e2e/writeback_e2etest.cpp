@@ -274,6 +274,59 @@ TEST_P(WritebackTest, ExactlyOnceThroughDroppedConnections429s5xxAndKill9) {
   }
 }
 
+// A task a CSM completes in HubSpot is seen as closed: read by id while few are open, then (past 100
+// open) by a search for the alert tasks changed since the last read.
+TEST_P(WritebackTest, ATaskCompletedInHubSpotIsSeenClosedByIdAndBySearch) {
+  if (!unique()) GTEST_SKIP() << "the same path in both portals";
+  start_sim({}, "400");
+  sync_and_score("2026-11-20");
+  ASSERT_EQ(plan().status, 0);
+  ASSERT_GT(scalar("SELECT count(*) FROM alert_episodes WHERE task_open"), 100);
+  auto complete = [&](const std::string& key) {
+    std::string id;
+    for (const auto& t : sim_records("tasks")) {
+      if (t["properties"].value("cs_alert_key", "") == key) id = t["id"];
+    }
+    ASSERT_FALSE(id.empty()) << key;
+    http::ClientRequest r;
+    r.method = "PATCH";
+    r.url = "http://127.0.0.1:" + std::to_string(sim_->port) + "/crm/v3/objects/tasks/" + id;
+    r.headers = {{"Authorization", "Bearer T"}, {"Content-Type", "application/json"}};
+    r.body = json{{"properties", {{"hs_task_status", "COMPLETED"}}}}.dump();
+    ASSERT_EQ(http::fetch(r).status, 200);
+  };
+  auto open_of = [&](const std::string& key) {
+    return scalar("SELECT count(*) FROM alert_episodes WHERE task_open AND task_key = '" + key + "'");
+  };
+  const auto keys = [&] {
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction tx(c);
+    std::vector<std::string> out;
+    for (const auto& r :
+         tx.exec("SELECT task_key FROM alert_episodes WHERE task_open ORDER BY task_key LIMIT 2"))
+      out.push_back(r[0].as<std::string>());
+    return out;
+  }();
+  complete(keys[0]);
+  const auto before = sim_last_request();
+  ASSERT_EQ(plan().status, 0);  // the first read of the open tasks: by id
+  EXPECT_EQ(open_of(keys[0]), 0);
+  EXPECT_EQ(open_of(keys[1]), 1);
+  complete(keys[1]);
+  std::this_thread::sleep_for(300ms);  // past the simulator's search lag (the next read's overlap covers it)
+  const auto searched_from = sim_last_request();
+  ASSERT_EQ(plan().status, 0);  // then: the alert tasks changed since
+  EXPECT_EQ(open_of(keys[1]), 0);
+  long long reads = 0, searches = 0;
+  for (const auto& r : sim_requests_since(before)) {
+    const std::string path = r["path"];
+    if (path == "/crm/v3/objects/tasks/batch/read") reads += r["seq"].get<std::int64_t>() <= searched_from;
+    if (path == "/crm/v3/objects/tasks/search") searches += r["seq"].get<std::int64_t>() > searched_from;
+  }
+  EXPECT_GT(reads, 1);
+  EXPECT_GE(searches, 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(BothPortals, WritebackTest, ::testing::Values(true, false),
                          [](const auto& p) { return p.param ? "UniqueTaskKeys" : "SearchReconciled"; });
 

@@ -66,6 +66,13 @@ class WritebackStore {
   std::vector<std::pair<std::string, std::string>> open_tasks();
   // What HubSpot said of them: open or not (a task deleted there counts as closed).
   void set_task_open(const std::map<std::string, bool>& open_by_key);
+  // When the last complete read of their status began, and the last read of all by id (the service's
+  // clock), if ever; and recording them.
+  struct TaskChecks {
+    std::int64_t checked_ms = 0, full_ms = 0;
+  };
+  std::optional<TaskChecks> task_checks();
+  void set_task_checks(const TaskChecks& checks);
 
   std::vector<OutboxItem> list(const std::optional<std::string>& state, std::size_t limit,
                                std::int64_t before);
