@@ -1,5 +1,7 @@
 #include "cshealthd/app/writeback_command.hpp"
 
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 
@@ -84,7 +86,9 @@ int run_plan_command(const config::Config& config, const PlanCommandOptions& o) 
     print_plan(result.plan, day, result.companies, o.dry_run);
   }
   if (o.dry_run) return 0;
+  const auto t0 = std::chrono::steady_clock::now();
   const auto r = wb.deliver({});
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   json report = {{"companies_written", r.companies},
                  {"tasks_created", r.tasks_created},
                  {"tasks_existing", r.tasks_existing},
@@ -94,7 +98,8 @@ int run_plan_command(const config::Config& config, const PlanCommandOptions& o) 
                  {"in_doubt", r.in_doubt},
                  {"api_calls", r.calls},
                  {"rate_limited", r.rate_limited},
-                 {"task_mode", r.task_mode}};
+                 {"task_mode", r.task_mode},
+                 {"seconds", std::round(seconds * 1000) / 1000}};
   std::cout << (o.json ? json{{"delivered", report}}.dump() : "delivered: " + report.dump()) << "\n";
   return r.dead == 0 ? 0 : 1;
 }
