@@ -211,6 +211,12 @@ class Run {
                             {{"inputs", inputs}});
     } catch (const ApiError& e) {
       if (e.kind() != ApiError::Kind::kRejected && e.kind() != ApiError::Kind::kNotFound) throw;
+      if (std::string(e.what()).find("PROPERTY_DOESNT_EXIST") != std::string::npos) {
+        // Someone deleted an output property: every input would fail alike. Set the portal up again on the
+        // next attempt instead of dead-lettering every company.
+        forget_setup();
+        throw;
+      }
       split_properties(updates, words(e));
       return;
     }
@@ -236,6 +242,14 @@ class Run {
     mark_done(all_ids(updates));
     report_.companies += updates.size();
     count("properties", "written", updates.size());
+  }
+
+  void forget_setup() {
+    db_.with_retry("writeback_setup_forget", [&](pqxx::connection& c) {
+      pqxx::work tx(c, "writeback_setup_forget");
+      tx.exec("DELETE FROM writeback_setup");
+      tx.commit();
+    });
   }
 
   // A rejected batch is not atomic either way: halve it until the bad input stands alone.
@@ -608,7 +622,16 @@ class Run {
     req.target = path_start == std::string::npos ? "/" : url.substr(path_start);
     req.headers = {{"Content-Type", "application/json"}};
     req.body = json{{"text", payload.value("text", "")}}.dump();
-    const auto res = slack_->send(req);
+    hubspot::HttpResponse res;
+    try {
+      res = slack_->send(req);
+    } catch (const hubspot::TransportError& e) {
+      // The webhook URL is a secret (its path is the credential): never in a log line or an error.
+      std::string what = e.what();
+      for (auto at = what.find(req.target); at != std::string::npos; at = what.find(req.target))
+        what.replace(at, req.target.size(), "<webhook>");
+      throw std::runtime_error("no answer: " + what);
+    }
     if (res.status != 200)
       throw std::runtime_error("HTTP " + std::to_string(res.status) + ": " + res.body.substr(0, 200));
   }

@@ -206,22 +206,45 @@ void WritebackStore::record(pqxx::work& tx, const core::Plan& plan, std::optiona
         "INSERT INTO writeback_companies (company_id, written) SELECT company_id, written FROM wb_written "
         "ON CONFLICT (company_id) DO UPDATE SET written = EXCLUDED.written, updated_at = now()");
   }
-  for (const auto& e : plan.episodes) {
-    const std::optional<std::string> cleared =
-        e.cleared_since ? std::optional<std::string>(core::format_day(*e.cleared_since)) : std::nullopt;
-    tx.exec_params(
+  if (!plan.episodes.empty()) {
+    // A plan changes many episodes at once (the first run opens one per alert): COPY, then one upsert.
+    tx.exec(
+        "CREATE TEMP TABLE wb_episodes (company_id bigint, rule text, number integer, active boolean, "
+        "task_key text, "
+        "assignee text, opened_on date, cleared_since date, task_open boolean, escalated boolean, closed "
+        "boolean, "
+        "task_body text) ON COMMIT DROP");
+    {
+      store::CopyWriter copy(tx, "wb_episodes",
+                             {"company_id", "rule", "number", "active", "task_key", "assignee", "opened_on",
+                              "cleared_since", "task_open", "escalated", "closed", "task_body"});
+      for (const auto& e : plan.episodes) {
+        copy.number(e.company_id)
+            .text(e.rule)
+            .number(std::int64_t{e.number})
+            .boolean(e.active)
+            .text(e.task_key)
+            .text(e.assignee)
+            .text(core::format_day(e.opened_day));
+        if (e.cleared_since)
+          copy.text(core::format_day(*e.cleared_since));
+        else
+          copy.null();
+        copy.boolean(e.task_open).boolean(e.escalated).boolean(e.closed).text(e.task_body).end_row();
+      }
+      copy.complete();
+    }
+    tx.exec(
         "INSERT INTO alert_episodes (company_id, rule, number, active, task_key, assignee, opened_on, "
         "cleared_since, "
-        "task_open, escalated, closed, task_body) VALUES ($1, $2, $3, $4, $5, $6, $7::date, $8::date, $9, "
-        "$10, $11, "
-        "$12) ON CONFLICT (company_id, rule) DO UPDATE SET number = EXCLUDED.number, active = "
-        "EXCLUDED.active, "
+        "task_open, escalated, closed, task_body) SELECT company_id, rule, number, active, task_key, "
+        "assignee, "
+        "opened_on, cleared_since, task_open, escalated, closed, task_body FROM wb_episodes "
+        "ON CONFLICT (company_id, rule) DO UPDATE SET number = EXCLUDED.number, active = EXCLUDED.active, "
         "task_key = EXCLUDED.task_key, assignee = EXCLUDED.assignee, opened_on = EXCLUDED.opened_on, "
         "cleared_since = EXCLUDED.cleared_since, task_open = EXCLUDED.task_open, escalated = "
         "EXCLUDED.escalated, "
-        "closed = EXCLUDED.closed, task_body = EXCLUDED.task_body, updated_at = now()",
-        e.company_id, e.rule, e.number, e.active, e.task_key, e.assignee, core::format_day(e.opened_day),
-        store::nullable(cleared), e.task_open, e.escalated, e.closed, e.task_body);
+        "closed = EXCLUDED.closed, task_body = EXCLUDED.task_body, updated_at = now()");
   }
   std::map<std::string, std::pair<int, int>> per_assignee;
   for (const auto& t : plan.tasks) {

@@ -17,6 +17,7 @@
 #include <pqxx/pqxx>
 
 #include "cshealthd/core/time.hpp"
+#include "cshealthd/http/client.hpp"
 #include "cshealthd/store/session_lock.hpp"
 #include "daemon.hpp"
 #include "raw_http.hpp"
@@ -268,6 +269,24 @@ TEST_F(ReplicasTest, KillNineMidRunAnotherReplicaResumesTheSyncAtItsCursorAndThe
   const auto run = json::parse(api(survivor, "GET", "/v1/runs/" + std::to_string(run_id)).body)["run"];
   EXPECT_EQ(run["summary"]["companies_scored"], 1500) << run.dump();
   EXPECT_EQ(run["stages"][1]["state"], "done");
+  // Each run ended by writing back: every company's properties once (the first run), alert tasks each
+  // exactly once in HubSpot, nothing left over.
+  EXPECT_EQ(run["stages"][2]["name"], "plan");
+  EXPECT_EQ(run["stages"][2]["state"], "done");
+  EXPECT_EQ(run["stages"][3]["name"], "deliver");
+  EXPECT_EQ(run["stages"][3]["state"], "done");
+  EXPECT_TRUE(run["summary"].contains("writeback")) << run.dump();
+  EXPECT_GE(scalar("SELECT count(*) FROM outbox WHERE kind = 'properties' AND state = 'done'"), 1500);
+  EXPECT_EQ(scalar("SELECT count(*) FROM outbox WHERE state <> 'done'"), 0);
+  http::ClientRequest tasks;
+  tasks.url = "http://127.0.0.1:" + std::to_string(sim_port_) + "/__sim/objects/tasks";
+  tasks.timeout = 60s;
+  std::map<std::string, int> per_key;
+  const json all_tasks = json::parse(http::fetch(tasks).body);
+  for (const auto& t : all_tasks["results"]) ++per_key[t["properties"].value("cs_alert_key", "")];
+  EXPECT_EQ(static_cast<long long>(per_key.size()),
+            scalar("SELECT count(*) FROM outbox WHERE kind = 'task' AND state = 'done'"));
+  for (const auto& [key, n] : per_key) EXPECT_EQ(n, 1) << key;
 }
 
 TEST_F(ReplicasTest, SigtermMidRunHandsTheRunBackWithinTheDeadlineAndAnotherReplicaFinishesIt) {

@@ -452,6 +452,52 @@ TEST_P(WritebackGovernanceTest, AnAssigneeOverTheCapGetsOneDigestMostUrgentFirst
 
 INSTANTIATE_TEST_SUITE_P(UniqueTaskKeys, WritebackGovernanceTest, ::testing::Values(true));
 
+// Red alerts and escalations also go to the CS team's Slack channel, once each, retried when Slack fails;
+// the webhook URL (a credential) never shows in a log or an error.
+class WritebackSlackTest : public WritebackGovernanceTest {
+ protected:
+  void SetUp() override {
+    start_sim({"--slack-fail-first", "1"}, "12");
+    const auto sync = testing::run_cshealthd({"sync"}, env());
+    ASSERT_EQ(sync.status, 0) << sync.output;
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction tx(c);
+    for (const auto& r : tx.exec("SELECT id::text FROM companies ORDER BY id LIMIT 2"))
+      ids_.push_back(r[0].as<std::string>());
+  }
+};
+
+TEST_P(WritebackSlackTest, RedAlertsArePostedOnceAndAFailedPostIsRetried) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(sim_->port) + "/__sim/slack";
+  const std::vector<std::string> slack = {"CSHEALTHD_WRITEBACK_SLACK_WEBHOOK_URL=" + url,
+                                          "CSHEALTHD_LOG_LEVEL=info"};
+  set_score(ids_[0], 30);
+  const auto score = testing::run_cshealthd({"score", "--as-of", "2026-12-07"}, env(slack));
+  ASSERT_EQ(score.status, 0) << score.output;
+  const auto first = plan(slack);
+  ASSERT_EQ(first.status, 0) << first.output;
+  EXPECT_THAT(first.output, HasSubstr("Slack post failed"));
+  EXPECT_THAT(first.output, ::testing::Not(HasSubstr("/__sim/slack")));
+  std::this_thread::sleep_for(2500ms);  // the retry's backoff
+  const auto second = plan(slack);
+  ASSERT_EQ(second.status, 0) << second.output;
+  const auto messages = sim_->get("/__sim/slack")["messages"];
+  std::map<std::string, int> per_alert;
+  for (const auto& m : messages) {
+    const std::string text = m["text"];
+    const auto at = text.find("[cshealthd ");
+    ASSERT_NE(at, std::string::npos) << text;
+    ++per_alert[text.substr(at, text.find(']', at) - at)];
+  }
+  EXPECT_EQ(per_alert["[cshealthd alert:" + ids_[0] + ":score_below_40:1"], 1);
+  for (const auto& [key, n] : per_alert) EXPECT_EQ(n, 1) << key;
+  // Only alerts marked for Slack: no plain below-60 task went there.
+  EXPECT_EQ(per_alert.count("[cshealthd alert:" + ids_[0] + ":score_below_60:1"), 0u);
+  EXPECT_EQ(scalar("SELECT count(*) FROM outbox WHERE kind = 'slack' AND state <> 'done'"), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(UniqueTaskKeys, WritebackSlackTest, ::testing::Values(true));
+
 // A portal whose property of the same name has another type: the run stops, saying what to fix.
 TEST(WritebackSetupTest, APropertyOfTheWrongTypeStopsWithAClearMessage) {
   TempDir dir;
