@@ -61,7 +61,7 @@ env CSHEALTHD_STATE_DIR="$work/state" CSHEALTHD_DATABASE_EMBEDDED_FSYNC=false CS
 servepid=$!
 for _ in $(seq 1 600); do grep -aq 'listening on' "$work/serve.log" && break; sleep 0.1; done
 start_sim --rate-limit off --search-rate off
-cs sync >/dev/null
+CSHEALTHD_HUBSPOT_BURST_LIMIT=10000 CSHEALTHD_HUBSPOT_SEARCH_PER_SECOND=100 cs sync >/dev/null
 cs score --as-of 2026-11-20 >/dev/null
 stop_sim
 start_sim  # default limits

@@ -66,7 +66,18 @@ core::AlertRule read_rule(const std::string& name, const YAML::Node& n, const YA
   return r;
 }
 
-void read_alerts(const std::string& text, const std::string& where, const std::string& locale,
+std::map<std::string, std::string>* section(Managers& m, const std::string& who, std::string& id) {
+  if (who.rfind("team:", 0) == 0) {
+    id = who.substr(5);
+    return &m.by_team;
+  }
+  id = who.substr(6);
+  return &m.by_owner;
+}
+
+}  // namespace
+
+void parse_alerts(const std::string& text, const std::string& where, const std::string& locale,
                  core::PlanConfig& plan) {
   YAML::Node root;
   try {
@@ -100,17 +111,6 @@ void read_alerts(const std::string& text, const std::string& where, const std::s
   }
 }
 
-std::map<std::string, std::string>* section(Managers& m, const std::string& who, std::string& id) {
-  if (who.rfind("team:", 0) == 0) {
-    id = who.substr(5);
-    return &m.by_team;
-  }
-  id = who.substr(6);
-  return &m.by_owner;
-}
-
-}  // namespace
-
 std::string Managers::manager_of(const std::string& owner, const std::vector<std::string>& teams) const {
   if (const auto it = by_owner.find(owner); it != by_owner.end()) return it->second;
   for (const auto& t : teams) {
@@ -127,7 +127,7 @@ Settings load_settings(const config::Config& config, const core::TimeZone& zone)
   auto& p = s.plan;
   const std::string alerts_where = w.alerts_file.empty() ? "writeback.alerts_file (shipped alerts.yaml)"
                                                          : "writeback.alerts_file: " + w.alerts_file;
-  read_alerts(
+  parse_alerts(
       w.alerts_file.empty() ? shipped("alerts.yaml") : read_file("writeback.alerts_file", w.alerts_file),
       alerts_where, w.locale, p);
   try {

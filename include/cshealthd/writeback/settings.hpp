@@ -39,6 +39,11 @@ struct Settings {
   Secret slack_webhook_url;
 };
 
+// An alerts file (rules and templates) into `plan`, with the templates of `locale`. ConfigError names
+// `where` and what is wrong.
+void parse_alerts(const std::string& text, const std::string& where, const std::string& locale,
+                  core::PlanConfig& plan);
+
 // `zone`: schedule.time_zone, for due dates.
 Settings load_settings(const config::Config& config, const core::TimeZone& zone);
 
