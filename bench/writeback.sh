@@ -8,6 +8,8 @@
 #      cs_health_updated_at written: API calls (goal <= 1,010), and the delivery's wall time ÷ the time
 #      the rate limit allows for those calls (calls ÷ 19/s; goal <= 1.1);
 #   3. a repeat with nothing changed: API calls (goal: no write).
+# Each plan first reads the open alert tasks' status: in steady state a search for the tasks changed
+# since the last read and the day's share of reads by id (1-2 calls here), reported apart from the writes.
 # The sync and the scoring run against an unlimited simulator first (they are measured by sync_full.sh and
 # pipeline.sh); the write-back then runs against a fresh simulator with the same portal and default limits.
 #   bench/writeback.sh BUILD_DIR [COMPANIES]     (default 100000: about 15 minutes)
@@ -73,6 +75,15 @@ t1=$(date +%s.%N)
 read -r calls writes < <(requests_since 0)
 printf 'first write-back (set-up, every company, first alerts): %d calls (%d writes), %.1f s; %s tasks\n' \
   "$calls" "$writes" "$(echo "$t1 - $t0" | bc)" "$(field tasks_created <"$work/first.json")"
+
+# Steady state: the open alert tasks were created a while ago and read once since. The service's clock
+# runs 15 minutes ahead from here (CSHEALTHD_TEST_CLOCK_SKEW_MS), as if the next runs came later; the
+# first of them reads every open task by id, as the first read ever does.
+export CSHEALTHD_TEST_CLOCK_SKEW_MS=900000
+seq=$(last_seq)
+cs plan --json >"$work/settle.json"
+read -r calls writes < <(requests_since "$seq")
+printf 'first read of the open alert tasks (by id, 100 per call): %d calls, %d writes\n' "$calls" "$writes"
 
 psql_ -c "UPDATE writeback_companies SET written = written - 'cs_health_score'"
 sleep 11  # a fresh rate-limit window

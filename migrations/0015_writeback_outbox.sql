@@ -44,6 +44,7 @@ CREATE TABLE alert_episodes (
   escalated     boolean NOT NULL DEFAULT false,
   closed        boolean NOT NULL DEFAULT false,
   task_body     text NOT NULL DEFAULT '',
+  task_checked_ms bigint NOT NULL DEFAULT 0,  -- when its task was last read from HubSpot by id
   updated_at    timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (company_id, rule)
 );
@@ -82,12 +83,10 @@ CREATE TABLE writeback_setup (
   checked_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- When the open alert tasks' status was last read from HubSpot: later reads ask only for tasks changed
--- since then (less an overlap), however many are open.
+-- When the open alert tasks' status was last read from HubSpot: later reads search only for the tasks
+-- changed since then (less an overlap), and read by id only the share of open tasks that keeps each one
+-- read about daily (a search cannot see a task deleted in HubSpot).
 CREATE TABLE writeback_task_checks (
   portal     text PRIMARY KEY,
-  checked_ms bigint NOT NULL,  -- the service's clock when the last complete read began
-  -- ... and the last read of every open task by id, which also finds tasks deleted in HubSpot (a search
-  -- cannot): at least daily.
-  full_ms    bigint NOT NULL
+  checked_ms bigint NOT NULL  -- the service's clock when the last complete read began
 );

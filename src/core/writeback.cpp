@@ -147,6 +147,8 @@ std::map<std::string, std::string> Planner::desired_properties(const PlanCompany
 
 namespace {
 
+constexpr int kDigestLines = 50;
+
 struct Candidate {
   TaskIntent task;
   std::size_t episode = 0;  // index into the plan's episodes
@@ -367,12 +369,16 @@ Plan Planner::plan(const PlanContext& ctx, const std::vector<PlanCompany>& compa
         e.task_body.clear();
       }
       if (top_priority.empty()) top_priority = cand.task.priority;
-      items += "- [" + cand.task.priority + "] " + cand.task.subject + " (due " +
-               format_day(cand.task.due_day) + ")\n";
+      // A digest lists the most urgent; a task body has room for a few thousand lines at most, a reader
+      // for far fewer.
+      if (overflow < kDigestLines)
+        items += "- [" + cand.task.priority + "] " + cand.task.subject + " (due " +
+                 format_day(cand.task.due_day) + ")\n";
       ++overflow;
       ++p.counts.digested;
     }
     if (overflow == 0) continue;
+    if (overflow > kDigestLines) items += "- (+" + std::to_string(overflow - kDigestLines) + ")\n";
     const auto done = ctx.digests_today.find(assignee);
     const int n = (done == ctx.digests_today.end() ? 0 : done->second) + 1;
     PlanCompany nobody;

@@ -78,7 +78,7 @@ std::map<std::string, std::string>* section(Managers& m, const std::string& who,
 }  // namespace
 
 void parse_alerts(const std::string& text, const std::string& where, const std::string& locale,
-                 core::PlanConfig& plan) {
+                  core::PlanConfig& plan) {
   YAML::Node root;
   try {
     root = YAML::Load(text);

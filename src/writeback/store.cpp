@@ -260,50 +260,56 @@ void WritebackStore::record(pqxx::work& tx, const core::Plan& plan, std::optiona
   }
 }
 
-std::vector<std::pair<std::string, std::string>> WritebackStore::open_tasks() {
+std::vector<WritebackStore::OpenTask> WritebackStore::open_tasks() {
   return db_.with_retry("writeback_open_tasks", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, "writeback_open_tasks");
-    std::vector<std::pair<std::string, std::string>> out;
+    std::vector<OpenTask> out;
     for (const auto& r :
-         tx.exec("SELECT e.task_key, o.hubspot_id FROM alert_episodes e JOIN outbox o ON o.key = e.task_key "
-                 "WHERE e.task_open AND e.task_key <> '' AND o.state = 'done' AND o.hubspot_id IS NOT NULL"))
-      out.emplace_back(r[0].as<std::string>(), r[1].as<std::string>());
+         tx.exec("SELECT e.task_key, o.hubspot_id, e.task_checked_ms FROM alert_episodes e JOIN outbox o ON "
+                 "o.key = e.task_key "
+                 "WHERE e.task_open AND e.task_key <> '' AND o.state = 'done' AND o.hubspot_id IS NOT NULL "
+                 "ORDER BY e.task_checked_ms, e.task_key"))
+      out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::int64_t>()});
     return out;
   });
 }
 
-void WritebackStore::set_task_open(const std::map<std::string, bool>& open_by_key) {
-  if (open_by_key.empty()) return;
+void WritebackStore::set_task_open(const std::map<std::string, bool>& open_by_key,
+                                   const std::vector<std::string>& read_by_id, std::int64_t ms) {
   std::vector<std::string> closed;
   for (const auto& [key, open] : open_by_key) {
     if (!open) closed.push_back(key);
   }
-  if (closed.empty()) return;
+  if (closed.empty() && read_by_id.empty()) return;
   db_.with_retry("writeback_task_status", [&](pqxx::connection& c) {
     pqxx::work tx(c, "writeback_task_status");
-    tx.exec_params(
-        "UPDATE alert_episodes SET task_open = false, updated_at = now() WHERE task_key = ANY($1::text[])",
-        store::text_array(closed));
+    if (!closed.empty())
+      tx.exec_params(
+          "UPDATE alert_episodes SET task_open = false, updated_at = now() WHERE task_key = ANY($1::text[])",
+          store::text_array(closed));
+    if (!read_by_id.empty())
+      tx.exec_params("UPDATE alert_episodes SET task_checked_ms = $2 WHERE task_key = ANY($1::text[])",
+                     store::text_array(read_by_id), ms);
     tx.commit();
   });
 }
 
-std::optional<WritebackStore::TaskChecks> WritebackStore::task_checks() {
-  return db_.with_retry("writeback_task_checks", [&](pqxx::connection& c) -> std::optional<TaskChecks> {
+std::optional<std::int64_t> WritebackStore::tasks_checked_ms() {
+  return db_.with_retry("writeback_task_checks", [&](pqxx::connection& c) -> std::optional<std::int64_t> {
     pqxx::read_transaction tx(c, "writeback_task_checks");
-    const auto r = tx.exec("SELECT checked_ms, full_ms FROM writeback_task_checks WHERE portal = 'default'");
+    const auto r = tx.exec("SELECT checked_ms FROM writeback_task_checks WHERE portal = 'default'");
     if (r.empty()) return std::nullopt;
-    return TaskChecks{r[0][0].as<std::int64_t>(), r[0][1].as<std::int64_t>()};
+    return r[0][0].as<std::int64_t>();
   });
 }
 
-void WritebackStore::set_task_checks(const TaskChecks& checks) {
+void WritebackStore::set_tasks_checked_ms(std::int64_t ms) {
   db_.with_retry("writeback_task_checks_set", [&](pqxx::connection& c) {
     pqxx::work tx(c, "writeback_task_checks_set");
     tx.exec_params(
-        "INSERT INTO writeback_task_checks (portal, checked_ms, full_ms) VALUES ('default', $1, $2) "
-        "ON CONFLICT (portal) DO UPDATE SET checked_ms = EXCLUDED.checked_ms, full_ms = EXCLUDED.full_ms",
-        checks.checked_ms, checks.full_ms);
+        "INSERT INTO writeback_task_checks (portal, checked_ms) VALUES ('default', $1) "
+        "ON CONFLICT (portal) DO UPDATE SET checked_ms = EXCLUDED.checked_ms",
+        ms);
     tx.commit();
   });
 }

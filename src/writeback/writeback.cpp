@@ -18,13 +18,14 @@ Writeback::Writeback(store::Database& db, const Settings& settings, sync::Client
 
 namespace {
 
-// Tasks are read by id while few are open; past that, a search for the alert tasks changed since the last
-// read (less this overlap, for clocks and HubSpot's search lag) costs a call per 200 changes instead of
-// one per 100 open tasks.
+// The open alert tasks' status. Few open: all read by id. Past that, a search for the alert tasks changed
+// since the last read (less this overlap, for clocks and HubSpot's search lag) finds completions at a
+// call per 200 changes, and a share of the open tasks, the longest unread first, is read by id so that
+// each is read about daily: only a read by id sees a task deleted in HubSpot.
 constexpr std::size_t kReadByIdUpTo = 100;
 constexpr std::int64_t kSearchOverlapMs = 10 * 60 * 1000;
-constexpr std::size_t kSearchCap = 10'000;                     // HubSpot's: past it, read by id
-constexpr std::int64_t kFullReadEveryMs = 20LL * 3600 * 1000;  // a search misses deleted tasks
+constexpr std::size_t kSearchCap = 10'000;  // HubSpot's: past it, read everything by id
+constexpr std::int64_t kDayMs = 86'400'000;
 
 }  // namespace
 
@@ -34,24 +35,23 @@ std::size_t Writeback::refresh_task_status(hubspot::HubSpotClient& client) {
   const std::int64_t started =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count();
   std::map<std::string, std::string> key_of;  // HubSpot id -> alert key
-  for (const auto& [key, id] : open) key_of[id] = key;
+  for (const auto& t : open) key_of[t.hubspot_id] = t.key;
   std::map<std::string, bool> status;
-  const auto checks = store_.task_checks();
-  bool done = false;
-  if (open.size() > kReadByIdUpTo && checks && started - checks->full_ms < kFullReadEveryMs) {
+  const auto last = store_.tasks_checked_ms();
+  bool searched = false;
+  if (open.size() > kReadByIdUpTo && last) {
     const std::string& key_prop = settings_.task_key_property;
     json body = {
         {"filterGroups",
          json::array({{{"filters", json::array({{{"propertyName", key_prop}, {"operator", "HAS_PROPERTY"}},
                                                 {{"propertyName", "hs_lastmodifieddate"},
                                                  {"operator", "GTE"},
-                                                 {"value", std::to_string(checks->checked_ms -
-                                                                          kSearchOverlapMs)}}})}}})},
+                                                 {"value", std::to_string(*last - kSearchOverlapMs)}}})}}})},
         {"properties", json::array({key_prop, "hs_task_status"})},
         {"sorts", json::array({{{"propertyName", "hs_lastmodifieddate"}, {"direction", "ASCENDING"}}})},
         {"limit", 200}};
     std::size_t seen = 0;
-    done = true;
+    searched = true;
     for (std::string after;;) {
       if (!after.empty()) body["after"] = after;
       const auto page = client.search("tasks", body);
@@ -64,30 +64,39 @@ std::size_t Writeback::refresh_task_status(hubspot::HubSpotClient& client) {
       seen += page.results.size();
       if (page.next_after.empty()) break;
       if (seen >= kSearchCap) {
-        done = false;  // too many changes for one search: read every open task by id instead
+        searched = false;  // too many changes for one search
         status.clear();
         break;
       }
       after = page.next_after;
     }
   }
-  if (!done) {
-    for (std::size_t i = 0; i < open.size(); i += 100) {
-      std::vector<std::string> ids;
-      for (std::size_t j = i; j < std::min(open.size(), i + 100); ++j) {
-        ids.push_back(open[j].second);
-        status[open[j].first] = false;  // a task deleted in HubSpot is not open
-      }
-      for (const auto& r : client.batch_read("tasks", ids, {"hs_task_status"})) {
-        const auto it = key_of.find(r.id);
-        if (it == key_of.end()) continue;
-        const auto* st = r.property("hs_task_status");
-        status[it->second] = !st || st->text != "COMPLETED";
-      }
+  std::size_t by_id = open.size();
+  if (searched) {
+    const auto elapsed = std::max<std::int64_t>(0, started - *last);
+    const auto share =
+        static_cast<std::size_t>((static_cast<double>(open.size()) * static_cast<double>(elapsed)) /
+                                 static_cast<double>(kDayMs)) +
+        1;
+    by_id = std::clamp(share, kReadByIdUpTo, open.size());
+  }
+  std::vector<std::string> read;
+  for (std::size_t i = 0; i < by_id; i += 100) {
+    std::vector<std::string> ids;
+    for (std::size_t j = i; j < std::min(by_id, i + 100); ++j) {
+      ids.push_back(open[j].hubspot_id);
+      read.push_back(open[j].key);
+      status[open[j].key] = false;  // a task deleted in HubSpot is not open
+    }
+    for (const auto& r : client.batch_read("tasks", ids, {"hs_task_status"})) {
+      const auto it = key_of.find(r.id);
+      if (it == key_of.end()) continue;
+      const auto* st = r.property("hs_task_status");
+      status[it->second] = !st || st->text != "COMPLETED";
     }
   }
-  store_.set_task_open(status);
-  store_.set_task_checks({started, done ? checks->full_ms : started});
+  store_.set_task_open(status, read, started);
+  store_.set_tasks_checked_ms(started);
   return open.size();
 }
 

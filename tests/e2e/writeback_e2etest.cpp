@@ -337,8 +337,9 @@ INSTANTIATE_TEST_SUITE_P(BothPortals, WritebackTest, ::testing::Values(true, fal
 // override makes of a company).
 class WritebackGovernanceTest : public WritebackTest {
  protected:
+  virtual std::vector<std::string> sim_args() const { return {}; }
   void SetUp() override {
-    start_sim({}, "12");
+    start_sim(sim_args(), "12");
     const auto sync = testing::run_cshealthd({"sync"}, env());
     ASSERT_EQ(sync.status, 0) << sync.output;
     pqxx::connection c(db_.conninfo());
@@ -456,15 +457,7 @@ INSTANTIATE_TEST_SUITE_P(UniqueTaskKeys, WritebackGovernanceTest, ::testing::Val
 // the webhook URL (a credential) never shows in a log or an error.
 class WritebackSlackTest : public WritebackGovernanceTest {
  protected:
-  void SetUp() override {
-    start_sim({"--slack-fail-first", "1"}, "12");
-    const auto sync = testing::run_cshealthd({"sync"}, env());
-    ASSERT_EQ(sync.status, 0) << sync.output;
-    pqxx::connection c(db_.conninfo());
-    pqxx::nontransaction tx(c);
-    for (const auto& r : tx.exec("SELECT id::text FROM companies ORDER BY id LIMIT 2"))
-      ids_.push_back(r[0].as<std::string>());
-  }
+  std::vector<std::string> sim_args() const override { return {"--slack-fail-first", "1"}; }
 };
 
 TEST_P(WritebackSlackTest, RedAlertsArePostedOnceAndAFailedPostIsRetried) {

@@ -455,6 +455,72 @@ TEST_F(SimTest, PropertiesApiAndDuplicates) {
       404);
 }
 
+// What write-back relies on: tasks upserted on a unique key (new: true, then false), upsert refused on a
+// property without unique values, portals that refuse unique task properties, batch creates with their
+// company link, batch associate, and enumeration values with surrounding whitespace refused.
+TEST_F(SimTest, WriteBackSurfaceUpsertUniqueKeysAssociationsAndWhitespace) {
+  start();
+  create_companies(1);
+  const std::string company = body(call("GET", "/crm/v3/objects/companies?limit=1"))["results"][0]["id"];
+  ASSERT_EQ(call("POST", "/crm/v3/properties/tasks/groups", {{"name", "g"}}).status, 201);
+  json key = {{"name", "k"}, {"label", "k"}, {"type", "string"}, {"fieldType", "text"}, {"groupName", "g"}};
+  ASSERT_EQ(call("POST", "/crm/v3/properties/tasks", key).status, 201);
+  const json upsert = {
+      {"inputs", {{{"idProperty", "k"}, {"id", "a:1"}, {"properties", {{"hs_task_subject", "s"}}}}}}};
+  EXPECT_EQ(call("POST", "/crm/v3/objects/tasks/batch/upsert", upsert).status, 400);  // k is not unique
+  key["name"] = "u";
+  key["hasUniqueValue"] = true;
+  ASSERT_EQ(call("POST", "/crm/v3/properties/tasks", key).status, 201);
+  json by_u = upsert;
+  by_u["inputs"][0]["idProperty"] = "u";
+  const auto first = call("POST", "/crm/v3/objects/tasks/batch/upsert", by_u);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_EQ(body(first)["results"][0]["new"], true);
+  EXPECT_EQ(body(first)["results"][0]["properties"]["u"], "a:1");
+  EXPECT_EQ(body(first)["results"][0]["properties"]["hs_task_status"], "NOT_STARTED");
+  const auto again = call("POST", "/crm/v3/objects/tasks/batch/upsert", by_u);
+  EXPECT_EQ(body(again)["results"][0]["new"], false);
+  EXPECT_EQ(body(again)["results"][0]["id"], body(first)["results"][0]["id"]);
+  // A duplicate value of a unique property is refused on create.
+  EXPECT_EQ(call("POST", "/crm/v3/objects/tasks", {{"properties", {{"u", "a:1"}}}}).status, 409);
+  // Batch create with the company link; batch associate (default type) links an existing task.
+  const json assoc = json::array(
+      {{{"to", {{"id", company}}},
+        {"types", json::array({{{"associationCategory", "HUBSPOT_DEFINED"}, {"associationTypeId", 192}}})}}});
+  const auto created =
+      call("POST", "/crm/v3/objects/tasks/batch/create",
+           {{"inputs", {{{"properties", {{"hs_task_subject", "x"}}}, {"associations", assoc}}}}});
+  ASSERT_EQ(created.status, 201) << created.body;
+  const std::string task = body(created)["results"][0]["id"];
+  EXPECT_EQ(body(call("GET", "/crm/v4/objects/tasks/" + task + "/associations/companies"))["results"].size(),
+            1u);
+  const std::string upserted = body(first)["results"][0]["id"];
+  const auto linked = call("POST", "/crm/v4/associations/tasks/companies/batch/associate/default",
+                           {{"inputs", {{{"from", {{"id", upserted}}}, {"to", {{"id", company}}}}}}});
+  ASSERT_EQ(linked.status, 200) << linked.body;
+  EXPECT_EQ(
+      body(call("GET", "/crm/v4/objects/tasks/" + upserted + "/associations/companies"))["results"].size(),
+      1u);
+  // HubSpot (since 2025-04) refuses enumeration values with surrounding whitespace.
+  const auto padded =
+      call("PATCH", "/crm/v3/objects/tasks/" + task, {{"properties", {{"hs_task_status", " COMPLETED"}}}});
+  EXPECT_EQ(padded.status, 400);
+  EXPECT_THAT(padded.body, HasSubstr("SURROUNDING_WHITESPACE"));
+  EXPECT_EQ(
+      call("PATCH", "/crm/v3/objects/tasks/" + task, {{"properties", {{"hs_task_status", "COMPLETED"}}}})
+          .status,
+      200);
+
+  // A portal that refuses unique task properties.
+  SimOptions strict = unlimited("T");
+  strict.unique_task_properties = false;
+  start(strict);
+  ASSERT_EQ(call("POST", "/crm/v3/properties/tasks/groups", {{"name", "g"}}).status, 201);
+  EXPECT_EQ(call("POST", "/crm/v3/properties/tasks", key).status, 400);
+  key.erase("hasUniqueValue");
+  EXPECT_EQ(call("POST", "/crm/v3/properties/tasks", key).status, 201);
+}
+
 TEST_F(SimTest, OwnersPipelinesAndReadOnlyFeedback) {
   start(unlimited("T"), 10);
   const auto owners = body(call("GET", "/crm/v3/owners"));

@@ -318,6 +318,20 @@ TEST(PlannerTest, CapsNewTasksPerAssigneeWithOneDigestMostUrgentFirst) {
   EXPECT_EQ(p.counts.alerts, 8u);
 }
 
+TEST(PlannerTest, ADigestListsTheFiftyMostUrgentAndCountsTheRest) {
+  World w;
+  w.cfg.daily_cap = 0;
+  std::vector<PlanCompany> cs;
+  for (int i = 1; i <= 80; ++i) cs.push_back(company(i, 59 - i * 0.1));
+  const auto p = w.run(cs);
+  ASSERT_EQ(p.tasks.size(), 1u);
+  const auto& body = p.tasks[0].body;
+  EXPECT_EQ(p.tasks[0].subject, "80 more");
+  EXPECT_NE(body.find("below 60: Co80 "), std::string::npos);  // the lowest score first
+  EXPECT_EQ(body.find("below 60: Co30 "), std::string::npos);  // the 51st is only counted
+  EXPECT_NE(body.find("- (+30)"), std::string::npos) << body;
+}
+
 TEST(PlannerTest, EscalatesAnAlertStillOpenAfterFiveBusinessDays) {
   World w;
   w.day = d("2026-11-30");

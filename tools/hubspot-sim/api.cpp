@@ -761,14 +761,24 @@ Response Simulator::assoc_list(const Request& req) {
   return Response::json(200, out);
 }
 
-Response Simulator::assoc_batch_read(const Request& req) {
-  const TypeInfo* from = type_of(req, "from");
-  const TypeInfo* to = type_of(req, "to");
+// The two object types of a v4 batch route and its body's `inputs`, or the answer refusing them.
+std::optional<Response> Simulator::assoc_batch_inputs(const Request& req, const TypeInfo*& from,
+                                                      const TypeInfo*& to, json& inputs) {
+  from = type_of(req, "from");
+  to = type_of(req, "to");
   if (!from || !to) return not_found("Unknown object type");
   std::optional<Response> error;
   const json body = parse_body(req, error);
-  if (error) return *error;
-  const json inputs = body.value("inputs", json::array());
+  if (error) return error;
+  inputs = body.value("inputs", json::array());
+  if (!inputs.is_array()) return bad_request("inputs must be an array");
+  return std::nullopt;
+}
+
+Response Simulator::assoc_batch_read(const Request& req) {
+  const TypeInfo *from = nullptr, *to = nullptr;
+  json inputs;
+  if (auto refused = assoc_batch_inputs(req, from, to, inputs)) return *refused;
   if (inputs.size() > kAssocBatchLimit) {
     return bad_request("Batch input is limited to " + std::to_string(kAssocBatchLimit) + " inputs");
   }
@@ -867,15 +877,10 @@ std::optional<Response> Simulator::read_links(const TypeInfo& t, const json& ass
 }
 
 Response Simulator::assoc_batch_associate(const Request& req) {
-  const TypeInfo* from = type_of(req, "from");
-  const TypeInfo* to = type_of(req, "to");
-  if (!from || !to) return not_found("Unknown object type");
-  std::optional<Response> error;
-  const json body = parse_body(req, error);
-  if (error) return *error;
-  const json inputs = body.value("inputs", json::array());
-  if (!inputs.is_array() || inputs.size() > kBatchLimit)
-    return bad_request("inputs must be an array of at most 100");
+  const TypeInfo *from = nullptr, *to = nullptr;
+  json inputs;
+  if (auto refused = assoc_batch_inputs(req, from, to, inputs)) return *refused;
+  if (inputs.size() > kBatchLimit) return bad_request("inputs: at most 100");
   std::lock_guard lock(mutex_);
   json results = json::array();
   std::vector<std::string> missing;

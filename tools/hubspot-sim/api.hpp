@@ -62,6 +62,8 @@ class Simulator {
   http::Response assoc_batch_read(const http::Request& req);
   http::Response assoc_put(const http::Request& req, bool typed);
   http::Response assoc_batch_associate(const http::Request& req);
+  std::optional<http::Response> assoc_batch_inputs(const http::Request& req, const TypeInfo*& from,
+                                                   const TypeInfo*& to, nlohmann::json& inputs);
   // Associations of a create input ([{to:{id}, types:[{associationTypeId}]}]), checked against existing
   // records; the portal lock is held.
   using Links = std::vector<std::pair<const TypeInfo*, std::pair<std::uint64_t, int>>>;

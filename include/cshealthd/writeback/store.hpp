@@ -62,17 +62,19 @@ class WritebackStore {
   static void record(pqxx::work& tx, const core::Plan& plan, std::optional<std::int64_t> run_id,
                      std::int32_t day, bool slack);
 
-  // Tasks of open episodes that HubSpot has ids for: (task key, HubSpot id).
-  std::vector<std::pair<std::string, std::string>> open_tasks();
-  // What HubSpot said of them: open or not (a task deleted there counts as closed).
-  void set_task_open(const std::map<std::string, bool>& open_by_key);
-  // When the last complete read of their status began, and the last read of all by id (the service's
-  // clock), if ever; and recording them.
-  struct TaskChecks {
-    std::int64_t checked_ms = 0, full_ms = 0;
+  struct OpenTask {
+    std::string key, hubspot_id;
+    std::int64_t checked_ms = 0;  // last read by id
   };
-  std::optional<TaskChecks> task_checks();
-  void set_task_checks(const TaskChecks& checks);
+  // Tasks of open episodes that HubSpot has ids for, the longest unread by id first.
+  std::vector<OpenTask> open_tasks();
+  // What HubSpot said of them: open or not (a task deleted there counts as closed); `read_by_id` were
+  // read by id at `ms`.
+  void set_task_open(const std::map<std::string, bool>& open_by_key,
+                     const std::vector<std::string>& read_by_id, std::int64_t ms);
+  // When the last complete read of their status began (the service's clock), if ever; and recording it.
+  std::optional<std::int64_t> tasks_checked_ms();
+  void set_tasks_checked_ms(std::int64_t ms);
 
   std::vector<OutboxItem> list(const std::optional<std::string>& state, std::size_t limit,
                                std::int64_t before);
