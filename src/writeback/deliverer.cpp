@@ -101,9 +101,9 @@ class Run {
   void mark_done(const std::vector<std::int64_t>& ids,
                  const std::map<std::int64_t, std::string>& hubspot_ids = {}, const std::string& note = {}) {
     if (ids.empty()) return;
-    std::vector<std::int64_t> plain;
     db_.with_retry("outbox_done", [&](pqxx::connection& c) {
       pqxx::work tx(c, "outbox_done");
+      std::vector<std::int64_t> plain;
       for (const auto id : ids) {
         const auto h = hubspot_ids.find(id);
         if (h == hubspot_ids.end()) continue;
@@ -227,16 +227,21 @@ class Run {
         return;
       }
       std::vector<std::int64_t> ok, bad;
-      for (const auto& [company, u] : updates)
-        (failed.count(std::to_string(company)) ? bad : ok)
-            .insert((failed.count(std::to_string(company)) ? bad : ok).end(), u.second.begin(),
-                    u.second.end());
+      std::uint64_t written = 0;
+      for (const auto& [company, u] : updates) {
+        const bool refused = failed.count(std::to_string(company)) > 0;
+        auto& into = refused ? bad : ok;
+        into.insert(into.end(), u.second.begin(), u.second.end());
+        written += refused ? 0 : 1;
+      }
       mark_done(ok);
       std::string why = "HubSpot: ";
-      for (const auto& e : answer["errors"]) why += e.value("message", "") + " ";
+      for (const auto& e : answer["errors"]) {
+        if (e.is_object()) why += e.value("message", "") + " ";
+      }
       mark_dead(bad, why, "properties");
-      report_.companies += updates.size() - failed.size();
-      count("properties", "written", updates.size() - failed.size());
+      report_.companies += written;
+      count("properties", "written", written);
       return;
     }
     mark_done(all_ids(updates));
