@@ -40,6 +40,7 @@ void Service::start() {
   ComponentOptions co;
   co.pool_size = config_.database.pool_size + config_.jobs.workers * (config_.sync.parallelism + 3);
   co.hubspot = !config_.hubspot.token.empty();
+  co.writeback = true;
   const auto schedule = load_schedule_options(config_);  // a bad cron or zone: exit 2 before anything starts
   components_ = std::make_unique<Components>(config_, co);
   auto& metrics_ = components_->metrics();

@@ -69,6 +69,7 @@ int run_plan_command(const config::Config& config, const PlanCommandOptions& o) 
   co.pool_size = 2;
   co.hubspot = !o.dry_run;
   co.scoring = false;
+  co.writeback = true;
   Components c(config, co);
   writeback::Writeback wb(
       c.db(), c.writeback(), [&c] { return c.hubspot_client(); }, c.metrics(), c.clock());
@@ -108,6 +109,7 @@ int run_snooze(const config::Config& config, const SnoozeOptions& o) {
   ComponentOptions co;
   co.pool_size = 2;
   co.scoring = false;
+  co.writeback = true;
   Components c(config, co);
   writeback::WritebackStore store(c.db());
   auto to_json = [](const writeback::StoredSnooze& s) {

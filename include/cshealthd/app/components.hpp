@@ -21,7 +21,7 @@ struct ComponentOptions {
   bool migrate = true;   // apply pending migrations at start (when database.migrate_on_start says so)
   bool hubspot = false;  // the rate budget and clients (needs hubspot.token: ConfigError otherwise)
   bool scoring = true;   // load the scorecards (a command that never scores does without)
-  bool writeback = true;  // load the write-back section's files (alert rules, templates, holidays)
+  bool writeback = false;  // load the write-back section's files (alert rules, templates, holidays)
 };
 
 // The schedule section, parsed: the cron expression and the zone from the tz database. ConfigError
