@@ -119,6 +119,11 @@ class WritebackTest : public ::testing::TestWithParam<bool> {
   json sim_requests_since(std::int64_t seq) const {
     return sim_->get("/__sim/requests?since=" + std::to_string(seq))["requests"];
   }
+  void exec_sql(const std::string& sql) const {
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction tx(c);
+    tx.exec(sql);
+  }
   long long scalar(const std::string& sql) const {
     pqxx::connection c(db_.conninfo());
     pqxx::nontransaction tx(c);
@@ -449,6 +454,74 @@ TEST_P(WritebackGovernanceTest, AnAssigneeOverTheCapGetsOneDigestMostUrgentFirst
     }
   }
   EXPECT_TRUE(some_over);
+}
+
+// The admin API over write-back: snoozes (set, list, revoke) and the outbox (list, retry), with their
+// errors as JSON.
+TEST_P(WritebackGovernanceTest, TheAdminApiSetsListsAndRevokesSnoozesAndRetriesDeadItems) {
+  const auto score = testing::run_cshealthd({"score", "--as-of", "2026-12-07"}, env());
+  ASSERT_EQ(score.status, 0) << score.output;
+  ASSERT_EQ(plan().status, 0);
+  testing::DaemonOptions o;
+  o.env = env({"CSHEALTHD_HTTP_LISTEN=127.0.0.1:0", "CSHEALTHD_ADMIN_TOKEN=adm",
+               "CSHEALTHD_SCHEDULE_ENABLED=false",
+               "CSHEALTHD_LOG_LEVEL=info"});  // "listening on" is an info line
+  o.log_path = dir_.path() / "serve.log";
+  testing::Daemon serve(o);
+  const auto port = serve.wait_listening();
+  ASSERT_NE(port, 0) << serve.log();
+  auto api = [&](const std::string& method, const std::string& path, const json& body = nullptr) {
+    http::ClientRequest r;
+    r.method = method;
+    r.url = "http://127.0.0.1:" + std::to_string(port) + path;
+    r.headers = {{"Authorization", "Bearer adm"}, {"Content-Type", "application/json"}};
+    if (!body.is_null()) r.body = body.dump();
+    r.timeout = 10s;
+    return http::fetch(r);
+  };
+  const std::string a = ids_[0];
+  const std::string base = "/v1/companies/" + a + "/snoozes";
+  auto set =
+      api("POST", base,
+          {{"rule", "usage_drop"}, {"until", "2026-12-20"}, {"reason", "QBR booked"}, {"author", "lead"}});
+  ASSERT_EQ(set.status, 201) << set.body;
+  EXPECT_EQ(json::parse(set.body)["snooze"]["rule"], "usage_drop");
+  EXPECT_EQ(api("POST", base, {{"rule", "no_such_rule"}, {"until", "2026-12-20"}, {"reason", "x"}}).status,
+            400);
+  EXPECT_EQ(api("POST", base, {{"rule", "usage_drop"}, {"until", "2020-01-01"}, {"reason", "x"}}).status,
+            400);
+  EXPECT_EQ(api("POST", base, {{"rule", "usage_drop"}, {"until", "2026-12-20"}}).status, 400);  // no reason
+  EXPECT_EQ(
+      api("POST", base, {{"rule", "usage_drop"}, {"until", "2026-12-20"}, {"reason", "x"}, {"bogus", 1}})
+          .status,
+      400);
+  EXPECT_EQ(api("POST", "/v1/companies/999/snoozes",
+                {{"rule", "usage_drop"}, {"until", "2026-12-20"}, {"reason", "x"}})
+                .status,
+            404);
+  const auto listed = json::parse(api("GET", base).body)["snoozes"];
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0]["reason"], "QBR booked");
+  EXPECT_EQ(api("DELETE", base + "/usage_drop?author=lead").status, 204);
+  EXPECT_EQ(api("DELETE", base + "/usage_drop").status, 404);
+  EXPECT_EQ(json::parse(api("GET", base).body)["snoozes"][0]["revoked"], true);  // kept: the audit trail
+
+  const auto outbox = api("GET", "/v1/outbox?state=done&limit=5");
+  ASSERT_EQ(outbox.status, 200) << outbox.body;
+  const auto page = json::parse(outbox.body);
+  ASSERT_EQ(page["items"].size(), 5u);
+  EXPECT_GT(page["counts"]["done"].get<long long>(), 5);
+  EXPECT_TRUE(page.contains("next_before"));
+  EXPECT_EQ(api("GET", "/v1/outbox?state=lost").status, 400);
+  EXPECT_EQ(api("GET", "/v1/outbox?limit=0").status, 400);
+  const auto done_id = std::to_string(page["items"][0]["id"].get<long long>());
+  EXPECT_EQ(api("POST", "/v1/outbox/" + done_id + "/retry").status, 409);  // only dead items
+  EXPECT_EQ(api("POST", "/v1/outbox/99999999/retry").status, 404);
+  exec_sql("UPDATE outbox SET state = 'dead', error = 'test' WHERE id = " + done_id);
+  const auto retried = api("POST", "/v1/outbox/" + done_id + "/retry");
+  ASSERT_EQ(retried.status, 200) << retried.body;
+  EXPECT_EQ(json::parse(retried.body)["item"]["state"], "pending");
+  EXPECT_EQ(api("GET", "/v1/outbox", nullptr).status, 200);
 }
 
 INSTANTIATE_TEST_SUITE_P(UniqueTaskKeys, WritebackGovernanceTest, ::testing::Values(true));
