@@ -22,20 +22,8 @@ constexpr std::int32_t kDay = 20'619;  // 2026-06-15
 
 class ScoringTest : public ::testing::Test {
  protected:
-  void exec(const std::string& sql) {
-    db_.with_connection("t", [&](pqxx::connection& c) {
-      pqxx::work tx(c);
-      tx.exec(sql);
-      tx.commit();
-    });
-  }
-  std::string text(const std::string& sql) {
-    return db_.with_connection("t", [&](pqxx::connection& c) {
-      pqxx::read_transaction tx(c);
-      const auto r = tx.exec(sql);
-      return r.empty() || r[0][0].is_null() ? std::string("<null>") : r[0][0].as<std::string>();
-    });
-  }
+  void exec(const std::string& sql) { testing::exec_sql(db_, sql); }
+  std::string text(const std::string& sql) { return testing::first_text(db_, sql); }
   // A CRM record as the sync stores it: raw properties are not read by scoring, typed fields are.
   void object(const std::string& type, std::int64_t id, const json& fields,
               const std::string& created = "2026-01-01", bool archived = false) {

@@ -62,13 +62,7 @@ class SyncTest : public ::testing::Test {
       return h;
     };
   }
-  std::string text(const std::string& sql) {
-    return db_.with_connection("t", [&](pqxx::connection& c) {
-      pqxx::read_transaction tx(c);
-      const auto r = tx.exec(sql);
-      return r.empty() || r[0][0].is_null() ? std::string("<null>") : r[0][0].as<std::string>();
-    });
-  }
+  std::string text(const std::string& sql) { return testing::first_text(db_, sql); }
   ObjectSpec spec(const std::string& type) {
     for (auto& s : default_specs()) {
       if (s.type == type) return s;

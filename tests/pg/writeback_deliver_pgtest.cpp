@@ -31,20 +31,8 @@ class DeliverTest : public ::testing::Test {
     client_ =
         std::make_unique<hubspot::HubSpotClient>(*transport_, *budget_, fake_, Secret("T"), metrics_, co);
   }
-  void exec(const std::string& sql) {
-    db_.with_connection("t", [&](pqxx::connection& c) {
-      pqxx::work tx(c);
-      tx.exec(sql);
-      tx.commit();
-    });
-  }
-  std::string text(const std::string& sql) {
-    return db_.with_connection("t", [&](pqxx::connection& c) {
-      pqxx::read_transaction tx(c);
-      const auto r = tx.exec(sql);
-      return r.empty() || r[0][0].is_null() ? std::string("<null>") : r[0][0].as<std::string>();
-    });
-  }
+  void exec(const std::string& sql) { testing::exec_sql(db_, sql); }
+  std::string text(const std::string& sql) { return testing::first_text(db_, sql); }
   void outbox_properties(const std::string& company, const json& props) {
     exec("INSERT INTO outbox (key, kind, company_id, payload) VALUES ('props:" + company +
          ":t1', 'properties', " + company + ", '" + json{{"properties", props}}.dump() + "')");

@@ -92,4 +92,20 @@ TestDatabase::~TestDatabase() {
   }
 }
 
+void exec_sql(store::Database& db, const std::string& sql) {
+  db.with_connection("test", [&](pqxx::connection& c) {
+    pqxx::work tx(c);
+    tx.exec(sql);
+    tx.commit();
+  });
+}
+
+std::string first_text(store::Database& db, const std::string& sql) {
+  return db.with_connection("test", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c);
+    const auto r = tx.exec(sql);
+    return r.empty() || r[0][0].is_null() ? std::string("<null>") : r[0][0].as<std::string>();
+  });
+}
+
 }  // namespace cshealthd::testing

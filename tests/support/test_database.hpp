@@ -2,6 +2,8 @@
 #include <memory>
 #include <string>
 
+#include "cshealthd/store/database.hpp"
+
 namespace cshealthd::testing {
 
 // A database of its own for one test, in the cluster the test run shares (see pg_harness.cpp), dropped
@@ -24,5 +26,10 @@ class TestDatabase {
   std::string name_;
   std::string conninfo_;
 };
+
+// One statement in a transaction of its own, on a pooled connection of `db`.
+void exec_sql(store::Database& db, const std::string& sql);
+// The first column of the first row as text: "<null>" when there is no row or it is NULL.
+std::string first_text(store::Database& db, const std::string& sql);
 
 }  // namespace cshealthd::testing
