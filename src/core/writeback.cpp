@@ -257,9 +257,12 @@ Plan Planner::plan(const PlanContext& ctx, const std::vector<PlanCompany>& compa
             e.cleared_since.reset();
             changed_episode = true;
           }
+          // A snoozed rule escalates nothing either, until its date.
+          const auto snooze = snoozed_until.find({c.id, rule.name});
+          const bool snoozed = snooze != snoozed_until.end() && snooze->second >= ctx.day;
           const bool due_follow =
               rule.follow_through && rule.assignee == Assignee::kOwner && !e.task_key.empty() &&
-              e.task_open && !e.escalated && !e.closed &&
+              e.task_open && !e.escalated && !e.closed && !snoozed &&
               cal.business_days_between(e.opened_day, ctx.day) >= config_.follow_through_days;
           if (due_follow) {
             const std::string assignee = c.manager_id.empty() ? c.owner_id : c.manager_id;

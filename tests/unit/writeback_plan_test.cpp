@@ -346,6 +346,15 @@ TEST(PlannerTest, EscalatesAnAlertStillOpenAfterFiveBusinessDays) {
   EXPECT_EQ(e.tasks[0].owner_id, "900");
   EXPECT_EQ(e.tasks[0].subject, "open 5 days: Co1");
   EXPECT_TRUE(w.run({company(1, 55)}).tasks.empty());  // once
+  // Snoozed, an open alert is not escalated until the snooze ends.
+  World w3;
+  w3.day = d("2026-11-30");
+  w3.run({company(1, 55)});  // Tuesday 12-01
+  w3.snoozes.push_back({1, "score_below_60", d("2026-12-08")});
+  for (int i = 0; i < 4; ++i) w3.run({company(1, 55)});
+  EXPECT_TRUE(w3.run({company(1, 55)}, 2).tasks.empty());  // Monday 12-07
+  EXPECT_TRUE(w3.run({company(1, 55)}).tasks.empty());     // Tuesday 12-08: 5 days, but snoozed
+  EXPECT_EQ(w3.run({company(1, 55)}).tasks.size(), 1u);    // 12-09: the snooze is over
   // A task the CSM completed in time is not escalated.
   World w2;
   w2.run({company(1, 55)});
