@@ -66,9 +66,10 @@ Components::Components(const config::Config& config, ComponentOptions options)
   // Scorecards first: an invalid one is a config error (exit 2) before anything starts.
   if (options.scoring)
     scoring_ = std::make_unique<scoring::ScoringConfig>(scoring::load_scoring_config(config));
-  if (options.writeback)
-    writeback_ = std::make_unique<writeback::Settings>(
-        writeback::load_settings(config, load_schedule_options(config).zone));
+  if (options.writeback) {
+    schedule_ = std::make_unique<pipeline::ScheduleOptions>(load_schedule_options(config));
+    writeback_ = std::make_unique<writeback::Settings>(writeback::load_settings(config, schedule_->zone));
+  }
   database_runtime_ = std::make_unique<DatabaseRuntime>(config);
   migrator_ = std::make_unique<store::Migrator>(database_runtime_->conninfo(), store::embedded_migrations(),
                                                 migrator_options(config));
@@ -137,6 +138,11 @@ const scoring::ScoringConfig& Components::scoring() const {
 const writeback::Settings& Components::writeback() const {
   if (!writeback_) throw std::logic_error("components: built without the write-back settings");
   return *writeback_;
+}
+
+const pipeline::ScheduleOptions& Components::schedule() const {
+  if (!schedule_) throw std::logic_error("components: built without the schedule");
+  return *schedule_;
 }
 
 hubspot::RateBudget& Components::rate_budget() {

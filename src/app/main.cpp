@@ -16,13 +16,13 @@
 #include "cshealthd/app/service.hpp"
 #include "cshealthd/app/sync_command.hpp"
 #include "cshealthd/app/writeback_command.hpp"
-#include "cshealthd/writeback/settings.hpp"
 #include "cshealthd/base/log.hpp"
 #include "cshealthd/base/process.hpp"
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/errors.hpp"
 #include "cshealthd/store/migrations.hpp"
+#include "cshealthd/writeback/settings.hpp"
 #include "version.hpp"
 
 namespace {
@@ -102,7 +102,7 @@ int cmd_migrate(const Config& config, bool status_only) {
 
 int cmd_config_check(const Config& config, const std::string& source) {
   const auto scoring = cshealthd::scoring::load_scoring_config(config);  // scorecards are config too
-  const auto schedule = cshealthd::app::load_schedule_options(config);    // so are the cron and the zone
+  const auto schedule = cshealthd::app::load_schedule_options(config);   // so are the cron and the zone
   const auto writeback = cshealthd::writeback::load_settings(config, schedule.zone);  // and the alert rules
   std::cout << "config OK (" << (source.empty() ? "defaults + environment" : source) << ")\n"
             << cshealthd::config::describe(config) << "scorecards:";

@@ -41,8 +41,9 @@ void Service::start() {
   co.pool_size = config_.database.pool_size + config_.jobs.workers * (config_.sync.parallelism + 3);
   co.hubspot = !config_.hubspot.token.empty();
   co.writeback = true;
-  const auto schedule = load_schedule_options(config_);  // a bad cron or zone: exit 2 before anything starts
+  // A bad cron, zone or alerts file is a ConfigError (exit 2) before the database starts.
   components_ = std::make_unique<Components>(config_, co);
+  const auto& schedule = components_->schedule();
   auto& metrics_ = components_->metrics();
   metrics_
       .gauge("cshealthd_build_info", "Build of the running binary",
@@ -102,8 +103,8 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
     writeback_ = std::make_unique<writeback::Writeback>(
         c.db(), c.writeback(), [&c] { return c.hubspot_client(); }, c.metrics(), c.clock());
   }
-  pipeline_ = std::make_unique<pipeline::Pipeline>(c.db(), *sync_job_, *score_job_, writeback_.get(), c.clock(),
-                                                   c.metrics());
+  pipeline_ = std::make_unique<pipeline::Pipeline>(c.db(), *sync_job_, *score_job_, writeback_.get(),
+                                                   c.clock(), c.metrics());
   job_workers_->handle(pipeline::kPipelineJob,
                        [this](pipeline::JobContext& ctx) { return (*pipeline_)(ctx); });
   scheduler_ =

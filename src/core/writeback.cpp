@@ -169,7 +169,7 @@ Plan Planner::plan(const PlanContext& ctx, const std::vector<PlanCompany>& compa
     auto& u = snoozed_until[{s.company_id, s.rule}];
     u = std::max(u, s.until_day);
   }
-  const std::string day_text = ctx.locale_date.empty() ? format_day(ctx.day) : ctx.locale_date;
+  const std::string day_text = format_day(ctx.day);
 
   Plan p;
   std::vector<Candidate> candidates;

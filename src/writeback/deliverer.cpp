@@ -98,30 +98,36 @@ class Run {
     });
   }
 
+  // Items done, with the HubSpot id of those that have one, in one statement.
   void mark_done(const std::vector<std::int64_t>& ids,
                  const std::map<std::int64_t, std::string>& hubspot_ids = {}, const std::string& note = {}) {
     if (ids.empty()) return;
+    std::vector<std::string> hs;
+    for (const auto id : ids) {
+      const auto h = hubspot_ids.find(id);
+      hs.push_back(h == hubspot_ids.end() ? std::string() : h->second);
+    }
     db_.with_retry("outbox_done", [&](pqxx::connection& c) {
       pqxx::work tx(c, "outbox_done");
-      std::vector<std::int64_t> plain;
-      for (const auto id : ids) {
-        const auto h = hubspot_ids.find(id);
-        if (h == hubspot_ids.end()) continue;
-        tx.exec_params(
-            "UPDATE outbox SET state = 'done', hubspot_id = $2, done_at = now(), updated_at = now(), "
-            "error = NULL WHERE id = $1",
-            id, h->second);
-      }
-      for (const auto id : ids) {
-        if (!hubspot_ids.count(id)) plain.push_back(id);
-      }
-      if (!plain.empty()) {
-        tx.exec_params(
-            "UPDATE outbox SET state = 'done', done_at = now(), updated_at = now(), error = $2 "
-            "WHERE id = ANY($1::bigint[])",
-            store::bigint_array(plain),
-            store::nullable(note.empty() ? std::optional<std::string>() : std::optional<std::string>(note)));
-      }
+      tx.exec_params(
+          "UPDATE outbox o SET state = 'done', hubspot_id = coalesce(nullif(d.hubspot_id, ''), "
+          "o.hubspot_id), "
+          "done_at = now(), updated_at = now(), error = $3 "
+          "FROM unnest($1::bigint[], $2::text[]) AS d (id, hubspot_id) WHERE o.id = d.id",
+          store::bigint_array(ids), store::text_array(hs),
+          store::nullable(note.empty() ? std::optional<std::string>() : std::optional<std::string>(note)));
+      tx.commit();
+    });
+  }
+
+  // One state change of items (`set`: the SET list; `also`: a further condition), in its own transaction.
+  void update_items(const char* name, const std::string& set, const std::vector<std::int64_t>& ids,
+                    const std::string& also = {}) {
+    if (ids.empty()) return;
+    db_.with_retry(name, [&](pqxx::connection& c) {
+      pqxx::work tx(c, name);
+      tx.exec_params("UPDATE outbox SET " + set + ", updated_at = now() WHERE id = ANY($1::bigint[])" + also,
+                     store::bigint_array(ids));
       tx.commit();
     });
   }
@@ -163,22 +169,14 @@ class Run {
 
   // ---- properties ----
   bool properties_page() {
-    const auto companies = db_.with_retry("outbox_property_companies", [&](pqxx::connection& c) {
-      pqxx::read_transaction tx(c, "outbox_property_companies");
-      std::vector<std::int64_t> out;
-      for (const auto& r :
-           tx.exec_params("SELECT DISTINCT company_id FROM outbox WHERE kind = 'properties' AND "
-                          "state = 'pending' ORDER BY 1 LIMIT $1",
-                          static_cast<std::int64_t>(kBatch)))
-        out.push_back(r[0].as<std::int64_t>());
-      return out;
-    });
-    if (companies.empty()) return false;
+    // Every pending update of the next 100 companies.
     const auto items =
         fetch("outbox_properties",
-              "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = 'properties' "
-              "AND state = 'pending' AND company_id = ANY($1::bigint[]) ORDER BY id",
-              store::bigint_array(companies));
+              "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = "
+              "'properties' AND state = 'pending' AND company_id IN (SELECT DISTINCT company_id FROM "
+              "outbox WHERE kind = 'properties' AND state = 'pending' ORDER BY 1 LIMIT $1) ORDER BY id",
+              std::to_string(kBatch));
+    if (items.empty()) return false;
     // Several pending updates of one company (runs that planned while HubSpot was down) go as one: the
     // later value of a property wins, as it would have had they gone in order.
     std::map<std::int64_t, std::pair<json, std::vector<std::int64_t>>> merged;
@@ -301,14 +299,8 @@ class Run {
   }
 
   void mark_sending(const std::vector<Item>& items) {
-    db_.with_retry("outbox_sending", [&](pqxx::connection& c) {
-      pqxx::work tx(c, "outbox_sending");
-      tx.exec_params(
-          "UPDATE outbox SET state = 'sending', attempts = attempts + 1, sent_at = now(), "
-          "updated_at = now() WHERE id = ANY($1::bigint[])",
-          store::bigint_array(ids_of(items)));
-      tx.commit();
-    });
+    update_items("outbox_sending", "state = 'sending', attempts = attempts + 1, sent_at = now()",
+                 ids_of(items));
   }
 
   // The ids of the tasks an answer lists, by their key property.
@@ -446,14 +438,8 @@ class Run {
   }
 
   void back_to_pending(const std::vector<Item>& items) {
-    db_.with_retry("outbox_pending", [&](pqxx::connection& c) {
-      pqxx::work tx(c, "outbox_pending");
-      tx.exec_params(
-          "UPDATE outbox SET state = 'pending', attempts = greatest(attempts - 1, 0), updated_at = now() "
-          "WHERE id = ANY($1::bigint[]) AND state = 'sending'",
-          store::bigint_array(ids_of(items)));
-      tx.commit();
-    });
+    update_items("outbox_pending", "state = 'pending', attempts = greatest(attempts - 1, 0)", ids_of(items),
+                 " AND state = 'sending'");
   }
 
   // Search mode: creates in doubt for longer than the search lag are looked for by key; found ones are
@@ -500,14 +486,7 @@ class Run {
     for (const auto& i : missing) (i.attempts >= s_.max_attempts ? dead.push_back(i.id) : again.push_back(i));
     mark_dead(dead, "created " + std::to_string(s_.max_attempts) + " times without an answer, and not found",
               "task");
-    if (!again.empty()) {
-      db_.with_retry("outbox_recreate", [&](pqxx::connection& c) {
-        pqxx::work tx(c, "outbox_recreate");
-        tx.exec_params("UPDATE outbox SET state = 'pending', updated_at = now() WHERE id = ANY($1::bigint[])",
-                       store::bigint_array(ids_of(again)));
-        tx.commit();
-      });
-    }
+    update_items("outbox_recreate", "state = 'pending'", ids_of(again));
     return true;
   }
 
@@ -668,7 +647,6 @@ DeliveryReport Deliverer::run(hubspot::HubSpotClient& client, std::stop_token st
   Run(db_, settings_, metrics_, clock_, client, stop, report)(mode);
   report.calls = client.stats().calls - before.calls;
   report.rate_limited = client.stats().rate_limited - before.rate_limited;
-  report.retries = client.stats().retries - before.retries;
   return report;
 }
 

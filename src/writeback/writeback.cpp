@@ -132,9 +132,10 @@ PlanResult Writeback::plan(std::int32_t day, const std::optional<std::vector<std
   const auto& n = result.plan.counts;
   spdlog::info(
       "writeback: planned {} companies for {}: {} property updates, {} tasks ({} alerts, {} digested, {} "
-      "escalations), {} closes, {} snoozed{}",
+      "escalations), {} closes, {} snoozed; {} open tasks' status read{}",
       result.companies, core::format_day(day), result.plan.properties.size(), result.plan.tasks.size(),
-      n.alerts, n.digested, n.escalations, n.closes, n.snoozed, dry_run ? " (dry run)" : "");
+      n.alerts, n.digested, n.escalations, n.closes, n.snoozed, result.open_tasks_checked,
+      dry_run ? " (dry run)" : "");
   return result;
 }
 

@@ -21,7 +21,9 @@ struct ComponentOptions {
   bool migrate = true;   // apply pending migrations at start (when database.migrate_on_start says so)
   bool hubspot = false;  // the rate budget and clients (needs hubspot.token: ConfigError otherwise)
   bool scoring = true;   // load the scorecards (a command that never scores does without)
-  bool writeback = false;  // load the write-back section's files (alert rules, templates, holidays)
+  // Load the schedule section and the write-back files (alert rules, templates, holidays): `serve` and
+  // the write-back commands.
+  bool writeback = false;
 };
 
 // The schedule section, parsed: the cron expression and the zone from the tz database. ConfigError
@@ -45,6 +47,7 @@ class Components {
   Clock& clock() { return *clock_; }
   const scoring::ScoringConfig& scoring() const;
   const writeback::Settings& writeback() const;
+  const pipeline::ScheduleOptions& schedule() const;
   DatabaseRuntime& database_runtime() { return *database_runtime_; }
   store::Migrator& migrator() { return *migrator_; }
   store::Database& db() { return *db_; }
@@ -61,6 +64,7 @@ class Components {
   metrics::Registry metrics_;
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<scoring::ScoringConfig> scoring_;
+  std::unique_ptr<pipeline::ScheduleOptions> schedule_;
   std::unique_ptr<writeback::Settings> writeback_;
   std::unique_ptr<DatabaseRuntime> database_runtime_;
   std::unique_ptr<store::Migrator> migrator_;

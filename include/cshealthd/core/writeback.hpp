@@ -116,9 +116,8 @@ struct Snooze {
 };
 
 struct PlanContext {
-  std::int32_t day = 0;     // the scoring day
-  EpochMs now_ms = 0;       // the run's time: cs_health_updated_at
-  std::string locale_date;  // the day as shown in tasks ("" = YYYY-MM-DD)
+  std::int32_t day = 0;  // the scoring day
+  EpochMs now_ms = 0;    // the run's time: cs_health_updated_at
   const BusinessCalendar* calendar = nullptr;
   const TimeZone* zone = nullptr;            // due dates are local; nullptr: UTC
   std::map<std::string, int> created_today;  // alert tasks already created today, per assignee

@@ -35,7 +35,7 @@ struct DeliveryReport {
   std::uint64_t tasks_created = 0;   // tasks HubSpot created
   std::uint64_t tasks_existing = 0;  // tasks found already there (upsert new:false, or by search)
   std::uint64_t closed = 0, slack = 0, dead = 0, in_doubt = 0;
-  std::uint64_t calls = 0, rate_limited = 0, retries = 0;
+  std::uint64_t calls = 0, rate_limited = 0;
   bool interrupted = false;
   std::string task_mode;
 };

@@ -31,7 +31,6 @@ class Writeback {
             metrics::Registry& metrics, Clock& clock);
 
   const Settings& settings() const { return settings_; }
-  WritebackStore& store() { return store_; }
 
   // Asks HubSpot which open alert tasks are still open (100 per call), then plans `day` for the companies
   // in `only` (all when none). Unless `dry_run`, records the plan in one transaction (with whatever
