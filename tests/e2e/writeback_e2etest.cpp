@@ -562,6 +562,23 @@ TEST_P(WritebackSlackTest, RedAlertsArePostedOnceAndAFailedPostIsRetried) {
   EXPECT_EQ(scalar("SELECT count(*) FROM outbox WHERE kind = 'slack' AND state <> 'done'"), 0);
 }
 
+TEST_P(WritebackSlackTest, AnUnreachableWebhookKeepsItsUrlOutOfLogsAndErrors) {
+  // Nothing listens on port 1: the post fails in the transport (whose messages can name the request's path).
+  const std::vector<std::string> slack = {
+      "CSHEALTHD_WRITEBACK_SLACK_WEBHOOK_URL=http://127.0.0.1:1/services/T000/B000/s3cr3t-path",
+      "CSHEALTHD_LOG_LEVEL=info"};
+  set_score(ids_[0], 30);
+  const auto score = testing::run_cshealthd({"score", "--as-of", "2026-12-07"}, env(slack));
+  ASSERT_EQ(score.status, 0) << score.output;
+  const auto p = plan(slack);
+  ASSERT_EQ(p.status, 0) << p.output;
+  EXPECT_THAT(p.output, HasSubstr("Slack post failed"));
+  EXPECT_THAT(p.output, ::testing::Not(HasSubstr("s3cr3t")));
+  EXPECT_EQ(scalar("SELECT count(*) FROM outbox WHERE error LIKE '%s3cr3t%'"), 0);
+  EXPECT_GT(scalar("SELECT count(*) FROM outbox WHERE kind = 'slack' AND state = 'pending' AND attempts = 1"),
+            0);
+}
+
 INSTANTIATE_TEST_SUITE_P(UniqueTaskKeys, WritebackSlackTest, ::testing::Values(true));
 
 // A portal whose property of the same name has another type: the run stops, saying what to fix.
