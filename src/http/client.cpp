@@ -15,6 +15,7 @@ namespace {
 
 struct ParsedUrl {
   std::string host, port, target;
+  std::string authority;  // host[:port] as the URL has it: the Host header (RFC 9110 §7.2)
 };
 
 bool parse_url(const std::string& url, ParsedUrl& out) {
@@ -23,6 +24,7 @@ bool parse_url(const std::string& url, ParsedUrl& out) {
   const auto rest = url.substr(scheme.size());
   const auto slash = rest.find('/');
   const auto authority = rest.substr(0, slash);
+  out.authority = authority;
   out.target = slash == std::string::npos ? "/" : rest.substr(slash);
   const auto colon = authority.rfind(':');
   if (colon == std::string::npos) {
@@ -55,7 +57,7 @@ ClientResponse fetch(const ClientRequest& request) {
   beast::tcp_stream stream(ioc);
   beast::flat_buffer buffer;
   bhttp::request<bhttp::string_body> req(bhttp::string_to_verb(request.method), url.target, 11);
-  req.set(bhttp::field::host, url.host);
+  req.set(bhttp::field::host, url.authority);
   req.set(bhttp::field::user_agent, "cshealthd");
   for (const auto& [k, v] : request.headers) req.set(k, v);
   req.body() = request.body;
