@@ -632,7 +632,7 @@ TEST(WebhookTest, SignedDeliveryIsRetriedUntilAccepted) {
 TEST_F(SimTest, DealStageChangesEmitWebhookEvents) {
   start();
   std::vector<json> events;
-  sim_->simulator().on_deal_stage_change([&](json e) { events.push_back(std::move(e)); });
+  sim_->simulator().on_change([&](json e) { events.push_back(std::move(e)); });
   const auto deal = body(call("POST", "/crm/v3/objects/deals",
                               {{"properties", {{"dealname", "d"}, {"dealstage", "contractsent"}}}}));
   const std::string id = deal["id"];

@@ -312,7 +312,24 @@ json parse_body(const Request& req, std::optional<Response>& error) {
 void collect_stage_event(const TypeInfo& t, const Record& r, bool stage_written, std::vector<json>& events) {
   if (t.name != "deals" || !stage_written) return;
   if (const std::string* stage = r.get("dealstage"))
-    events.push_back({{"objectId", r.id}, {"propertyValue", *stage}});
+    events.push_back({{"objectId", r.id},
+                      {"subscriptionType", "deal.propertyChange"},
+                      {"propertyName", "dealstage"},
+                      {"propertyValue", *stage}});
+}
+
+// And company.propertyChange for each property an update changed (HubSpot sends those subscribed to;
+// the simulator sends them all and the service keeps the ones it reads).
+void collect_company_events(const TypeInfo& t, const Record& r, const std::vector<std::string>& changed,
+                            std::vector<json>& events) {
+  if (t.name != "companies") return;
+  for (const auto& name : changed) {
+    const std::string* value = r.get(name);
+    events.push_back({{"objectId", r.id},
+                      {"subscriptionType", "company.propertyChange"},
+                      {"propertyName", name},
+                      {"propertyValue", value ? *value : std::string()}});
+  }
 }
 
 bool contains(const std::vector<std::string>& names, const std::string& name) {
@@ -501,7 +518,7 @@ Response Simulator::create(const Request& req) {
     collect_stage_event(*t, r, true, events);
     out = Response::json(201, record_json(*portal_, *t, r, View{}));
   }
-  emit_deal_events(events);
+  emit_events(events);
   return out;
 }
 
@@ -523,9 +540,10 @@ Response Simulator::patch(const Request& req) {
     if (auto bad = read_props(s, body.value("properties", json::object()), props)) return *bad;
     const auto changed = portal_->update(*t, it->second, props, now());
     collect_stage_event(*t, it->second, contains(changed, "dealstage"), events);
+    collect_company_events(*t, it->second, changed, events);
     out = Response::json(200, record_json(*portal_, *t, it->second, View{}));
   }
-  emit_deal_events(events);
+  emit_events(events);
   return out;
 }
 
@@ -680,6 +698,7 @@ Response Simulator::batch(const Request& req) {
       if (op == "update" || op == "upsert") {
         const auto changed = portal_->update(*t, *r, props[i], now());
         collect_stage_event(*t, *r, contains(changed, "dealstage"), events);
+        collect_company_events(*t, *r, changed, events);
       }
       if (op == "archive") {
         portal_->archive(*t, *r, now());
@@ -705,7 +724,7 @@ Response Simulator::batch(const Request& req) {
       out = Response::json(status, env);
     }
   }
-  emit_deal_events(events);
+  emit_events(events);
   return out;
 }
 
@@ -1020,7 +1039,12 @@ Response Simulator::owners(const Request& req) {
   const Offset page = offset_of(req, 100, 500);
   std::lock_guard lock(mutex_);
   json results = json::array();
-  const auto& all = portal_->owners;
+  // As HubSpot: archived owners (people who left) only with archived=true.
+  const bool archived = req.query.count("archived") && req.query.at("archived") == "true";
+  std::vector<json> all;
+  for (const auto& o : portal_->owners) {
+    if (o.value("archived", false) == archived) all.push_back(o);
+  }
   for (std::size_t i = page.after; i < all.size() && results.size() < page.limit; ++i) {
     results.push_back(all[i]);
   }
@@ -1096,7 +1120,7 @@ Response Simulator::sim_requests(const Request& req) {
   return Response::json(200, {{"requests", out}, {"last", log_seq_}});
 }
 
-void Simulator::emit_deal_events(std::vector<json>& events) {
+void Simulator::emit_events(std::vector<json>& events) {
   if (!sink_ || events.empty()) return;
   for (auto& e : events) {
     const std::int64_t seq = event_seq_++;
@@ -1105,9 +1129,7 @@ void Simulator::emit_deal_events(std::vector<json>& events) {
     e["portalId"] = options_.portal_id;
     e["appId"] = options_.app_id;
     e["occurredAt"] = now();
-    e["subscriptionType"] = "deal.propertyChange";
     e["attemptNumber"] = 0;
-    e["propertyName"] = "dealstage";
     e["changeSource"] = "API";
     sink_(std::move(e));
   }
@@ -1130,31 +1152,41 @@ json Simulator::dump_state() {
 void Simulator::add_routes(http::Router& r) {
   using std::placeholders::_1;
   auto api = [this](auto member) { return guarded(Kind::kApi, std::bind(member, this, _1)); };
-  r.add("GET", "/crm/v3/objects/{type}", api(&Simulator::list));
-  r.add("POST", "/crm/v3/objects/{type}", api(&Simulator::create));
-  r.add("POST", "/crm/v3/objects/{type}/search",
+  // Every CRM route in both spellings: /crm/v3/objects/... (v4 for associations) and the dated
+  // /crm/objects/2026-03/... that HubSpot serves since 2026.
+  auto crm = [&r](const std::string& method, const std::string& v3, http::Handler handler) {
+    r.add(method, v3, handler);
+    const auto api_start = v3.find('/', 5) + 1;  // after "/crm/vN/"
+    const auto api_end = v3.find('/', api_start);
+    const std::string name = v3.substr(api_start, api_end == std::string::npos ? std::string::npos : api_end - api_start);
+    const std::string rest = api_end == std::string::npos ? std::string() : v3.substr(api_end);
+    r.add(method, "/crm/" + name + "/{api_version}" + rest, std::move(handler));
+  };
+  crm("GET", "/crm/v3/objects/{type}", api(&Simulator::list));
+  crm("POST", "/crm/v3/objects/{type}", api(&Simulator::create));
+  crm("POST", "/crm/v3/objects/{type}/search",
         guarded(Kind::kSearch, std::bind(&Simulator::search, this, _1)));
-  r.add("GET", "/crm/v3/objects/{type}/{id}", api(&Simulator::get));
-  r.add("PATCH", "/crm/v3/objects/{type}/{id}", api(&Simulator::patch));
-  r.add("DELETE", "/crm/v3/objects/{type}/{id}", api(&Simulator::archive));
-  r.add("POST", "/crm/v3/objects/{type}/batch/{op}", api(&Simulator::batch));
-  r.add("POST", "/crm/v3/objects/{type}/merge", api(&Simulator::merge));
-  r.add("GET", "/crm/v4/objects/{from}/{id}/associations/{to}", api(&Simulator::assoc_list));
-  r.add("POST", "/crm/v4/associations/{from}/{to}/batch/read", api(&Simulator::assoc_batch_read));
-  r.add("POST", "/crm/v4/associations/{from}/{to}/batch/associate/default",
+  crm("GET", "/crm/v3/objects/{type}/{id}", api(&Simulator::get));
+  crm("PATCH", "/crm/v3/objects/{type}/{id}", api(&Simulator::patch));
+  crm("DELETE", "/crm/v3/objects/{type}/{id}", api(&Simulator::archive));
+  crm("POST", "/crm/v3/objects/{type}/batch/{op}", api(&Simulator::batch));
+  crm("POST", "/crm/v3/objects/{type}/merge", api(&Simulator::merge));
+  crm("GET", "/crm/v4/objects/{from}/{id}/associations/{to}", api(&Simulator::assoc_list));
+  crm("POST", "/crm/v4/associations/{from}/{to}/batch/read", api(&Simulator::assoc_batch_read));
+  crm("POST", "/crm/v4/associations/{from}/{to}/batch/associate/default",
         api(&Simulator::assoc_batch_associate));
-  r.add("PUT", "/crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}",
+  crm("PUT", "/crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}",
         guarded(Kind::kApi, [this](const Request& q) { return assoc_put(q, false); }));
-  r.add("PUT", "/crm/v4/objects/{from}/{id}/associations/{to}/{toId}",
+  crm("PUT", "/crm/v4/objects/{from}/{id}/associations/{to}/{toId}",
         guarded(Kind::kApi, [this](const Request& q) { return assoc_put(q, true); }));
-  r.add("GET", "/crm/v3/properties/{type}/groups", api(&Simulator::groups));
-  r.add("POST", "/crm/v3/properties/{type}/groups", api(&Simulator::groups));
-  r.add("GET", "/crm/v3/properties/{type}", api(&Simulator::properties_list));
-  r.add("POST", "/crm/v3/properties/{type}", api(&Simulator::property_create));
-  r.add("GET", "/crm/v3/properties/{type}/{name}", api(&Simulator::property_get));
-  r.add("GET", "/crm/v3/owners", api(&Simulator::owners));
-  r.add("GET", "/crm/v3/owners/", api(&Simulator::owners));
-  r.add("GET", "/crm/v3/pipelines/{type}", api(&Simulator::pipelines));
+  crm("GET", "/crm/v3/properties/{type}/groups", api(&Simulator::groups));
+  crm("POST", "/crm/v3/properties/{type}/groups", api(&Simulator::groups));
+  crm("GET", "/crm/v3/properties/{type}", api(&Simulator::properties_list));
+  crm("POST", "/crm/v3/properties/{type}", api(&Simulator::property_create));
+  crm("GET", "/crm/v3/properties/{type}/{name}", api(&Simulator::property_get));
+  crm("GET", "/crm/v3/owners", api(&Simulator::owners));
+  crm("GET", "/crm/v3/owners/", api(&Simulator::owners));
+  crm("GET", "/crm/v3/pipelines/{type}", api(&Simulator::pipelines));
 
   // Inspection for tests: no auth, no limits, no faults, not logged.
   r.add("GET", "/__sim/objects/{type}", std::bind(&Simulator::sim_objects, this, _1));

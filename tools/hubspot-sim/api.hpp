@@ -40,8 +40,9 @@ class Simulator {
 
   EpochMs now() const;  // simulated time: the wall clock plus an offset moved by POST /__sim/clock
   void advance_clock(EpochMs delta_ms) { clock_offset_ += delta_ms; }
-  // Called (outside the portal lock) for every change of a deal's dealstage made through the API.
-  void on_deal_stage_change(EventSink sink) { sink_ = std::move(sink); }
+  // Called (outside the portal lock) for every change made through the API that HubSpot would send a
+  // webhook for: a deal's dealstage written, a company property changed.
+  void on_change(EventSink sink) { sink_ = std::move(sink); }
   nlohmann::json dump_state();
   const SimOptions& options() const { return options_; }
 
@@ -79,7 +80,7 @@ class Simulator {
   http::Response sim_inject(const http::Request& req);
   http::Response sim_requests(const http::Request& req);
 
-  void emit_deal_events(std::vector<nlohmann::json>& events);
+  void emit_events(std::vector<nlohmann::json>& events);
 
   SimOptions options_;
   PortalFactory factory_;

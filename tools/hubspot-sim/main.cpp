@@ -8,6 +8,7 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -97,14 +98,42 @@ int serve(const ServeArgs& a) {
     }
   }
   sim::Simulator simulator(o, factory);
-  std::unique_ptr<sim::WebhookSender> webhooks;
-  if (!a.webhook_target.empty()) {
-    webhooks = std::make_unique<sim::WebhookSender>(sim::WebhookOptions{a.webhook_target, a.webhook_secret});
-    simulator.on_deal_stage_change([&webhooks](json e) { webhooks->enqueue(std::move(e)); });
-  }
+  // Where changes are sent as webhooks: from the command line, or set (and replaced) at run time with
+  // POST /__sim/webhooks {"target", "secret"} (a test starts the service after the simulator).
+  std::mutex webhooks_mutex;
+  std::shared_ptr<sim::WebhookSender> webhooks;
+  if (!a.webhook_target.empty())
+    webhooks = std::make_shared<sim::WebhookSender>(sim::WebhookOptions{a.webhook_target, a.webhook_secret});
+  simulator.on_change([&](json e) {
+    std::shared_ptr<sim::WebhookSender> sender;
+    {
+      std::lock_guard lock(webhooks_mutex);
+      sender = webhooks;
+    }
+    if (sender) sender->enqueue(std::move(e));
+  });
 
   http::Router router;
   simulator.add_routes(router);
+  router.add("POST", "/__sim/webhooks", [&](const http::Request& req) {
+    json body;
+    try {
+      body = json::parse(req.body);
+    } catch (const json::exception& e) {
+      return http::Response::error(400, "bad_request", e.what());
+    }
+    if (!body.is_object() || !body.value("target", json()).is_string())
+      return http::Response::error(400, "bad_request", "expected {\"target\": URL, \"secret\": S}");
+    auto sender = std::make_shared<sim::WebhookSender>(
+        sim::WebhookOptions{body["target"].get<std::string>(), body.value("secret", std::string())});
+    std::lock_guard lock(webhooks_mutex);
+    webhooks = sender;
+    return http::Response::json(200, {{"target", body["target"]}});
+  });
+  router.add("GET", "/__sim/webhooks", [&](const http::Request&) {
+    std::lock_guard lock(webhooks_mutex);
+    return http::Response::json(200, {{"delivered", webhooks ? webhooks->delivered() : 0}});
+  });
   WorkerPool workers(a.workers, "sim-workers");
   metrics::Registry metrics;
   const auto listen = config::parse_listen(a.listen, "--listen");
@@ -121,7 +150,10 @@ int serve(const ServeArgs& a) {
   sigwait(&signals, &sig);
   server.shutdown(std::chrono::seconds(5));
   workers.shutdown(std::chrono::seconds(5));
-  webhooks.reset();
+  {
+    std::lock_guard lock(webhooks_mutex);
+    webhooks.reset();
+  }
   if (!a.state_out.empty()) write_json(a.state_out, simulator.dump_state());
   return 0;
 }

@@ -51,7 +51,14 @@ const std::map<std::string, std::vector<PropSpec>>& standard_properties() {
         {"pipeline", "enumeration", "select", {}},
         {"amount", "number", "number", {}},
         {"closedate", "datetime", "date", {}},
-        {"hubspot_owner_id", "enumeration", "select", {}}}},
+        {"hubspot_owner_id", "enumeration", "select", {}},
+        // What sales hands over on a won deal (docs/hubspot-setup.md): the onboarding reads them.
+        {"cs_plan", "enumeration", "select", {"starter", "professional", "enterprise"}},
+        {"cs_mrr", "number", "number", {}},
+        {"cs_licensed_seats", "number", "number", {}},
+        {"cs_contract_start_date", "date", "date", {}},
+        {"cs_onboarding_goals", "string", "textarea", {}},
+        {"cs_success_kpis", "string", "textarea", {}}}},
       {"tickets",
        {{"subject", "string", "text", {}},
         {"content", "string", "textarea", {}},
@@ -193,6 +200,10 @@ int association_type_id(const std::string& from, const std::string& to) {
       {{"companies", "feedback_submissions"}, 929},
       {{"services", "companies"}, 792},
       {{"companies", "services"}, 793},
+      // Not published by HubSpot (the service links services to deals with associate/default, which needs
+      // no id); the simulator's own.
+      {{"services", "deals"}, 795},
+      {{"deals", "services"}, 796},
   };
   const auto it = ids.find({from, to});
   return it == ids.end() ? 0 : it->second;
