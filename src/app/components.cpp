@@ -69,6 +69,7 @@ Components::Components(const config::Config& config, ComponentOptions options)
   if (options.writeback) {
     schedule_ = std::make_unique<pipeline::ScheduleOptions>(load_schedule_options(config));
     writeback_ = std::make_unique<writeback::Settings>(writeback::load_settings(config, schedule_->zone));
+    onboarding_ = std::make_unique<onboarding::Settings>(onboarding::load_settings(config));
   }
   database_runtime_ = std::make_unique<DatabaseRuntime>(config);
   migrator_ = std::make_unique<store::Migrator>(database_runtime_->conninfo(), store::embedded_migrations(),
@@ -123,6 +124,7 @@ pipeline::ScheduleOptions load_schedule_options(const config::Config& config) {
   o.catch_up = s.catch_up;
   o.tick = std::chrono::milliseconds(s.tick_ms);
   o.max_attempts = config.jobs.max_attempts;
+  o.requested_refresh = config.webhook.enabled && config.webhook.refresh_on_change;
   return o;
 }
 
@@ -145,6 +147,11 @@ const pipeline::ScheduleOptions& Components::schedule() const {
   return *schedule_;
 }
 
+const onboarding::Settings& Components::onboarding() const {
+  if (!onboarding_) throw std::logic_error("components: built without the onboarding settings");
+  return *onboarding_;
+}
+
 hubspot::RateBudget& Components::rate_budget() {
   if (!budget_) throw std::logic_error("components: built without HubSpot");
   return *budget_;
@@ -160,6 +167,7 @@ sync::ClientHandle Components::hubspot_client() {
   co.max_attempts = h.max_attempts;
   co.rate_limit_wait = std::chrono::milliseconds(h.burst_interval_ms);
   co.max_retry_wait = std::chrono::milliseconds(h.max_retry_wait_ms);
+  co.api_version = h.api_version;
   sync::ClientHandle handle;
   handle.transport = hubspot::make_transport(to);
   handle.client = std::make_unique<hubspot::HubSpotClient>(*handle.transport, rate_budget(), *clock_, h.token,

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cshealthd/api/v1.hpp"
+#include "cshealthd/api/webhooks.hpp"
 #include "cshealthd/app/components.hpp"
 #include "cshealthd/app/score_command.hpp"
 #include "cshealthd/base/log.hpp"
@@ -59,6 +60,16 @@ void Service::start() {
                                           static_cast<std::size_t>(config_.http.worker_queue_limit));
   add_routes();
   add_v1_routes(schedule.zone);
+  if (config_.webhook.enabled) {
+    api::add_webhook_routes(
+        router_, api::WebhookDeps{components_->db(), components_->metrics(), components_->clock(),
+                                  config_.webhook.secret, config_.public_url,
+                                  static_cast<std::size_t>(config_.webhook.max_body_bytes),
+                                  static_cast<std::size_t>(config_.webhook.max_events), config_.webhook.max_age_ms,
+                                  [this] { job_workers_->wake(); }});
+    if (config_.webhook.secret.empty())
+      spdlog::warn("webhooks: webhook.secret is not set; POST /webhooks/hubspot refuses every request");
+  }
   const auto listen = config::parse_listen(config_.http.listen, "http.listen");
   http::ServerOptions opts;
   opts.host = listen.host;
@@ -103,8 +114,22 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
     writeback_ = std::make_unique<writeback::Writeback>(
         c.db(), c.writeback(), [&c] { return c.hubspot_client(); }, c.metrics(), c.clock());
   }
+  pipeline::PipelineHooks hooks;
+  if (writeback_) {
+    onboarding_ = std::make_unique<onboarding::Onboarding>(
+        c.db(), c.onboarding(), *writeback_, [&c] { return c.hubspot_client(); }, c.metrics(), c.clock(),
+        [this] { job_workers_->wake(); });
+    hooks.after_sync = [this] { return onboarding_->from_sync(); };
+    hooks.in_plan = [this](pqxx::work& tx, std::int32_t day, core::EpochMs now_ms) {
+      return onboarding_->plan_progress(tx, day, now_ms);
+    };
+    job_workers_->handle(onboarding::kEventsJob,
+                         [this](pipeline::JobContext& ctx) { return onboarding_->process_events(ctx); });
+    job_workers_->handle(onboarding::kOnboardingJob,
+                         [this](pipeline::JobContext& ctx) { return onboarding_->onboard(ctx); });
+  }
   pipeline_ = std::make_unique<pipeline::Pipeline>(c.db(), *sync_job_, *score_job_, writeback_.get(),
-                                                   c.clock(), c.metrics());
+                                                   c.clock(), c.metrics(), std::move(hooks));
   job_workers_->handle(pipeline::kPipelineJob,
                        [this](pipeline::JobContext& ctx) { return (*pipeline_)(ctx); });
   scheduler_ =
@@ -233,6 +258,7 @@ void Service::abandon() {
   (void)job_workers_.release();
   (void)scheduler_.release();
   (void)pipeline_.release();
+  (void)onboarding_.release();
   (void)writeback_.release();
   (void)sync_job_.release();
   (void)score_job_.release();

@@ -143,6 +143,12 @@ class Schema {
     str("hubspot.ca_file", c.hubspot.ca_file);
     integer("hubspot.max_retry_wait_ms", c.hubspot.max_retry_wait_ms, 1000, 3'600'000);
     boolean("hubspot.shared_budget", c.hubspot.shared_budget);
+    str("hubspot.api_version", c.hubspot.api_version,
+        [](const std::string& k, const std::string& v, const Source& s) {
+          static const std::regex kDated(R"(^20[0-9]{2}-(03|09)$)");
+          if (v != "v3" && !std::regex_match(v, kDated))
+            fail(k, s, "expected v3 or a dated version such as 2026-03, got '" + v + "'");
+        });
     integer("sync.overlap_ms", c.sync.overlap_ms, 0, 86'400'000);
     integer("sync.parallelism", c.sync.parallelism, 1, 16);
     integer("sync.sweep_interval_ms", c.sync.sweep_interval_ms, 0, std::int64_t{366} * 86'400'000);
@@ -209,7 +215,40 @@ class Schema {
                  v.rfind("http://localhost", 0) != 0)
                fail(k, s, "expected an https:// URL (http only to a loopback host)");
            });
+    str("public_url", c.public_url, [](const std::string& k, const std::string& v, const Source& s) {
+      static const std::regex kUrl(R"(^https?://[A-Za-z0-9.\-\[\]:]+(/[^?#\s]*)?$)");
+      if (!v.empty() && !std::regex_match(v, kUrl))
+        fail(k, s, "expected the service's public base URL such as https://cs.example.com, got '" + v + "'");
+    });
+    boolean("webhook.enabled", c.webhook.enabled);
     secret("webhook.secret", c.webhook.secret);
+    integer("webhook.max_body_bytes", c.webhook.max_body_bytes, 1024, 64 << 20);
+    integer("webhook.max_events", c.webhook.max_events, 1, 1000);
+    integer("webhook.max_age_ms", c.webhook.max_age_ms, 1000, 3'600'000);
+    boolean("webhook.refresh_on_change", c.webhook.refresh_on_change);
+    integer("webhook.retention_days", c.webhook.retention_days, 1, 3650);
+    auto& o = c.onboarding;
+    boolean("onboarding.enabled", o.enabled);
+    str("onboarding.checklist_file", o.checklist_file);
+    str("onboarding.pool", o.pool, owner_list);
+    str("onboarding.csm_pool", o.csm_pool, owner_list);
+    integer("onboarding.high_touch_capacity", o.high_touch_capacity, 1, 100'000);
+    integer("onboarding.tech_touch_capacity", o.tech_touch_capacity, 1, 100'000);
+    integer("onboarding.csm_high_touch_capacity", o.csm_high_touch_capacity, 1, 100'000);
+    integer("onboarding.csm_tech_touch_capacity", o.csm_tech_touch_capacity, 1, 100'000);
+    integer("onboarding.high_touch_min_mrr", o.high_touch_min_mrr, 0, std::int64_t{1} << 50);
+    str("onboarding.high_touch_plans", o.high_touch_plans);
+    integer("onboarding.escalate_after_days", o.escalate_after_days, 1, 365);
+    boolean("onboarding.services", o.services);
+    str("onboarding.won_stages", o.won_stages);
+    str("onboarding.deal_properties.plan", o.plan_property, property_name);
+    str("onboarding.deal_properties.mrr", o.mrr_property, property_name);
+    str("onboarding.deal_properties.seats", o.seats_property, property_name);
+    str("onboarding.deal_properties.contract_start", o.contract_start_property, property_name);
+    str("onboarding.deal_properties.goals", o.goals_property, property_name);
+    str("onboarding.deal_properties.kpis", o.kpis_property, property_name);
+    str("onboarding.owner_property", o.owner_property, property_name);
+    str("onboarding.service_key_property", o.service_key_property, property_name);
     secret("admin.token", c.admin.token);
   }
 
@@ -219,10 +258,6 @@ class Schema {
     for (std::string item; std::getline(ss, item, ',');) {
       const auto eq = item.find('=');
       const std::string who = item.substr(0, eq);
-      const auto digits = [](const std::string& x) {
-        return !x.empty() && x.size() < 20 &&
-               std::all_of(x.begin(), x.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
-      };
       const bool ok = eq != std::string::npos && digits(item.substr(eq + 1)) &&
                       (who == "default" || (who.rfind("team:", 0) == 0 && digits(who.substr(5))) ||
                        (who.rfind("owner:", 0) == 0 && digits(who.substr(6))));
@@ -230,6 +265,19 @@ class Schema {
         fail(
             k, s,
             "expected team:<id>=<owner id>, owner:<id>=<owner id> or default=<owner id>, got '" + item + "'");
+    }
+  }
+
+  static bool digits(const std::string& x) {
+    return !x.empty() && x.size() <= 18 && std::all_of(x.begin(), x.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  }
+
+  // Owner ids and team:<id>, comma-separated, every id a number.
+  static void owner_list(const std::string& k, const std::string& v, const Source& s) {
+    std::stringstream ss(v);
+    for (std::string item; std::getline(ss, item, ',');) {
+      const std::string id = item.rfind("team:", 0) == 0 ? item.substr(5) : item;
+      if (!digits(id)) fail(k, s, "expected owner ids or team:<id>, comma-separated, got '" + item + "'");
     }
   }
 

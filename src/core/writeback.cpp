@@ -23,6 +23,12 @@ int priority_rank(std::string_view p) {
   return 2;
 }
 
+std::string percent(double share) {
+  return format_decimal(share * 100) + "%";
+}
+
+}  // namespace
+
 // Local `hour`:00 of `day` in `zone`, as epoch milliseconds.
 EpochMs local_time_ms(std::int32_t day, int hour, const TimeZone* zone) {
   const EpochSeconds local = static_cast<EpochSeconds>(day) * 86'400 + hour * 3'600;
@@ -34,11 +40,6 @@ EpochMs local_time_ms(std::int32_t day, int hour, const TimeZone* zone) {
   return (local - offset) * 1000;
 }
 
-std::string percent(double share) {
-  return format_decimal(share * 100) + "%";
-}
-
-}  // namespace
 
 // ---- Calendar -------------------------------------------------------------------------------------
 

@@ -127,6 +127,33 @@ std::vector<std::vector<std::string>> chunk_names(const std::vector<std::string>
   return out;
 }
 
+ApiPaths::ApiPaths(std::string version) : version_(std::move(version)) {}
+
+std::string ApiPaths::api(std::string_view name, std::string_view v3) const {
+  if (version_ == "v3") return "/crm/" + std::string(v3) + "/" + std::string(name);
+  return "/crm/" + std::string(name) + "/" + version_;
+}
+
+std::string ApiPaths::objects(std::string_view type) const {
+  return api("objects", "v3") + "/" + std::string(type);
+}
+
+std::string ApiPaths::properties(std::string_view type) const {
+  return api("properties", "v3") + "/" + std::string(type);
+}
+
+std::string ApiPaths::associations(std::string_view from, std::string_view to) const {
+  return api("associations", "v4") + "/" + std::string(from) + "/" + std::string(to);
+}
+
+std::string ApiPaths::owners() const {
+  return api("owners", "v3");
+}
+
+std::string ApiPaths::pipelines(std::string_view type) const {
+  return api("pipelines", "v3") + "/" + std::string(type);
+}
+
 HubSpotClient::HubSpotClient(Transport& transport, RateBudget& budget, Clock& clock, Secret token,
                              metrics::Registry& metrics, ClientOptions options)
     : transport_(transport),
@@ -135,6 +162,7 @@ HubSpotClient::HubSpotClient(Transport& transport, RateBudget& budget, Clock& cl
       token_(std::move(token)),
       metrics_(metrics),
       options_(options),
+      paths_(options.api_version),
       rng_(options.jitter_seed ? options.jitter_seed : std::random_device{}()) {}
 
 std::chrono::milliseconds HubSpotClient::backoff(int attempt) {
@@ -245,7 +273,7 @@ void HubSpotClient::exchange(const std::string& endpoint, const std::string& met
 
 Page HubSpotClient::list_chunk(const std::string& type, const ListQuery& q,
                                const std::vector<std::string>& props) {
-  std::string target = "/crm/v3/objects/" + type + "?limit=" + std::to_string(q.limit);
+  std::string target = paths_.objects(type) + "?limit=" + std::to_string(q.limit);
   if (!q.after.empty()) target += "&after=" + url_encode(q.after);
   if (!props.empty()) target += "&properties=" + url_encode(join(props));
   if (!q.properties_with_history.empty())
@@ -284,13 +312,13 @@ std::vector<Record> HubSpotClient::batch_read(const std::string& type, const std
   json body = {{"inputs", inputs}, {"properties", properties}};
   if (!properties_with_history.empty()) body["propertiesWithHistory"] = properties_with_history;
   return read_page("objects.batch_read", "POST",
-                   "/crm/v3/objects/" + type + "/batch/read" + (archived ? "?archived=true" : ""), body,
+                   paths_.objects(type) + "/batch/read" + (archived ? "?archived=true" : ""), body,
                    Budget::kBurst)
       .results;
 }
 
 Page HubSpotClient::search(const std::string& type, const json& body) {
-  return read_page("objects.search", "POST", "/crm/v3/objects/" + type + "/search", body, Budget::kSearch);
+  return read_page("objects.search", "POST", paths_.objects(type) + "/search", body, Budget::kSearch);
 }
 
 HubSpotClient::Associations HubSpotClient::associations(const std::string& from, const std::string& to,
@@ -299,7 +327,7 @@ HubSpotClient::Associations HubSpotClient::associations(const std::string& from,
   for (const auto& id : ids) inputs.push_back({{"id", id}});
   // Ids without associations come back as errors of a 207: they simply have none.
   Associations out;
-  exchange("associations.batch_read", "POST", "/crm/v4/associations/" + from + "/" + to + "/batch/read",
+  exchange("associations.batch_read", "POST", paths_.associations(from, to) + "/batch/read",
            {{"inputs", std::move(inputs)}}, Budget::kBurst, [&](std::string_view text) {
              auto answer = parse_associations(text);
              out = {};
@@ -315,7 +343,7 @@ HubSpotClient::Associations HubSpotClient::associations(const std::string& from,
 }
 
 std::vector<json> HubSpotClient::properties(const std::string& type) {
-  const json res = call("properties.list", "GET", "/crm/v3/properties/" + type);
+  const json res = call("properties.list", "GET", paths_.properties(type));
   return results_of("properties.list", res);
 }
 
@@ -325,7 +353,7 @@ std::vector<json> HubSpotClient::owners() {
   CursorGuard cursors("owners.list");
   do {
     const json res = call("owners.list", "GET",
-                          "/crm/v3/owners?limit=500" + (after.empty() ? "" : "&after=" + url_encode(after)));
+                          paths_.owners() + "?limit=500" + (after.empty() ? "" : "&after=" + url_encode(after)));
     for (const auto& o : results_of("owners.list", res)) out.push_back(o);
     after = next_after("owners.list", res);
     cursors.next(after);
@@ -334,7 +362,7 @@ std::vector<json> HubSpotClient::owners() {
 }
 
 std::vector<json> HubSpotClient::pipelines(const std::string& type) {
-  const json res = call("pipelines.list", "GET", "/crm/v3/pipelines/" + type);
+  const json res = call("pipelines.list", "GET", paths_.pipelines(type));
   return results_of("pipelines.list", res);
 }
 

@@ -25,14 +25,15 @@ std::vector<std::string> pipeline_stages() {
 }
 
 Pipeline::Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, writeback::Writeback* writeback,
-                   Clock& clock, metrics::Registry& metrics)
+                   Clock& clock, metrics::Registry& metrics, PipelineHooks hooks)
     : db_(db),
       runs_(db),
       sync_(sync),
       score_(score),
       writeback_(writeback),
       clock_(clock),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      hooks_(std::move(hooks)) {}
 
 std::optional<std::int64_t> Pipeline::start(store::RunRequest request) {
   if (request.stages.empty()) request.stages = pipeline_stages();
@@ -183,6 +184,8 @@ json Pipeline::run_sync(JobContext& ctx, std::int64_t run, json& cp) {
     save(ctx, run, cp, "sync", "running", progress);
     throw std::runtime_error("sync: another process is syncing " + types + "; retrying later");
   }
+  // Deals the sync saw become won start their onboarding (the webhook's safety net).
+  if (hooks_.after_sync) progress["onboarding"] = hooks_.after_sync();
   return progress;
 }
 
@@ -295,6 +298,11 @@ void Pipeline::run_plan(JobContext& ctx, std::int64_t run, std::int32_t day, jso
     next.erase("refresh_companies");
     next["stage"] = "deliver";
     next["plan"] = writeback::plan_json(plan, false);
+    if (hooks_.in_plan) {
+      const core::EpochMs now_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count();
+      next["plan"]["onboarding"] = hooks_.in_plan(tx, day, now_ms);
+    }
     store::JobQueue::checkpoint(tx, ctx.job, next);  // throws LeaseLost: the plan rolls back with it
     store::RunStore::set_stage(tx, run, "plan", "done", next["plan"]);
   });

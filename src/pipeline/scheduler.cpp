@@ -69,15 +69,46 @@ bool Scheduler::tick() {
       spdlog::warn("scheduler: could not refresh the queue gauges: {}", e.what());
     }
   }
-  if (!o_.enabled) return false;
+  if (!o_.enabled && !o_.requested_refresh) return false;
   const bool leader = lead();
   metrics_.gauge("cshealthd_scheduler_leader", "1 on the replica that schedules runs").set(leader ? 1 : 0);
   if (!leader) return false;
   const auto now =
       std::chrono::duration_cast<std::chrono::seconds>(clock_.wall_now().time_since_epoch()).count();
-  schedule_nightly(now);
-  schedule_refresh(now);
+  if (o_.enabled) {
+    schedule_nightly(now);
+    schedule_refresh(now);
+  }
+  if (o_.requested_refresh) schedule_requested_refresh(now);
   return true;
+}
+
+// Companies a webhook said changed get a refresh run as soon as none is under way: it covers every
+// request made until it starts (a request made while a run is under way waits for the next one, whose
+// sync begins after it).
+void Scheduler::schedule_requested_refresh(core::EpochSeconds now) {
+  const auto last = db_.with_retry("refresh_requests", [&](pqxx::connection& c) -> std::optional<std::int64_t> {
+    pqxx::read_transaction tx(c, "refresh_requests");
+    const auto r = tx.exec("SELECT max(id) FROM refresh_requests WHERE run_id IS NULL");
+    if (r[0][0].is_null()) return std::nullopt;
+    return r[0][0].as<std::int64_t>();
+  });
+  if (!last) return;
+  store::RunStore runs(db_);
+  if (runs.active()) return;
+  store::RunRequest r;
+  r.kind = "refresh";
+  r.trigger = "webhook";
+  r.as_of = core::local_date(o_.zone, now);
+  r.unique_key = "requested:" + std::to_string(*last);
+  r.max_attempts = 2;
+  const auto run = pipeline_.start(r);
+  if (!run) return;
+  db_.with_retry("refresh_requests_covered", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "refresh_requests_covered");
+    tx.exec_params("UPDATE refresh_requests SET run_id = $1 WHERE run_id IS NULL AND id <= $2", *run, *last);
+    tx.commit();
+  });
 }
 
 // The latest occurrence at or before now, unless it came before the schedule was first seen (a fresh

@@ -63,14 +63,17 @@ class Run {
       hubspot::HubSpotClient& client, std::stop_token stop, DeliveryReport& report)
       : db_(db), s_(s), metrics_(metrics), clock_(clock), client_(client), stop_(stop), report_(report) {}
 
-  void operator()(TaskMode mode) {
-    mode_ = mode;
+  void operator()(PortalSetup setup) {
+    mode_ = setup.tasks;
+    services_ = setup.services;
     for (;;) {
       if (stop_.stop_requested()) {
         report_.interrupted = true;
         return;
       }
-      if (properties_page() || tasks_batch() || reconcile() || closes_batch() || slack_batch()) continue;
+      if (properties_page() || tasks_batch() || records_batch() || reconcile(tasks()) ||
+          reconcile(records()) || closes_batch() || slack_batch())
+        continue;
       // Creates in doubt wait for the search lag before they are looked for.
       const auto wait = in_doubt_wait_ms();
       if (!wait) return;
@@ -205,7 +208,7 @@ class Run {
     };
     json answer;
     try {
-      answer = client_.call("companies.batch_update", "POST", "/crm/v3/objects/companies/batch/update",
+      answer = client_.call("companies.batch_update", "POST", client_.paths().objects("companies") + "/batch/update",
                             {{"inputs", inputs}});
     } catch (const ApiError& e) {
       if (e.kind() != ApiError::Kind::kRejected && e.kind() != ApiError::Kind::kNotFound) throw;
@@ -267,6 +270,24 @@ class Run {
     send_properties(std::vector<Update>(mid, updates.end()));
   }
 
+  // ---- records made exactly once: tasks, and the Services records of onboarding ----
+  // What differs between them is names: the outbox kind, the object, the key property and the
+  // association to the company.
+  struct Target {
+    const char* kind;
+    std::string object, key_property;
+    int company_association;  // HUBSPOT_DEFINED type id, object → company
+  };
+  Target tasks() const { return {"task", "tasks", s_.task_key_property, 192}; }
+  Target records() const { return {"record", "0-162", s_.service_key_property, 792}; }
+
+  json properties_of(const Target& t, const Item& i, bool first_send) const {
+    if (std::string_view(t.kind) == "task") return task_properties(i, first_send);
+    json props = i.payload.value("properties", json::object());
+    props[t.key_property] = i.key;
+    return props;
+  }
+
   // ---- tasks ----
   json task_properties(const Item& i, bool first_send) const {
     const auto& p = i.payload;
@@ -294,7 +315,23 @@ class Run {
     if (mode_ == TaskMode::kUpsert)
       upsert_tasks(items);
     else
-      create_tasks(items);
+      create(tasks(), items);
+    return true;
+  }
+
+  // Services records: always by a create whose unknown outcome is settled by a search (HubSpot does not
+  // say whether the object may have a unique property). Where the portal has no Services object there is
+  // nothing to make.
+  bool records_batch() {
+    const auto items = fetch("outbox_records",
+                             "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = "
+                             "'record' AND state = 'pending' ORDER BY id LIMIT 100");
+    if (items.empty()) return false;
+    if (!services_) {
+      mark_done(ids_of(items), {}, "this portal has no Services object");
+      return true;
+    }
+    create(records(), items);
     return true;
   }
 
@@ -304,15 +341,15 @@ class Run {
   }
 
   // The ids of the tasks an answer lists, by their key property.
-  std::map<std::string, std::string> ids_by_key(const json& answer, std::uint64_t* created,
-                                                std::uint64_t* existing) {
+  std::map<std::string, std::string> ids_by_key(const json& answer, const std::string& key_property,
+                                                std::uint64_t* created, std::uint64_t* existing) {
     std::map<std::string, std::string> out;
     if (!answer.is_object() || !answer.contains("results") || !answer["results"].is_array()) return out;
     for (const auto& r : answer["results"]) {
       if (!r.is_object() || !r.contains("properties") || !r["properties"].is_object()) continue;
       const auto& props = r["properties"];
-      if (!props.contains(s_.task_key_property) || !props[s_.task_key_property].is_string()) continue;
-      out[props[s_.task_key_property].get<std::string>()] = r.value("id", "");
+      if (!props.contains(key_property) || !props[key_property].is_string()) continue;
+      out[props[key_property].get<std::string>()] = r.value("id", "");
       if (r.contains("new") && r["new"].is_boolean() && !r["new"].get<bool>()) {
         if (existing) ++*existing;
       } else if (created) {
@@ -343,7 +380,7 @@ class Run {
                         {"properties", task_properties(i, i.attempts == 0)}});
     json answer;
     try {
-      answer = client_.call("tasks.batch_upsert", "POST", "/crm/v3/objects/tasks/batch/upsert",
+      answer = client_.call("tasks.batch_upsert", "POST", client_.paths().objects("tasks") + "/batch/upsert",
                             {{"inputs", inputs}});
     } catch (const ApiError& e) {
       if (e.kind() != ApiError::Kind::kRejected) throw;
@@ -351,8 +388,8 @@ class Run {
       return;
     }
     std::uint64_t created = 0, existing = 0;
-    const auto by_key = ids_by_key(answer, &created, &existing);
-    associate(items, by_key);
+    const auto by_key = ids_by_key(answer, s_.task_key_property, &created, &existing);
+    associate(tasks(), items, by_key, true);
     record_tasks(items, by_key);
     // An answer that left an input out (it should not) must not make the loop send it for ever.
     std::vector<std::int64_t> unanswered;
@@ -366,75 +403,79 @@ class Run {
     count("task", "existing", existing);
   }
 
-  // Upserted tasks get their company link in a second call (batch/upsert takes no associations); linking
-  // twice is harmless, so a repeat after a crash does no harm.
-  void associate(const std::vector<Item>& items, const std::map<std::string, std::string>& by_key) {
-    json inputs = json::array();
+  // Links made in a second call: upserted tasks' company (batch/upsert takes no associations), and any
+  // record's deal (payload deal_id). Linking twice is harmless, so a repeat after a crash does no harm.
+  void associate(const Target& t, const std::vector<Item>& items, const std::map<std::string, std::string>& by_key,
+                 bool companies) {
+    json to_companies = json::array(), to_deals = json::array();
     for (const auto& i : items) {
       const auto it = by_key.find(i.key);
-      if (it == by_key.end() || i.company_id == 0) continue;
-      inputs.push_back({{"from", {{"id", it->second}}}, {"to", {{"id", std::to_string(i.company_id)}}}});
+      if (it == by_key.end()) continue;
+      if (companies && i.company_id != 0)
+        to_companies.push_back({{"from", {{"id", it->second}}}, {"to", {{"id", std::to_string(i.company_id)}}}});
+      if (const auto deal = i.payload.value("deal_id", std::int64_t{0}); deal > 0)
+        to_deals.push_back({{"from", {{"id", it->second}}}, {"to", {{"id", std::to_string(deal)}}}});
     }
-    if (inputs.empty()) return;
-    client_.call("associations.batch_associate_default", "POST",
-                 "/crm/v4/associations/tasks/companies/batch/associate/default", {{"inputs", inputs}});
+    for (const auto& [to, inputs] : {std::pair<const char*, json&>{"companies", to_companies}, {"deals", to_deals}}) {
+      if (inputs.empty()) continue;
+      client_.call("associations.batch_associate_default", "POST",
+                   client_.paths().associations(t.object, to) + "/batch/associate/default", {{"inputs", inputs}});
+    }
   }
 
-  void split_tasks(const std::vector<Item>& items, const std::string& why) {
+  void split(const Target& t, const std::vector<Item>& items, const std::string& why) {
     if (items.size() == 1) {
-      mark_dead({items[0].id}, why, "task");
+      mark_dead({items[0].id}, why, t.kind);
       return;
     }
     const auto mid = items.begin() + static_cast<std::ptrdiff_t>(items.size() / 2);
     const std::vector<Item> a(items.begin(), mid), b(mid, items.end());
-    if (mode_ == TaskMode::kUpsert) {
+    if (std::string_view(t.kind) == "task" && mode_ == TaskMode::kUpsert) {
       upsert_tasks(a);
       upsert_tasks(b);
     } else {
-      create_tasks(a);
-      create_tasks(b);
+      create(t, a);
+      create(t, b);
     }
   }
+  void split_tasks(const std::vector<Item>& items, const std::string& why) { split(tasks(), items, why); }
 
-  void create_tasks(const std::vector<Item>& items) {
+  void create(const Target& t, const std::vector<Item>& items) {
     // Marked as sent before the call: if the answer never comes (or this process dies), the items are in
     // doubt and are looked for by key after the search lag before anything is created again.
     mark_sending(items);
     json inputs = json::array();
     for (const auto& i : items) {
-      json in = {{"properties", task_properties(i, true)}};
+      json in = {{"properties", properties_of(t, i, true)}};
       if (i.company_id)
         in["associations"] = json::array({{{"to", {{"id", std::to_string(i.company_id)}}},
                                            {"types", json::array({{{"associationCategory", "HUBSPOT_DEFINED"},
-                                                                   {"associationTypeId", 192}}})}}});
+                                                                   {"associationTypeId", t.company_association}}})}}});
       inputs.push_back(std::move(in));
     }
     json answer;
     try {
-      answer =
-          client_.call("tasks.batch_create", "POST", "/crm/v3/objects/tasks/batch/create",
-                       {{"inputs", inputs}}, hubspot::Budget::kBurst, hubspot::Repeat::kOnlyIfNotApplied);
+      answer = client_.call(t.object + ".batch_create", "POST", client_.paths().objects(t.object) + "/batch/create",
+                            {{"inputs", inputs}}, hubspot::Budget::kBurst, hubspot::Repeat::kOnlyIfNotApplied);
     } catch (const hubspot::OutcomeUnknown& e) {
       report_.in_doubt += items.size();
-      metrics_.counter("cshealthd_writeback_in_doubt_total", "Task creates whose outcome was unknown")
+      metrics_.counter("cshealthd_writeback_in_doubt_total", "Creates whose outcome was unknown")
           .inc(items.size());
-      spdlog::warn("writeback: {} task create(s) in doubt ({}); looking for them after the search lag",
-                   items.size(), words(e));
+      spdlog::warn("writeback: {} {} create(s) in doubt ({}); looking for them after the search lag",
+                   items.size(), t.kind, words(e));
       return;
     } catch (const ApiError& e) {
-      if (e.kind() != ApiError::Kind::kRejected) {
-        back_to_pending(items);
-        throw;
-      }
       back_to_pending(items);  // a rejected batch created nothing
-      split_tasks(items, words(e));
+      if (e.kind() != ApiError::Kind::kRejected) throw;
+      split(t, items, words(e));
       return;
     }
     std::uint64_t created = 0;
-    const auto by_key = ids_by_key(answer, &created, nullptr);
+    const auto by_key = ids_by_key(answer, t.key_property, &created, nullptr);
+    associate(t, items, by_key, false);
     record_tasks(items, by_key);
     report_.tasks_created += created;
-    count("task", "created", created);
+    count(t.kind, "created", created);
   }
 
   void back_to_pending(const std::vector<Item>& items) {
@@ -444,30 +485,31 @@ class Run {
 
   // Search mode: creates in doubt for longer than the search lag are looked for by key; found ones are
   // done with the id HubSpot gave them, the rest go back to be created (dead after max_attempts sends).
-  bool reconcile() {
-    if (mode_ != TaskMode::kSearch) return false;
+  bool reconcile(const Target& t) {
+    if (std::string_view(t.kind) == "task" && mode_ != TaskMode::kSearch) return false;
+    if (std::string_view(t.kind) == "record" && !services_) return false;
     const auto items =
         fetch("outbox_in_doubt",
-              "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = 'task' AND state "
-              "= 'sending' "
-              "AND sent_at <= now() - $1::bigint * interval '1 millisecond' ORDER BY id LIMIT 100",
+              std::string("SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = '") + t.kind +
+                  "' AND state = 'sending' "
+                  "AND sent_at <= now() - $1::bigint * interval '1 millisecond' ORDER BY id LIMIT 100",
               std::to_string(s_.search_lag.count()));
     if (items.empty()) return false;
     std::vector<std::string> keys;
     for (const auto& i : items) keys.push_back(i.key);
     json body = {
-        {"filterGroups", json::array({{{"filters", json::array({{{"propertyName", s_.task_key_property},
+        {"filterGroups", json::array({{{"filters", json::array({{{"propertyName", t.key_property},
                                                                  {"operator", "IN"},
                                                                  {"values", keys}}})}}})},
-        {"properties", json::array({s_.task_key_property})},
+        {"properties", json::array({t.key_property})},
         {"sorts", json::array({{{"propertyName", "hs_object_id"}, {"direction", "ASCENDING"}}})},
         {"limit", 200}};
     std::map<std::string, std::string> found;
     for (std::string after;;) {
       if (!after.empty()) body["after"] = after;
-      const auto page = client_.search("tasks", body);
+      const auto page = client_.search(t.object, body);
       for (const auto& r : page.results) {
-        const auto* key = r.property(s_.task_key_property);
+        const auto* key = r.property(t.key_property);
         if (key && !key->text.empty() && !found.count(key->text))
           found[key->text] = r.id;  // the oldest of two
       }
@@ -478,26 +520,26 @@ class Run {
     for (const auto& i : items) {
       if (!found.count(i.key)) missing.push_back(i);
     }
+    associate(t, items, found, false);  // a record found may have missed its deal link
     record_tasks(items, found);
     report_.tasks_existing += items.size() - missing.size();
-    count("task", "found", items.size() - missing.size());
+    count(t.kind, "found", items.size() - missing.size());
     std::vector<std::int64_t> dead;
     std::vector<Item> again;
     for (const auto& i : missing) (i.attempts >= s_.max_attempts ? dead.push_back(i.id) : again.push_back(i));
     mark_dead(dead, "created " + std::to_string(s_.max_attempts) + " times without an answer, and not found",
-              "task");
+              t.kind);
     update_items("outbox_recreate", "state = 'pending'", ids_of(again));
     return true;
   }
 
   std::optional<std::int64_t> in_doubt_wait_ms() {
-    if (mode_ != TaskMode::kSearch) return std::nullopt;
     return db_.with_retry("outbox_in_doubt_wait", [&](pqxx::connection& c) -> std::optional<std::int64_t> {
       pqxx::read_transaction tx(c, "outbox_in_doubt_wait");
       const auto r = tx.exec_params1(
           "SELECT (extract(epoch FROM min(sent_at) - now()) * 1000)::bigint + $1 FROM outbox "
-          "WHERE kind = 'task' AND state = 'sending'",
-          static_cast<std::int64_t>(s_.search_lag.count()));
+          "WHERE state = 'sending' AND ((kind = 'task' AND $2) OR (kind = 'record' AND $3))",
+          static_cast<std::int64_t>(s_.search_lag.count()), mode_ == TaskMode::kSearch, services_);
       if (r[0].is_null()) return std::nullopt;
       return r[0].as<std::int64_t>();
     });
@@ -534,7 +576,7 @@ class Run {
     if (inputs.empty()) return true;
     json answer;
     try {
-      answer = client_.call("tasks.batch_update", "POST", "/crm/v3/objects/tasks/batch/update",
+      answer = client_.call("tasks.batch_update", "POST", client_.paths().objects("tasks") + "/batch/update",
                             {{"inputs", inputs}});
     } catch (const ApiError& e) {
       if (e.kind() != ApiError::Kind::kRejected) throw;
@@ -628,6 +670,7 @@ class Run {
   std::stop_token stop_;
   DeliveryReport& report_;
   TaskMode mode_ = TaskMode::kUpsert;
+  bool services_ = false;
   std::unique_ptr<hubspot::Transport> slack_;
 };
 
@@ -642,9 +685,9 @@ DeliveryReport Deliverer::run(hubspot::HubSpotClient& client, std::stop_token st
   store::SessionLock lock(db_.conninfo(), "cshealthd.writeback.deliver", std::chrono::milliseconds(60'000));
   if (!lock.held()) throw std::runtime_error("writeback: another process is delivering; retrying later");
   const auto before = client.stats();
-  const TaskMode mode = ensure_portal(db_, client, settings_);
-  report.task_mode = name_of(mode);
-  Run(db_, settings_, metrics_, clock_, client, stop, report)(mode);
+  const PortalSetup setup = ensure_portal(db_, client, settings_);
+  report.task_mode = name_of(setup.tasks);
+  Run(db_, settings_, metrics_, clock_, client, stop, report)(setup);
   report.calls = client.stats().calls - before.calls;
   report.rate_limited = client.stats().rate_limited - before.rate_limited;
   return report;

@@ -171,6 +171,12 @@ Settings load_settings(const config::Config& config, const core::TimeZone& zone)
   s.task_key_property = w.task_key_property;
   s.property_group = w.property_group;
   s.slack_webhook_url = w.slack_webhook_url;
+  if (config.onboarding.enabled) {
+    s.onboarding_owner_property = config.onboarding.owner_property;
+    if (names.count(s.onboarding_owner_property))
+      throw ConfigError("onboarding.owner_property: names a property writeback.properties already writes");
+    if (config.onboarding.services) s.service_key_property = config.onboarding.service_key_property;
+  }
   return s;
 }
 

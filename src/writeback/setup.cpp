@@ -13,11 +13,12 @@ using hubspot::ApiError;
 struct Spec {
   std::string name, label, type, field_type, description;
   std::vector<std::string> options;
+  bool or_enumeration = false;  // a string the portal may keep as an enumeration (the values then options)
 };
 
 std::vector<Spec> output_specs(const Settings& s) {
   const auto& p = s.plan;
-  return {
+  std::vector<Spec> specs = {
       {p.score_property, "Health score", "number", "number", "cshealthd: 0-100", {}},
       {p.status_property,
        "Health status",
@@ -50,11 +51,31 @@ std::vector<Spec> output_specs(const Settings& s) {
        "onboarding / active / at_risk / churned",
        {"onboarding", "active", "at_risk", "churned"}},
   };
+  if (!s.onboarding_owner_property.empty())
+    specs.push_back({s.onboarding_owner_property, "Onboarding owner", "string", "text",
+                     "cshealthd: the owner id of who onboards this customer", {}});
+  return specs;
+}
+
+// The Services record's properties (onboarding), created on 0-162 when the portal has the object.
+std::vector<Spec> service_specs(const Settings& s) {
+  return {
+      {s.service_key_property, "cshealthd key", "string", "text", "cshealthd: one record per key", {}},
+      {kServicePlan, "Plan", "string", "text", "cshealthd: copied from the won deal", {}, true},
+      {kServiceMrr, "MRR", "number", "number", "cshealthd: copied from the won deal", {}},
+      {kServiceSeats, "Licensed seats", "number", "number", "cshealthd: copied from the won deal", {}},
+      {kServiceContractStart, "Contract start", "date", "date", "cshealthd: copied from the won deal", {}},
+      {kServiceOnboardingStart, "Onboarding start", "date", "date", "cshealthd: the day the deal was won", {}},
+      {kServiceOnboardingTarget, "Onboarding target", "date", "date", "cshealthd: onboarding complete by", {}},
+  };
 }
 
 std::string fingerprint(const Settings& s) {
-  std::string f = "v1|" + s.property_group + "|" + s.task_key_property;
+  std::string f = "v2|" + s.property_group + "|" + s.task_key_property;
   for (const auto& spec : output_specs(s)) f += "|" + spec.name + ":" + spec.type;
+  if (!s.service_key_property.empty()) {
+    for (const auto& spec : service_specs(s)) f += "|0-162." + spec.name + ":" + spec.type;
+  }
   return f;
 }
 
@@ -73,12 +94,13 @@ json create_body(const Spec& spec, const std::string& group) {
 }
 
 // A property HubSpot has, checked against what the service writes into it.
-void check(const Spec& spec, const json& have) {
+void check(const Spec& spec, const json& have, const std::string& object = "companies") {
   const std::string type = have.value("type", "");
   const bool date_like =
       (spec.type == "datetime" || spec.type == "date") && (type == "datetime" || type == "date");
+  if (spec.or_enumeration && type == "enumeration") return;
   if (type != spec.type && !date_like) {
-    throw SetupError("HubSpot's companies property " + spec.name + " is of type '" + type +
+    throw SetupError("HubSpot's " + object + " property " + spec.name + " is of type '" + type +
                      "', but cshealthd writes " + spec.type +
                      " values into it: change its type in HubSpot or name another property in "
                      "writeback.properties");
@@ -90,14 +112,14 @@ void check(const Spec& spec, const json& have) {
   }
   for (const auto& v : spec.options) {
     if (!values.count(v))
-      throw SetupError("HubSpot's companies property " + spec.name + " has no option '" + v +
+      throw SetupError("HubSpot's " + object + " property " + spec.name + " has no option '" + v +
                        "', which cshealthd writes: add it in HubSpot");
   }
 }
 
 void ensure_group(hubspot::HubSpotClient& client, const std::string& type, const std::string& group) {
   try {
-    client.call("properties.group_create", "POST", "/crm/v3/properties/" + type + "/groups",
+    client.call("properties.group_create", "POST", client.paths().properties(type) + "/groups",
                 {{"name", group}, {"label", "Customer Success"}, {"displayOrder", -1}});
   } catch (const ApiError& e) {
     if (e.kind() != ApiError::Kind::kConflict) throw;  // 409: already there
@@ -107,7 +129,7 @@ void ensure_group(hubspot::HubSpotClient& client, const std::string& type, const
 TaskMode ensure_task_key(hubspot::HubSpotClient& client, const Settings& s) {
   const std::string& name = s.task_key_property;
   try {
-    const json have = client.call("properties.get", "GET", "/crm/v3/properties/tasks/" + name);
+    const json have = client.call("properties.get", "GET", client.paths().properties("tasks") + "/" + name);
     if (have.value("type", "") != "string")
       throw SetupError("HubSpot's tasks property " + name +
                        " is not a string property: name another one in "
@@ -125,7 +147,7 @@ TaskMode ensure_task_key(hubspot::HubSpotClient& client, const Settings& s) {
                {"description", "cshealthd: the alert this task stands for (one task per key)"},
                {"hasUniqueValue", true}};
   try {
-    client.call("properties.create", "POST", "/crm/v3/properties/tasks", body);
+    client.call("properties.create", "POST", client.paths().properties("tasks"), body);
     return TaskMode::kUpsert;
   } catch (const ApiError& e) {
     if (e.kind() == ApiError::Kind::kConflict) return ensure_task_key(client, s);  // created meanwhile
@@ -137,11 +159,60 @@ TaskMode ensure_task_key(hubspot::HubSpotClient& client, const Settings& s) {
   }
   body.erase("hasUniqueValue");
   try {
-    client.call("properties.create", "POST", "/crm/v3/properties/tasks", body);
+    client.call("properties.create", "POST", client.paths().properties("tasks"), body);
   } catch (const ApiError& e) {
     if (e.kind() != ApiError::Kind::kConflict) throw;
   }
   return TaskMode::kSearch;
+}
+
+// The properties of `specs` on `object`: created when missing (409: created meanwhile), checked when
+// there.
+void ensure_properties(hubspot::HubSpotClient& client, const std::string& object, const std::vector<Spec>& specs,
+                       const std::string& group) {
+  std::map<std::string, json> have;
+  for (const auto& p : client.properties(object)) {
+    if (p.is_object() && p.contains("name") && p["name"].is_string()) have[p["name"].get<std::string>()] = p;
+  }
+  bool group_ready = false;
+  for (const auto& spec : specs) {
+    if (const auto it = have.find(spec.name); it != have.end()) {
+      check(spec, it->second, object);
+      continue;
+    }
+    if (!group_ready) {
+      ensure_group(client, object, group);
+      group_ready = true;
+    }
+    try {
+      client.call("properties.create", "POST", client.paths().properties(object), create_body(spec, group));
+      spdlog::info("writeback: created the {} property {}", object, spec.name);
+    } catch (const ApiError& e) {
+      if (e.kind() != ApiError::Kind::kConflict) {
+        if (e.kind() == ApiError::Kind::kRejected)
+          throw SetupError("HubSpot refused to create the " + object + " property " + spec.name + ": " + e.what());
+        throw;
+      }
+      check(spec, client.call("properties.get", "GET", client.paths().properties(object) + "/" + spec.name), object);
+    }
+  }
+}
+
+// Whether the portal has the Services object (0-162): its properties are set up when it does.
+bool ensure_services(hubspot::HubSpotClient& client, const Settings& s) {
+  if (s.service_key_property.empty()) return false;
+  try {
+    client.properties("0-162");
+  } catch (const ApiError& e) {
+    if (e.kind() != ApiError::Kind::kNotFound && e.kind() != ApiError::Kind::kForbidden &&
+        e.kind() != ApiError::Kind::kRejected)
+      throw;
+    spdlog::warn("writeback: this portal has no Services object ({}); onboarding creates no service records",
+                 e.what());
+    return false;
+  }
+  ensure_properties(client, "0-162", service_specs(s), s.property_group);
+  return true;
 }
 
 }  // namespace
@@ -150,58 +221,33 @@ const char* name_of(TaskMode m) {
   return m == TaskMode::kUpsert ? "upsert" : "search";
 }
 
-TaskMode ensure_portal(store::Database& db, hubspot::HubSpotClient& client, const Settings& settings) {
+PortalSetup ensure_portal(store::Database& db, hubspot::HubSpotClient& client, const Settings& settings) {
   const std::string fp = fingerprint(settings);
-  const auto known =
-      db.with_retry("writeback_setup_get", [&](pqxx::connection& c) -> std::optional<std::string> {
-        pqxx::read_transaction tx(c, "writeback_setup_get");
-        const auto r = tx.exec_params(
-            "SELECT task_mode FROM writeback_setup WHERE portal = 'default' AND fingerprint = $1", fp);
-        if (r.empty()) return std::nullopt;
-        return r[0][0].as<std::string>();
-      });
-  if (known) return *known == "upsert" ? TaskMode::kUpsert : TaskMode::kSearch;
+  const auto known = db.with_retry("writeback_setup_get", [&](pqxx::connection& c) -> std::optional<PortalSetup> {
+    pqxx::read_transaction tx(c, "writeback_setup_get");
+    const auto r = tx.exec_params(
+        "SELECT task_mode, services FROM writeback_setup WHERE portal = 'default' AND fingerprint = $1", fp);
+    if (r.empty()) return std::nullopt;
+    return PortalSetup{r[0][0].as<std::string>() == "upsert" ? TaskMode::kUpsert : TaskMode::kSearch,
+                       r[0][1].as<bool>()};
+  });
+  if (known) return *known;
 
-  std::map<std::string, json> have;
-  for (const auto& p : client.properties("companies")) {
-    if (p.is_object() && p.contains("name") && p["name"].is_string()) have[p["name"].get<std::string>()] = p;
-  }
-  bool group_ready = false;
-  for (const auto& spec : output_specs(settings)) {
-    if (const auto it = have.find(spec.name); it != have.end()) {
-      check(spec, it->second);
-      continue;
-    }
-    if (!group_ready) {
-      ensure_group(client, "companies", settings.property_group);
-      group_ready = true;
-    }
-    try {
-      client.call("properties.create", "POST", "/crm/v3/properties/companies",
-                  create_body(spec, settings.property_group));
-      spdlog::info("writeback: created the companies property {}", spec.name);
-    } catch (const ApiError& e) {
-      if (e.kind() != ApiError::Kind::kConflict) {
-        if (e.kind() == ApiError::Kind::kRejected)
-          throw SetupError("HubSpot refused to create the companies property " + spec.name + ": " + e.what());
-        throw;
-      }
-      check(spec, client.call("properties.get", "GET", "/crm/v3/properties/companies/" + spec.name));
-    }
-  }
+  ensure_properties(client, "companies", output_specs(settings), settings.property_group);
   const TaskMode mode = ensure_task_key(client, settings);
+  const bool services = ensure_services(client, settings);
   db.with_retry("writeback_setup_put", [&](pqxx::connection& c) {
     pqxx::work tx(c, "writeback_setup_put");
     tx.exec_params(
-        "INSERT INTO writeback_setup (portal, fingerprint, task_mode) VALUES ('default', $1, $2) "
+        "INSERT INTO writeback_setup (portal, fingerprint, task_mode, services) VALUES ('default', $1, $2, $3) "
         "ON CONFLICT (portal) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, task_mode = "
-        "EXCLUDED.task_mode, "
-        "checked_at = now()",
-        fp, name_of(mode));
+        "EXCLUDED.task_mode, services = EXCLUDED.services, checked_at = now()",
+        fp, name_of(mode), services);
     tx.commit();
   });
-  spdlog::info("writeback: portal set up; tasks are made exactly once by {}", name_of(mode));
-  return mode;
+  spdlog::info("writeback: portal set up; tasks are made exactly once by {}{}", name_of(mode),
+               services ? "; service records by search" : "");
+  return {mode, services};
 }
 
 }  // namespace cshealthd::writeback

@@ -265,10 +265,12 @@ std::vector<WritebackStore::OpenTask> WritebackStore::open_tasks() {
     pqxx::read_transaction tx(c, "writeback_open_tasks");
     std::vector<OpenTask> out;
     for (const auto& r :
-         tx.exec("SELECT e.task_key, o.hubspot_id, e.task_checked_ms FROM alert_episodes e JOIN outbox o ON "
-                 "o.key = e.task_key "
-                 "WHERE e.task_open AND e.task_key <> '' AND o.state = 'done' AND o.hubspot_id IS NOT NULL "
-                 "ORDER BY e.task_checked_ms, e.task_key"))
+         tx.exec("SELECT t.task_key, o.hubspot_id, t.checked_ms FROM ("
+                 "SELECT task_key, task_checked_ms AS checked_ms FROM alert_episodes WHERE task_open AND task_key "
+                 "<> '' "
+                 "UNION ALL SELECT task_key, checked_ms FROM onboarding_steps WHERE NOT completed) t "
+                 "JOIN outbox o ON o.key = t.task_key WHERE o.state = 'done' AND o.hubspot_id IS NOT NULL "
+                 "ORDER BY t.checked_ms, t.task_key"))
       out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::int64_t>()});
     return out;
   });
@@ -287,9 +289,15 @@ void WritebackStore::set_task_open(const std::map<std::string, bool>& open_by_ke
       tx.exec_params(
           "UPDATE alert_episodes SET task_open = false, updated_at = now() WHERE task_key = ANY($1::text[])",
           store::text_array(closed));
-    if (!read_by_id.empty())
+    if (!closed.empty())
+      tx.exec_params("UPDATE onboarding_steps SET completed = true WHERE task_key = ANY($1::text[])",
+                     store::text_array(closed));
+    if (!read_by_id.empty()) {
       tx.exec_params("UPDATE alert_episodes SET task_checked_ms = $2 WHERE task_key = ANY($1::text[])",
                      store::text_array(read_by_id), ms);
+      tx.exec_params("UPDATE onboarding_steps SET checked_ms = $2 WHERE task_key = ANY($1::text[])",
+                     store::text_array(read_by_id), ms);
+    }
     tx.commit();
   });
 }

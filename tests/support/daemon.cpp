@@ -90,10 +90,15 @@ nlohmann::json SimProcess::get(const std::string& path) const {
 }
 
 RunResult run_cshealthd(const std::vector<std::string>& args, const std::vector<std::string>& env) {
+  return run_process(cshealthd_binary(), args, env);
+}
+
+RunResult run_process(const std::string& binary, const std::vector<std::string>& args,
+                      const std::vector<std::string>& env) {
   TempDir dir("cshealthd-run");
   const auto out = dir.path() / "output";
   process::SpawnOptions spawn;
-  spawn.argv.push_back(cshealthd_binary());
+  spawn.argv.push_back(binary);
   for (const auto& a : args) spawn.argv.push_back(a);
   spawn.extra_env = env;
   spawn.output_path = out.string();

@@ -69,5 +69,7 @@ struct RunResult {
   std::string output;
 };
 RunResult run_cshealthd(const std::vector<std::string>& args, const std::vector<std::string>& env = {});
+RunResult run_process(const std::string& binary, const std::vector<std::string>& args,
+                      const std::vector<std::string>& env = {});
 
 }  // namespace cshealthd::testing

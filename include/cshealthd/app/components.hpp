@@ -12,6 +12,7 @@
 #include "cshealthd/store/job_queue.hpp"
 #include "cshealthd/store/migrations.hpp"
 #include "cshealthd/sync/runner.hpp"
+#include "cshealthd/onboarding/onboarding.hpp"
 #include "cshealthd/writeback/settings.hpp"
 
 namespace cshealthd::app {
@@ -21,8 +22,8 @@ struct ComponentOptions {
   bool migrate = true;   // apply pending migrations at start (when database.migrate_on_start says so)
   bool hubspot = false;  // the rate budget and clients (needs hubspot.token: ConfigError otherwise)
   bool scoring = true;   // load the scorecards (a command that never scores does without)
-  // Load the schedule section and the write-back files (alert rules, templates, holidays): `serve` and
-  // the write-back commands.
+  // Load the schedule section, the write-back files (alert rules, templates, holidays) and the onboarding
+  // checklist: `serve` and the write-back commands.
   bool writeback = false;
 };
 
@@ -48,6 +49,7 @@ class Components {
   const scoring::ScoringConfig& scoring() const;
   const writeback::Settings& writeback() const;
   const pipeline::ScheduleOptions& schedule() const;
+  const onboarding::Settings& onboarding() const;
   DatabaseRuntime& database_runtime() { return *database_runtime_; }
   store::Migrator& migrator() { return *migrator_; }
   store::Database& db() { return *db_; }
@@ -66,6 +68,7 @@ class Components {
   std::unique_ptr<scoring::ScoringConfig> scoring_;
   std::unique_ptr<pipeline::ScheduleOptions> schedule_;
   std::unique_ptr<writeback::Settings> writeback_;
+  std::unique_ptr<onboarding::Settings> onboarding_;
   std::unique_ptr<DatabaseRuntime> database_runtime_;
   std::unique_ptr<store::Migrator> migrator_;
   std::unique_ptr<store::Database> db_;

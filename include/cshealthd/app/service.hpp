@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cshealthd/app/components.hpp"
+#include "cshealthd/onboarding/onboarding.hpp"
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/base/worker_pool.hpp"
@@ -56,6 +57,7 @@ class Service {
   std::unique_ptr<pipeline::SyncJob> sync_job_;
   std::unique_ptr<pipeline::ScoreJob> score_job_;
   std::unique_ptr<writeback::Writeback> writeback_;
+  std::unique_ptr<onboarding::Onboarding> onboarding_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   std::unique_ptr<pipeline::JobWorkers> job_workers_;
   std::unique_ptr<pipeline::Scheduler> scheduler_;

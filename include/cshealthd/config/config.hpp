@@ -70,6 +70,9 @@ struct HubspotConfig {
   std::string ca_file;             // empty: the system's trust store
   int max_retry_wait_ms = 60'000;  // the longest wait a 429 (its Retry-After) or a backoff may impose
   bool shared_budget = true;       // replicas share the budget through PostgreSQL (false: per process)
+  // Which spelling of HubSpot's paths: v3 (/crm/v3/objects/..., v4 associations) or a dated version
+  // such as 2026-03 (/crm/objects/2026-03/...). The shapes are the same.
+  std::string api_version = "v3";
 };
 
 struct SyncConfig {
@@ -153,8 +156,37 @@ struct WritebackConfig {
   Secret slack_webhook_url;  // escalations and red alerts to a Slack channel; empty: off
 };
 
+// HubSpot's webhooks (POST /webhooks/hubspot), signed with the app's client secret (v3).
 struct WebhookConfig {
-  Secret secret;
+  bool enabled = true;                    // answer 404 when off (a portal without a project app)
+  Secret secret;                          // the app's client secret; unset: every webhook is refused (401)
+  std::int64_t max_body_bytes = 262'144;  // a larger body is a 413
+  int max_events = 100;                   // per request (HubSpot sends at most 100)
+  std::int64_t max_age_ms = 300'000;      // a signature timestamp further off than this is stale
+  bool refresh_on_change = true;          // a mapped company property change starts a refresh run
+  std::int64_t retention_days = 14;       // processed events kept this long (for de-duplication)
+};
+
+// Closed Won → onboarding (DOMAIN.md §4.1).
+struct OnboardingConfig {
+  bool enabled = true;
+  std::string checklist_file;  // steps and task templates; empty: the shipped config/onboarding/checklist.yaml
+  std::string pool;            // onboarding owners: owner ids and team:<id>, comma-separated
+  std::string csm_pool;        // CSMs who take customers over when onboarding completes
+  int high_touch_capacity = 25;   // customers in onboarding per owner, high-touch segment
+  int tech_touch_capacity = 150;  // ... tech-touch segment
+  int csm_high_touch_capacity = 25, csm_tech_touch_capacity = 150;  // customers per CSM
+  std::int64_t high_touch_min_mrr = 100'000;  // MRR from which a customer is high-touch ...
+  std::string high_touch_plans = "enterprise";  // ... or on one of these plans (comma-separated)
+  int escalate_after_days = 3;  // business days an overdue step may stay open before the manager hears
+  bool services = true;         // create a Services record (0-162) for each new customer
+  std::string won_stages;       // extra won stage ids (comma-separated), besides closedwon and the
+                                // pipelines' closed stages with probability 1.0
+  std::string plan_property = "cs_plan", mrr_property = "cs_mrr", seats_property = "cs_licensed_seats",
+              contract_start_property = "cs_contract_start_date", goals_property = "cs_onboarding_goals",
+              kpis_property = "cs_success_kpis";  // on the deal
+  std::string owner_property = "cs_onboarding_owner";  // on the company (created by the service)
+  std::string service_key_property = "cs_onboarding_key";  // on services: the exactly-once key
 };
 
 struct AdminConfig {
@@ -175,6 +207,10 @@ struct Config {
   ScheduleConfig schedule;
   WritebackConfig writeback;
   WebhookConfig webhook;
+  OnboardingConfig onboarding;
+  // The service's public base URL (https://cs.example.com), as HubSpot calls it through a TLS proxy:
+  // webhook signatures cover it. Empty: rebuilt from the request's Host header as http://HOST.
+  std::string public_url;
   AdminConfig admin;
 };
 

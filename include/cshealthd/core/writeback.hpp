@@ -37,6 +37,9 @@ class BusinessCalendar {
   std::set<std::int32_t> holidays_;
 };
 
+// Local `hour`:00 of `day` in `zone` (UTC when null), as epoch milliseconds.
+EpochMs local_time_ms(std::int32_t day, int hour, const TimeZone* zone);
+
 // "{name}" placeholders replaced from `vars`; an unknown one is left as written, "{{" and "}}" are
 // literal braces.
 std::string render_template(std::string_view text, const std::map<std::string, std::string>& vars);

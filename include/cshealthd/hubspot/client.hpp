@@ -55,6 +55,24 @@ class OutcomeUnknown : public ApiError {
 // Whether a request may be repeated after an unknown outcome.
 enum class Repeat { kSafe, kOnlyIfNotApplied };
 
+// HubSpot's paths in one spelling, chosen by hubspot.api_version: "v3" (/crm/v3/objects/deals, the v4
+// associations) or a dated version (/crm/objects/2026-03/deals). Every path the service calls is built
+// here.
+class ApiPaths {
+ public:
+  explicit ApiPaths(std::string version = "v3");
+  const std::string& version() const { return version_; }
+  std::string objects(std::string_view type) const;     // .../objects/{type}
+  std::string properties(std::string_view type) const;  // .../properties/{type}
+  std::string associations(std::string_view from, std::string_view to) const;  // .../associations/{f}/{t}
+  std::string owners() const;
+  std::string pipelines(std::string_view type) const;
+
+ private:
+  std::string api(std::string_view name, std::string_view v3) const;
+  std::string version_;
+};
+
 struct ClientOptions {
   int max_attempts = 8;                         // per request, for transient failures and 429s
   std::chrono::milliseconds backoff_base{500};  // full jitter: uniform(0, min(cap, base * 2^n))
@@ -65,6 +83,7 @@ struct ClientOptions {
   std::chrono::milliseconds max_retry_wait{60'000};
   std::uint64_t jitter_seed = 0;      // 0: random
   std::size_t max_url_chars = 3'000;  // longer property lists are split over requests
+  std::string api_version = "v3";     // see ApiPaths
 };
 
 struct ListQuery {
@@ -115,6 +134,7 @@ class HubSpotClient {
     std::uint64_t calls = 0, retries = 0, rate_limited = 0;
   };
   const Stats& stats() const { return stats_; }
+  const ApiPaths& paths() const { return paths_; }
 
  private:
   std::chrono::milliseconds backoff(int attempt);
@@ -134,6 +154,7 @@ class HubSpotClient {
   Secret token_;
   metrics::Registry& metrics_;
   ClientOptions options_;
+  ApiPaths paths_;
   std::mt19937_64 rng_;
   Stats stats_;
 };

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,13 @@ inline constexpr const char* kProbeJob = "probe";
 // write-back, plan and deliver are skipped).
 std::vector<std::string> pipeline_stages();
 
+// What other workflows add to a run (onboarding): after the sync stage's data is in, and inside the plan
+// stage's transaction (what it records commits with the plan, or not at all).
+struct PipelineHooks {
+  std::function<nlohmann::json()> after_sync;
+  std::function<nlohmann::json(pqxx::work&, std::int32_t day, core::EpochMs now_ms)> in_plan;
+};
+
 // A pipeline run as one resumable job: nightly and manual runs sync incrementally and then score every
 // company; a refresh syncs and rescores only the companies whose inputs changed. Each stage records its
 // progress in the run and its position in the job's checkpoint, in the transactions that do its work, so
@@ -30,7 +38,7 @@ class Pipeline {
  public:
   // `writeback`: nullptr when write-back is off.
   Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, writeback::Writeback* writeback, Clock& clock,
-           metrics::Registry& metrics);
+           metrics::Registry& metrics, PipelineHooks hooks = {});
 
   // Creates a run and its job (nullopt when `unique_key` is taken).
   std::optional<std::int64_t> start(store::RunRequest request);
@@ -54,6 +62,7 @@ class Pipeline {
   writeback::Writeback* writeback_;
   Clock& clock_;
   metrics::Registry& metrics_;
+  PipelineHooks hooks_;
 };
 
 // The handler of probe jobs: records its run in job_probes (fenced by the lease, so a worker that lost

@@ -27,6 +27,9 @@ struct ScheduleOptions {
   bool catch_up = true;                              // a nightly run missed while every replica was down
   std::chrono::milliseconds tick{1'000};
   int max_attempts = 5;  // of each run's job
+  // Start a refresh run for the companies webhooks said changed (refresh_requests), once no run is under
+  // way; independent of `enabled` (the nightly and interval runs).
+  bool requested_refresh = true;
 };
 
 // Every replica runs one; the one holding the scheduler's advisory lock (on a connection of its own, so
@@ -50,6 +53,7 @@ class Scheduler {
  private:
   bool lead();
   void schedule_nightly(core::EpochSeconds now);
+  void schedule_requested_refresh(core::EpochSeconds now);
   void schedule_refresh(core::EpochSeconds now);
   void refresh_gauges();
 

@@ -28,7 +28,19 @@ class SetupError : public std::runtime_error {
 // types checked) and the task key property (unique when the portal allows it). Remembered in
 // writeback_setup with a fingerprint of what was checked, so later runs make no call until the config
 // changes.
-TaskMode ensure_portal(store::Database& db, hubspot::HubSpotClient& client, const Settings& settings);
+struct PortalSetup {
+  TaskMode tasks = TaskMode::kUpsert;
+  bool services = false;  // the portal has the Services object (0-162), set up for onboarding's records
+};
+PortalSetup ensure_portal(store::Database& db, hubspot::HubSpotClient& client, const Settings& settings);
+
+// The properties of the Services record onboarding creates (besides Settings::service_key_property).
+inline constexpr const char* kServicePlan = "cs_plan";
+inline constexpr const char* kServiceMrr = "cs_mrr";
+inline constexpr const char* kServiceSeats = "cs_licensed_seats";
+inline constexpr const char* kServiceContractStart = "cs_contract_start_date";
+inline constexpr const char* kServiceOnboardingStart = "cs_onboarding_start_date";
+inline constexpr const char* kServiceOnboardingTarget = "cs_onboarding_target_date";
 
 struct DeliveryReport {
   std::uint64_t companies = 0;       // companies whose properties were written

@@ -36,6 +36,9 @@ struct Settings {
   std::chrono::milliseconds search_lag{30'000};
   int max_attempts = 8;
   std::string task_key_property, property_group;
+  // Set when onboarding runs: the company property naming the onboarding owner, and the key property of
+  // the Services records it creates (empty: no service records).
+  std::string onboarding_owner_property, service_key_property;
   Secret slack_webhook_url;
 };
 

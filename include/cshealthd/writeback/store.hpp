@@ -66,7 +66,7 @@ class WritebackStore {
     std::string key, hubspot_id;
     std::int64_t checked_ms = 0;  // last read by id
   };
-  // Tasks of open episodes that HubSpot has ids for, the longest unread by id first.
+  // Open tasks HubSpot has ids for (alert episodes and onboarding steps), the longest unread by id first.
   std::vector<OpenTask> open_tasks();
   // What HubSpot said of them: open or not (a task deleted there counts as closed); `read_by_id` were
   // read by id at `ms`.

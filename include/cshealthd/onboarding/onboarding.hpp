@@ -1,0 +1,102 @@
+#pragma once
+// Closed Won → onboarding (DOMAIN.md §4.1), by webhook and by sync: HubSpot's webhook events stored
+// durably and processed in occurredAt order; one onboarding per won deal (the job key onboarding:<deal>
+// is the idempotency key both paths share); an owner by remaining capacity; the dated checklist, the CS
+// stage, the Services record and the Slack note through the write-back outbox; overdue steps and the
+// hand-over to a CSM planned with every run.
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "cshealthd/base/clock.hpp"
+#include "cshealthd/base/metrics.hpp"
+#include "cshealthd/config/config.hpp"
+#include "cshealthd/core/onboarding.hpp"
+#include "cshealthd/pipeline/job_workers.hpp"
+#include "cshealthd/store/database.hpp"
+#include "cshealthd/sync/runner.hpp"
+#include "cshealthd/writeback/writeback.hpp"
+
+namespace cshealthd::onboarding {
+
+inline constexpr const char* kOnboardingJob = "onboarding";
+inline constexpr const char* kEventsJob = "webhook_events";
+
+struct Template {
+  std::string subject, body;
+};
+
+// The onboarding section with its checklist file read and checked (ConfigError names the key).
+struct Settings {
+  bool enabled = true;
+  std::vector<core::ChecklistStep> steps;
+  Template overdue, escalation, handover;
+  std::string slack_started, slack_handover;
+  std::vector<std::string> pool, csm_pool;  // owner ids and team:<id>
+  int high_touch_capacity = 25, tech_touch_capacity = 150;
+  int csm_high_touch_capacity = 25, csm_tech_touch_capacity = 150;
+  double high_touch_min_mrr = 100'000;
+  std::set<std::string> high_touch_plans, won_stages;
+  int escalate_after_days = 3;
+  std::string plan_property, mrr_property, seats_property, contract_start_property, goals_property,
+      kpis_property;                                    // on deals
+  std::string company_plan_property, company_mrr_property;  // on companies (the mapping)
+  std::set<std::string> company_inputs;  // company properties the scores read: a change means a refresh
+  bool refresh_on_change = true;          // webhook.refresh_on_change
+  std::int64_t event_retention_days = 14;  // webhook.retention_days
+};
+
+// `locale`: writeback.locale.
+Settings load_settings(const config::Config& config);
+// A checklist file into `s` with the templates of `locale`; ConfigError names `where`.
+void parse_checklist(const std::string& text, const std::string& where, const std::string& locale, Settings& s);
+
+struct Stored {
+  std::size_t accepted = 0, duplicates = 0;
+};
+
+// Stores a batch of webhook events in one transaction, de-duplicated on HubSpot's identity of an event,
+// and queues their processing (unless a processing job is already waiting). Throws store::StoreError when
+// it could not: the caller answers 5xx so that HubSpot retries.
+Stored store_events(store::Database& db, const std::vector<core::WebhookEvent>& events);
+
+struct Won;  // a won deal and its company, as read from HubSpot
+
+class Onboarding {
+ public:
+  // `wake`: the job workers, when onboarding jobs were queued.
+  Onboarding(store::Database& db, const Settings& settings, writeback::Writeback& writeback,
+             sync::ClientFactory clients, metrics::Registry& metrics, Clock& clock, std::function<void()> wake);
+
+  // The handler of webhook_events jobs: every stored event not yet processed, in occurredAt order (one
+  // processor at a time): a deal now in a won stage queues its onboarding; a change of a company input a
+  // refresh request.
+  nlohmann::json process_events(pipeline::JobContext& ctx);
+  // The handler of onboarding jobs (payload deal_id, source): reads the deal and its company, assigns
+  // the owner and records the onboarding with its outbox items in one transaction, then delivers them.
+  nlohmann::json onboard(pipeline::JobContext& ctx);
+  // After a sync: the deals the sync saw enter a won stage (deal_stage_changes) get their onboarding job.
+  nlohmann::json from_sync();
+  // In the plan stage's transaction: overdue steps' alerts and escalations, and hand-overs of the
+  // onboardings whose every step is completed.
+  nlohmann::json plan_progress(pqxx::work& tx, std::int32_t day, core::EpochMs now_ms);
+
+ private:
+  std::int32_t today() const;
+  nlohmann::json record(const Won& won, const std::string& source);
+
+  store::Database& db_;
+  const Settings& s_;
+  writeback::Writeback& writeback_;
+  sync::ClientFactory clients_;
+  metrics::Registry& metrics_;
+  Clock& clock_;
+  std::function<void()> wake_;
+};
+
+}  // namespace cshealthd::onboarding
