@@ -204,8 +204,8 @@ class OnboardingTest : public ::testing::Test {
   // A new customer as sales leaves it: a company without a CS stage, a deal with the hand-over fields.
   Customer create_customer(const std::string& name, std::int64_t mrr, const std::string& plan = "professional") const {
     Customer c;
-    c.company = hubspot("POST", "/crm/v3/objects/companies", {{"properties", {{"name", name}}}})["id"];
-    c.deal = hubspot("POST", "/crm/v3/objects/deals",
+    c.company = hubspot("POST", objects_ + "/companies", {{"properties", {{"name", name}}}})["id"];
+    c.deal = hubspot("POST", objects_ + "/deals",
                      {{"properties",
                        {{"dealname", name + " - new business"},
                         {"dealstage", "contractsent"},
@@ -224,7 +224,7 @@ class OnboardingTest : public ::testing::Test {
     return c;
   }
   void win(const std::string& deal) const {
-    hubspot("PATCH", "/crm/v3/objects/deals/" + deal, {{"properties", {{"dealstage", "closedwon"}}}});
+    hubspot("PATCH", objects_ + "/deals/" + deal, {{"properties", {{"dealstage", "closedwon"}}}});
   }
   // The onboarding tasks of a deal in the simulator, by step.
   std::map<std::string, std::vector<json>> onboarding_tasks(const std::string& deal) const {
@@ -282,6 +282,7 @@ class OnboardingTest : public ::testing::Test {
     return 0;
   }
 
+  std::string objects_ = "/crm/v3/objects";  // how this test spells its own calls to HubSpot
   TempDir dir_;
   testing::TestDatabase db_;
   std::unique_ptr<Daemon> sim_;
@@ -430,7 +431,9 @@ TEST_F(OnboardingTest, ThreeConcurrentDeliveriesToTwoReplicasAndTheSyncGiveOneOn
 
 TEST_F(OnboardingTest, WithoutWebhooksTheNextSyncStartsTheOnboarding) {
   start_sim();
-  start(0, {"CSHEALTHD_WEBHOOK_ENABLED=false"});
+  // A Service Key portal: no webhooks; and HubSpot's dated paths.
+  start(0, {"CSHEALTHD_WEBHOOK_ENABLED=false", "CSHEALTHD_HUBSPOT_API_VERSION=2026-03"});
+  objects_ = "/crm/objects/2026-03";
   run_and_wait(0);
   // The generated portal's deals won long ago are history, not new customers.
   EXPECT_GT(scalar("SELECT count(*) FROM deals WHERE stage = 'closedwon'"), 0);
@@ -444,6 +447,85 @@ TEST_F(OnboardingTest, WithoutWebhooksTheNextSyncStartsTheOnboarding) {
   EXPECT_EQ(text("SELECT source || ' ' || segment FROM onboardings WHERE deal_id = " + c.deal), "sync tech_touch");
   EXPECT_EQ(scalar("SELECT count(*) FROM onboardings"), 1);
   EXPECT_GE(metric(0, "cshealthd_onboardings_started_total{path=\"sync\"}"), 1);
+  // Every call spelled the dated way.
+  std::size_t dated = 0;
+  const json requests = sim("/__sim/requests?since=0");
+  for (const auto& r : requests["requests"]) {
+    const std::string path = r.value("path", "");
+    if (path.rfind("/crm/", 0) != 0) continue;
+    EXPECT_EQ(path.find("/crm/v3/"), std::string::npos) << path;
+    EXPECT_EQ(path.find("/crm/v4/"), std::string::npos) << path;
+    dated += path.find("/2026-03") != std::string::npos;
+  }
+  EXPECT_GT(dated, 20u);
+}
+
+TEST_F(OnboardingTest, ACompanyInputChangedInHubSpotReachesItsScoreThereByWebhook) {
+  start_sim();
+  start(0);
+  run_and_wait(0);
+  point_webhooks_at(0);
+  // A healthy-looking company whose usage collapses.
+  const std::string id = text(
+      "SELECT h.company_id::text FROM health_scores h JOIN companies c ON c.id = h.company_id "
+      "WHERE c.active_users_30d > 5 ORDER BY h.score DESC LIMIT 1");
+  ASSERT_FALSE(id.empty());
+  const std::string before = company(id)["properties"].value("cs_health_score", "");
+  ASSERT_FALSE(before.empty());
+  hubspot("PATCH", "/crm/v3/objects/companies/" + id,
+          {{"properties", {{"cs_active_users_30d", "0"}, {"cs_logins_30d", "0"}, {"cs_features_used", "0"}}}});
+  ASSERT_TRUE(wait_for(
+      [&] { return company(id)["properties"].value("cs_health_score", "") != before; }, 60s))
+      << replicas_[0]->log();
+  EXPECT_GE(scalar("SELECT count(*) FROM runs WHERE trigger = 'webhook' AND state = 'succeeded'"), 1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM webhook_events WHERE object_id = " + id +
+                   " AND property_name = 'cs_active_users_30d' AND outcome = 'refresh'"),
+            1);
+  // What the service itself writes comes back as webhooks too, and starts nothing.
+  ASSERT_TRUE(wait_sql("SELECT count(*) FROM webhook_events WHERE object_id = " + id +
+                           " AND property_name = 'cs_health_score' AND processed_at IS NOT NULL",
+                       1, 30s));
+  EXPECT_EQ(text("SELECT string_agg(DISTINCT outcome, ',') FROM webhook_events WHERE property_name LIKE 'cs_health%'"),
+            "ignored");
+}
+
+TEST_F(OnboardingTest, AStepPastItsDueDayAlertsTheOwnerAndThenTheManagerOnce) {
+  start_sim();
+  const auto clock = dir_.path() / "clock";
+  start(0, {"CSHEALTHD_TEST_CLOCK_FILE=" + clock.string()});
+  run_and_wait(0);
+  point_webhooks_at(0);
+  const auto c = create_customer("Hooli", 30'000);
+  win(c.deal);
+  ASSERT_TRUE(wait_for([&] { return onboarding_tasks(c.deal).size() == 8; }, 60s)) << replicas_[0]->log();
+  const std::string owner = text("SELECT owner_id FROM onboardings WHERE deal_id = " + c.deal);
+  const auto start_day = *core::parse_day(text("SELECT started_on::text FROM onboardings WHERE deal_id = " + c.deal));
+  // The goals step is done on time; the kickoff is not.
+  hubspot("PATCH", "/crm/v3/objects/tasks/" + onboarding_tasks(c.deal).at("goals")[0]["id"].get<std::string>(),
+          {{"properties", {{"hs_task_status", "COMPLETED"}}}});
+  const Holidays holidays;
+  const auto at = [&](std::int32_t day) {  // 10:00 Tokyo that day
+    std::ofstream(clock) << static_cast<std::int64_t>(day) * 86'400'000 + 3'600'000 << "\n";
+  };
+  at(holidays.add(start_day, 6));  // kickoff (3) and goals (5) past due
+  run_and_wait(0);
+  auto tasks = onboarding_tasks(c.deal);
+  ASSERT_EQ(tasks.count("kickoff:overdue"), 1u) << replicas_[0]->log();
+  EXPECT_EQ(tasks.at("kickoff:overdue").size(), 1u);
+  EXPECT_EQ(tasks.at("kickoff:overdue")[0]["properties"].value("hubspot_owner_id", ""), owner);
+  EXPECT_THAT(tasks.at("kickoff:overdue")[0]["properties"].value("hs_task_subject", ""), HasSubstr("Hooli"));
+  EXPECT_EQ(tasks.count("goals:overdue"), 0u);
+  EXPECT_EQ(tasks.count("kickoff:overdue:escalation"), 0u);
+  // Three business days later (onboarding.escalate_after_days) the manager hears of it, once.
+  at(holidays.add(start_day, 9));
+  run_and_wait(0);
+  run_and_wait(0);
+  tasks = onboarding_tasks(c.deal);
+  ASSERT_EQ(tasks.count("kickoff:overdue:escalation"), 1u);
+  EXPECT_EQ(tasks.at("kickoff:overdue:escalation").size(), 1u);
+  EXPECT_EQ(tasks.at("kickoff:overdue:escalation")[0]["properties"].value("hubspot_owner_id", ""), "90001");
+  EXPECT_EQ(tasks.at("kickoff:overdue").size(), 1u);
+  EXPECT_EQ(tasks.count("account_setup:overdue"), 0u);  // due on day 10
 }
 
 TEST_F(OnboardingTest, OnlyCorrectlySignedFreshRequestsAreStoredAndBadBodiesAre4xx) {

@@ -1,11 +1,15 @@
-// HubSpot's v3 webhook signature over whatever arrives: a forged or garbled signature never verifies,
-// a stale or unreadable timestamp never does, and a correctly signed request always does.
+// POST /webhooks/hubspot over whatever arrives: HubSpot's v3 signature (a forged or garbled signature
+// never verifies, a stale or unreadable timestamp never does, a correctly signed request always does),
+// then the body's parser: it either refuses with WebhookParseError or gives at most the batch limit of
+// events, each with a positive object id, an occurredAt and a de-duplication key that is a function of
+// the event alone.
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <vector>
 
+#include "cshealthd/core/onboarding.hpp"
 #include "cshealthd/hubspot/signature.hpp"
 #include "fuzz_check.hpp"
 
@@ -38,5 +42,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string stale = std::to_string(kNow - 300'001);
   FUZZ_CHECK(verify_v3(secret, method, uri, body, signature_v3(secret, method, uri, body, stale), stale,
                        kNow) == Verdict::kStale);
+  try {
+    const auto events = cshealthd::core::parse_webhook_events(body, 100);
+    FUZZ_CHECK(events.size() <= 100);
+    for (const auto& e : events) {
+      FUZZ_CHECK(e.object_id > 0);
+      FUZZ_CHECK(e.occurred_at_ms > 0);
+      FUZZ_CHECK(!e.subscription_type.empty() && !e.event_id.empty());
+      // The stored form of an event reads back as the same event.
+      const auto again = cshealthd::core::parse_webhook_events("[" + e.raw + "]", 1);
+      FUZZ_CHECK(again.size() == 1 && again[0].dedup_key() == e.dedup_key());
+    }
+  } catch (const cshealthd::core::WebhookParseError&) {
+  }
   return 0;
 }

@@ -644,5 +644,29 @@ TEST_F(SimTest, DealStageChangesEmitWebhookEvents) {
   EXPECT_EQ(events[1]["objectId"].get<std::uint64_t>(), std::stoull(id));
 }
 
+TEST_F(SimTest, CompanyChangesEmitAnEventPerChangedProperty) {
+  start();
+  std::vector<json> events;
+  sim_->simulator().on_change([&](json e) { events.push_back(std::move(e)); });
+  const auto company = body(call("POST", "/crm/v3/objects/companies", {{"properties", {{"name", "c"}}}}));
+  const std::string id = company["id"];
+  EXPECT_TRUE(events.empty());  // a creation is another subscription
+  call("PATCH", "/crm/v3/objects/companies/" + id, {{"properties", {{"cs_mrr", "1200"}, {"name", "c"}}}});
+  ASSERT_EQ(events.size(), 1u);  // the name did not change
+  EXPECT_EQ(events[0]["subscriptionType"], "company.propertyChange");
+  EXPECT_EQ(events[0]["propertyName"], "cs_mrr");
+  EXPECT_EQ(events[0]["propertyValue"], "1200");
+  EXPECT_GT(events[0]["occurredAt"].get<std::int64_t>(), 0);
+}
+
+TEST_F(SimTest, DatedPathsServeTheSameApi) {
+  start();
+  const auto v3 = body(call("GET", "/crm/v3/objects/companies?limit=5"));
+  const auto dated = body(call("GET", "/crm/objects/2026-03/companies?limit=5"));
+  EXPECT_EQ(v3["results"], dated["results"]);
+  EXPECT_EQ(body(call("GET", "/crm/owners/2026-03"))["results"], body(call("GET", "/crm/v3/owners"))["results"]);
+  EXPECT_FALSE(body(call("GET", "/crm/pipelines/2026-03/deals"))["results"].empty());
+}
+
 }  // namespace
 }  // namespace cshealthd::sim
