@@ -28,8 +28,9 @@ void add_webhook_routes(http::Router& router, WebhookDeps deps) {
     };
     if (req.body.size() > d->max_body_bytes) {
       count("too_large");
-      return http::Response::error(413, "payload_too_large",
-                                   "a webhook body holds at most " + std::to_string(d->max_body_bytes) + " bytes");
+      return http::Response::error(
+          413, "payload_too_large",
+          "a webhook body holds at most " + std::to_string(d->max_body_bytes) + " bytes");
     }
     const std::string* sig = req.header("x-hubspot-signature-v3");
     const std::string* ts = req.header("x-hubspot-request-timestamp");
@@ -38,14 +39,14 @@ void add_webhook_routes(http::Router& router, WebhookDeps deps) {
     const auto verdict =
         d->secret.empty()
             ? hubspot::Verdict::kMismatch
-            : hubspot::verify_v3(d->secret.reveal(), req.method, signed_uri(d->public_url, req.header("host"), req.target),
-                                 req.body, sig ? *sig : std::string(), ts ? *ts : std::string(), now_ms,
-                                 d->max_age_ms);
+            : hubspot::verify_v3(d->secret.reveal(), req.method,
+                                 signed_uri(d->public_url, req.header("host"), req.target), req.body,
+                                 sig ? *sig : std::string(), ts ? *ts : std::string(), now_ms, d->max_age_ms);
     if (verdict == hubspot::Verdict::kStale) {
       count("stale");
       return http::Response::error(401, "stale_signature",
-                                   "X-HubSpot-Request-Timestamp is more than " + std::to_string(d->max_age_ms / 1000) +
-                                       " s away from now");
+                                   "X-HubSpot-Request-Timestamp is more than " +
+                                       std::to_string(d->max_age_ms / 1000) + " s away from now");
     }
     if (verdict != hubspot::Verdict::kValid) {
       count("bad_signature");
@@ -70,9 +71,11 @@ void add_webhook_routes(http::Router& router, WebhookDeps deps) {
       res.headers.emplace_back("Retry-After", "5");
       return res;
     }
-    d->metrics.counter("cshealthd_webhook_events_total", "Webhook events by outcome", {{"outcome", "accepted"}})
+    d->metrics
+        .counter("cshealthd_webhook_events_total", "Webhook events by outcome", {{"outcome", "accepted"}})
         .inc(stored.accepted);
-    d->metrics.counter("cshealthd_webhook_events_total", "Webhook events by outcome", {{"outcome", "duplicate"}})
+    d->metrics
+        .counter("cshealthd_webhook_events_total", "Webhook events by outcome", {{"outcome", "duplicate"}})
         .inc(stored.duplicates);
     count(stored.accepted == 0 && !events.empty() ? "duplicate" : "accepted");
     if (stored.accepted > 0 && d->wake_workers) d->wake_workers();

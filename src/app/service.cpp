@@ -61,12 +61,12 @@ void Service::start() {
   add_routes();
   add_v1_routes(schedule.zone);
   if (config_.webhook.enabled) {
-    api::add_webhook_routes(
-        router_, api::WebhookDeps{components_->db(), components_->metrics(), components_->clock(),
-                                  config_.webhook.secret, config_.public_url,
-                                  static_cast<std::size_t>(config_.webhook.max_body_bytes),
-                                  static_cast<std::size_t>(config_.webhook.max_events), config_.webhook.max_age_ms,
-                                  [this] { job_workers_->wake(); }});
+    api::add_webhook_routes(router_,
+                            api::WebhookDeps{components_->db(), components_->metrics(), components_->clock(),
+                                             config_.webhook.secret, config_.public_url,
+                                             static_cast<std::size_t>(config_.webhook.max_body_bytes),
+                                             static_cast<std::size_t>(config_.webhook.max_events),
+                                             config_.webhook.max_age_ms, [this] { job_workers_->wake(); }});
     if (config_.webhook.secret.empty())
       spdlog::warn("webhooks: webhook.secret is not set; POST /webhooks/hubspot refuses every request");
   }
@@ -127,6 +127,8 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
                          [this](pipeline::JobContext& ctx) { return onboarding_->process_events(ctx); });
     job_workers_->handle(onboarding::kOnboardingJob,
                          [this](pipeline::JobContext& ctx) { return onboarding_->onboard(ctx); });
+  } else {
+    onboarding::set_enabled(c.db(), false);  // no write-back: nothing could be onboarded
   }
   pipeline_ = std::make_unique<pipeline::Pipeline>(c.db(), *sync_job_, *score_job_, writeback_.get(),
                                                    c.clock(), c.metrics(), std::move(hooks));

@@ -269,7 +269,8 @@ class Schema {
   }
 
   static bool digits(const std::string& x) {
-    return !x.empty() && x.size() <= 18 && std::all_of(x.begin(), x.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+    return !x.empty() && x.size() <= 18 &&
+           std::all_of(x.begin(), x.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
   }
 
   // Owner ids and team:<id>, comma-separated, every id a number.

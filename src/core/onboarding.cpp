@@ -28,7 +28,8 @@ std::optional<std::int64_t> integer_of(const json& v) {
   }
   if (v.is_string()) {
     const auto& s = v.get_ref<const std::string&>();
-    if (s.empty() || s.size() > 18 || !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    if (s.empty() || s.size() > 18 ||
+        !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
       return std::nullopt;
     return std::stoll(s);
   }
@@ -68,10 +69,14 @@ std::string webhook_object_type(std::string_view subscription_type, std::string_
   static const std::map<std::string_view, std::string_view> kByName = {
       {"contact", "contacts"}, {"company", "companies"}, {"deal", "deals"},
       {"ticket", "tickets"},   {"product", "products"},  {"line_item", "line_items"}};
-  static const std::map<std::string_view, std::string_view> kById = {
-      {"0-1", "contacts"},  {"0-2", "companies"},             {"0-3", "deals"},
-      {"0-5", "tickets"},   {"0-19", "feedback_submissions"}, {"0-27", "tasks"},
-      {"0-47", "meetings"}, {"0-162", "services"}};
+  static const std::map<std::string_view, std::string_view> kById = {{"0-1", "contacts"},
+                                                                     {"0-2", "companies"},
+                                                                     {"0-3", "deals"},
+                                                                     {"0-5", "tickets"},
+                                                                     {"0-19", "feedback_submissions"},
+                                                                     {"0-27", "tasks"},
+                                                                     {"0-47", "meetings"},
+                                                                     {"0-162", "services"}};
   const auto dot = subscription_type.find('.');
   const auto prefix = subscription_type.substr(0, dot);
   if (prefix == "object") {

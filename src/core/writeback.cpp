@@ -40,7 +40,6 @@ EpochMs local_time_ms(std::int32_t day, int hour, const TimeZone* zone) {
   return (local - offset) * 1000;
 }
 
-
 // ---- Calendar -------------------------------------------------------------------------------------
 
 BusinessCalendar BusinessCalendar::parse(std::string_view text, std::string_view source) {

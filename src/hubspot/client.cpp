@@ -352,8 +352,9 @@ std::vector<json> HubSpotClient::owners() {
   std::string after;
   CursorGuard cursors("owners.list");
   do {
-    const json res = call("owners.list", "GET",
-                          paths_.owners() + "?limit=500" + (after.empty() ? "" : "&after=" + url_encode(after)));
+    const json res =
+        call("owners.list", "GET",
+             paths_.owners() + "?limit=500" + (after.empty() ? "" : "&after=" + url_encode(after)));
     for (const auto& o : results_of("owners.list", res)) out.push_back(o);
     after = next_after("owners.list", res);
     cursors.next(after);

@@ -63,12 +63,12 @@ Template read_template(const YAML::Node& templates, const std::string& name, con
 std::set<std::string> won_stages(pqxx::transaction_base& tx, const Settings& s) {
   std::set<std::string> won = s.won_stages;
   won.insert("closedwon");
-  for (const auto& r : tx.exec(
-           "SELECT st->>'id' FROM crm_pipelines p, jsonb_array_elements(p.stages) st "
-           "WHERE p.object_type = 'deals' AND NOT p.archived AND jsonb_typeof(p.stages) = 'array' "
-           "AND lower(st->'metadata'->>'isClosed') = 'true' "
-           "AND st->'metadata'->>'probability' ~ '^[0-9]+(\\.[0-9]+)?$' "
-           "AND (st->'metadata'->>'probability')::float8 = 1.0 AND st->>'id' IS NOT NULL")) {
+  for (const auto& r :
+       tx.exec("SELECT st->>'id' FROM crm_pipelines p, jsonb_array_elements(p.stages) st "
+               "WHERE p.object_type = 'deals' AND NOT p.archived AND jsonb_typeof(p.stages) = 'array' "
+               "AND lower(st->'metadata'->>'isClosed') = 'true' "
+               "AND st->'metadata'->>'probability' ~ '^[0-9]+(\\.[0-9]+)?$' "
+               "AND (st->'metadata'->>'probability')::float8 = 1.0 AND st->>'id' IS NOT NULL")) {
     won.insert(r[0].as<std::string>());
   }
   return won;
@@ -176,14 +176,16 @@ bool owner_active(pqxx::transaction_base& tx, const std::string& id) {
 
 // Chooses from `owners` by remaining capacity (`load_sql` counts each owner's customers of the
 // segment), round-robin among equals; moves the pool's cursor.
-std::optional<std::string> assign(pqxx::work& tx, const std::string& pool, const std::vector<std::string>& owners,
-                                  const std::string& load_sql, const std::string& segment, int capacity) {
+std::optional<std::string> assign(pqxx::work& tx, const std::string& pool,
+                                  const std::vector<std::string>& owners, const std::string& load_sql,
+                                  const std::string& segment, int capacity) {
   std::map<std::string, int> load;
   for (const auto& r : tx.exec_params(load_sql, segment)) load[r[0].as<std::string>()] = r[1].as<int>();
   std::vector<core::Candidate> candidates;
   for (const auto& o : owners) candidates.push_back({o, load.count(o) ? load[o] : 0, capacity});
   const auto cursor = tx.exec_params("SELECT last_owner FROM assignment_cursors WHERE pool = $1", pool);
-  const auto chosen = core::choose_owner(candidates, cursor.empty() ? std::string() : cursor[0][0].as<std::string>());
+  const auto chosen =
+      core::choose_owner(candidates, cursor.empty() ? std::string() : cursor[0][0].as<std::string>());
   if (!chosen) return std::nullopt;
   tx.exec_params(
       "INSERT INTO assignment_cursors (pool, last_owner) VALUES ($1, $2) ON CONFLICT (pool) DO UPDATE SET "
@@ -204,7 +206,8 @@ std::string format_number(const std::string& text) {
 
 }  // namespace
 
-void parse_checklist(const std::string& text, const std::string& where, const std::string& locale, Settings& s) {
+void parse_checklist(const std::string& text, const std::string& where, const std::string& locale,
+                     Settings& s) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -280,6 +283,8 @@ Settings load_settings(const config::Config& config) {
   if (const auto it = company.find("mrr"); it != company.end()) s.company_mrr_property = it->second;
   for (const auto& [canonical, property] : company) s.company_inputs.insert(property);
   s.company_inputs.insert("hubspot_owner_id");
+  // What the service writes itself comes back as webhooks too: never a reason to rescore.
+  s.company_inputs.erase(config.writeback.stage_property);
   s.refresh_on_change = config.webhook.enabled && config.webhook.refresh_on_change;
   s.event_retention_days = config.webhook.retention_days;
   return s;
@@ -303,34 +308,53 @@ Stored store_events(store::Database& db, const std::vector<core::WebhookEvent>& 
     at.push_back(e.occurred_at_ms);
     raws.push_back(e.raw);
   }
-  db.with_retry("webhook_store", [&](pqxx::connection& c) {
-    pqxx::work tx(c, "webhook_store");
-    const auto r = tx.exec_params(
-        "WITH ins AS (INSERT INTO webhook_events (dedup_key, subscription_type, object_type, object_id, "
-        "property_name, property_value, occurred_at_ms, event) "
-        "SELECT k, st, ot, oid, CASE WHEN hn THEN pn END, CASE WHEN hv THEN pv END, oc, ev::jsonb FROM "
-        "unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::boolean[], $7::text[], "
-        "$8::boolean[], $9::bigint[], $10::text[]) AS u (k, st, ot, oid, pn, hn, pv, hv, oc, ev) "
-        "ON CONFLICT (dedup_key) DO NOTHING RETURNING 1) SELECT count(*) FROM ins",
-        store::text_array(keys), store::text_array(types), store::text_array(objects), store::bigint_array(ids),
-        store::text_array(names), store::text_array(has_name), store::text_array(values),
-        store::text_array(has_value), store::bigint_array(at), store::text_array(raws));
-    out.accepted = r[0][0].as<std::size_t>();
-    out.duplicates = events.size() - out.accepted;
-    if (out.accepted > 0) {
-      // One waiting processor is enough: it takes every event stored before it runs.
-      const auto waiting = tx.exec_params(
-          "SELECT 1 FROM jobs WHERE kind = $1 AND state IN ('queued', 'failed') LIMIT 1", std::string(kEventsJob));
-      if (waiting.empty()) {
-        store::JobSpec spec;
-        spec.kind = kEventsJob;
-        spec.max_attempts = 10;
-        store::JobQueue::enqueue(tx, spec);
-      }
-    }
+  // Two tries at most: HubSpot waits 5 s for the answer, and retries a 5xx itself.
+  db.with_retry(
+      "webhook_store",
+      [&](pqxx::connection& c) {
+        pqxx::work tx(c, "webhook_store");
+        const auto r = tx.exec_params(
+            "WITH ins AS (INSERT INTO webhook_events (dedup_key, subscription_type, object_type, object_id, "
+            "property_name, property_value, occurred_at_ms, event) "
+            "SELECT k, st, ot, oid, CASE WHEN hn THEN pn END, CASE WHEN hv THEN pv END, oc, ev::jsonb FROM "
+            "unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::boolean[], $7::text[], "
+            "$8::boolean[], $9::bigint[], $10::text[]) AS u (k, st, ot, oid, pn, hn, pv, hv, oc, ev) "
+            "ON CONFLICT (dedup_key) DO NOTHING RETURNING 1) SELECT count(*) FROM ins",
+            store::text_array(keys), store::text_array(types), store::text_array(objects),
+            store::bigint_array(ids), store::text_array(names), store::text_array(has_name),
+            store::text_array(values), store::text_array(has_value), store::bigint_array(at),
+            store::text_array(raws));
+        out.accepted = r[0][0].as<std::size_t>();
+        out.duplicates = events.size() - out.accepted;
+        if (out.accepted > 0) {
+          // One waiting processor is enough: it takes every event stored before it runs.
+          const auto waiting =
+              tx.exec_params("SELECT 1 FROM jobs WHERE kind = $1 AND state IN ('queued', 'failed') LIMIT 1",
+                             std::string(kEventsJob));
+          if (waiting.empty()) {
+            store::JobSpec spec;
+            spec.kind = kEventsJob;
+            spec.max_attempts = 10;
+            store::JobQueue::enqueue(tx, spec);
+          }
+        }
+        tx.commit();
+      },
+      2);
+  return out;
+}
+
+void set_enabled(store::Database& db, bool enabled) {
+  db.with_retry("onboarding_state", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "onboarding_state");
+    // Turning onboarding on (again) starts the sync's safety net from now: deals won while it was off
+    // are not onboarded after the fact. Off, the sync notes no stage changes (nothing would read them).
+    tx.exec_params(
+        "UPDATE onboarding_state SET since = CASE WHEN enabled THEN since ELSE now() END, enabled = $1",
+        enabled);
+    if (!enabled) tx.exec("DELETE FROM deal_stage_changes");
     tx.commit();
   });
-  return out;
 }
 
 Onboarding::Onboarding(store::Database& db, const Settings& settings, writeback::Writeback& writeback,
@@ -343,15 +367,7 @@ Onboarding::Onboarding(store::Database& db, const Settings& settings, writeback:
       metrics_(metrics),
       clock_(clock),
       wake_(std::move(wake)) {
-  db_.with_retry("onboarding_state", [&](pqxx::connection& c) {
-    pqxx::work tx(c, "onboarding_state");
-    // Turning onboarding on (again) starts the sync's safety net from now: deals won while it was off
-    // are not onboarded after the fact.
-    tx.exec_params(
-        "UPDATE onboarding_state SET since = CASE WHEN enabled THEN since ELSE now() END, enabled = $1",
-        s_.enabled);
-    tx.commit();
-  });
+  set_enabled(db_, s_.enabled);
 }
 
 std::int32_t Onboarding::today() const {
@@ -363,7 +379,8 @@ std::int32_t Onboarding::today() const {
 json Onboarding::process_events(pipeline::JobContext& ctx) {
   std::size_t processed = 0, onboardings = 0, refreshes = 0, ignored = 0;
   for (;;) {
-    if (ctx.stop.stop_requested()) throw pipeline::JobInterrupted("stopping: events left for the next worker");
+    if (ctx.stop.stop_requested())
+      throw pipeline::JobInterrupted("stopping: events left for the next worker");
     std::vector<double> lags;
     const auto n = db_.with_retry("webhook_process", [&](pqxx::connection& c) {
       pqxx::work tx(c, "webhook_process");
@@ -372,7 +389,8 @@ json Onboarding::process_events(pipeline::JobContext& ctx) {
       tx.exec("SELECT pg_advisory_xact_lock(hashtext('cshealthd.webhook.events'))");
       const auto rows = tx.exec_params(
           "SELECT id, object_type, object_id, coalesce(property_name, ''), coalesce(property_value, ''), "
-          "subscription_type, (extract(epoch FROM now()) * 1000)::bigint - occurred_at_ms FROM webhook_events "
+          "subscription_type, (extract(epoch FROM now()) * 1000)::bigint - occurred_at_ms FROM "
+          "webhook_events "
           "WHERE processed_at IS NULL ORDER BY occurred_at_ms, id LIMIT $1",
           static_cast<std::int64_t>(kEventsPerTransaction));
       if (rows.empty()) return std::size_t{0};
@@ -404,7 +422,8 @@ json Onboarding::process_events(pipeline::JobContext& ctx) {
         lags.push_back(static_cast<double>(std::max<std::int64_t>(0, row[6].as<std::int64_t>())) / 1000.0);
       }
       tx.exec_params(
-          "UPDATE webhook_events e SET processed_at = now(), outcome = u.o FROM unnest($1::bigint[], $2::text[]) "
+          "UPDATE webhook_events e SET processed_at = now(), outcome = u.o FROM unnest($1::bigint[], "
+          "$2::text[]) "
           "AS u (id, o) WHERE e.id = u.id",
           store::bigint_array(ids), store::text_array(outcomes));
       if (!refresh.empty()) {
@@ -430,17 +449,18 @@ json Onboarding::process_events(pipeline::JobContext& ctx) {
   if (onboardings > 0 && wake_) wake_();  // the onboarding jobs just queued
   db_.with_retry("webhook_prune", [&](pqxx::connection& c) {
     pqxx::work tx(c, "webhook_prune");
-    tx.exec_params(
-        "DELETE FROM webhook_events WHERE processed_at < now() - $1::bigint * interval '1 day'",
-        static_cast<std::int64_t>(s_.event_retention_days));
+    tx.exec_params("DELETE FROM webhook_events WHERE processed_at < now() - $1::bigint * interval '1 day'",
+                   static_cast<std::int64_t>(s_.event_retention_days));
     tx.commit();
   });
   if (processed)
-    spdlog::info("webhooks: processed {} events: {} onboardings queued, {} refresh requests, {} ignored", processed,
-                 onboardings, refreshes, ignored);
-  return {{"processed", processed}, {"onboardings", onboardings}, {"refresh_requests", refreshes}, {"ignored", ignored}};
+    spdlog::info("webhooks: processed {} events: {} onboardings queued, {} refresh requests, {} ignored",
+                 processed, onboardings, refreshes, ignored);
+  return {{"processed", processed},
+          {"onboardings", onboardings},
+          {"refresh_requests", refreshes},
+          {"ignored", ignored}};
 }
-
 
 // A deal and its company as read from HubSpot for an onboarding.
 struct Won {
@@ -478,12 +498,14 @@ json Onboarding::onboard(pipeline::JobContext& ctx) {
     auto& client = *handle.client;
     const auto& wb = writeback_.settings();
     const std::string id = std::to_string(deal_id);
-    std::vector<std::string> props = {"dealname", "dealstage", "pipeline", "amount", "closedate", "hubspot_owner_id"};
-    for (const auto* p : {&s_.plan_property, &s_.mrr_property, &s_.seats_property, &s_.contract_start_property,
-                          &s_.goals_property, &s_.kpis_property})
+    std::vector<std::string> props = {"dealname", "dealstage", "pipeline",
+                                      "amount",   "closedate", "hubspot_owner_id"};
+    for (const auto* p : {&s_.plan_property, &s_.mrr_property, &s_.seats_property,
+                          &s_.contract_start_property, &s_.goals_property, &s_.kpis_property})
       if (!p->empty()) props.push_back(*p);
     const auto deals = client.batch_read("deals", {id}, props);
-    if (deals.empty()) throw pipeline::PermanentJobError("deal " + id + " is not in HubSpot (deleted or merged)");
+    if (deals.empty())
+      throw pipeline::PermanentJobError("deal " + id + " is not in HubSpot (deleted or merged)");
     const auto& deal = deals.front();
     Won w;
     w.deal_id = deal_id;
@@ -524,7 +546,8 @@ json Onboarding::onboard(pipeline::JobContext& ctx) {
       if (!p->empty()) cprops.push_back(*p);
     const auto found = client.batch_read("companies", {company_id}, cprops);
     if (found.empty())
-      throw std::runtime_error("company " + company_id + " of deal " + id + " is not in HubSpot: retried with backoff");
+      throw std::runtime_error("company " + company_id + " of deal " + id +
+                               " is not in HubSpot: retried with backoff");
     w.company_name = text_prop(found.front(), "name");
     w.company_owner = text_prop(found.front(), "hubspot_owner_id");
     w.company_stage = text_prop(found.front(), wb.plan.stage_property);
@@ -553,18 +576,20 @@ json Onboarding::record(const Won& w, const std::string& source) {
     pqxx::work tx(c, "onboarding_record");
     // Assignments one at a time (across replicas): loads are read and changed together.
     tx.exec("SELECT pg_advisory_xact_lock(hashtext('cshealthd.onboarding.assign'))");
-    if (!tx.exec_params("SELECT 1 FROM onboardings WHERE deal_id = $1", w.deal_id).empty()) return json::object();
+    if (!tx.exec_params("SELECT 1 FROM onboardings WHERE deal_id = $1", w.deal_id).empty())
+      return json::object();
     const auto active = tx.exec_params(
         "SELECT deal_id FROM onboardings WHERE company_id = $1 AND state = 'onboarding'", w.company_id);
     if (!active.empty()) {
-      spdlog::info("onboarding: deal {}: company {} is already in onboarding (deal {})", w.deal_id, w.company_id,
-                   active[0][0].as<std::int64_t>());
+      spdlog::info("onboarding: deal {}: company {} is already in onboarding (deal {})", w.deal_id,
+                   w.company_id, active[0][0].as<std::int64_t>());
       return {{"skipped", "company already in onboarding (deal " + active[0][0].as<std::string>() + ")"}};
     }
     if (w.company_stage == "active" || w.company_stage == "at_risk") {
-      spdlog::info("onboarding: deal {}: company {} is an existing customer (cs_stage {}): an expansion, not an "
-                   "onboarding",
-                   w.deal_id, w.company_id, w.company_stage);
+      spdlog::info(
+          "onboarding: deal {}: company {} is an existing customer (cs_stage {}): an expansion, not an "
+          "onboarding",
+          w.deal_id, w.company_id, w.company_stage);
       return {{"skipped", "company is an existing customer (cs_stage " + w.company_stage + ")"}};
     }
     std::vector<std::string> owners = pool_owners(tx, s_.pool);
@@ -582,14 +607,15 @@ json Onboarding::record(const Won& w, const std::string& source) {
                                                  "onboarding.pool is not set"
                                                : "no active owner in onboarding.pool");
     const int cap = segment == "high_touch" ? s_.high_touch_capacity : s_.tech_touch_capacity;
-    const auto owner = assign(tx, "onboarding:" + segment, owners,
-                              "SELECT owner_id, count(*) FROM onboardings WHERE state = 'onboarding' AND segment = $1 "
-                              "GROUP BY owner_id",
-                              segment, cap);
-    const json deal = {{"name", w.deal_name}, {"company_name", w.company_name}, {"plan", w.plan},
-                       {"mrr", w.mrr},        {"seats", w.seats},               {"contract_start", w.contract_start},
-                       {"goals", w.goals},    {"kpis", w.kpis},                 {"amount", w.amount},
-                       {"deal_owner", w.deal_owner}};
+    const auto owner =
+        assign(tx, "onboarding:" + segment, owners,
+               "SELECT owner_id, count(*) FROM onboardings WHERE state = 'onboarding' AND segment = $1 "
+               "GROUP BY owner_id",
+               segment, cap);
+    const json deal = {
+        {"name", w.deal_name}, {"company_name", w.company_name},     {"plan", w.plan},   {"mrr", w.mrr},
+        {"seats", w.seats},    {"contract_start", w.contract_start}, {"goals", w.goals}, {"kpis", w.kpis},
+        {"amount", w.amount},  {"deal_owner", w.deal_owner}};
     tx.exec_params(
         "INSERT INTO onboardings (deal_id, company_id, source, state, segment, owner_id, started_on, deal) "
         "VALUES ($1, $2, $3, 'onboarding', $4, $5, $6::date, $7::jsonb)",
@@ -637,7 +663,8 @@ json Onboarding::record(const Won& w, const std::string& source) {
       positions.push_back(static_cast<std::int64_t>(i));
     }
     tx.exec_params(
-        "INSERT INTO onboarding_steps (deal_id, step, position, task_key, due_day) SELECT $1, s, p, k, d::date "
+        "INSERT INTO onboarding_steps (deal_id, step, position, task_key, due_day) SELECT $1, s, p, k, "
+        "d::date "
         "FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) AS u (s, p, k, d)",
         w.deal_id, store::text_array(steps), store::bigint_array(positions), store::text_array(keys),
         store::text_array(dues));
@@ -660,13 +687,17 @@ json Onboarding::record(const Won& w, const std::string& source) {
     }
     out.insert(tx);
     tx.commit();
-    metrics_.counter("cshealthd_onboardings_started_total", "Onboardings started, by the path that found the won deal",
-                     {{"path", source}})
+    metrics_
+        .counter("cshealthd_onboardings_started_total",
+                 "Onboardings started, by the path that found the won deal", {{"path", source}})
         .inc();
     spdlog::info("onboarding: deal {} won ({}): company {} ({}) onboarded by owner {}, {} steps, target {}",
                  w.deal_id, source, w.company_id, segment, *owner, s_.steps.size(), core::format_day(target));
-    return {{"company_id", w.company_id}, {"owner_id", *owner}, {"segment", segment},
-            {"started_on", core::format_day(start)}, {"target", core::format_day(target)}};
+    return {{"company_id", w.company_id},
+            {"owner_id", *owner},
+            {"segment", segment},
+            {"started_on", core::format_day(start)},
+            {"target", core::format_day(target)}};
   });
 }
 
@@ -716,7 +747,8 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day, core::EpochMs n
   std::map<std::int64_t, Row> open;
   for (const auto& r : tx.exec(
            "SELECT o.deal_id, o.company_id, o.owner_id, o.segment, o.deal::text, o.started_on::text, s.step, "
-           "s.due_day::text, s.completed, s.overdue_on::text, s.escalated FROM onboardings o JOIN onboarding_steps s "
+           "s.due_day::text, s.completed, s.overdue_on::text, s.escalated FROM onboardings o JOIN "
+           "onboarding_steps s "
            "USING (deal_id) WHERE o.state = 'onboarding' ORDER BY o.deal_id, s.position")) {
     auto& row = open[r[0].as<std::int64_t>()];
     row.company = r[1].as<std::int64_t>();
@@ -737,7 +769,8 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day, core::EpochMs n
   for (const auto& [deal_id, row] : open) {
     const auto& d = row.deal;
     std::map<std::string, std::string> vars = {
-        {"company", d.value("company_name", "").empty() ? "#" + std::to_string(row.company) : d.value("company_name", "")},
+        {"company", d.value("company_name", "").empty() ? "#" + std::to_string(row.company)
+                                                        : d.value("company_name", "")},
         {"company_id", std::to_string(row.company)},
         {"deal", d.value("name", "").empty() ? "#" + std::to_string(deal_id) : d.value("name", "")},
         {"deal_id", std::to_string(deal_id)},
@@ -750,26 +783,32 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day, core::EpochMs n
         {"kpis", d.value("kpis", "").empty() ? "-" : d.value("kpis", "")}};
     const std::string prefix = "onboarding:" + std::to_string(deal_id) + ":";
     const auto due_ms = [&](int business_days) {
-      return core::local_time_ms(wb.calendar.add_business_days(day, business_days), wb.plan.due_hour, &wb.zone);
+      return core::local_time_ms(wb.calendar.add_business_days(day, business_days), wb.plan.due_hour,
+                                 &wb.zone);
     };
     if (core::onboarding_complete(row.steps)) {
       // Hand-over: to a CSM by capacity (csm_pool), else the company's owner keeps it.
       std::string csm;
       if (!s_.csm_pool.empty()) {
         const int cap = row.segment == "high_touch" ? s_.csm_high_touch_capacity : s_.csm_tech_touch_capacity;
-        const auto chosen = assign(
-            tx, "csm:" + row.segment, pool_owners(tx, s_.csm_pool),
-            "WITH held AS (SELECT id AS company_id, owner_id, CASE WHEN coalesce(mrr, 0) >= " +
-                std::to_string(s_.high_touch_min_mrr) + " OR plan = ANY(" + tx.quote(store::text_array(
-                    std::vector<std::string>(s_.high_touch_plans.begin(), s_.high_touch_plans.end()))) +
-                "::text[]) THEN 'high_touch' ELSE 'tech_touch' END AS segment FROM companies WHERE NOT archived AND "
-                "owner_id IS NOT NULL UNION SELECT company_id, csm_id, segment FROM onboardings WHERE csm_id IS NOT "
-                "NULL) SELECT owner_id, count(DISTINCT company_id) FROM held WHERE segment = $1 GROUP BY owner_id",
-            row.segment, cap);
+        const auto chosen =
+            assign(tx, "csm:" + row.segment, pool_owners(tx, s_.csm_pool),
+                   "WITH held AS (SELECT id AS company_id, owner_id, CASE WHEN coalesce(mrr, 0) >= " +
+                       std::to_string(s_.high_touch_min_mrr) + " OR plan = ANY(" +
+                       tx.quote(store::text_array(std::vector<std::string>(s_.high_touch_plans.begin(),
+                                                                           s_.high_touch_plans.end()))) +
+                       "::text[]) THEN 'high_touch' ELSE 'tech_touch' END AS segment FROM companies WHERE "
+                       "NOT archived AND "
+                       "owner_id IS NOT NULL UNION SELECT company_id, csm_id, segment FROM onboardings WHERE "
+                       "csm_id IS NOT "
+                       "NULL) SELECT owner_id, count(DISTINCT company_id) FROM held WHERE segment = $1 GROUP "
+                       "BY owner_id",
+                   row.segment, cap);
         if (chosen) csm = *chosen;
       }
       if (csm.empty()) {
-        const auto r = tx.exec_params("SELECT coalesce(owner_id, '') FROM companies WHERE id = $1", row.company);
+        const auto r =
+            tx.exec_params("SELECT coalesce(owner_id, '') FROM companies WHERE id = $1", row.company);
         csm = r.empty() || r[0][0].as<std::string>().empty() ? row.owner : r[0][0].as<std::string>();
       }
       vars["csm"] = owner_name(tx, csm);
@@ -791,12 +830,14 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day, core::EpochMs n
         out.add("slack:" + prefix + "handover", "slack", row.company,
                 {{"text", core::render_template(s_.slack_handover, vars)}});
       tx.exec_params(
-          "UPDATE onboardings SET state = 'handed_over', csm_id = $2, completed_on = $3::date, handed_over_at = now() "
+          "UPDATE onboardings SET state = 'handed_over', csm_id = $2, completed_on = $3::date, "
+          "handed_over_at = now() "
           "WHERE deal_id = $1",
           deal_id, csm, core::format_day(day));
       // What the plan compares with: the stage is written now.
       tx.exec_params(
-          "INSERT INTO writeback_companies (company_id, written) VALUES ($1, jsonb_build_object($2::text, 'active')) "
+          "INSERT INTO writeback_companies (company_id, written) VALUES ($1, jsonb_build_object($2::text, "
+          "'active')) "
           "ON CONFLICT (company_id) DO UPDATE SET written = writeback_companies.written || EXCLUDED.written, "
           "updated_at = now()",
           row.company, wb.plan.stage_property);
@@ -824,21 +865,27 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day, core::EpochMs n
                {"company_id", row.company},
                {"deal_id", deal_id}});
       if (escalate) {
-        tx.exec_params("UPDATE onboarding_steps SET escalated = true WHERE deal_id = $1 AND step = $2", deal_id, a.step);
+        tx.exec_params("UPDATE onboarding_steps SET escalated = true WHERE deal_id = $1 AND step = $2",
+                       deal_id, a.step);
         ++escalated;
       } else {
-        tx.exec_params("UPDATE onboarding_steps SET overdue_on = $3::date WHERE deal_id = $1 AND step = $2", deal_id,
-                       a.step, core::format_day(day));
+        tx.exec_params("UPDATE onboarding_steps SET overdue_on = $3::date WHERE deal_id = $1 AND step = $2",
+                       deal_id, a.step, core::format_day(day));
         ++overdue;
       }
     }
   }
   out.insert(tx);
-  if (overdue) metrics_.counter("cshealthd_onboarding_alerts_total", "Onboarding alerts", {{"kind", "overdue"}}).inc(overdue);
+  if (overdue)
+    metrics_.counter("cshealthd_onboarding_alerts_total", "Onboarding alerts", {{"kind", "overdue"}})
+        .inc(overdue);
   if (escalated)
-    metrics_.counter("cshealthd_onboarding_alerts_total", "Onboarding alerts", {{"kind", "escalation"}}).inc(escalated);
-  if (handed) metrics_.counter("cshealthd_onboarding_handovers_total", "Customers handed over to a CSM").inc(handed);
-  return {{"onboarding", open.size()}, {"overdue", overdue}, {"escalations", escalated}, {"handed_over", handed}};
+    metrics_.counter("cshealthd_onboarding_alerts_total", "Onboarding alerts", {{"kind", "escalation"}})
+        .inc(escalated);
+  if (handed)
+    metrics_.counter("cshealthd_onboarding_handovers_total", "Customers handed over to a CSM").inc(handed);
+  return {
+      {"onboarding", open.size()}, {"overdue", overdue}, {"escalations", escalated}, {"handed_over", handed}};
 }
 
 }  // namespace cshealthd::onboarding

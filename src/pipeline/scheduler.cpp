@@ -87,12 +87,13 @@ bool Scheduler::tick() {
 // request made until it starts (a request made while a run is under way waits for the next one, whose
 // sync begins after it).
 void Scheduler::schedule_requested_refresh(core::EpochSeconds now) {
-  const auto last = db_.with_retry("refresh_requests", [&](pqxx::connection& c) -> std::optional<std::int64_t> {
-    pqxx::read_transaction tx(c, "refresh_requests");
-    const auto r = tx.exec("SELECT max(id) FROM refresh_requests WHERE run_id IS NULL");
-    if (r[0][0].is_null()) return std::nullopt;
-    return r[0][0].as<std::int64_t>();
-  });
+  const auto last =
+      db_.with_retry("refresh_requests", [&](pqxx::connection& c) -> std::optional<std::int64_t> {
+        pqxx::read_transaction tx(c, "refresh_requests");
+        const auto r = tx.exec("SELECT max(id) FROM refresh_requests WHERE run_id IS NULL");
+        if (r[0][0].is_null()) return std::nullopt;
+        return r[0][0].as<std::int64_t>();
+      });
   if (!last) return;
   store::RunStore runs(db_);
   if (runs.active()) return;

@@ -208,8 +208,8 @@ class Run {
     };
     json answer;
     try {
-      answer = client_.call("companies.batch_update", "POST", client_.paths().objects("companies") + "/batch/update",
-                            {{"inputs", inputs}});
+      answer = client_.call("companies.batch_update", "POST",
+                            client_.paths().objects("companies") + "/batch/update", {{"inputs", inputs}});
     } catch (const ApiError& e) {
       if (e.kind() != ApiError::Kind::kRejected && e.kind() != ApiError::Kind::kNotFound) throw;
       if (std::string(e.what()).find("PROPERTY_DOESNT_EXIST") != std::string::npos) {
@@ -405,21 +405,24 @@ class Run {
 
   // Links made in a second call: upserted tasks' company (batch/upsert takes no associations), and any
   // record's deal (payload deal_id). Linking twice is harmless, so a repeat after a crash does no harm.
-  void associate(const Target& t, const std::vector<Item>& items, const std::map<std::string, std::string>& by_key,
-                 bool companies) {
+  void associate(const Target& t, const std::vector<Item>& items,
+                 const std::map<std::string, std::string>& by_key, bool companies) {
     json to_companies = json::array(), to_deals = json::array();
     for (const auto& i : items) {
       const auto it = by_key.find(i.key);
       if (it == by_key.end()) continue;
       if (companies && i.company_id != 0)
-        to_companies.push_back({{"from", {{"id", it->second}}}, {"to", {{"id", std::to_string(i.company_id)}}}});
+        to_companies.push_back(
+            {{"from", {{"id", it->second}}}, {"to", {{"id", std::to_string(i.company_id)}}}});
       if (const auto deal = i.payload.value("deal_id", std::int64_t{0}); deal > 0)
         to_deals.push_back({{"from", {{"id", it->second}}}, {"to", {{"id", std::to_string(deal)}}}});
     }
-    for (const auto& [to, inputs] : {std::pair<const char*, json&>{"companies", to_companies}, {"deals", to_deals}}) {
+    for (const auto& [to, inputs] :
+         {std::pair<const char*, json&>{"companies", to_companies}, {"deals", to_deals}}) {
       if (inputs.empty()) continue;
       client_.call("associations.batch_associate_default", "POST",
-                   client_.paths().associations(t.object, to) + "/batch/associate/default", {{"inputs", inputs}});
+                   client_.paths().associations(t.object, to) + "/batch/associate/default",
+                   {{"inputs", inputs}});
     }
   }
 
@@ -448,15 +451,17 @@ class Run {
     for (const auto& i : items) {
       json in = {{"properties", properties_of(t, i, true)}};
       if (i.company_id)
-        in["associations"] = json::array({{{"to", {{"id", std::to_string(i.company_id)}}},
-                                           {"types", json::array({{{"associationCategory", "HUBSPOT_DEFINED"},
-                                                                   {"associationTypeId", t.company_association}}})}}});
+        in["associations"] =
+            json::array({{{"to", {{"id", std::to_string(i.company_id)}}},
+                          {"types", json::array({{{"associationCategory", "HUBSPOT_DEFINED"},
+                                                  {"associationTypeId", t.company_association}}})}}});
       inputs.push_back(std::move(in));
     }
     json answer;
     try {
-      answer = client_.call(t.object + ".batch_create", "POST", client_.paths().objects(t.object) + "/batch/create",
-                            {{"inputs", inputs}}, hubspot::Budget::kBurst, hubspot::Repeat::kOnlyIfNotApplied);
+      answer = client_.call(t.object + ".batch_create", "POST",
+                            client_.paths().objects(t.object) + "/batch/create", {{"inputs", inputs}},
+                            hubspot::Budget::kBurst, hubspot::Repeat::kOnlyIfNotApplied);
     } catch (const hubspot::OutcomeUnknown& e) {
       report_.in_doubt += items.size();
       metrics_.counter("cshealthd_writeback_in_doubt_total", "Creates whose outcome was unknown")
@@ -490,7 +495,8 @@ class Run {
     if (std::string_view(t.kind) == "record" && !services_) return false;
     const auto items =
         fetch("outbox_in_doubt",
-              std::string("SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = '") + t.kind +
+              std::string("SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = '") +
+                  t.kind +
                   "' AND state = 'sending' "
                   "AND sent_at <= now() - $1::bigint * interval '1 millisecond' ORDER BY id LIMIT 100",
               std::to_string(s_.search_lag.count()));
@@ -498,9 +504,10 @@ class Run {
     std::vector<std::string> keys;
     for (const auto& i : items) keys.push_back(i.key);
     json body = {
-        {"filterGroups", json::array({{{"filters", json::array({{{"propertyName", t.key_property},
-                                                                 {"operator", "IN"},
-                                                                 {"values", keys}}})}}})},
+        {"filterGroups",
+         json::array(
+             {{{"filters",
+                json::array({{{"propertyName", t.key_property}, {"operator", "IN"}, {"values", keys}}})}}})},
         {"properties", json::array({t.key_property})},
         {"sorts", json::array({{{"propertyName", "hs_object_id"}, {"direction", "ASCENDING"}}})},
         {"limit", 200}};

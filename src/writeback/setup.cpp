@@ -52,8 +52,12 @@ std::vector<Spec> output_specs(const Settings& s) {
        {"onboarding", "active", "at_risk", "churned"}},
   };
   if (!s.onboarding_owner_property.empty())
-    specs.push_back({s.onboarding_owner_property, "Onboarding owner", "string", "text",
-                     "cshealthd: the owner id of who onboards this customer", {}});
+    specs.push_back({s.onboarding_owner_property,
+                     "Onboarding owner",
+                     "string",
+                     "text",
+                     "cshealthd: the owner id of who onboards this customer",
+                     {}});
   return specs;
 }
 
@@ -65,8 +69,18 @@ std::vector<Spec> service_specs(const Settings& s) {
       {kServiceMrr, "MRR", "number", "number", "cshealthd: copied from the won deal", {}},
       {kServiceSeats, "Licensed seats", "number", "number", "cshealthd: copied from the won deal", {}},
       {kServiceContractStart, "Contract start", "date", "date", "cshealthd: copied from the won deal", {}},
-      {kServiceOnboardingStart, "Onboarding start", "date", "date", "cshealthd: the day the deal was won", {}},
-      {kServiceOnboardingTarget, "Onboarding target", "date", "date", "cshealthd: onboarding complete by", {}},
+      {kServiceOnboardingStart,
+       "Onboarding start",
+       "date",
+       "date",
+       "cshealthd: the day the deal was won",
+       {}},
+      {kServiceOnboardingTarget,
+       "Onboarding target",
+       "date",
+       "date",
+       "cshealthd: onboarding complete by",
+       {}},
   };
 }
 
@@ -168,8 +182,8 @@ TaskMode ensure_task_key(hubspot::HubSpotClient& client, const Settings& s) {
 
 // The properties of `specs` on `object`: created when missing (409: created meanwhile), checked when
 // there.
-void ensure_properties(hubspot::HubSpotClient& client, const std::string& object, const std::vector<Spec>& specs,
-                       const std::string& group) {
+void ensure_properties(hubspot::HubSpotClient& client, const std::string& object,
+                       const std::vector<Spec>& specs, const std::string& group) {
   std::map<std::string, json> have;
   for (const auto& p : client.properties(object)) {
     if (p.is_object() && p.contains("name") && p["name"].is_string()) have[p["name"].get<std::string>()] = p;
@@ -190,10 +204,12 @@ void ensure_properties(hubspot::HubSpotClient& client, const std::string& object
     } catch (const ApiError& e) {
       if (e.kind() != ApiError::Kind::kConflict) {
         if (e.kind() == ApiError::Kind::kRejected)
-          throw SetupError("HubSpot refused to create the " + object + " property " + spec.name + ": " + e.what());
+          throw SetupError("HubSpot refused to create the " + object + " property " + spec.name + ": " +
+                           e.what());
         throw;
       }
-      check(spec, client.call("properties.get", "GET", client.paths().properties(object) + "/" + spec.name), object);
+      check(spec, client.call("properties.get", "GET", client.paths().properties(object) + "/" + spec.name),
+            object);
     }
   }
 }
@@ -223,14 +239,16 @@ const char* name_of(TaskMode m) {
 
 PortalSetup ensure_portal(store::Database& db, hubspot::HubSpotClient& client, const Settings& settings) {
   const std::string fp = fingerprint(settings);
-  const auto known = db.with_retry("writeback_setup_get", [&](pqxx::connection& c) -> std::optional<PortalSetup> {
-    pqxx::read_transaction tx(c, "writeback_setup_get");
-    const auto r = tx.exec_params(
-        "SELECT task_mode, services FROM writeback_setup WHERE portal = 'default' AND fingerprint = $1", fp);
-    if (r.empty()) return std::nullopt;
-    return PortalSetup{r[0][0].as<std::string>() == "upsert" ? TaskMode::kUpsert : TaskMode::kSearch,
-                       r[0][1].as<bool>()};
-  });
+  const auto known =
+      db.with_retry("writeback_setup_get", [&](pqxx::connection& c) -> std::optional<PortalSetup> {
+        pqxx::read_transaction tx(c, "writeback_setup_get");
+        const auto r = tx.exec_params(
+            "SELECT task_mode, services FROM writeback_setup WHERE portal = 'default' AND fingerprint = $1",
+            fp);
+        if (r.empty()) return std::nullopt;
+        return PortalSetup{r[0][0].as<std::string>() == "upsert" ? TaskMode::kUpsert : TaskMode::kSearch,
+                           r[0][1].as<bool>()};
+      });
   if (known) return *known;
 
   ensure_properties(client, "companies", output_specs(settings), settings.property_group);
@@ -239,7 +257,8 @@ PortalSetup ensure_portal(store::Database& db, hubspot::HubSpotClient& client, c
   db.with_retry("writeback_setup_put", [&](pqxx::connection& c) {
     pqxx::work tx(c, "writeback_setup_put");
     tx.exec_params(
-        "INSERT INTO writeback_setup (portal, fingerprint, task_mode, services) VALUES ('default', $1, $2, $3) "
+        "INSERT INTO writeback_setup (portal, fingerprint, task_mode, services) VALUES ('default', $1, $2, "
+        "$3) "
         "ON CONFLICT (portal) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, task_mode = "
         "EXCLUDED.task_mode, services = EXCLUDED.services, checked_at = now()",
         fp, name_of(mode), services);

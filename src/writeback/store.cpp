@@ -266,7 +266,8 @@ std::vector<WritebackStore::OpenTask> WritebackStore::open_tasks() {
     std::vector<OpenTask> out;
     for (const auto& r :
          tx.exec("SELECT t.task_key, o.hubspot_id, t.checked_ms FROM ("
-                 "SELECT task_key, task_checked_ms AS checked_ms FROM alert_episodes WHERE task_open AND task_key "
+                 "SELECT task_key, task_checked_ms AS checked_ms FROM alert_episodes WHERE task_open AND "
+                 "task_key "
                  "<> '' "
                  "UNION ALL SELECT task_key, checked_ms FROM onboarding_steps WHERE NOT completed) t "
                  "JOIN outbox o ON o.key = t.task_key WHERE o.state = 'done' AND o.hubspot_id IS NOT NULL "

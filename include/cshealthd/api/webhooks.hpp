@@ -15,8 +15,8 @@ struct WebhookDeps {
   store::Database& db;
   metrics::Registry& metrics;
   Clock& clock;
-  Secret secret;            // the app's client secret; empty: every request is refused (401)
-  std::string public_url;   // https://cs.example.com (no trailing slash); empty: http://<Host>
+  Secret secret;           // the app's client secret; empty: every request is refused (401)
+  std::string public_url;  // https://cs.example.com (no trailing slash); empty: http://<Host>
   std::size_t max_body_bytes = 262'144;
   std::size_t max_events = 100;
   std::int64_t max_age_ms = 300'000;

@@ -6,13 +6,13 @@
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/hubspot/rate_budget.hpp"
+#include "cshealthd/onboarding/onboarding.hpp"
 #include "cshealthd/pipeline/scheduler.hpp"
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/job_queue.hpp"
 #include "cshealthd/store/migrations.hpp"
 #include "cshealthd/sync/runner.hpp"
-#include "cshealthd/onboarding/onboarding.hpp"
 #include "cshealthd/writeback/settings.hpp"
 
 namespace cshealthd::app {

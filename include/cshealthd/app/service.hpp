@@ -6,13 +6,13 @@
 #include <string>
 
 #include "cshealthd/app/components.hpp"
-#include "cshealthd/onboarding/onboarding.hpp"
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/base/worker_pool.hpp"
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/http/router.hpp"
 #include "cshealthd/http/server.hpp"
+#include "cshealthd/onboarding/onboarding.hpp"
 #include "cshealthd/pipeline/job_workers.hpp"
 #include "cshealthd/pipeline/pipeline.hpp"
 #include "cshealthd/pipeline/scheduler.hpp"

@@ -170,13 +170,14 @@ struct WebhookConfig {
 // Closed Won → onboarding (DOMAIN.md §4.1).
 struct OnboardingConfig {
   bool enabled = true;
-  std::string checklist_file;  // steps and task templates; empty: the shipped config/onboarding/checklist.yaml
-  std::string pool;            // onboarding owners: owner ids and team:<id>, comma-separated
-  std::string csm_pool;        // CSMs who take customers over when onboarding completes
+  std::string
+      checklist_file;    // steps and task templates; empty: the shipped config/onboarding/checklist.yaml
+  std::string pool;      // onboarding owners: owner ids and team:<id>, comma-separated
+  std::string csm_pool;  // CSMs who take customers over when onboarding completes
   int high_touch_capacity = 25;   // customers in onboarding per owner, high-touch segment
   int tech_touch_capacity = 150;  // ... tech-touch segment
   int csm_high_touch_capacity = 25, csm_tech_touch_capacity = 150;  // customers per CSM
-  std::int64_t high_touch_min_mrr = 100'000;  // MRR from which a customer is high-touch ...
+  std::int64_t high_touch_min_mrr = 100'000;    // MRR from which a customer is high-touch ...
   std::string high_touch_plans = "enterprise";  // ... or on one of these plans (comma-separated)
   int escalate_after_days = 3;  // business days an overdue step may stay open before the manager hears
   bool services = true;         // create a Services record (0-162) for each new customer
@@ -184,8 +185,8 @@ struct OnboardingConfig {
                                 // pipelines' closed stages with probability 1.0
   std::string plan_property = "cs_plan", mrr_property = "cs_mrr", seats_property = "cs_licensed_seats",
               contract_start_property = "cs_contract_start_date", goals_property = "cs_onboarding_goals",
-              kpis_property = "cs_success_kpis";  // on the deal
-  std::string owner_property = "cs_onboarding_owner";  // on the company (created by the service)
+              kpis_property = "cs_success_kpis";           // on the deal
+  std::string owner_property = "cs_onboarding_owner";      // on the company (created by the service)
   std::string service_key_property = "cs_onboarding_key";  // on services: the exactly-once key
 };
 

@@ -60,8 +60,8 @@ std::optional<std::string> choose_owner(const std::vector<Candidate>& pool, cons
 // ---- Checklist ---------------------------------------------------------------------------------------
 
 struct ChecklistStep {
-  std::string id;     // kickoff, goals, ...
-  int due_days = 0;   // business days after the start
+  std::string id;             // kickoff, goals, ...
+  int due_days = 0;           // business days after the start
   std::string subject, body;  // templates ({company}, {deal}, {due}, {owner})
 };
 

@@ -62,8 +62,8 @@ class ApiPaths {
  public:
   explicit ApiPaths(std::string version = "v3");
   const std::string& version() const { return version_; }
-  std::string objects(std::string_view type) const;     // .../objects/{type}
-  std::string properties(std::string_view type) const;  // .../properties/{type}
+  std::string objects(std::string_view type) const;                            // .../objects/{type}
+  std::string properties(std::string_view type) const;                         // .../properties/{type}
   std::string associations(std::string_view from, std::string_view to) const;  // .../associations/{f}/{t}
   std::string owners() const;
   std::string pipelines(std::string_view type) const;

@@ -44,17 +44,18 @@ struct Settings {
   std::set<std::string> high_touch_plans, won_stages;
   int escalate_after_days = 3;
   std::string plan_property, mrr_property, seats_property, contract_start_property, goals_property,
-      kpis_property;                                    // on deals
+      kpis_property;                                        // on deals
   std::string company_plan_property, company_mrr_property;  // on companies (the mapping)
-  std::set<std::string> company_inputs;  // company properties the scores read: a change means a refresh
-  bool refresh_on_change = true;          // webhook.refresh_on_change
+  std::set<std::string> company_inputs;    // company properties the scores read: a change means a refresh
+  bool refresh_on_change = true;           // webhook.refresh_on_change
   std::int64_t event_retention_days = 14;  // webhook.retention_days
 };
 
 // `locale`: writeback.locale.
 Settings load_settings(const config::Config& config);
 // A checklist file into `s` with the templates of `locale`; ConfigError names `where`.
-void parse_checklist(const std::string& text, const std::string& where, const std::string& locale, Settings& s);
+void parse_checklist(const std::string& text, const std::string& where, const std::string& locale,
+                     Settings& s);
 
 struct Stored {
   std::size_t accepted = 0, duplicates = 0;
@@ -65,13 +66,18 @@ struct Stored {
 // it could not: the caller answers 5xx so that HubSpot retries.
 Stored store_events(store::Database& db, const std::vector<core::WebhookEvent>& events);
 
+// Records whether onboarding runs in this deployment (the sync's stage-change notes are kept only when
+// it does); turning it on starts the safety net from now.
+void set_enabled(store::Database& db, bool enabled);
+
 struct Won;  // a won deal and its company, as read from HubSpot
 
 class Onboarding {
  public:
   // `wake`: the job workers, when onboarding jobs were queued.
   Onboarding(store::Database& db, const Settings& settings, writeback::Writeback& writeback,
-             sync::ClientFactory clients, metrics::Registry& metrics, Clock& clock, std::function<void()> wake);
+             sync::ClientFactory clients, metrics::Registry& metrics, Clock& clock,
+             std::function<void()> wake);
 
   // The handler of webhook_events jobs: every stored event not yet processed, in occurredAt order (one
   // processor at a time): a deal now in a won stage queues its onboarding; a change of a company input a
