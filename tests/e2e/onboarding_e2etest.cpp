@@ -27,8 +27,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using json = nlohmann::json;
-using ::testing::HasSubstr;
 using testing::Daemon;
+using ::testing::HasSubstr;
 using testing::TempDir;
 
 constexpr const char* kAdmin = "admin-secret";
@@ -41,7 +41,7 @@ constexpr const char* kCsmPool = "90003,90004";
 
 // The checklist as DOMAIN.md §4.1 and seed 000 state it: step, business days to its due date.
 const std::vector<std::pair<std::string, int>> kChecklist = {
-    {"kickoff", 3},       {"goals", 5},         {"account_setup", 10}, {"data_import", 10},
+    {"kickoff", 3},         {"goals", 5},          {"account_setup", 10}, {"data_import", 10},
     {"admin_training", 15}, {"user_training", 15}, {"first_results", 20}, {"complete", 40}};
 
 // Business days, counted here from the holiday file as shipped (not through the service's calendar).
@@ -80,7 +80,8 @@ class OnboardingTest : public ::testing::Test {
   void start_sim(std::vector<std::string> args = {}) {
     testing::DaemonOptions o;
     o.binary = testing::hubspot_sim_binary();
-    o.args = {"--listen", "127.0.0.1:0", "--token", "T", "--seed", "5", "--generate", "30", "--search-lag-ms", "200"};
+    o.args = {"--listen",   "127.0.0.1:0", "--token",         "T",  "--seed", "5",
+              "--generate", "30",          "--search-lag-ms", "200"};
     o.args.insert(o.args.end(), args.begin(), args.end());
     o.log_path = dir_.path() / "sim.log";
     sim_ = std::make_unique<Daemon>(o);
@@ -110,7 +111,8 @@ class OnboardingTest : public ::testing::Test {
             "CSHEALTHD_WRITEBACK_LOCALE=en",
             "CSHEALTHD_WRITEBACK_SEARCH_LAG_MS=500",
             "CSHEALTHD_WRITEBACK_MANAGERS=default=90001",
-            "CSHEALTHD_WRITEBACK_SLACK_WEBHOOK_URL=http://127.0.0.1:" + std::to_string(sim_port_) + "/__sim/slack",
+            "CSHEALTHD_WRITEBACK_SLACK_WEBHOOK_URL=http://127.0.0.1:" + std::to_string(sim_port_) +
+                "/__sim/slack",
             "CSHEALTHD_ONBOARDING_POOL=" + std::string(kPool),
             "CSHEALTHD_ONBOARDING_CSM_POOL=" + std::string(kCsmPool)};
   }
@@ -159,9 +161,11 @@ class OnboardingTest : public ::testing::Test {
     return wait_for([&] { return scalar(sql) >= n; }, timeout);
   }
 
-  testing::RawResponse api(int i, const std::string& method, const std::string& path, const std::string& body = "") {
-    return testing::http_request(ports_[static_cast<std::size_t>(i)], method, path, body,
-                                 {"Authorization: Bearer " + std::string(kAdmin), "Content-Type: application/json"});
+  testing::RawResponse api(int i, const std::string& method, const std::string& path,
+                           const std::string& body = "") {
+    return testing::http_request(
+        ports_[static_cast<std::size_t>(i)], method, path, body,
+        {"Authorization: Bearer " + std::string(kAdmin), "Content-Type: application/json"});
   }
   json hubspot(const std::string& method, const std::string& path, const json& body = nullptr) const {
     const auto r = testing::http_request(sim_port_, method, path, body.is_null() ? "" : body.dump(),
@@ -177,7 +181,8 @@ class OnboardingTest : public ::testing::Test {
   void point_webhooks_at(int i) const {
     const auto r = testing::http_request(
         sim_port_, "POST", "/__sim/webhooks",
-        json{{"target", "http://127.0.0.1:" + std::to_string(ports_[static_cast<std::size_t>(i)]) + "/webhooks/hubspot"},
+        json{{"target", "http://127.0.0.1:" + std::to_string(ports_[static_cast<std::size_t>(i)]) +
+                            "/webhooks/hubspot"},
              {"secret", kSecret}}
             .dump());
     ASSERT_EQ(r.status, 200) << r.body;
@@ -202,25 +207,26 @@ class OnboardingTest : public ::testing::Test {
     std::string company, deal;
   };
   // A new customer as sales leaves it: a company without a CS stage, a deal with the hand-over fields.
-  Customer create_customer(const std::string& name, std::int64_t mrr, const std::string& plan = "professional") const {
+  Customer create_customer(const std::string& name, std::int64_t mrr,
+                           const std::string& plan = "professional") const {
     Customer c;
     c.company = hubspot("POST", objects_ + "/companies", {{"properties", {{"name", name}}}})["id"];
-    c.deal = hubspot("POST", objects_ + "/deals",
-                     {{"properties",
-                       {{"dealname", name + " - new business"},
-                        {"dealstage", "contractsent"},
-                        {"pipeline", "default"},
-                        {"amount", std::to_string(mrr * 12)},
-                        {"cs_plan", plan},
-                        {"cs_mrr", std::to_string(mrr)},
-                        {"cs_licensed_seats", "40"},
-                        {"cs_contract_start_date", "2026-12-01"},
-                        {"cs_onboarding_goals", "Cut month-end close from 10 to 4 days"},
-                        {"cs_success_kpis", "close days; active users 35/40"}}},
-                      {"associations",
-                       json::array({{{"to", {{"id", c.company}}},
-                                     {"types", json::array({{{"associationCategory", "HUBSPOT_DEFINED"},
-                                                             {"associationTypeId", 5}}})}}})}})["id"];
+    c.deal = hubspot(
+        "POST", objects_ + "/deals",
+        {{"properties",
+          {{"dealname", name + " - new business"},
+           {"dealstage", "contractsent"},
+           {"pipeline", "default"},
+           {"amount", std::to_string(mrr * 12)},
+           {"cs_plan", plan},
+           {"cs_mrr", std::to_string(mrr)},
+           {"cs_licensed_seats", "40"},
+           {"cs_contract_start_date", "2026-12-01"},
+           {"cs_onboarding_goals", "Cut month-end close from 10 to 4 days"},
+           {"cs_success_kpis", "close days; active users 35/40"}}},
+         {"associations", json::array({{{"to", {{"id", c.company}}},
+                                        {"types", json::array({{{"associationCategory", "HUBSPOT_DEFINED"},
+                                                                {"associationTypeId", 5}}})}}})}})["id"];
     return c;
   }
   void win(const std::string& deal) const {
@@ -261,16 +267,19 @@ class OnboardingTest : public ::testing::Test {
         .dump();
   }
   // POSTs `body` to replica i's path, signed (v3) for `signed_url` with `secret` at `ts_ms`.
-  testing::RawResponse post_signed(int i, const std::string& path, const std::string& body, const std::string& signed_url,
-                                   const std::string& secret, std::int64_t ts_ms) const {
+  testing::RawResponse post_signed(int i, const std::string& path, const std::string& body,
+                                   const std::string& signed_url, const std::string& secret,
+                                   std::int64_t ts_ms) const {
     const std::string ts = std::to_string(ts_ms);
-    return testing::http_request(ports_[static_cast<std::size_t>(i)], "POST", path, body,
-                                 {"Content-Type: application/json",
-                                  "X-HubSpot-Signature-v3: " + hubspot::signature_v3(secret, "POST", signed_url, body, ts),
-                                  "X-HubSpot-Request-Timestamp: " + ts});
+    return testing::http_request(
+        ports_[static_cast<std::size_t>(i)], "POST", path, body,
+        {"Content-Type: application/json",
+         "X-HubSpot-Signature-v3: " + hubspot::signature_v3(secret, "POST", signed_url, body, ts),
+         "X-HubSpot-Request-Timestamp: " + ts});
   }
   static std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
   double metric(int i, const std::string& series) {
@@ -302,17 +311,20 @@ TEST_F(OnboardingTest, ClosedWonByWebhookGivesAnOwnerTheStageEightDatedTasksASer
   win(c.deal);
 
   ASSERT_TRUE(wait_for([&] { return onboarding_tasks(c.deal).size() == 8; }, 60s)) << replicas_[0]->log();
-  ASSERT_TRUE(wait_for([&] { return company(c.company)["properties"].value("cs_stage", "") == "onboarding"; }, 30s));
+  ASSERT_TRUE(
+      wait_for([&] { return company(c.company)["properties"].value("cs_stage", "") == "onboarding"; }, 30s));
   const std::string owner = company(c.company)["properties"].value("cs_onboarding_owner", "");
   EXPECT_TRUE(kOnboarders.count(owner)) << owner;
-  EXPECT_EQ(text("SELECT source || ' ' || segment || ' ' || owner_id FROM onboardings WHERE deal_id = " + c.deal),
-            "webhook high_touch " + owner);
+  EXPECT_EQ(
+      text("SELECT source || ' ' || segment || ' ' || owner_id FROM onboardings WHERE deal_id = " + c.deal),
+      "webhook high_touch " + owner);
 
   // Eight tasks, one per step, each due at 09:00 Tokyo on its business day, owned, linked to the company
   // and the deal.
   const Holidays holidays;
   ASSERT_GT(holidays.size(), 40u);
-  const auto start_day = *core::parse_day(text("SELECT started_on::text FROM onboardings WHERE deal_id = " + c.deal));
+  const auto start_day =
+      *core::parse_day(text("SELECT started_on::text FROM onboardings WHERE deal_id = " + c.deal));
   const auto tasks = onboarding_tasks(c.deal);
   for (const auto& [step, days] : kChecklist) {
     ASSERT_EQ(tasks.count(step), 1u) << step;
@@ -362,10 +374,10 @@ TEST_F(OnboardingTest, ClosedWonByWebhookGivesAnOwnerTheStageEightDatedTasksASer
   EXPECT_EQ(told, 1);
 
   // HubSpot retries, and an operator replays with `hubspot-sim send-webhook`: still one onboarding.
-  const auto replay = testing::run_process(testing::hubspot_sim_binary(),
-                                           {"send-webhook", "--target",
-                                            "http://127.0.0.1:" + std::to_string(ports_[0]) + "/webhooks/hubspot",
-                                            "--secret", kSecret, "--deal", c.deal, "--repeat", "3"});
+  const auto replay = testing::run_process(
+      testing::hubspot_sim_binary(),
+      {"send-webhook", "--target", "http://127.0.0.1:" + std::to_string(ports_[0]) + "/webhooks/hubspot",
+       "--secret", kSecret, "--deal", c.deal, "--repeat", "3"});
   EXPECT_EQ(replay.status, 0) << replay.output;
   EXPECT_EQ(replay.output, "200\n200\n200\n");
   ASSERT_TRUE(wait_sql("SELECT count(*) FROM webhook_events WHERE object_id = " + c.deal +
@@ -379,15 +391,18 @@ TEST_F(OnboardingTest, ClosedWonByWebhookGivesAnOwnerTheStageEightDatedTasksASer
     hubspot("PATCH", "/crm/v3/objects/tasks/" + list[0]["id"].get<std::string>(),
             {{"properties", {{"hs_task_status", "COMPLETED"}}}});
   run_and_wait(0);
-  ASSERT_TRUE(wait_for([&] { return company(c.company)["properties"].value("cs_stage", "") == "active"; }, 30s))
+  ASSERT_TRUE(
+      wait_for([&] { return company(c.company)["properties"].value("cs_stage", "") == "active"; }, 30s))
       << company(c.company).dump();
   const std::string csm = company(c.company)["properties"].value("hubspot_owner_id", "");
   EXPECT_TRUE(csm == "90003" || csm == "90004") << csm;
-  EXPECT_EQ(text("SELECT state || ' ' || csm_id FROM onboardings WHERE deal_id = " + c.deal), "handed_over " + csm);
+  EXPECT_EQ(text("SELECT state || ' ' || csm_id FROM onboardings WHERE deal_id = " + c.deal),
+            "handed_over " + csm);
   const auto handover = onboarding_tasks(c.deal).at("handover");
   ASSERT_EQ(handover.size(), 1u);
   EXPECT_EQ(handover[0]["properties"].value("hubspot_owner_id", ""), csm);
-  EXPECT_THAT(handover[0]["properties"].value("hs_task_body", ""), HasSubstr("close days; active users 35/40"));
+  EXPECT_THAT(handover[0]["properties"].value("hs_task_body", ""),
+              HasSubstr("close days; active users 35/40"));
   EXPECT_GE(metric(0, "cshealthd_onboardings_started_total{path=\"webhook\"}"), 1);
   EXPECT_GE(metric(0, "cshealthd_onboarding_handovers_total"), 1);
 }
@@ -406,7 +421,9 @@ TEST_F(OnboardingTest, ThreeConcurrentDeliveriesToTwoReplicasAndTheSyncGiveOneOn
     senders.emplace_back([&, k] {
       // No public URL here: the signed URI is rebuilt from the Host header (http://127.0.0.1/...).
       statuses[static_cast<std::size_t>(k)] =
-          post_signed(k % 2, "/webhooks/hubspot", body, "http://127.0.0.1/webhooks/hubspot", kSecret, now_ms()).status;
+          post_signed(k % 2, "/webhooks/hubspot", body, "http://127.0.0.1/webhooks/hubspot", kSecret,
+                      now_ms())
+              .status;
     });
   }
   for (auto& t : senders) t.join();
@@ -416,10 +433,12 @@ TEST_F(OnboardingTest, ThreeConcurrentDeliveriesToTwoReplicasAndTheSyncGiveOneOn
   // The sync sees the same deal become won.
   std::this_thread::sleep_for(500ms);  // past the search lag
   run_and_wait(1);
-  EXPECT_GE(scalar("SELECT (stages->0->'progress'->'onboarding'->>'stage_changes')::int FROM runs ORDER BY id DESC "
-                   "LIMIT 1"),
-            1);
-  ASSERT_TRUE(wait_sql("SELECT count(*) FROM jobs WHERE kind = 'onboarding' AND state = 'succeeded'", 1, 30s));
+  EXPECT_GE(
+      scalar("SELECT (stages->0->'progress'->'onboarding'->>'stage_changes')::int FROM runs ORDER BY id DESC "
+             "LIMIT 1"),
+      1);
+  ASSERT_TRUE(
+      wait_sql("SELECT count(*) FROM jobs WHERE kind = 'onboarding' AND state = 'succeeded'", 1, 30s));
   EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE kind = 'onboarding'"), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM onboardings"), 1);
   EXPECT_EQ(text("SELECT source FROM onboardings"), "webhook");
@@ -444,7 +463,8 @@ TEST_F(OnboardingTest, WithoutWebhooksTheNextSyncStartsTheOnboarding) {
   std::this_thread::sleep_for(500ms);  // HubSpot's search shows a change after a lag (200 ms here)
   run_and_wait(0);
   ASSERT_TRUE(wait_for([&] { return onboarding_tasks(c.deal).size() == 8; }, 60s)) << replicas_[0]->log();
-  EXPECT_EQ(text("SELECT source || ' ' || segment FROM onboardings WHERE deal_id = " + c.deal), "sync tech_touch");
+  EXPECT_EQ(text("SELECT source || ' ' || segment FROM onboardings WHERE deal_id = " + c.deal),
+            "sync tech_touch");
   EXPECT_EQ(scalar("SELECT count(*) FROM onboardings"), 1);
   EXPECT_GE(metric(0, "cshealthd_onboardings_started_total{path=\"sync\"}"), 1);
   // Every call spelled the dated way.
@@ -472,10 +492,10 @@ TEST_F(OnboardingTest, ACompanyInputChangedInHubSpotReachesItsScoreThereByWebhoo
   ASSERT_FALSE(id.empty());
   const std::string before = company(id)["properties"].value("cs_health_score", "");
   ASSERT_FALSE(before.empty());
-  hubspot("PATCH", "/crm/v3/objects/companies/" + id,
-          {{"properties", {{"cs_active_users_30d", "0"}, {"cs_logins_30d", "0"}, {"cs_features_used", "0"}}}});
-  ASSERT_TRUE(wait_for(
-      [&] { return company(id)["properties"].value("cs_health_score", "") != before; }, 60s))
+  hubspot(
+      "PATCH", "/crm/v3/objects/companies/" + id,
+      {{"properties", {{"cs_active_users_30d", "0"}, {"cs_logins_30d", "0"}, {"cs_features_used", "0"}}}});
+  ASSERT_TRUE(wait_for([&] { return company(id)["properties"].value("cs_health_score", "") != before; }, 60s))
       << replicas_[0]->log();
   EXPECT_GE(scalar("SELECT count(*) FROM runs WHERE trigger = 'webhook' AND state = 'succeeded'"), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM webhook_events WHERE object_id = " + id +
@@ -485,7 +505,8 @@ TEST_F(OnboardingTest, ACompanyInputChangedInHubSpotReachesItsScoreThereByWebhoo
   ASSERT_TRUE(wait_sql("SELECT count(*) FROM webhook_events WHERE object_id = " + id +
                            " AND property_name = 'cs_health_score' AND processed_at IS NOT NULL",
                        1, 30s));
-  EXPECT_EQ(text("SELECT string_agg(DISTINCT outcome, ',') FROM webhook_events WHERE property_name LIKE 'cs_health%'"),
+  EXPECT_EQ(text("SELECT string_agg(DISTINCT outcome, ',') FROM webhook_events WHERE property_name LIKE "
+                 "'cs_health%'"),
             "ignored");
 }
 
@@ -499,9 +520,11 @@ TEST_F(OnboardingTest, AStepPastItsDueDayAlertsTheOwnerAndThenTheManagerOnce) {
   win(c.deal);
   ASSERT_TRUE(wait_for([&] { return onboarding_tasks(c.deal).size() == 8; }, 60s)) << replicas_[0]->log();
   const std::string owner = text("SELECT owner_id FROM onboardings WHERE deal_id = " + c.deal);
-  const auto start_day = *core::parse_day(text("SELECT started_on::text FROM onboardings WHERE deal_id = " + c.deal));
+  const auto start_day =
+      *core::parse_day(text("SELECT started_on::text FROM onboardings WHERE deal_id = " + c.deal));
   // The goals step is done on time; the kickoff is not.
-  hubspot("PATCH", "/crm/v3/objects/tasks/" + onboarding_tasks(c.deal).at("goals")[0]["id"].get<std::string>(),
+  hubspot("PATCH",
+          "/crm/v3/objects/tasks/" + onboarding_tasks(c.deal).at("goals")[0]["id"].get<std::string>(),
           {{"properties", {{"hs_task_status", "COMPLETED"}}}});
   const Holidays holidays;
   const auto at = [&](std::int32_t day) {  // 10:00 Tokyo that day
@@ -528,6 +551,34 @@ TEST_F(OnboardingTest, AStepPastItsDueDayAlertsTheOwnerAndThenTheManagerOnce) {
   EXPECT_EQ(tasks.count("account_setup:overdue"), 0u);  // due on day 10
 }
 
+TEST_F(OnboardingTest, AWonDealWithoutACompanyIsRetriedThenDeadLetteredAndAnOperatorRetriesIt) {
+  start_sim();
+  start(0);
+  run_and_wait(0);
+  point_webhooks_at(0);
+  const std::string deal =
+      hubspot("POST", objects_ + "/deals",
+              {{"properties", {{"dealname", "Orphan deal"}, {"dealstage", "contractsent"}}}})["id"];
+  win(deal);
+  ASSERT_TRUE(wait_sql("SELECT count(*) FROM jobs WHERE kind = 'onboarding' AND state = 'dead'", 1, 60s))
+      << text(
+             "SELECT state || ' ' || attempt || ' ' || coalesce(error, '') FROM jobs WHERE kind = "
+             "'onboarding'");
+  EXPECT_EQ(text("SELECT attempt FROM jobs WHERE kind = 'onboarding'"), "8");  // with backoff between
+  EXPECT_THAT(text("SELECT error FROM jobs WHERE kind = 'onboarding'"),
+              HasSubstr("has no associated company"));
+  EXPECT_EQ(scalar("SELECT count(*) FROM onboardings"), 0);
+  // Sales adds the company; the operator retries the dead job.
+  const std::string company =
+      hubspot("POST", objects_ + "/companies", {{"properties", {{"name", "Found Later"}}}})["id"];
+  hubspot("PUT", "/crm/v4/objects/deals/" + deal + "/associations/default/companies/" + company);
+  const auto retried =
+      api(0, "POST", "/v1/jobs/" + text("SELECT id FROM jobs WHERE kind = 'onboarding'") + "/retry");
+  EXPECT_EQ(retried.status, 200) << retried.body;
+  ASSERT_TRUE(wait_for([&] { return onboarding_tasks(deal).size() == 8; }, 60s)) << replicas_[0]->log();
+  EXPECT_EQ(text("SELECT company_id::text FROM onboardings WHERE deal_id = " + deal), company);
+}
+
 TEST_F(OnboardingTest, OnlyCorrectlySignedFreshRequestsAreStoredAndBadBodiesAre4xx) {
   start_sim();
   const std::string public_url = "https://cs.example.com";
@@ -538,10 +589,11 @@ TEST_F(OnboardingTest, OnlyCorrectlySignedFreshRequestsAreStoredAndBadBodiesAre4
   const auto stored = [&] { return scalar("SELECT count(*) FROM webhook_events"); };
   const std::string event = stage_event("1234", 1, now);
 
-  EXPECT_EQ(post_signed(0, path, event, "http://127.0.0.1" + path, kSecret, now).status, 401);  // socket's URI
-  EXPECT_EQ(post_signed(0, path, event, url, kSecret, now - 301'000).status, 401);            // stale
-  EXPECT_EQ(post_signed(0, path, event, url, kSecret, now + 301'000).status, 401);            // from the future
-  EXPECT_EQ(post_signed(0, path, event, url, "not-the-secret", now).status, 401);             // wrong secret
+  EXPECT_EQ(post_signed(0, path, event, "http://127.0.0.1" + path, kSecret, now).status,
+            401);                                                                   // socket's URI
+  EXPECT_EQ(post_signed(0, path, event, url, kSecret, now - 301'000).status, 401);  // stale
+  EXPECT_EQ(post_signed(0, path, event, url, kSecret, now + 301'000).status, 401);  // from the future
+  EXPECT_EQ(post_signed(0, path, event, url, "not-the-secret", now).status, 401);   // wrong secret
   EXPECT_EQ(post_signed(0, path, event, public_url + "/webhooks/hubspot?portal=1", kSecret, now).status, 401);
   {
     const std::string ts = std::to_string(now);
@@ -552,13 +604,15 @@ TEST_F(OnboardingTest, OnlyCorrectlySignedFreshRequestsAreStoredAndBadBodiesAre4
                                     {"X-HubSpot-Signature-v3: " + sig, "X-HubSpot-Request-Timestamp: " + ts})
                   .status,
               401);
-    EXPECT_EQ(testing::http_request(ports_[0], "POST", path, event, {"X-HubSpot-Request-Timestamp: " + ts}).status,
-              401);
+    EXPECT_EQ(
+        testing::http_request(ports_[0], "POST", path, event, {"X-HubSpot-Request-Timestamp: " + ts}).status,
+        401);
   }
   EXPECT_EQ(stored(), 0);
   // Signed, but not what HubSpot sends: 400, nothing stored; too large: 413.
-  for (const std::string& bad : std::vector<std::string>{"{}", "[1]", "not json", R"([{"objectId":"x","occurredAt":1}])",
-                                                        std::string(20, '[') + std::string(20, ']')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"{}", "[1]", "not json", R"([{"objectId":"x","occurredAt":1}])",
+                                std::string(20, '[') + std::string(20, ']')}) {
     const auto r = post_signed(0, path, bad, url, kSecret, now);
     EXPECT_EQ(r.status, 400) << bad << " " << r.body;
     EXPECT_THAT(r.body, HasSubstr("malformed_events")) << bad;
@@ -592,23 +646,28 @@ TEST_F(OnboardingTest, FiftyWonDealsAreSpreadByRemainingCapacityAndNeverToAnArch
             "CSHEALTHD_ONBOARDING_SERVICES=false"});
   run_and_wait(0);
   // 90005 already onboards five tech-touch customers.
-  exec("INSERT INTO onboardings (deal_id, company_id, source, state, segment, owner_id, started_on, deal) "
-       "SELECT g, g, 'api', 'onboarding', 'tech_touch', '90005', current_date, '{}' FROM generate_series(1, 5) g");
+  exec(
+      "INSERT INTO onboardings (deal_id, company_id, source, state, segment, owner_id, started_on, deal) "
+      "SELECT g, g, 'api', 'onboarding', 'tech_touch', '90005', current_date, '{}' FROM generate_series(1, "
+      "5) g");
   point_webhooks_at(0);
   std::vector<Customer> customers;
   for (int i = 0; i < 50; ++i)
     customers.push_back(create_customer("Customer " + std::to_string(i), i < 10 ? 150'000 : 30'000));
   json inputs = json::array();
-  for (const auto& c : customers) inputs.push_back({{"id", c.deal}, {"properties", {{"dealstage", "closedwon"}}}});
+  for (const auto& c : customers)
+    inputs.push_back({{"id", c.deal}, {"properties", {{"dealstage", "closedwon"}}}});
   hubspot("POST", "/crm/v3/objects/deals/batch/update", {{"inputs", inputs}});
-  ASSERT_TRUE(wait_sql("SELECT count(*) FROM onboardings WHERE source = 'webhook'", 50, 120s)) << replicas_[0]->log();
+  ASSERT_TRUE(wait_sql("SELECT count(*) FROM onboardings WHERE source = 'webhook'", 50, 120s))
+      << replicas_[0]->log();
   std::map<std::string, std::map<std::string, long long>> load;  // segment -> owner -> customers
   pqxx::connection conn(db_.conninfo());
   pqxx::nontransaction tx(conn);
   for (const auto& r : tx.exec("SELECT segment, owner_id, count(*) FROM onboardings GROUP BY 1, 2"))
     load[r[0].as<std::string>()][r[1].as<std::string>()] = r[2].as<long long>();
   // Tech-touch: 45 customers over three owners of 20 each, 90005 starting with 5: 15 each.
-  EXPECT_EQ(load["tech_touch"], (std::map<std::string, long long>{{"90005", 15}, {"90006", 15}, {"90007", 15}}));
+  EXPECT_EQ(load["tech_touch"],
+            (std::map<std::string, long long>{{"90005", 15}, {"90006", 15}, {"90007", 15}}));
   // High-touch: 10 customers, 3 each fills the pool; the tenth goes to one of them, over capacity.
   long long high = 0, most = 0, least = 100;
   for (const auto& [owner, n] : load["high_touch"]) {

@@ -664,7 +664,8 @@ TEST_F(SimTest, DatedPathsServeTheSameApi) {
   const auto v3 = body(call("GET", "/crm/v3/objects/companies?limit=5"));
   const auto dated = body(call("GET", "/crm/objects/2026-03/companies?limit=5"));
   EXPECT_EQ(v3["results"], dated["results"]);
-  EXPECT_EQ(body(call("GET", "/crm/owners/2026-03"))["results"], body(call("GET", "/crm/v3/owners"))["results"]);
+  EXPECT_EQ(body(call("GET", "/crm/owners/2026-03"))["results"],
+            body(call("GET", "/crm/v3/owners"))["results"]);
   EXPECT_FALSE(body(call("GET", "/crm/pipelines/2026-03/deals"))["results"].empty());
 }
 

@@ -1,6 +1,8 @@
 // The pure parts of Closed Won → onboarding: webhook signatures as HubSpot computes them (vectors computed
 // independently, with Python's hmac), webhook bodies read into events, assignment by remaining capacity,
 // overdue steps; the checklist file and the config keys; the API paths by version.
+#include <fstream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -14,9 +16,9 @@
 namespace cshealthd {
 namespace {
 
-using ::testing::HasSubstr;
 using core::parse_webhook_events;
 using core::WebhookParseError;
+using ::testing::HasSubstr;
 
 constexpr const char* kSecret = "app-client-secret";
 constexpr const char* kBody =
@@ -27,8 +29,8 @@ constexpr std::int64_t kTs = 1'790'000'000'000;
 
 TEST(WebhookSignatureTest, BehindAProxyTheSignedUriIsThePublicUrlWithTheQueryString) {
   // HubSpot calls https://cs.example.com/hooks/...; the proxy strips /hooks and forwards to the socket.
-  const std::string uri = api::signed_uri("https://cs.example.com/hooks/", nullptr,
-                                          "/webhooks/hubspot?portal=62515&x=a%2Fb");
+  const std::string uri =
+      api::signed_uri("https://cs.example.com/hooks/", nullptr, "/webhooks/hubspot?portal=62515&x=a%2Fb");
   EXPECT_EQ(uri, "https://cs.example.com/hooks/webhooks/hubspot?portal=62515&x=a%2Fb");
   // Python: base64(hmac(secret, "POST" + uri with %2F decoded + body + ts, sha256))
   EXPECT_EQ(hubspot::signature_v3(kSecret, "POST", uri, kBody, std::to_string(kTs)),
@@ -37,9 +39,10 @@ TEST(WebhookSignatureTest, BehindAProxyTheSignedUriIsThePublicUrlWithTheQueryStr
                                std::to_string(kTs), kTs + 299'999),
             hubspot::Verdict::kValid);
   // The socket's URI is not what HubSpot signed.
-  EXPECT_EQ(hubspot::verify_v3(kSecret, "POST", "http://127.0.0.1:8080/webhooks/hubspot?portal=62515&x=a%2Fb", kBody,
-                               "TJry5HIvfLwwkX6JCOVU1Q0AE8s8/fjrk3HDIT+k7Fo=", std::to_string(kTs), kTs),
-            hubspot::Verdict::kMismatch);
+  EXPECT_EQ(
+      hubspot::verify_v3(kSecret, "POST", "http://127.0.0.1:8080/webhooks/hubspot?portal=62515&x=a%2Fb",
+                         kBody, "TJry5HIvfLwwkX6JCOVU1Q0AE8s8/fjrk3HDIT+k7Fo=", std::to_string(kTs), kTs),
+      hubspot::Verdict::kMismatch);
 }
 
 TEST(WebhookSignatureTest, WithoutAPublicUrlTheUriIsRebuiltFromTheHostHeader) {
@@ -132,14 +135,21 @@ TEST(WebhookEventsTest, AtMostTheBatchLimit) {
 
 TEST(WebhookEventsTest, TheDeduplicationKeyIsHubSpotsIdentityAndUnambiguous) {
   const auto one = [](const std::string& fields) {
-    return parse_webhook_events(R"([{"subscriptionType":"deal.propertyChange","objectId":5,)" + fields + "}]", 1)[0];
+    return parse_webhook_events(R"([{"subscriptionType":"deal.propertyChange","objectId":5,)" + fields + "}]",
+                                1)[0];
   };
-  const auto a = one(R"("eventId":1,"occurredAt":10,"propertyName":"dealstage","propertyValue":"closedwon","attemptNumber":0)");
-  const auto retry = one(R"("eventId":1,"occurredAt":10,"propertyName":"dealstage","propertyValue":"closedwon","attemptNumber":3)");
+  const auto a = one(
+      R"("eventId":1,"occurredAt":10,"propertyName":"dealstage","propertyValue":"closedwon","attemptNumber":0)");
+  const auto retry = one(
+      R"("eventId":1,"occurredAt":10,"propertyName":"dealstage","propertyValue":"closedwon","attemptNumber":3)");
   EXPECT_EQ(a.dedup_key(), retry.dedup_key());  // HubSpot's retry: the same event
   // eventId alone is not unique: another change of the same object under the same id is another event.
-  EXPECT_NE(a.dedup_key(), one(R"("eventId":1,"occurredAt":11,"propertyName":"dealstage","propertyValue":"closedwon")").dedup_key());
-  EXPECT_NE(a.dedup_key(), one(R"("eventId":1,"occurredAt":10,"propertyName":"dealstage","propertyValue":"closedlost")").dedup_key());
+  EXPECT_NE(a.dedup_key(),
+            one(R"("eventId":1,"occurredAt":11,"propertyName":"dealstage","propertyValue":"closedwon")")
+                .dedup_key());
+  EXPECT_NE(a.dedup_key(),
+            one(R"("eventId":1,"occurredAt":10,"propertyName":"dealstage","propertyValue":"closedlost")")
+                .dedup_key());
   // Separators inside values cannot make two events one.
   EXPECT_NE(one(R"("eventId":1,"occurredAt":10,"propertyName":"a|b","propertyValue":"c")").dedup_key(),
             one(R"("eventId":1,"occurredAt":10,"propertyName":"a","propertyValue":"b|c")").dedup_key());
@@ -194,7 +204,8 @@ TEST(OnboardingActionsTest, AnOpenStepPastItsDueBusinessDayIsOverdueThenEscalate
   s.escalated = true;
   EXPECT_TRUE(core::onboarding_actions({s}, day("2027-02-15"), cal, 3).empty());
   // Completed steps raise nothing, however late.
-  EXPECT_TRUE(core::onboarding_actions({{"goals", day("2026-01-01"), true, std::nullopt, false}}, day("2027-01-12"), cal, 3)
+  EXPECT_TRUE(core::onboarding_actions({{"goals", day("2026-01-01"), true, std::nullopt, false}},
+                                       day("2027-01-12"), cal, 3)
                   .empty());
   EXPECT_FALSE(core::onboarding_complete({}));
   EXPECT_FALSE(core::onboarding_complete({s}));
@@ -229,7 +240,8 @@ TEST(ChecklistTest, ABadChecklistIsAConfigErrorSayingWhat) {
       "    escalation: {subject: s, body: b}\n    handover: {subject: s, body: b}\n"
       "    slack_started: x\n    slack_handover: y\n";
   const std::vector<std::pair<std::string, std::string>> bad = {
-      {"steps: [{id: a, due_business_days: 3}, {id: a, due_business_days: 4}]\n" + templates, "appears twice"},
+      {"steps: [{id: a, due_business_days: 3}, {id: a, due_business_days: 4}]\n" + templates,
+       "appears twice"},
       {"steps: [{id: A, due_business_days: 3}]\n" + templates, "not an id"},
       {"steps: [{id: b, due_business_days: 3}]\n" + templates, "no subject and body for b"},
       {"steps: [{id: a, due_business_days: 999}]\n" + templates, "0-250"},
@@ -284,6 +296,38 @@ TEST(ApiPathsTest, OneSpellingPerVersion) {
   EXPECT_EQ(dated.associations("tasks", "deals"), "/crm/associations/2026-03/tasks/deals");
   EXPECT_EQ(dated.owners(), "/crm/owners/2026-03");
   EXPECT_EQ(dated.pipelines("deals"), "/crm/pipelines/2026-03/deals");
+}
+
+TEST(HubSpotAppTest, TheProjectSubscribesToWhatTheServiceReadsAndAsksForItsScopes) {
+  const auto read = [](const std::string& path) {
+    std::ifstream in(std::string(CSHEALTHD_SOURCE_DIR) + "/hubspot-app/" + path);
+    return nlohmann::json::parse(in);
+  };
+  const auto project = read("hsproject.json");
+  EXPECT_EQ(project["platformVersion"], "2025.2");
+  const auto app = read("src/app/app-hsmeta.json");
+  EXPECT_EQ(app["config"]["auth"]["type"], "static");
+  const auto& scopes = app["config"]["auth"]["requiredScopes"];
+  for (const char* s :
+       {"crm.objects.companies.write", "crm.objects.deals.read", "crm.schemas.companies.write"})
+    EXPECT_NE(std::find(scopes.begin(), scopes.end(), s), scopes.end()) << s;
+  const auto hooks = read("src/app/webhooks/webhooks-hsmeta.json");
+  const std::string target = hooks["config"]["settings"]["targetUrl"];
+  EXPECT_TRUE(target.size() > 17 && target.compare(target.size() - 17, 17, "/webhooks/hubspot") == 0)
+      << target;
+  EXPECT_LE(hooks["config"]["settings"]["maxConcurrentRequests"].get<int>(), 10);
+  std::set<std::string> companies;
+  bool dealstage = false;
+  for (const auto& sub : hooks["config"]["subscriptions"]["crmObjects"]) {
+    EXPECT_EQ(sub["subscriptionType"], "object.propertyChange");
+    if (sub["objectType"] == "deal") dealstage |= sub["propertyName"] == "dealstage";
+    if (sub["objectType"] == "company") companies.insert(sub["propertyName"].get<std::string>());
+  }
+  EXPECT_TRUE(dealstage);
+  // Exactly the company inputs of the shipped mapping: each change rescored, nothing else sent.
+  const auto inputs = onboarding::load_settings(config::Config{}).company_inputs;
+  EXPECT_EQ(inputs.count("cs_stage"), 0u);  // written by the service: no reason to rescore
+  EXPECT_EQ(companies, inputs);
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cshealthd/api/v1.hpp"
+#include "cshealthd/api/webhooks.hpp"
+#include "cshealthd/base/system_clock.hpp"
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/scoring/scoring_config.hpp"
 
@@ -130,6 +132,9 @@ std::set<std::pair<std::string, std::string>> served_routes() {
                                          nullptr,
                                          [] { return std::string("2026-12-02"); },
                                          {}});
+  SystemClock clock;
+  api::add_webhook_routes(router,
+                          api::WebhookDeps{db, metrics, clock, Secret("s"), "", 1024, 100, 300'000, {}});
   std::set<std::pair<std::string, std::string>> out;
   for (const auto& [method, pattern] : router.routes()) out.emplace(method, pattern);
   return out;

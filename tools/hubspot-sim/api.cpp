@@ -1158,14 +1158,15 @@ void Simulator::add_routes(http::Router& r) {
     r.add(method, v3, handler);
     const auto api_start = v3.find('/', 5) + 1;  // after "/crm/vN/"
     const auto api_end = v3.find('/', api_start);
-    const std::string name = v3.substr(api_start, api_end == std::string::npos ? std::string::npos : api_end - api_start);
+    const std::string name =
+        v3.substr(api_start, api_end == std::string::npos ? std::string::npos : api_end - api_start);
     const std::string rest = api_end == std::string::npos ? std::string() : v3.substr(api_end);
     r.add(method, "/crm/" + name + "/{api_version}" + rest, std::move(handler));
   };
   crm("GET", "/crm/v3/objects/{type}", api(&Simulator::list));
   crm("POST", "/crm/v3/objects/{type}", api(&Simulator::create));
   crm("POST", "/crm/v3/objects/{type}/search",
-        guarded(Kind::kSearch, std::bind(&Simulator::search, this, _1)));
+      guarded(Kind::kSearch, std::bind(&Simulator::search, this, _1)));
   crm("GET", "/crm/v3/objects/{type}/{id}", api(&Simulator::get));
   crm("PATCH", "/crm/v3/objects/{type}/{id}", api(&Simulator::patch));
   crm("DELETE", "/crm/v3/objects/{type}/{id}", api(&Simulator::archive));
@@ -1174,11 +1175,11 @@ void Simulator::add_routes(http::Router& r) {
   crm("GET", "/crm/v4/objects/{from}/{id}/associations/{to}", api(&Simulator::assoc_list));
   crm("POST", "/crm/v4/associations/{from}/{to}/batch/read", api(&Simulator::assoc_batch_read));
   crm("POST", "/crm/v4/associations/{from}/{to}/batch/associate/default",
-        api(&Simulator::assoc_batch_associate));
+      api(&Simulator::assoc_batch_associate));
   crm("PUT", "/crm/v4/objects/{from}/{id}/associations/default/{to}/{toId}",
-        guarded(Kind::kApi, [this](const Request& q) { return assoc_put(q, false); }));
+      guarded(Kind::kApi, [this](const Request& q) { return assoc_put(q, false); }));
   crm("PUT", "/crm/v4/objects/{from}/{id}/associations/{to}/{toId}",
-        guarded(Kind::kApi, [this](const Request& q) { return assoc_put(q, true); }));
+      guarded(Kind::kApi, [this](const Request& q) { return assoc_put(q, true); }));
   crm("GET", "/crm/v3/properties/{type}/groups", api(&Simulator::groups));
   crm("POST", "/crm/v3/properties/{type}/groups", api(&Simulator::groups));
   crm("GET", "/crm/v3/properties/{type}", api(&Simulator::properties_list));

@@ -115,16 +115,17 @@ Owners make_owners(Portal& p, int companies) {
   // The onboarding team (seed 004: specialists who hand customers over to CSMs); the last one has left
   // (archived), as happens, and must never get a customer.
   for (int i = 0; i < 4; ++i) {
-    p.owners.push_back({{"id", std::to_string(id++)},
-                        {"email", "onboarding" + std::to_string(i) + "@vendor.example"},
-                        {"type", "PERSON"},
-                        {"firstName", "Onboarding"},
-                        {"lastName", std::to_string(i)},
-                        {"userId", 7'100'000 + i},
-                        {"teams", nlohmann::json::array({{{"id", "303"}, {"name", "Onboarding"}, {"primary", true}}})},
-                        {"archived", i == 3},
-                        {"createdAt", "2023-01-01T00:00:00.000Z"},
-                        {"updatedAt", "2023-01-01T00:00:00.000Z"}});
+    p.owners.push_back(
+        {{"id", std::to_string(id++)},
+         {"email", "onboarding" + std::to_string(i) + "@vendor.example"},
+         {"type", "PERSON"},
+         {"firstName", "Onboarding"},
+         {"lastName", std::to_string(i)},
+         {"userId", 7'100'000 + i},
+         {"teams", nlohmann::json::array({{{"id", "303"}, {"name", "Onboarding"}, {"primary", true}}})},
+         {"archived", i == 3},
+         {"createdAt", "2023-01-01T00:00:00.000Z"},
+         {"updatedAt", "2023-01-01T00:00:00.000Z"}});
   }
   return o;
 }
