@@ -136,6 +136,17 @@ json Pipeline::run_sync(JobContext& ctx, std::int64_t run, json& cp) {
   // A run that finds a type being synced (a refresh ending as the nightly run starts, a CLI sync) waits for
   // it a while rather than spending an attempt.
   o.lock_wait = std::chrono::milliseconds(60'000);
+  // Companies a webhook said changed (the run covers their requests) are read by id as well: HubSpot's
+  // search may not show the change yet.
+  const auto requested = db_.with_retry("pipeline_refresh_requests", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c, "pipeline_refresh_requests");
+    std::vector<std::int64_t> ids;
+    for (const auto& r :
+         tx.exec_params("SELECT DISTINCT company_id FROM refresh_requests WHERE run_id = $1 ORDER BY 1", run))
+      ids.push_back(r[0].as<std::int64_t>());
+    return ids;
+  });
+  if (!requested.empty()) o.reread["companies"] = requested;
   const auto t0 = std::chrono::steady_clock::now();
   json progress = cp.value("sync", json::object());
   // Records so far, per type, shown on the run every few seconds (the runner calls this one at a time).

@@ -103,13 +103,11 @@ void Scheduler::schedule_requested_refresh(core::EpochSeconds now) {
   r.as_of = core::local_date(o_.zone, now);
   r.unique_key = "requested:" + std::to_string(*last);
   r.max_attempts = 2;
-  const auto run = pipeline_.start(r);
-  if (!run) return;
-  db_.with_retry("refresh_requests_covered", [&](pqxx::connection& c) {
-    pqxx::work tx(c, "refresh_requests_covered");
-    tx.exec_params("UPDATE refresh_requests SET run_id = $1 WHERE run_id IS NULL AND id <= $2", *run, *last);
-    tx.commit();
-  });
+  // The requests become the run's with it: its sync reads those companies by id.
+  r.in_tx = [last = *last](pqxx::work& tx, std::int64_t run) {
+    tx.exec_params("UPDATE refresh_requests SET run_id = $1 WHERE run_id IS NULL AND id <= $2", run, last);
+  };
+  pipeline_.start(r);
 }
 
 // The latest occurrence at or before now, unless it came before the schedule was first seen (a fresh

@@ -34,6 +34,7 @@ sync::RunReport SyncJob::run(const SyncJobOptions& o, std::function<void(const s
   options.sweep_interval = std::chrono::milliseconds(config_.sync.sweep_interval_ms);
   options.sweep_now = o.sweep_now;
   options.lock_wait = std::max(o.lock_wait, std::chrono::milliseconds(config_.sync.lock_wait_ms));
+  options.reread = o.reread;
   auto report = runner.run(specs_to_sync, options, std::move(on_page));
 
   // The client and the syncer count requests, retries, 429s, records and rejected values in the same

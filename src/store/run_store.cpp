@@ -55,6 +55,7 @@ std::optional<std::int64_t> RunStore::create(const RunRequest& q, const std::str
     job.payload = {{"run_id", id}};
     job.max_attempts = q.max_attempts;
     if (!JobQueue::enqueue(tx, job)) return std::nullopt;  // the transaction rolls back: no run either
+    if (q.in_tx) q.in_tx(tx, id);
     tx.commit();
     return id;
   });

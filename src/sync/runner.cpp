@@ -91,6 +91,8 @@ RunReport Runner::run(const std::vector<ObjectSpec>& specs, const RunOptions& op
             spdlog::warn("sync: {}; resuming {} from the stored cursor", e.what(), spec.type);
           }
         }
+        if (const auto it = options.reread.find(spec.type); it != options.reread.end() && !options.full)
+          syncer.reread(spec, it->second, report.types[i]);
         if (options.sweep_now || syncer.sweep_due(spec.type, options.sweep_interval))
           syncer.sweep(spec, report.types[i]);
         report.types[i].seconds =

@@ -896,6 +896,20 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
   return report;
 }
 
+void Syncer::reread(const ObjectSpec& spec, const std::vector<std::int64_t>& ids, TypeReport& report) {
+  if (ids.empty()) return;
+  auto state = load_state(spec.type);
+  constexpr std::size_t kBatch = 100;  // HubSpot's batch/read maximum
+  for (std::size_t i = 0; i < ids.size(); i += kBatch) {
+    const std::vector<std::int64_t> chunk(
+        ids.begin() + static_cast<std::ptrdiff_t>(i),
+        ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), i + kBatch)));
+    auto records = client_.batch_read(spec.type, id_texts(chunk), names(spec));
+    write_page(spec, records, false, state, report, false);
+  }
+  flush_associations(spec, state, true);
+}
+
 TypeReport Syncer::incremental(const ObjectSpec& spec) {
   auto state = load_state(spec.type);
   if (!state.watermark || state.full_cursor) return full(spec);

@@ -1,6 +1,7 @@
 #pragma once
 #include <chrono>
 #include <functional>
+#include <map>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@ struct SyncJobOptions {
   // it; sync.lock_wait_ms when that is longer.
   std::chrono::milliseconds lock_wait{0};
   std::stop_token stop;
+  std::map<std::string, std::vector<std::int64_t>> reread;  // see sync::RunOptions::reread
 };
 
 // HubSpot -> PostgreSQL once, as the CLI's `sync` and the pipeline's sync stage both run it. The report

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ struct RunRequest {
   std::optional<std::string> unique_key;  // the run's job key: one run per key, ever
   std::vector<std::string> stages;
   int max_attempts = 5;
+  // Runs in the transaction that creates the run and its job, with the run's id (the scheduler marks the
+  // refresh requests a run covers: they are the run's before its job can start).
+  std::function<void(pqxx::work&, std::int64_t run_id)> in_tx;
 };
 
 // Runs and the job that carries each one out. A run and its job are created in one transaction, so a

@@ -1,6 +1,7 @@
 #pragma once
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,9 @@ struct RunOptions {
   bool sweep_now = false;                       // run the id sweep of every type whatever its age
   // Another process syncing a type: wait this long for it, then skip the type (reported, not a failure).
   std::chrono::milliseconds lock_wait{0};
+  // Records to read by id after a type's incremental sync, under its lock (type -> ids): changes a
+  // webhook announced, which HubSpot's search may not show yet.
+  std::map<std::string, std::vector<std::int64_t>> reread;
 };
 
 struct RunReport {

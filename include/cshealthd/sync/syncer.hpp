@@ -115,6 +115,9 @@ class Syncer {
   // hs_object_id so the 10,000-result cap never applies; then marks archived records. Falls back to
   // a full sync for a type never synced.
   TypeReport incremental(const ObjectSpec& spec);
+  // Reads the records of `ids` by id (no search lag: what a webhook just said changed) and writes them
+  // as a page of the sync, their associations included, into `report`.
+  void reread(const ObjectSpec& spec, const std::vector<std::int64_t>& ids, TypeReport& report);
 
   // Whether the id sweep of this type is due: one is in progress, or the last completed `interval` ago
   // or more (never, with an interval of 0, unless forced).
