@@ -34,21 +34,6 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
-std::string read_file(const std::string& key, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(key + ": cannot read '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string shipped(const std::string& name) {
-  for (const auto& f : writeback::embedded_writeback_files()) {
-    if (f.name == name) return f.text;
-  }
-  throw std::logic_error("onboarding: " + name + " is not compiled in");
-}
-
 Template read_template(const YAML::Node& templates, const std::string& name, const std::string& where) {
   const auto t = templates[name];
   if (!t || !t.IsMap() || !t["subject"] || !t["body"])
@@ -259,8 +244,9 @@ Settings load_settings(const config::Config& config) {
   s.enabled = o.enabled && config.writeback.enabled;
   const std::string where = o.checklist_file.empty() ? "onboarding.checklist_file (shipped onboarding.yaml)"
                                                      : "onboarding.checklist_file: " + o.checklist_file;
-  parse_checklist(o.checklist_file.empty() ? shipped("onboarding.yaml")
-                                           : read_file("onboarding.checklist_file", o.checklist_file),
+  parse_checklist(o.checklist_file.empty()
+                      ? writeback::shipped_file("onboarding.yaml")
+                      : writeback::read_config_file("onboarding.checklist_file", o.checklist_file),
                   where, config.writeback.locale, s);
   s.pool = split_list(o.pool);
   s.csm_pool = split_list(o.csm_pool);

@@ -97,12 +97,8 @@ void Scheduler::schedule_requested_refresh(core::EpochSeconds now) {
   if (!last) return;
   store::RunStore runs(db_);
   if (runs.active()) return;
-  store::RunRequest r;
-  r.kind = "refresh";
-  r.trigger = "webhook";
-  r.as_of = core::local_date(o_.zone, now);
+  auto r = refresh_request(now, "webhook");
   r.unique_key = "requested:" + std::to_string(*last);
-  r.max_attempts = 2;
   // The requests become the run's with it: its sync reads those companies by id.
   r.in_tx = [last = *last](pqxx::work& tx, std::int64_t run) {
     tx.exec_params("UPDATE refresh_requests SET run_id = $1 WHERE run_id IS NULL AND id <= $2", run, last);
@@ -163,15 +159,21 @@ void Scheduler::schedule_refresh(core::EpochSeconds now) {
   if (last_refresh_slot_ == slot) return;
   store::RunStore runs(db_);
   if (runs.active()) return;
-  store::RunRequest r;
-  r.kind = "refresh";
-  r.trigger = "schedule";
-  r.as_of = core::local_date(o_.zone, now);
+  auto r = refresh_request(now, "schedule");
   r.scheduled_for_s = slot * every;
   r.unique_key = "refresh:" + std::to_string(slot * every);
-  r.max_attempts = 2;  // the next slot brings another
   pipeline_.start(r);
   last_refresh_slot_ = slot;
+}
+
+// A refresh of the day it is in the schedule's zone, tried twice at most: another comes soon anyway.
+store::RunRequest Scheduler::refresh_request(core::EpochSeconds now, const char* trigger) const {
+  store::RunRequest r;
+  r.kind = "refresh";
+  r.trigger = trigger;
+  r.as_of = core::local_date(o_.zone, now);
+  r.max_attempts = 2;
+  return r;
 }
 
 void Scheduler::refresh_gauges() {

@@ -11,21 +11,6 @@ namespace {
 
 using config::ConfigError;
 
-std::string read_file(const std::string& key, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(key + ": cannot read '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string shipped(const std::string& name) {
-  for (const auto& f : embedded_writeback_files()) {
-    if (f.name == name) return f.text;
-  }
-  throw std::logic_error("writeback: " + name + " is not compiled in");
-}
-
 // Reads one rule of the alerts file; `where` names it in errors.
 core::AlertRule read_rule(const std::string& name, const YAML::Node& n, const YAML::Node& templates,
                           const std::string& where) {
@@ -77,6 +62,21 @@ std::map<std::string, std::string>* section(Managers& m, const std::string& who,
 
 }  // namespace
 
+std::string read_config_file(const std::string& key, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(key + ": cannot read '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string shipped_file(const std::string& name) {
+  for (const auto& f : embedded_writeback_files()) {
+    if (f.name == name) return f.text;
+  }
+  throw std::logic_error("writeback: " + name + " is not compiled in");
+}
+
 void parse_alerts(const std::string& text, const std::string& where, const std::string& locale,
                   core::PlanConfig& plan) {
   YAML::Node root;
@@ -127,14 +127,14 @@ Settings load_settings(const config::Config& config, const core::TimeZone& zone)
   auto& p = s.plan;
   const std::string alerts_where = w.alerts_file.empty() ? "writeback.alerts_file (shipped alerts.yaml)"
                                                          : "writeback.alerts_file: " + w.alerts_file;
-  parse_alerts(
-      w.alerts_file.empty() ? shipped("alerts.yaml") : read_file("writeback.alerts_file", w.alerts_file),
-      alerts_where, w.locale, p);
+  parse_alerts(w.alerts_file.empty() ? shipped_file("alerts.yaml")
+                                     : read_config_file("writeback.alerts_file", w.alerts_file),
+               alerts_where, w.locale, p);
   try {
-    s.calendar = core::BusinessCalendar::parse(w.holidays_file.empty()
-                                                   ? shipped("holidays.jp.txt")
-                                                   : read_file("writeback.holidays_file", w.holidays_file),
-                                               w.holidays_file.empty() ? "holidays.jp.txt" : w.holidays_file);
+    s.calendar = core::BusinessCalendar::parse(
+        w.holidays_file.empty() ? shipped_file("holidays.jp.txt")
+                                : read_config_file("writeback.holidays_file", w.holidays_file),
+        w.holidays_file.empty() ? "holidays.jp.txt" : w.holidays_file);
   } catch (const std::invalid_argument& e) {
     throw ConfigError(std::string("writeback.holidays_file: ") + e.what());
   }

@@ -54,6 +54,7 @@ class Scheduler {
   bool lead();
   void schedule_nightly(core::EpochSeconds now);
   void schedule_requested_refresh(core::EpochSeconds now);
+  store::RunRequest refresh_request(core::EpochSeconds now, const char* trigger) const;
   void schedule_refresh(core::EpochSeconds now);
   void refresh_gauges();
 

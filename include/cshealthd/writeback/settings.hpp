@@ -17,6 +17,10 @@ struct EmbeddedFile {
 };
 // The shipped config/writeback files (alert rules and templates, holidays), compiled in.
 const std::vector<EmbeddedFile>& embedded_writeback_files();
+// A shipped file by name (logic_error when it is not compiled in), and a file the config names (ConfigError
+// naming `key` when it cannot be read).
+std::string shipped_file(const std::string& name);
+std::string read_config_file(const std::string& key, const std::string& path);
 
 // Who escalations go to: by owner, else by the owner's (primary) team, else the default.
 struct Managers {
