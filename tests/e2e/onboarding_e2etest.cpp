@@ -20,6 +20,7 @@
 #include "cshealthd/hubspot/signature.hpp"
 #include "daemon.hpp"
 #include "raw_http.hpp"
+#include "serve_fixture.hpp"
 #include "test_database.hpp"
 
 namespace cshealthd {
@@ -31,7 +32,6 @@ using testing::Daemon;
 using ::testing::HasSubstr;
 using testing::TempDir;
 
-constexpr const char* kAdmin = "admin-secret";
 constexpr const char* kSecret = "app-client-secret";
 // The generated portal's owners: 90001 manages, 90002-90004 are CSMs (teams 301/302), 90005-90007 the
 // onboarding team (303); 90008 left the company (archived) and is in the pool all the same.
@@ -73,28 +73,20 @@ class Holidays {
   std::set<std::int32_t> days_;
 };
 
-class OnboardingTest : public ::testing::Test {
+class OnboardingTest : public testing::ServeFixture {
  protected:
-  void SetUp() override { ::chmod(dir_.path().c_str(), 0711); }
-
-  // `search_lag_ms`: how long HubSpot's search takes to show a change.
+  // A generated portal of 30 companies; `search_lag_ms`: how long HubSpot's search takes to show a change.
   void start_sim(std::vector<std::string> args = {}, int search_lag_ms = 200) {
-    testing::DaemonOptions o;
-    o.binary = testing::hubspot_sim_binary();
-    o.args = {"--listen", "127.0.0.1:0", "--token", "T", "--seed", "5", "--generate", "30", "--search-lag-ms",
-              std::to_string(search_lag_ms)};
-    o.args.insert(o.args.end(), args.begin(), args.end());
-    o.log_path = dir_.path() / "sim.log";
-    sim_ = std::make_unique<Daemon>(o);
-    sim_port_ = sim_->wait_listening();
-    ASSERT_NE(sim_port_, 0) << sim_->log();
+    args.insert(args.begin(),
+                {"--seed", "5", "--generate", "30", "--search-lag-ms", std::to_string(search_lag_ms)});
+    ServeFixture::start_sim(args);
   }
 
-  std::vector<std::string> env(int i) const {
+  std::vector<std::string> env(int i) const override {
     return {"CSHEALTHD_STATE_DIR=" + (dir_.path() / ("r" + std::to_string(i))).string(),
             "CSHEALTHD_HTTP_LISTEN=127.0.0.1:0",
             "CSHEALTHD_DATABASE_URL=" + db_.conninfo(),
-            "CSHEALTHD_ADMIN_TOKEN=" + std::string(kAdmin),
+            "CSHEALTHD_ADMIN_TOKEN=" + std::string(kAdminToken),
             "CSHEALTHD_LOG_FORMAT=text",
             "CSHEALTHD_LOG_LEVEL=info",
             "CSHEALTHD_JOBS_WORKERS=3",
@@ -118,56 +110,6 @@ class OnboardingTest : public ::testing::Test {
             "CSHEALTHD_ONBOARDING_CSM_POOL=" + std::string(kCsmPool)};
   }
 
-  void start(int i, std::vector<std::string> extra = {}) {
-    testing::DaemonOptions o;
-    o.env = env(i);
-    o.env.insert(o.env.end(), extra.begin(), extra.end());
-    o.log_path = dir_.path() / ("replica" + std::to_string(i) + "-" + std::to_string(starts_++) + ".log");
-    if (replicas_.size() <= static_cast<std::size_t>(i)) replicas_.resize(static_cast<std::size_t>(i) + 1);
-    ports_.resize(replicas_.size());
-    replicas_[static_cast<std::size_t>(i)] = std::make_unique<Daemon>(o);
-    ports_[static_cast<std::size_t>(i)] = replicas_[static_cast<std::size_t>(i)]->wait_listening(60s);
-    ASSERT_NE(ports_[static_cast<std::size_t>(i)], 0) << replicas_[static_cast<std::size_t>(i)]->log();
-  }
-
-  long long scalar(const std::string& sql) const {
-    pqxx::connection c(db_.conninfo());
-    pqxx::nontransaction tx(c);
-    const auto r = tx.exec(sql);
-    return r.empty() || r[0][0].is_null() ? 0 : r[0][0].as<long long>();
-  }
-  std::string text(const std::string& sql) const {
-    pqxx::connection c(db_.conninfo());
-    pqxx::nontransaction tx(c);
-    const auto r = tx.exec(sql);
-    return r.empty() || r[0][0].is_null() ? "" : r[0][0].as<std::string>();
-  }
-  void exec(const std::string& sql) const {
-    pqxx::connection c(db_.conninfo());
-    pqxx::nontransaction tx(c);
-    tx.exec(sql);
-  }
-  bool wait_for(const std::function<bool()>& done, std::chrono::seconds timeout) const {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      try {
-        if (done()) return true;
-      } catch (const std::exception&) {
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
-  bool wait_sql(const std::string& sql, long long n, std::chrono::seconds timeout) const {
-    return wait_for([&] { return scalar(sql) >= n; }, timeout);
-  }
-
-  testing::RawResponse api(int i, const std::string& method, const std::string& path,
-                           const std::string& body = "") {
-    return testing::http_request(
-        ports_[static_cast<std::size_t>(i)], method, path, body,
-        {"Authorization: Bearer " + std::string(kAdmin), "Content-Type: application/json"});
-  }
   json hubspot(const std::string& method, const std::string& path, const json& body = nullptr) const {
     const auto r = testing::http_request(sim_port_, method, path, body.is_null() ? "" : body.dump(),
                                          {"Authorization: Bearer T", "Content-Type: application/json"});
@@ -200,7 +142,7 @@ class OnboardingTest : public ::testing::Test {
         },
         60s))
         << posted.status << " " << posted.body;
-    ASSERT_TRUE(wait_sql("SELECT count(*) FROM runs WHERE state = 'succeeded'", before + 1, 120s))
+    ASSERT_TRUE(wait_for("SELECT count(*) FROM runs WHERE state = 'succeeded'", before + 1, 120s))
         << text("SELECT string_agg(coalesce(error, ''), '; ') FROM runs") << replicas_[0]->log();
   }
 
@@ -293,13 +235,6 @@ class OnboardingTest : public ::testing::Test {
   }
 
   std::string objects_ = "/crm/v3/objects";  // how this test spells its own calls to HubSpot
-  TempDir dir_;
-  testing::TestDatabase db_;
-  std::unique_ptr<Daemon> sim_;
-  std::uint16_t sim_port_ = 0;
-  std::vector<std::unique_ptr<Daemon>> replicas_;
-  std::vector<std::uint16_t> ports_;
-  int starts_ = 0;
 };
 
 TEST_F(OnboardingTest, ClosedWonByWebhookGivesAnOwnerTheStageEightDatedTasksAServiceRecordAndAHandOver) {
@@ -381,7 +316,7 @@ TEST_F(OnboardingTest, ClosedWonByWebhookGivesAnOwnerTheStageEightDatedTasksASer
        "--secret", kSecret, "--deal", c.deal, "--repeat", "3"});
   EXPECT_EQ(replay.status, 0) << replay.output;
   EXPECT_EQ(replay.output, "200\n200\n200\n");
-  ASSERT_TRUE(wait_sql("SELECT count(*) FROM webhook_events WHERE object_id = " + c.deal +
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM webhook_events WHERE object_id = " + c.deal +
                            " AND processed_at IS NOT NULL AND outcome = 'onboarding_exists'",
                        1, 30s));
   EXPECT_EQ(scalar("SELECT count(*) FROM onboardings"), 1);
@@ -439,7 +374,7 @@ TEST_F(OnboardingTest, ThreeConcurrentDeliveriesToTwoReplicasAndTheSyncGiveOneOn
              "LIMIT 1"),
       1);
   ASSERT_TRUE(
-      wait_sql("SELECT count(*) FROM jobs WHERE kind = 'onboarding' AND state = 'succeeded'", 1, 30s));
+      wait_for("SELECT count(*) FROM jobs WHERE kind = 'onboarding' AND state = 'succeeded'", 1, 30s));
   EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE kind = 'onboarding'"), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM onboardings"), 1);
   EXPECT_EQ(text("SELECT source FROM onboardings"), "webhook");
@@ -504,7 +439,7 @@ TEST_F(OnboardingTest, ACompanyInputChangedInHubSpotReachesItsScoreThereByWebhoo
                    " AND property_name = 'cs_active_users_30d' AND outcome = 'refresh'"),
             1);
   // What the service itself writes comes back as webhooks too, and starts nothing.
-  ASSERT_TRUE(wait_sql("SELECT count(*) FROM webhook_events WHERE object_id = " + id +
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM webhook_events WHERE object_id = " + id +
                            " AND property_name = 'cs_health_score' AND processed_at IS NOT NULL",
                        1, 30s));
   EXPECT_EQ(text("SELECT string_agg(DISTINCT outcome, ',') FROM webhook_events WHERE property_name LIKE "
@@ -562,7 +497,7 @@ TEST_F(OnboardingTest, AWonDealWithoutACompanyIsRetriedThenDeadLetteredAndAnOper
       hubspot("POST", objects_ + "/deals",
               {{"properties", {{"dealname", "Orphan deal"}, {"dealstage", "contractsent"}}}})["id"];
   win(deal);
-  ASSERT_TRUE(wait_sql("SELECT count(*) FROM jobs WHERE kind = 'onboarding' AND state = 'dead'", 1, 60s))
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM jobs WHERE kind = 'onboarding' AND state = 'dead'", 1, 60s))
       << text(
              "SELECT state || ' ' || attempt || ' ' || coalesce(error, '') FROM jobs WHERE kind = "
              "'onboarding'");
@@ -660,7 +595,7 @@ TEST_F(OnboardingTest, FiftyWonDealsAreSpreadByRemainingCapacityAndNeverToAnArch
   for (const auto& c : customers)
     inputs.push_back({{"id", c.deal}, {"properties", {{"dealstage", "closedwon"}}}});
   hubspot("POST", "/crm/v3/objects/deals/batch/update", {{"inputs", inputs}});
-  ASSERT_TRUE(wait_sql("SELECT count(*) FROM onboardings WHERE source = 'webhook'", 50, 120s))
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM onboardings WHERE source = 'webhook'", 50, 120s))
       << replicas_[0]->log();
   std::map<std::string, std::map<std::string, long long>> load;  // segment -> owner -> customers
   pqxx::connection conn(db_.conninfo());

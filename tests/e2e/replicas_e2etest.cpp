@@ -21,6 +21,7 @@
 #include "cshealthd/store/session_lock.hpp"
 #include "daemon.hpp"
 #include "raw_http.hpp"
+#include "serve_fixture.hpp"
 #include "test_database.hpp"
 
 namespace cshealthd {
@@ -32,28 +33,13 @@ using json = nlohmann::json;
 using testing::Daemon;
 using testing::TempDir;
 
-constexpr const char* kAdmin = "admin-secret";
-
-class ReplicasTest : public ::testing::Test {
+class ReplicasTest : public testing::ServeFixture {
  protected:
-  void SetUp() override { ::chmod(dir_.path().c_str(), 0711); }
-
-  void start_sim(std::vector<std::string> args) {
-    testing::DaemonOptions o;
-    o.binary = testing::hubspot_sim_binary();
-    o.args = {"--listen", "127.0.0.1:0", "--token", "T"};
-    o.args.insert(o.args.end(), args.begin(), args.end());
-    o.log_path = dir_.path() / "sim.log";
-    sim_ = std::make_unique<Daemon>(o);
-    sim_port_ = sim_->wait_listening();
-    ASSERT_NE(sim_port_, 0) << sim_->log();
-  }
-
-  std::vector<std::string> env(int i) const {
+  std::vector<std::string> env(int i) const override {
     std::vector<std::string> e = {"CSHEALTHD_STATE_DIR=" + (dir_.path() / ("r" + std::to_string(i))).string(),
                                   "CSHEALTHD_HTTP_LISTEN=127.0.0.1:0",
                                   "CSHEALTHD_DATABASE_URL=" + db_.conninfo(),
-                                  "CSHEALTHD_ADMIN_TOKEN=" + std::string(kAdmin),
+                                  "CSHEALTHD_ADMIN_TOKEN=" + std::string(kAdminToken),
                                   "CSHEALTHD_LOG_FORMAT=text",
                                   "CSHEALTHD_JOBS_WORKERS=4",
                                   "CSHEALTHD_JOBS_LEASE_MS=2000",
@@ -69,48 +55,6 @@ class ReplicasTest : public ::testing::Test {
     return e;
   }
 
-  // Replica i (0-based), with `extra` environment; waits until it listens.
-  void start(int i, std::vector<std::string> extra = {}) {
-    testing::DaemonOptions o;
-    o.env = env(i);
-    o.env.insert(o.env.end(), extra.begin(), extra.end());
-    o.log_path = dir_.path() / ("replica" + std::to_string(i) + "-" + std::to_string(starts_++) + ".log");
-    if (replicas_.size() <= static_cast<std::size_t>(i)) replicas_.resize(static_cast<std::size_t>(i) + 1);
-    ports_.resize(replicas_.size());
-    replicas_[static_cast<std::size_t>(i)] = std::make_unique<Daemon>(o);
-    ports_[static_cast<std::size_t>(i)] = replicas_[static_cast<std::size_t>(i)]->wait_listening(60s);
-    ASSERT_NE(ports_[static_cast<std::size_t>(i)], 0) << replicas_[static_cast<std::size_t>(i)]->log();
-  }
-
-  long long scalar(const std::string& sql) const {
-    pqxx::connection c(db_.conninfo());
-    pqxx::nontransaction tx(c);
-    const auto r = tx.exec(sql);
-    return r.empty() || r[0][0].is_null() ? 0 : r[0][0].as<long long>();
-  }
-  std::string text(const std::string& sql) const {
-    pqxx::connection c(db_.conninfo());
-    pqxx::nontransaction tx(c);
-    const auto r = tx.exec(sql);
-    return r.empty() || r[0][0].is_null() ? "" : r[0][0].as<std::string>();
-  }
-  void exec(const std::string& sql) const {
-    pqxx::connection c(db_.conninfo());
-    pqxx::nontransaction tx(c);
-    tx.exec(sql);
-  }
-  // Polls until `sql` gives at least n; false when the time ran out.
-  bool wait_for(const std::string& sql, long long n, std::chrono::seconds timeout) const {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      try {
-        if (scalar(sql) >= n) return true;
-      } catch (const std::exception&) {
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return false;
-  }
   // The replica whose pid is in a lease token ("host:pid:id/w0/3"), or -1.
   int replica_of(const std::string& lease) const {
     const auto a = lease.find(':'), b = lease.find(':', a + 1);
@@ -121,22 +65,8 @@ class ReplicasTest : public ::testing::Test {
     }
     return -1;
   }
-  testing::RawResponse api(int i, const std::string& method, const std::string& path,
-                           const std::string& body = "") {
-    return testing::http_request(
-        ports_[static_cast<std::size_t>(i)], method, path, body,
-        {"Authorization: Bearer " + std::string(kAdmin), "Content-Type: application/json"});
-  }
   void set_clock(const char* iso) const { std::ofstream(clock_file()) << *core::parse_iso8601(iso) << "\n"; }
   fs::path clock_file() const { return dir_.path() / "clock"; }
-
-  TempDir dir_;
-  testing::TestDatabase db_;
-  std::unique_ptr<Daemon> sim_;
-  std::uint16_t sim_port_ = 0;
-  std::vector<std::unique_ptr<Daemon>> replicas_;
-  std::vector<std::uint16_t> ports_;
-  int starts_ = 0;
 };
 
 TEST_F(ReplicasTest, TenThousandJobsOverThreeReplicasOfFourWorkersRunExactlyOnce) {

@@ -1,0 +1,107 @@
+#pragma once
+// `cshealthd serve` replicas on one test database, with the HubSpot simulator beside them: what the
+// multi-replica end-to-end tests share. A test class says each replica's environment (env(i)).
+#include <sys/stat.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "daemon.hpp"
+#include "raw_http.hpp"
+#include "test_database.hpp"
+
+namespace cshealthd::testing {
+
+class ServeFixture : public ::testing::Test {
+ protected:
+  static constexpr const char* kAdminToken = "admin-secret";
+
+  // The state dirs sit in dir_: the postgres account must be able to pass through it.
+  void SetUp() override { ::chmod(dir_.path().c_str(), 0711); }
+
+  // Replica i's environment (the database, the admin token, the simulator when started, ...).
+  virtual std::vector<std::string> env(int i) const = 0;
+
+  // The simulator on a free port, token "T", with `args`.
+  void start_sim(const std::vector<std::string>& args) {
+    DaemonOptions o;
+    o.binary = hubspot_sim_binary();
+    o.args = {"--listen", "127.0.0.1:0", "--token", "T"};
+    o.args.insert(o.args.end(), args.begin(), args.end());
+    o.log_path = dir_.path() / "sim.log";
+    sim_ = std::make_unique<Daemon>(o);
+    sim_port_ = sim_->wait_listening();
+    ASSERT_NE(sim_port_, 0) << sim_->log();
+  }
+
+  // Replica i (0-based) with env(i) and `extra`; waits until it listens.
+  void start(int i, const std::vector<std::string>& extra = {}) {
+    DaemonOptions o;
+    o.env = env(i);
+    o.env.insert(o.env.end(), extra.begin(), extra.end());
+    o.log_path = dir_.path() / ("replica" + std::to_string(i) + "-" + std::to_string(starts_++) + ".log");
+    const auto at = static_cast<std::size_t>(i);
+    if (replicas_.size() <= at) replicas_.resize(at + 1);
+    ports_.resize(replicas_.size());
+    replicas_[at] = std::make_unique<Daemon>(o);
+    ports_[at] = replicas_[at]->wait_listening(std::chrono::seconds(60));
+    ASSERT_NE(ports_[at], 0) << replicas_[at]->log();
+  }
+
+  long long scalar(const std::string& sql) const {
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction tx(c);
+    const auto r = tx.exec(sql);
+    return r.empty() || r[0][0].is_null() ? 0 : r[0][0].as<long long>();
+  }
+  std::string text(const std::string& sql) const {
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction tx(c);
+    const auto r = tx.exec(sql);
+    return r.empty() || r[0][0].is_null() ? "" : r[0][0].as<std::string>();
+  }
+  void exec(const std::string& sql) const {
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction tx(c);
+    tx.exec(sql);
+  }
+  // Polls until `done` holds (exceptions count as not yet), or until `sql` gives at least n; false when
+  // the time ran out.
+  bool wait_for(const std::function<bool()>& done, std::chrono::seconds timeout) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      try {
+        if (done()) return true;
+      } catch (const std::exception&) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  }
+  bool wait_for(const std::string& sql, long long n, std::chrono::seconds timeout) const {
+    return wait_for([&] { return scalar(sql) >= n; }, timeout);
+  }
+  // The admin API of replica i.
+  RawResponse api(int i, const std::string& method, const std::string& path, const std::string& body = "") {
+    return http_request(
+        ports_[static_cast<std::size_t>(i)], method, path, body,
+        {"Authorization: Bearer " + std::string(kAdminToken), "Content-Type: application/json"});
+  }
+
+  TempDir dir_;
+  TestDatabase db_;
+  std::unique_ptr<Daemon> sim_;
+  std::uint16_t sim_port_ = 0;
+  std::vector<std::unique_ptr<Daemon>> replicas_;
+  std::vector<std::uint16_t> ports_;
+  int starts_ = 0;
+};
+
+}  // namespace cshealthd::testing
