@@ -44,6 +44,22 @@ std::optional<std::string> text_of(const json& o, const char* key) {
   return std::nullopt;
 }
 
+// Whether a key or string anywhere in `v` holds U+0000 (depth is capped by the parse).
+bool holds_nul(const json& v) {
+  if (v.is_string()) return v.get_ref<const std::string&>().find('\0') != std::string::npos;
+  if (v.is_object()) {
+    for (const auto& [k, x] : v.items()) {
+      if (k.find('\0') != std::string::npos || holds_nul(x)) return true;
+    }
+  }
+  if (v.is_array()) {
+    for (const auto& x : v) {
+      if (holds_nul(x)) return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string WebhookEvent::dedup_key() const {
@@ -131,6 +147,9 @@ std::vector<WebhookEvent> parse_webhook_events(std::string_view body, std::size_
     if (ev.property_name && ev.property_name->size() > 256) bad(i, "propertyName is too long");
     ev.object_type = webhook_object_type(ev.subscription_type, text_of(e, "objectTypeId").value_or(""));
     ev.raw = e.dump();
+    // PostgreSQL text and jsonb cannot hold U+0000: refused here rather than failing the store (a 503
+    // HubSpot would retry for a day).
+    if (holds_nul(e)) bad(i, "a value holds U+0000");
     out.push_back(std::move(ev));
   }
   return out;

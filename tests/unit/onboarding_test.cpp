@@ -111,6 +111,7 @@ TEST(WebhookEventsTest, EachMissingOrWrongFieldIsRefusedNamingTheEvent) {
       {R"([{"eventId":1,"objectId":5,"occurredAt":1}])", "subscriptionType"},
       {R"([{"subscriptionType":"x.y","objectId":5,"occurredAt":1}])", "eventId"},
       {"not json", "not JSON"},
+      {"[{" + ok + R"(,"objectId":5,"occurredAt":1,"propertyValue":"a\u0000b"}])", "U+0000"},
       {"[{" + ok + R"(,"objectId":5,"occurredAt":1,"x":[[[[[[[[[[1]]]]]]]]]]}])", "nested"},
   };
   for (const auto& [body, why] : bad) {
