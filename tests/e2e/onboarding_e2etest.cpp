@@ -516,6 +516,68 @@ TEST_F(OnboardingTest, AWonDealWithoutACompanyIsRetriedThenDeadLetteredAndAnOper
   EXPECT_EQ(text("SELECT company_id::text FROM onboardings WHERE deal_id = " + deal), company);
 }
 
+TEST_F(OnboardingTest, ThroughDroppedConnectionsAfterApply429sAndAKill9EachTaskAndRecordIsWrittenOnce) {
+  // Tasks without a unique key (create, then search after the lag), and faults on every write.
+  // The first service create and the second and third task creates are applied and their answers
+  // lost; 429s and 5xx come at random on every write.
+  start_sim({"--no-unique-task-properties", "--faults",
+             "seed=7;route=/crm/v3/objects/0-162/batch/create,count=1,drop_after=1;"
+             "route=/crm/v3/objects/tasks/batch/create,skip=1,count=2,drop_after=1;"
+             "route=/crm/v3/objects/companies/batch/update,429=0.3,5xx=0.2;"
+             "route=/crm/v4/associations,429=0.3"});
+  start(0);
+  start(1);
+  run_and_wait(0);
+  point_webhooks_at(0);
+  std::vector<Customer> customers;
+  for (int i = 0; i < 5; ++i) customers.push_back(create_customer("Faulty " + std::to_string(i), 20'000));
+  for (const auto& c : customers) win(c.deal);
+  // Replica 0 dies while it works on them; replica 1 takes its jobs over when their leases run out.
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM jobs WHERE kind = 'onboarding'", 1, 30s));
+  std::this_thread::sleep_for(300ms);
+  replicas_[0]->signal(SIGKILL);
+  replicas_[0]->wait_exit(10s);
+  start(0);
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM onboardings", 5, 120s)) << replicas_[1]->log();
+  // Whatever is still in the outbox goes out with the next run's deliver stage.
+  ASSERT_TRUE(wait_for(
+      [&] {
+        return scalar(
+                   "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending') AND key LIKE "
+                   "'onboarding:%'") == 0;
+      },
+      120s))
+      << text(
+             "SELECT string_agg(key || ' ' || state, ', ') FROM outbox WHERE state <> 'done' AND key LIKE "
+             "'onboarding:%'");
+  run_and_wait(1);
+  EXPECT_EQ(scalar("SELECT count(*) FROM outbox WHERE state = 'dead' AND key LIKE 'onboarding:%'"), 0);
+  std::map<std::string, int> services;
+  const json all_services = sim("/__sim/objects/services");
+  for (const auto& sv : all_services["results"]) ++services[sv["properties"].value("cs_onboarding_key", "")];
+  for (const auto& c : customers) {
+    const auto tasks = onboarding_tasks(c.deal);
+    EXPECT_EQ(tasks.size(), 8u) << c.deal;
+    for (const auto& [step, list] : tasks)
+      EXPECT_EQ(list.size(), 1u) << c.deal << " " << step << " written twice";
+    EXPECT_EQ(services["onboarding:" + c.deal + ":service"], 1) << c.deal;
+    EXPECT_EQ(company(c.company)["properties"].value("cs_stage", ""), "onboarding") << c.deal;
+  }
+  EXPECT_EQ(scalar("SELECT count(*) FROM jobs WHERE kind = 'onboarding'"), 5);
+  // The faults did happen: writes applied whose answers never came, on services and on tasks.
+  std::map<std::string, int> dropped;
+  const json requests = sim("/__sim/requests?since=0");
+  for (const auto& r : requests["requests"]) {
+    if (r.value("status", -1) != 0) continue;
+    const std::string path = r.value("path", "");
+    ++dropped[path.find("/0-162/") != std::string::npos   ? "services"
+              : path.find("/tasks/") != std::string::npos ? "tasks"
+                                                          : "other"];
+  }
+  EXPECT_GE(dropped["services"], 1);
+  EXPECT_GE(dropped["tasks"], 1);
+}
+
 TEST_F(OnboardingTest, OnlyCorrectlySignedFreshRequestsAreStoredAndBadBodiesAre4xx) {
   start_sim();
   const std::string public_url = "https://cs.example.com";
