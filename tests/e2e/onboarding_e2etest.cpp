@@ -517,9 +517,9 @@ TEST_F(OnboardingTest, AWonDealWithoutACompanyIsRetriedThenDeadLetteredAndAnOper
 }
 
 TEST_F(OnboardingTest, ThroughDroppedConnectionsAfterApply429sAndAKill9EachTaskAndRecordIsWrittenOnce) {
-  // Tasks without a unique key (create, then search after the lag), and faults on every write.
-  // The first service create and the second and third task creates are applied and their answers
-  // lost; 429s and 5xx come at random on every write.
+  // Tasks without a unique key (create, then search after the lag). The first service create and the
+  // second and third task creates are applied and their answers lost; 429s and 5xx come at random on
+  // company updates and associations.
   start_sim({"--no-unique-task-properties", "--faults",
              "seed=7;route=/crm/v3/objects/0-162/batch/create,count=1,drop_after=1;"
              "route=/crm/v3/objects/tasks/batch/create,skip=1,count=2,drop_after=1;"
