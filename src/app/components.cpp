@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "cshealthd/base/system_clock.hpp"
@@ -26,10 +28,15 @@ class TestClock final : public Clock {
     std::int64_t ms = 0;
     std::ifstream in(file_);
     std::string text;
+    std::lock_guard lock(mutex_);
     if (!file_.empty() && std::getline(in, text) &&
         std::from_chars(text.data(), text.data() + text.size(), ms).ec == std::errc()) {
-      return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms + skew_ms_));
+      last_ms_ = ms;
     }
+    // A file caught mid-write (or gone for a moment) keeps the time last read: never a jump to the real
+    // clock and back.
+    if (last_ms_)
+      return std::chrono::system_clock::time_point(std::chrono::milliseconds(*last_ms_ + skew_ms_));
     return std::chrono::system_clock::now() + std::chrono::milliseconds(skew_ms_);
   }
   void sleep_for(std::chrono::milliseconds d) override { std::this_thread::sleep_for(d); }
@@ -37,6 +44,8 @@ class TestClock final : public Clock {
  private:
   std::string file_;
   std::int64_t skew_ms_;
+  std::mutex mutex_;
+  std::optional<std::int64_t> last_ms_;
 };
 
 std::unique_ptr<Clock> make_clock() {

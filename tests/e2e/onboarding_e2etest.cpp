@@ -449,8 +449,7 @@ TEST_F(OnboardingTest, ACompanyInputChangedInHubSpotReachesItsScoreThereByWebhoo
 
 TEST_F(OnboardingTest, AStepPastItsDueDayAlertsTheOwnerAndThenTheManagerOnce) {
   start_sim();
-  const auto clock = dir_.path() / "clock";
-  start(0, {"CSHEALTHD_TEST_CLOCK_FILE=" + clock.string()});
+  start(0, {"CSHEALTHD_TEST_CLOCK_FILE=" + clock_file().string()});
   run_and_wait(0);
   point_webhooks_at(0);
   const auto c = create_customer("Hooli", 30'000);
@@ -465,7 +464,7 @@ TEST_F(OnboardingTest, AStepPastItsDueDayAlertsTheOwnerAndThenTheManagerOnce) {
           {{"properties", {{"hs_task_status", "COMPLETED"}}}});
   const Holidays holidays;
   const auto at = [&](std::int32_t day) {  // 10:00 Tokyo that day
-    std::ofstream(clock) << static_cast<std::int64_t>(day) * 86'400'000 + 3'600'000 << "\n";
+    set_clock_ms(static_cast<std::int64_t>(day) * 86'400'000 + 3'600'000);
   };
   at(holidays.add(start_day, 6));  // kickoff (3) and goals (5) past due
   run_and_wait(0);

@@ -65,8 +65,7 @@ class ReplicasTest : public testing::ServeFixture {
     }
     return -1;
   }
-  void set_clock(const char* iso) const { std::ofstream(clock_file()) << *core::parse_iso8601(iso) << "\n"; }
-  fs::path clock_file() const { return dir_.path() / "clock"; }
+  void set_clock(const char* iso) const { set_clock_ms(*core::parse_iso8601(iso)); }
 };
 
 TEST_F(ReplicasTest, TenThousandJobsOverThreeReplicasOfFourWorkersRunExactlyOnce) {
@@ -304,7 +303,7 @@ TEST_F(ReplicasTest, OneNightlyPerDateWithClocksTwoMinutesApartALeaderKilledAndA
   bool killed = false;
   for (int minute = 56; minute <= 70; ++minute) {
     const auto t = *core::parse_iso8601("2026-12-01T16:00:00Z") + minute * 60'000;
-    std::ofstream(clock_file()) << t << "\n";
+    set_clock_ms(t);
     std::this_thread::sleep_for(300ms);
     if (minute == 57 && !killed) {
       int l = -1;

@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -88,6 +90,15 @@ class ServeFixture : public ::testing::Test {
   bool wait_for(const std::string& sql, long long n, std::chrono::seconds timeout) const {
     return wait_for([&] { return scalar(sql) >= n; }, timeout);
   }
+  // The replicas' wall clock, when started with CSHEALTHD_TEST_CLOCK_FILE=clock_file(): epoch ms,
+  // written whole (a new file renamed over the old), so a replica never reads it half-written.
+  std::filesystem::path clock_file() const { return dir_.path() / "clock"; }
+  void set_clock_ms(std::int64_t ms) const {
+    const auto tmp = dir_.path() / "clock.tmp";
+    { std::ofstream(tmp) << ms << "\n"; }
+    std::filesystem::rename(tmp, clock_file());
+  }
+
   // The admin API of replica i.
   RawResponse api(int i, const std::string& method, const std::string& path, const std::string& body = "") {
     return http_request(
