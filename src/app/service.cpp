@@ -120,9 +120,7 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
         c.db(), c.onboarding(), *writeback_, [&c] { return c.hubspot_client(); }, c.metrics(), c.clock(),
         [this] { job_workers_->wake(); });
     hooks.after_sync = [this] { return onboarding_->from_sync(); };
-    hooks.in_plan = [this](pqxx::work& tx, std::int32_t day, core::EpochMs now_ms) {
-      return onboarding_->plan_progress(tx, day, now_ms);
-    };
+    hooks.in_plan = [this](pqxx::work& tx, std::int32_t day) { return onboarding_->plan_progress(tx, day); };
     job_workers_->handle(onboarding::kEventsJob,
                          [this](pipeline::JobContext& ctx) { return onboarding_->process_events(ctx); });
     job_workers_->handle(onboarding::kOnboardingJob,

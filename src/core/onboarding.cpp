@@ -76,9 +76,14 @@ std::string WebhookEvent::dedup_key() const {
   return key + std::to_string(object_id) + "|" + std::to_string(occurred_at_ms);
 }
 
+bool is_property_change(std::string_view subscription_type) {
+  constexpr std::string_view kSuffix = ".propertyChange";
+  return subscription_type.size() > kSuffix.size() &&
+         subscription_type.substr(subscription_type.size() - kSuffix.size()) == kSuffix;
+}
+
 bool WebhookEvent::is_property_change() const {
-  return subscription_type.size() > 15 &&
-         subscription_type.compare(subscription_type.size() - 15, 15, ".propertyChange") == 0;
+  return core::is_property_change(subscription_type);
 }
 
 std::string webhook_object_type(std::string_view subscription_type, std::string_view object_type_id) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 
 namespace cshealthd::core {
@@ -174,6 +176,13 @@ std::optional<std::int32_t> parse_day(const std::string& s) {
   const auto ms = parse_iso8601(s + "T00:00:00Z");
   if (!ms || format_date(*ms) != s) return std::nullopt;
   return day_of(*ms);
+}
+
+std::optional<double> parse_hubspot_number(std::string_view text) {
+  double d = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+  if (ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(d)) return std::nullopt;
+  return d;
 }
 
 std::optional<EpochMs> parse_hubspot_timestamp(std::string_view text) {

@@ -1,6 +1,7 @@
 #include "cshealthd/onboarding/onboarding.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -72,18 +73,6 @@ std::string text_prop(const hubspot::Record& r, const std::string& name) {
   if (name.empty()) return {};
   const auto* v = r.property(name);
   return v && v->is_string() ? v->text : std::string();
-}
-
-std::optional<double> number_of(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  try {
-    std::size_t used = 0;
-    const double d = std::stod(text, &used);
-    if (used != text.size() || !std::isfinite(d)) return std::nullopt;
-    return d;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
 }
 
 struct Outbox {
@@ -185,8 +174,29 @@ std::optional<std::string> assign(pqxx::work& tx, const std::string& pool,
 }
 
 std::string format_number(const std::string& text) {
-  const auto d = number_of(text);
+  const auto d = core::parse_hubspot_number(text);
   return d ? core::format_decimal(*d) : (text.empty() ? "-" : text);
+}
+
+// What task and Slack templates fill in for an onboarding, from the deal as recorded (`deal` JSON: name,
+// company_name, plan, mrr, seats, goals, kpis).
+std::map<std::string, std::string> template_vars(const json& deal, std::int64_t company_id,
+                                                 std::int64_t deal_id, const std::string& owner,
+                                                 const std::string& start) {
+  const auto field = [&](const char* key) { return deal.value(key, std::string()); };
+  const auto or_dash = [](const std::string& v) { return v.empty() ? std::string("-") : v; };
+  return {
+      {"company", field("company_name").empty() ? "#" + std::to_string(company_id) : field("company_name")},
+      {"company_id", std::to_string(company_id)},
+      {"deal", field("name").empty() ? "#" + std::to_string(deal_id) : field("name")},
+      {"deal_id", std::to_string(deal_id)},
+      {"owner", owner},
+      {"start", start},
+      {"plan", or_dash(field("plan"))},
+      {"mrr", format_number(field("mrr"))},
+      {"seats", format_number(field("seats"))},
+      {"goals", or_dash(field("goals"))},
+      {"kpis", or_dash(field("kpis"))}};
 }
 
 }  // namespace
@@ -390,7 +400,7 @@ json Onboarding::process_events(pipeline::JobContext& ctx) {
         const auto object = row[2].as<std::int64_t>();
         const auto name = row[3].as<std::string>();
         const auto value = row[4].as<std::string>();
-        const bool change = row[5].as<std::string>().find("propertyChange") != std::string::npos;
+        const bool change = core::is_property_change(row[5].as<std::string>());
         std::string outcome = "ignored";
         if (s_.enabled && type == "deals" && change && name == "dealstage" && won.count(value)) {
           const auto job = store::JobQueue::enqueue(tx, onboarding_job(object, "webhook"));
@@ -458,7 +468,7 @@ struct Won {
 namespace {
 
 std::string segment_of(const Settings& s, const Won& w) {
-  const auto mrr = number_of(w.mrr);
+  const auto mrr = core::parse_hubspot_number(w.mrr);
   if ((mrr && *mrr >= s.high_touch_min_mrr) || s.high_touch_plans.count(w.plan)) return "high_touch";
   return "tech_touch";
 }
@@ -520,7 +530,9 @@ json Onboarding::onboard(pipeline::JobContext& ctx) {
     std::vector<std::int64_t> companies;
     if (const auto it = links.links.find(id); it != links.links.end()) {
       for (const auto& c : it->second) {
-        if (const auto n = number_of(c); n && *n > 0) companies.push_back(static_cast<std::int64_t>(*n));
+        std::int64_t n = 0;
+        if (std::from_chars(c.data(), c.data() + c.size(), n).ec == std::errc() && n > 0)
+          companies.push_back(n);
       }
     }
     if (companies.empty())
@@ -607,18 +619,7 @@ json Onboarding::record(const Won& w, const std::string& source) {
         "VALUES ($1, $2, $3, 'onboarding', $4, $5, $6::date, $7::jsonb)",
         w.deal_id, w.company_id, source, segment, *owner, core::format_day(start), deal.dump());
     const std::string owner_label = owner_name(tx, *owner);
-    std::map<std::string, std::string> vars = {
-        {"company", w.company_name.empty() ? "#" + std::to_string(w.company_id) : w.company_name},
-        {"company_id", std::to_string(w.company_id)},
-        {"deal", w.deal_name.empty() ? "#" + std::to_string(w.deal_id) : w.deal_name},
-        {"deal_id", std::to_string(w.deal_id)},
-        {"owner", owner_label},
-        {"start", core::format_day(start)},
-        {"plan", w.plan.empty() ? "-" : w.plan},
-        {"mrr", format_number(w.mrr)},
-        {"seats", format_number(w.seats)},
-        {"goals", w.goals.empty() ? "-" : w.goals},
-        {"kpis", w.kpis.empty() ? "-" : w.kpis}};
+    auto vars = template_vars(deal, w.company_id, w.deal_id, owner_label, core::format_day(start));
     Outbox out;
     json props = {{wb.plan.stage_property, "onboarding"}};
     if (!wb.onboarding_owner_property.empty()) props[wb.onboarding_owner_property] = *owner;
@@ -664,8 +665,8 @@ json Onboarding::record(const Won& w, const std::string& source) {
                  {writeback::kServiceOnboardingStart, std::to_string(day_ms(start))},
                  {writeback::kServiceOnboardingTarget, std::to_string(day_ms(target))}};
       if (!w.plan.empty()) sp[writeback::kServicePlan] = w.plan;
-      if (number_of(w.mrr)) sp[writeback::kServiceMrr] = w.mrr;
-      if (number_of(w.seats)) sp[writeback::kServiceSeats] = w.seats;
+      if (core::parse_hubspot_number(w.mrr)) sp[writeback::kServiceMrr] = w.mrr;
+      if (core::parse_hubspot_number(w.seats)) sp[writeback::kServiceSeats] = w.seats;
       if (const auto t = core::parse_hubspot_timestamp(w.contract_start))
         sp[writeback::kServiceContractStart] = std::to_string(day_ms(core::day_of(*t)));
       out.add("onboarding:" + std::to_string(w.deal_id) + ":service", "record", w.company_id,
@@ -720,8 +721,7 @@ json Onboarding::from_sync() {
   return {{"stage_changes", seen}, {"onboardings_queued", queued}};
 }
 
-json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day, core::EpochMs now_ms) {
-  (void)now_ms;
+json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
   if (!s_.enabled) return json::object();
   const auto& wb = writeback_.settings();
   struct Row {
@@ -753,26 +753,19 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day, core::EpochMs n
   Outbox out;
   std::size_t overdue = 0, escalated = 0, handed = 0;
   for (const auto& [deal_id, row] : open) {
-    const auto& d = row.deal;
-    std::map<std::string, std::string> vars = {
-        {"company", d.value("company_name", "").empty() ? "#" + std::to_string(row.company)
-                                                        : d.value("company_name", "")},
-        {"company_id", std::to_string(row.company)},
-        {"deal", d.value("name", "").empty() ? "#" + std::to_string(deal_id) : d.value("name", "")},
-        {"deal_id", std::to_string(deal_id)},
-        {"owner", owner_name(tx, row.owner)},
-        {"start", row.started},
-        {"plan", d.value("plan", "").empty() ? "-" : d.value("plan", "")},
-        {"mrr", format_number(d.value("mrr", ""))},
-        {"seats", format_number(d.value("seats", ""))},
-        {"goals", d.value("goals", "").empty() ? "-" : d.value("goals", "")},
-        {"kpis", d.value("kpis", "").empty() ? "-" : d.value("kpis", "")}};
+    // Texts only for the onboardings that act today: most runs read nothing more.
+    const bool complete = core::onboarding_complete(row.steps);
+    const auto actions = complete
+                             ? std::vector<core::StepAction>()
+                             : core::onboarding_actions(row.steps, day, wb.calendar, s_.escalate_after_days);
+    if (!complete && actions.empty()) continue;
+    auto vars = template_vars(row.deal, row.company, deal_id, owner_name(tx, row.owner), row.started);
     const std::string prefix = "onboarding:" + std::to_string(deal_id) + ":";
     const auto due_ms = [&](int business_days) {
       return core::local_time_ms(wb.calendar.add_business_days(day, business_days), wb.plan.due_hour,
                                  &wb.zone);
     };
-    if (core::onboarding_complete(row.steps)) {
+    if (complete) {
       // Hand-over: to a CSM by capacity (csm_pool), else the company's owner keeps it.
       std::string csm;
       if (!s_.csm_pool.empty()) {
@@ -830,7 +823,7 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day, core::EpochMs n
       ++handed;
       continue;
     }
-    for (const auto& a : core::onboarding_actions(row.steps, day, wb.calendar, s_.escalate_after_days)) {
+    for (const auto& a : actions) {
       const auto st = std::find_if(row.steps.begin(), row.steps.end(),
                                    [&](const core::StepState& x) { return x.step == a.step; });
       vars["step"] = a.step;

@@ -309,11 +309,7 @@ void Pipeline::run_plan(JobContext& ctx, std::int64_t run, std::int32_t day, jso
     next.erase("refresh_companies");
     next["stage"] = "deliver";
     next["plan"] = writeback::plan_json(plan, false);
-    if (hooks_.in_plan) {
-      const core::EpochMs now_ms =
-          std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count();
-      next["plan"]["onboarding"] = hooks_.in_plan(tx, day, now_ms);
-    }
+    if (hooks_.in_plan) next["plan"]["onboarding"] = hooks_.in_plan(tx, day);
     store::JobQueue::checkpoint(tx, ctx.job, next);  // throws LeaseLost: the plan rolls back with it
     store::RunStore::set_stage(tx, run, "plan", "done", next["plan"]);
   });

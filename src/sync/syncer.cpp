@@ -52,20 +52,12 @@ void write_backfill(store::Database& db, const std::string& type, std::int64_t f
   });
 }
 
-// A HubSpot number as a figure; "nan", "inf", text and trailing characters are not figures.
-std::optional<double> figure(const std::string& v) {
-  double d = 0;
-  const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), d);
-  if (ec != std::errc() || ptr != v.data() + v.size() || !std::isfinite(d)) return std::nullopt;
-  return d;
-}
-
 bool parses(ValueKind kind, const std::string& v) {
   switch (kind) {
     case ValueKind::kText:
       return true;
     case ValueKind::kNumber:
-      return figure(v).has_value();
+      return core::parse_hubspot_number(v).has_value();
     case ValueKind::kTimestamp:
       return core::parse_hubspot_timestamp(v).has_value();
     case ValueKind::kBool:
@@ -89,7 +81,7 @@ void append_typed(std::string& out, ValueKind kind, const std::string& v) {
       return;
     case ValueKind::kNumber: {
       char text[32];
-      const auto [end, ec] = std::to_chars(text, text + sizeof text, *figure(v));
+      const auto [end, ec] = std::to_chars(text, text + sizeof text, *core::parse_hubspot_number(v));
       out.append(text, ec == std::errc() ? end : text);
       return;
     }
@@ -435,7 +427,8 @@ void snapshot_rows(const ObjectSpec& spec, const hubspot::Record& record, const 
     if (prop == nullptr) continue;
     auto add = [&](const hubspot::Value* v, std::string day, const char* source) {
       if (v == nullptr || !v->is_string()) return;
-      if (const auto value = figure(v->text)) out.push_back({*id, std::move(day), metric, *value, source});
+      if (const auto value = core::parse_hubspot_number(v->text))
+        out.push_back({*id, std::move(day), metric, *value, source});
     };
     // HubSpot lists history newest first: oldest first here, so the last value of a day wins.
     if (const auto* entries = record.history_of(prop->name)) {

@@ -20,6 +20,7 @@
 #include "cshealthd/store/session_lock.hpp"
 #include "fake_clock.hpp"
 #include "in_process.hpp"
+#include "sim_client.hpp"
 #include "test_database.hpp"
 
 namespace cshealthd::sync {
@@ -32,34 +33,21 @@ class SyncTest : public ::testing::Test {
  protected:
   // (Re)starts the simulator on a portal of `companies` (same seed: the same portal) with `faults`.
   void start_sim(int companies, const std::string& faults = "") {
-    client_.reset();
+    handle_ = {};
+    client_ = nullptr;
     sim_.reset();
     auto o = sim::unlimited("T");
     o.faults = faults;
     sim_ = std::make_unique<sim::InProcessSimulator>(o, companies, 21);
-    hubspot::TransportOptions to;
-    to.base_url = sim_->base_url();
-    transport_ = hubspot::make_transport(to);
     budget_ = std::make_unique<hubspot::LocalRateBudget>(hubspot::BudgetOptions{}, fake_);
-    hubspot::ClientOptions co;
-    co.jitter_seed = 1;
-    client_ =
-        std::make_unique<hubspot::HubSpotClient>(*transport_, *budget_, fake_, Secret("T"), metrics_, co);
+    handle_ = testing::sim_client(sim_->base_url(), *budget_, fake_, metrics_);
+    client_ = handle_.client.get();
   }
   Syncer syncer(SyncOptions o = {}) { return Syncer(db_, *client_, wall_, metrics_, o); }
   // Clients for a Runner's workers: each its own connection, all on one budget.
   ClientFactory factory(int max_attempts = 8) {
     return [this, max_attempts] {
-      hubspot::TransportOptions to;
-      to.base_url = sim_->base_url();
-      hubspot::ClientOptions co;
-      co.jitter_seed = 1;
-      co.max_attempts = max_attempts;
-      ClientHandle h;
-      h.transport = hubspot::make_transport(to);
-      h.client =
-          std::make_unique<hubspot::HubSpotClient>(*h.transport, *budget_, fake_, Secret("T"), metrics_, co);
-      return h;
+      return testing::sim_client(sim_->base_url(), *budget_, fake_, metrics_, max_attempts);
     };
   }
   std::string text(const std::string& sql) { return testing::first_text(db_, sql); }
@@ -149,7 +137,7 @@ class SyncTest : public ::testing::Test {
     }
   }
   void TearDown() override {
-    client_.reset();
+    handle_ = {};
     sim_.reset();
   }
 
@@ -159,9 +147,9 @@ class SyncTest : public ::testing::Test {
   SystemClock wall_;
   metrics::Registry metrics_;
   std::unique_ptr<sim::InProcessSimulator> sim_;
-  std::unique_ptr<hubspot::Transport> transport_;
   std::unique_ptr<hubspot::LocalRateBudget> budget_;
-  std::unique_ptr<hubspot::HubSpotClient> client_;
+  ClientHandle handle_;
+  hubspot::HubSpotClient* client_ = nullptr;
 };
 
 TEST_F(SyncTest, FullSyncMirrorsThePortal) {

@@ -10,6 +10,7 @@
 #include "cshealthd/writeback/store.hpp"
 #include "fake_clock.hpp"
 #include "in_process.hpp"
+#include "sim_client.hpp"
 #include "test_database.hpp"
 
 namespace cshealthd::writeback {
@@ -22,14 +23,9 @@ class DeliverTest : public ::testing::Test {
  protected:
   DeliverTest() : settings_(load_settings(config::Config{}, core::TimeZone::utc())) {
     sim_ = std::make_unique<sim::InProcessSimulator>(sim::unlimited("T"), 6, 5);
-    hubspot::TransportOptions to;
-    to.base_url = sim_->base_url();
-    transport_ = hubspot::make_transport(to);
     budget_ = std::make_unique<hubspot::LocalRateBudget>(hubspot::BudgetOptions{}, fake_);
-    hubspot::ClientOptions co;
-    co.jitter_seed = 1;
-    client_ =
-        std::make_unique<hubspot::HubSpotClient>(*transport_, *budget_, fake_, Secret("T"), metrics_, co);
+    handle_ = testing::sim_client(sim_->base_url(), *budget_, fake_, metrics_);
+    client_ = handle_.client.get();
   }
   void exec(const std::string& sql) { testing::exec_sql(db_, sql); }
   std::string text(const std::string& sql) { return testing::first_text(db_, sql); }
@@ -47,9 +43,9 @@ class DeliverTest : public ::testing::Test {
   metrics::Registry metrics_;
   Settings settings_;
   std::unique_ptr<sim::InProcessSimulator> sim_;
-  std::unique_ptr<hubspot::Transport> transport_;
   std::unique_ptr<hubspot::LocalRateBudget> budget_;
-  std::unique_ptr<hubspot::HubSpotClient> client_;
+  sync::ClientHandle handle_;
+  hubspot::HubSpotClient* client_ = nullptr;
 };
 
 TEST_F(DeliverTest, ARefusedBatchIsSplitUntilTheBadInputStandsAloneAndOnlyItIsDeadLettered) {

@@ -31,13 +31,16 @@ struct WebhookEvent {
 
   // HubSpot's identity of an event: eventId + objectId + propertyName + propertyValue + occurredAt.
   std::string dedup_key() const;
-  bool is_property_change() const;
+  bool is_property_change() const;  // of its subscription type, below
 };
 
 // A webhook body: a JSON array of at most `max_events` events. Every event needs a positive objectId,
 // an occurredAt in epoch ms, a subscriptionType and an eventId; unknown fields are kept in `raw`.
 // Throws WebhookParseError.
 std::vector<WebhookEvent> parse_webhook_events(std::string_view body, std::size_t max_events);
+
+// deal.propertyChange, object.propertyChange, ...: the events that carry a property's new value.
+bool is_property_change(std::string_view subscription_type);
 
 // The object type of a subscription: "deal.propertyChange" → deals; "object.*" by objectTypeId
 // ("0-2" → companies). "" when neither names a type the service knows.

@@ -21,6 +21,9 @@ std::optional<EpochMs> parse_iso8601(std::string_view text);
 
 // A HubSpot timestamp value: epoch milliseconds as digits, or ISO 8601; within years 1–9999.
 std::optional<EpochMs> parse_hubspot_timestamp(std::string_view text);
+// A HubSpot number value (properties are text): the whole text a finite decimal; "nan", "inf", other
+// text and trailing characters are not numbers. (Beside the timestamps: HubSpot's values as text.)
+std::optional<double> parse_hubspot_number(std::string_view text);
 
 // Days since 1970-01-01 for a civil date, and back (proleptic Gregorian).
 std::int64_t days_from_civil(int y, unsigned m, unsigned d);

@@ -90,7 +90,7 @@ class Onboarding {
   nlohmann::json from_sync();
   // In the plan stage's transaction: overdue steps' alerts and escalations, and hand-overs of the
   // onboardings whose every step is completed.
-  nlohmann::json plan_progress(pqxx::work& tx, std::int32_t day, core::EpochMs now_ms);
+  nlohmann::json plan_progress(pqxx::work& tx, std::int32_t day);
 
  private:
   std::int32_t today() const;

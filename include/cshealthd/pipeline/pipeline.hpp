@@ -27,7 +27,7 @@ std::vector<std::string> pipeline_stages();
 // stage's transaction (what it records commits with the plan, or not at all).
 struct PipelineHooks {
   std::function<nlohmann::json()> after_sync;
-  std::function<nlohmann::json(pqxx::work&, std::int32_t day, core::EpochMs now_ms)> in_plan;
+  std::function<nlohmann::json(pqxx::work&, std::int32_t day)> in_plan;
 };
 
 // A pipeline run as one resumable job: nightly and manual runs sync incrementally and then score every
