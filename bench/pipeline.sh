@@ -25,13 +25,7 @@ cleanup() {
 trap cleanup EXIT
 admin=bench-admin
 
-port_of() {  # log file -> port from its "listening on" line
-  for _ in $(seq 1 3000); do
-    if grep -aq 'listening on' "$1" 2>/dev/null; then grep -ao 'listening on [0-9.]*:[0-9]*' "$1" | head -1 | sed 's/.*://'; return; fi
-    sleep 0.1
-  done
-  echo "pipeline: $1 did not start" >&2; tail -20 "$1" >&2; exit 1
-}
+source "$(dirname "$0")/lib.sh"  # port_of
 
 "$build/tools/hubspot-sim/hubspot-sim" --listen 127.0.0.1:0 --token T --generate "$companies" --seed 11 \
   >"$work/sim.log" 2>&1 &

@@ -14,32 +14,21 @@
 #   bench/webhooks.sh BUILD_DIR
 set -euo pipefail
 build="$(cd "${1:?build dir}" && pwd)"
-work=$(mktemp -d /tmp/cshealthd-whbench-XXXXXX)
-chmod 711 "$work"
-simpid=""
-servepid=""
-cleanup() {
-  [ -n "$simpid" ] && kill -TERM "$simpid" 2>/dev/null || true
-  [ -n "$servepid" ] && kill -TERM "$servepid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
+bench_work whbench
 secret="bench-client-secret"
 sim="$build/tools/hubspot-sim/hubspot-sim"
 
 "$sim" --listen 127.0.0.1:0 --token T --generate 300 --seed 3 --search-lag-ms 200 >"$work/sim.log" 2>&1 &
 simpid=$!
-for _ in $(seq 1 600); do grep -aq 'listening on' "$work/sim.log" && break; sleep 0.1; done
-simport=$(grep -ao 'listening on [0-9.]*:[0-9]*' "$work/sim.log" | head -1 | sed 's/.*://')
+simport=$(port_of "$work/sim.log")
 
 env CSHEALTHD_STATE_DIR="$work/state" CSHEALTHD_HTTP_LISTEN=127.0.0.1:0 CSHEALTHD_LOG_FORMAT=text \
   CSHEALTHD_LOG_LEVEL=info CSHEALTHD_HUBSPOT_BASE_URL="http://127.0.0.1:$simport" CSHEALTHD_HUBSPOT_TOKEN=T \
   CSHEALTHD_WEBHOOK_SECRET="$secret" CSHEALTHD_ADMIN_TOKEN=A CSHEALTHD_WRITEBACK_LOCALE=en \
   CSHEALTHD_HTTP_WORKER_QUEUE_LIMIT=10000 "$build/src/cshealthd" serve >"$work/serve.log" 2>&1 &
 servepid=$!
-for _ in $(seq 1 600); do grep -aq 'http: listening on' "$work/serve.log" && break; sleep 0.1; done
-port=$(grep -ao 'http: listening on [0-9.]*:[0-9]*' "$work/serve.log" | head -1 | sed 's/.*://')
+port=$(port_of "$work/serve.log" 'http: listening on')
 psql_() { psql -X -q -A -t "host=$work/state/pg port=5432 user=cshealthd dbname=cshealthd" "$@"; }
 api() { curl -s -H "Authorization: Bearer A" -H 'Content-Type: application/json' "$@"; }
 

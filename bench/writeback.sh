@@ -16,28 +16,15 @@
 set -euo pipefail
 build="$(cd "${1:?build dir}" && pwd)"
 companies="${2:-100000}"
-work=$(mktemp -d /tmp/cshealthd-wbbench-XXXXXX)
-chmod 711 "$work"
-simpid=""
-servepid=""
-cleanup() {
-  [ -n "$simpid" ] && kill -TERM "$simpid" 2>/dev/null || true
-  [ -n "$servepid" ] && kill -TERM "$servepid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"
+bench_work wbbench
 sim="$build/tools/hubspot-sim/hubspot-sim"
 
 start_sim() {  # extra args...
   : >"$work/sim.log"
   "$sim" --listen 127.0.0.1:0 --token T --portal "$work/portal.json" "$@" >"$work/sim.log" 2>&1 &
   simpid=$!
-  for _ in $(seq 1 3000); do
-    grep -aq 'listening on' "$work/sim.log" && break
-    sleep 0.1
-  done
-  simport=$(grep -ao 'listening on [0-9.]*:[0-9]*' "$work/sim.log" | head -1 | sed 's/.*://')
+  simport=$(port_of "$work/sim.log")
 }
 stop_sim() { kill -TERM "$simpid"; wait "$simpid" 2>/dev/null || true; simpid=""; }
 # The commands share the embedded cluster of a `serve` that schedules nothing (it holds the cluster).
@@ -61,7 +48,7 @@ field() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().splitli
 env CSHEALTHD_STATE_DIR="$work/state" CSHEALTHD_DATABASE_EMBEDDED_FSYNC=false CSHEALTHD_SCHEDULE_ENABLED=false \
   CSHEALTHD_HTTP_LISTEN=127.0.0.1:0 CSHEALTHD_LOG_FORMAT=text "$build/src/cshealthd" serve >"$work/serve.log" 2>&1 &
 servepid=$!
-for _ in $(seq 1 600); do grep -aq 'listening on' "$work/serve.log" && break; sleep 0.1; done
+port_of "$work/serve.log" >/dev/null
 start_sim --rate-limit off --search-rate off
 CSHEALTHD_HUBSPOT_BURST_LIMIT=10000 CSHEALTHD_HUBSPOT_SEARCH_PER_SECOND=100 cs sync >/dev/null
 cs score --as-of 2026-11-20 >/dev/null
