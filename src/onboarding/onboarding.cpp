@@ -44,22 +44,6 @@ Template read_template(const YAML::Node& templates, const std::string& name, con
   return out;
 }
 
-// The won stages: closedwon, the configured ones, and each deal pipeline's closed stage with
-// probability 1.0 as the sync last read them.
-std::set<std::string> won_stages(pqxx::transaction_base& tx, const Settings& s) {
-  std::set<std::string> won = s.won_stages;
-  won.insert("closedwon");
-  for (const auto& r :
-       tx.exec("SELECT st->>'id' FROM crm_pipelines p, jsonb_array_elements(p.stages) st "
-               "WHERE p.object_type = 'deals' AND NOT p.archived AND jsonb_typeof(p.stages) = 'array' "
-               "AND lower(st->'metadata'->>'isClosed') = 'true' "
-               "AND st->'metadata'->>'probability' ~ '^[0-9]+(\\.[0-9]+)?$' "
-               "AND (st->'metadata'->>'probability')::float8 = 1.0 AND st->>'id' IS NOT NULL")) {
-    won.insert(r[0].as<std::string>());
-  }
-  return won;
-}
-
 store::JobSpec onboarding_job(std::int64_t deal, const std::string& source) {
   store::JobSpec spec;
   spec.kind = kOnboardingJob;
@@ -73,40 +57,6 @@ std::string text_prop(const hubspot::Record& r, const std::string& name) {
   if (name.empty()) return {};
   const auto* v = r.property(name);
   return v && v->is_string() ? v->text : std::string();
-}
-
-struct Outbox {
-  std::vector<std::string> keys, kinds, payloads;
-  std::vector<std::int64_t> companies;
-  void add(std::string key, const char* kind, std::int64_t company, const json& payload) {
-    keys.push_back(std::move(key));
-    kinds.emplace_back(kind);
-    companies.push_back(company);
-    payloads.push_back(payload.dump());
-  }
-  // Keys are unique for ever: an item already planned is not planned again.
-  void insert(pqxx::work& tx) const {
-    if (keys.empty()) return;
-    tx.exec_params(
-        "INSERT INTO outbox (key, kind, company_id, payload) SELECT k, kd, c, p::jsonb FROM "
-        "unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS u (k, kd, c, p) ON CONFLICT (key) DO "
-        "NOTHING",
-        store::text_array(keys), store::text_array(kinds), store::bigint_array(companies),
-        store::text_array(payloads));
-  }
-};
-
-// An owner's name for task texts: "First Last", else the email, else the id.
-std::string owner_name(pqxx::transaction_base& tx, const std::string& id) {
-  const auto r = tx.exec_params(
-      "SELECT trim(coalesce(first_name, '') || ' ' || coalesce(last_name, '')), coalesce(email, '') FROM "
-      "crm_owners WHERE id::text = $1",
-      id);
-  if (r.empty()) return id;
-  const auto name = r[0][0].as<std::string>();
-  if (!name.empty()) return name;
-  const auto email = r[0][1].as<std::string>();
-  return email.empty() ? id : email;
 }
 
 std::vector<std::string> owner_teams(pqxx::transaction_base& tx, const std::string& id) {
@@ -200,6 +150,20 @@ std::map<std::string, std::string> template_vars(const json& deal, std::int64_t 
 }
 
 }  // namespace
+
+std::set<std::string> won_stages(pqxx::transaction_base& tx, const Settings& s) {
+  std::set<std::string> won = s.won_stages;
+  won.insert("closedwon");
+  for (const auto& r :
+       tx.exec("SELECT st->>'id' FROM crm_pipelines p, jsonb_array_elements(p.stages) st "
+               "WHERE p.object_type = 'deals' AND NOT p.archived AND jsonb_typeof(p.stages) = 'array' "
+               "AND lower(st->'metadata'->>'isClosed') = 'true' "
+               "AND st->'metadata'->>'probability' ~ '^[0-9]+(\\.[0-9]+)?$' "
+               "AND (st->'metadata'->>'probability')::float8 = 1.0 AND st->>'id' IS NOT NULL")) {
+    won.insert(r[0].as<std::string>());
+  }
+  return won;
+}
 
 void parse_checklist(const std::string& text, const std::string& where, const std::string& locale,
                      Settings& s) {
@@ -618,9 +582,9 @@ json Onboarding::record(const Won& w, const std::string& source) {
         "INSERT INTO onboardings (deal_id, company_id, source, state, segment, owner_id, started_on, deal) "
         "VALUES ($1, $2, $3, 'onboarding', $4, $5, $6::date, $7::jsonb)",
         w.deal_id, w.company_id, source, segment, *owner, core::format_day(start), deal.dump());
-    const std::string owner_label = owner_name(tx, *owner);
+    const std::string owner_label = writeback::WritebackStore::owner_name(tx, *owner);
     auto vars = template_vars(deal, w.company_id, w.deal_id, owner_label, core::format_day(start));
-    Outbox out;
+    writeback::OutboxBatch out;
     json props = {{wb.plan.stage_property, "onboarding"}};
     if (!wb.onboarding_owner_property.empty()) props[wb.onboarding_owner_property] = *owner;
     out.add("onboarding:" + std::to_string(w.deal_id) + ":stage", "properties", w.company_id,
@@ -750,7 +714,7 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
     st.escalated = r[10].as<bool>();
     row.steps.push_back(std::move(st));
   }
-  Outbox out;
+  writeback::OutboxBatch out;
   std::size_t overdue = 0, escalated = 0, handed = 0;
   for (const auto& [deal_id, row] : open) {
     // Texts only for the onboardings that act today: most runs read nothing more.
@@ -759,7 +723,8 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
                              ? std::vector<core::StepAction>()
                              : core::onboarding_actions(row.steps, day, wb.calendar, s_.escalate_after_days);
     if (!complete && actions.empty()) continue;
-    auto vars = template_vars(row.deal, row.company, deal_id, owner_name(tx, row.owner), row.started);
+    auto vars = template_vars(row.deal, row.company, deal_id,
+                              writeback::WritebackStore::owner_name(tx, row.owner), row.started);
     const std::string prefix = "onboarding:" + std::to_string(deal_id) + ":";
     const auto due_ms = [&](int business_days) {
       return core::local_time_ms(wb.calendar.add_business_days(day, business_days), wb.plan.due_hour,
@@ -790,7 +755,7 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
             tx.exec_params("SELECT coalesce(owner_id, '') FROM companies WHERE id = $1", row.company);
         csm = r.empty() || r[0][0].as<std::string>().empty() ? row.owner : r[0][0].as<std::string>();
       }
-      vars["csm"] = owner_name(tx, csm);
+      vars["csm"] = writeback::WritebackStore::owner_name(tx, csm);
       vars["completed"] = core::format_day(day);
       json props = {{wb.plan.stage_property, "active"}};
       if (!s_.csm_pool.empty()) props["hubspot_owner_id"] = csm;

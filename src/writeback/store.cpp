@@ -76,6 +76,35 @@ void WritebackStore::lock_planning(pqxx::work& tx) {
   tx.exec_params("SELECT pg_advisory_xact_lock($1)", store::SessionLock::key("cshealthd.writeback.plan"));
 }
 
+void OutboxBatch::add(std::string key, const char* kind, std::int64_t company, const json& payload) {
+  keys.push_back(std::move(key));
+  kinds.emplace_back(kind);
+  companies.push_back(company);
+  payloads.push_back(payload.dump());
+}
+
+void OutboxBatch::insert(pqxx::work& tx) const {
+  if (keys.empty()) return;
+  tx.exec_params(
+      "INSERT INTO outbox (key, kind, company_id, payload) SELECT k, kd, c, p::jsonb FROM "
+      "unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS u (k, kd, c, p) ON CONFLICT (key) DO "
+      "NOTHING",
+      store::text_array(keys), store::text_array(kinds), store::bigint_array(companies),
+      store::text_array(payloads));
+}
+
+std::string WritebackStore::owner_name(pqxx::transaction_base& tx, const std::string& id) {
+  const auto r = tx.exec_params(
+      "SELECT trim(coalesce(first_name, '') || ' ' || coalesce(last_name, '')), coalesce(email, '') FROM "
+      "crm_owners WHERE id::text = $1",
+      id);
+  if (r.empty()) return id;
+  const auto name = r[0][0].as<std::string>();
+  if (!name.empty()) return name;
+  const auto email = r[0][1].as<std::string>();
+  return email.empty() ? id : email;
+}
+
 PlanInputs WritebackStore::load(pqxx::transaction_base& tx, std::int32_t day, const Managers& managers,
                                 const std::optional<std::vector<std::int64_t>>& only) {
   PlanInputs in;

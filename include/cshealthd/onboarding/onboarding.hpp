@@ -57,6 +57,10 @@ Settings load_settings(const config::Config& config);
 void parse_checklist(const std::string& text, const std::string& where, const std::string& locale,
                      Settings& s);
 
+// The won deal stages: closedwon, onboarding.won_stages, and each deal pipeline's closed stage with
+// probability 1.0 as the sync last read them.
+std::set<std::string> won_stages(pqxx::transaction_base& tx, const Settings& s);
+
 struct Stored {
   std::size_t accepted = 0, duplicates = 0;
 };

@@ -45,12 +45,24 @@ class InvalidSnooze : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Outbox items a workflow plans (onboarding, plays), inserted together. Keys are unique for ever: an item
+// already planned is not planned again.
+struct OutboxBatch {
+  std::vector<std::string> keys, kinds, payloads;
+  std::vector<std::int64_t> companies;
+  void add(std::string key, const char* kind, std::int64_t company, const nlohmann::json& payload);
+  void insert(pqxx::work& tx) const;
+  bool empty() const { return keys.empty(); }
+};
+
 // The write-back tables: what plans are made from and what they record, the outbox as operators see it,
 // and snoozes. Delivery's own statements live with the Deliverer.
 class WritebackStore {
  public:
   explicit WritebackStore(store::Database& db) : db_(db) {}
 
+  // An owner's name for task texts: "First Last", else the email, else the id.
+  static std::string owner_name(pqxx::transaction_base& tx, const std::string& id);
   // Serialises planners (the pipeline's plan stage, `cshealthd plan`) for the transaction.
   static void lock_planning(pqxx::work& tx);
   // The companies scored on `day` (those in `only`, when given) with their owner, manager, stage and
