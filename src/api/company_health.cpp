@@ -1,6 +1,8 @@
-// GET /v1/companies/{id}/health and /v1/companies/{id}/health/history: a company's latest result and
-// its daily history.
+// GET /v1/companies/{id}/health, /v1/companies/{id}/health/history and /v1/companies/{id}/summary: a
+// company's latest result, its daily history and its usage summary (what renewal and QBR tasks carry).
 #include "cshealthd/api/admin_auth.hpp"
+#include "cshealthd/core/time.hpp"
+#include "cshealthd/plays/plays.hpp"
 #include "resource.hpp"
 
 namespace cshealthd::api {
@@ -33,6 +35,29 @@ void add_company_health_routes(http::Router& router, const std::shared_ptr<Conte
                    200, {{"company_id", std::to_string(id)},
                          {"days", days},
                          {"history", history_json(ctx->store.history(id, static_cast<int>(days)))}});
+             }),
+             admin);
+  router.add("GET", "/v1/companies/{id}/summary", company_handler([ctx](const Request& req, std::int64_t id) {
+               std::int32_t day = ctx->deps.today();
+               if (const auto it = req.query.find("as_of"); it != req.query.end()) {
+                 const auto d = core::parse_day(it->second);
+                 if (!d) throw scoring::InvalidRequest("as_of: expected a day, YYYY-MM-DD");
+                 day = *d;
+               }
+               std::string locale = ctx->deps.locale;
+               if (const auto it = req.query.find("locale"); it != req.query.end()) {
+                 if (it->second != "en" && it->second != "ja")
+                   throw scoring::InvalidRequest("locale: expected en or ja");
+                 locale = it->second;
+               }
+               const auto summary = ctx->deps.db.with_retry("company_summary", [&](pqxx::connection& c) {
+                 pqxx::read_transaction tx(c, "company_summary");
+                 return plays::load_summary(tx, id, day);
+               });
+               if (!summary) return company_not_found(id);
+               json out = plays::summary_json(*summary, locale);
+               out["company_id"] = std::to_string(id);
+               return Response::json(200, out);
              }),
              admin);
 }

@@ -79,6 +79,7 @@ Components::Components(const config::Config& config, ComponentOptions options)
     schedule_ = std::make_unique<pipeline::ScheduleOptions>(load_schedule_options(config));
     writeback_ = std::make_unique<writeback::Settings>(writeback::load_settings(config, schedule_->zone));
     onboarding_ = std::make_unique<onboarding::Settings>(onboarding::load_settings(config));
+    plays_ = std::make_unique<plays::Settings>(plays::load_settings(config));
   }
   database_runtime_ = std::make_unique<DatabaseRuntime>(config);
   migrator_ = std::make_unique<store::Migrator>(database_runtime_->conninfo(), store::embedded_migrations(),
@@ -159,6 +160,11 @@ const pipeline::ScheduleOptions& Components::schedule() const {
 const onboarding::Settings& Components::onboarding() const {
   if (!onboarding_) throw std::logic_error("components: built without the onboarding settings");
   return *onboarding_;
+}
+
+const plays::Settings& Components::plays() const {
+  if (!plays_) throw std::logic_error("components: built without the plays");
+  return *plays_;
 }
 
 hubspot::RateBudget& Components::rate_budget() {

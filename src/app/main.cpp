@@ -187,6 +187,15 @@ int main(int argc, char** argv) {
   plan_cmd->add_option("--as-of", plan_opts.as_of, "the scored day, YYYY-MM-DD (default: the latest)");
   plan_cmd->add_flag("--dry-run", plan_opts.dry_run, "only print: no HubSpot call, nothing recorded");
   plan_cmd->add_flag("--json", plan_opts.json, "JSON instead of lines");
+  plan_cmd->add_flag("--plays", plan_opts.plays,
+                     "the lifecycle plays instead: what each would do that night and why (records nothing)");
+
+  auto* plays_cmd = app.add_subcommand("plays", "Lifecycle plays (renewal, expansion, QBR, win-back)");
+  plays_cmd->require_subcommand(1);
+  std::string plays_file;
+  auto* plays_check =
+      plays_cmd->add_subcommand("check", "Validate a plays file (exit 2 naming file:line when invalid)");
+  plays_check->add_option("FILE", plays_file, "the plays file")->required();
 
   cshealthd::app::SnoozeOptions snooze_opts;
   auto* snooze_cmd = app.add_subcommand("snooze", "Silence one alert rule at one company until a date");
@@ -227,6 +236,7 @@ int main(int argc, char** argv) {
 
   bool logging = false;
   try {
+    if (plays_check->parsed()) return cshealthd::app::run_plays_check(plays_file);
     if (check->parsed()) {
       const std::string file = check_file.empty() ? config_path : check_file;
       return cmd_config_check(load_config(file), file);

@@ -120,7 +120,13 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
         c.db(), c.onboarding(), *writeback_, [&c] { return c.hubspot_client(); }, c.metrics(), c.clock(),
         [this] { job_workers_->wake(); });
     hooks.after_sync = [this] { return onboarding_->from_sync(); };
-    hooks.in_plan = [this](pqxx::work& tx, std::int32_t day) { return onboarding_->plan_progress(tx, day); };
+    plays_ = std::make_unique<plays::Plays>(c.plays(), c.writeback(), c.onboarding().won_stages);
+    hooks.in_plan = [this](pqxx::work& tx, std::int32_t day, bool refresh) {
+      nlohmann::json progress = {{"onboarding", onboarding_->plan_progress(tx, day)}};
+      // The plays run with the nightly (and manual) runs, not with every refresh.
+      if (!refresh) progress["plays"] = plays::Plays::progress(plays_->plan(tx, day, false));
+      return progress;
+    };
     job_workers_->handle(onboarding::kEventsJob,
                          [this](pipeline::JobContext& ctx) { return onboarding_->process_events(ctx); });
     job_workers_->handle(onboarding::kOnboardingJob,
@@ -213,14 +219,15 @@ std::string Service::readiness() {
 void Service::add_v1_routes(const core::TimeZone& zone) {
   auto& clock = components_->clock();
   api::add_v1_routes(
-      router_, api::V1Deps{components_->db(), components_->scoring(), components_->metrics(),
-                           config_.admin.token, today_utc, components_->jobs(), pipeline_.get(),
-                           [zone, &clock] {
-                             return core::local_date(zone, std::chrono::duration_cast<std::chrono::seconds>(
-                                                               clock.wall_now().time_since_epoch())
-                                                               .count());
-                           },
-                           [this] { job_workers_->wake(); }, &components_->writeback()});
+      router_,
+      api::V1Deps{components_->db(), components_->scoring(), components_->metrics(), config_.admin.token,
+                  today_utc, components_->jobs(), pipeline_.get(),
+                  [zone, &clock] {
+                    return core::local_date(zone, std::chrono::duration_cast<std::chrono::seconds>(
+                                                      clock.wall_now().time_since_epoch())
+                                                      .count());
+                  },
+                  [this] { job_workers_->wake(); }, &components_->writeback(), config_.writeback.locale});
 }
 
 void Service::register_instance() {

@@ -9,6 +9,7 @@
 
 #include "cshealthd/app/components.hpp"
 #include "cshealthd/core/time.hpp"
+#include "cshealthd/plays/plays.hpp"
 #include "cshealthd/writeback/writeback.hpp"
 
 namespace cshealthd::app {
@@ -64,16 +65,75 @@ void print_plan(const core::Plan& p, std::int32_t day, std::size_t companies, bo
 
 }  // namespace
 
+namespace {
+
+// `plan --plays`: the plays decided for the day in a transaction that is rolled back.
+int print_plays(Components& c, std::int32_t day, bool as_json) {
+  plays::Plays p(c.plays(), c.writeback(), c.onboarding().won_stages);
+  const auto night = c.db().with_retry("plays_dry_run", [&](pqxx::connection& conn) {
+    pqxx::work tx(conn, "plays_dry_run");
+    auto out = p.plan(tx, day, true);
+    tx.abort();
+    return out;
+  });
+  if (as_json) {
+    std::cout << json{{"as_of", core::format_day(day)},
+                      {"source", c.plays().source},
+                      {"companies", night.companies},
+                      {"steps", night.items},
+                      {"held_back", night.notes}}
+                     .dump()
+              << "\n";
+    return 0;
+  }
+  std::cout << "plays for " << core::format_day(day) << " (" << c.plays().source << "), " << night.companies
+            << " companies scored that day: " << night.items.size() << " step(s)\n";
+  for (const auto& i : night.items) {
+    const auto& payload = i["payload"];
+    std::cout << "  " << i["play"].get<std::string>() << "/" << i["step"].get<std::string>() << " at company "
+              << i["company_id"].get<std::int64_t>() << " (cycle " << i["cycle"].get<std::string>()
+              << "): " << i["action"].get<std::string>();
+    if (payload.contains("subject")) std::cout << " \"" << payload["subject"].get<std::string>() << "\"";
+    if (payload.contains("owner_id")) std::cout << " for owner " << payload["owner_id"].get<std::string>();
+    if (payload.contains("due")) std::cout << " due " << payload["due"].get<std::string>();
+    std::cout << "\n    why: " << i["why"].get<std::string>() << "\n";
+  }
+  if (!night.notes.empty()) {
+    std::cout << "held back:\n";
+    for (const auto& n : night.notes) std::cout << "  " << n << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int run_plays_check(const std::string& file) {
+  const std::string text = writeback::read_config_file("plays check", file);
+  core::PlaysConfig parsed;
+  for (const char* locale : {"en", "ja"}) parsed = plays::parse_plays(text, file, locale);
+  std::cout << "plays OK (" << file << "): " << parsed.plays.size() << " plays, " << parsed.templates.size()
+            << " templates\n";
+  for (const auto& p : parsed.plays) {
+    std::cout << "  " << p.name << (p.enabled ? "" : " (disabled)") << ": " << core::name_of(p.trigger.kind)
+              << " trigger, steps:";
+    for (const auto& s : p.steps)
+      std::cout << " " << s.name << "[" << s.at << ".." << s.until << "]:" << core::name_of(s.action);
+    std::cout << "\n";
+  }
+  return 0;
+}
+
 int run_plan_command(const config::Config& config, const PlanCommandOptions& o) {
   ComponentOptions co;
   co.pool_size = 2;
-  co.hubspot = !o.dry_run;
+  co.hubspot = !o.dry_run && !o.plays;
   co.scoring = false;
   co.writeback = true;
   Components c(config, co);
   writeback::Writeback wb(
       c.db(), c.writeback(), [&c] { return c.hubspot_client(); }, c.metrics(), c.clock());
   const auto day = plan_day(c, o.as_of);
+  if (o.plays) return print_plays(c, day, o.json);
   const auto result = wb.plan(day, std::nullopt, std::nullopt, o.dry_run, !o.dry_run);
   if (o.json) {
     json out = writeback::plan_json(result.plan, true);

@@ -227,6 +227,9 @@ class Schema {
     integer("webhook.max_age_ms", c.webhook.max_age_ms, 1000, 3'600'000);
     boolean("webhook.refresh_on_change", c.webhook.refresh_on_change);
     integer("webhook.retention_days", c.webhook.retention_days, 1, 3650);
+    boolean("plays.enabled", c.plays.enabled);
+    str("plays.file", c.plays.file);
+    str("plays.deal_key_property", c.plays.deal_key_property, property_name);
     auto& o = c.onboarding;
     boolean("onboarding.enabled", o.enabled);
     str("onboarding.checklist_file", o.checklist_file);

@@ -309,7 +309,7 @@ void Pipeline::run_plan(JobContext& ctx, std::int64_t run, std::int32_t day, jso
     next.erase("refresh_companies");
     next["stage"] = "deliver";
     next["plan"] = writeback::plan_json(plan, false);
-    if (hooks_.in_plan) next["plan"]["onboarding"] = hooks_.in_plan(tx, day);
+    if (hooks_.in_plan) next["plan"].update(hooks_.in_plan(tx, day, only.has_value()));
     store::JobQueue::checkpoint(tx, ctx.job, next);  // throws LeaseLost: the plan rolls back with it
     store::RunStore::set_stage(tx, run, "plan", "done", next["plan"]);
   });

@@ -71,8 +71,8 @@ class Run {
         report_.interrupted = true;
         return;
       }
-      if (properties_page() || tasks_batch() || records_batch() || reconcile(tasks()) ||
-          reconcile(records()) || closes_batch() || slack_batch())
+      if (properties_page() || tasks_batch() || records_batch() || deals_batch() || reconcile(tasks()) ||
+          reconcile(records()) || reconcile(deals()) || closes_batch() || slack_batch())
         continue;
       // Creates in doubt wait for the search lag before they are looked for.
       const auto wait = in_doubt_wait_ms();
@@ -280,6 +280,7 @@ class Run {
   };
   Target tasks() const { return {"task", "tasks", s_.task_key_property, 192}; }
   Target records() const { return {"record", "0-162", s_.service_key_property, 792}; }
+  Target deals() const { return {"deal", "deals", s_.deal_key_property, 341}; }
 
   json properties_of(const Target& t, const Item& i, bool first_send) const {
     if (std::string_view(t.kind) == "task") return task_properties(i, first_send);
@@ -332,6 +333,16 @@ class Run {
       return true;
     }
     create(records(), items);
+    return true;
+  }
+
+  // Deals of the lifecycle plays: like Services records, by a create settled by a search.
+  bool deals_batch() {
+    const auto items = fetch("outbox_deals",
+                             "SELECT id, key, company_id, payload::text, attempts FROM outbox WHERE kind = "
+                             "'deal' AND state = 'pending' ORDER BY id LIMIT 100");
+    if (items.empty()) return false;
+    create(deals(), items);
     return true;
   }
 
@@ -545,7 +556,7 @@ class Run {
       pqxx::read_transaction tx(c, "outbox_in_doubt_wait");
       const auto r = tx.exec_params1(
           "SELECT (extract(epoch FROM min(sent_at) - now()) * 1000)::bigint + $1 FROM outbox "
-          "WHERE state = 'sending' AND ((kind = 'task' AND $2) OR (kind = 'record' AND $3))",
+          "WHERE state = 'sending' AND ((kind = 'task' AND $2) OR (kind = 'record' AND $3) OR kind = 'deal')",
           static_cast<std::int64_t>(s_.search_lag.count()), mode_ == TaskMode::kSearch, services_);
       if (r[0].is_null()) return std::nullopt;
       return r[0].as<std::int64_t>();

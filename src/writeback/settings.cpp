@@ -171,6 +171,7 @@ Settings load_settings(const config::Config& config, const core::TimeZone& zone)
   s.task_key_property = w.task_key_property;
   s.property_group = w.property_group;
   s.slack_webhook_url = w.slack_webhook_url;
+  if (config.plays.enabled) s.deal_key_property = config.plays.deal_key_property;
   if (config.onboarding.enabled) {
     s.onboarding_owner_property = config.onboarding.owner_property;
     if (names.count(s.onboarding_owner_property))

@@ -84,12 +84,18 @@ std::vector<Spec> service_specs(const Settings& s) {
   };
 }
 
+// The key property of the deals lifecycle plays create.
+std::vector<Spec> deal_specs(const Settings& s) {
+  return {{s.deal_key_property, "cshealthd key", "string", "text", "cshealthd: one deal per play step", {}}};
+}
+
 std::string fingerprint(const Settings& s) {
   std::string f = "v2|" + s.property_group + "|" + s.task_key_property;
   for (const auto& spec : output_specs(s)) f += "|" + spec.name + ":" + spec.type;
   if (!s.service_key_property.empty()) {
     for (const auto& spec : service_specs(s)) f += "|0-162." + spec.name + ":" + spec.type;
   }
+  if (!s.deal_key_property.empty()) f += "|deals." + s.deal_key_property;
   return f;
 }
 
@@ -254,6 +260,8 @@ PortalSetup ensure_portal(store::Database& db, hubspot::HubSpotClient& client, c
   ensure_properties(client, "companies", output_specs(settings), settings.property_group);
   const TaskMode mode = ensure_task_key(client, settings);
   const bool services = ensure_services(client, settings);
+  if (!settings.deal_key_property.empty())
+    ensure_properties(client, "deals", deal_specs(settings), settings.property_group);
   db.with_retry("writeback_setup_put", [&](pqxx::connection& c) {
     pqxx::work tx(c, "writeback_setup_put");
     tx.exec_params(

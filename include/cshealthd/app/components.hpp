@@ -8,6 +8,7 @@
 #include "cshealthd/hubspot/rate_budget.hpp"
 #include "cshealthd/onboarding/onboarding.hpp"
 #include "cshealthd/pipeline/scheduler.hpp"
+#include "cshealthd/plays/plays.hpp"
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/job_queue.hpp"
@@ -22,8 +23,8 @@ struct ComponentOptions {
   bool migrate = true;   // apply pending migrations at start (when database.migrate_on_start says so)
   bool hubspot = false;  // the rate budget and clients (needs hubspot.token: ConfigError otherwise)
   bool scoring = true;   // load the scorecards (a command that never scores does without)
-  // Load the schedule section, the write-back files (alert rules, templates, holidays) and the onboarding
-  // checklist: `serve` and the write-back commands.
+  // Load the schedule section, the write-back files (alert rules, templates, holidays), the onboarding
+  // checklist and the plays: `serve` and the write-back commands.
   bool writeback = false;
 };
 
@@ -50,6 +51,7 @@ class Components {
   const writeback::Settings& writeback() const;
   const pipeline::ScheduleOptions& schedule() const;
   const onboarding::Settings& onboarding() const;
+  const plays::Settings& plays() const;
   DatabaseRuntime& database_runtime() { return *database_runtime_; }
   store::Migrator& migrator() { return *migrator_; }
   store::Database& db() { return *db_; }
@@ -69,6 +71,7 @@ class Components {
   std::unique_ptr<pipeline::ScheduleOptions> schedule_;
   std::unique_ptr<writeback::Settings> writeback_;
   std::unique_ptr<onboarding::Settings> onboarding_;
+  std::unique_ptr<plays::Settings> plays_;
   std::unique_ptr<DatabaseRuntime> database_runtime_;
   std::unique_ptr<store::Migrator> migrator_;
   std::unique_ptr<store::Database> db_;

@@ -17,6 +17,7 @@
 #include "cshealthd/pipeline/pipeline.hpp"
 #include "cshealthd/pipeline/scheduler.hpp"
 #include "cshealthd/pipeline/sync_job.hpp"
+#include "cshealthd/plays/plays.hpp"
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/migrations.hpp"
@@ -58,6 +59,7 @@ class Service {
   std::unique_ptr<pipeline::ScoreJob> score_job_;
   std::unique_ptr<writeback::Writeback> writeback_;
   std::unique_ptr<onboarding::Onboarding> onboarding_;
+  std::unique_ptr<plays::Plays> plays_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;
   std::unique_ptr<pipeline::JobWorkers> job_workers_;
   std::unique_ptr<pipeline::Scheduler> scheduler_;

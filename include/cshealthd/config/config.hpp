@@ -109,6 +109,8 @@ struct MappingConfig {
       {"owner_id", "hubspot_owner_id"},
       {"last_contacted", "notes_last_contacted"},
       {"cs_stage", "cs_stage"},
+      {"churn_reason", "cs_churn_reason"},
+      {"churn_date", "cs_churn_date"},
   };
   std::map<std::string, std::string> contact{{"key_person", "cs_key_person"}, {"departed", "cs_departed"}};
 };
@@ -190,6 +192,14 @@ struct OnboardingConfig {
   std::string service_key_property = "cs_onboarding_key";  // on services: the exactly-once key
 };
 
+// Lifecycle plays (renewal, expansion, QBR, win-back), run with every nightly plan.
+struct PlaysConfig {
+  bool enabled = true;
+  std::string
+      file;  // empty: plays.yaml next to the scorecards (scoring.scorecards_dir), else the shipped one
+  std::string deal_key_property = "cs_play_key";  // on deals a play creates: the exactly-once key
+};
+
 struct AdminConfig {
   Secret token;
 };
@@ -209,6 +219,7 @@ struct Config {
   WritebackConfig writeback;
   WebhookConfig webhook;
   OnboardingConfig onboarding;
+  PlaysConfig plays;
   // The service's public base URL (https://cs.example.com), as HubSpot calls it through a TLS proxy:
   // webhook signatures cover it. Empty: rebuilt from the request's Host header as http://HOST.
   std::string public_url;

@@ -23,11 +23,12 @@ inline constexpr const char* kProbeJob = "probe";
 // write-back, plan and deliver are skipped).
 std::vector<std::string> pipeline_stages();
 
-// What other workflows add to a run (onboarding): after the sync stage's data is in, and inside the plan
-// stage's transaction (what it records commits with the plan, or not at all).
+// What other workflows add to a run (onboarding, the lifecycle plays): after the sync stage's data is in,
+// and inside the plan stage's transaction (what it records commits with the plan, or not at all). in_plan
+// answers an object of progress per workflow; `refresh`: the run rescored only the companies that changed.
 struct PipelineHooks {
   std::function<nlohmann::json()> after_sync;
-  std::function<nlohmann::json(pqxx::work&, std::int32_t day)> in_plan;
+  std::function<nlohmann::json(pqxx::work&, std::int32_t day, bool refresh)> in_plan;
 };
 
 // A pipeline run as one resumable job: nightly and manual runs sync incrementally and then score every

@@ -43,6 +43,8 @@ struct Settings {
   // Set when onboarding runs: the company property naming the onboarding owner, and the key property of
   // the Services records it creates (empty: no service records).
   std::string onboarding_owner_property, service_key_property;
+  // The key property of the deals lifecycle plays create (plays.deal_key_property): set up on deals.
+  std::string deal_key_property;
   Secret slack_webhook_url;
 };
 

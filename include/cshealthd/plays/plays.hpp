@@ -1,0 +1,68 @@
+#pragma once
+// Lifecycle plays as the service runs them: the plays file read and checked (errors name file:line),
+// each company's night decided by core::decide_plays from what PostgreSQL holds, and what fires recorded
+// in the plan stage's transaction: the outbox items (tasks, property updates, deals, Slack messages), the
+// steps done and the episodes, so each step reaches HubSpot once per (company, play, cycle, step).
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "cshealthd/config/config.hpp"
+#include "cshealthd/core/plays.hpp"
+#include "cshealthd/store/database.hpp"
+#include "cshealthd/writeback/settings.hpp"
+
+namespace cshealthd::plays {
+
+// Parses a plays file for `locale` ("en" | "ja"); ConfigError names `where` with the line.
+core::PlaysConfig parse_plays(const std::string& text, const std::string& where, const std::string& locale);
+// The shipped plays file (config/scorecards/plays.yaml).
+const std::string& shipped_plays();
+
+struct Settings {
+  bool enabled = true;
+  core::PlaysConfig plays;
+  std::string source;             // the file it came from ("shipped" when compiled in)
+  std::string deal_key_property;  // plays.deal_key_property
+  std::string locale;             // writeback.locale
+};
+// plays.file, else plays.yaml in scoring.scorecards_dir when there is one, else the shipped file.
+Settings load_settings(const config::Config& config);
+
+// The usage summary of a company as of `day` from PostgreSQL (nullopt: no such company).
+std::optional<core::UsageSummary> load_summary(pqxx::transaction_base& tx, std::int64_t company_id,
+                                               std::int32_t day);
+nlohmann::json summary_json(const core::UsageSummary& s, const std::string& locale);
+
+struct NightPlan {
+  std::vector<core::PlayFiring> firings;
+  std::vector<nlohmann::json> items;  // the outbox items, as recorded (or, in a dry run, as they would be)
+  std::vector<std::string> notes;
+  std::size_t companies = 0;
+};
+
+class Plays {
+ public:
+  // `won_stages`: onboarding.won_stages (besides closedwon and the pipelines' won stages): a won deal near
+  // a renewal date renews it.
+  Plays(const Settings& settings, const writeback::Settings& writeback, std::set<std::string> won_stages)
+      : s_(settings), wb_(writeback), won_stages_(std::move(won_stages)) {}
+
+  // Decides `day` for every company scored on it and, unless `dry_run`, records the outbox items, the
+  // steps done and the episodes in `tx` (the plan stage's transaction).
+  NightPlan plan(pqxx::work& tx, std::int32_t day, bool dry_run) const;
+  // As the pipeline's plan stage reports it.
+  static nlohmann::json progress(const NightPlan& plan);
+
+ private:
+  const Settings& s_;
+  const writeback::Settings& wb_;
+  std::set<std::string> won_stages_;
+};
+
+}  // namespace cshealthd::plays
