@@ -121,10 +121,19 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
         [this] { job_workers_->wake(); });
     hooks.after_sync = [this] { return onboarding_->from_sync(); };
     plays_ = std::make_unique<plays::Plays>(c.plays(), c.writeback(), c.onboarding().won_stages);
-    hooks.in_plan = [this](pqxx::work& tx, std::int32_t day, bool refresh) {
+    hooks.in_plan = [this, &c](pqxx::work& tx, std::int32_t day, bool refresh) {
       nlohmann::json progress = {{"onboarding", onboarding_->plan_progress(tx, day)}};
       // The plays run with the nightly (and manual) runs, not with every refresh.
-      if (!refresh) progress["plays"] = plays::Plays::progress(plays_->plan(tx, day, false));
+      if (!refresh) {
+        const auto night = plays_->plan(tx, day, false);
+        for (const auto& f : night.firings)
+          c.metrics()
+              .counter("cshealthd_play_steps_total",
+                       "Lifecycle play steps planned (once per company, play, cycle and step)",
+                       {{"play", f.play}, {"action", core::name_of(f.spec->action)}})
+              .inc();
+        progress["plays"] = plays::Plays::progress(night);
+      }
       return progress;
     };
     job_workers_->handle(onboarding::kEventsJob,

@@ -137,6 +137,10 @@ bool holds(const PlayConditions& cond, const PlayCompany& c, bool past_unrenewed
     why = "stage " + (c.stage.empty() ? std::string("(none)") : c.stage);
     return false;
   }
+  if (cond.exclude_stages.count(c.stage)) {
+    why = "stage " + c.stage;
+    return false;
+  }
   if ((cond.score_below || cond.score_at_least) && !scored(c)) {
     why = "no usable score";
     return false;

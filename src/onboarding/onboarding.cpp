@@ -241,7 +241,10 @@ Settings load_settings(const config::Config& config) {
   const auto& company = config.mapping.company;
   if (const auto it = company.find("plan"); it != company.end()) s.company_plan_property = it->second;
   if (const auto it = company.find("mrr"); it != company.end()) s.company_mrr_property = it->second;
-  for (const auto& [canonical, property] : company) s.company_inputs.insert(property);
+  // The churn reason and date feed the win-back play, not the scores: their changes need no refresh.
+  for (const auto& [canonical, property] : company) {
+    if (canonical != "churn_reason" && canonical != "churn_date") s.company_inputs.insert(property);
+  }
   s.company_inputs.insert("hubspot_owner_id");
   // What the service writes itself comes back as webhooks too: never a reason to rescore.
   s.company_inputs.erase(config.writeback.stage_property);

@@ -43,13 +43,15 @@ std::set<std::string> string_set(const Node& n, const std::set<std::string>* all
 }
 
 core::PlayConditions conditions(const Node& n, bool step) {
-  std::set<std::string> keys = {"segments", "bands", "stages", "score_below", "score_at_least"};
+  std::set<std::string> keys = {"segments",       "bands",       "stages",
+                                "exclude_stages", "score_below", "score_at_least"};
   if (step) keys.insert("not_renewed");
   n.expect_map(keys);
   core::PlayConditions c;
   if (n.has("segments")) c.segments = string_set(n.child("segments"), nullptr);
   if (n.has("bands")) c.bands = string_set(n.child("bands"), &kStatuses);
   if (n.has("stages")) c.stages = string_set(n.child("stages"), nullptr);
+  if (n.has("exclude_stages")) c.exclude_stages = string_set(n.child("exclude_stages"), nullptr);
   if (n.has("score_below")) c.score_below = n.child("score_below").num();
   if (n.has("score_at_least")) c.score_at_least = n.child("score_at_least").num();
   if (n.has("not_renewed")) c.not_renewed = n.child("not_renewed").boolean();

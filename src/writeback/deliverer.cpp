@@ -280,7 +280,7 @@ class Run {
   };
   Target tasks() const { return {"task", "tasks", s_.task_key_property, 192}; }
   Target records() const { return {"record", "0-162", s_.service_key_property, 792}; }
-  Target deals() const { return {"deal", "deals", s_.deal_key_property, 341}; }
+  Target deals() const { return {"deal", "deals", s_.deal_key_property, 5}; }  // deal → company (primary)
 
   json properties_of(const Target& t, const Item& i, bool first_send) const {
     if (std::string_view(t.kind) == "task") return task_properties(i, first_send);

@@ -19,6 +19,7 @@
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/hubspot/signature.hpp"
 #include "daemon.hpp"
+#include "holidays.hpp"
 #include "raw_http.hpp"
 #include "serve_fixture.hpp"
 #include "test_database.hpp"
@@ -30,6 +31,7 @@ using namespace std::chrono_literals;
 using json = nlohmann::json;
 using testing::Daemon;
 using ::testing::HasSubstr;
+using testing::Holidays;
 using testing::TempDir;
 
 constexpr const char* kSecret = "app-client-secret";
@@ -43,35 +45,6 @@ constexpr const char* kCsmPool = "90003,90004";
 const std::vector<std::pair<std::string, int>> kChecklist = {
     {"kickoff", 3},         {"goals", 5},          {"account_setup", 10}, {"data_import", 10},
     {"admin_training", 15}, {"user_training", 15}, {"first_results", 20}, {"complete", 40}};
-
-// Business days, counted here from the holiday file as shipped (not through the service's calendar).
-class Holidays {
- public:
-  Holidays() {
-    std::ifstream in(std::string(CSHEALTHD_SOURCE_DIR) + "/config/writeback/holidays.jp.txt");
-    for (std::string line; std::getline(in, line);) {
-      if (line.size() >= 10 && line[0] >= '0' && line[0] <= '9') {
-        if (const auto d = core::parse_day(line.substr(0, 10))) days_.insert(*d);
-      }
-    }
-  }
-  std::int32_t add(std::int32_t day, int n) const {
-    const auto business = [&](std::int32_t d) {
-      const int weekday = static_cast<int>(((d % 7) + 10) % 7);  // 0 = Monday; 1970-01-01 was a Thursday
-      return weekday < 5 && !days_.count(d);
-    };
-    while (!business(day)) ++day;
-    for (int i = 0; i < n; ++i) {
-      ++day;
-      while (!business(day)) ++day;
-    }
-    return day;
-  }
-  std::size_t size() const { return days_.size(); }
-
- private:
-  std::set<std::int32_t> days_;
-};
 
 class OnboardingTest : public testing::ServeFixture {
  protected:

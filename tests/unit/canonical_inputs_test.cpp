@@ -16,9 +16,12 @@
 namespace cshealthd {
 namespace {
 
-// Name -> the kind the sync must type it as. owner_id is an input of workflows, not of scores.
+// Name -> the kind the sync must type it as. owner_id, churn_reason and churn_date are inputs of workflows
+// (assignment, the win-back play), not of scores.
 std::map<std::string, sync::ValueKind> canonical() {
-  std::map<std::string, sync::ValueKind> out = {{"owner_id", sync::ValueKind::kText}};
+  std::map<std::string, sync::ValueKind> out = {{"owner_id", sync::ValueKind::kText},
+                                                {"churn_reason", sync::ValueKind::kText},
+                                                {"churn_date", sync::ValueKind::kTimestamp}};
   for (std::size_t i = 0; i < core::kTextFieldCount; ++i)
     out[core::name_of(core::TextField(i))] = sync::ValueKind::kText;
   for (std::size_t i = 0; i < core::kDateFieldCount; ++i)

@@ -139,6 +139,9 @@ TEST_F(PlaysTest, TheLeadReviewFiresBelowSixtyOnly) {
   // A churned customer has no renewal play.
   c.stage = "churned";
   EXPECT_THAT(fired(c, day(kRenewal) - 90), IsEmpty());
+  // A portal that does not use CS stages still gets its renewals.
+  c.stage = "";
+  EXPECT_THAT(fired(c, day(kRenewal) - 90), ElementsAre("renewal/prep"));
 }
 
 TEST_F(PlaysTest, ARenewalCycleThatPassesItsDateEscalatesOnceAndOneThatIsRenewedEnds) {

@@ -44,11 +44,12 @@ struct PlayTrigger {
 
 struct PlayConditions {
   std::set<std::string> segments, bands, stages;  // empty = any
+  std::set<std::string> exclude_stages;           // e.g. churned (a company without a CS stage passes)
   std::optional<double> score_below, score_at_least;
   bool not_renewed = false;  // the cycle's date has passed and nothing renewed it
   bool empty() const {
-    return segments.empty() && bands.empty() && stages.empty() && !score_below && !score_at_least &&
-           !not_renewed;
+    return segments.empty() && bands.empty() && stages.empty() && exclude_stages.empty() && !score_below &&
+           !score_at_least && !not_renewed;
   }
 };
 

@@ -1,0 +1,302 @@
+// Lifecycle plays end to end: `cshealthd serve` on a real PostgreSQL against the simulator with a generated
+// portal, run night after night for 120 days with both clocks advanced a day at a time. The nights each
+// play's steps should fire on are derived here from the companies' dates and the shipped holiday file
+// (not through the service's calendar); HubSpot must hold each task and deal exactly once, and a second
+// run on the same day must create nothing.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "cshealthd/core/time.hpp"
+#include "cshealthd/plays/plays.hpp"
+#include "holidays.hpp"
+#include "raw_http.hpp"
+#include "serve_fixture.hpp"
+
+namespace cshealthd {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using ::testing::HasSubstr;
+using testing::Holidays;
+
+constexpr std::int64_t kDayMs = 86'400'000;
+constexpr const char* kManager = "90001";
+constexpr const char* kCsm = "90002";
+
+class PlaysTest : public testing::ServeFixture {
+ protected:
+  std::vector<std::string> env(int i) const override {
+    return {"CSHEALTHD_STATE_DIR=" + (dir_.path() / ("r" + std::to_string(i))).string(),
+            "CSHEALTHD_HTTP_LISTEN=127.0.0.1:0",
+            "CSHEALTHD_DATABASE_URL=" + db_.conninfo(),
+            "CSHEALTHD_ADMIN_TOKEN=" + std::string(kAdminToken),
+            "CSHEALTHD_LOG_FORMAT=text",
+            "CSHEALTHD_LOG_LEVEL=info",
+            "CSHEALTHD_JOBS_WORKERS=2",
+            "CSHEALTHD_JOBS_POLL_INTERVAL_MS=20",
+            "CSHEALTHD_JOBS_RETRY_BASE_MS=100",
+            "CSHEALTHD_JOBS_RETRY_CAP_MS=1000",
+            "CSHEALTHD_SCHEDULE_ENABLED=false",
+            "CSHEALTHD_SCHEDULE_SYNC_INTERVAL_MS=0",
+            "CSHEALTHD_SCHEDULE_TIME_ZONE=UTC",
+            "CSHEALTHD_HTTP_SHUTDOWN_DEADLINE_MS=3000",
+            "CSHEALTHD_HUBSPOT_BASE_URL=http://127.0.0.1:" + std::to_string(sim_port_),
+            "CSHEALTHD_HUBSPOT_TOKEN=T",
+            "CSHEALTHD_HUBSPOT_BURST_INTERVAL_MS=1000",
+            "CSHEALTHD_WEBHOOK_ENABLED=false",
+            "CSHEALTHD_WRITEBACK_LOCALE=en",
+            "CSHEALTHD_WRITEBACK_SEARCH_LAG_MS=200",
+            "CSHEALTHD_WRITEBACK_MANAGERS=default=" + std::string(kManager),
+            "CSHEALTHD_PLAYS_FILE=" + (dir_.path() / "plays.yaml").string(),
+            "CSHEALTHD_TEST_CLOCK_FILE=" + clock_file().string()};
+  }
+
+  json sim(const std::string& method, const std::string& path, const json& body = nullptr) const {
+    const auto r = testing::http_request(sim_port_, method, path, body.is_null() ? "" : body.dump(),
+                                         {"Authorization: Bearer T", "Content-Type: application/json"});
+    EXPECT_GE(r.status, 200) << method << " " << path << ": " << r.body;
+    EXPECT_LT(r.status, 300) << method << " " << path << ": " << r.body;
+    return r.body.empty() ? json() : json::parse(r.body);
+  }
+
+  // Both clocks at 10:00 UTC of `day`.
+  void set_day(std::int32_t day) {
+    const std::int64_t ms = std::int64_t{day} * kDayMs + 10 * 3'600'000;
+    set_clock_ms(ms);
+    sim("POST", "/__sim/clock", {{"set_ms", ms}});
+  }
+
+  // A run through the API for the day the clock is on, followed to its end.
+  void run_night() {
+    const auto before = scalar("SELECT count(*) FROM runs WHERE state = 'succeeded'");
+    testing::RawResponse posted;
+    ASSERT_TRUE(wait_for(
+        [&] {
+          posted = api(0, "POST", "/v1/runs");
+          return posted.status == 202;
+        },
+        60s))
+        << posted.status << " " << posted.body;
+    ASSERT_TRUE(wait_for("SELECT count(*) FROM runs WHERE state = 'succeeded'", before + 1, 120s))
+        << text("SELECT string_agg(coalesce(error, ''), '; ') FROM runs") << replicas_[0]->log();
+  }
+
+  std::string company(const json& props) {
+    json p = props;
+    p["hubspot_owner_id"] = kCsm;
+    return sim("POST", "/__sim/objects/companies", {{"properties", p}})["id"];
+  }
+
+  // The nights (as days) each step of a company fired on: "play/step" -> days.
+  std::map<std::string, std::vector<std::string>> steps_of(const std::string& company_id) const {
+    std::map<std::string, std::vector<std::string>> out;
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction tx(c);
+    for (const auto& r : tx.exec_params("SELECT play || '/' || step, day::text FROM play_steps WHERE "
+                                        "company_id = $1::bigint ORDER BY day",
+                                        company_id))
+      out[r[0].as<std::string>()].push_back(r[1].as<std::string>());
+    return out;
+  }
+
+  // Objects of `type` in the simulator carrying a key property starting "play:", by key.
+  std::map<std::string, std::vector<json>> play_objects(const std::string& type,
+                                                        const std::string& key_prop) const {
+    std::map<std::string, std::vector<json>> out;
+    const json all = json::parse(testing::http_request(sim_port_, "GET", "/__sim/objects/" + type).body);
+    for (const auto& o : all["results"]) {
+      const std::string key = o["properties"].value(key_prop, "");
+      if (key.rfind("play:", 0) == 0) out[key].push_back(o);
+    }
+    return out;
+  }
+};
+
+TEST_F(PlaysTest, OneHundredAndTwentyNightsGiveEachPlaysStepsOnTheirDaysExactlyOnce) {
+  // The shipped plays, with the expansion plays' deal steps switched on.
+  {
+    std::string text = plays::shipped_plays();
+    for (auto at = text.find("enabled: false"); at != std::string::npos; at = text.find("enabled: false"))
+      text.replace(at, 14, "enabled: true");
+    std::ofstream(dir_.path() / "plays.yaml") << text;
+  }
+  start_sim({"--seed", "11", "--generate", "30", "--search-lag-ms", "0"});
+  const Holidays holidays;
+  const std::int32_t s =
+      static_cast<std::int32_t>(sim("GET", "/__sim/clock")["now_ms"].get<std::int64_t>() / kDayMs);
+  set_day(s);
+  ASSERT_NO_FATAL_FAILURE(start(0));
+  // Night 0 sets the portal up (its output properties, cs_stage among them); the customers the test
+  // follows day by day arrive after it.
+  ASSERT_NO_FATAL_FAILURE(run_night());
+
+  const std::int32_t r1_date = s + 101, r2_date = s + 95, churned = s - 59;
+  // R1: healthy, renews in 100 days and nothing renews it.
+  const auto r1 = company({{"name", "Renews Unrenewed"},
+                           {"cs_stage", "active"},
+                           {"cs_mrr", "2000"},
+                           {"cs_licensed_seats", "100"},
+                           {"cs_active_users_30d", "85"},
+                           {"cs_renewal_date", core::format_day(r1_date)}});
+  // R2: struggling (score below 60), renews in 94 days; ten days before, sales records the next date.
+  const auto r2 = company({{"name", "Renews At Risk"},
+                           {"cs_stage", "active"},
+                           {"cs_mrr", "2000"},
+                           {"cs_licensed_seats", "100"},
+                           {"cs_active_users_30d", "20"},
+                           {"cs_renewal_date", core::format_day(r2_date)}});
+  // W: churned two months ago over cost.
+  const auto w = company({{"name", "Left Over Cost"},
+                          {"cs_stage", "churned"},
+                          {"cs_churn_reason", "cost"},
+                          {"cs_churn_date", core::format_day(churned)},
+                          {"cs_mrr", "900"},
+                          {"cs_licensed_seats", "10"},
+                          {"cs_active_users_30d", "1"}});
+  // Q: a healthy high-touch customer using 95 % of its seats.
+  const auto q = company({{"name", "Key Account"},
+                          {"cs_stage", "active"},
+                          {"cs_mrr", "8000"},
+                          {"cs_licensed_seats", "100"},
+                          {"cs_active_users_30d", "95"},
+                          {"cs_renewal_date", core::format_day(s + 300)}});
+
+  for (int n = 1; n <= 120; ++n) {
+    const std::int32_t d = s + n;
+    if (d == r2_date - 10)
+      sim("PATCH", "/crm/v3/objects/companies/" + r2,
+          {{"properties", {{"cs_renewal_date", core::format_day(r2_date + 365)}}}});
+    set_day(d);
+    ASSERT_NO_FATAL_FAILURE(run_night()) << "night " << n;
+  }
+
+  // A second run on the last day creates nothing.
+  const auto steps_before = scalar("SELECT count(*) FROM play_steps");
+  const auto outbox_before = scalar("SELECT count(*) FROM outbox");
+  const auto tasks_before = play_objects("tasks", "cs_alert_key").size();
+  run_night();
+  EXPECT_EQ(scalar("SELECT count(*) FROM play_steps"), steps_before);
+  EXPECT_EQ(scalar("SELECT count(*) FROM outbox"), outbox_before);
+  EXPECT_EQ(play_objects("tasks", "cs_alert_key").size(), tasks_before);
+
+  const auto day_text = [](std::int32_t d) { return core::format_day(d); };
+  using Steps = std::map<std::string, std::vector<std::string>>;
+  // R1: 90, 60 and 30 days before (moved back to a business day), then the day after the date.
+  EXPECT_EQ(steps_of(r1).count("renewal/lead_review"), 0u);
+  EXPECT_EQ(steps_of(r1)["renewal/prep"], std::vector{day_text(holidays.on_or_before(r1_date - 90))});
+  EXPECT_EQ(steps_of(r1)["renewal/proposal"], std::vector{day_text(holidays.on_or_before(r1_date - 60))});
+  EXPECT_EQ(steps_of(r1)["renewal/notice"], std::vector{day_text(holidays.on_or_before(r1_date - 30))});
+  EXPECT_EQ(steps_of(r1)["renewal/escalation"], std::vector{day_text(r1_date + 1)});
+  // R2: the lead review with the prep (its score is below 60); renewed: no escalation.
+  const Steps expected_r2 = {{"renewal/prep", {day_text(holidays.on_or_before(r2_date - 90))}},
+                             {"renewal/lead_review", {day_text(holidays.on_or_before(r2_date - 90))}},
+                             {"renewal/proposal", {day_text(holidays.on_or_before(r2_date - 60))}},
+                             {"renewal/notice", {day_text(holidays.on_or_before(r2_date - 30))}}};
+  Steps r2_renewal;
+  for (const auto& [k, v] : steps_of(r2))
+    if (k.rfind("renewal/", 0) == 0) r2_renewal[k] = v;
+  EXPECT_EQ(r2_renewal, expected_r2);
+  // W: 90 days after the churn, with the template of its reason.
+  EXPECT_EQ(steps_of(w), (Steps{{"winback/outreach", {day_text(holidays.on_or_before(churned + 90))}}}));
+  // Q: the upgrade proposal and its deal once, and a QBR a week into each quarter the nights cover.
+  std::vector<std::string> qbr_nights;
+  std::set<std::int32_t> quarters;
+  for (std::int32_t d = s + 1; d <= s + 120; ++d) {
+    const auto qs = core::quarter_start(d);
+    if (d >= holidays.on_or_before(qs + 7) && d <= qs + 45 && quarters.insert(qs).second)
+      qbr_nights.push_back(day_text(d));
+  }
+  const auto q_steps = steps_of(q);
+  EXPECT_EQ(q_steps.at("qbr/review"), qbr_nights);
+  EXPECT_EQ(q_steps.at("upgrade/proposal").size(), 1u);
+  EXPECT_EQ(q_steps.at("upgrade/deal").size(), 1u);
+
+  // HubSpot holds every planned task and deal exactly once, and only those.
+  std::set<std::string> planned_tasks, planned_deals;
+  {
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction tx(c);
+    for (const auto& r : tx.exec("SELECT outbox_key, action FROM play_steps"))
+      (r[1].as<std::string>() == "deal" ? planned_deals : planned_tasks).insert(r[0].as<std::string>());
+    EXPECT_EQ(
+        tx.exec1("SELECT count(*) FROM outbox WHERE key LIKE 'play:%' AND state <> 'done'")[0].as<int>(), 0)
+        << tx.exec1(
+                 "SELECT string_agg(key || ' ' || state || ' ' || coalesce(error, ''), '; ') FROM outbox "
+                 "WHERE "
+                 "key LIKE 'play:%' AND state <> 'done'")[0]
+               .c_str();
+  }
+  const auto tasks = play_objects("tasks", "cs_alert_key");
+  std::set<std::string> task_keys;
+  for (const auto& [key, copies] : tasks) {
+    task_keys.insert(key);
+    EXPECT_EQ(copies.size(), 1u) << key;
+  }
+  EXPECT_EQ(task_keys, planned_tasks);
+  const auto deals = play_objects("deals", "cs_play_key");
+  std::set<std::string> deal_keys;
+  for (const auto& [key, copies] : deals) {
+    deal_keys.insert(key);
+    EXPECT_EQ(copies.size(), 1u) << key;
+  }
+  EXPECT_EQ(deal_keys, planned_deals);
+
+  // The tasks say what the plays file says, to whom, when.
+  const auto task = [&](const std::string& key) {
+    const auto it = tasks.find(key);
+    return it == tasks.end() ? json() : it->second.front()["properties"];
+  };
+  const auto prep = task("play:renewal:" + r1 + ":" + day_text(r1_date) + ":prep");
+  ASSERT_TRUE(prep.is_object());
+  EXPECT_EQ(prep.value("hubspot_owner_id", ""), kCsm);
+  EXPECT_THAT(prep.value("hs_task_subject", ""), HasSubstr("Start renewal prep: Renews Unrenewed"));
+  EXPECT_THAT(prep.value("hs_task_body", ""), HasSubstr("Active users / seats: 85 / 100 (85%)"));
+  EXPECT_EQ(prep.value("hs_timestamp", ""),
+            std::to_string(std::int64_t{holidays.add(holidays.on_or_before(r1_date - 90), 5)} * kDayMs +
+                           9 * 3'600'000));
+  const auto review = task("play:renewal:" + r2 + ":" + day_text(r2_date) + ":lead_review");
+  EXPECT_EQ(review.value("hubspot_owner_id", ""), kManager);
+  const auto escalation = task("play:renewal:" + r1 + ":" + day_text(r1_date) + ":escalation");
+  EXPECT_EQ(escalation.value("hubspot_owner_id", ""), kManager);
+  const auto winback = task("play:winback:" + w + ":" + day_text(churned) + ":outreach");
+  EXPECT_THAT(winback.value("hs_task_subject", ""), HasSubstr("Win-back: Left Over Cost (left over cost)"));
+  // The deal is in the configured pipeline and stage, linked to its company.
+  ASSERT_EQ(deals.size(), planned_deals.size());
+  bool q_deal = false;
+  for (const auto& [key, copies] : deals) {
+    if (key.rfind("play:upgrade:" + q + ":", 0) != 0) continue;
+    q_deal = true;
+    EXPECT_EQ(copies[0]["properties"].value("dealstage", ""), "appointmentscheduled");
+    EXPECT_EQ(copies[0]["properties"].value("dealname", ""), "Key Account - seat upgrade");
+    const auto links =
+        sim("GET", "/crm/v4/objects/deals/" + copies[0]["id"].get<std::string>() + "/associations/companies");
+    ASSERT_TRUE(links.contains("results")) << links.dump();
+    ASSERT_EQ(links["results"].size(), 1u) << links.dump();
+    EXPECT_EQ(std::to_string(links["results"][0]["toObjectId"].get<std::int64_t>()), q);
+  }
+  EXPECT_TRUE(q_deal);
+
+  // The generated portal's own customers had their renewals too (their dates spread over a year).
+  EXPECT_GT(scalar("SELECT count(*) FROM play_steps WHERE play = 'renewal' AND step = 'prep' AND company_id "
+                   "NOT IN (" +
+                   r1 + ", " + r2 + ")"),
+            0);
+
+  // The usage summary answers for a company, in both languages.
+  const auto summary = api(0, "GET", "/v1/companies/" + r1 + "/summary?locale=ja");
+  ASSERT_EQ(summary.status, 200) << summary.body;
+  EXPECT_THAT(json::parse(summary.body).value("text", ""),
+              HasSubstr("アクティブユーザー / 契約席数: 85 / 100"));
+  EXPECT_EQ(api(0, "GET", "/v1/companies/99999999/summary").status, 404);
+  EXPECT_EQ(api(0, "GET", "/v1/companies/" + r1 + "/summary?as_of=yesterday").status, 400);
+}
+
+}  // namespace
+}  // namespace cshealthd
