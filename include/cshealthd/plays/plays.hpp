@@ -14,15 +14,11 @@
 
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/core/plays.hpp"
+#include "cshealthd/plays/plays_file.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/writeback/settings.hpp"
 
 namespace cshealthd::plays {
-
-// Parses a plays file for `locale` ("en" | "ja"); ConfigError names `where` with the line.
-core::PlaysConfig parse_plays(const std::string& text, const std::string& where, const std::string& locale);
-// The shipped plays file (config/scorecards/plays.yaml).
-const std::string& shipped_plays();
 
 struct Settings {
   bool enabled = true;
