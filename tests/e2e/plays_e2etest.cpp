@@ -289,6 +289,30 @@ TEST_F(PlaysTest, OneHundredAndTwentyNightsGiveEachPlaysStepsOnTheirDaysExactlyO
                    r1 + ", " + r2 + ")"),
             0);
 
+  // `plan --plays` says what a night would do, and why, recording nothing: with R1's escalation forgotten,
+  // the night after its date would escalate again.
+  exec("DELETE FROM play_steps WHERE company_id = " + r1 + " AND step = 'escalation'");
+  const auto steps_now = scalar("SELECT count(*) FROM play_steps");
+  const auto dry =
+      testing::run_cshealthd({"plan", "--plays", "--json", "--as-of", day_text(r1_date + 1)}, env(0));
+  ASSERT_EQ(dry.status, 0) << dry.output;
+  const auto last_line = dry.output.substr(dry.output.rfind('{', dry.output.find("\"as_of\"")));
+  const json plan = json::parse(last_line.substr(0, last_line.find('\n')));
+  bool listed = false;
+  for (const auto& step : plan["steps"]) {
+    if (step["key"] != "play:renewal:" + r1 + ":" + day_text(r1_date) + ":escalation") continue;
+    listed = true;
+    EXPECT_EQ(step["why"], "renewal_date " + day_text(r1_date) + " was 1 days ago");
+    EXPECT_EQ(step["payload"]["owner_id"], kManager);
+  }
+  EXPECT_TRUE(listed) << dry.output;
+  EXPECT_EQ(scalar("SELECT count(*) FROM play_steps"), steps_now);
+  const auto check_bad = testing::run_cshealthd({"plays", "check", (dir_.path() / "missing.yaml").string()});
+  EXPECT_EQ(check_bad.status, 2) << check_bad.output;
+  const auto check_ok = testing::run_cshealthd({"plays", "check", (dir_.path() / "plays.yaml").string()});
+  EXPECT_EQ(check_ok.status, 0) << check_ok.output;
+  EXPECT_THAT(check_ok.output, HasSubstr("plays OK"));
+
   // The usage summary answers for a company, in both languages.
   const auto summary = api(0, "GET", "/v1/companies/" + r1 + "/summary?locale=ja");
   ASSERT_EQ(summary.status, 200) << summary.body;
