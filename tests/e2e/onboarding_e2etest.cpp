@@ -56,31 +56,19 @@ class OnboardingTest : public testing::ServeFixture {
   }
 
   std::vector<std::string> env(int i) const override {
-    return {"CSHEALTHD_STATE_DIR=" + (dir_.path() / ("r" + std::to_string(i))).string(),
-            "CSHEALTHD_HTTP_LISTEN=127.0.0.1:0",
-            "CSHEALTHD_DATABASE_URL=" + db_.conninfo(),
-            "CSHEALTHD_ADMIN_TOKEN=" + std::string(kAdminToken),
-            "CSHEALTHD_LOG_FORMAT=text",
-            "CSHEALTHD_LOG_LEVEL=info",
-            "CSHEALTHD_JOBS_WORKERS=3",
-            "CSHEALTHD_JOBS_LEASE_MS=5000",
-            "CSHEALTHD_JOBS_POLL_INTERVAL_MS=50",
-            "CSHEALTHD_JOBS_RETRY_BASE_MS=100",
-            "CSHEALTHD_JOBS_RETRY_CAP_MS=1000",
-            "CSHEALTHD_SCHEDULE_TICK_MS=100",
-            "CSHEALTHD_SCHEDULE_SYNC_INTERVAL_MS=0",
-            "CSHEALTHD_HTTP_SHUTDOWN_DEADLINE_MS=3000",
-            "CSHEALTHD_HUBSPOT_BASE_URL=http://127.0.0.1:" + std::to_string(sim_port_),
-            "CSHEALTHD_HUBSPOT_TOKEN=T",
-            "CSHEALTHD_HUBSPOT_BURST_INTERVAL_MS=1000",
-            "CSHEALTHD_WEBHOOK_SECRET=" + std::string(kSecret),
-            "CSHEALTHD_WRITEBACK_LOCALE=en",
-            "CSHEALTHD_WRITEBACK_SEARCH_LAG_MS=500",
-            "CSHEALTHD_WRITEBACK_MANAGERS=default=90001",
-            "CSHEALTHD_WRITEBACK_SLACK_WEBHOOK_URL=http://127.0.0.1:" + std::to_string(sim_port_) +
-                "/__sim/slack",
-            "CSHEALTHD_ONBOARDING_POOL=" + std::string(kPool),
-            "CSHEALTHD_ONBOARDING_CSM_POOL=" + std::string(kCsmPool)};
+    return base_env(i,
+                    {"CSHEALTHD_LOG_LEVEL=info", "CSHEALTHD_JOBS_WORKERS=3", "CSHEALTHD_JOBS_LEASE_MS=5000",
+                     "CSHEALTHD_JOBS_POLL_INTERVAL_MS=50", "CSHEALTHD_JOBS_RETRY_BASE_MS=100",
+                     "CSHEALTHD_JOBS_RETRY_CAP_MS=1000", "CSHEALTHD_SCHEDULE_TICK_MS=100",
+                     "CSHEALTHD_SCHEDULE_SYNC_INTERVAL_MS=0", "CSHEALTHD_HTTP_SHUTDOWN_DEADLINE_MS=3000",
+                     "CSHEALTHD_HUBSPOT_BASE_URL=http://127.0.0.1:" + std::to_string(sim_port_),
+                     "CSHEALTHD_HUBSPOT_TOKEN=T", "CSHEALTHD_HUBSPOT_BURST_INTERVAL_MS=1000",
+                     "CSHEALTHD_WEBHOOK_SECRET=" + std::string(kSecret), "CSHEALTHD_WRITEBACK_LOCALE=en",
+                     "CSHEALTHD_WRITEBACK_SEARCH_LAG_MS=500", "CSHEALTHD_WRITEBACK_MANAGERS=default=90001",
+                     "CSHEALTHD_WRITEBACK_SLACK_WEBHOOK_URL=http://127.0.0.1:" + std::to_string(sim_port_) +
+                         "/__sim/slack",
+                     "CSHEALTHD_ONBOARDING_POOL=" + std::string(kPool),
+                     "CSHEALTHD_ONBOARDING_CSM_POOL=" + std::string(kCsmPool)});
   }
 
   json hubspot(const std::string& method, const std::string& path, const json& body = nullptr) const {
@@ -102,21 +90,6 @@ class OnboardingTest : public testing::ServeFixture {
              {"secret", kSecret}}
             .dump());
     ASSERT_EQ(r.status, 200) << r.body;
-  }
-
-  // A run through the API, followed to its end.
-  void run_and_wait(int i) {
-    const auto before = scalar("SELECT count(*) FROM runs WHERE state = 'succeeded'");
-    testing::RawResponse posted;
-    ASSERT_TRUE(wait_for(
-        [&] {
-          posted = api(i, "POST", "/v1/runs");
-          return posted.status == 202;
-        },
-        60s))
-        << posted.status << " " << posted.body;
-    ASSERT_TRUE(wait_for("SELECT count(*) FROM runs WHERE state = 'succeeded'", before + 1, 120s))
-        << text("SELECT string_agg(coalesce(error, ''), '; ') FROM runs") << replicas_[0]->log();
   }
 
   struct Customer {

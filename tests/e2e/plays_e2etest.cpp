@@ -33,29 +33,18 @@ constexpr const char* kCsm = "90002";
 class PlaysTest : public testing::ServeFixture {
  protected:
   std::vector<std::string> env(int i) const override {
-    return {"CSHEALTHD_STATE_DIR=" + (dir_.path() / ("r" + std::to_string(i))).string(),
-            "CSHEALTHD_HTTP_LISTEN=127.0.0.1:0",
-            "CSHEALTHD_DATABASE_URL=" + db_.conninfo(),
-            "CSHEALTHD_ADMIN_TOKEN=" + std::string(kAdminToken),
-            "CSHEALTHD_LOG_FORMAT=text",
-            "CSHEALTHD_LOG_LEVEL=info",
-            "CSHEALTHD_JOBS_WORKERS=2",
-            "CSHEALTHD_JOBS_POLL_INTERVAL_MS=20",
-            "CSHEALTHD_JOBS_RETRY_BASE_MS=100",
-            "CSHEALTHD_JOBS_RETRY_CAP_MS=1000",
-            "CSHEALTHD_SCHEDULE_ENABLED=false",
-            "CSHEALTHD_SCHEDULE_SYNC_INTERVAL_MS=0",
-            "CSHEALTHD_SCHEDULE_TIME_ZONE=UTC",
-            "CSHEALTHD_HTTP_SHUTDOWN_DEADLINE_MS=3000",
+    return base_env(
+        i, {"CSHEALTHD_LOG_LEVEL=info", "CSHEALTHD_JOBS_WORKERS=2", "CSHEALTHD_JOBS_POLL_INTERVAL_MS=20",
+            "CSHEALTHD_JOBS_RETRY_BASE_MS=100", "CSHEALTHD_JOBS_RETRY_CAP_MS=1000",
+            "CSHEALTHD_SCHEDULE_ENABLED=false", "CSHEALTHD_SCHEDULE_SYNC_INTERVAL_MS=0",
+            "CSHEALTHD_SCHEDULE_TIME_ZONE=UTC", "CSHEALTHD_HTTP_SHUTDOWN_DEADLINE_MS=3000",
             "CSHEALTHD_HUBSPOT_BASE_URL=http://127.0.0.1:" + std::to_string(sim_port_),
-            "CSHEALTHD_HUBSPOT_TOKEN=T",
-            "CSHEALTHD_HUBSPOT_BURST_INTERVAL_MS=1000",
-            "CSHEALTHD_WEBHOOK_ENABLED=false",
-            "CSHEALTHD_WRITEBACK_LOCALE=en",
+            "CSHEALTHD_HUBSPOT_TOKEN=T", "CSHEALTHD_HUBSPOT_BURST_INTERVAL_MS=1000",
+            "CSHEALTHD_WEBHOOK_ENABLED=false", "CSHEALTHD_WRITEBACK_LOCALE=en",
             "CSHEALTHD_WRITEBACK_SEARCH_LAG_MS=200",
             "CSHEALTHD_WRITEBACK_MANAGERS=default=" + std::string(kManager),
             "CSHEALTHD_PLAYS_FILE=" + (dir_.path() / "plays.yaml").string(),
-            "CSHEALTHD_TEST_CLOCK_FILE=" + clock_file().string()};
+            "CSHEALTHD_TEST_CLOCK_FILE=" + clock_file().string()});
   }
 
   json sim(const std::string& method, const std::string& path, const json& body = nullptr) const {
@@ -71,21 +60,6 @@ class PlaysTest : public testing::ServeFixture {
     const std::int64_t ms = std::int64_t{day} * kDayMs + 10 * 3'600'000;
     set_clock_ms(ms);
     sim("POST", "/__sim/clock", {{"set_ms", ms}});
-  }
-
-  // A run through the API for the day the clock is on, followed to its end.
-  void run_night() {
-    const auto before = scalar("SELECT count(*) FROM runs WHERE state = 'succeeded'");
-    testing::RawResponse posted;
-    ASSERT_TRUE(wait_for(
-        [&] {
-          posted = api(0, "POST", "/v1/runs");
-          return posted.status == 202;
-        },
-        60s))
-        << posted.status << " " << posted.body;
-    ASSERT_TRUE(wait_for("SELECT count(*) FROM runs WHERE state = 'succeeded'", before + 1, 120s))
-        << text("SELECT string_agg(coalesce(error, ''), '; ') FROM runs") << replicas_[0]->log();
   }
 
   std::string company(const json& props) {
@@ -135,7 +109,7 @@ TEST_F(PlaysTest, OneHundredAndTwentyNightsGiveEachPlaysStepsOnTheirDaysExactlyO
   ASSERT_NO_FATAL_FAILURE(start(0));
   // Night 0 sets the portal up (its output properties, cs_stage among them); the customers the test
   // follows day by day arrive after it.
-  ASSERT_NO_FATAL_FAILURE(run_night());
+  ASSERT_NO_FATAL_FAILURE(run_and_wait(0));
 
   const std::int32_t r1_date = s + 101, r2_date = s + 95, churned = s - 59;
   // R1: healthy, renews in 100 days and nothing renews it.
@@ -174,14 +148,14 @@ TEST_F(PlaysTest, OneHundredAndTwentyNightsGiveEachPlaysStepsOnTheirDaysExactlyO
       sim("PATCH", "/crm/v3/objects/companies/" + r2,
           {{"properties", {{"cs_renewal_date", core::format_day(r2_date + 365)}}}});
     set_day(d);
-    ASSERT_NO_FATAL_FAILURE(run_night()) << "night " << n;
+    ASSERT_NO_FATAL_FAILURE(run_and_wait(0)) << "night " << n;
   }
 
   // A second run on the last day creates nothing.
   const auto steps_before = scalar("SELECT count(*) FROM play_steps");
   const auto outbox_before = scalar("SELECT count(*) FROM outbox");
   const auto tasks_before = play_objects("tasks", "cs_alert_key").size();
-  run_night();
+  run_and_wait(0);
   EXPECT_EQ(scalar("SELECT count(*) FROM play_steps"), steps_before);
   EXPECT_EQ(scalar("SELECT count(*) FROM outbox"), outbox_before);
   EXPECT_EQ(play_objects("tasks", "cs_alert_key").size(), tasks_before);

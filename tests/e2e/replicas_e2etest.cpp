@@ -36,18 +36,10 @@ using testing::TempDir;
 class ReplicasTest : public testing::ServeFixture {
  protected:
   std::vector<std::string> env(int i) const override {
-    std::vector<std::string> e = {"CSHEALTHD_STATE_DIR=" + (dir_.path() / ("r" + std::to_string(i))).string(),
-                                  "CSHEALTHD_HTTP_LISTEN=127.0.0.1:0",
-                                  "CSHEALTHD_DATABASE_URL=" + db_.conninfo(),
-                                  "CSHEALTHD_ADMIN_TOKEN=" + std::string(kAdminToken),
-                                  "CSHEALTHD_LOG_FORMAT=text",
-                                  "CSHEALTHD_JOBS_WORKERS=4",
-                                  "CSHEALTHD_JOBS_LEASE_MS=2000",
-                                  "CSHEALTHD_JOBS_POLL_INTERVAL_MS=50",
-                                  "CSHEALTHD_JOBS_RETRY_BASE_MS=100",
-                                  "CSHEALTHD_SCHEDULE_TICK_MS=100",
-                                  "CSHEALTHD_SCHEDULE_SYNC_INTERVAL_MS=0",
-                                  "CSHEALTHD_HTTP_SHUTDOWN_DEADLINE_MS=3000"};
+    std::vector<std::string> e = base_env(
+        i, {"CSHEALTHD_JOBS_WORKERS=4", "CSHEALTHD_JOBS_LEASE_MS=2000", "CSHEALTHD_JOBS_POLL_INTERVAL_MS=50",
+            "CSHEALTHD_JOBS_RETRY_BASE_MS=100", "CSHEALTHD_SCHEDULE_TICK_MS=100",
+            "CSHEALTHD_SCHEDULE_SYNC_INTERVAL_MS=0", "CSHEALTHD_HTTP_SHUTDOWN_DEADLINE_MS=3000"});
     if (sim_port_) {
       e.push_back("CSHEALTHD_HUBSPOT_BASE_URL=http://127.0.0.1:" + std::to_string(sim_port_));
       e.push_back("CSHEALTHD_HUBSPOT_TOKEN=T");

@@ -31,6 +31,17 @@ class ServeFixture : public ::testing::Test {
   // Replica i's environment (the database, the admin token, the simulator when started, ...).
   virtual std::vector<std::string> env(int i) const = 0;
 
+  // What every replica's environment starts with: its state dir, a free port, the test database, the
+  // admin token, text logs; then `more`.
+  std::vector<std::string> base_env(int i, std::vector<std::string> more) const {
+    std::vector<std::string> e = {
+        "CSHEALTHD_STATE_DIR=" + (dir_.path() / ("r" + std::to_string(i))).string(),
+        "CSHEALTHD_HTTP_LISTEN=127.0.0.1:0", "CSHEALTHD_DATABASE_URL=" + db_.conninfo(),
+        "CSHEALTHD_ADMIN_TOKEN=" + std::string(kAdminToken), "CSHEALTHD_LOG_FORMAT=text"};
+    e.insert(e.end(), more.begin(), more.end());
+    return e;
+  }
+
   // The simulator on a free port, token "T", with `args`.
   void start_sim(const std::vector<std::string>& args) {
     DaemonOptions o;
@@ -97,6 +108,23 @@ class ServeFixture : public ::testing::Test {
     const auto tmp = dir_.path() / "clock.tmp";
     { std::ofstream(tmp) << ms << "\n"; }
     std::filesystem::rename(tmp, clock_file());
+  }
+
+  // A pipeline run started through replica i's API (retried while the API refuses, e.g. a run under way),
+  // followed until it succeeded.
+  void run_and_wait(int i) {
+    const auto before = scalar("SELECT count(*) FROM runs WHERE state = 'succeeded'");
+    RawResponse posted;
+    ASSERT_TRUE(wait_for(
+        [&] {
+          posted = api(i, "POST", "/v1/runs");
+          return posted.status == 202;
+        },
+        std::chrono::seconds(60)))
+        << posted.status << " " << posted.body;
+    ASSERT_TRUE(wait_for("SELECT count(*) FROM runs WHERE state = 'succeeded'", before + 1,
+                         std::chrono::seconds(120)))
+        << text("SELECT string_agg(coalesce(error, ''), '; ') FROM runs") << replicas_[0]->log();
   }
 
   // The admin API of replica i.
