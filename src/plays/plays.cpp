@@ -70,20 +70,22 @@ std::optional<core::UsageSummary> load_summary(pqxx::transaction_base& tx, std::
     if (metric == "logins_30d") (off == 0 ? s.logins_now : off == 30 ? s.logins_30 : s.logins_90) = v;
     if (metric == "features_used" && off != 30) (off == 0 ? s.features_now : s.features_90) = v;
   }
-  // Scores: now (the latest on or before the day), 90 days ago, and the band changes between.
+  // Scores: now (the latest on or before the day); 90 days ago (the day scored nearest to it, within a
+  // week: a company scored only since last month has no such figure); the band changes since then.
   std::optional<std::string> previous;
+  int nearest = 8;
   for (const auto& r : tx.exec_params(
            "SELECT day::text, score, status FROM health_scores WHERE company_id = $1 AND day <= $2::date AND "
-           "day >= $2::date - 90 ORDER BY day",
+           "day >= $2::date - 97 ORDER BY day",
            company_id, d)) {
     const auto sd = core::parse_day(r[0].as<std::string>()).value_or(0);
     const auto status = r[2].as<std::string>();
-    if (!s.score_90) {
+    if (const int off = std::abs(sd - (day - 90)); off < nearest) {
+      nearest = off;
       s.score_90 = r[1].as<double>();
       s.status_90 = status;
-    } else if (previous && *previous != status) {
-      s.band_changes.emplace_back(sd, status);
     }
+    if (sd > day - 90 && previous && *previous != status) s.band_changes.emplace_back(sd, status);
     previous = status;
     s.score_now = r[1].as<double>();
     s.status_now = status;
@@ -314,7 +316,9 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
     auto decision = core::decide_plays(s_.plays, ctx, c, e == in.episodes.end() ? kNone : e->second,
                                        d == in.done.end() ? kNothing : d->second);
     for (auto& ep : decision.episodes) episodes.push_back(std::move(ep));
-    for (auto& n : decision.notes) out.notes.push_back(std::move(n));
+    if (dry_run) {
+      for (auto& n : decision.notes) out.notes.push_back(std::move(n));  // what a person asked to see
+    }
     if (decision.firings.empty()) continue;
     // Texts only for the companies a step fires at.
     const auto summary = load_summary(tx, c.id, day);

@@ -292,6 +292,12 @@ TEST_F(PlaysTest, OneHundredAndTwentyNightsGiveEachPlaysStepsOnTheirDaysExactlyO
   ASSERT_EQ(summary.status, 200) << summary.body;
   EXPECT_THAT(json::parse(summary.body).value("text", ""),
               HasSubstr("アクティブユーザー / 契約席数: 85 / 100"));
+  const json figures = json::parse(summary.body);
+  EXPECT_EQ(figures["seats"], 100);
+  EXPECT_EQ(figures["active_users"]["now"], 85);
+  EXPECT_TRUE(figures["score"]["days_90"].is_number()) << summary.body;  // scored every night since
+  EXPECT_EQ(figures["score"]["status_now"],
+            text("SELECT status FROM health_scores WHERE company_id = " + r1 + " ORDER BY day DESC LIMIT 1"));
   EXPECT_EQ(api(0, "GET", "/v1/companies/99999999/summary").status, 404);
   EXPECT_EQ(api(0, "GET", "/v1/companies/" + r1 + "/summary?as_of=yesterday").status, 400);
 }
