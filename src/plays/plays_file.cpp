@@ -226,11 +226,13 @@ core::PlaysConfig parse_root(const Node& root, const std::string& locale) {
         p.child("ends_when_renewed").fail("ends_when_renewed goes with a date trigger");
     }
     for (const auto& [sname, sn] : p.at("steps").entries()) {
-      if (sn.has("enabled") && !sn.child("enabled").boolean()) {
-        step(sname, sn, cfg);  // checked all the same
-        continue;
-      }
-      play.steps.push_back(step(sname, sn, cfg));
+      auto parsed = step(sname, sn, cfg);  // a disabled step is checked all the same
+      // Only a date's cycle is known before it begins: a quarter's or an episode's starts on its day.
+      if (parsed.at < 0 && play.trigger.kind != core::TriggerKind::kDate)
+        sn.child("at").fail("a " + std::string(core::name_of(play.trigger.kind)) +
+                            " play's steps start at 0 or later");
+      if (sn.has("enabled") && !sn.child("enabled").boolean()) continue;
+      play.steps.push_back(std::move(parsed));
     }
     std::stable_sort(play.steps.begin(), play.steps.end(),
                      [](const auto& a, const auto& b) { return a.at < b.at; });

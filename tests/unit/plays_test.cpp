@@ -369,6 +369,10 @@ TEST(PlaysFileTest, AnUnknownTriggerAStepWithoutAnOwnerAndAnUnknownPlaceholderAr
   EXPECT_THAT(refusal(head + "    trigger: {date: renewal_date}\n    steps:\n      a: {at: 5, slack: t, "
                              "task: {owner: csm, template: t}}\n"),
               HasSubstr("exactly one action"));
+  EXPECT_THAT(
+      refusal(head + "    trigger: {quarterly: true}\n    steps:\n"
+                     "      a: {at: -5, task: {owner: csm, template: t}}\n"),
+      HasSubstr("plays.p.steps.a.at: a quarterly play's steps start at 0 or later (my-plays.yaml:8)"));
   EXPECT_THAT(refusal("plays: [unclosed\n"), HasSubstr("my-plays.yaml:"));
   EXPECT_EQ(refusal(head + "    trigger: {date: renewal_date}\n    steps:\n      a: {at: -5, task: {owner: "
                            "[team:301, csm], template: t}}\n"),
