@@ -281,13 +281,13 @@ PlayDecision decide_plays(const PlaysConfig& config, const PlayContext& ctx, con
           "play:" + play.name + ":" + std::to_string(c.id) + ":" + cycle + ":" + step.name;
       if (done.count({play.name, cycle, step.name})) continue;
       if (renewed) {
-        out.notes.push_back(key + ": the cycle was renewed by a won deal");
+        if (ctx.explain) out.notes.push_back(key + ": the cycle was renewed by a won deal");
         continue;
       }
       std::string why;
       const bool past_unrenewed = day > date;
       if (!holds(play.conditions, c, past_unrenewed, why) || !holds(step.when, c, past_unrenewed, why)) {
-        out.notes.push_back(key + ": held back (" + why + ")");
+        if (ctx.explain) out.notes.push_back(key + ": held back (" + why + ")");
         continue;
       }
       PlayFiring f;

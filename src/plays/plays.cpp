@@ -10,17 +10,7 @@
 #include "cshealthd/writeback/store.hpp"
 
 namespace cshealthd::plays {
-namespace {
-
 using json = nlohmann::json;
-
-// A number for task texts: "12" rather than "12.0", else up to two decimals.
-std::string number_text(double v) {
-  if (std::fabs(v - std::round(v)) < 1e-9) return std::to_string(static_cast<long long>(std::llround(v)));
-  return core::format_decimal(v);
-}
-
-}  // namespace
 
 Settings load_settings(const config::Config& config) {
   Settings s;
@@ -161,23 +151,9 @@ struct Loaded {
   std::vector<core::PlayCompany> companies;
   std::map<std::int64_t, std::vector<core::PlayEpisode>> episodes;
   std::map<std::int64_t, std::set<core::PlayStepDone>> done;
-  std::map<std::int64_t, json> facts;  // plan, mrr, seats, active users, churn reason: template values
+  std::map<std::int64_t, std::string> facts;  // plan, mrr, seats, active users (JSON): template values
   std::map<std::string, std::string> team_members;
 };
-
-std::vector<std::string> teams_of(const json& tj) {
-  std::vector<std::string> teams;
-  if (!tj.is_array()) return teams;
-  for (const auto& t : tj) {
-    if (!t.is_object() || !t.contains("id")) continue;
-    const auto id = t["id"].is_string() ? t["id"].get<std::string>() : t["id"].dump();
-    if (t.value("primary", false))
-      teams.insert(teams.begin(), id);
-    else
-      teams.push_back(id);
-  }
-  return teams;
-}
 
 Loaded load(pqxx::work& tx, std::int32_t day, const core::PlaysConfig& cfg, const writeback::Settings& wb,
             const std::set<std::string>& won) {
@@ -200,8 +176,7 @@ Loaded load(pqxx::work& tx, std::int32_t day, const core::PlaysConfig& cfg, cons
     c.id = r[0].as<std::int64_t>();
     c.name = r[1].as<std::string>();
     c.owner_id = r[2].as<std::string>();
-    const auto teams = teams_of(json::parse(r[3].as<std::string>()));
-    c.manager_id = c.owner_id.empty() ? wb.managers.fallback : wb.managers.manager_of(c.owner_id, teams);
+    c.manager_id = wb.managers.manager_of_owner(c.owner_id, r[3].as<std::string>());
     c.segment = r[4].as<std::string>();
     c.stage = r[5].as<std::string>();
     c.status = r[6].as<std::string>();
@@ -217,7 +192,7 @@ Loaded load(pqxx::work& tx, std::int32_t day, const core::PlaysConfig& cfg, cons
       }
     }
     c.churn_reason = r[12].as<std::string>();
-    in.facts[c.id] = json::parse(r[13].as<std::string>());
+    in.facts[c.id] = r[13].as<std::string>();  // parsed only where a step fires
     index[c.id] = in.companies.size();
     in.companies.push_back(std::move(c));
   }
@@ -297,7 +272,8 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
   core::PlayContext ctx;
   ctx.day = day;
   ctx.calendar = &wb_.calendar;
-  ctx.team_members = in.team_members;
+  ctx.team_members = std::move(in.team_members);
+  ctx.explain = dry_run;
   std::vector<core::PlayEpisode> episodes;
   static const std::vector<core::PlayEpisode> kNone;
   static const std::set<core::PlayStepDone> kNothing;
@@ -316,15 +292,13 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
     auto decision = core::decide_plays(s_.plays, ctx, c, e == in.episodes.end() ? kNone : e->second,
                                        d == in.done.end() ? kNothing : d->second);
     for (auto& ep : decision.episodes) episodes.push_back(std::move(ep));
-    if (dry_run) {
-      for (auto& n : decision.notes) out.notes.push_back(std::move(n));  // what a person asked to see
-    }
+    for (auto& n : decision.notes) out.notes.push_back(std::move(n));
     if (decision.firings.empty()) continue;
     // Texts only for the companies a step fires at.
     const auto summary = load_summary(tx, c.id, day);
-    const json& f = in.facts[c.id];
+    const json f = json::parse(in.facts[c.id]);
     const auto fnum = [&](const char* k) {
-      return f.contains(k) && f[k].is_number() ? number_text(f[k].get<double>()) : std::string();
+      return f.contains(k) && f[k].is_number() ? core::format_decimal(f[k].get<double>()) : std::string();
     };
     std::map<std::string, std::string> vars = {
         {"company", c.name},
@@ -350,7 +324,7 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
         {"summary", summary ? core::render_summary(*summary, s_.locale) : ""},
         {"score_90d", summary && summary->score_90 ? core::format_decimal(*summary->score_90) : "-"},
         {"open_tickets", summary ? std::to_string(summary->open_tickets) : "0"},
-        {"nps", summary && summary->last_nps ? number_text(summary->last_nps->second) : "-"},
+        {"nps", summary && summary->last_nps ? core::format_decimal(summary->last_nps->second) : "-"},
     };
     if (f.contains("seats") && f["seats"].is_number() && f["seats"].get<double>() > 0 &&
         f.contains("active_users") && f["active_users"].is_number())

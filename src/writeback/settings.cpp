@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
+#include <nlohmann/json.hpp>
 
 namespace cshealthd::writeback {
 namespace {
@@ -109,6 +110,23 @@ void parse_alerts(const std::string& text, const std::string& where, const std::
   } catch (const YAML::Exception& e) {
     throw ConfigError(where + ": " + e.what());
   }
+}
+
+std::string Managers::manager_of_owner(const std::string& owner, const std::string& teams_json) const {
+  if (owner.empty()) return fallback;
+  std::vector<std::string> teams;
+  const auto tj = nlohmann::json::parse(teams_json, nullptr, false);
+  if (tj.is_array()) {
+    for (const auto& t : tj) {
+      if (!t.is_object() || !t.contains("id")) continue;
+      const auto id = t["id"].is_string() ? t["id"].get<std::string>() : t["id"].dump();
+      if (t.value("primary", false))
+        teams.insert(teams.begin(), id);
+      else
+        teams.push_back(id);
+    }
+  }
+  return manager_of(owner, teams);
 }
 
 std::string Managers::manager_of(const std::string& owner, const std::vector<std::string>& teams) const {

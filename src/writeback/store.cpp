@@ -139,18 +139,7 @@ PlanInputs WritebackStore::load(pqxx::transaction_base& tx, std::int32_t day, co
     for (const auto& [k, v] : written.items()) {
       if (v.is_string()) c.written[k] = v.get<std::string>();
     }
-    std::vector<std::string> teams;
-    const auto tj = json::parse(r[10].as<std::string>());
-    if (tj.is_array()) {
-      // The primary team first.
-      for (const auto& t : tj) {
-        if (t.is_object() && t.value("primary", false) && t.contains("id"))
-          teams.insert(teams.begin(), t["id"].is_string() ? t["id"].get<std::string>() : t["id"].dump());
-        else if (t.is_object() && t.contains("id"))
-          teams.push_back(t["id"].is_string() ? t["id"].get<std::string>() : t["id"].dump());
-      }
-    }
-    c.manager_id = c.owner_id.empty() ? managers.fallback : managers.manager_of(c.owner_id, teams);
+    c.manager_id = managers.manager_of_owner(c.owner_id, r[10].as<std::string>());
     in.companies.push_back(std::move(c));
   }
   for (const auto& r : tx.exec_params("SELECT company_id, rule, number, active, task_key, assignee, "

@@ -321,6 +321,20 @@ TEST_F(PlaysTest, OwnersResolveInOrderAndDueDatesCountBusinessDays) {
   EXPECT_EQ(d.firings[0].key, "play:renewal:42:2027-06-06:escalation");
 }
 
+TEST_F(PlaysTest, ADryRunSaysWhatWasHeldBackAndWhyANightDoesNot) {
+  auto c = customer();
+  c.dates["renewal_date"] = day(kRenewal);
+  c.stage = "churned";
+  core::PlayContext ctx;
+  ctx.day = day(kRenewal) - 90;
+  ctx.calendar = &calendar_;
+  EXPECT_THAT(core::decide_plays(config_, ctx, c, {}, {}).notes, IsEmpty());
+  ctx.explain = true;
+  EXPECT_THAT(core::decide_plays(config_, ctx, c, {}, {}).notes,
+              ElementsAre("play:renewal:42:2027-06-06:prep: held back (stage churned)",
+                          "play:renewal:42:2027-06-06:lead_review: held back (stage churned)"));
+}
+
 TEST_F(PlaysTest, TheJapaneseTemplatesParseAndTheShippedFileUsesOnlyKnownPlaceholders) {
   const auto ja = plays::parse_plays(plays::shipped_plays(), "plays.yaml", "ja");
   EXPECT_EQ(ja.plays.size(), config_.plays.size());

@@ -140,6 +140,7 @@ struct PlayContext {
   std::int32_t day = 0;
   const BusinessCalendar* calendar = nullptr;
   std::map<std::string, std::string> team_members;  // team id -> the owner a team step goes to
+  bool explain = false;  // say what was held back and why (a dry run); a night's plan does without
 };
 
 // ---- What it decides -------------------------------------------------------------------------------
@@ -159,7 +160,7 @@ struct PlayFiring {
 struct PlayDecision {
   std::vector<PlayFiring> firings;
   std::vector<PlayEpisode> episodes;  // episodes that began, went on or ended today
-  std::vector<std::string> notes;     // what was held back and why (the dry run shows them)
+  std::vector<std::string> notes;     // with PlayContext::explain: what was held back and why
 };
 
 // The first day of a step's window: the cycle's date plus `at` days, moved back to the previous business

@@ -27,6 +27,9 @@ struct Managers {
   std::map<std::string, std::string> by_owner, by_team;
   std::string fallback;
   std::string manager_of(const std::string& owner, const std::vector<std::string>& teams) const;
+  // The same for an owner as the sync stores it: `teams_json` is crm_owners.teams ([{id, primary}], the
+  // primary team counts first); no owner: the default.
+  std::string manager_of_owner(const std::string& owner, const std::string& teams_json) const;
 };
 
 // The writeback section, with the files it names read and checked: an invalid one is a ConfigError
