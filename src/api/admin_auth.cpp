@@ -32,4 +32,22 @@ http::RouteOptions admin_route(Secret token) {
   return options;
 }
 
+http::RouteOptions reader_route(Secret admin, Secret dashboard) {
+  http::RouteOptions options;
+  options.precheck = [admin = std::move(admin), dashboard = std::move(dashboard)](
+                         const http::Request& req) -> std::optional<http::Response> {
+    if (admin.empty() && dashboard.empty())
+      return http::Response::error(503, "admin_disabled",
+                                   "the API is disabled: set admin.token (or dashboard.token for reading)");
+    if ((admin.empty() || !authorized(req, admin)) && (dashboard.empty() || !authorized(req, dashboard))) {
+      auto r =
+          http::Response::error(401, "unauthorized", "a valid admin or dashboard bearer token is required");
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return r;
+    }
+    return std::nullopt;
+  };
+  return options;
+}
+
 }  // namespace cshealthd::api

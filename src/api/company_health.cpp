@@ -17,7 +17,8 @@ json history_json(const std::vector<scoring::HistoryEntry>& days) {
 }  // namespace
 
 void add_company_health_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
-  const auto admin = admin_route(ctx->deps.admin_token);
+  // What the dashboard's company page reads: the dashboard token reads it too.
+  const auto admin = reader_route(ctx->deps.admin_token, ctx->deps.dashboard_token);
   router.add("GET", "/v1/companies/{id}/health", company_handler([ctx](const Request&, std::int64_t id) {
                if (auto r = ctx->store.latest(id)) return Response::json(200, to_json(*r));
                if (!ctx->store.company_exists(id)) return company_not_found(id);

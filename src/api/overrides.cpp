@@ -87,7 +87,7 @@ void add_override_routes(http::Router& router, const std::shared_ptr<Context>& c
                return Response::json(200, {{"company_id", std::to_string(id)},
                                            {"overrides", to_json(ctx->store.overrides(id))}});
              }),
-             admin);
+             reader_route(ctx->deps.admin_token, ctx->deps.dashboard_token));
 }
 
 }  // namespace cshealthd::api

@@ -48,6 +48,7 @@ void add_override_routes(http::Router& router, const std::shared_ptr<Context>& c
 void add_run_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_job_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_writeback_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
+void add_kpi_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 
 // Epoch milliseconds as ISO 8601, or null for 0 (not yet).
 json time_or_null(std::int64_t ms);

@@ -33,7 +33,7 @@ void add_score_routes(http::Router& router, const std::shared_ptr<Context>& ctx)
         }
         return Response::json(200, to_json(ctx->store.list(q)));
       }),
-      admin_route(ctx->deps.admin_token));
+      reader_route(ctx->deps.admin_token, ctx->deps.dashboard_token));
 }
 
 }  // namespace cshealthd::api

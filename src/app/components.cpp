@@ -95,6 +95,7 @@ Components::Components(const config::Config& config, ComponentOptions options)
                          std::chrono::milliseconds(30'000)});
   jobs_ = std::make_unique<store::JobQueue>(
       *db_, store::JobQueueOptions{std::chrono::milliseconds(config.jobs.lease_ms)});
+  kpis_ = std::make_unique<kpis::KpiStore>(*db_, kpis::Settings::from(config.kpis));
   if (options.hubspot) {
     const auto& h = config.hubspot;
     const hubspot::BudgetOptions budget{h.burst_limit, std::chrono::milliseconds(h.burst_interval_ms),
@@ -192,6 +193,7 @@ sync::ClientHandle Components::hubspot_client() {
 
 void Components::stop() {
   budget_.reset();
+  kpis_.reset();
   jobs_.reset();
   db_.reset();
   migrator_.reset();

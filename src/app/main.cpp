@@ -11,6 +11,7 @@
 
 #include "cshealthd/app/components.hpp"
 #include "cshealthd/app/database_runtime.hpp"
+#include "cshealthd/app/kpis_command.hpp"
 #include "cshealthd/app/run_command.hpp"
 #include "cshealthd/app/score_command.hpp"
 #include "cshealthd/app/service.hpp"
@@ -190,6 +191,18 @@ int main(int argc, char** argv) {
   plan_cmd->add_flag("--plays", plan_opts.plays,
                      "the lifecycle plays instead: what each would do that night and why (records nothing)");
 
+  cshealthd::app::KpisOptions kpi_opts;
+  auto* kpis_cmd =
+      app.add_subcommand("kpis", "The CS KPIs of a month (or its quarter) against their targets");
+  kpis_cmd->add_option("--config", config_path, "YAML config file");
+  kpis_cmd->add_option("--month", kpi_opts.month, "the month, YYYY-MM (default: last month)");
+  kpis_cmd->add_flag("--quarter", kpi_opts.quarter, "the quarter the month is in");
+  kpis_cmd->add_flag("--csv", kpi_opts.csv, "CSV (period,kpi,value,target,met,numerator,denominator)");
+  kpis_cmd->add_flag("--json", kpi_opts.json, "JSON instead of lines");
+  kpis_cmd->add_option("--segment", kpi_opts.segment, "one scoring segment");
+  kpis_cmd->add_option("--owner", kpi_opts.owner, "one HubSpot owner (CSM) id");
+  kpis_cmd->add_flag("--recompute", kpi_opts.recompute, "compute the period from the stored data now");
+
   auto* plays_cmd = app.add_subcommand("plays", "Lifecycle plays (renewal, expansion, QBR, win-back)");
   plays_cmd->require_subcommand(1);
   std::string plays_file;
@@ -254,6 +267,7 @@ int main(int argc, char** argv) {
     }
     if (run_cmd->parsed()) return cshealthd::app::run_pipeline(config, run_wait, run_as_of);
     if (plan_cmd->parsed()) return cshealthd::app::run_plan_command(config, plan_opts);
+    if (kpis_cmd->parsed()) return cshealthd::app::run_kpis(config, kpi_opts);
     if (snooze_cmd->parsed()) {
       if (snooze_opts.action != "list" && snooze_opts.rule.empty())
         throw cshealthd::config::ConfigError("snooze: --rule is required");

@@ -143,6 +143,7 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
   } else {
     onboarding::set_enabled(c.db(), false);  // no write-back: nothing could be onboarded
   }
+  if (config_.kpis.enabled) hooks.kpis = [&c](std::int32_t day) { return c.kpis().compute(day); };
   pipeline_ = std::make_unique<pipeline::Pipeline>(c.db(), *sync_job_, *score_job_, writeback_.get(),
                                                    c.clock(), c.metrics(), std::move(hooks));
   job_workers_->handle(pipeline::kPipelineJob,
@@ -236,7 +237,8 @@ void Service::add_v1_routes(const core::TimeZone& zone) {
                                                       clock.wall_now().time_since_epoch())
                                                       .count());
                   },
-                  [this] { job_workers_->wake(); }, &components_->writeback(), config_.writeback.locale});
+                  [this] { job_workers_->wake(); }, &components_->writeback(), config_.writeback.locale,
+                  config_.kpis.enabled ? &components_->kpis() : nullptr, config_.dashboard.token});
 }
 
 void Service::register_instance() {

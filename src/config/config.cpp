@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <functional>
 #include <regex>
@@ -51,6 +52,20 @@ std::int64_t parse_int(const std::string& key, const std::string& raw, const Sou
   if (v < lo || v > hi) {
     fail(key, src,
          "value " + raw + " is out of range [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  }
+  return v;
+}
+
+double parse_number(const std::string& key, const std::string& raw, const Source& src, double lo, double hi) {
+  double v = 0;
+  const auto* end = raw.data() + raw.size();
+  const auto [ptr, ec] = std::from_chars(raw.data(), end, v);
+  if (ec != std::errc() || ptr != end || raw.empty() || !std::isfinite(v))
+    fail(key, src, "expected a number, got '" + raw + "'");
+  if (v < lo || v > hi) {
+    std::ostringstream range;
+    range << "[" << lo << ", " << hi << "]";
+    fail(key, src, "value " + raw + " is out of range " + range.str());
   }
   return v;
 }
@@ -253,6 +268,26 @@ class Schema {
     str("onboarding.owner_property", o.owner_property, property_name);
     str("onboarding.service_key_property", o.service_key_property, property_name);
     secret("admin.token", c.admin.token);
+    auto& k = c.kpis;
+    boolean("kpis.enabled", k.enabled);
+    one_of("kpis.churn", k.churn, {"either", "stage", "mrr"});
+    integer("kpis.history_months", k.history_months, 1, 120);
+    integer("kpis.onboarding_target_days", k.onboarding_target_days, 1, 3650);
+    str("kpis.first_value_step", k.first_value_step);
+    number("kpis.targets.grr", k.grr, 0, 1000);
+    number("kpis.targets.nrr", k.nrr, 0, 1000);
+    number("kpis.targets.churn_rate", k.churn_rate, 0, 100);
+    number("kpis.targets.revenue_churn", k.revenue_churn, 0, 100);
+    number("kpis.targets.nps", k.nps, -100, 100);
+    number("kpis.targets.onboarding_completion", k.onboarding_completion, 0, 100);
+    number("kpis.targets.onboarding_days", k.onboarding_days, 0, 3650);
+    number("kpis.targets.time_to_value", k.time_to_value, 0, 3650);
+    number("kpis.targets.green_share", k.green_share, 0, 100);
+    number("kpis.targets.expansion_rate", k.expansion_rate, 0, 1000);
+    number("kpis.targets.ticket_resolution_hours", k.ticket_resolution_hours, 0, 100000);
+    number("kpis.targets.customers_per_csm", k.customers_per_csm, 0, 100000);
+    boolean("dashboard.enabled", c.dashboard.enabled);
+    secret("dashboard.token", c.dashboard.token);
   }
 
   // team:<id>=<owner id>,owner:<id>=<owner id>,default=<owner id>, every id a number.
@@ -333,6 +368,17 @@ class Schema {
                        field = static_cast<Int>(parse_int(path, raw, src, lo, hi));
                      },
                      [&field] { return std::to_string(field); }});
+  }
+  void number(const std::string& path, double& field, double lo, double hi) {
+    keys_.push_back({path, false,
+                     [&field, path, lo, hi](const std::string& raw, const Source& src) {
+                       field = parse_number(path, raw, src, lo, hi);
+                     },
+                     [&field] {
+                       std::ostringstream out;
+                       out << field;
+                       return out.str();
+                     }});
   }
   void boolean(const std::string& path, bool& field) {
     keys_.push_back(

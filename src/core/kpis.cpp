@@ -29,8 +29,8 @@ std::optional<double> ratio(double num, double den, double scale = 100) {
 }
 
 int band_index(const std::string& band) {
-  for (std::size_t i = 0; i < kBands.size(); ++i) {
-    if (band == kBands[i]) return static_cast<int>(i);
+  for (std::size_t i = 0; i < kStatusBands.size(); ++i) {
+    if (band == kStatusBands[i]) return static_cast<int>(i);
   }
   return -1;
 }
@@ -210,7 +210,7 @@ bool KpiFacts::empty() const {
 
 json KpiFacts::to_json() const {
   json b = json::object();
-  for (std::size_t i = 0; i < kBands.size(); ++i) b[kBands[i]] = bands[i];
+  for (std::size_t i = 0; i < kStatusBands.size(); ++i) b[kStatusBands[i]] = bands[i];
   return {{"start_mrr", start_mrr},
           {"end_mrr", end_mrr},
           {"new_mrr", new_mrr},
@@ -261,8 +261,8 @@ KpiFacts KpiFacts::from_json(const json& j) {
   num("expanded", f.expanded);
   num("contracted", f.contracted);
   if (const auto b = j.find("bands"); b != j.end() && b->is_object()) {
-    for (std::size_t i = 0; i < kBands.size(); ++i) {
-      const auto it = b->find(kBands[i]);
+    for (std::size_t i = 0; i < kStatusBands.size(); ++i) {
+      const auto it = b->find(kStatusBands[i]);
       if (it != b->end() && it->is_number()) f.bands[i] = it->get<std::int64_t>();
     }
   }

@@ -21,7 +21,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 std::vector<std::string> pipeline_stages() {
-  return {"sync", "score", "plan", "deliver"};
+  return {"sync", "score", "plan", "deliver", "kpis"};
 }
 
 Pipeline::Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, writeback::Writeback* writeback,
@@ -88,6 +88,7 @@ json Pipeline::operator()(JobContext& ctx) {
     }
     if (cp.value("stage", std::string()) == "plan") run_plan(ctx, run_id, *day, cp);
     if (cp.value("stage", std::string()) == "deliver") run_deliver(ctx, run_id, cp);
+    if (cp.value("stage", std::string()) == "kpis") run_kpis(ctx, run_id, run->kind, *day, cp);
   } catch (const JobInterrupted&) {
     throw;
   } catch (const store::LeaseLost&) {
@@ -291,7 +292,7 @@ json Pipeline::run_score(JobContext& ctx, std::int64_t run, const std::string& k
 void Pipeline::run_plan(JobContext& ctx, std::int64_t run, std::int32_t day, json& cp) {
   if (!writeback_) {
     cp.erase("refresh_companies");
-    cp["stage"] = "done";
+    cp["stage"] = "kpis";
     save(ctx, run, cp, "plan", "skipped", json::object());
     save(ctx, run, cp, "deliver", "skipped", json::object());
     return;
@@ -345,8 +346,22 @@ void Pipeline::run_deliver(JobContext& ctx, std::int64_t run, json& cp) {
     save(ctx, run, cp, "deliver", "running", progress);
     throw JobInterrupted("stopped during the deliver stage");
   }
-  cp["stage"] = "done";
+  cp["stage"] = "kpis";
   save(ctx, run, cp, "deliver", "done", progress);
+}
+
+void Pipeline::run_kpis(JobContext& ctx, std::int64_t run, const std::string& kind, std::int32_t day,
+                        json& cp) {
+  // A refresh rescored a few companies: the KPIs wait for the night's run.
+  if (!hooks_.kpis || kind == "refresh") {
+    cp["stage"] = "done";
+    save(ctx, run, cp, "kpis", "skipped", json::object());
+    return;
+  }
+  save(ctx, run, cp, "kpis", "running", json::object());
+  cp["kpis"] = hooks_.kpis(day);  // idempotent: a takeover computes the same periods again
+  cp["stage"] = "done";
+  save(ctx, run, cp, "kpis", "done", cp["kpis"]);
 }
 
 json Pipeline::summarize(std::int32_t day, const json& cp, double seconds) {
@@ -376,6 +391,7 @@ json Pipeline::summarize(std::int32_t day, const json& cp, double seconds) {
         {"rate_limited", sync.value("rate_limited", std::uint64_t{0})},
         {"writeback",
          {{"plan", cp.value("plan", json::object())}, {"deliver", cp.value("deliver", json::object())}}},
+        {"kpis", cp.value("kpis", json::object())},
         {"seconds", std::round(seconds * 10) / 10}};
   });
 }

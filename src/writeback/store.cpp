@@ -1,5 +1,7 @@
 #include "cshealthd/writeback/store.hpp"
 
+#include "cshealthd/core/time.hpp"
+
 #include <set>
 
 #include "cshealthd/store/copy_writer.hpp"
@@ -308,9 +310,16 @@ void WritebackStore::set_task_open(const std::map<std::string, bool>& open_by_ke
       tx.exec_params(
           "UPDATE alert_episodes SET task_open = false, updated_at = now() WHERE task_key = ANY($1::text[])",
           store::text_array(closed));
-    if (!closed.empty())
+    if (!closed.empty()) {
       tx.exec_params("UPDATE onboarding_steps SET completed = true WHERE task_key = ANY($1::text[])",
                      store::text_array(closed));
+      // The day it was first seen completed: the KPIs' onboarding days and acted-on alerts.
+      tx.exec_params(
+          "INSERT INTO task_completions (task_key, completed_on) SELECT k, $2::date FROM unnest($1::text[]) "
+          "k "
+          "ON CONFLICT (task_key) DO NOTHING",
+          store::text_array(closed), core::format_day(core::day_of(ms)));
+    }
     if (!read_by_id.empty()) {
       tx.exec_params("UPDATE alert_episodes SET task_checked_ms = $2 WHERE task_key = ANY($1::text[])",
                      store::text_array(read_by_id), ms);

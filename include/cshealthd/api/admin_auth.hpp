@@ -8,5 +8,8 @@ namespace cshealthd::api {
 // body is read, so an unauthenticated client cannot make the service read (or buffer) a body at all.
 // With no token configured the API answers 503 (disabled).
 http::RouteOptions admin_route(Secret token);
+// The same for what the dashboard reads (KPIs, lists, company pages): the admin token or the read-only
+// dashboard token. Neither configured: 503.
+http::RouteOptions reader_route(Secret admin, Secret dashboard);
 
 }  // namespace cshealthd::api

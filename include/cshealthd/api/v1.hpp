@@ -7,6 +7,7 @@
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/base/secret.hpp"
 #include "cshealthd/http/router.hpp"
+#include "cshealthd/kpis/kpi_store.hpp"
 #include "cshealthd/pipeline/pipeline.hpp"
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
@@ -28,6 +29,8 @@ struct V1Deps {
   std::function<void()> wake_workers;              // work was just enqueued
   const writeback::Settings* writeback = nullptr;  // the alert rules (snoozes name one)
   std::string locale = "ja";                       // writeback.locale: the usage summary's language
+  kpis::KpiStore* kpis = nullptr;                  // the KPIs, lists and company pages (the dashboard's)
+  Secret dashboard_token;                          // reads what the dashboard shows, nothing else
 };
 
 // docs/openapi.yaml, compiled in and served at GET /v1/openapi.yaml.

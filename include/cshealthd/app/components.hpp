@@ -6,6 +6,7 @@
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/hubspot/rate_budget.hpp"
+#include "cshealthd/kpis/kpi_store.hpp"
 #include "cshealthd/onboarding/onboarding.hpp"
 #include "cshealthd/pipeline/scheduler.hpp"
 #include "cshealthd/plays/plays.hpp"
@@ -57,6 +58,7 @@ class Components {
   store::Database& db() { return *db_; }
   hubspot::RateBudget& rate_budget();
   store::JobQueue& jobs() { return *jobs_; }
+  kpis::KpiStore& kpis() { return *kpis_; }
   // A HubSpot client with a connection of its own, on the one rate budget (one per worker thread).
   sync::ClientHandle hubspot_client();
 
@@ -76,6 +78,7 @@ class Components {
   std::unique_ptr<store::Migrator> migrator_;
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<store::JobQueue> jobs_;
+  std::unique_ptr<kpis::KpiStore> kpis_;
   std::unique_ptr<hubspot::RateBudget> budget_;
 };
 

@@ -200,6 +200,25 @@ struct PlaysConfig {
   std::string deal_key_property = "cs_play_key";  // on deals a play creates: the exactly-once key
 };
 
+// The CS KPIs (DOMAIN.md §5) the nightly run keeps per month and quarter, and their targets.
+struct KpiConfig {
+  bool enabled = true;
+  std::string churn = "either";     // a customer churns when its cs_stage becomes churned (stage), its MRR
+                                    // goes to zero (mrr), or either
+  int history_months = 13;          // months (and their quarters) the first run computes back from today
+  int onboarding_target_days = 60;  // an onboarding completed within this is on time
+  std::string first_value_step = "first_results";  // the checklist step that marks the first value (TtV)
+  double grr = 90, nrr = 110, churn_rate = 1, revenue_churn = 1, nps = 30, onboarding_completion = 90,
+         onboarding_days = 60, time_to_value = 30, green_share = 80, expansion_rate = 2,
+         ticket_resolution_hours = 48, customers_per_csm = 0;  // targets (kpis.targets.*); 0 per CSM: none
+};
+
+// The dashboard at GET / (the KPIs, at-risk customers, renewals, company pages, churn analysis).
+struct DashboardConfig {
+  bool enabled = true;
+  Secret token;  // a read-only token for the dashboard's readers (the admin token signs in too)
+};
+
 struct AdminConfig {
   Secret token;
 };
@@ -224,6 +243,8 @@ struct Config {
   // webhook signatures cover it. Empty: rebuilt from the request's Host header as http://HOST.
   std::string public_url;
   AdminConfig admin;
+  KpiConfig kpis;
+  DashboardConfig dashboard;
 };
 
 using Environment = std::map<std::string, std::string>;

@@ -70,7 +70,7 @@ struct MrrMovement {
 MrrMovement classify(const CompanyPeriod& c, ChurnRule rule);
 const char* movement_name(Movement m);
 
-inline constexpr std::array<const char*, 5> kBands = {"green", "yellow", "orange", "red", "unknown"};
+inline constexpr std::array<const char*, 5> kStatusBands = {"green", "yellow", "orange", "red", "unknown"};
 
 // Sums over companies (and over groups of them: segments, owners). Adding is associative, so the store
 // keeps one per (period, segment, owner) and any filter sums the ones it selects.
@@ -79,7 +79,7 @@ struct KpiFacts {
   double new_mrr = 0, expansion_mrr = 0, contraction_mrr = 0, churn_mrr = 0, reactivation_mrr = 0;
   std::int64_t customers_start = 0, customers_end = 0;
   std::int64_t new_customers = 0, reactivated = 0, churned = 0, expanded = 0, contracted = 0;
-  std::array<std::int64_t, 5> bands{};  // customers at the period's end per band (kBands order)
+  std::array<std::int64_t, 5> bands{};  // customers at the period's end per band (kStatusBands order)
   std::int64_t nps_promoters = 0, nps_passives = 0, nps_detractors = 0;
   std::int64_t tickets_resolved = 0;
   double ticket_hours = 0;

@@ -19,8 +19,8 @@ namespace cshealthd::pipeline {
 inline constexpr const char* kPipelineJob = "pipeline";
 inline constexpr const char* kProbeJob = "probe";
 
-// The stages of a run, in order (every kind has them; a refresh scores and plans fewer companies; without
-// write-back, plan and deliver are skipped).
+// The stages of a run, in order (every kind has them; a refresh scores and plans fewer companies and skips
+// the KPIs; without write-back, plan and deliver are skipped).
 std::vector<std::string> pipeline_stages();
 
 // What other workflows add to a run (onboarding, the lifecycle plays): after the sync stage's data is in,
@@ -29,6 +29,8 @@ std::vector<std::string> pipeline_stages();
 struct PipelineHooks {
   std::function<nlohmann::json()> after_sync;
   std::function<nlohmann::json(pqxx::work&, std::int32_t day, bool refresh)> in_plan;
+  // The last stage of nightly and manual runs: the KPIs of the periods the day belongs to (progress).
+  std::function<nlohmann::json(std::int32_t day)> kpis;
 };
 
 // A pipeline run as one resumable job: nightly and manual runs sync incrementally and then score every
@@ -52,6 +54,8 @@ class Pipeline {
                            nlohmann::json& cp);
   void run_plan(JobContext& ctx, std::int64_t run, std::int32_t day, nlohmann::json& cp);
   void run_deliver(JobContext& ctx, std::int64_t run, nlohmann::json& cp);
+  void run_kpis(JobContext& ctx, std::int64_t run, const std::string& kind, std::int32_t day,
+                nlohmann::json& cp);
   nlohmann::json summarize(std::int32_t day, const nlohmann::json& cp, double seconds);
   void save(JobContext& ctx, std::int64_t run, const nlohmann::json& cp, const std::string& stage,
             const std::string& state, const nlohmann::json& progress);
