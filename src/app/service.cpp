@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "cshealthd/api/dashboard.hpp"
 #include "cshealthd/api/v1.hpp"
 #include "cshealthd/api/webhooks.hpp"
 #include "cshealthd/app/components.hpp"
@@ -60,6 +61,7 @@ void Service::start() {
                                           static_cast<std::size_t>(config_.http.worker_queue_limit));
   add_routes();
   add_v1_routes(schedule.zone);
+  if (config_.dashboard.enabled) api::add_dashboard_routes(router_);
   if (config_.webhook.enabled) {
     api::add_webhook_routes(router_,
                             api::WebhookDeps{components_->db(), components_->metrics(), components_->clock(),

@@ -130,12 +130,55 @@ Owners make_owners(Portal& p, int companies) {
   return o;
 }
 
+// MRR over the year as property history: a step or two up (expansion) or down (contraction), and for
+// some a churn (MRR 0, cs_stage churned, a churn date and reason), after which a few come back.
+void revenue_history(Record& c, Rng& rev, Cohort cohort, double mrr, EpochMs created, EpochMs now) {
+  static const std::array<const char*, 5> kReasons = {"cost", "missing_feature", "support", "business_change",
+                                                      "other"};
+  const EpochMs first = std::max(created + 20 * kMsPerDay, now - 330 * kMsPerDay);
+  if (first >= now - 10 * kMsPerDay || cohort == Cohort::kOnboarding) return;
+  const auto when = [&](EpochMs lo, EpochMs hi) {
+    return lo + static_cast<EpochMs>(rev.uniform() * static_cast<double>(hi - lo)) / kMsPerDay * kMsPerDay;
+  };
+  EpochMs at = first;
+  const double r = rev.uniform();
+  if (cohort == Cohort::kExpanding || r < 0.2) {
+    // Started lower, grew to today's MRR.
+    double v = mrr * rev.uniform(0.55, 0.85);
+    c.set("cs_mrr", num(v), at = when(first, first + 30 * kMsPerDay), "INTEGRATION");
+    c.set("cs_mrr", num(mrr), at = when(at + kMsPerDay, now - 5 * kMsPerDay), "INTEGRATION");
+  } else if (r < 0.3) {
+    // Started higher, lost seats.
+    c.set("cs_mrr", num(mrr * rev.uniform(1.1, 1.4)), at = when(first, first + 30 * kMsPerDay),
+          "INTEGRATION");
+    c.set("cs_mrr", num(mrr), at = when(at + kMsPerDay, now - 5 * kMsPerDay), "INTEGRATION");
+  }
+  const double churn_share = cohort == Cohort::kChurning ? 0.35 : cohort == Cohort::kDeclining ? 0.15 : 0.04;
+  if (!rev.chance(churn_share) || at >= now - 20 * kMsPerDay) {
+    c.updated = std::max(c.updated, at);
+    return;
+  }
+  const EpochMs churned = when(std::max(at + kMsPerDay, now - 300 * kMsPerDay), now - 2 * kMsPerDay);
+  c.set("cs_mrr", "0", churned, "INTEGRATION");
+  c.set("cs_stage", "churned", churned, "CRM_UI");
+  c.set("cs_churn_date", core::format_date(churned), churned, "CRM_UI");
+  c.set("cs_churn_reason", rev.pick(kReasons), churned, "CRM_UI");
+  c.updated = std::max(c.updated, churned);
+  if (rev.chance(0.2) && churned < now - 40 * kMsPerDay) {
+    const EpochMs back = when(churned + 20 * kMsPerDay, now - 5 * kMsPerDay);
+    c.set("cs_mrr", num(mrr), back, "INTEGRATION");
+    c.set("cs_stage", "active", back, "CRM_UI");
+    c.updated = std::max(c.updated, back);
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<Portal> generate(const GenerateOptions& opt, nlohmann::json* truth) {
   auto portal = std::make_unique<Portal>();
   Portal& p = *portal;
   Rng rng(opt.seed);
+  Rng rev(opt.seed * 0x9e3779b97f4a7c15ULL + 17);                     // revenue history: a stream of its own
   const EpochMs now = opt.now - opt.now % kMsPerDay + 9 * 3'600'000;  // 09:00 UTC "today"
   const Owners owners = make_owners(p, opt.companies);
   const auto& companies = *find_type("companies");
@@ -198,6 +241,7 @@ std::unique_ptr<Portal> generate(const GenerateOptions& opt, nlohmann::json* tru
       c.set("cs_features_used", std::to_string(features), ts, "INTEGRATION");
       c.updated = ts;
     }
+    if (opt.revenue_history) revenue_history(c, rev, cohort, mrr, created, now);
     const char* goal = cohort == Cohort::kHealthy || cohort == Cohort::kExpanding
                            ? (rng.chance(0.6) ? "achieved" : "in_progress")
                        : cohort == Cohort::kChurning ? "not_started"

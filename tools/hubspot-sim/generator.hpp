@@ -17,6 +17,10 @@ struct GenerateOptions {
   int companies = 100;
   std::uint64_t seed = 1;
   EpochMs now = 0;  // the portal's "today"; history lies before it
+  // MRR history too: customers who expanded or contracted over the year, some who churned (cs_stage
+  // churned, MRR to zero, a churn date and reason) and a few who came back. Drawn from a stream of its
+  // own, so the rest of the portal is the same as without it.
+  bool revenue_history = false;
 };
 
 std::unique_ptr<Portal> generate(const GenerateOptions& options, nlohmann::json* ground_truth = nullptr);

@@ -49,6 +49,7 @@ struct ServeArgs {
   std::string portal_file;
   int generate = 0;
   std::uint64_t seed = 1;
+  bool revenue_history = false;
   std::string rate_limit = "190/10s";
   std::string search_rate = "5/s";
   std::int64_t daily_limit = 625'000;
@@ -89,11 +90,10 @@ int serve(const ServeArgs& a) {
     const json state = read_json(a.portal_file);
     factory = [state] { return sim::load_portal(state); };
   } else {
-    const int n = a.generate;
-    const auto seed = a.seed;
-    factory = [n, seed, today] { return sim::generate({n, seed, today}); };
+    const sim::GenerateOptions g{a.generate, a.seed, today, a.revenue_history};
+    factory = [g] { return sim::generate(g); };
     if (!a.truth_out.empty()) {
-      sim::generate({n, seed, today}, &truth);
+      sim::generate(g, &truth);
       write_json(a.truth_out, truth);
     }
   }
@@ -169,6 +169,8 @@ int main(int argc, char** argv) {
     c->add_option("--portal", s.portal_file, "load a portal saved with --state-out");
     c->add_option("--generate", s.generate, "generate a synthetic portal with N companies");
     c->add_option("--seed", s.seed, "seed for --generate");
+    c->add_flag("--revenue-history", s.revenue_history,
+                "with --generate: MRR changes, churns (cs_stage churned) and returns over the past year");
     c->add_option("--rate-limit", s.rate_limit, "burst limit, e.g. 190/10s, or off");
     c->add_option("--search-rate", s.search_rate, "search limit, e.g. 5/s, or off");
     c->add_option("--daily-limit", s.daily_limit, "requests per day (0 = off)");
