@@ -31,6 +31,13 @@ int run_kpis(const config::Config& config, const KpisOptions& o) {
   const auto now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(c.clock().wall_now().time_since_epoch()).count();
   const std::int32_t today = core::day_of(now_ms);
+  if (o.rebuild) {
+    const auto progress = c.kpis().compute(today, true);
+    std::cout << "kpis: computed " << progress["periods"] << " periods from "
+              << progress["from"].get<std::string>() << " of " << progress["companies"]
+              << " company-periods in " << progress["seconds"] << " s\n";
+    if (o.month.empty()) return 0;
+  }
   core::Period month =
       core::period_of(core::Granularity::kMonth, core::period_of(core::Granularity::kMonth, today).first - 1);
   if (!o.month.empty()) {

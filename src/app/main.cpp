@@ -202,6 +202,8 @@ int main(int argc, char** argv) {
   kpis_cmd->add_option("--segment", kpi_opts.segment, "one scoring segment");
   kpis_cmd->add_option("--owner", kpi_opts.owner, "one HubSpot owner (CSM) id");
   kpis_cmd->add_flag("--recompute", kpi_opts.recompute, "compute the period from the stored data now");
+  kpis_cmd->add_flag("--rebuild", kpi_opts.rebuild,
+                     "compute every month and quarter kpis.history_months back (after a score back-fill)");
 
   auto* plays_cmd = app.add_subcommand("plays", "Lifecycle plays (renewal, expansion, QBR, win-back)");
   plays_cmd->require_subcommand(1);

@@ -120,7 +120,7 @@ Settings Settings::from(const config::KpiConfig& c) {
   return s;
 }
 
-json KpiStore::compute(std::int32_t day) {
+json KpiStore::compute(std::int32_t day, bool rebuild) {
   const auto t0 = std::chrono::steady_clock::now();
   return db_.with_retry("kpis_compute", [&](pqxx::connection& c) {
     pqxx::work tx(c, "kpis_compute");
@@ -129,7 +129,7 @@ json KpiStore::compute(std::int32_t day) {
     const auto state = tx.exec("SELECT through FROM kpi_state");
     const bool first = state.empty();
     std::int32_t from = 0;
-    if (first) {
+    if (first || rebuild) {
       int y = 0;
       unsigned m = 0, d = 0;
       core::civil_from_days(day, y, m, d);

@@ -75,6 +75,22 @@ TEST_F(ConfigTest, MappingRemapsPropertiesAndRejectsBadNames) {
   EXPECT_THAT(error_of(write("p.yaml", "sync:\n  parallelism: 17\n")), HasSubstr("sync.parallelism"));
 }
 
+TEST_F(ConfigTest, KpiTargetsAndChurnRule) {
+  const auto c = load(write("k.yaml", "kpis:\n  churn: mrr\n  targets:\n    grr: 92.5\n    nps: -10\n"), {});
+  EXPECT_EQ(c.kpis.churn, "mrr");
+  EXPECT_DOUBLE_EQ(c.kpis.grr, 92.5);
+  EXPECT_DOUBLE_EQ(c.kpis.nps, -10);
+  EXPECT_DOUBLE_EQ(c.kpis.nrr, 110);  // untouched: the seed's
+  EXPECT_THAT(error_of(write("a.yaml", "kpis:\n  churn: sometimes\n")),
+              AllOf(HasSubstr("kpis.churn"), HasSubstr("either|stage|mrr"), HasSubstr("a.yaml:2")));
+  EXPECT_THAT(error_of(write("b.yaml", "kpis:\n  targets:\n    grr: ninety\n")),
+              AllOf(HasSubstr("kpis.targets.grr"), HasSubstr("expected a number"), HasSubstr("b.yaml:3")));
+  EXPECT_THAT(error_of(write("c.yaml", "kpis:\n  targets:\n    churn_rate: 101\n")),
+              AllOf(HasSubstr("kpis.targets.churn_rate"), HasSubstr("out of range")));
+  EXPECT_THAT(error_of({}, {{"CSHEALTHD_KPIS_TARGETS_NPS", "nan"}}), HasSubstr("kpis.targets.nps"));
+  EXPECT_THAT(error_of(write("d.yaml", "dashboard:\n  token: plain\n")), HasSubstr("dashboard.token"));
+}
+
 TEST_F(ConfigTest, UnknownTopLevelSection) {
   const auto f = write("c.yaml", "htttp:\n  listen: x\n");
   EXPECT_THAT(error_of(f), AllOf(HasSubstr("htttp"), HasSubstr("c.yaml:1")));

@@ -30,7 +30,7 @@ struct V1Deps {
   const writeback::Settings* writeback = nullptr;  // the alert rules (snoozes name one)
   std::string locale = "ja";                       // writeback.locale: the usage summary's language
   kpis::KpiStore* kpis = nullptr;                  // the KPIs, lists and company pages (the dashboard's)
-  Secret dashboard_token;                          // reads what the dashboard shows, nothing else
+  Secret dashboard_token{};                        // reads what the dashboard shows, nothing else
 };
 
 // docs/openapi.yaml, compiled in and served at GET /v1/openapi.yaml.

@@ -10,6 +10,7 @@ struct KpisOptions {
   bool quarter = false;  // the quarter the month is in instead
   bool csv = false, json = false;
   bool recompute = false;  // compute the period now even when a run kept it
+  bool rebuild = false;    // compute every period kpis.history_months back (after a score back-fill)
   std::string segment, owner;
 };
 

@@ -65,7 +65,8 @@ class KpiStore {
   // The nightly computation for `day`: the churned stages seen, then every month and quarter meeting the
   // days since the last computation (the first: kpis.history_months back), each through min(its last
   // day, day). Idempotent: a period's rows are replaced. Answers progress {periods, companies, seconds}.
-  nlohmann::json compute(std::int32_t day);
+  // `rebuild`: every period kpis.history_months back, as the first run does (after a score back-fill).
+  nlohmann::json compute(std::int32_t day, bool rebuild = false);
   // One period through `through` (the CLI's, for a month no run kept).
   std::size_t compute_period(const core::Period& period, std::int32_t through);
 
