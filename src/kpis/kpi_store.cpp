@@ -129,6 +129,8 @@ json KpiStore::compute(std::int32_t day, bool rebuild) {
     const auto state = tx.exec("SELECT through FROM kpi_state");
     const bool first = state.empty();
     std::int32_t from = 0;
+    // A run for an earlier day (a manual rerun) never makes a period cover less than it did.
+    const std::int32_t upto = first ? day : std::max(day, *core::parse_day(state[0][0].as<std::string>()));
     if (first || rebuild) {
       int y = 0;
       unsigned m = 0, d = 0;
@@ -143,8 +145,8 @@ json KpiStore::compute(std::int32_t day, bool rebuild) {
     if (settings_.churn != core::ChurnRule::kMrr) note_churned_stages(tx, day, first);
     std::size_t periods = 0, rows = 0;
     for (const auto g : {core::Granularity::kMonth, core::Granularity::kQuarter}) {
-      for (const auto& p : core::periods_between(g, from, day)) {
-        rows += compute_period(tx, p, std::min(p.last, day));
+      for (const auto& p : core::periods_between(g, from, upto)) {
+        rows += compute_period(tx, p, std::min(p.last, upto));
         ++periods;
       }
     }
