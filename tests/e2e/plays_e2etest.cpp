@@ -33,16 +33,9 @@ constexpr const char* kCsm = "90002";
 class PlaysTest : public testing::ServeFixture {
  protected:
   std::vector<std::string> env(int i) const override {
-    return base_env(
-        i, {"CSHEALTHD_LOG_LEVEL=info", "CSHEALTHD_JOBS_WORKERS=2", "CSHEALTHD_JOBS_POLL_INTERVAL_MS=20",
-            "CSHEALTHD_JOBS_RETRY_BASE_MS=100", "CSHEALTHD_JOBS_RETRY_CAP_MS=1000",
-            "CSHEALTHD_SCHEDULE_ENABLED=false", "CSHEALTHD_SCHEDULE_SYNC_INTERVAL_MS=0",
-            "CSHEALTHD_SCHEDULE_TIME_ZONE=UTC", "CSHEALTHD_HTTP_SHUTDOWN_DEADLINE_MS=3000",
-            "CSHEALTHD_HUBSPOT_BASE_URL=http://127.0.0.1:" + std::to_string(sim_port_),
-            "CSHEALTHD_HUBSPOT_TOKEN=T", "CSHEALTHD_HUBSPOT_BURST_INTERVAL_MS=1000",
-            "CSHEALTHD_WEBHOOK_ENABLED=false", "CSHEALTHD_WRITEBACK_LOCALE=en",
-            "CSHEALTHD_WRITEBACK_SEARCH_LAG_MS=200",
-            "CSHEALTHD_WRITEBACK_MANAGERS=default=" + std::string(kManager),
+    return pipeline_env(
+        i, {"CSHEALTHD_JOBS_RETRY_BASE_MS=100", "CSHEALTHD_JOBS_RETRY_CAP_MS=1000",
+            "CSHEALTHD_WRITEBACK_LOCALE=en", "CSHEALTHD_WRITEBACK_MANAGERS=default=" + std::string(kManager),
             "CSHEALTHD_PLAYS_FILE=" + (dir_.path() / "plays.yaml").string(),
             "CSHEALTHD_TEST_CLOCK_FILE=" + clock_file().string()});
   }

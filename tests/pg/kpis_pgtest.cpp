@@ -269,8 +269,9 @@ TEST_F(KpisTest, Reruns) {
   EXPECT_EQ(text("SELECT through FROM kpi_state"), "2026-11-02");
   // A manual rerun of an earlier day leaves every period covering what it did.
   store_->compute(day("2026-10-15"));
-  EXPECT_EQ(text("SELECT min(through) FROM kpi_facts WHERE granularity = 'month' AND period_start = '2026-10-01'"),
-            "2026-10-31");
+  EXPECT_EQ(
+      text("SELECT min(through) FROM kpi_facts WHERE granularity = 'month' AND period_start = '2026-10-01'"),
+      "2026-10-31");
   EXPECT_EQ(text("SELECT through FROM kpi_state"), "2026-11-02");
 }
 

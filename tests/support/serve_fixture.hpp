@@ -42,6 +42,25 @@ class ServeFixture : public ::testing::Test {
     return e;
   }
 
+  // What a replica needs to run pipelines the test starts against the simulator (start_sim() first): jobs
+  // polled quickly, no schedule, UTC, the simulator's address and token, no webhooks; then `more`.
+  std::vector<std::string> pipeline_env(int i, std::vector<std::string> more) const {
+    std::vector<std::string> e = {"CSHEALTHD_LOG_LEVEL=info",
+                                  "CSHEALTHD_JOBS_WORKERS=2",
+                                  "CSHEALTHD_JOBS_POLL_INTERVAL_MS=20",
+                                  "CSHEALTHD_SCHEDULE_ENABLED=false",
+                                  "CSHEALTHD_SCHEDULE_SYNC_INTERVAL_MS=0",
+                                  "CSHEALTHD_SCHEDULE_TIME_ZONE=UTC",
+                                  "CSHEALTHD_HTTP_SHUTDOWN_DEADLINE_MS=3000",
+                                  "CSHEALTHD_HUBSPOT_BASE_URL=http://127.0.0.1:" + std::to_string(sim_port_),
+                                  "CSHEALTHD_HUBSPOT_TOKEN=T",
+                                  "CSHEALTHD_HUBSPOT_BURST_INTERVAL_MS=1000",
+                                  "CSHEALTHD_WEBHOOK_ENABLED=false",
+                                  "CSHEALTHD_WRITEBACK_SEARCH_LAG_MS=200"};
+    e.insert(e.end(), more.begin(), more.end());
+    return base_env(i, std::move(e));
+  }
+
   // The simulator on a free port, token "T", with `args`.
   void start_sim(const std::vector<std::string>& args) {
     DaemonOptions o;
