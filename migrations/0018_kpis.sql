@@ -35,6 +35,15 @@ CREATE TABLE churn_events (
   owner_id   text,
   segment    text,
   returned_on date,  -- its stage left churned, or its MRR came back
+  -- The churn analysis of the case (core::churn_facts), kept so a summary over a year of churns reads no
+  -- history: the band 30/60/90 days before, the warning lead, the alert tasks and those completed in time.
+  band_30     text,
+  band_60     text,
+  band_90     text,
+  lead_days   integer,
+  alerts      integer NOT NULL DEFAULT 0,
+  alerts_acted integer NOT NULL DEFAULT 0,
+  analyzed_on date,  -- null: not analysed yet
   PRIMARY KEY (company_id, churn_day)
 );
 CREATE INDEX churn_events_by_day ON churn_events (churn_day);

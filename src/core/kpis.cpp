@@ -390,13 +390,25 @@ std::optional<int> warning_lead_days(const ChurnCase& c) {
   return c.churn_day - days[i].day;
 }
 
-ChurnSummary summarize_churn(const std::vector<ChurnCase>& cases) {
+ChurnFacts churn_facts(const ChurnCase& c) {
+  ChurnFacts f;
+  for (std::size_t i = 0; i < kChurnLookbacks.size(); ++i)
+    f.band_before[i] = band_before(c, kChurnLookbacks[i]);
+  f.lead_days = warning_lead_days(c);
+  for (const auto& a : c.alerts) {
+    ++f.alerts;
+    if (a.completed && *a.completed <= c.churn_day) ++f.acted_on;
+  }
+  return f;
+}
+
+ChurnSummary summarize_churn(const std::vector<ChurnFacts>& cases) {
   ChurnSummary s;
   s.churned = static_cast<std::int64_t>(cases.size());
-  for (const int days : {30, 60, 90}) {
-    ChurnLookback lb{days, 0, 0};
+  for (std::size_t i = 0; i < kChurnLookbacks.size(); ++i) {
+    ChurnLookback lb{kChurnLookbacks[i], 0, 0};
     for (const auto& c : cases) {
-      const auto band = band_before(c, days);
+      const auto& band = c.band_before[i];
       if (!band || *band == "unknown") continue;
       ++lb.known;
       if (*band == "red" || *band == "orange") ++lb.at_risk;
@@ -405,11 +417,9 @@ ChurnSummary summarize_churn(const std::vector<ChurnCase>& cases) {
   }
   std::vector<int> leads;
   for (const auto& c : cases) {
-    if (const auto lead = warning_lead_days(c)) leads.push_back(*lead);
-    for (const auto& a : c.alerts) {
-      ++s.alerts;
-      if (a.completed && *a.completed <= c.churn_day) ++s.alerts_acted_on;
-    }
+    if (c.lead_days) leads.push_back(*c.lead_days);
+    s.alerts += c.alerts;
+    s.alerts_acted_on += c.acted_on;
   }
   if (!leads.empty()) {
     std::sort(leads.begin(), leads.end());

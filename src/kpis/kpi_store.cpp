@@ -150,6 +150,7 @@ json KpiStore::compute(std::int32_t day, bool rebuild) {
         ++periods;
       }
     }
+    const auto analyzed = analyze_churns(tx, upto);
     tx.exec_params(
         "INSERT INTO kpi_state (id, through) VALUES (true, $1::date) ON CONFLICT (id) DO UPDATE SET through "
         "= "
@@ -157,7 +158,11 @@ json KpiStore::compute(std::int32_t day, bool rebuild) {
         format_day(day));
     tx.commit();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return json{{"periods", periods}, {"companies", rows}, {"from", format_day(from)}, {"seconds", secs}};
+    return json{{"periods", periods},
+                {"companies", rows},
+                {"churns_analyzed", analyzed},
+                {"from", format_day(from)},
+                {"seconds", secs}};
   });
 }
 
@@ -467,37 +472,60 @@ json KpiStore::at_risk(const ListQuery& q) {
                                                            {"delta", "h.delta"},
                                                            {"mrr", "(c.fields->>'mrr')::float8"},
                                                            {"name", "lower(c.fields->>'name')"},
-                                                           {"owner", "owner_name"}};
+                                                           {"owner", kOwnerName}};
   const auto sort = kSort.at(q.sort);  // the API checks the name
   const std::string dir = q.descending ? " DESC NULLS LAST" : " ASC NULLS LAST";
   return db_.with_retry("kpis_at_risk", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, "kpis_at_risk");
     const auto latest = tx.exec("SELECT max(day) FROM health_scores");
     json items = json::array();
-    std::int64_t total = 0;
     if (latest[0][0].is_null()) return json{{"as_of", nullptr}, {"total", 0}, {"companies", items}};
     const auto day = latest[0][0].as<std::string>();
+    // The page's companies first (the sort key and a count only), then what the page shows of them: a
+    // big portal has tens of thousands under 60, and their reasons and open tasks are read for one page.
+    std::int64_t total = 0;
+    std::vector<std::int64_t> page;
     for (const auto& r : tx.exec_params(
-             std::string("SELECT c.id, c.fields->>'name', c.fields->>'owner_id', ") + kOwnerName +
-                 " AS owner_name, (c.fields->>'mrr')::float8, h.score, h.status, h.segment, h.delta, "
-                 "h.reasons, "
-                 "(SELECT coalesce(json_agg(json_build_object('rule', e.rule, 'opened_on', e.opened_on, "
-                 "'escalated', e.escalated) ORDER BY e.opened_on), '[]') FROM alert_episodes e WHERE "
-                 "e.company_id "
-                 "= c.id AND e.task_open AND e.task_key <> ''), count(*) OVER (), c.fields->>'renewal_date' "
-                 "FROM "
-                 "health_scores h JOIN crm_objects c ON c.id = h.company_id AND c.object_type = 'companies' "
-                 "LEFT "
-                 "JOIN crm_owners o ON o.id::text = c.fields->>'owner_id' WHERE h.day = $1::date AND h.score "
-                 "< 60 "
-                 "AND h.status <> 'unknown' AND " +
+             std::string(
+                 "SELECT h.company_id, count(*) OVER () FROM health_scores h JOIN crm_objects c ON "
+                 "c.object_type = 'companies' AND c.id = h.company_id LEFT JOIN crm_owners o ON o.id::text "
+                 "= c.fields->>'owner_id' WHERE h.day = $1::date AND h.score < 60 AND h.status <> "
+                 "'unknown' AND ") +
                  kLive +
                  " AND ($2::text IS NULL OR h.segment = $2) AND ($3::text IS NULL OR c.fields->>'owner_id' "
                  "= $3) ORDER BY " +
-                 sort + dir + ", c.id LIMIT $4 OFFSET $5",
+                 sort + dir + ", h.company_id LIMIT $4 OFFSET $5",
              day, store::nullable(q.segment), store::nullable(q.owner), static_cast<std::int64_t>(q.limit),
              static_cast<std::int64_t>(q.offset))) {
-      total = r[11].as<std::int64_t>();
+      page.push_back(r[0].as<std::int64_t>());
+      total = r[1].as<std::int64_t>();
+    }
+    if (page.empty() && q.offset > 0) {
+      // Past the end: still say how many there are.
+      total = tx.exec_params(
+                    std::string("SELECT count(*) FROM health_scores h JOIN crm_objects c ON c.object_type "
+                                "= 'companies' AND c.id = h.company_id WHERE h.day = $1::date AND h.score "
+                                "< 60 AND h.status <> 'unknown' AND ") +
+                        kLive +
+                        " AND ($2::text IS NULL OR h.segment = $2) AND ($3::text IS NULL OR "
+                        "c.fields->>'owner_id' = $3)",
+                    day, store::nullable(q.segment), store::nullable(q.owner))[0][0]
+                  .as<std::int64_t>();
+    }
+    for (const auto& r : tx.exec_params(
+             std::string("SELECT c.id, c.fields->>'name', c.fields->>'owner_id', ") + kOwnerName +
+                 ", (c.fields->>'mrr')::float8, h.score, h.status, h.segment, h.delta, h.reasons, (SELECT "
+                 "coalesce(json_agg(json_build_object('rule', e.rule, 'opened_on', e.opened_on, 'escalated', "
+                 "e.escalated) ORDER BY e.opened_on), '[]') FROM alert_episodes e WHERE e.company_id = c.id "
+                 "AND "
+                 "e.task_open AND e.task_key <> ''), c.fields->>'renewal_date' FROM unnest($2::bigint[]) "
+                 "WITH "
+                 "ORDINALITY AS p(id, n) JOIN health_scores h ON h.company_id = p.id AND h.day = $1::date "
+                 "JOIN "
+                 "crm_objects c ON c.object_type = 'companies' AND c.id = p.id LEFT JOIN crm_owners o ON "
+                 "o.id::text "
+                 "= c.fields->>'owner_id' ORDER BY p.n",
+             day, store::bigint_array(page))) {
       json reasons = json::parse(r[9].c_str());
       if (reasons.is_array() && reasons.size() > 3) reasons.erase(reasons.begin() + 3, reasons.end());
       items.push_back(
@@ -512,10 +540,90 @@ json KpiStore::at_risk(const ListQuery& q) {
            {"delta", opt_num(r[8])},
            {"reasons", reasons},
            {"open_alerts", json::parse(r[10].c_str())},
-           {"renewal_date", r[12].is_null() ? json(nullptr) : json(r[12].as<std::string>().substr(0, 10))}});
+           {"renewal_date", r[11].is_null() ? json(nullptr) : json(r[11].as<std::string>().substr(0, 10))}});
     }
     return json{{"as_of", day}, {"total", total}, {"companies", items}};
   });
+}
+
+std::size_t KpiStore::analyze_churns(pqxx::work& tx, std::int32_t day) {
+  struct Event {
+    std::int64_t company = 0;
+    core::ChurnCase c;
+  };
+  std::vector<Event> events;
+  for (const auto& r :
+       tx.exec_params("SELECT company_id, churn_day FROM churn_events WHERE analyzed_on IS NULL OR "
+                      "churn_day >= $1::date - 30 ORDER BY company_id, churn_day",
+                      format_day(day))) {
+    Event e;
+    e.company = r[0].as<std::int64_t>();
+    e.c.churn_day = *core::parse_day(r[1].as<std::string>());
+    events.push_back(std::move(e));
+  }
+  constexpr std::size_t kBatch = 1000;
+  for (std::size_t at = 0; at < events.size(); at += kBatch) {
+    const auto end = std::min(events.size(), at + kBatch);
+    std::vector<std::int64_t> ids;
+    std::vector<std::string> days;
+    std::map<std::pair<std::int64_t, std::int32_t>, core::ChurnCase*> by_key;
+    std::multimap<std::int64_t, core::ChurnCase*> by_company;
+    for (std::size_t i = at; i < end; ++i) {
+      ids.push_back(events[i].company);
+      days.push_back(format_day(events[i].c.churn_day));
+      by_key[{events[i].company, events[i].c.churn_day}] = &events[i].c;
+      by_company.emplace(events[i].company, &events[i].c);
+    }
+    const auto id_array = store::bigint_array(ids), day_array = store::text_array(days);
+    // Daily scores over the 183 days before each churn.
+    for (const auto& r : tx.exec_params("SELECT b.company_id, b.churn_day, h.day, h.score, h.status FROM "
+                                        "unnest($1::bigint[], $2::date[]) AS "
+                                        "b(company_id, churn_day) JOIN health_scores h ON h.company_id = "
+                                        "b.company_id AND h.day < b.churn_day "
+                                        "AND h.day >= b.churn_day - 183",
+                                        id_array, day_array)) {
+      auto* c = by_key.at({r[0].as<std::int64_t>(), *core::parse_day(r[1].as<std::string>())});
+      c->history.push_back(
+          {*core::parse_day(r[2].as<std::string>()), r[3].as<double>(), r[4].as<std::string>()});
+    }
+    // Alert tasks (the day the run that planned them scored) and when each was seen completed.
+    for (const auto& r : tx.exec_params("SELECT o.company_id, r.as_of, tc.completed_on FROM outbox o JOIN "
+                                        "runs r ON r.id = o.run_id LEFT JOIN "
+                                        "task_completions tc ON tc.task_key = o.key WHERE o.kind = 'task' "
+                                        "AND o.company_id = ANY($1::bigint[]) "
+                                        "AND o.key LIKE 'alert:%'",
+                                        id_array)) {
+      const auto created = *core::parse_day(r[1].as<std::string>());
+      std::optional<std::int32_t> done;
+      if (!r[2].is_null()) done = core::parse_day(r[2].as<std::string>());
+      const auto [lo, hi] = by_company.equal_range(r[0].as<std::int64_t>());
+      for (auto it = lo; it != hi; ++it) {
+        // Created within the 183 days before that churn.
+        if (created <= it->second->churn_day && created >= it->second->churn_day - 183)
+          it->second->alerts.push_back({created, done});
+      }
+    }
+    std::vector<std::string> b30, b60, b90, lead, alerts, acted;
+    for (std::size_t i = at; i < end; ++i) {
+      const auto f = core::churn_facts(events[i].c);
+      b30.push_back(f.band_before[0].value_or(""));
+      b60.push_back(f.band_before[1].value_or(""));
+      b90.push_back(f.band_before[2].value_or(""));
+      lead.push_back(f.lead_days ? std::to_string(*f.lead_days) : "");
+      alerts.push_back(std::to_string(f.alerts));
+      acted.push_back(std::to_string(f.acted_on));
+    }
+    tx.exec_params(
+        "UPDATE churn_events e SET band_30 = nullif(x.b30, ''), band_60 = nullif(x.b60, ''), band_90 = "
+        "nullif(x.b90, ''), lead_days = nullif(x.lead, '')::int, alerts = x.alerts::int, alerts_acted = "
+        "x.acted::int, analyzed_on = $9::date FROM unnest($1::bigint[], $2::date[], $3::text[], $4::text[], "
+        "$5::text[], $6::text[], $7::text[], $8::text[]) AS x(company_id, churn_day, b30, b60, b90, lead, "
+        "alerts, "
+        "acted) WHERE e.company_id = x.company_id AND e.churn_day = x.churn_day",
+        id_array, day_array, store::text_array(b30), store::text_array(b60), store::text_array(b90),
+        store::text_array(lead), store::text_array(alerts), store::text_array(acted), format_day(day));
+  }
+  return events.size();
 }
 
 json KpiStore::churn_analysis(std::int32_t from, std::int32_t to, std::size_t limit) {
@@ -523,118 +631,110 @@ json KpiStore::churn_analysis(std::int32_t from, std::int32_t to, std::size_t li
              mrr = settings_.churn != core::ChurnRule::kStage;
   return db_.with_retry("kpis_churn_analysis", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, "kpis_churn_analysis");
-    struct Case {
-      std::int64_t id = 0;
-      json row;
-      core::ChurnCase facts;
+    const auto range = format_day(from), range_end = format_day(to);
+    const auto opt_band = [](const pqxx::field& f) {
+      return f.is_null() ? std::optional<std::string>() : std::optional<std::string>(f.as<std::string>());
     };
-    std::vector<Case> cases;
-    std::map<std::int64_t, std::size_t> index;
-    std::int64_t total = 0;
+    // The summary: every churn in the range, from what the nightly analysis kept of each.
+    std::vector<core::ChurnFacts> all;
+    std::map<std::string, std::int64_t> reasons;
+    for (const auto& r : tx.exec_params(
+             "SELECT band_30, band_60, band_90, lead_days, alerts, alerts_acted, coalesce(reason, 'unknown') "
+             "FROM "
+             "churn_events WHERE churn_day BETWEEN $1::date AND $2::date AND ((source = 'stage' AND $3) OR "
+             "(source = 'mrr' AND $4))",
+             range, range_end, stage, mrr)) {
+      core::ChurnFacts f;
+      f.band_before = {opt_band(r[0]), opt_band(r[1]), opt_band(r[2])};
+      if (!r[3].is_null()) f.lead_days = r[3].as<int>();
+      f.alerts = r[4].as<std::int64_t>();
+      f.acted_on = r[5].as<std::int64_t>();
+      all.push_back(std::move(f));
+      ++reasons[r[6].as<std::string>()];
+    }
+    // The newest `limit` cases in detail.
+    json items = json::array();
+    std::vector<std::int64_t> ids;
+    std::vector<std::string> days;
+    std::map<std::pair<std::int64_t, std::string>, std::size_t> index;
     for (const auto& r : tx.exec_params(
              std::string(
                  "SELECT e.company_id, c.fields->>'name', e.churn_day, e.source, e.mrr_lost, e.reason, "
                  "e.owner_id, ") +
                  kOwnerName +
-                 ", e.segment, e.returned_on, count(*) OVER () FROM churn_events e LEFT JOIN crm_objects c "
-                 "ON "
-                 "c.id = e.company_id AND c.object_type = 'companies' LEFT JOIN crm_owners o ON o.id::text = "
-                 "e.owner_id WHERE e.churn_day BETWEEN $1::date AND $2::date AND ((e.source = 'stage' AND "
-                 "$3) OR "
-                 "(e.source = 'mrr' AND $4)) ORDER BY e.churn_day DESC, e.company_id LIMIT $5",
-             format_day(from), format_day(to), stage, mrr, static_cast<std::int64_t>(limit))) {
-      total = r[10].as<std::int64_t>();
+                 ", e.segment, e.returned_on, e.band_30, e.band_60, e.band_90, e.lead_days FROM churn_events "
+                 "e LEFT "
+                 "JOIN crm_objects c ON c.id = e.company_id AND c.object_type = 'companies' LEFT JOIN "
+                 "crm_owners o "
+                 "ON o.id::text = e.owner_id WHERE e.churn_day BETWEEN $1::date AND $2::date AND ((e.source "
+                 "= "
+                 "'stage' AND $3) OR (e.source = 'mrr' AND $4)) ORDER BY e.churn_day DESC, e.company_id "
+                 "LIMIT $5",
+             range, range_end, stage, mrr, static_cast<std::int64_t>(limit))) {
       const auto id = r[0].as<std::int64_t>();
-      Case k;
-      k.id = id;
-      k.facts.churn_day = *core::parse_day(r[2].as<std::string>());
-      k.row = {{"company_id", std::to_string(id)},    {"name", opt_text(r[1])},
-               {"churn_day", r[2].as<std::string>()}, {"source", r[3].as<std::string>()},
-               {"mrr_lost", r[4].as<double>()},       {"reason", opt_text(r[5])},
-               {"owner_id", opt_text(r[6])},          {"owner", opt_text(r[7])},
-               {"segment", opt_text(r[8])},           {"returned_on", opt_text(r[9])}};
-      index.emplace(id, cases.size());  // a company churned twice in the range: its latest churn
-      cases.push_back(std::move(k));
+      const auto day = r[2].as<std::string>();
+      index[{id, day}] = items.size();
+      ids.push_back(id);
+      days.push_back(day);
+      items.push_back(
+          {{"company_id", std::to_string(id)},
+           {"name", opt_text(r[1])},
+           {"churn_day", day},
+           {"source", r[3].as<std::string>()},
+           {"mrr_lost", r[4].as<double>()},
+           {"reason", opt_text(r[5])},
+           {"owner_id", opt_text(r[6])},
+           {"owner", opt_text(r[7])},
+           {"segment", opt_text(r[8])},
+           {"returned_on", opt_text(r[9])},
+           {"band_before", {{"30", opt_text(r[10])}, {"60", opt_text(r[11])}, {"90", opt_text(r[12])}}},
+           {"warning_lead_days", r[13].is_null() ? json(nullptr) : json(r[13].as<int>())},
+           {"history", json::array()},
+           {"signals", json::array()},
+           {"alerts", json::array()}});
     }
-    std::vector<std::int64_t> ids;
-    for (const auto& [id, i] : index) ids.push_back(id);
-    const auto id_array = store::bigint_array(ids);
-    // Daily scores over the 6 months before each churn.
-    std::map<std::int64_t, json> histories;
+    const auto id_array = store::bigint_array(ids), day_array = store::text_array(days);
+    // Their scores week by week over the 6 months before (a trend, not every day), the signals that fired
+    // (first and last day) and the alert tasks with when each was seen completed.
+    for (const auto& r :
+         tx.exec_params("SELECT b.company_id, b.churn_day, h.day, h.score, h.status FROM "
+                        "unnest($1::bigint[], $2::date[]) AS "
+                        "b(company_id, churn_day) JOIN health_scores h ON h.company_id = b.company_id AND "
+                        "h.day < b.churn_day "
+                        "AND h.day >= b.churn_day - 183 AND (b.churn_day - h.day) % 7 = 1 ORDER BY 1, 2, 3",
+                        id_array, day_array))
+      items[index.at({r[0].as<std::int64_t>(), r[1].as<std::string>()})]["history"].push_back(
+          {{"day", r[2].as<std::string>()},
+           {"score", r[3].as<double>()},
+           {"status", r[4].as<std::string>()}});
     for (const auto& r : tx.exec_params(
-             "SELECT h.company_id, h.day, h.score, h.status FROM health_scores h JOIN churn_events e ON "
-             "e.company_id = h.company_id WHERE h.company_id = ANY($1::bigint[]) AND e.churn_day BETWEEN "
-             "$2::date "
-             "AND $3::date AND h.day < e.churn_day AND h.day >= e.churn_day - 183 ORDER BY h.company_id, "
-             "h.day",
-             id_array, format_day(from), format_day(to))) {
-      const auto id = r[0].as<std::int64_t>();
-      auto& k = cases[index.at(id)];
-      const auto d = *core::parse_day(r[1].as<std::string>());
-      if (d >= k.facts.churn_day || d < k.facts.churn_day - 183) continue;
-      k.facts.history.push_back({d, r[2].as<double>(), r[3].as<std::string>()});
-      histories[id].push_back({{"day", r[1].as<std::string>()},
-                               {"score", r[2].as<double>()},
-                               {"status", r[3].as<std::string>()}});
-    }
-    // The signals that fired, first and last day, in those months.
-    std::map<std::int64_t, json> signals;
+             "SELECT b.company_id, b.churn_day, sig->>'name', min(h.day), max(h.day), count(*) FROM "
+             "unnest($1::bigint[], $2::date[]) AS b(company_id, churn_day) JOIN health_scores h ON "
+             "h.company_id = "
+             "b.company_id AND h.day < b.churn_day AND h.day >= b.churn_day - 183 CROSS JOIN LATERAL "
+             "jsonb_array_elements(h.signals) sig GROUP BY 1, 2, 3 ORDER BY 1, 2, 4",
+             id_array, day_array))
+      items[index.at({r[0].as<std::int64_t>(), r[1].as<std::string>()})]["signals"].push_back(
+          {{"name", r[2].as<std::string>()},
+           {"first_day", r[3].as<std::string>()},
+           {"last_day", r[4].as<std::string>()},
+           {"days", r[5].as<std::int64_t>()}});
     for (const auto& r : tx.exec_params(
-             "SELECT h.company_id, sig->>'name', min(h.day), max(h.day), count(*) FROM health_scores h JOIN "
-             "churn_events e ON e.company_id = h.company_id AND e.churn_day BETWEEN $2::date AND $3::date "
-             "CROSS "
-             "JOIN LATERAL jsonb_array_elements(h.signals) sig WHERE h.company_id = ANY($1::bigint[]) AND "
-             "h.day < "
-             "e.churn_day AND h.day >= e.churn_day - 183 GROUP BY 1, 2 ORDER BY 1, 3",
-             id_array, format_day(from), format_day(to)))
-      signals[r[0].as<std::int64_t>()].push_back({{"name", r[1].as<std::string>()},
-                                                  {"first_day", r[2].as<std::string>()},
-                                                  {"last_day", r[3].as<std::string>()},
-                                                  {"days", r[4].as<std::int64_t>()}});
-    // Alert tasks created in those months (the day of the run that planned them), and when each was seen
-    // completed.
-    std::map<std::int64_t, json> alerts;
-    for (const auto& r : tx.exec_params(
-             "SELECT o.company_id, o.key, o.payload->>'subject', r.as_of, tc.completed_on FROM outbox o JOIN "
-             "runs "
-             "r ON r.id = o.run_id LEFT JOIN task_completions tc ON tc.task_key = o.key WHERE o.kind = "
-             "'task' AND "
-             "o.company_id = ANY($1::bigint[]) AND o.key LIKE 'alert:%' ORDER BY o.company_id, o.id",
-             id_array)) {
-      const auto id = r[0].as<std::int64_t>();
-      auto& k = cases[index.at(id)];
-      const auto created = *core::parse_day(r[3].as<std::string>());
-      if (created > k.facts.churn_day || created < k.facts.churn_day - 183) continue;
-      std::optional<std::int32_t> done;
-      if (!r[4].is_null()) done = core::parse_day(r[4].as<std::string>());
-      k.facts.alerts.push_back({created, done});
-      alerts[id].push_back({{"key", r[1].as<std::string>()},
-                            {"subject", opt_text(r[2])},
-                            {"created", r[3].as<std::string>()},
-                            {"completed", opt_text(r[4])},
-                            {"acted_on", done.has_value() && *done <= k.facts.churn_day}});
-    }
-    json items = json::array();
-    std::vector<core::ChurnCase> facts;
-    std::map<std::string, std::int64_t> reasons;
-    for (auto& k : cases) {
-      const auto id = k.id;
-      json before = json::object();
-      for (const int d : {30, 60, 90}) {
-        const auto b = core::band_before(k.facts, d);
-        before[std::to_string(d)] = b ? json(*b) : json(nullptr);
-      }
-      k.row["band_before"] = before;
-      const auto lead = core::warning_lead_days(k.facts);
-      k.row["warning_lead_days"] = lead ? json(*lead) : json(nullptr);
-      k.row["history"] = histories.count(id) ? histories[id] : json::array();
-      k.row["signals"] = signals.count(id) ? signals[id] : json::array();
-      k.row["alerts"] = alerts.count(id) ? alerts[id] : json::array();
-      ++reasons[k.row["reason"].is_string() ? k.row["reason"].get<std::string>() : std::string("unknown")];
-      items.push_back(std::move(k.row));
-      facts.push_back(std::move(k.facts));
-    }
-    const auto s = core::summarize_churn(facts);
+             "SELECT b.company_id, b.churn_day, o.key, o.payload->>'subject', r.as_of, tc.completed_on, "
+             "tc.completed_on <= b.churn_day FROM unnest($1::bigint[], $2::date[]) AS b(company_id, "
+             "churn_day) "
+             "JOIN outbox o ON o.kind = 'task' AND o.company_id = b.company_id AND o.key LIKE 'alert:%' JOIN "
+             "runs r "
+             "ON r.id = o.run_id AND r.as_of <= b.churn_day AND r.as_of >= b.churn_day - 183 LEFT JOIN "
+             "task_completions tc ON tc.task_key = o.key ORDER BY 1, 2, o.id",
+             id_array, day_array))
+      items[index.at({r[0].as<std::int64_t>(), r[1].as<std::string>()})]["alerts"].push_back(
+          {{"key", r[2].as<std::string>()},
+           {"subject", opt_text(r[3])},
+           {"created", r[4].as<std::string>()},
+           {"completed", opt_text(r[5])},
+           {"acted_on", !r[6].is_null() && r[6].as<bool>()}});
+    const auto s = core::summarize_churn(all);
     json lookbacks = json::array();
     for (const auto& lb : s.lookbacks)
       lookbacks.push_back({{"days", lb.days},
@@ -645,7 +745,7 @@ json KpiStore::churn_analysis(std::int32_t from, std::int32_t to, std::size_t li
                                                   : json(nullptr)}});
     json summary = {
         {"churned", s.churned},
-        {"total", total},
+        {"total", s.churned},
         {"red_or_orange_before", lookbacks},
         {"median_warning_lead_days", s.median_lead_days ? json(*s.median_lead_days) : json(nullptr)},
         {"alerts", s.alerts},
@@ -654,7 +754,7 @@ json KpiStore::churn_analysis(std::int32_t from, std::int32_t to, std::size_t li
          s.alerts > 0 ? json(100.0 * static_cast<double>(s.alerts_acted_on) / static_cast<double>(s.alerts))
                       : json(nullptr)},
         {"reasons", reasons}};
-    return json{{"from", format_day(from)}, {"to", format_day(to)}, {"summary", summary}, {"churns", items}};
+    return json{{"from", range}, {"to", range_end}, {"summary", summary}, {"churns", items}};
   });
 }
 

@@ -275,7 +275,12 @@ TEST(KpisTest, ChurnAnalysis) {
   EXPECT_EQ(warning_lead_days(a), 45);
   EXPECT_EQ(warning_lead_days(b), std::nullopt);
   EXPECT_EQ(warning_lead_days(c), 91);
-  const auto s = summarize_churn({a, b, c});
+  const auto fa = churn_facts(a);
+  EXPECT_EQ(fa.band_before[0], "red");
+  EXPECT_EQ(fa.lead_days, 45);
+  EXPECT_EQ(fa.alerts, 2);
+  EXPECT_EQ(fa.acted_on, 1);
+  const auto s = summarize_churn({fa, churn_facts(b), churn_facts(c)});
   EXPECT_EQ(s.churned, 3);
   ASSERT_EQ(s.lookbacks.size(), 3u);
   EXPECT_EQ(s.lookbacks[0].days, 30);

@@ -157,6 +157,15 @@ std::optional<std::string> band_before(const ChurnCase& c, int days);
 // The warning lead time: days from the start of the last unbroken red/orange run ending at the churn's
 // last score, to the churn; nullopt when its last score before the churn was not red/orange.
 std::optional<int> warning_lead_days(const ChurnCase& c);
-ChurnSummary summarize_churn(const std::vector<ChurnCase>& cases);
+// What the analysis keeps of a case (the store keeps it with the churn, so a summary over thousands of
+// churns never reads their histories again): its band 30/60/90 days before, its warning lead, its alerts.
+inline constexpr std::array<int, 3> kChurnLookbacks = {30, 60, 90};
+struct ChurnFacts {
+  std::array<std::optional<std::string>, 3> band_before;  // kChurnLookbacks order
+  std::optional<int> lead_days;
+  std::int64_t alerts = 0, acted_on = 0;  // acted on: completed on or before the churn
+};
+ChurnFacts churn_facts(const ChurnCase& c);
+ChurnSummary summarize_churn(const std::vector<ChurnFacts>& cases);
 
 }  // namespace cshealthd::core

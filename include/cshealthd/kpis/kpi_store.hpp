@@ -85,6 +85,9 @@ class KpiStore {
 
  private:
   void note_churned_stages(pqxx::work& tx, std::int32_t day, bool first_run);
+  // core::churn_facts of the churns not analysed yet and of those of the last 30 days (their alert tasks
+  // may be read back completed later); answers how many.
+  std::size_t analyze_churns(pqxx::work& tx, std::int32_t day);
   std::size_t compute_period(pqxx::work& tx, const core::Period& period, std::int32_t through);
 
   store::Database& db_;
