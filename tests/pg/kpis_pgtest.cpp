@@ -115,6 +115,18 @@ class KpisTest : public ::testing::Test {
         "('tickets', 801, '{}', '{\"closed_at\": \"2026-10-03T00:00:00Z\"}', '2026-10-01T00:00:00Z', "
         "'2026-10-03T00:00:00Z')");
     exec("INSERT INTO crm_associations VALUES ('tickets', 801, 'companies', 3)");
+    // Onboardings: Delta won Aug 20, its first results Sep 15 (26 days), complete Oct 10 (51 days: within
+    // the 60-day target, due Oct 19); Charlie won Aug 1, due Sep 30, complete only Oct 5 (65 days: late).
+    exec(
+        "INSERT INTO onboardings (deal_id, company_id, source, state, segment, owner_id, started_on, "
+        "completed_on, deal) VALUES (704, 4, 'webhook', 'handed_over', 'tech_touch', '102', '2026-08-20', "
+        "'2026-10-10', '{}'), (703, 3, 'webhook', 'handed_over', 'tech_touch', '101', '2026-08-01', "
+        "'2026-10-05', '{}')");
+    exec(
+        "INSERT INTO onboarding_steps (deal_id, step, position, task_key, due_day, completed) VALUES (704, "
+        "'first_results', 7, 'onboarding:704:first_results', '2026-09-17', true), (703, 'first_results', 7, "
+        "'onboarding:703:first_results', '2026-08-29', false)");
+    exec("INSERT INTO task_completions VALUES ('onboarding:704:first_results', '2026-09-15')");
     // An alert task for Bravo, planned by the run of Oct 2 and completed Oct 5.
     exec(
         "INSERT INTO runs (kind, trigger, state, as_of) VALUES ('nightly', 'schedule', 'succeeded', "
@@ -188,8 +200,16 @@ TEST_F(KpisTest, OctoberFromTheDailySnapshotsMatchesTheHandWorkedExample) {
   const auto ben = month("2026-10", std::nullopt, "102");
   EXPECT_FALSE(kpi(ben, "revenue_churn").value.has_value());  // Ben started October with no MRR
   EXPECT_DOUBLE_EQ(*kpi(all, "customers_per_csm").value, 2);  // 4 customers, 2 CSMs
-  // September: Echo's churn.
+  // Onboarding: October's due one (Delta) was on time; both completed in October, 51 and 65 days.
+  EXPECT_DOUBLE_EQ(*kpi(all, "onboarding_completion").value, 100);
+  EXPECT_DOUBLE_EQ(*kpi(all, "onboarding_days").value, 58);
+  EXPECT_FALSE(kpi(all, "time_to_value").value.has_value());  // no first value reached in October
+  // September: Echo's churn; Charlie's onboarding due and late; Delta's first value after 26 days.
   const auto sep = month("2026-09");
+  EXPECT_DOUBLE_EQ(*kpi(sep, "onboarding_completion").value, 0);
+  EXPECT_FALSE(*kpi(sep, "onboarding_completion").met);
+  EXPECT_DOUBLE_EQ(*kpi(sep, "time_to_value").value, 26);
+  EXPECT_TRUE(*kpi(sep, "time_to_value").met);
   EXPECT_EQ(sep.facts.churned, 1);
   EXPECT_DOUBLE_EQ(sep.facts.churn_mrr, 20);
   // The quarter compares its first and last day: Q4 so far (through Nov 1).
