@@ -320,6 +320,21 @@ TEST_F(KpisTest, AtRiskRenewalsAndCompanyPage) {
   EXPECT_EQ(r["renewals"][0]["days_left"], 44);
   EXPECT_EQ(r["renewals"][0]["status"], "green");
   EXPECT_EQ(store_->renewals(day("2026-11-01"), 43, ListQuery{})["total"], 0);
+  ListQuery smb_renewals, enterprise_renewals, past_the_end;
+  smb_renewals.segment = "smb";
+  enterprise_renewals.segment = "enterprise";
+  past_the_end.offset = 5;
+  EXPECT_EQ(store_->renewals(day("2026-11-01"), 90, smb_renewals)["total"], 1);
+  EXPECT_EQ(store_->renewals(day("2026-11-01"), 90, enterprise_renewals)["total"], 0);
+  const auto beyond = store_->renewals(day("2026-11-01"), 90, past_the_end);
+  EXPECT_EQ(beyond["total"], 1);
+  EXPECT_TRUE(beyond["renewals"].empty());
+  ListQuery risk_beyond;
+  risk_beyond.offset = 10;
+  EXPECT_EQ(store_->at_risk(risk_beyond)["total"], 3);
+  ListQuery by_owner;
+  by_owner.sort = "owner";
+  EXPECT_EQ(store_->at_risk(by_owner)["companies"][0]["owner"], "Aki Sato");
   EXPECT_EQ(store_->renewals(day("2026-11-01"), 44, ListQuery{})["total"], 1);
   // Charlie's page marks Oct 16, when the configuration that scores it changed.
   const auto page = store_->company_page(3, 180);
