@@ -502,38 +502,32 @@ json KpiStore::at_risk(const ListQuery& q) {
     const auto day = latest[0][0].as<std::string>();
     // The page's companies first (the sort key and a count only), then what the page shows of them: a
     // big portal has tens of thousands under 60, and their reasons and open tasks are read for one page.
-    std::int64_t total = 0;
-    std::vector<std::int64_t> page;
-    // The scores under 60 first (the partial index), materialized: planned as one query with the sort and
-    // the count, PostgreSQL walks every company in the sort's order instead (1.9 s at 100k companies).
+    // The scores under 60 come first (the partial index), materialized: planned as one query with the sort
+    // and the count, PostgreSQL walks every company in the sort's order instead (1.9 s at 100k companies).
     const std::string owners =
         q.sort == "owner" ? " LEFT JOIN crm_owners o ON o.id::text = c.fields->>'owner_id'" : std::string();
-    for (const auto& r : tx.exec_params(
-             std::string(
-                 "WITH h AS MATERIALIZED (SELECT company_id, score, delta FROM health_scores WHERE day = "
-                 "$1::date AND score < 60 AND status <> 'unknown' AND ($2::text IS NULL OR segment = $2)) "
-                 "SELECT h.company_id, count(*) OVER () FROM h JOIN crm_objects c ON c.object_type = "
-                 "'companies' AND c.id = h.company_id") +
-                 owners + " WHERE " + kLive +
-                 " AND ($3::text IS NULL OR c.fields->>'owner_id' = $3) ORDER BY " + sort + dir +
-                 ", h.company_id LIMIT $4 OFFSET $5",
-             day, store::nullable(q.segment), store::nullable(q.owner), static_cast<std::int64_t>(q.limit),
-             static_cast<std::int64_t>(q.offset))) {
+    const std::string cte =
+        "WITH h AS MATERIALIZED (SELECT company_id, score, delta FROM health_scores WHERE day = $1::date AND "
+        "score "
+        "< 60 AND status <> 'unknown' AND ($2::text IS NULL OR segment = $2)) ";
+    const std::string body =
+        std::string(" FROM h JOIN crm_objects c ON c.object_type = 'companies' AND c.id = h.company_id") +
+        owners + " WHERE " + kLive + " AND ($3::text IS NULL OR c.fields->>'owner_id' = $3)";
+    const auto select = [&](const std::string& what) { return cte + "SELECT " + what + body; };
+    std::int64_t total = 0;
+    std::vector<std::int64_t> page;
+    for (const auto& r :
+         tx.exec_params(select("h.company_id, count(*) OVER ()") + " ORDER BY " + sort + dir +
+                            ", h.company_id LIMIT $4 OFFSET $5",
+                        day, store::nullable(q.segment), store::nullable(q.owner),
+                        static_cast<std::int64_t>(q.limit), static_cast<std::int64_t>(q.offset))) {
       page.push_back(r[0].as<std::int64_t>());
       total = r[1].as<std::int64_t>();
     }
-    if (page.empty() && q.offset > 0) {
-      // Past the end: still say how many there are.
-      total = tx.exec_params(
-                    std::string("SELECT count(*) FROM health_scores h JOIN crm_objects c ON c.object_type "
-                                "= 'companies' AND c.id = h.company_id WHERE h.day = $1::date AND h.score "
-                                "< 60 AND h.status <> 'unknown' AND ") +
-                        kLive +
-                        " AND ($2::text IS NULL OR h.segment = $2) AND ($3::text IS NULL OR "
-                        "c.fields->>'owner_id' = $3)",
-                    day, store::nullable(q.segment), store::nullable(q.owner))[0][0]
-                  .as<std::int64_t>();
-    }
+    if (page.empty() && q.offset > 0)  // past the end: still say how many there are
+      total =
+          tx.exec_params(select("count(*)"), day, store::nullable(q.segment), store::nullable(q.owner))[0][0]
+              .as<std::int64_t>();
     for (const auto& r : tx.exec_params(
              std::string("SELECT c.id, c.fields->>'name', c.fields->>'owner_id', ") + kOwnerName +
                  ", (c.fields->>'mrr')::float8, h.score, h.status, h.segment, h.delta, h.reasons, (SELECT "
