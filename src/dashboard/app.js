@@ -25,7 +25,7 @@ const TEXT = {
     lead: 'Warning lead', alerts: 'Alerts', acted_on: 'acted on', median_lead: 'Median warning lead',
     alerts_acted: 'Alerts acted on', red_orange_before: 'Red/orange {d} days before', churn_reasons: 'Churn reasons',
     days: 'days', loading: 'Loading…', not_found: 'Not found', period: 'Period', no_rows: 'Nothing here.',
-    of: 'of', config_marker_note: 'Dashed lines: the scoring configuration changed (not the customer).',
+    of: 'of', priority: 'Priority', config_marker_note: 'Dashed lines: the scoring configuration changed (not the customer).',
   },
   ja: {
     nav_overview: '概要', nav_churn: 'チャーン分析', sign_out: 'サインアウト', sign_in: 'サインイン',
@@ -48,7 +48,7 @@ const TEXT = {
     before: '解約前のスコア帯', lead: '警告から解約まで', alerts: 'アラート', acted_on: '対応済',
     median_lead: '警告から解約までの中央値', alerts_acted: '対応済みアラートの比率',
     red_orange_before: '{d} 日前に赤/橙', churn_reasons: '解約理由', days: '日', loading: '読み込み中…',
-    not_found: '見つかりません', period: '期間', no_rows: '該当なし。', of: '/',
+    not_found: '見つかりません', period: '期間', no_rows: '該当なし。', of: '/', priority: '優先度',
     config_marker_note: '破線: スコアリング設定が変わった日（顧客の変化ではありません）。',
   },
 };
@@ -349,9 +349,11 @@ async function companyPage(app, id) {
       fact(t('renewal_date'), page.renewal_date), fact(t('cs_stage'), page.cs_stage), fact(t('segment'), health && health.segment)));
   const chart = card(t('score_history'), 'company-history', scoreChart(page.history, page.config_changes),
     el('p', {class: 'muted'}, t('config_marker_note')));
+  const raw = (v) => (v === null || v === undefined ? '—' : typeof v === 'number' ? fmt(v, 2) : v);
   const comps = health ? health.components.map((c) => el('tr', {},
-    el('td', {}, c.label || c.name), el('td', {}, c.raw ?? '—'), el('td', {class: 'num'}, c.points === null ? '—' : fmt(c.points)),
-    el('td', {class: 'num'}, c.max_points ? fmt(c.max_points) : fmt(c.weight * 100) + ' %'), el('td', {class: 'muted'}, c.rule))) : [];
+    el('td', {}, c.label || c.name), el('td', {class: 'num'}, raw(c.raw)),
+    el('td', {class: 'num'}, c.points === null ? '—' : `${fmt(c.points)} / ${fmt(c.max_points)}`),
+    el('td', {class: 'num'}, c.weight <= 1 ? fmt(c.weight * 100) + ' %' : fmt(c.weight)), el('td', {class: 'muted'}, c.rule))) : [];
   const sigs = health ? health.signals.map((s) => el('tr', {}, el('td', {}, s.name), el('td', {}, s.kind), el('td', {}, s.priority))) : [];
   const ovs = overrides ? overrides.overrides.map((o) => el('tr', {},
     el('td', {}, o.component || t('score')), el('td', {class: 'num'}, fmt(o.value)), el('td', {}, o.reason), el('td', {}, o.author),
@@ -361,7 +363,7 @@ async function companyPage(app, id) {
   app.replaceChildren(head, chart,
     el('div', {class: 'grid two'},
       card(t('components'), 'company-components', table([t('name'), t('raw'), t('points'), t('weight'), t('rule')], comps)),
-      card(t('signals'), 'company-signals', table([t('name'), t('kind'), 'priority'], sigs),
+      card(t('signals'), 'company-signals', table([t('name'), t('kind'), t('priority')], sigs),
         el('h2', {}, t('reasons')), el('ul', {}, (health ? health.reasons : []).map((r) => el('li', {}, r))))),
     card(t('overrides'), 'company-overrides', table([t('components'), t('value'), t('reason'), t('author'), t('expires'), ''], ovs)),
     card(t('tasks'), 'company-tasks', table([t('kind'), t('name'), t('day'), t('status')], tasks)));
