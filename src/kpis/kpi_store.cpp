@@ -142,7 +142,8 @@ json KpiStore::compute(std::int32_t day, bool rebuild) {
     } else {
       from = std::min(*core::parse_day(state[0][0].as<std::string>()), day);
     }
-    if (settings_.churn != core::ChurnRule::kMrr) note_churned_stages(tx, day, first);
+    // A stage is seen churned tonight: on a rerun of an earlier day, the night the data is as of.
+    if (settings_.churn != core::ChurnRule::kMrr) note_churned_stages(tx, upto, first);
     std::size_t periods = 0, rows = 0;
     for (const auto g : {core::Granularity::kMonth, core::Granularity::kQuarter}) {
       for (const auto& p : core::periods_between(g, from, upto)) {
