@@ -39,8 +39,7 @@ void add_company_health_routes(http::Router& router, const std::shared_ptr<Conte
              }),
              admin);
   router.add("GET", "/v1/companies/{id}/summary", company_handler([ctx](const Request& req, std::int64_t id) {
-               // Today as the service's clock has it (the day a run started now would score).
-               std::int32_t day = core::parse_day(ctx->deps.run_day()).value_or(ctx->deps.today());
+               std::int32_t day = service_day(*ctx);
                if (const auto it = req.query.find("as_of"); it != req.query.end()) {
                  const auto d = core::parse_day(it->second);
                  if (!d) throw scoring::InvalidRequest("as_of: expected a day, YYYY-MM-DD");

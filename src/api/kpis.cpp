@@ -28,10 +28,6 @@ std::optional<std::int32_t> day_param(const Request& req, const std::string& key
   throw InvalidRequest(key + ": expected a day (YYYY-MM-DD) or a month (YYYY-MM)");
 }
 
-std::int32_t today(const Context& ctx) {
-  return core::parse_day(ctx.deps.run_day()).value_or(ctx.deps.today());
-}
-
 kpis::KpiQuery kpi_query(const Context& ctx, const Request& req) {
   kpis::KpiQuery q;
   if (const auto g = text_param(req, "granularity")) {
@@ -39,7 +35,7 @@ kpis::KpiQuery kpi_query(const Context& ctx, const Request& req) {
     if (!parsed) throw InvalidRequest("granularity: expected month or quarter");
     q.granularity = *parsed;
   }
-  q.to = day_param(req, "to").value_or(today(ctx));
+  q.to = day_param(req, "to").value_or(service_day(ctx));
   // Default: the last 12 months (4 quarters) up to `to`.
   const auto back = core::period_of(q.granularity, q.to);
   std::int32_t from = back.first;
@@ -142,7 +138,7 @@ void add_kpi_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
                if (!ctx->deps.kpis) return unavailable();
                const long long within = parse_int(req.query, "within_days").value_or(90);
                if (within < 0 || within > 730) throw InvalidRequest("within_days: expected 0 to 730");
-               const auto day = today(*ctx);
+               const auto day = service_day(*ctx);
                json out = ctx->deps.kpis->renewals(day, static_cast<int>(within), list_query(req, 200));
                out["today"] = core::format_day(day);
                return Response::json(200, out);
@@ -155,7 +151,7 @@ void add_kpi_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
              reader);
   router.add("GET", "/v1/churn-analysis", company_handler([ctx](const Request& req, std::int64_t) {
                if (!ctx->deps.kpis) return unavailable();
-               const auto to = day_param(req, "to").value_or(today(*ctx));
+               const auto to = day_param(req, "to").value_or(service_day(*ctx));
                const auto from = day_param(req, "from").value_or(to - 364);
                if (from > to) throw InvalidRequest("from: must not be after to");
                if (to - from > 3660) throw InvalidRequest("from: at most 10 years before to");
@@ -179,7 +175,7 @@ void add_kpi_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
                const auto& t = ctx->deps.kpis->settings().targets;
                json out = ctx->deps.kpis->dimensions();
                out["freshness"] = ctx->deps.kpis->freshness();
-               out["today"] = core::format_day(today(*ctx));
+               out["today"] = core::format_day(service_day(*ctx));
                out["locale"] = ctx->deps.locale;
                out["kpis"] = core::kpi_names();
                out["targets"] = {{"grr", t.grr},

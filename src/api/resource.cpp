@@ -30,6 +30,10 @@ http::Handler company_handler(CompanyHandler f) {
   return id_handler("company", std::move(f));
 }
 
+std::int32_t service_day(const Context& ctx) {
+  return core::parse_day(ctx.deps.run_day()).value_or(ctx.deps.today());
+}
+
 json time_or_null(std::int64_t ms) {
   return ms == 0 ? json(nullptr) : json(core::format_iso8601(ms));
 }

@@ -50,6 +50,9 @@ void add_job_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_writeback_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_kpi_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 
+// Today as the service's clock has it: the day a run started now would score (the schedule's zone).
+std::int32_t service_day(const Context& ctx);
+
 // Epoch milliseconds as ISO 8601, or null for 0 (not yet).
 json time_or_null(std::int64_t ms);
 

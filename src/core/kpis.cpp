@@ -311,26 +311,14 @@ std::vector<KpiValue> compute_kpis(const KpiFacts& f, std::int64_t csms, const K
       f.start_mrr);
   add("grr", "percent", ratio(kept, f.start_mrr), t.grr, true, kept, f.start_mrr);
   // "< 1 % per month": a rate at the target is not under it.
-  auto& churn = out.emplace_back();
-  churn = {"churn_rate",
-           "percent",
-           ratio(static_cast<double>(f.churned), static_cast<double>(f.customers_start)),
-           t.churn_rate * months,
-           false,
-           std::nullopt,
-           static_cast<double>(f.churned),
-           static_cast<double>(f.customers_start)};
-  if (churn.value) churn.met = *churn.value < *churn.target;
-  auto& rev = out.emplace_back();
-  rev = {"revenue_churn",
-         "percent",
-         ratio(f.churn_mrr, f.start_mrr),
-         t.revenue_churn * months,
-         false,
-         std::nullopt,
-         f.churn_mrr,
-         f.start_mrr};
-  if (rev.value) rev.met = *rev.value < *rev.target;
+  const auto under = [&](const char* name, std::optional<double> value, double target, double num,
+                         double den) {
+    add(name, "percent", value, target, false, num, den);
+    if (value) out.back().met = *value < target;
+  };
+  under("churn_rate", ratio(static_cast<double>(f.churned), static_cast<double>(f.customers_start)),
+        t.churn_rate * months, static_cast<double>(f.churned), static_cast<double>(f.customers_start));
+  under("revenue_churn", ratio(f.churn_mrr, f.start_mrr), t.revenue_churn * months, f.churn_mrr, f.start_mrr);
   const double answers = static_cast<double>(f.nps_promoters + f.nps_passives + f.nps_detractors);
   add("nps", "points", ratio(static_cast<double>(f.nps_promoters - f.nps_detractors), answers), t.nps, true,
       static_cast<double>(f.nps_promoters - f.nps_detractors), answers);

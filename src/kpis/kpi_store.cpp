@@ -99,7 +99,6 @@ std::string to_csv(const std::vector<PeriodKpis>& periods) {
 
 Settings Settings::from(const config::KpiConfig& c) {
   Settings s;
-  s.enabled = c.enabled;
   s.churn = core::parse_churn_rule(c.churn).value_or(core::ChurnRule::kEither);
   s.history_months = c.history_months;
   s.onboarding_target_days = c.onboarding_target_days;
@@ -392,12 +391,6 @@ std::vector<PeriodKpis> KpiStore::kpis(const KpiQuery& q) {
       k.csms = std::count_if(by_owner.begin(), by_owner.end(), [](const auto& o) { return o.second > 0; });
     }
     k.values = core::compute_kpis(k.facts, k.csms, settings_.targets, p);
-    if (!k.computed) {
-      for (auto& v : k.values) {
-        v.value.reset();
-        v.met.reset();
-      }
-    }
     out.push_back(std::move(k));
   }
   return out;

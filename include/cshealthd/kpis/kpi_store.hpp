@@ -18,7 +18,6 @@
 namespace cshealthd::kpis {
 
 struct Settings {
-  bool enabled = true;
   core::ChurnRule churn = core::ChurnRule::kEither;
   int history_months = 13;
   int onboarding_target_days = 60;
