@@ -4,13 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include "cshealthd/api/admin_auth.hpp"
+#include "cshealthd/outbox/outbox_store.hpp"
 #include "cshealthd/writeback/store.hpp"
 #include "resource.hpp"
 
 namespace cshealthd::api {
 namespace {
 
-json outbox_json(const writeback::OutboxItem& o) {
+json outbox_json(const outbox::OutboxItem& o) {
   return {{"id", o.id},
           {"key", o.key},
           {"kind", o.kind},
@@ -90,7 +91,7 @@ void add_writeback_routes(http::Router& router, const std::shared_ptr<Context>& 
                    if (limit < 1 || limit > 1000) throw scoring::InvalidRequest("limit: expected 1 to 1000");
                    const auto before =
                        parse_int(r.query, "before").value_or(std::numeric_limits<std::int64_t>::max());
-                   writeback::WritebackStore store(ctx->deps.db);
+                   outbox::OutboxStore store(ctx->deps.db);
                    json items = json::array();
                    const auto list = store.list(state, static_cast<std::size_t>(limit), before);
                    for (const auto& o : list) items.push_back(outbox_json(o));
@@ -102,7 +103,7 @@ void add_writeback_routes(http::Router& router, const std::shared_ptr<Context>& 
   router.add("POST", "/v1/outbox/{id}/retry",
              id_handler("outbox",
                         [ctx](const Request&, std::int64_t id) {
-                          writeback::WritebackStore store(ctx->deps.db);
+                          outbox::OutboxStore store(ctx->deps.db);
                           const auto item = store.get(id);
                           if (!item)
                             return Response::error(404, "outbox_item_not_found",

@@ -11,8 +11,8 @@
 #include <optional>
 #include <sstream>
 
+#include "cshealthd/app/shared_rate_budget.hpp"
 #include "cshealthd/base/system_clock.hpp"
-#include "cshealthd/sync/shared_rate_budget.hpp"
 
 namespace cshealthd::app {
 namespace {
@@ -80,6 +80,11 @@ Components::Components(const config::Config& config, ComponentOptions options)
     writeback_ = std::make_unique<writeback::Settings>(writeback::load_settings(config, schedule_->zone));
     onboarding_ = std::make_unique<onboarding::Settings>(onboarding::load_settings(config));
     plays_ = std::make_unique<plays::Settings>(plays::load_settings(config));
+    // What each workflow writes, set up on the portal by the outbox.
+    auto company_properties = writeback::output_properties(writeback_->plan);
+    for (auto& p : onboarding::company_properties(config)) company_properties.push_back(std::move(p));
+    outbox_ = std::make_unique<outbox::Settings>(
+        outbox::load_settings(config, std::move(company_properties), onboarding::service_properties()));
   }
   database_runtime_ = std::make_unique<DatabaseRuntime>(config);
   migrator_ = std::make_unique<store::Migrator>(database_runtime_->conninfo(), store::embedded_migrations(),
@@ -101,8 +106,8 @@ Components::Components(const config::Config& config, ComponentOptions options)
     const hubspot::BudgetOptions budget{h.burst_limit, std::chrono::milliseconds(h.burst_interval_ms),
                                         h.budget_percent / 100.0, h.search_per_second};
     if (h.shared_budget) {
-      budget_ = std::make_unique<sync::SharedRateBudget>(database_runtime_->conninfo(), budget, *clock_,
-                                                         process_owner());
+      budget_ =
+          std::make_unique<SharedRateBudget>(database_runtime_->conninfo(), budget, *clock_, process_owner());
     } else {
       budget_ = std::make_unique<hubspot::LocalRateBudget>(budget, *clock_);
     }
@@ -153,6 +158,11 @@ const writeback::Settings& Components::writeback() const {
   return *writeback_;
 }
 
+const outbox::Settings& Components::outbox() const {
+  if (!outbox_) throw std::logic_error("components: built without the outbox settings");
+  return *outbox_;
+}
+
 const pipeline::ScheduleOptions& Components::schedule() const {
   if (!schedule_) throw std::logic_error("components: built without the schedule");
   return *schedule_;
@@ -173,9 +183,9 @@ hubspot::RateBudget& Components::rate_budget() {
   return *budget_;
 }
 
-sync::ClientHandle Components::hubspot_client() {
+hubspot::ClientHandle Components::hubspot_client() {
   const auto& h = config_.hubspot;
-  hubspot::TransportOptions to;
+  http::TransportOptions to;
   to.base_url = h.base_url;
   to.request_timeout = std::chrono::milliseconds(h.request_timeout_ms);
   to.ca_file = h.ca_file;
@@ -184,8 +194,8 @@ sync::ClientHandle Components::hubspot_client() {
   co.rate_limit_wait = std::chrono::milliseconds(h.burst_interval_ms);
   co.max_retry_wait = std::chrono::milliseconds(h.max_retry_wait_ms);
   co.api_version = h.api_version;
-  sync::ClientHandle handle;
-  handle.transport = hubspot::make_transport(to);
+  hubspot::ClientHandle handle;
+  handle.transport = http::make_transport(to);
   handle.client = std::make_unique<hubspot::HubSpotClient>(*handle.transport, rate_budget(), *clock_, h.token,
                                                            metrics_, co);
   return handle;

@@ -63,12 +63,12 @@ void Service::start() {
   add_v1_routes(schedule.zone);
   if (config_.dashboard.enabled) api::add_dashboard_routes(router_);
   if (config_.webhook.enabled) {
-    api::add_webhook_routes(router_,
-                            api::WebhookDeps{components_->db(), components_->metrics(), components_->clock(),
-                                             config_.webhook.secret, config_.public_url,
-                                             static_cast<std::size_t>(config_.webhook.max_body_bytes),
-                                             static_cast<std::size_t>(config_.webhook.max_events),
-                                             config_.webhook.max_age_ms, [this] { job_workers_->wake(); }});
+    api::add_webhook_routes(
+        router_, api::WebhookDeps{components_->db(), components_->metrics(), components_->clock(),
+                                  config_.webhook.secret, config_.public_url,
+                                  static_cast<std::size_t>(config_.webhook.max_body_bytes),
+                                  static_cast<std::size_t>(config_.webhook.max_events),
+                                  config_.webhook.max_age_ms, [this] { work_->job_workers->wake(); }});
     if (config_.webhook.secret.empty())
       spdlog::warn("webhooks: webhook.secret is not set; POST /webhooks/hubspot refuses every request");
   }
@@ -86,8 +86,8 @@ void Service::start() {
   server_ = std::make_unique<http::Server>(opts, router_, *workers_, components_->metrics());
   server_->start();
   spdlog::info("http: listening on {}", server_->address());
-  job_workers_->start();
-  if (scheduler_) scheduler_->start();
+  work_->job_workers->start();
+  if (work_->scheduler) work_->scheduler->start();
 }
 
 // Built before the routes (the API starts runs and wakes the workers); started once the server is up.
@@ -99,35 +99,37 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
   wo.poll = std::chrono::milliseconds(config_.jobs.poll_interval_ms);
   wo.retry_base = std::chrono::milliseconds(config_.jobs.retry_base_ms);
   wo.retry_cap = std::chrono::milliseconds(config_.jobs.retry_cap_ms);
-  job_workers_ = std::make_unique<pipeline::JobWorkers>(c.jobs(), c.metrics(), wo);
-  job_workers_->handle(pipeline::kProbeJob,
-                       [&db = c.db()](pipeline::JobContext& ctx) { return pipeline::run_probe(db, ctx); });
+  work_->job_workers = std::make_unique<pipeline::JobWorkers>(c.jobs(), c.metrics(), wo);
+  work_->job_workers->handle(pipeline::kProbeJob,
+                             [&db = c.db()](store::JobContext& ctx) { return pipeline::run_probe(db, ctx); });
   if (config_.hubspot.token.empty()) {
     spdlog::warn("pipeline: hubspot.token is not set; no runs are scheduled and run jobs fail until it is");
-    job_workers_->handle(pipeline::kPipelineJob, [](pipeline::JobContext&) -> nlohmann::json {
-      throw pipeline::PermanentJobError("hubspot.token is not set on the replica that took this run");
+    work_->job_workers->handle(pipeline::kPipelineJob, [](store::JobContext&) -> nlohmann::json {
+      throw store::PermanentJobError("hubspot.token is not set on the replica that took this run");
     });
     return;
   }
-  sync_job_ = std::make_unique<pipeline::SyncJob>(
+  work_->sync_job = std::make_unique<pipeline::SyncJob>(
       c.db(), [&c] { return c.hubspot_client(); }, c.clock(), c.metrics(), config_);
-  score_job_ = std::make_unique<pipeline::ScoreJob>(c.db(), c.scoring(), c.metrics(), config_.scoring);
+  work_->score_job = std::make_unique<pipeline::ScoreJob>(c.db(), c.scoring(), c.metrics(), config_.scoring);
   if (c.writeback().enabled) {
-    writeback_ = std::make_unique<writeback::Writeback>(
-        c.db(), c.writeback(), [&c] { return c.hubspot_client(); }, c.metrics(), c.clock());
+    work_->deliverer = std::make_unique<outbox::Deliverer>(c.db(), c.outbox(), c.metrics(), c.clock(),
+                                                           writeback::WritebackStore::forget_written);
+    work_->writeback = std::make_unique<writeback::Writeback>(
+        c.db(), c.writeback(), c.outbox(), [&c] { return c.hubspot_client(); }, c.metrics(), c.clock());
   }
   pipeline::PipelineHooks hooks;
-  if (writeback_) {
-    onboarding_ = std::make_unique<onboarding::Onboarding>(
-        c.db(), c.onboarding(), *writeback_, [&c] { return c.hubspot_client(); }, c.metrics(), c.clock(),
-        [this] { job_workers_->wake(); });
-    hooks.after_sync = [this] { return onboarding_->from_sync(); };
-    plays_ = std::make_unique<plays::Plays>(c.plays(), c.writeback(), c.onboarding().won_stages);
+  if (work_->writeback) {
+    work_->onboarding = std::make_unique<onboarding::Onboarding>(
+        c.db(), c.onboarding(), c.writeback(), *work_->deliverer, [&c] { return c.hubspot_client(); },
+        c.metrics(), c.clock(), [this] { work_->job_workers->wake(); });
+    hooks.after_sync = [this] { return work_->onboarding->from_sync(); };
+    work_->plays = std::make_unique<plays::Plays>(c.plays(), c.writeback(), c.onboarding().won_stages);
     hooks.in_plan = [this, &c](pqxx::work& tx, std::int32_t day, bool refresh) {
-      nlohmann::json progress = {{"onboarding", onboarding_->plan_progress(tx, day)}};
+      nlohmann::json progress = {{"onboarding", work_->onboarding->plan_progress(tx, day)}};
       // The plays run with the nightly (and manual) runs, not with every refresh.
       if (!refresh) {
-        const auto night = plays_->plan(tx, day, false);
+        const auto night = work_->plays->plan(tx, day, false);
         for (const auto& f : night.firings)
           c.metrics()
               .counter("cshealthd_play_steps_total",
@@ -138,20 +140,22 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
       }
       return progress;
     };
-    job_workers_->handle(onboarding::kEventsJob,
-                         [this](pipeline::JobContext& ctx) { return onboarding_->process_events(ctx); });
-    job_workers_->handle(onboarding::kOnboardingJob,
-                         [this](pipeline::JobContext& ctx) { return onboarding_->onboard(ctx); });
+    work_->job_workers->handle(onboarding::kEventsJob, [this](store::JobContext& ctx) {
+      return work_->onboarding->process_events(ctx);
+    });
+    work_->job_workers->handle(onboarding::kOnboardingJob,
+                               [this](store::JobContext& ctx) { return work_->onboarding->onboard(ctx); });
   } else {
     onboarding::set_enabled(c.db(), false);  // no write-back: nothing could be onboarded
   }
   if (config_.kpis.enabled) hooks.kpis = [&c](std::int32_t day) { return c.kpis().compute(day); };
-  pipeline_ = std::make_unique<pipeline::Pipeline>(c.db(), *sync_job_, *score_job_, writeback_.get(),
-                                                   c.clock(), c.metrics(), std::move(hooks));
-  job_workers_->handle(pipeline::kPipelineJob,
-                       [this](pipeline::JobContext& ctx) { return (*pipeline_)(ctx); });
-  scheduler_ =
-      std::make_unique<pipeline::Scheduler>(c.db(), *pipeline_, c.jobs(), c.clock(), c.metrics(), schedule);
+  work_->pipeline = std::make_unique<pipeline::Pipeline>(
+      c.db(), *work_->sync_job, *work_->score_job, work_->writeback.get(), work_->deliverer.get(),
+      [&c] { return c.hubspot_client(); }, c.clock(), c.metrics(), std::move(hooks));
+  work_->job_workers->handle(pipeline::kPipelineJob,
+                             [this](store::JobContext& ctx) { return (*work_->pipeline)(ctx); });
+  work_->scheduler = std::make_unique<pipeline::Scheduler>(c.db(), *work_->pipeline, c.jobs(), c.clock(),
+                                                           c.metrics(), schedule);
 }
 
 // The connection cap, within what the process may open: raised to the hard limit first, it keeps room
@@ -233,13 +237,13 @@ void Service::add_v1_routes(const core::TimeZone& zone) {
   api::add_v1_routes(
       router_,
       api::V1Deps{components_->db(), components_->scoring(), components_->metrics(), config_.admin.token,
-                  today_utc, components_->jobs(), pipeline_.get(),
+                  today_utc, components_->jobs(), work_->pipeline.get(),
                   [zone, &clock] {
                     return core::local_date(zone, std::chrono::duration_cast<std::chrono::seconds>(
                                                       clock.wall_now().time_since_epoch())
                                                       .count());
                   },
-                  [this] { job_workers_->wake(); }, &components_->writeback(), config_.writeback.locale,
+                  [this] { work_->job_workers->wake(); }, &components_->writeback(), config_.writeback.locale,
                   config_.kpis.enabled ? &components_->kpis() : nullptr, config_.dashboard.token});
 }
 
@@ -275,13 +279,7 @@ void Service::abandon() {
   if (components_) components_->database_runtime().stop();
   (void)server_.release();
   (void)workers_.release();
-  (void)job_workers_.release();
-  (void)scheduler_.release();
-  (void)pipeline_.release();
-  (void)onboarding_.release();
-  (void)writeback_.release();
-  (void)sync_job_.release();
-  (void)score_job_.release();
+  (void)work_.release();
   (void)components_.release();
 }
 
@@ -296,8 +294,8 @@ bool Service::stop() {
   };
   bool clean = true;
   if (server_) clean = server_->shutdown(remaining()) && clean;
-  if (scheduler_) scheduler_->stop();  // hands the leadership over
-  if (job_workers_ && !job_workers_->stop(remaining())) {
+  if (work_->scheduler) work_->scheduler->stop();  // hands the leadership over
+  if (work_->job_workers && !work_->job_workers->stop(remaining())) {
     // A job still runs past the deadline: its lease went back (another replica resumes it).
     spdlog::warn("shutdown: a job is still running at the deadline; its lease was handed back");
     abandon();

@@ -1,5 +1,7 @@
 #include "cshealthd/app/writeback_command.hpp"
 
+#include "cshealthd/outbox/deliverer.hpp"
+
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -131,7 +133,7 @@ int run_plan_command(const config::Config& config, const PlanCommandOptions& o) 
   co.writeback = true;
   Components c(config, co);
   writeback::Writeback wb(
-      c.db(), c.writeback(), [&c] { return c.hubspot_client(); }, c.metrics(), c.clock());
+      c.db(), c.writeback(), c.outbox(), [&c] { return c.hubspot_client(); }, c.metrics(), c.clock());
   const auto day = plan_day(c, o.as_of);
   if (o.plays) return print_plays(c, day, o.json);
   const auto result = wb.plan(day, std::nullopt, std::nullopt, o.dry_run, !o.dry_run);
@@ -148,7 +150,10 @@ int run_plan_command(const config::Config& config, const PlanCommandOptions& o) 
   }
   if (o.dry_run) return 0;
   const auto t0 = std::chrono::steady_clock::now();
-  const auto r = wb.deliver({});
+  outbox::Deliverer deliverer(c.db(), c.outbox(), c.metrics(), c.clock(),
+                              writeback::WritebackStore::forget_written);
+  auto handle = c.hubspot_client();
+  const auto r = deliverer.run(*handle.client, {});
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   json report = {{"companies_written", r.companies},
                  {"tasks_created", r.tasks_created},

@@ -29,94 +29,6 @@ std::string percent(double share) {
 
 }  // namespace
 
-// Local `hour`:00 of `day` in `zone`, as epoch milliseconds.
-EpochMs local_time_ms(std::int32_t day, int hour, const TimeZone* zone) {
-  const EpochSeconds local = static_cast<EpochSeconds>(day) * 86'400 + hour * 3'600;
-  if (!zone) return local * 1000;
-  // The offset in force at the instant: guess with the local time, correct once (a DST change at
-  // exactly that hour is the only case a second pass would move).
-  int offset = zone->offset_at(local);
-  offset = zone->offset_at(local - offset);
-  return (local - offset) * 1000;
-}
-
-// ---- Calendar -------------------------------------------------------------------------------------
-
-BusinessCalendar BusinessCalendar::parse(std::string_view text, std::string_view source) {
-  BusinessCalendar cal;
-  int line_no = 0;
-  while (!text.empty()) {
-    const auto nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
-    ++line_no;
-    if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
-    line = trim(line);
-    if (line.empty()) continue;
-    const auto day = parse_day(std::string(line.substr(0, 10)));
-    if (!day || (line.size() > 10 && line[10] != ' ' && line[10] != '\t')) {
-      throw std::invalid_argument(std::string(source) + ":" + std::to_string(line_no) +
-                                  ": expected 'YYYY-MM-DD name', got '" + std::string(line.substr(0, 40)) +
-                                  "'");
-    }
-    cal.holidays_.insert(*day);
-  }
-  return cal;
-}
-
-bool BusinessCalendar::is_business_day(std::int32_t day) const {
-  const int dow = ((day % 7) + 7 + 4) % 7;  // 1970-01-01 was a Thursday; 0 = Sunday
-  return dow != 0 && dow != 6 && !holidays_.count(day);
-}
-
-std::int32_t BusinessCalendar::add_business_days(std::int32_t day, int n) const {
-  std::int32_t d = day;
-  if (n <= 0) {
-    while (!is_business_day(d)) ++d;
-    return d;
-  }
-  while (n > 0) {
-    ++d;
-    if (is_business_day(d)) --n;
-  }
-  return d;
-}
-
-int BusinessCalendar::business_days_between(std::int32_t from, std::int32_t to) const {
-  int n = 0;
-  // Bounded: an episode older than ten years counts as ten years.
-  for (std::int32_t d = std::max(from, to - 3660) + 1; d <= to; ++d) n += is_business_day(d) ? 1 : 0;
-  return n;
-}
-
-// ---- Templates ------------------------------------------------------------------------------------
-
-std::string render_template(std::string_view text, const std::map<std::string, std::string>& vars) {
-  std::string out;
-  out.reserve(text.size() + 64);
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char ch = text[i];
-    if ((ch == '{' || ch == '}') && i + 1 < text.size() && text[i + 1] == ch) {
-      out += ch;
-      ++i;
-      continue;
-    }
-    if (ch == '{') {
-      const auto close = text.find('}', i + 1);
-      if (close != std::string_view::npos) {
-        const auto it = vars.find(std::string(text.substr(i + 1, close - i - 1)));
-        if (it != vars.end()) {
-          out += it->second;
-          i = close;
-          continue;
-        }
-      }
-    }
-    out += ch;
-  }
-  return out;
-}
-
 std::string format_decimal(double value) {
   if (!std::isfinite(value)) return "0";
   char buf[64];
@@ -196,8 +108,13 @@ Plan Planner::plan(const PlanContext& ctx, const std::vector<PlanCompany>& compa
     vars.emplace("due", format_day(t.due_day));
     vars.emplace("day", day_text);
     vars.emplace("key", key);
-    t.subject = std::string(trim(render_template(rule.subject, vars)));
-    t.body = render_template(rule.body, vars) + "\n\n[cshealthd " + key + "]";
+    // Each destination gets the values escaped for it: HubSpot's rich text, Slack's markup.
+    t.title = std::string(trim(render_template(rule.subject, vars, Markup::kPlain)));
+    t.subject = std::string(trim(render_template(rule.subject, vars, Markup::kHtml)));
+    t.body = render_template(rule.body, vars, Markup::kHtml) + "\n\n[cshealthd " + key + "]";
+    if (t.slack)
+      t.slack_text = "*" + std::string(trim(render_template(rule.subject, vars, Markup::kSlack))) + "*\n" +
+                     render_template(rule.body, vars, Markup::kSlack) + "\n\n[cshealthd " + key + "]";
     return t;
   };
 
@@ -298,7 +215,7 @@ Plan Planner::plan(const PlanContext& ctx, const std::vector<PlanCompany>& compa
                                                     {"cleared", format_day(*e.cleared_since)},
                                                     {"days", std::to_string(clear_days)}};
             p.closes.push_back({e.task_key, c.id, rule.name,
-                                e.task_body + "\n\n" + render_template(config_.close_note, vars)});
+                                e.task_body + "\n\n" + render_template(config_.close_note, vars, Markup::kHtml)});
             e.closed = true;
             e.task_open = false;
             changed_episode = true;
@@ -375,7 +292,7 @@ Plan Planner::plan(const PlanContext& ctx, const std::vector<PlanCompany>& compa
       // A digest lists the most urgent; a task body has room for a few thousand lines at most, a reader
       // for far fewer.
       if (overflow < kDigestLines)
-        items += "- [" + cand.task.priority + "] " + cand.task.subject + " (due " +
+        items += "- [" + cand.task.priority + "] " + cand.task.title + " (due " +
                  format_day(cand.task.due_day) + ")\n";
       ++overflow;
       ++p.counts.digested;

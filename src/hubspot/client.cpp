@@ -55,7 +55,7 @@ ApiError::Kind kind_for(int status) {
 }
 
 // HubSpot's error body, every field optional.
-ApiError error_from(const std::string& endpoint, const HttpResponse& r) {
+ApiError error_from(const std::string& endpoint, const http::HttpResponse& r) {
   std::string message, category, correlation;
   try {
     const auto b = json::parse(r.body);
@@ -154,7 +154,7 @@ std::string ApiPaths::pipelines(std::string_view type) const {
   return api("pipelines", "v3") + "/" + std::string(type);
 }
 
-HubSpotClient::HubSpotClient(Transport& transport, RateBudget& budget, Clock& clock, Secret token,
+HubSpotClient::HubSpotClient(http::Transport& transport, RateBudget& budget, Clock& clock, Secret token,
                              metrics::Registry& metrics, ClientOptions options)
     : transport_(transport),
       budget_(budget),
@@ -194,7 +194,7 @@ Page HubSpotClient::read_page(const std::string& endpoint, const std::string& me
 void HubSpotClient::exchange(const std::string& endpoint, const std::string& method,
                              const std::string& target, const json& body, Budget budget,
                              const std::function<void(std::string_view)>& accept, Repeat repeat) {
-  HttpRequest req;
+  http::HttpRequest req;
   req.method = method;
   req.target = target;
   req.headers = {{"Authorization", "Bearer " + token_.reveal()}, {"Accept", "application/json"}};
@@ -210,11 +210,11 @@ void HubSpotClient::exchange(const std::string& endpoint, const std::string& met
   for (int attempt = 1;; ++attempt) {
     budget_.acquire(budget);
     ++stats_.calls;
-    HttpResponse res;
+    http::HttpResponse res;
     std::string failure;
     try {
       res = transport_.send(req);
-    } catch (const TransportError& e) {
+    } catch (const http::TransportError& e) {
       failure = e.what();
     }
     requests(failure.empty() ? std::to_string(res.status) : "error").inc();

@@ -43,7 +43,7 @@ std::optional<std::int64_t> header_count(const std::string& text) {
 
 // The headers are HubSpot's word, but input all the same: a Max of 2e9 or a negative Remaining must
 // neither allocate a slot per claimed request nor stop us. Both are clamped to the configured limit.
-void LocalRateBudget::observe(const HttpResponse& r) {
+void LocalRateBudget::observe(const http::HttpResponse& r) {
   const auto remaining = header_count(r.header("X-HubSpot-RateLimit-Remaining"));
   const auto max = header_count(r.header("X-HubSpot-RateLimit-Max"));
   if (!remaining || !max || *max == 0) return;  // search answers carry none

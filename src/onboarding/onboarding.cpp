@@ -1,5 +1,7 @@
 #include "cshealthd/onboarding/onboarding.hpp"
 
+#include "cshealthd/outbox/outbox_store.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <fstream>
@@ -12,9 +14,9 @@
 
 #include "cshealthd/core/schedule.hpp"
 #include "cshealthd/core/time.hpp"
+#include "cshealthd/store/crm_repository.hpp"
 #include "cshealthd/store/job_queue.hpp"
 #include "cshealthd/store/sql_params.hpp"
-#include "cshealthd/writeback/deliverer.hpp"
 
 namespace cshealthd::onboarding {
 namespace {
@@ -212,6 +214,38 @@ void parse_checklist(const std::string& text, const std::string& where, const st
   }
 }
 
+std::vector<outbox::PropertySpec> service_properties() {
+  const char* copied = "cshealthd: copied from the won deal";
+  return {
+      {kServicePlan, "Plan", "string", "text", copied, {}, true},
+      {kServiceMrr, "MRR", "number", "number", copied, {}},
+      {kServiceSeats, "Licensed seats", "number", "number", copied, {}},
+      {kServiceContractStart, "Contract start", "date", "date", copied, {}},
+      {kServiceOnboardingStart,
+       "Onboarding start",
+       "date",
+       "date",
+       "cshealthd: the day the deal was won",
+       {}},
+      {kServiceOnboardingTarget,
+       "Onboarding target",
+       "date",
+       "date",
+       "cshealthd: onboarding complete by",
+       {}},
+  };
+}
+
+std::vector<outbox::PropertySpec> company_properties(const config::Config& config) {
+  if (!config.onboarding.enabled) return {};
+  return {{config.onboarding.owner_property,
+           "Onboarding owner",
+           "string",
+           "text",
+           "cshealthd: the owner id of who onboards this customer",
+           {}}};
+}
+
 Settings load_settings(const config::Config& config) {
   const auto& o = config.onboarding;
   Settings s;
@@ -320,12 +354,13 @@ void set_enabled(store::Database& db, bool enabled) {
   });
 }
 
-Onboarding::Onboarding(store::Database& db, const Settings& settings, writeback::Writeback& writeback,
-                       sync::ClientFactory clients, metrics::Registry& metrics, Clock& clock,
-                       std::function<void()> wake)
+Onboarding::Onboarding(store::Database& db, const Settings& settings, const writeback::Settings& workflow,
+                       outbox::Deliverer& deliverer, hubspot::ClientFactory clients,
+                       metrics::Registry& metrics, Clock& clock, std::function<void()> wake)
     : db_(db),
       s_(settings),
-      writeback_(writeback),
+      wb_(workflow),
+      deliverer_(deliverer),
       clients_(std::move(clients)),
       metrics_(metrics),
       clock_(clock),
@@ -336,14 +371,13 @@ Onboarding::Onboarding(store::Database& db, const Settings& settings, writeback:
 std::int32_t Onboarding::today() const {
   const auto now_s =
       std::chrono::duration_cast<std::chrono::seconds>(clock_.wall_now().time_since_epoch()).count();
-  return core::parse_day(core::local_date(writeback_.settings().zone, now_s)).value_or(0);
+  return core::parse_day(core::local_date(wb_.zone, now_s)).value_or(0);
 }
 
-json Onboarding::process_events(pipeline::JobContext& ctx) {
+json Onboarding::process_events(store::JobContext& ctx) {
   std::size_t processed = 0, onboardings = 0, refreshes = 0, ignored = 0;
   for (;;) {
-    if (ctx.stop.stop_requested())
-      throw pipeline::JobInterrupted("stopping: events left for the next worker");
+    if (ctx.stop.stop_requested()) throw store::JobInterrupted("stopping: events left for the next worker");
     std::vector<double> lags;
     const auto n = db_.with_retry("webhook_process", [&](pqxx::connection& c) {
       pqxx::work tx(c, "webhook_process");
@@ -446,11 +480,11 @@ core::EpochMs day_ms(std::int32_t day) {
 
 }  // namespace
 
-json Onboarding::onboard(pipeline::JobContext& ctx) {
+json Onboarding::onboard(store::JobContext& ctx) {
   const auto deal_id = ctx.job.payload.value("deal_id", std::int64_t{0});
   const auto source = ctx.job.payload.value("source", std::string("webhook"));
-  if (deal_id <= 0) throw pipeline::PermanentJobError("onboarding job without a deal_id");
-  if (!s_.enabled) throw pipeline::PermanentJobError("onboarding is off (onboarding.enabled)");
+  if (deal_id <= 0) throw store::PermanentJobError("onboarding job without a deal_id");
+  if (!s_.enabled) throw store::PermanentJobError("onboarding is off (onboarding.enabled)");
   const bool recorded = db_.with_retry("onboarding_exists", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, "onboarding_exists");
     return !tx.exec_params("SELECT 1 FROM onboardings WHERE deal_id = $1", deal_id).empty();
@@ -459,7 +493,7 @@ json Onboarding::onboard(pipeline::JobContext& ctx) {
   if (!recorded) {
     auto handle = clients_();
     auto& client = *handle.client;
-    const auto& wb = writeback_.settings();
+    const auto& wb = wb_;
     const std::string id = std::to_string(deal_id);
     std::vector<std::string> props = {"dealname", "dealstage", "pipeline",
                                       "amount",   "closedate", "hubspot_owner_id"};
@@ -468,7 +502,7 @@ json Onboarding::onboard(pipeline::JobContext& ctx) {
       if (!p->empty()) props.push_back(*p);
     const auto deals = client.batch_read("deals", {id}, props);
     if (deals.empty())
-      throw pipeline::PermanentJobError("deal " + id + " is not in HubSpot (deleted or merged)");
+      throw store::PermanentJobError("deal " + id + " is not in HubSpot (deleted or merged)");
     const auto& deal = deals.front();
     Won w;
     w.deal_id = deal_id;
@@ -523,7 +557,8 @@ json Onboarding::onboard(pipeline::JobContext& ctx) {
     if (result.contains("skipped")) return result;
   }
   try {
-    const auto report = writeback_.deliver(ctx.stop);
+    auto handle = clients_();
+    const auto report = deliverer_.run(*handle.client, ctx.stop);
     result["delivered"] = {{"tasks_created", report.tasks_created}, {"calls", report.calls}};
   } catch (const std::exception& e) {
     // The outbox holds the items: whoever delivers next (the running deliverer, the next run) sends them.
@@ -534,7 +569,7 @@ json Onboarding::onboard(pipeline::JobContext& ctx) {
 }
 
 json Onboarding::record(const Won& w, const std::string& source) {
-  const auto& wb = writeback_.settings();
+  const auto& wb = wb_;
   const std::string segment = segment_of(s_, w);
   const std::int32_t start = today();
   return db_.with_retry("onboarding_record", [&](pqxx::connection& c) -> json {
@@ -585,13 +620,13 @@ json Onboarding::record(const Won& w, const std::string& source) {
         "INSERT INTO onboardings (deal_id, company_id, source, state, segment, owner_id, started_on, deal) "
         "VALUES ($1, $2, $3, 'onboarding', $4, $5, $6::date, $7::jsonb)",
         w.deal_id, w.company_id, source, segment, *owner, core::format_day(start), deal.dump());
-    const std::string owner_label = writeback::WritebackStore::owner_name(tx, *owner);
+    const std::string owner_label = store::CrmRepository::owner_name(tx, *owner);
     auto vars = template_vars(deal, w.company_id, w.deal_id, owner_label, core::format_day(start));
-    writeback::OutboxBatch out;
-    json props = {{wb.plan.stage_property, "onboarding"}};
+    std::vector<outbox::Item> out;
+    std::map<std::string, std::string> props = {{wb.plan.stage_property, "onboarding"}};
     if (!wb.onboarding_owner_property.empty()) props[wb.onboarding_owner_property] = *owner;
-    out.add("onboarding:" + std::to_string(w.deal_id) + ":stage", "properties", w.company_id,
-            {{"properties", props}});
+    out.push_back(
+        {"onboarding:" + std::to_string(w.deal_id) + ":stage", w.company_id, outbox::PropertyUpdate{props}});
     std::vector<std::string> keys, steps, dues;
     std::vector<std::int64_t> positions;
     std::int32_t target = start;
@@ -601,16 +636,11 @@ json Onboarding::record(const Won& w, const std::string& source) {
       target = std::max(target, due);
       const std::string key = "onboarding:" + std::to_string(w.deal_id) + ":" + step.id;
       vars["due"] = core::format_day(due);
-      out.add(key, "task", w.company_id,
-              {{"subject", core::render_template(step.subject, vars)},
-               {"body", core::render_template(step.body, vars)},
-               {"owner_id", *owner},
-               {"priority", i == 0 ? "HIGH" : "MEDIUM"},
-               {"due_ms", core::local_time_ms(due, wb.plan.due_hour, &wb.zone)},
-               {"due", core::format_day(due)},
-               {"rule", "onboarding:" + step.id},
-               {"company_id", w.company_id},
-               {"deal_id", w.deal_id}});
+      out.push_back({key, w.company_id,
+                     outbox::Task{core::render_template(step.subject, vars, core::Markup::kHtml),
+                                  core::render_template(step.body, vars, core::Markup::kHtml), *owner,
+                                  i == 0 ? "HIGH" : "MEDIUM", "onboarding:" + step.id, due,
+                                  core::local_time_ms(due, wb.plan.due_hour, &wb.zone), w.deal_id}});
       keys.push_back(key);
       steps.push_back(step.id);
       dues.push_back(core::format_day(due));
@@ -622,24 +652,25 @@ json Onboarding::record(const Won& w, const std::string& source) {
         "FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) AS u (s, p, k, d)",
         w.deal_id, store::text_array(steps), store::bigint_array(positions), store::text_array(keys),
         store::text_array(dues));
-    if (!wb.slack_webhook_url.empty()) {
+    if (wb.slack) {
       vars["due"] = dues.front();
-      out.add("slack:onboarding:" + std::to_string(w.deal_id), "slack", w.company_id,
-              {{"text", core::render_template(s_.slack_started, vars)}});
+      out.push_back(
+          {"slack:onboarding:" + std::to_string(w.deal_id), w.company_id,
+           outbox::SlackMessage{core::render_template(s_.slack_started, vars, core::Markup::kSlack)}});
     }
     if (!wb.service_key_property.empty()) {
-      json sp = {{"hs_name", vars["company"] + " / " + vars["deal"]},
-                 {writeback::kServiceOnboardingStart, std::to_string(day_ms(start))},
-                 {writeback::kServiceOnboardingTarget, std::to_string(day_ms(target))}};
-      if (!w.plan.empty()) sp[writeback::kServicePlan] = w.plan;
-      if (core::parse_hubspot_number(w.mrr)) sp[writeback::kServiceMrr] = w.mrr;
-      if (core::parse_hubspot_number(w.seats)) sp[writeback::kServiceSeats] = w.seats;
+      std::map<std::string, std::string> sp = {{"hs_name", vars["company"] + " / " + vars["deal"]},
+                                               {kServiceOnboardingStart, std::to_string(day_ms(start))},
+                                               {kServiceOnboardingTarget, std::to_string(day_ms(target))}};
+      if (!w.plan.empty()) sp[kServicePlan] = w.plan;
+      if (core::parse_hubspot_number(w.mrr)) sp[kServiceMrr] = w.mrr;
+      if (core::parse_hubspot_number(w.seats)) sp[kServiceSeats] = w.seats;
       if (const auto t = core::parse_hubspot_timestamp(w.contract_start))
-        sp[writeback::kServiceContractStart] = std::to_string(day_ms(core::day_of(*t)));
-      out.add("onboarding:" + std::to_string(w.deal_id) + ":service", "record", w.company_id,
-              {{"properties", sp}, {"deal_id", w.deal_id}});
+        sp[kServiceContractStart] = std::to_string(day_ms(core::day_of(*t)));
+      out.push_back({"onboarding:" + std::to_string(w.deal_id) + ":service", w.company_id,
+                     outbox::ServiceRecord{sp, w.deal_id}});
     }
-    out.insert(tx);
+    outbox::OutboxStore::enqueue(tx, out, std::nullopt);
     tx.commit();
     metrics_
         .counter("cshealthd_onboardings_started_total",
@@ -690,7 +721,7 @@ json Onboarding::from_sync() {
 
 json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
   if (!s_.enabled) return json::object();
-  const auto& wb = writeback_.settings();
+  const auto& wb = wb_;
   struct Row {
     std::int64_t company = 0;
     std::string owner, segment, started;
@@ -717,7 +748,7 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
     st.escalated = r[10].as<bool>();
     row.steps.push_back(std::move(st));
   }
-  writeback::OutboxBatch out;
+  std::vector<outbox::Item> out;
   std::size_t overdue = 0, escalated = 0, handed = 0;
   for (const auto& [deal_id, row] : open) {
     // Texts only for the onboardings that act today: most runs read nothing more.
@@ -726,8 +757,8 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
                              ? std::vector<core::StepAction>()
                              : core::onboarding_actions(row.steps, day, wb.calendar, s_.escalate_after_days);
     if (!complete && actions.empty()) continue;
-    auto vars = template_vars(row.deal, row.company, deal_id,
-                              writeback::WritebackStore::owner_name(tx, row.owner), row.started);
+    auto vars = template_vars(row.deal, row.company, deal_id, store::CrmRepository::owner_name(tx, row.owner),
+                              row.started);
     const std::string prefix = "onboarding:" + std::to_string(deal_id) + ":";
     const auto due_ms = [&](int business_days) {
       return core::local_time_ms(wb.calendar.add_business_days(day, business_days), wb.plan.due_hour,
@@ -758,24 +789,20 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
             tx.exec_params("SELECT coalesce(owner_id, '') FROM companies WHERE id = $1", row.company);
         csm = r.empty() || r[0][0].as<std::string>().empty() ? row.owner : r[0][0].as<std::string>();
       }
-      vars["csm"] = writeback::WritebackStore::owner_name(tx, csm);
+      vars["csm"] = store::CrmRepository::owner_name(tx, csm);
       vars["completed"] = core::format_day(day);
-      json props = {{wb.plan.stage_property, "active"}};
+      std::map<std::string, std::string> props = {{wb.plan.stage_property, "active"}};
       if (!s_.csm_pool.empty()) props["hubspot_owner_id"] = csm;
-      out.add(prefix + "handover:stage", "properties", row.company, {{"properties", props}});
-      out.add(prefix + "handover", "task", row.company,
-              {{"subject", core::render_template(s_.handover.subject, vars)},
-               {"body", core::render_template(s_.handover.body, vars)},
-               {"owner_id", csm},
-               {"priority", "HIGH"},
-               {"due_ms", due_ms(2)},
-               {"due", core::format_day(wb.calendar.add_business_days(day, 2))},
-               {"rule", "onboarding:handover"},
-               {"company_id", row.company},
-               {"deal_id", deal_id}});
-      if (!wb.slack_webhook_url.empty())
-        out.add("slack:" + prefix + "handover", "slack", row.company,
-                {{"text", core::render_template(s_.slack_handover, vars)}});
+      out.push_back({prefix + "handover:stage", row.company, outbox::PropertyUpdate{props}});
+      out.push_back(outbox::Item{
+          prefix + "handover", row.company,
+          outbox::Task{core::render_template(s_.handover.subject, vars, core::Markup::kHtml),
+                       core::render_template(s_.handover.body, vars, core::Markup::kHtml), csm, "HIGH",
+                       "onboarding:handover", wb.calendar.add_business_days(day, 2), due_ms(2), deal_id}});
+      if (wb.slack)
+        out.push_back(outbox::Item{
+            "slack:" + prefix + "handover", row.company,
+            outbox::SlackMessage{core::render_template(s_.slack_handover, vars, core::Markup::kSlack)}});
       tx.exec_params(
           "UPDATE onboardings SET state = 'handed_over', csm_id = $2, completed_on = $3::date, "
           "handed_over_at = now() "
@@ -801,16 +828,13 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
       const std::string assignee =
           escalate ? wb.managers.manager_of(row.owner, owner_teams(tx, row.owner)) : row.owner;
       const auto& t = escalate ? s_.escalation : s_.overdue;
-      out.add(prefix + a.step + (escalate ? ":overdue:escalation" : ":overdue"), "task", row.company,
-              {{"subject", core::render_template(t.subject, vars)},
-               {"body", core::render_template(t.body, vars)},
-               {"owner_id", assignee.empty() ? row.owner : assignee},
-               {"priority", "HIGH"},
-               {"due_ms", due_ms(1)},
-               {"due", core::format_day(wb.calendar.add_business_days(day, 1))},
-               {"rule", escalate ? "onboarding:escalation" : "onboarding:overdue"},
-               {"company_id", row.company},
-               {"deal_id", deal_id}});
+      out.push_back(outbox::Item{prefix + a.step + (escalate ? ":overdue:escalation" : ":overdue"),
+                                 row.company,
+                                 outbox::Task{core::render_template(t.subject, vars, core::Markup::kHtml),
+                                              core::render_template(t.body, vars, core::Markup::kHtml),
+                                              assignee.empty() ? row.owner : assignee, "HIGH",
+                                              escalate ? "onboarding:escalation" : "onboarding:overdue",
+                                              wb.calendar.add_business_days(day, 1), due_ms(1), deal_id}});
       if (escalate) {
         tx.exec_params("UPDATE onboarding_steps SET escalated = true WHERE deal_id = $1 AND step = $2",
                        deal_id, a.step);
@@ -822,7 +846,7 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
       }
     }
   }
-  out.insert(tx);
+  outbox::OutboxStore::enqueue(tx, out, std::nullopt);
   if (overdue)
     metrics_.counter("cshealthd_onboarding_alerts_total", "Onboarding alerts", {{"kind", "overdue"}})
         .inc(overdue);

@@ -25,12 +25,15 @@ std::vector<std::string> pipeline_stages() {
 }
 
 Pipeline::Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, writeback::Writeback* writeback,
-                   Clock& clock, metrics::Registry& metrics, PipelineHooks hooks)
+                   outbox::Deliverer* deliverer, hubspot::ClientFactory clients, Clock& clock,
+                   metrics::Registry& metrics, PipelineHooks hooks)
     : db_(db),
       runs_(db),
       sync_(sync),
       score_(score),
       writeback_(writeback),
+      deliverer_(deliverer),
+      clients_(std::move(clients)),
       clock_(clock),
       metrics_(metrics),
       hooks_(std::move(hooks)) {}
@@ -290,7 +293,7 @@ json Pipeline::run_score(JobContext& ctx, std::int64_t run, const std::string& k
 }
 
 void Pipeline::run_plan(JobContext& ctx, std::int64_t run, std::int32_t day, json& cp) {
-  if (!writeback_) {
+  if (!writeback_ || !deliverer_) {
     cp.erase("refresh_companies");
     cp["stage"] = "kpis";
     save(ctx, run, cp, "plan", "skipped", json::object());
@@ -321,10 +324,11 @@ void Pipeline::run_deliver(JobContext& ctx, std::int64_t run, json& cp) {
   json progress = cp.value("deliver", json::object());
   save(ctx, run, cp, "deliver", "running", progress);
   const auto t0 = std::chrono::steady_clock::now();
-  writeback::DeliveryReport report;
+  outbox::DeliveryReport report;
   try {
-    report = writeback_->deliver(ctx.stop);
-  } catch (const writeback::SetupError& e) {
+    auto handle = clients_();
+    report = deliverer_->run(*handle.client, ctx.stop);
+  } catch (const outbox::SetupError& e) {
     throw PermanentJobError(std::string("write-back: ") + e.what());
   }
   auto add = [&](const char* key, std::uint64_t v) {

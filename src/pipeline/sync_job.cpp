@@ -5,7 +5,7 @@
 
 namespace cshealthd::pipeline {
 
-SyncJob::SyncJob(store::Database& db, sync::ClientFactory clients, Clock& clock, metrics::Registry& metrics,
+SyncJob::SyncJob(store::Database& db, hubspot::ClientFactory clients, Clock& clock, metrics::Registry& metrics,
                  const config::Config& config)
     : db_(db), clients_(std::move(clients)), clock_(clock), metrics_(metrics), config_(config) {}
 

@@ -1,11 +1,14 @@
 #include "cshealthd/plays/plays.hpp"
 
+#include "cshealthd/outbox/outbox_store.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
 
 #include "cshealthd/onboarding/onboarding.hpp"
+#include "cshealthd/store/crm_repository.hpp"
 #include "cshealthd/store/sql_params.hpp"
 #include "cshealthd/writeback/store.hpp"
 
@@ -281,10 +284,10 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
   const auto name_of = [&](const std::string& id) -> std::string {
     if (id.empty()) return "";
     auto it = names.find(id);
-    if (it == names.end()) it = names.emplace(id, writeback::WritebackStore::owner_name(tx, id)).first;
+    if (it == names.end()) it = names.emplace(id, store::CrmRepository::owner_name(tx, id)).first;
     return it->second;
   };
-  writeback::OutboxBatch outbox;
+  std::vector<outbox::Item> outbox;
   std::vector<std::string> step_cols[9];
   for (const auto& c : in.companies) {
     const auto e = in.episodes.find(c.id);
@@ -348,47 +351,46 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
       json item = {{"key", fi.key},     {"company_id", c.id}, {"play", fi.play},
                    {"cycle", fi.cycle}, {"step", fi.step},    {"action", core::name_of(spec.action)},
                    {"why", fi.why}};
-      const char* kind = "task";
-      json payload;
+      outbox::Item action{fi.key, c.id, outbox::SlackMessage{}};
       switch (spec.action) {
         case core::PlayAction::kTask: {
           const auto& t = s_.plays.templates.at(fi.template_name);
-          payload = {{"subject", core::render_template(t.subject, v)},
-                     {"body", core::render_template(t.body, v)},
-                     {"owner_id", fi.owner_id},
-                     {"priority", spec.priority},
-                     {"due", core::format_day(fi.due_day)},
-                     {"due_ms", core::local_time_ms(fi.due_day, wb_.plan.due_hour, &wb_.zone)},
-                     {"rule", "play:" + fi.play}};
+          action.intent = outbox::Task{core::render_template(t.subject, v, core::Markup::kHtml),
+                                       core::render_template(t.body, v, core::Markup::kHtml),
+                                       fi.owner_id,
+                                       spec.priority,
+                                       "play:" + fi.play,
+                                       fi.due_day,
+                                       core::local_time_ms(fi.due_day, wb_.plan.due_hour, &wb_.zone),
+                                       0};
           break;
         }
         case core::PlayAction::kProperties: {
-          kind = "properties";
-          json props = json::object();
-          for (const auto& [k, val] : spec.properties) props[k] = core::render_template(val, v);
-          payload = {{"properties", props}};
+          outbox::PropertyUpdate update;
+          for (const auto& [k, val] : spec.properties)
+            update.properties[k] = core::render_template(val, v, core::Markup::kPlain);
+          action.intent = std::move(update);
           break;
         }
         case core::PlayAction::kDeal: {
-          kind = "deal";
-          json props = {{"dealname", core::render_template(spec.deal_name, v)},
-                        {"pipeline", spec.deal_pipeline},
-                        {"dealstage", spec.deal_stage}};
-          const auto amount = core::render_template(spec.deal_amount, v);
-          if (!amount.empty()) props["amount"] = amount;
-          payload = {{"properties", props}};
+          outbox::Deal deal{{{"dealname", core::render_template(spec.deal_name, v, core::Markup::kPlain)},
+                             {"pipeline", spec.deal_pipeline},
+                             {"dealstage", spec.deal_stage}}};
+          const auto amount = core::render_template(spec.deal_amount, v, core::Markup::kPlain);
+          if (!amount.empty()) deal.properties["amount"] = amount;
+          action.intent = std::move(deal);
           break;
         }
         case core::PlayAction::kSlack: {
-          kind = "slack";
           const auto& t = s_.plays.templates.at(fi.template_name);
-          payload = {{"text", core::render_template(t.subject, v) + "\n" + core::render_template(t.body, v)}};
+          action.intent = outbox::SlackMessage{core::render_template(t.subject, v, core::Markup::kSlack) +
+                                               "\n" + core::render_template(t.body, v, core::Markup::kSlack)};
           break;
         }
       }
-      item["kind"] = kind;
-      item["payload"] = payload;
-      outbox.add(fi.key, kind, c.id, payload);
+      item["kind"] = outbox::name_of(outbox::kind_of(action.intent));
+      item["payload"] = outbox::encode(action);
+      outbox.push_back(std::move(action));
       step_cols[0].push_back(std::to_string(c.id));
       step_cols[1].push_back(fi.play);
       step_cols[2].push_back(fi.cycle);
@@ -403,7 +405,7 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
     }
   }
   if (dry_run) return out;
-  outbox.insert(tx);
+  outbox::OutboxStore::enqueue(tx, outbox, std::nullopt);
   if (!step_cols[0].empty()) {
     tx.exec_params(
         "INSERT INTO play_steps (company_id, play, cycle, step, cycle_date, day, action, outbox_key, "

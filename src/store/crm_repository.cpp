@@ -382,4 +382,16 @@ void CrmRepository::save_state(pqxx::work& tx, const SyncState& s) {
   }
 }
 
+std::string CrmRepository::owner_name(pqxx::transaction_base& tx, const std::string& id) {
+  const auto r = tx.exec_params(
+      "SELECT trim(coalesce(first_name, '') || ' ' || coalesce(last_name, '')), coalesce(email, '') FROM "
+      "crm_owners WHERE id::text = $1",
+      id);
+  if (r.empty()) return id;
+  const auto name = r[0][0].as<std::string>();
+  if (!name.empty()) return name;
+  const auto email = r[0][1].as<std::string>();
+  return email.empty() ? id : email;
+}
+
 }  // namespace cshealthd::store

@@ -15,7 +15,7 @@ constexpr int kStaleRestarts = 3;
 
 }  // namespace
 
-Runner::Runner(store::Database& db, ClientFactory clients, Clock& clock, metrics::Registry& metrics)
+Runner::Runner(store::Database& db, hubspot::ClientFactory clients, Clock& clock, metrics::Registry& metrics)
     : db_(db), clients_(std::move(clients)), clock_(clock), metrics_(metrics) {}
 
 RunReport Runner::run(const std::vector<ObjectSpec>& specs, const RunOptions& options,
@@ -40,7 +40,7 @@ RunReport Runner::run(const std::vector<ObjectSpec>& specs, const RunOptions& op
 
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
-    ClientHandle handle;
+    hubspot::ClientHandle handle;
     try {
       handle = clients_();
     } catch (const std::exception& e) {  // the types it would have taken go to the other workers

@@ -137,6 +137,42 @@ std::string Managers::manager_of(const std::string& owner, const std::vector<std
   return fallback;
 }
 
+std::vector<outbox::PropertySpec> output_properties(const core::PlanConfig& p) {
+  return {
+      {p.score_property, "Health score", "number", "number", "cshealthd: 0-100", {}},
+      {p.status_property,
+       "Health status",
+       "enumeration",
+       "select",
+       "cshealthd: the score's band",
+       {"green", "yellow", "orange", "red", "unknown"}},
+      {p.reasons_property,
+       "Health reasons",
+       "string",
+       "textarea",
+       "cshealthd: the top reasons, worst first",
+       {}},
+      {p.coverage_property,
+       "Health data coverage",
+       "number",
+       "number",
+       "cshealthd: share of weight with data (0-1)",
+       {}},
+      {p.updated_property,
+       "Health updated at",
+       "datetime",
+       "date",
+       "cshealthd: when these values last changed",
+       {}},
+      {p.stage_property,
+       "CS stage",
+       "enumeration",
+       "select",
+       "onboarding / active / at_risk / churned",
+       {"onboarding", "active", "at_risk", "churned"}},
+  };
+}
+
 Settings load_settings(const config::Config& config, const core::TimeZone& zone) {
   const auto& w = config.writeback;
   Settings s;
@@ -184,12 +220,7 @@ Settings load_settings(const config::Config& config, const core::TimeZone& zone)
     std::string id;
     (*section(s.managers, who, id))[id] = manager;
   }
-  s.search_lag = std::chrono::milliseconds(w.search_lag_ms);
-  s.max_attempts = w.max_attempts;
-  s.task_key_property = w.task_key_property;
-  s.property_group = w.property_group;
-  s.slack_webhook_url = w.slack_webhook_url;
-  if (config.plays.enabled) s.deal_key_property = config.plays.deal_key_property;
+  s.slack = !w.slack_webhook_url.empty();
   if (config.onboarding.enabled) {
     s.onboarding_owner_property = config.onboarding.owner_property;
     if (names.count(s.onboarding_owner_property))

@@ -13,35 +13,9 @@ namespace {
 
 using json = nlohmann::json;
 
-std::optional<std::int64_t> opt_int(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return f.as<std::int64_t>();
-}
 std::optional<std::string> opt_str(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
   return f.as<std::string>();
-}
-
-constexpr const char* kOutboxColumns =
-    "id, key, kind, state, company_id, run_id, payload::text, attempts, hubspot_id, error, "
-    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')";
-
-OutboxItem outbox_item(const pqxx::row& r) {
-  OutboxItem o;
-  o.id = r[0].as<std::int64_t>();
-  o.key = r[1].as<std::string>();
-  o.kind = r[2].as<std::string>();
-  o.state = r[3].as<std::string>();
-  o.company_id = opt_int(r[4]);
-  o.run_id = opt_int(r[5]);
-  o.payload = json::parse(r[6].as<std::string>());
-  o.attempts = r[7].as<int>();
-  o.hubspot_id = opt_str(r[8]);
-  o.error = opt_str(r[9]);
-  o.created_at = r[10].as<std::string>();
-  o.updated_at = r[11].as<std::string>();
-  return o;
 }
 
 constexpr const char* kSnoozeColumns =
@@ -76,35 +50,6 @@ std::vector<std::string> string_list(const json& j) {
 
 void WritebackStore::lock_planning(pqxx::work& tx) {
   tx.exec_params("SELECT pg_advisory_xact_lock($1)", store::SessionLock::key("cshealthd.writeback.plan"));
-}
-
-void OutboxBatch::add(std::string key, const char* kind, std::int64_t company, const json& payload) {
-  keys.push_back(std::move(key));
-  kinds.emplace_back(kind);
-  companies.push_back(company);
-  payloads.push_back(payload.dump());
-}
-
-void OutboxBatch::insert(pqxx::work& tx) const {
-  if (keys.empty()) return;
-  tx.exec_params(
-      "INSERT INTO outbox (key, kind, company_id, payload) SELECT k, kd, c, p::jsonb FROM "
-      "unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS u (k, kd, c, p) ON CONFLICT (key) DO "
-      "NOTHING",
-      store::text_array(keys), store::text_array(kinds), store::bigint_array(companies),
-      store::text_array(payloads));
-}
-
-std::string WritebackStore::owner_name(pqxx::transaction_base& tx, const std::string& id) {
-  const auto r = tx.exec_params(
-      "SELECT trim(coalesce(first_name, '') || ' ' || coalesce(last_name, '')), coalesce(email, '') FROM "
-      "crm_owners WHERE id::text = $1",
-      id);
-  if (r.empty()) return id;
-  const auto name = r[0][0].as<std::string>();
-  if (!name.empty()) return name;
-  const auto email = r[0][1].as<std::string>();
-  return email.empty() ? id : email;
 }
 
 PlanInputs WritebackStore::load(pqxx::transaction_base& tx, std::int32_t day, const Managers& managers,
@@ -181,40 +126,21 @@ PlanInputs WritebackStore::load(pqxx::transaction_base& tx, std::int32_t day, co
 void WritebackStore::record(pqxx::work& tx, const core::Plan& plan, std::optional<std::int64_t> run_id,
                             std::int32_t day, bool slack) {
   // Property updates are keyed by the planning transaction: each plan's are its own.
-  const std::string run = "t" + tx.exec("SELECT txid_current()")[0][0].as<std::string>();
-  auto run_column = [&](store::CopyWriter& copy) -> store::CopyWriter& {
-    return run_id ? copy.number(*run_id) : copy.null();
-  };
-  {
-    store::CopyWriter copy(tx, "outbox", {"key", "kind", "company_id", "run_id", "payload"});
-    for (const auto& p : plan.properties) {
-      copy.text("props:" + std::to_string(p.company_id) + ":" + run).text("properties").number(p.company_id);
-      run_column(copy).text(json{{"properties", p.properties}}.dump()).end_row();
-    }
-    for (const auto& t : plan.tasks) {
-      const json payload = {{"subject", t.subject},   {"body", t.body},
-                            {"owner_id", t.owner_id}, {"priority", t.priority},
-                            {"due_ms", t.due_ms},     {"due", core::format_day(t.due_day)},
-                            {"rule", t.rule},         {"company_id", t.company_id}};
-      copy.text(t.key).text("task");
-      if (t.company_id)
-        copy.number(t.company_id);
-      else
-        copy.null();
-      run_column(copy).text(payload.dump()).end_row();
-      if (slack && t.slack) {
-        copy.text("slack:" + t.key).text("slack").number(t.company_id);
-        run_column(copy).text(json{{"text", "*" + t.subject + "*\n" + t.body}}.dump()).end_row();
-      }
-    }
-    for (const auto& c : plan.closes) {
-      copy.text("close:" + c.task_key).text("task_close").number(c.company_id);
-      run_column(copy)
-          .text(json{{"task_key", c.task_key}, {"body", c.body}, {"rule", c.rule}}.dump())
-          .end_row();
-    }
-    copy.complete();
+  const std::string txid = "t" + tx.exec("SELECT txid_current()")[0][0].as<std::string>();
+  std::vector<outbox::Item> items;
+  items.reserve(plan.properties.size() + plan.tasks.size() * (slack ? 2 : 1) + plan.closes.size());
+  for (const auto& p : plan.properties)
+    items.push_back({"props:" + std::to_string(p.company_id) + ":" + txid, p.company_id,
+                     outbox::PropertyUpdate{p.properties}});
+  for (const auto& t : plan.tasks) {
+    outbox::Task task{t.subject, t.body, t.owner_id, t.priority, t.rule, t.due_day, t.due_ms, 0};
+    items.push_back({t.key, t.company_id, std::move(task)});
+    if (slack && t.slack)
+      items.push_back({"slack:" + t.key, t.company_id, outbox::SlackMessage{t.slack_text}});
   }
+  for (const auto& c : plan.closes)
+    items.push_back({"close:" + c.task_key, c.company_id, outbox::TaskClose{c.task_key, c.body, c.rule}});
+  outbox::OutboxStore::enqueue(tx, items, run_id);
   if (!plan.written.empty()) {
     tx.exec("CREATE TEMP TABLE wb_written (company_id bigint, written jsonb) ON COMMIT DROP");
     {
@@ -278,6 +204,12 @@ void WritebackStore::record(pqxx::work& tx, const core::Plan& plan, std::optiona
         "digests = alert_task_days.digests + EXCLUDED.digests",
         who, core::format_day(day), n.first, n.second);
   }
+}
+
+void WritebackStore::forget_written(pqxx::work& tx, const std::vector<outbox::DeadProperties>& dead) {
+  for (const auto& d : dead)
+    tx.exec_params("UPDATE writeback_companies SET written = written - $2::text[] WHERE company_id = $1",
+                   d.company_id, store::text_array(d.properties));
 }
 
 std::vector<WritebackStore::OpenTask> WritebackStore::open_tasks() {
@@ -347,53 +279,6 @@ void WritebackStore::set_tasks_checked_ms(std::int64_t ms) {
         "ON CONFLICT (portal) DO UPDATE SET checked_ms = EXCLUDED.checked_ms",
         ms);
     tx.commit();
-  });
-}
-
-std::vector<OutboxItem> WritebackStore::list(const std::optional<std::string>& state, std::size_t limit,
-                                             std::int64_t before) {
-  return db_.with_retry("outbox_list", [&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c, "outbox_list");
-    std::vector<OutboxItem> out;
-    for (const auto& r : tx.exec_params(std::string("SELECT ") + kOutboxColumns +
-                                            " FROM outbox WHERE ($1::text IS NULL OR state = $1) AND id < $2 "
-                                            "ORDER BY id DESC LIMIT $3",
-                                        store::nullable(state), before, static_cast<std::int64_t>(limit)))
-      out.push_back(outbox_item(r));
-    return out;
-  });
-}
-
-std::optional<OutboxItem> WritebackStore::get(std::int64_t id) {
-  return db_.with_retry("outbox_get", [&](pqxx::connection& c) -> std::optional<OutboxItem> {
-    pqxx::read_transaction tx(c, "outbox_get");
-    const auto r = tx.exec_params(std::string("SELECT ") + kOutboxColumns + " FROM outbox WHERE id = $1", id);
-    if (r.empty()) return std::nullopt;
-    return outbox_item(r[0]);
-  });
-}
-
-std::optional<OutboxItem> WritebackStore::retry(std::int64_t id) {
-  return db_.with_retry("outbox_retry", [&](pqxx::connection& c) -> std::optional<OutboxItem> {
-    pqxx::work tx(c, "outbox_retry");
-    const auto r =
-        tx.exec_params(std::string("UPDATE outbox SET state = 'pending', attempts = 0, error = NULL, "
-                                   "updated_at = now() WHERE id = $1 AND state = 'dead' RETURNING ") +
-                           kOutboxColumns,
-                       id);
-    if (r.empty()) return std::nullopt;
-    tx.commit();
-    return outbox_item(r[0]);
-  });
-}
-
-std::map<std::string, std::int64_t> WritebackStore::counts() {
-  return db_.with_retry("outbox_counts", [&](pqxx::connection& c) {
-    pqxx::read_transaction tx(c, "outbox_counts");
-    std::map<std::string, std::int64_t> out{{"pending", 0}, {"sending", 0}, {"done", 0}, {"dead", 0}};
-    for (const auto& r : tx.exec("SELECT state, count(*) FROM outbox GROUP BY 1"))
-      out[r[0].as<std::string>()] = r[1].as<std::int64_t>();
-    return out;
   });
 }
 

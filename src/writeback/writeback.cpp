@@ -6,15 +6,15 @@ namespace cshealthd::writeback {
 
 using json = nlohmann::json;
 
-Writeback::Writeback(store::Database& db, const Settings& settings, sync::ClientFactory clients,
-                     metrics::Registry& metrics, Clock& clock)
+Writeback::Writeback(store::Database& db, const Settings& settings, const outbox::Settings& outbox,
+                     hubspot::ClientFactory clients, metrics::Registry& metrics, Clock& clock)
     : db_(db),
       settings_(settings),
+      outbox_(outbox),
       clients_(std::move(clients)),
       metrics_(metrics),
       clock_(clock),
-      store_(db),
-      deliverer_(db, settings, metrics, clock) {}
+      store_(db) {}
 
 namespace {
 
@@ -40,7 +40,7 @@ std::size_t Writeback::refresh_task_status(hubspot::HubSpotClient& client) {
   const auto last = store_.tasks_checked_ms();
   bool searched = false;
   if (open.size() > kReadByIdUpTo && last) {
-    const std::string& key_prop = settings_.task_key_property;
+    const std::string& key_prop = outbox_.task_key_property;
     json body = {
         {"filterGroups",
          json::array({{{"filters", json::array({{{"propertyName", key_prop}, {"operator", "HAS_PROPERTY"}},
@@ -125,7 +125,7 @@ PlanResult Writeback::plan(std::int32_t day, const std::optional<std::vector<std
     result.plan = planner.plan(ctx, in.companies, in.episodes, in.snoozes);
     result.companies = in.companies.size();
     if (dry_run) return;  // rolled back: a dry run changes nothing
-    WritebackStore::record(tx, result.plan, run_id, day, !settings_.slack_webhook_url.empty());
+    WritebackStore::record(tx, result.plan, run_id, day, settings_.slack);
     if (in_tx) in_tx(tx, result.plan);
     tx.commit();
   });
@@ -137,16 +137,6 @@ PlanResult Writeback::plan(std::int32_t day, const std::optional<std::vector<std
       n.alerts, n.digested, n.escalations, n.closes, n.snoozed, result.open_tasks_checked,
       dry_run ? " (dry run)" : "");
   return result;
-}
-
-DeliveryReport Writeback::deliver(std::stop_token stop) {
-  auto handle = clients_();
-  auto report = deliverer_.run(*handle.client, stop);
-  const auto counts = store_.counts();
-  for (const auto& [state, n] : counts)
-    metrics_.gauge("cshealthd_outbox_items", "Outbox items by state", {{"state", state}})
-        .set(static_cast<double>(n));
-  return report;
 }
 
 json plan_json(const core::Plan& plan, bool with_intents) {

@@ -14,7 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "cshealthd/base/process.hpp"
-#include "cshealthd/hubspot/transport.hpp"
+#include "cshealthd/http/transport.hpp"
 #include "daemon.hpp"
 
 namespace cshealthd {
@@ -44,15 +44,15 @@ TEST(DnsDeadlineTest, AResolverThatNeverAnswersEndsAtTheConnectDeadline) {
     GTEST_SKIP() << "port 53 on loopback is taken: " << std::strerror(errno);
   }
 
-  hubspot::TransportOptions o;
+  http::TransportOptions o;
   o.base_url = "https://api.cshealthd-dns-test.invalid";
   o.connect_timeout = 300ms;
-  auto transport = hubspot::make_transport(o);
+  auto transport = http::make_transport(o);
   const auto t0 = std::chrono::steady_clock::now();
   try {
     transport->send({"GET", "/crm/v3/owners", {}, ""});
     FAIL() << "resolved a name nobody answers for";
-  } catch (const hubspot::TransportError& e) {
+  } catch (const http::TransportError& e) {
     EXPECT_THAT(e.what(), HasSubstr("resolve"));
   }
   // The resolver alone would take its 2 s (twice: A and AAAA) before failing.

@@ -37,8 +37,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const std::map<std::string, std::string> vars = {{"company", "Acme"}, {"summary", text}};
   for (const auto& [name, t] : config.templates) {
-    (void)cshealthd::core::render_template(t.subject, vars);
-    (void)cshealthd::core::render_template(t.body, vars);
+    (void)cshealthd::core::render_template(t.subject, vars, cshealthd::core::Markup::kHtml);
+    (void)cshealthd::core::render_template(t.body, vars, cshealthd::core::Markup::kSlack);
   }
   return 0;
 }

@@ -45,7 +45,7 @@ class SyncTest : public ::testing::Test {
   }
   Syncer syncer(SyncOptions o = {}) { return Syncer(db_, *client_, wall_, metrics_, o); }
   // Clients for a Runner's workers: each its own connection, all on one budget.
-  ClientFactory factory(int max_attempts = 8) {
+  hubspot::ClientFactory factory(int max_attempts = 8) {
     return [this, max_attempts] {
       return testing::sim_client(sim_->base_url(), *budget_, fake_, metrics_, max_attempts);
     };
@@ -148,7 +148,7 @@ class SyncTest : public ::testing::Test {
   metrics::Registry metrics_;
   std::unique_ptr<sim::InProcessSimulator> sim_;
   std::unique_ptr<hubspot::LocalRateBudget> budget_;
-  ClientHandle handle_;
+  hubspot::ClientHandle handle_;
   hubspot::HubSpotClient* client_ = nullptr;
 };
 
@@ -307,7 +307,7 @@ TEST_F(SyncTest, MoreThanTenThousandChangesInOneWindow) {
   for (int done = 0; done < 10'050; done += 100) {
     json inputs = json::array();
     for (int i = 0; i < 100; ++i)
-      inputs.push_back({{"properties", {{"subject", "t" + std::to_string(done + i)}}}});
+      inputs.push_back({{"properties", {{"subject", "t" + std::to_string(done + i)}}}, {"associations", json::array()}});
     sim_post("/crm/v3/objects/tickets/batch/create", {{"inputs", inputs}});
   }
   const auto report = s.incremental(spec("tickets"));
@@ -866,9 +866,9 @@ struct ScriptedHubSpot {
   ~ScriptedHubSpot() { server.shutdown(2s); }
   hubspot::HubSpotClient& start() {
     server.start();
-    hubspot::TransportOptions to;
+    http::TransportOptions to;
     to.base_url = "http://" + server.address();
-    transport = hubspot::make_transport(to);
+    transport = http::make_transport(to);
     client = std::make_unique<hubspot::HubSpotClient>(*transport, budget, clock_, Secret("T"), metrics_);
     return *client;
   }
@@ -890,7 +890,7 @@ struct ScriptedHubSpot {
   metrics::Registry server_metrics;
   http::Server server{{}, router, workers, server_metrics};
   hubspot::LocalRateBudget budget{hubspot::BudgetOptions{}, clock_};
-  std::unique_ptr<hubspot::Transport> transport;
+  std::unique_ptr<http::Transport> transport;
   std::unique_ptr<hubspot::HubSpotClient> client;
 };
 

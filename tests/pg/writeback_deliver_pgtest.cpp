@@ -1,12 +1,13 @@
 // The deliverer against the simulator (in process, over real HTTP) and a real PostgreSQL: a batch HubSpot
 // refuses is split until the bad input stands alone, which is dead-lettered with HubSpot's words; the
 // rest is written.
-#include "cshealthd/writeback/deliverer.hpp"
+#include "cshealthd/outbox/deliverer.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "cshealthd/base/system_clock.hpp"
+#include "cshealthd/writeback/settings.hpp"
 #include "cshealthd/writeback/store.hpp"
 #include "fake_clock.hpp"
 #include "in_process.hpp"
@@ -21,7 +22,10 @@ using ::testing::HasSubstr;
 
 class DeliverTest : public ::testing::Test {
  protected:
-  DeliverTest() : settings_(load_settings(config::Config{}, core::TimeZone::utc())) {
+  DeliverTest()
+      : settings_(outbox::load_settings(
+            config::Config{}, output_properties(load_settings(config::Config{}, core::TimeZone::utc()).plan),
+            {})) {
     sim_ = std::make_unique<sim::InProcessSimulator>(sim::unlimited("T"), 6, 5);
     budget_ = std::make_unique<hubspot::LocalRateBudget>(hubspot::BudgetOptions{}, fake_);
     handle_ = testing::sim_client(sim_->base_url(), *budget_, fake_, metrics_);
@@ -41,15 +45,15 @@ class DeliverTest : public ::testing::Test {
   testing::FakeClock fake_;
   SystemClock wall_;
   metrics::Registry metrics_;
-  Settings settings_;
+  outbox::Settings settings_;
   std::unique_ptr<sim::InProcessSimulator> sim_;
   std::unique_ptr<hubspot::LocalRateBudget> budget_;
-  sync::ClientHandle handle_;
+  hubspot::ClientHandle handle_;
   hubspot::HubSpotClient* client_ = nullptr;
 };
 
 TEST_F(DeliverTest, ARefusedBatchIsSplitUntilTheBadInputStandsAloneAndOnlyItIsDeadLettered) {
-  Deliverer d(db_, settings_, metrics_, wall_);
+  outbox::Deliverer d(db_, settings_, metrics_, wall_, WritebackStore::forget_written);
   d.run(*client_, {});  // the portal's set-up first: the calls counted below are the delivery's alone
   std::vector<std::string> ids;
   for (const auto& r : client_->list("companies", {}).results) ids.push_back(r.id);
@@ -83,7 +87,7 @@ TEST_F(DeliverTest, ARefusedBatchIsSplitUntilTheBadInputStandsAloneAndOnlyItIsDe
   // Halving 7 inputs down to the bad one costs a handful of calls, not one per input and attempt.
   EXPECT_LE(report.calls, 20u);
   // An operator sends a dead item again once the cause is fixed.
-  WritebackStore store(db_);
+  outbox::OutboxStore store(db_);
   const auto dead = store.list(std::string("dead"), 10, std::numeric_limits<std::int64_t>::max());
   ASSERT_EQ(dead.size(), 2u);
   const auto again = store.retry(dead[0].id);

@@ -6,20 +6,20 @@
 #include "cshealthd/base/clock.hpp"
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/hubspot/client.hpp"
-#include "cshealthd/hubspot/transport.hpp"
+#include "cshealthd/http/transport.hpp"
 #include "cshealthd/sync/runner.hpp"
 
 namespace cshealthd::testing {
 
-inline sync::ClientHandle sim_client(const std::string& base_url, hubspot::RateBudget& budget, Clock& clock,
+inline hubspot::ClientHandle sim_client(const std::string& base_url, hubspot::RateBudget& budget, Clock& clock,
                                      metrics::Registry& metrics, int max_attempts = 8) {
-  hubspot::TransportOptions to;
+  http::TransportOptions to;
   to.base_url = base_url;
   hubspot::ClientOptions co;
   co.jitter_seed = 1;
   co.max_attempts = max_attempts;
-  sync::ClientHandle h;
-  h.transport = hubspot::make_transport(to);
+  hubspot::ClientHandle h;
+  h.transport = http::make_transport(to);
   h.client = std::make_unique<hubspot::HubSpotClient>(*h.transport, budget, clock, Secret("T"), metrics, co);
   return h;
 }

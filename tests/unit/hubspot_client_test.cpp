@@ -13,6 +13,12 @@
 #include "in_process.hpp"
 
 namespace cshealthd::hubspot {
+using http::HttpRequest;
+using http::HttpResponse;
+using http::make_transport;
+using http::Transport;
+using http::TransportError;
+using http::TransportOptions;
 namespace {
 
 using json = nlohmann::json;

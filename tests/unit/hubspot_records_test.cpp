@@ -8,10 +8,16 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cshealthd/hubspot/transport.hpp"
+#include "cshealthd/http/transport.hpp"
 #include "in_process.hpp"
 
 namespace cshealthd::hubspot {
+using http::HttpRequest;
+using http::HttpResponse;
+using http::make_transport;
+using http::Transport;
+using http::TransportError;
+using http::TransportOptions;
 namespace {
 
 using json = nlohmann::json;

@@ -50,7 +50,8 @@ class SimTest : public ::testing::Test {
       json inputs = json::array();
       for (int i = 0; i < 100 && done < n; ++i, ++done) {
         inputs.push_back(
-            {{"properties", {{"name", prefix + std::to_string(done)}, {"cs_mrr", std::to_string(done)}}}});
+            {{"properties", {{"name", prefix + std::to_string(done)}, {"cs_mrr", std::to_string(done)}}},
+             {"associations", json::array()}});
       }
       ASSERT_EQ(call("POST", "/crm/v3/objects/companies/batch/create", {{"inputs", inputs}}).status, 201);
     }
@@ -124,7 +125,8 @@ TEST_F(SimTest, AwkwardValuesSurviveListSearchAndHistory) {
 TEST_F(SimTest, BatchLimitIsOneHundred) {
   start();
   json inputs = json::array();
-  for (int i = 0; i < 101; ++i) inputs.push_back({{"properties", {{"name", "x"}}}});
+  for (int i = 0; i < 101; ++i)
+    inputs.push_back({{"properties", {{"name", "x"}}}, {"associations", json::array()}});
   const auto over = call("POST", "/crm/v3/objects/companies/batch/create", {{"inputs", inputs}});
   EXPECT_EQ(over.status, 400);
   EXPECT_THAT(body(over)["message"].get<std::string>(), HasSubstr("100"));
@@ -453,6 +455,31 @@ TEST_F(SimTest, PropertiesApiAndDuplicates) {
   EXPECT_EQ(
       call("PATCH", "/crm/v3/objects/companies/1", {{"properties", {{"cs_health_score", "80"}}}}).status,
       404);
+}
+
+// What HubSpot's published spec marks required, refused as real HubSpot may: an enumeration option without
+// `hidden` (OptionInput), a batch create input without `associations` (SimplePublicObjectInputForCreate).
+// The service once sent both; these would have caught it.
+TEST_F(SimTest, RefusesWhatHubSpotsSpecRequires) {
+  start();
+  ASSERT_EQ(call("POST", "/crm/v3/properties/companies/groups", {{"name", "g"}, {"label", "G"}}).status, 201);
+  json status = {{"name", "cs_health_status"}, {"label", "Status"}, {"type", "enumeration"},
+                 {"fieldType", "select"},      {"groupName", "g"},  {"options", json::array()}};
+  status["options"] = {{{"label", "red"}, {"value", "red"}, {"displayOrder", 0}}};
+  const auto refused = call("POST", "/crm/v3/properties/companies", status);
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_THAT(refused.body, HasSubstr("hidden"));
+  status["options"][0]["hidden"] = false;
+  EXPECT_EQ(call("POST", "/crm/v3/properties/companies", status).status, 201);
+
+  const auto no_links = call("POST", "/crm/v3/objects/companies/batch/create",
+                             {{"inputs", {{{"properties", {{"name", "a"}}}}}}});
+  EXPECT_EQ(no_links.status, 400);
+  EXPECT_THAT(no_links.body, HasSubstr("associations"));
+  EXPECT_EQ(call("POST", "/crm/v3/objects/companies/batch/create",
+                 {{"inputs", {{{"properties", {{"name", "a"}}}, {"associations", json::array()}}}}})
+                .status,
+            201);
 }
 
 // What write-back relies on: tasks upserted on a unique key (new: true, then false), upsert refused on a

@@ -61,8 +61,22 @@ TEST(BusinessCalendarTest, NamesTheBadLine) {
   EXPECT_EQ(BusinessCalendar::parse("2026-01-02\n", "x").holidays(), 1u);
 }
 
+// CRM text is hostile: a company name that is Slack markup or HTML stays text wherever it is shown. The
+// template itself (config) is kept as written.
+TEST(TemplateTest, EscapesEachValueForWhereTheTextGoes) {
+  const std::map<std::string, std::string> v = {
+      {"company", "Acme <!channel> <https://evil.example|Renew now> & \"Co\" 'x'"}};
+  EXPECT_EQ(
+      render_template("<b>{company}</b>", v, Markup::kHtml),
+      "<b>Acme &lt;!channel&gt; &lt;https://evil.example|Renew now&gt; &amp; &quot;Co&quot; &#39;x&#39;</b>");
+  EXPECT_EQ(render_template("*{company}*", v, Markup::kSlack),
+            "*Acme &lt;!channel&gt; &lt;https://evil.example|Renew now&gt; &amp; \"Co\" 'x'*");
+  EXPECT_EQ(render_template("{company}", v, Markup::kPlain), v.at("company"));
+  EXPECT_EQ(escape("a<a href=x>b</a>", Markup::kHtml), "a&lt;a href=x&gt;b&lt;/a&gt;");
+}
+
 TEST(TemplateTest, FillsKnownPlaceholdersAndKeepsTheRest) {
-  EXPECT_EQ(render_template("{a} and {b} {{c}} {unknown} {", {{"a", "1"}, {"b", "二"}}),
+  EXPECT_EQ(render_template("{a} and {b} {{c}} {unknown} {", {{"a", "1"}, {"b", "二"}}, Markup::kPlain),
             "1 and 二 {c} {unknown} {");
   EXPECT_EQ(format_decimal(72.5), "72.5");
   EXPECT_EQ(format_decimal(80), "80");

@@ -617,6 +617,9 @@ Response Simulator::batch(const Request& req) {
     if (op == "create") {
       for (std::size_t i = 0; i < inputs.size(); ++i) {
         if (!inputs[i].is_object()) return bad_request("inputs must be objects");
+        // HubSpot's spec (SimplePublicObjectInputForCreate) requires `associations`, an empty list when none.
+        if (!inputs[i].contains("associations") || !inputs[i]["associations"].is_array())
+          return bad_request("inputs[" + std::to_string(i) + "].associations is required (an array)");
         if (auto bad = read_links(*t, inputs[i].value("associations", json::array()), links[i])) return *bad;
         if (auto dup = duplicate_unique(s, props[i])) return *dup;
       }
@@ -991,8 +994,13 @@ Response Simulator::property_create(const Request& req) {
   if (ft == kFieldTypes.end() || !ft->second.count(def.field_type)) {
     return bad_request("fieldType " + def.field_type + " does not go with type " + def.type);
   }
-  for (const auto& o : b.value("options", json::array()))
+  for (const auto& o : b.value("options", json::array())) {
+    // HubSpot's spec (OptionInput) requires label, value and hidden.
+    if (!o.is_object() || !o.contains("hidden") || !o["hidden"].is_boolean() || !o.contains("label") ||
+        !o.contains("value"))
+      return bad_request("options[].label, value and hidden are required");
     def.options.push_back({o.value("label", ""), o.value("value", "")});
+  }
   if (def.type == "enumeration" && def.options.empty() && def.field_type != "booleancheckbox") {
     return bad_request("an enumeration needs options");
   }

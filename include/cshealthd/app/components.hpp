@@ -14,7 +14,8 @@
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/job_queue.hpp"
 #include "cshealthd/store/migrations.hpp"
-#include "cshealthd/sync/runner.hpp"
+#include "cshealthd/hubspot/client_factory.hpp"
+#include "cshealthd/outbox/settings.hpp"
 #include "cshealthd/writeback/settings.hpp"
 
 namespace cshealthd::app {
@@ -50,6 +51,7 @@ class Components {
   Clock& clock() { return *clock_; }
   const scoring::ScoringConfig& scoring() const;
   const writeback::Settings& writeback() const;
+  const outbox::Settings& outbox() const;
   const pipeline::ScheduleOptions& schedule() const;
   const onboarding::Settings& onboarding() const;
   const plays::Settings& plays() const;
@@ -60,7 +62,7 @@ class Components {
   store::JobQueue& jobs() { return *jobs_; }
   kpis::KpiStore& kpis() { return *kpis_; }
   // A HubSpot client with a connection of its own, on the one rate budget (one per worker thread).
-  sync::ClientHandle hubspot_client();
+  hubspot::ClientHandle hubspot_client();
 
   // Releases the pool and stops the embedded cluster; idempotent.
   void stop();
@@ -72,6 +74,7 @@ class Components {
   std::unique_ptr<scoring::ScoringConfig> scoring_;
   std::unique_ptr<pipeline::ScheduleOptions> schedule_;
   std::unique_ptr<writeback::Settings> writeback_;
+  std::unique_ptr<outbox::Settings> outbox_;
   std::unique_ptr<onboarding::Settings> onboarding_;
   std::unique_ptr<plays::Settings> plays_;
   std::unique_ptr<DatabaseRuntime> database_runtime_;

@@ -54,15 +54,21 @@ class Service {
   // Declared first, destroyed last: the workers, the routes and the server use its parts.
   std::unique_ptr<Components> components_;
   std::unique_ptr<WorkerPool> workers_;
-  // The service's own work: the jobs (sync, score, the pipeline run), their workers and the scheduler.
-  std::unique_ptr<pipeline::SyncJob> sync_job_;
-  std::unique_ptr<pipeline::ScoreJob> score_job_;
-  std::unique_ptr<writeback::Writeback> writeback_;
-  std::unique_ptr<onboarding::Onboarding> onboarding_;
-  std::unique_ptr<plays::Plays> plays_;
-  std::unique_ptr<pipeline::Pipeline> pipeline_;
-  std::unique_ptr<pipeline::JobWorkers> job_workers_;
-  std::unique_ptr<pipeline::Scheduler> scheduler_;
+  // The service's own work: the jobs (sync, score, the pipeline run), the workflows, their workers and
+  // the scheduler. One object, so that abandon() leaves all of it allocated or none (it cannot forget a
+  // part); members are destroyed in reverse order.
+  struct Work {
+    std::unique_ptr<pipeline::SyncJob> sync_job;
+    std::unique_ptr<pipeline::ScoreJob> score_job;
+    std::unique_ptr<outbox::Deliverer> deliverer;
+    std::unique_ptr<writeback::Writeback> writeback;
+    std::unique_ptr<onboarding::Onboarding> onboarding;
+    std::unique_ptr<plays::Plays> plays;
+    std::unique_ptr<pipeline::Pipeline> pipeline;
+    std::unique_ptr<pipeline::JobWorkers> job_workers;
+    std::unique_ptr<pipeline::Scheduler> scheduler;
+  };
+  std::unique_ptr<Work> work_ = std::make_unique<Work>();
   http::Router router_;
   std::unique_ptr<http::Server> server_;
   bool stopped_ = false;

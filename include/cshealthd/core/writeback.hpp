@@ -13,36 +13,11 @@
 #include <string_view>
 #include <vector>
 
+#include "cshealthd/core/calendar.hpp"
 #include "cshealthd/core/schedule.hpp"
 #include "cshealthd/core/time.hpp"
 
 namespace cshealthd::core {
-
-// Business days: Monday to Friday except the calendar's holidays.
-class BusinessCalendar {
- public:
-  BusinessCalendar() = default;
-  // One `YYYY-MM-DD name` per line; '#' starts a comment. Throws std::invalid_argument naming `source`
-  // and the line.
-  static BusinessCalendar parse(std::string_view text, std::string_view source);
-  void add_holiday(std::int32_t day) { holidays_.insert(day); }
-  bool is_business_day(std::int32_t day) const;
-  // The n-th business day after `day` (n = 0: `day` itself when it is one, else the next).
-  std::int32_t add_business_days(std::int32_t day, int n) const;
-  // Business days in (from, to]; 0 when to <= from.
-  int business_days_between(std::int32_t from, std::int32_t to) const;
-  std::size_t holidays() const { return holidays_.size(); }
-
- private:
-  std::set<std::int32_t> holidays_;
-};
-
-// Local `hour`:00 of `day` in `zone` (UTC when null), as epoch milliseconds.
-EpochMs local_time_ms(std::int32_t day, int hour, const TimeZone* zone);
-
-// "{name}" placeholders replaced from `vars`; an unknown one is left as written, "{{" and "}}" are
-// literal braces.
-std::string render_template(std::string_view text, const std::map<std::string, std::string>& vars);
 
 // ---- What the planner is told ---------------------------------------------------------------------
 
@@ -139,7 +114,9 @@ struct TaskIntent {
   std::int64_t company_id = 0;  // associated company (0 for a digest)
   std::string rule;             // the rule, "escalation" or "digest"
   std::string owner_id;         // "" = unassigned
-  std::string subject, body, priority;
+  std::string subject, body, priority;  // subject and body: HubSpot rich text (values HTML-escaped)
+  std::string title;                   // the subject as plain text (a digest's lines)
+  std::string slack_text;              // the Slack message, when `slack` (values escaped for Slack)
   std::int32_t due_day = 0;
   EpochMs due_ms = 0;
   bool slack = false;

@@ -18,7 +18,7 @@
 #include "cshealthd/base/secret.hpp"
 #include "cshealthd/hubspot/rate_budget.hpp"
 #include "cshealthd/hubspot/records.hpp"
-#include "cshealthd/hubspot/transport.hpp"
+#include "cshealthd/http/transport.hpp"
 
 namespace cshealthd::hubspot {
 
@@ -101,7 +101,7 @@ struct ListQuery {
 // failure into an ApiError. Not thread-safe (a Transport is one connection): one client per worker.
 class HubSpotClient {
  public:
-  HubSpotClient(Transport& transport, RateBudget& budget, Clock& clock, Secret token,
+  HubSpotClient(http::Transport& transport, RateBudget& budget, Clock& clock, Secret token,
                 metrics::Registry& metrics, ClientOptions options = {});
 
   Page list(const std::string& type, const ListQuery& q);
@@ -148,7 +148,7 @@ class HubSpotClient {
                  const nlohmann::json& body, Budget budget);
   Page list_chunk(const std::string& type, const ListQuery& q, const std::vector<std::string>& props);
 
-  Transport& transport_;
+  http::Transport& transport_;
   RateBudget& budget_;
   Clock& clock_;
   Secret token_;

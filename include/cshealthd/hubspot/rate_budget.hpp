@@ -7,7 +7,7 @@
 #include <string>
 
 #include "cshealthd/base/clock.hpp"
-#include "cshealthd/hubspot/transport.hpp"
+#include "cshealthd/http/transport.hpp"
 
 namespace cshealthd::hubspot {
 
@@ -24,7 +24,7 @@ class RateBudget {
  public:
   virtual ~RateBudget() = default;
   virtual void acquire(Budget b) = 0;  // blocks (through the clock) until a request may go
-  virtual void observe(const HttpResponse& r) = 0;
+  virtual void observe(const http::HttpResponse& r) = 0;
   virtual void pause(Budget b, std::chrono::milliseconds d) = 0;  // after a 429
 };
 
@@ -40,7 +40,7 @@ class LocalRateBudget final : public RateBudget {
  public:
   LocalRateBudget(BudgetOptions options, Clock& clock) : o_(options), clock_(clock) {}
   void acquire(Budget b) override;
-  void observe(const HttpResponse& r) override;
+  void observe(const http::HttpResponse& r) override;
   void pause(Budget b, std::chrono::milliseconds d) override;
   int allowed() const { return static_cast<int>(o_.burst * o_.safety); }
 

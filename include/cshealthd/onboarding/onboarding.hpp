@@ -17,10 +17,12 @@
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/core/onboarding.hpp"
-#include "cshealthd/pipeline/job_workers.hpp"
+#include "cshealthd/hubspot/client_factory.hpp"
+#include "cshealthd/outbox/deliverer.hpp"
+#include "cshealthd/outbox/settings.hpp"
 #include "cshealthd/store/database.hpp"
-#include "cshealthd/sync/runner.hpp"
-#include "cshealthd/writeback/writeback.hpp"
+#include "cshealthd/store/job_queue.hpp"
+#include "cshealthd/writeback/settings.hpp"
 
 namespace cshealthd::onboarding {
 
@@ -53,6 +55,17 @@ struct Settings {
 
 // `locale`: writeback.locale.
 Settings load_settings(const config::Config& config);
+
+// The properties of the Services record onboarding creates (besides its key), and the company property
+// naming the onboarding owner: for the portal's set-up.
+inline constexpr const char* kServicePlan = "cs_plan";
+inline constexpr const char* kServiceMrr = "cs_mrr";
+inline constexpr const char* kServiceSeats = "cs_licensed_seats";
+inline constexpr const char* kServiceContractStart = "cs_contract_start_date";
+inline constexpr const char* kServiceOnboardingStart = "cs_onboarding_start_date";
+inline constexpr const char* kServiceOnboardingTarget = "cs_onboarding_target_date";
+std::vector<outbox::PropertySpec> service_properties();
+std::vector<outbox::PropertySpec> company_properties(const config::Config& config);
 // A checklist file into `s` with the templates of `locale`; ConfigError names `where`.
 void parse_checklist(const std::string& text, const std::string& where, const std::string& locale,
                      Settings& s);
@@ -79,17 +92,18 @@ struct Won;  // a won deal and its company, as read from HubSpot
 class Onboarding {
  public:
   // `wake`: the job workers, when onboarding jobs were queued.
-  Onboarding(store::Database& db, const Settings& settings, writeback::Writeback& writeback,
-             sync::ClientFactory clients, metrics::Registry& metrics, Clock& clock,
-             std::function<void()> wake);
+  // `deliverer`: sends the new onboarding's items right away (its first task should not wait for a run).
+  Onboarding(store::Database& db, const Settings& settings, const writeback::Settings& workflow,
+             outbox::Deliverer& deliverer, hubspot::ClientFactory clients, metrics::Registry& metrics,
+             Clock& clock, std::function<void()> wake);
 
   // The handler of webhook_events jobs: every stored event not yet processed, in occurredAt order (one
   // processor at a time): a deal now in a won stage queues its onboarding; a change of a company input a
   // refresh request.
-  nlohmann::json process_events(pipeline::JobContext& ctx);
+  nlohmann::json process_events(store::JobContext& ctx);
   // The handler of onboarding jobs (payload deal_id, source): reads the deal and its company, assigns
   // the owner and records the onboarding with its outbox items in one transaction, then delivers them.
-  nlohmann::json onboard(pipeline::JobContext& ctx);
+  nlohmann::json onboard(store::JobContext& ctx);
   // After a sync: the deals the sync saw enter a won stage (deal_stage_changes) get their onboarding job.
   nlohmann::json from_sync();
   // In the plan stage's transaction: overdue steps' alerts and escalations, and hand-overs of the
@@ -102,8 +116,9 @@ class Onboarding {
 
   store::Database& db_;
   const Settings& s_;
-  writeback::Writeback& writeback_;
-  sync::ClientFactory clients_;
+  const writeback::Settings& wb_;
+  outbox::Deliverer& deliverer_;
+  hubspot::ClientFactory clients_;
   metrics::Registry& metrics_;
   Clock& clock_;
   std::function<void()> wake_;

@@ -19,25 +19,10 @@
 
 namespace cshealthd::pipeline {
 
-// What a job handler gets: the job as claimed (its lease fences every write it makes through the
-// queue) and a stop token, set on shutdown or when the lease is lost.
-struct JobContext {
-  const store::Job& job;
-  std::stop_token stop;
-  store::JobQueue& queue;
-};
-// Returns the job's result. Throws JobInterrupted to hand the job back unfinished, PermanentJobError for
-// a failure no retry can mend, anything else for a failure worth retrying.
-using JobHandler = std::function<nlohmann::json(JobContext&)>;
-
-class JobInterrupted : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-class PermanentJobError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+using store::JobContext;
+using store::JobHandler;
+using store::JobInterrupted;
+using store::PermanentJobError;
 
 struct WorkerOptions {
   int threads = 2;

@@ -9,6 +9,8 @@
 
 #include "cshealthd/base/clock.hpp"
 #include "cshealthd/base/metrics.hpp"
+#include "cshealthd/hubspot/client_factory.hpp"
+#include "cshealthd/outbox/deliverer.hpp"
 #include "cshealthd/pipeline/job_workers.hpp"
 #include "cshealthd/pipeline/sync_job.hpp"
 #include "cshealthd/store/run_store.hpp"
@@ -39,8 +41,9 @@ struct PipelineHooks {
 // a run taken over by another replica goes on where the dead one stopped and writes nothing twice.
 class Pipeline {
  public:
-  // `writeback`: nullptr when write-back is off.
-  Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, writeback::Writeback* writeback, Clock& clock,
+  // `writeback` and `deliverer`: nullptr when write-back is off; `clients` makes the deliverer's client.
+  Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, writeback::Writeback* writeback,
+           outbox::Deliverer* deliverer, hubspot::ClientFactory clients, Clock& clock,
            metrics::Registry& metrics, PipelineHooks hooks = {});
 
   // Creates a run and its job (nullopt when `unique_key` is taken).
@@ -65,6 +68,8 @@ class Pipeline {
   SyncJob& sync_;
   ScoreJob& score_;
   writeback::Writeback* writeback_;
+  outbox::Deliverer* deliverer_;
+  hubspot::ClientFactory clients_;
   Clock& clock_;
   metrics::Registry& metrics_;
   PipelineHooks hooks_;

@@ -32,7 +32,7 @@ struct SyncJobOptions {
 // is typed; the sync's counters also go to the metrics registry, so the service's /metrics shows them.
 class SyncJob {
  public:
-  SyncJob(store::Database& db, sync::ClientFactory clients, Clock& clock, metrics::Registry& metrics,
+  SyncJob(store::Database& db, hubspot::ClientFactory clients, Clock& clock, metrics::Registry& metrics,
           const config::Config& config);
 
   // The mapping's object specs, restricted to `objects`; ConfigError names an unknown type.
@@ -42,7 +42,7 @@ class SyncJob {
 
  private:
   store::Database& db_;
-  sync::ClientFactory clients_;
+  hubspot::ClientFactory clients_;
   Clock& clock_;
   metrics::Registry& metrics_;
   const config::Config& config_;

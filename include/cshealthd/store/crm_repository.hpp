@@ -53,6 +53,8 @@ struct SyncState {
 class CrmRepository {
  public:
   static void upsert(pqxx::work& tx, const std::vector<CrmRow>& rows);
+  // An owner's name for task texts: "First Last", else the email, else the id.
+  static std::string owner_name(pqxx::transaction_base& tx, const std::string& id);
   // Records not stored yet (a first full sync), COPYed straight into crm_objects: no staging, no
   // conflict checks. A record that is stored after all fails the transaction with a unique violation
   // (StoreError kConflict once translated); the caller then writes the page with upsert().

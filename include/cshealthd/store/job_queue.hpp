@@ -1,8 +1,11 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
+#include <stdexcept>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -95,6 +98,26 @@ class JobQueue {
 
   Database& db_;
   JobQueueOptions o_;
+};
+
+// What a job handler gets: the job as claimed (its lease fences every write it makes through the
+// queue) and a stop token, set on shutdown or when the lease is lost.
+struct JobContext {
+  const Job& job;
+  std::stop_token stop;
+  JobQueue& queue;
+};
+// Returns the job's result. Throws JobInterrupted to hand the job back unfinished, PermanentJobError for
+// a failure no retry can mend, anything else for a failure worth retrying.
+using JobHandler = std::function<nlohmann::json(JobContext&)>;
+
+class JobInterrupted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+class PermanentJobError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 }  // namespace cshealthd::store

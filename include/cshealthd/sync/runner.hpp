@@ -6,16 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "cshealthd/hubspot/client_factory.hpp"
 #include "cshealthd/sync/syncer.hpp"
 
 namespace cshealthd::sync {
 
-// One HubSpot client with the connection it owns: a client is one connection, so each worker gets one.
-struct ClientHandle {
-  std::unique_ptr<hubspot::Transport> transport;
-  std::unique_ptr<hubspot::HubSpotClient> client;
-};
-using ClientFactory = std::function<ClientHandle()>;
+
+
 
 struct RunOptions {
   bool full = false;
@@ -47,7 +44,7 @@ struct RunReport {
 // reported and leaves its cursor where it stopped; the other types still finish.
 class Runner {
  public:
-  Runner(store::Database& db, ClientFactory clients, Clock& clock, metrics::Registry& metrics);
+  Runner(store::Database& db, hubspot::ClientFactory clients, Clock& clock, metrics::Registry& metrics);
 
   // `on_page` is called after every committed page, from worker threads, one call at a time.
   RunReport run(const std::vector<ObjectSpec>& specs, const RunOptions& options,
@@ -55,7 +52,7 @@ class Runner {
 
  private:
   store::Database& db_;
-  ClientFactory clients_;
+  hubspot::ClientFactory clients_;
   Clock& clock_;
   metrics::Registry& metrics_;
 };

@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "cshealthd/base/secret.hpp"
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/core/schedule.hpp"
 #include "cshealthd/core/writeback.hpp"
+#include "cshealthd/outbox/settings.hpp"
 
 namespace cshealthd::writeback {
 
@@ -40,16 +40,14 @@ struct Settings {
   core::BusinessCalendar calendar;
   core::TimeZone zone = core::TimeZone::utc();
   Managers managers;
-  std::chrono::milliseconds search_lag{30'000};
-  int max_attempts = 8;
-  std::string task_key_property, property_group;
+  bool slack = false;  // a Slack channel is configured: rules marked for it post there too
   // Set when onboarding runs: the company property naming the onboarding owner, and the key property of
   // the Services records it creates (empty: no service records).
   std::string onboarding_owner_property, service_key_property;
-  // The key property of the deals lifecycle plays create (plays.deal_key_property): set up on deals.
-  std::string deal_key_property;
-  Secret slack_webhook_url;
 };
+
+// The company properties the alerts write (the outputs), for the portal's set-up.
+std::vector<outbox::PropertySpec> output_properties(const core::PlanConfig& plan);
 
 // An alerts file (rules and templates) into `plan`, with the templates of `locale`. ConfigError names
 // `where` and what is wrong.

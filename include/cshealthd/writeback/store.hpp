@@ -9,6 +9,7 @@
 #include <pqxx/pqxx>
 
 #include "cshealthd/core/writeback.hpp"
+#include "cshealthd/outbox/outbox_store.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/writeback/settings.hpp"
 
@@ -20,16 +21,6 @@ struct PlanInputs {
   std::vector<core::Episode> episodes;
   std::vector<core::Snooze> snoozes;
   std::map<std::string, int> created_today, digests_today;
-};
-
-struct OutboxItem {
-  std::int64_t id = 0;
-  std::string key, kind, state;
-  std::optional<std::int64_t> company_id, run_id;
-  nlohmann::json payload;
-  int attempts = 0;
-  std::optional<std::string> hubspot_id, error;
-  std::string created_at, updated_at;
 };
 
 struct StoredSnooze {
@@ -45,24 +36,12 @@ class InvalidSnooze : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Outbox items a workflow plans (onboarding, plays), inserted together. Keys are unique for ever: an item
-// already planned is not planned again.
-struct OutboxBatch {
-  std::vector<std::string> keys, kinds, payloads;
-  std::vector<std::int64_t> companies;
-  void add(std::string key, const char* kind, std::int64_t company, const nlohmann::json& payload);
-  void insert(pqxx::work& tx) const;
-  bool empty() const { return keys.empty(); }
-};
-
-// The write-back tables: what plans are made from and what they record, the outbox as operators see it,
-// and snoozes. Delivery's own statements live with the Deliverer.
+// The alert tables: what plans are made from and what they record (their outbox rows through the
+// OutboxStore), and snoozes.
 class WritebackStore {
  public:
   explicit WritebackStore(store::Database& db) : db_(db) {}
 
-  // An owner's name for task texts: "First Last", else the email, else the id.
-  static std::string owner_name(pqxx::transaction_base& tx, const std::string& id);
   // Serialises planners (the pipeline's plan stage, `cshealthd plan`) for the transaction.
   static void lock_planning(pqxx::work& tx);
   // The companies scored on `day` (those in `only`, when given) with their owner, manager, stage and
@@ -73,6 +52,8 @@ class WritebackStore {
   // Slack channel is configured (tasks marked for it get a message).
   static void record(pqxx::work& tx, const core::Plan& plan, std::optional<std::int64_t> run_id,
                      std::int32_t day, bool slack);
+  // Property updates that died never reached HubSpot: not written, so the next plan plans them again.
+  static void forget_written(pqxx::work& tx, const std::vector<outbox::DeadProperties>& dead);
 
   struct OpenTask {
     std::string key, hubspot_id;
@@ -87,13 +68,6 @@ class WritebackStore {
   // When the last complete read of their status began (the service's clock), if ever; and recording it.
   std::optional<std::int64_t> tasks_checked_ms();
   void set_tasks_checked_ms(std::int64_t ms);
-
-  std::vector<OutboxItem> list(const std::optional<std::string>& state, std::size_t limit,
-                               std::int64_t before);
-  std::optional<OutboxItem> get(std::int64_t id);
-  // A dead item back to pending, its attempts reset; nullopt when there is no such dead item.
-  std::optional<OutboxItem> retry(std::int64_t id);
-  std::map<std::string, std::int64_t> counts();
 
   StoredSnooze snooze(std::int64_t company_id, const std::string& rule, const std::string& until,
                       const std::string& reason, const std::string& author,

@@ -10,9 +10,9 @@
 #include "cshealthd/base/clock.hpp"
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/core/writeback.hpp"
+#include "cshealthd/hubspot/client_factory.hpp"
+#include "cshealthd/outbox/settings.hpp"
 #include "cshealthd/store/database.hpp"
-#include "cshealthd/sync/runner.hpp"
-#include "cshealthd/writeback/deliverer.hpp"
 #include "cshealthd/writeback/settings.hpp"
 #include "cshealthd/writeback/store.hpp"
 
@@ -27,8 +27,8 @@ struct PlanResult {
 // Write-back as the pipeline's plan and deliver stages (and `cshealthd plan`) run it.
 class Writeback {
  public:
-  Writeback(store::Database& db, const Settings& settings, sync::ClientFactory clients,
-            metrics::Registry& metrics, Clock& clock);
+  Writeback(store::Database& db, const Settings& settings, const outbox::Settings& outbox,
+            hubspot::ClientFactory clients, metrics::Registry& metrics, Clock& clock);
 
   const Settings& settings() const { return settings_; }
 
@@ -39,18 +39,17 @@ class Writeback {
   PlanResult plan(std::int32_t day, const std::optional<std::vector<std::int64_t>>& only,
                   std::optional<std::int64_t> run_id, bool dry_run, bool check_tasks,
                   const std::function<void(pqxx::work&, const core::Plan&)>& in_tx = {});
-  DeliveryReport deliver(std::stop_token stop);
 
  private:
   std::size_t refresh_task_status(hubspot::HubSpotClient& client);
 
   store::Database& db_;
   const Settings& settings_;
-  sync::ClientFactory clients_;
+  const outbox::Settings& outbox_;
+  hubspot::ClientFactory clients_;
   metrics::Registry& metrics_;
   Clock& clock_;
   WritebackStore store_;
-  Deliverer deliverer_;
 };
 
 // A plan as JSON: counts, and each intent (`cshealthd plan`, the run's stage progress shows the counts).

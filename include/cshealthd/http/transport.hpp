@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-namespace cshealthd::hubspot {
+namespace cshealthd::http {
 
 struct HttpRequest {
   std::string method = "GET";
@@ -47,4 +47,4 @@ struct TransportOptions {
 // hosts (the simulator, tests). Throws std::invalid_argument for any other base URL.
 std::unique_ptr<Transport> make_transport(const TransportOptions& options);
 
-}  // namespace cshealthd::hubspot
+}  // namespace cshealthd::http

@@ -2,96 +2,31 @@
 
 #include <spdlog/spdlog.h>
 
-#include "cshealthd/writeback/deliverer.hpp"
+#include "cshealthd/outbox/portal_setup.hpp"
 
-namespace cshealthd::writeback {
+namespace cshealthd::outbox {
 namespace {
 
 using json = nlohmann::json;
 using hubspot::ApiError;
 
-struct Spec {
-  std::string name, label, type, field_type, description;
-  std::vector<std::string> options;
-  bool or_enumeration = false;  // a string the portal may keep as an enumeration (the values then options)
-};
+using Spec = PropertySpec;
 
-std::vector<Spec> output_specs(const Settings& s) {
-  const auto& p = s.plan;
-  std::vector<Spec> specs = {
-      {p.score_property, "Health score", "number", "number", "cshealthd: 0-100", {}},
-      {p.status_property,
-       "Health status",
-       "enumeration",
-       "select",
-       "cshealthd: the score's band",
-       {"green", "yellow", "orange", "red", "unknown"}},
-      {p.reasons_property,
-       "Health reasons",
-       "string",
-       "textarea",
-       "cshealthd: the top reasons, worst first",
-       {}},
-      {p.coverage_property,
-       "Health data coverage",
-       "number",
-       "number",
-       "cshealthd: share of weight with data (0-1)",
-       {}},
-      {p.updated_property,
-       "Health updated at",
-       "datetime",
-       "date",
-       "cshealthd: when these values last changed",
-       {}},
-      {p.stage_property,
-       "CS stage",
-       "enumeration",
-       "select",
-       "onboarding / active / at_risk / churned",
-       {"onboarding", "active", "at_risk", "churned"}},
-  };
-  if (!s.onboarding_owner_property.empty())
-    specs.push_back({s.onboarding_owner_property,
-                     "Onboarding owner",
-                     "string",
-                     "text",
-                     "cshealthd: the owner id of who onboards this customer",
-                     {}});
+// The key property of the Services records and of the deals the workflows create.
+Spec key_spec(const std::string& name, const char* what) {
+  return {name, "cshealthd key", "string", "text", std::string("cshealthd: one ") + what + " per key", {}};
+}
+
+std::vector<Spec> service_specs(const Settings& s) {
+  std::vector<Spec> specs = {key_spec(s.service_key_property, "record")};
+  specs.insert(specs.end(), s.service_properties.begin(), s.service_properties.end());
   return specs;
 }
 
-// The Services record's properties (onboarding), created on 0-162 when the portal has the object.
-std::vector<Spec> service_specs(const Settings& s) {
-  return {
-      {s.service_key_property, "cshealthd key", "string", "text", "cshealthd: one record per key", {}},
-      {kServicePlan, "Plan", "string", "text", "cshealthd: copied from the won deal", {}, true},
-      {kServiceMrr, "MRR", "number", "number", "cshealthd: copied from the won deal", {}},
-      {kServiceSeats, "Licensed seats", "number", "number", "cshealthd: copied from the won deal", {}},
-      {kServiceContractStart, "Contract start", "date", "date", "cshealthd: copied from the won deal", {}},
-      {kServiceOnboardingStart,
-       "Onboarding start",
-       "date",
-       "date",
-       "cshealthd: the day the deal was won",
-       {}},
-      {kServiceOnboardingTarget,
-       "Onboarding target",
-       "date",
-       "date",
-       "cshealthd: onboarding complete by",
-       {}},
-  };
-}
-
-// The key property of the deals lifecycle plays create.
-std::vector<Spec> deal_specs(const Settings& s) {
-  return {{s.deal_key_property, "cshealthd key", "string", "text", "cshealthd: one deal per play step", {}}};
-}
-
 std::string fingerprint(const Settings& s) {
-  std::string f = "v2|" + s.property_group + "|" + s.task_key_property;
-  for (const auto& spec : output_specs(s)) f += "|" + spec.name + ":" + spec.type;
+  // v3: enumeration options are created with `hidden` (a portal set up before is checked again).
+  std::string f = "v3|" + s.property_group + "|" + s.task_key_property;
+  for (const auto& spec : s.company_properties) f += "|" + spec.name + ":" + spec.type;
   if (!s.service_key_property.empty()) {
     for (const auto& spec : service_specs(s)) f += "|0-162." + spec.name + ":" + spec.type;
   }
@@ -99,7 +34,9 @@ std::string fingerprint(const Settings& s) {
   return f;
 }
 
-json create_body(const Spec& spec, const std::string& group) {
+}  // namespace
+
+json property_create_body(const Spec& spec, const std::string& group) {
   json b = {{"name", spec.name},  {"label", spec.label},
             {"type", spec.type},  {"fieldType", spec.field_type},
             {"groupName", group}, {"description", spec.description}};
@@ -107,11 +44,13 @@ json create_body(const Spec& spec, const std::string& group) {
     json opts = json::array();
     int order = 0;
     for (const auto& o : spec.options)
-      opts.push_back({{"label", o}, {"value", o}, {"displayOrder", order++}});
+      opts.push_back({{"label", o}, {"value", o}, {"displayOrder", order++}, {"hidden", false}});
     b["options"] = opts;
   }
   return b;
 }
+
+namespace {
 
 // A property HubSpot has, checked against what the service writes into it.
 void check(const Spec& spec, const json& have, const std::string& object = "companies") {
@@ -205,7 +144,8 @@ void ensure_properties(hubspot::HubSpotClient& client, const std::string& object
       group_ready = true;
     }
     try {
-      client.call("properties.create", "POST", client.paths().properties(object), create_body(spec, group));
+      client.call("properties.create", "POST", client.paths().properties(object),
+                  property_create_body(spec, group));
       spdlog::info("writeback: created the {} property {}", object, spec.name);
     } catch (const ApiError& e) {
       if (e.kind() != ApiError::Kind::kConflict) {
@@ -257,11 +197,12 @@ PortalSetup ensure_portal(store::Database& db, hubspot::HubSpotClient& client, c
       });
   if (known) return *known;
 
-  ensure_properties(client, "companies", output_specs(settings), settings.property_group);
+  ensure_properties(client, "companies", settings.company_properties, settings.property_group);
   const TaskMode mode = ensure_task_key(client, settings);
   const bool services = ensure_services(client, settings);
   if (!settings.deal_key_property.empty())
-    ensure_properties(client, "deals", deal_specs(settings), settings.property_group);
+    ensure_properties(client, "deals", {key_spec(settings.deal_key_property, "deal")},
+                      settings.property_group);
   db.with_retry("writeback_setup_put", [&](pqxx::connection& c) {
     pqxx::work tx(c, "writeback_setup_put");
     tx.exec_params(
@@ -277,4 +218,12 @@ PortalSetup ensure_portal(store::Database& db, hubspot::HubSpotClient& client, c
   return {mode, services};
 }
 
-}  // namespace cshealthd::writeback
+void forget_portal(store::Database& db) {
+  db.with_retry("writeback_setup_forget", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "writeback_setup_forget");
+    tx.exec("DELETE FROM writeback_setup");
+    tx.commit();
+  });
+}
+
+}  // namespace cshealthd::outbox

@@ -8,7 +8,7 @@
 #include "cshealthd/hubspot/rate_budget.hpp"
 #include "cshealthd/store/database.hpp"
 
-namespace cshealthd::sync {
+namespace cshealthd::app {
 
 // HubSpot's budgets belong to the app, not to a replica: every replica (and every CLI sync) draws on
 // one sliding window per budget kept in PostgreSQL (rate_grants), timed by the database's clock so the
@@ -22,7 +22,7 @@ class SharedRateBudget final : public hubspot::RateBudget {
   ~SharedRateBudget() override;
 
   void acquire(hubspot::Budget b) override;
-  void observe(const hubspot::HttpResponse& r) override;
+  void observe(const http::HttpResponse& r) override;
   void pause(hubspot::Budget b, std::chrono::milliseconds d) override;
   int allowed() const;
 
@@ -43,4 +43,4 @@ class SharedRateBudget final : public hubspot::RateBudget {
   static constexpr long long kObserveSlack = 5;
 };
 
-}  // namespace cshealthd::sync
+}  // namespace cshealthd::app

@@ -1,4 +1,4 @@
-#include "cshealthd/hubspot/transport.hpp"
+#include "cshealthd/http/transport.hpp"
 
 #include <netdb.h>
 #include <openssl/err.h>
@@ -20,7 +20,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
-namespace cshealthd::hubspot {
+namespace cshealthd::http {
 namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
 namespace beast = boost::beast;
@@ -243,4 +243,4 @@ std::unique_ptr<Transport> make_transport(const TransportOptions& options) {
   return std::make_unique<BeastTransport>(options);
 }
 
-}  // namespace cshealthd::hubspot
+}  // namespace cshealthd::http

@@ -1,4 +1,4 @@
-#include "cshealthd/sync/shared_rate_budget.hpp"
+#include "cshealthd/app/shared_rate_budget.hpp"
 
 #include <algorithm>
 #include <optional>
@@ -8,7 +8,7 @@
 #include "cshealthd/store/errors.hpp"
 #include "cshealthd/store/session_lock.hpp"
 
-namespace cshealthd::sync {
+namespace cshealthd::app {
 namespace {
 
 using hubspot::Budget;
@@ -98,7 +98,7 @@ void SharedRateBudget::acquire(Budget b) {
 
 // Others on the app (another integration) use the budget too: when HubSpot says more was used in its
 // window than we granted, stand the difference in as grants made now.
-void SharedRateBudget::observe(const hubspot::HttpResponse& r) {
+void SharedRateBudget::observe(const http::HttpResponse& r) {
   const auto remaining = hubspot::header_count(r.header("X-HubSpot-RateLimit-Remaining"));
   const auto max = hubspot::header_count(r.header("X-HubSpot-RateLimit-Max"));
   if (!remaining || !max || *max == 0) return;  // search answers carry none
@@ -136,4 +136,4 @@ void SharedRateBudget::pause(Budget b, std::chrono::milliseconds d) {
   until = std::max(until, clock_.steady_now() + d);
 }
 
-}  // namespace cshealthd::sync
+}  // namespace cshealthd::app
