@@ -457,6 +457,14 @@ std::string Signal::facts() const {
   return n;
 }
 
+const std::vector<std::string>& signal_names() {
+  static const std::vector<std::string> kNames = {
+      "usage_drop", "ticket_surge",    "bad_support",   "nps_drop",          "missed_meetings",
+      "silence",    "key_person_left", "renewal_near",  "score_below_alert", "score_below_escalate",
+      "seats_full", "promoter",        "renewal_upsell"};
+  return kNames;
+}
+
 void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResult& result) {
   const EpochMs end = end_of(in);
   const std::int32_t day = in.as_of_day;

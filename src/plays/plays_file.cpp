@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "cshealthd/config/yaml_node.hpp"
+#include "cshealthd/core/health.hpp"
 #include "cshealthd/scoring/scoring_config.hpp"
 
 namespace cshealthd::plays {
@@ -13,9 +14,6 @@ namespace {
 using config::ConfigError;
 using Node = config::YamlNode;
 
-const std::set<std::string> kSignals = {
-    "usage_drop",      "ticket_surge", "bad_support", "nps_drop",   "missed_meetings", "silence",
-    "key_person_left", "renewal_near", "score_below", "seats_full", "promoter",        "renewal_upsell"};
 const std::set<std::string> kStatuses = {"green", "yellow", "orange", "red", "unknown"};
 
 // A template text may name only the known placeholders.
@@ -72,7 +70,9 @@ core::PlayTrigger trigger(const Node& n) {
     ++kinds;
     t.kind = core::TriggerKind::kSignal;
     t.signal = n.child("signal").str();
-    if (!kSignals.count(t.signal)) n.child("signal").fail("unknown signal '" + t.signal + "'");
+    const auto& names = core::signal_names();
+    if (std::find(names.begin(), names.end(), t.signal) == names.end())
+      n.child("signal").fail("unknown signal '" + t.signal + "'");
   }
   if (n.has("band")) {
     ++kinds;

@@ -1,11 +1,14 @@
 #include "cshealthd/writeback/settings.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
+
+#include "cshealthd/core/health.hpp"
 
 namespace cshealthd::writeback {
 namespace {
@@ -31,6 +34,11 @@ core::AlertRule read_rule(const std::string& name, const YAML::Node& n, const YA
   }
   if (n["signal"] && n["signal"].as<std::string>() != name)
     throw ConfigError(where + ": rule " + name + ": a signal rule is named after its signal");
+  if (n["signal"]) {
+    const auto& names = core::signal_names();
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      throw ConfigError(where + ": rule " + name + ": unknown signal '" + name + "'");
+  }
   const std::string assignee = n["assignee"] ? n["assignee"].as<std::string>() : "owner";
   if (assignee != "owner" && assignee != "manager")
     throw ConfigError(where + ": rule " + name + ": assignee must be owner or manager");

@@ -675,3 +675,20 @@ TEST(ScorecardConfig, ShippedPresetsLoadWithWeightedAsTheDefault) {
 
 }  // namespace
 }  // namespace cshealthd::core
+
+namespace cshealthd::core {
+namespace {
+
+// One list of signal names (signal_names) is what the plays file and the alert rules are checked
+// against: each name in it is one the engine explains (a facts text of its own, not the bare name).
+TEST(Signals, EveryListedNameHasItsOwnFacts) {
+  for (const auto& name : signal_names()) {
+    Signal s;
+    s.name = name.c_str();
+    s.values = {1, 2, 3, 4, 5};
+    EXPECT_NE(s.facts(), name) << name;
+  }
+}
+
+}  // namespace
+}  // namespace cshealthd::core

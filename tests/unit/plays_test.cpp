@@ -377,6 +377,13 @@ TEST(PlaysFileTest, AnUnknownTriggerAStepWithoutAnOwnerAndAnUnknownPlaceholderAr
               HasSubstr("unknown date 'birthday'"));
   EXPECT_THAT(refusal(head + "    trigger: {signal: moon_phase}\n    steps: {}\n"),
               HasSubstr("unknown signal 'moon_phase'"));
+  // The engine emits score_below_alert / score_below_escalate: `score_below` passed once and never fired.
+  EXPECT_THAT(refusal(head + "    trigger: {signal: score_below}\n    steps: {}\n"),
+              HasSubstr("unknown signal 'score_below' (my-plays.yaml:6)"));
+  for (const auto& name : core::signal_names())
+    EXPECT_NO_THROW(
+        plays::parse_plays(head + "    trigger: {signal: " + name + "}\n    steps: {}\n", "x.yaml", "en"))
+        << name;
   EXPECT_THAT(refusal(head + "    trigger: {date: renewal_date}\n    steps:\n"
                              "      a: {at: 5, until: 1, task: {owner: csm, template: t}}\n"),
               HasSubstr("until must not be before at"));

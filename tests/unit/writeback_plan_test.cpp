@@ -1,5 +1,9 @@
 #include "cshealthd/core/writeback.hpp"
 
+#include <gmock/gmock.h>
+
+#include "cshealthd/writeback/settings.hpp"
+
 #include <fstream>
 #include <sstream>
 
@@ -400,3 +404,31 @@ TEST(PlannerTest, DueDatesAreLocalAtTheDueHour) {
 
 }  // namespace
 }  // namespace cshealthd::core
+
+namespace cshealthd::writeback {
+namespace {
+
+// An alert rule names a signal the engine emits, or is refused at load (a rule that can never fire).
+TEST(AlertsFile, ASignalRuleNamesASignalTheEngineEmits) {
+  const std::string head = "rules:\n  escalation: {assignee: manager}\n  digest: {assignee: owner}\n";
+  const std::string templates =
+      "templates:\n  en:\n    escalation: {subject: e, body: e}\n    digest: {subject: d, body: d}\n"
+      "    close_note: n\n";
+  core::PlanConfig plan;
+  try {
+    parse_alerts(head + "  score_below: {signal: score_below}\n" + templates +
+                     "    score_below: {subject: s, body: b}\n",
+                 "alerts.yaml", "en", plan);
+    ADD_FAILURE() << "accepted a rule for a signal the engine never emits";
+  } catch (const config::ConfigError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("unknown signal 'score_below'"));
+  }
+  core::PlanConfig ok;
+  EXPECT_NO_THROW(parse_alerts(head + "  score_below_alert: {signal: score_below_alert}\n" + templates +
+                                   "    score_below_alert: {subject: s, body: b}\n",
+                               "alerts.yaml", "en", ok));
+  EXPECT_EQ(ok.rules.size(), 1u);
+}
+
+}  // namespace
+}  // namespace cshealthd::writeback

@@ -269,6 +269,11 @@ void score(const Scorecard& card, const StatusBands& bands, const CompanyInputs&
 // Signals need the score (crossings below 60/40, upsell at >= 80): call after score().
 void evaluate_signals(const SignalConfig& config, const CompanyInputs& in, HealthResult& result);
 
+// Every signal name evaluate_signals can emit: the one list the scorecards' signal section, the plays
+// file (`signal:` triggers) and the alert rules are checked against. Adding a signal: the engine, this
+// list, its facts text, the docs.
+const std::vector<std::string>& signal_names();
+
 // ---- Segments ------------------------------------------------------------------------------------
 
 // A company matches exactly one segment: the first whose condition holds, in file order; else the default.
