@@ -42,7 +42,7 @@ std::vector<core::PlayCompany> portal(std::size_t n) {
 struct Fixture {
   core::PlaysConfig config = plays::parse_plays(plays::shipped_plays(), "plays.yaml", "en");
   core::BusinessCalendar calendar =
-      core::BusinessCalendar::parse(writeback::shipped_file("holidays.jp.txt"), "holidays");
+      core::BusinessCalendar::parse(workflow::shipped_file("holidays.jp.txt"), "holidays");
 };
 
 void BM_OneNight(benchmark::State& state) {

@@ -77,7 +77,8 @@ Components::Components(const config::Config& config, ComponentOptions options)
     scoring_ = std::make_unique<scoring::ScoringConfig>(scoring::load_scoring_config(config));
   if (options.writeback) {
     schedule_ = std::make_unique<pipeline::ScheduleOptions>(load_schedule_options(config));
-    writeback_ = std::make_unique<writeback::Settings>(writeback::load_settings(config, schedule_->zone));
+    workflow_ = std::make_unique<workflow::Context>(workflow::load_context(config, schedule_->zone));
+    writeback_ = std::make_unique<writeback::Settings>(writeback::load_settings(config));
     onboarding_ = std::make_unique<onboarding::Settings>(onboarding::load_settings(config));
     plays_ = std::make_unique<plays::Settings>(plays::load_settings(config));
     // What each workflow writes, set up on the portal by the outbox.
@@ -156,6 +157,11 @@ const scoring::ScoringConfig& Components::scoring() const {
 const writeback::Settings& Components::writeback() const {
   if (!writeback_) throw std::logic_error("components: built without the write-back settings");
   return *writeback_;
+}
+
+const workflow::Context& Components::workflow() const {
+  if (!workflow_) throw std::logic_error("components: built without the workflow context");
+  return *workflow_;
 }
 
 const outbox::Settings& Components::outbox() const {

@@ -104,7 +104,8 @@ int cmd_migrate(const Config& config, bool status_only) {
 int cmd_config_check(const Config& config, const std::string& source) {
   const auto scoring = cshealthd::scoring::load_scoring_config(config);  // scorecards are config too
   const auto schedule = cshealthd::app::load_schedule_options(config);   // so are the cron and the zone
-  const auto writeback = cshealthd::writeback::load_settings(config, schedule.zone);  // and the alert rules
+  const auto workflow = cshealthd::workflow::load_context(config, schedule.zone);  // holidays, managers
+  const auto writeback = cshealthd::writeback::load_settings(config);              // and the alert rules
   std::cout << "config OK (" << (source.empty() ? "defaults + environment" : source) << ")\n"
             << cshealthd::config::describe(config) << "scorecards:";
   for (const auto& c : scoring.scorecards) std::cout << " " << c.name;
@@ -112,7 +113,7 @@ int cmd_config_check(const Config& config, const std::string& source) {
             << scoring.segments.default_scorecard << ")\n"
             << "schedule: nightly '" << schedule.nightly.text << "' in " << schedule.zone.name() << "\n"
             << "writeback: " << (writeback.enabled ? "on" : "off") << ", " << writeback.plan.rules.size()
-            << " alert rules, " << writeback.calendar.holidays() << " holidays\n";
+            << " alert rules, " << workflow.calendar.holidays() << " holidays\n";
   return 0;
 }
 

@@ -112,34 +112,19 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
   work_->sync_job = std::make_unique<pipeline::SyncJob>(
       c.db(), [&c] { return c.hubspot_client(); }, c.clock(), c.metrics(), config_);
   work_->score_job = std::make_unique<pipeline::ScoreJob>(c.db(), c.scoring(), c.metrics(), config_.scoring);
+  std::vector<workflow::Participant*> workflows;
   if (c.writeback().enabled) {
+    const auto clients = [&c] { return c.hubspot_client(); };
     work_->deliverer = std::make_unique<outbox::Deliverer>(c.db(), c.outbox(), c.metrics(), c.clock(),
                                                            writeback::WritebackStore::forget_written);
-    work_->writeback = std::make_unique<writeback::Writeback>(
-        c.db(), c.writeback(), c.outbox(), [&c] { return c.hubspot_client(); }, c.metrics(), c.clock());
-  }
-  pipeline::PipelineHooks hooks;
-  if (work_->writeback) {
+    work_->writeback = std::make_unique<writeback::Writeback>(c.db(), c.writeback(), c.workflow(), c.outbox(),
+                                                              clients, c.metrics(), c.clock());
     work_->onboarding = std::make_unique<onboarding::Onboarding>(
-        c.db(), c.onboarding(), c.writeback(), *work_->deliverer, [&c] { return c.hubspot_client(); },
-        c.metrics(), c.clock(), [this] { work_->job_workers->wake(); });
-    hooks.after_sync = [this] { return work_->onboarding->from_sync(); };
-    work_->plays = std::make_unique<plays::Plays>(c.plays(), c.writeback(), c.onboarding().won_stages);
-    hooks.in_plan = [this, &c](pqxx::work& tx, std::int32_t day, bool refresh) {
-      nlohmann::json progress = {{"onboarding", work_->onboarding->plan_progress(tx, day)}};
-      // The plays run with the nightly (and manual) runs, not with every refresh.
-      if (!refresh) {
-        const auto night = work_->plays->plan(tx, day, false);
-        for (const auto& f : night.firings)
-          c.metrics()
-              .counter("cshealthd_play_steps_total",
-                       "Lifecycle play steps planned (once per company, play, cycle and step)",
-                       {{"play", f.play}, {"action", core::name_of(f.spec->action)}})
-              .inc();
-        progress["plays"] = plays::Plays::progress(night);
-      }
-      return progress;
-    };
+        c.db(), c.onboarding(), c.workflow(), *work_->deliverer, clients, c.metrics(), c.clock(),
+        [this] { work_->job_workers->wake(); });
+    work_->plays =
+        std::make_unique<plays::Plays>(c.plays(), c.workflow(), c.onboarding().won_stages, &c.metrics());
+    workflows = {work_->writeback.get(), work_->onboarding.get(), work_->plays.get()};
     work_->job_workers->handle(onboarding::kEventsJob, [this](store::JobContext& ctx) {
       return work_->onboarding->process_events(ctx);
     });
@@ -148,10 +133,11 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
   } else {
     onboarding::set_enabled(c.db(), false);  // no write-back: nothing could be onboarded
   }
-  if (config_.kpis.enabled) hooks.kpis = [&c](std::int32_t day) { return c.kpis().compute(day); };
+  pipeline::KpisStage kpis;
+  if (config_.kpis.enabled) kpis = [&c](std::int32_t day) { return c.kpis().compute(day); };
   work_->pipeline = std::make_unique<pipeline::Pipeline>(
-      c.db(), *work_->sync_job, *work_->score_job, work_->writeback.get(), work_->deliverer.get(),
-      [&c] { return c.hubspot_client(); }, c.clock(), c.metrics(), std::move(hooks));
+      c.db(), *work_->sync_job, *work_->score_job, std::move(workflows), work_->deliverer.get(),
+      [&c] { return c.hubspot_client(); }, c.clock(), c.metrics(), std::move(kpis));
   work_->job_workers->handle(pipeline::kPipelineJob,
                              [this](store::JobContext& ctx) { return (*work_->pipeline)(ctx); });
   work_->scheduler = std::make_unique<pipeline::Scheduler>(c.db(), *work_->pipeline, c.jobs(), c.clock(),

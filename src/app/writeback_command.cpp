@@ -71,7 +71,7 @@ namespace {
 
 // `plan --plays`: the plays decided for the day in a transaction that is rolled back.
 int print_plays(Components& c, std::int32_t day, bool as_json) {
-  plays::Plays p(c.plays(), c.writeback(), c.onboarding().won_stages);
+  plays::Plays p(c.plays(), c.workflow(), c.onboarding().won_stages);
   const auto night = c.db().with_retry("plays_dry_run", [&](pqxx::connection& conn) {
     pqxx::work tx(conn, "plays_dry_run");
     auto out = p.plan(tx, day, true);
@@ -110,7 +110,7 @@ int print_plays(Components& c, std::int32_t day, bool as_json) {
 }  // namespace
 
 int run_plays_check(const std::string& file) {
-  const std::string text = writeback::read_config_file("plays check", file);
+  const std::string text = workflow::read_config_file("plays check", file);
   core::PlaysConfig parsed;
   for (const char* locale : {"en", "ja"}) parsed = plays::parse_plays(text, file, locale);
   std::cout << "plays OK (" << file << "): " << parsed.plays.size() << " plays, " << parsed.templates.size()
@@ -133,7 +133,8 @@ int run_plan_command(const config::Config& config, const PlanCommandOptions& o) 
   co.writeback = true;
   Components c(config, co);
   writeback::Writeback wb(
-      c.db(), c.writeback(), c.outbox(), [&c] { return c.hubspot_client(); }, c.metrics(), c.clock());
+      c.db(), c.writeback(), c.workflow(), c.outbox(), [&c] { return c.hubspot_client(); }, c.metrics(),
+      c.clock());
   const auto day = plan_day(c, o.as_of);
   if (o.plays) return print_plays(c, day, o.json);
   const auto result = wb.plan(day, std::nullopt, std::nullopt, o.dry_run, !o.dry_run);

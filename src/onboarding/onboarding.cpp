@@ -153,20 +153,6 @@ std::map<std::string, std::string> template_vars(const json& deal, std::int64_t 
 
 }  // namespace
 
-std::set<std::string> won_stages(pqxx::transaction_base& tx, const Settings& s) {
-  std::set<std::string> won = s.won_stages;
-  won.insert("closedwon");
-  for (const auto& r :
-       tx.exec("SELECT st->>'id' FROM crm_pipelines p, jsonb_array_elements(p.stages) st "
-               "WHERE p.object_type = 'deals' AND NOT p.archived AND jsonb_typeof(p.stages) = 'array' "
-               "AND lower(st->'metadata'->>'isClosed') = 'true' "
-               "AND st->'metadata'->>'probability' ~ '^[0-9]+(\\.[0-9]+)?$' "
-               "AND (st->'metadata'->>'probability')::float8 = 1.0 AND st->>'id' IS NOT NULL")) {
-    won.insert(r[0].as<std::string>());
-  }
-  return won;
-}
-
 void parse_checklist(const std::string& text, const std::string& where, const std::string& locale,
                      Settings& s) {
   YAML::Node root;
@@ -253,8 +239,8 @@ Settings load_settings(const config::Config& config) {
   const std::string where = o.checklist_file.empty() ? "onboarding.checklist_file (shipped onboarding.yaml)"
                                                      : "onboarding.checklist_file: " + o.checklist_file;
   parse_checklist(o.checklist_file.empty()
-                      ? writeback::shipped_file("onboarding.yaml")
-                      : writeback::read_config_file("onboarding.checklist_file", o.checklist_file),
+                      ? workflow::shipped_file("onboarding.yaml")
+                      : workflow::read_config_file("onboarding.checklist_file", o.checklist_file),
                   where, config.writeback.locale, s);
   s.pool = split_list(o.pool);
   s.csm_pool = split_list(o.csm_pool);
@@ -266,6 +252,8 @@ Settings load_settings(const config::Config& config) {
   for (const auto& p : split_list(o.high_touch_plans)) s.high_touch_plans.insert(p);
   for (const auto& w : split_list(o.won_stages)) s.won_stages.insert(w);
   s.escalate_after_days = o.escalate_after_days;
+  s.owner_property = o.owner_property;
+  s.services = o.services;
   s.plan_property = o.plan_property;
   s.mrr_property = o.mrr_property;
   s.seats_property = o.seats_property;
@@ -354,7 +342,7 @@ void set_enabled(store::Database& db, bool enabled) {
   });
 }
 
-Onboarding::Onboarding(store::Database& db, const Settings& settings, const writeback::Settings& workflow,
+Onboarding::Onboarding(store::Database& db, const Settings& settings, const workflow::Context& workflow,
                        outbox::Deliverer& deliverer, hubspot::ClientFactory clients,
                        metrics::Registry& metrics, Clock& clock, std::function<void()> wake)
     : db_(db),
@@ -391,7 +379,7 @@ json Onboarding::process_events(store::JobContext& ctx) {
           "WHERE processed_at IS NULL ORDER BY occurred_at_ms, id LIMIT $1",
           static_cast<std::int64_t>(kEventsPerTransaction));
       if (rows.empty()) return std::size_t{0};
-      const auto won = won_stages(tx, s_);
+      const auto won = store::CrmRepository::won_stages(tx, s_.won_stages);
       std::vector<std::int64_t> ids, refresh;
       std::vector<std::string> outcomes;
       std::size_t o = 0, r = 0, g = 0;
@@ -518,7 +506,7 @@ json Onboarding::onboard(store::JobContext& ctx) {
     w.amount = text_prop(deal, "amount");
     const auto won = db_.with_retry("onboarding_won_stages", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c, "onboarding_won_stages");
-      return won_stages(tx, s_);
+      return store::CrmRepository::won_stages(tx, s_.won_stages);
     });
     if (!won.count(w.stage)) {
       // Won, then moved back before this ran: not a customer (yet). The key stays taken: a deal won
@@ -540,7 +528,7 @@ json Onboarding::onboard(store::JobContext& ctx) {
       throw std::runtime_error("deal " + id + " has no associated company (yet): retried with backoff");
     w.company_id = *std::min_element(companies.begin(), companies.end());
     const std::string company_id = std::to_string(w.company_id);
-    std::vector<std::string> cprops = {"name", "hubspot_owner_id", wb.plan.stage_property};
+    std::vector<std::string> cprops = {"name", "hubspot_owner_id", wb.stage_property};
     for (const auto* p : {&s_.company_plan_property, &s_.company_mrr_property})
       if (!p->empty()) cprops.push_back(*p);
     const auto found = client.batch_read("companies", {company_id}, cprops);
@@ -549,7 +537,7 @@ json Onboarding::onboard(store::JobContext& ctx) {
                                " is not in HubSpot: retried with backoff");
     w.company_name = text_prop(found.front(), "name");
     w.company_owner = text_prop(found.front(), "hubspot_owner_id");
-    w.company_stage = text_prop(found.front(), wb.plan.stage_property);
+    w.company_stage = text_prop(found.front(), wb.stage_property);
     if (w.plan.empty()) w.plan = text_prop(found.front(), s_.company_plan_property);
     if (w.mrr.empty()) w.mrr = text_prop(found.front(), s_.company_mrr_property);
     if (w.mrr.empty()) w.mrr = w.amount;
@@ -623,8 +611,8 @@ json Onboarding::record(const Won& w, const std::string& source) {
     const std::string owner_label = store::CrmRepository::owner_name(tx, *owner);
     auto vars = template_vars(deal, w.company_id, w.deal_id, owner_label, core::format_day(start));
     std::vector<outbox::Item> out;
-    std::map<std::string, std::string> props = {{wb.plan.stage_property, "onboarding"}};
-    if (!wb.onboarding_owner_property.empty()) props[wb.onboarding_owner_property] = *owner;
+    std::map<std::string, std::string> props = {{wb.stage_property, "onboarding"}};
+    if (!s_.owner_property.empty()) props[s_.owner_property] = *owner;
     out.push_back(
         {"onboarding:" + std::to_string(w.deal_id) + ":stage", w.company_id, outbox::PropertyUpdate{props}});
     std::vector<std::string> keys, steps, dues;
@@ -639,8 +627,8 @@ json Onboarding::record(const Won& w, const std::string& source) {
       out.push_back({key, w.company_id,
                      outbox::Task{core::render_template(step.subject, vars, core::Markup::kHtml),
                                   core::render_template(step.body, vars, core::Markup::kHtml), *owner,
-                                  i == 0 ? "HIGH" : "MEDIUM", "onboarding:" + step.id, due,
-                                  core::local_time_ms(due, wb.plan.due_hour, &wb.zone), w.deal_id}});
+                                  i == 0 ? "HIGH" : "MEDIUM", "onboarding:" + step.id, due, wb.due_ms(due),
+                                  w.deal_id}});
       keys.push_back(key);
       steps.push_back(step.id);
       dues.push_back(core::format_day(due));
@@ -658,7 +646,7 @@ json Onboarding::record(const Won& w, const std::string& source) {
           {"slack:onboarding:" + std::to_string(w.deal_id), w.company_id,
            outbox::SlackMessage{core::render_template(s_.slack_started, vars, core::Markup::kSlack)}});
     }
-    if (!wb.service_key_property.empty()) {
+    if (s_.services) {
       std::map<std::string, std::string> sp = {{"hs_name", vars["company"] + " / " + vars["deal"]},
                                                {kServiceOnboardingStart, std::to_string(day_ms(start))},
                                                {kServiceOnboardingTarget, std::to_string(day_ms(target))}};
@@ -686,6 +674,10 @@ json Onboarding::record(const Won& w, const std::string& source) {
   });
 }
 
+json Onboarding::plan(pqxx::work& tx, const workflow::PlanDay& day) {
+  return {{"onboarding", plan_progress(tx, day.day)}};
+}
+
 json Onboarding::from_sync() {
   std::size_t queued = 0, seen = 0;
   db_.with_retry("onboarding_from_sync", [&](pqxx::connection& c) {
@@ -699,7 +691,7 @@ json Onboarding::from_sync() {
       tx.commit();
       return;
     }
-    const auto won = won_stages(tx, s_);
+    const auto won = store::CrmRepository::won_stages(tx, s_.won_stages);
     std::set<std::int64_t> deals;
     for (const auto& r : rows) {
       if (!won.count(r[1].as<std::string>())) continue;
@@ -761,8 +753,7 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
                               row.started);
     const std::string prefix = "onboarding:" + std::to_string(deal_id) + ":";
     const auto due_ms = [&](int business_days) {
-      return core::local_time_ms(wb.calendar.add_business_days(day, business_days), wb.plan.due_hour,
-                                 &wb.zone);
+      return wb.due_ms(wb.calendar.add_business_days(day, business_days));
     };
     if (complete) {
       // Hand-over: to a CSM by capacity (csm_pool), else the company's owner keeps it.
@@ -791,7 +782,7 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
       }
       vars["csm"] = store::CrmRepository::owner_name(tx, csm);
       vars["completed"] = core::format_day(day);
-      std::map<std::string, std::string> props = {{wb.plan.stage_property, "active"}};
+      std::map<std::string, std::string> props = {{wb.stage_property, "active"}};
       if (!s_.csm_pool.empty()) props["hubspot_owner_id"] = csm;
       out.push_back({prefix + "handover:stage", row.company, outbox::PropertyUpdate{props}});
       out.push_back(outbox::Item{
@@ -814,7 +805,7 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
           "'active')) "
           "ON CONFLICT (company_id) DO UPDATE SET written = writeback_companies.written || EXCLUDED.written, "
           "updated_at = now()",
-          row.company, wb.plan.stage_property);
+          row.company, wb.stage_property);
       ++handed;
       continue;
     }

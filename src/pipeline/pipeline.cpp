@@ -24,19 +24,19 @@ std::vector<std::string> pipeline_stages() {
   return {"sync", "score", "plan", "deliver", "kpis"};
 }
 
-Pipeline::Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, writeback::Writeback* writeback,
-                   outbox::Deliverer* deliverer, hubspot::ClientFactory clients, Clock& clock,
-                   metrics::Registry& metrics, PipelineHooks hooks)
+Pipeline::Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score,
+                   std::vector<workflow::Participant*> workflows, outbox::Deliverer* deliverer,
+                   hubspot::ClientFactory clients, Clock& clock, metrics::Registry& metrics, KpisStage kpis)
     : db_(db),
       runs_(db),
       sync_(sync),
       score_(score),
-      writeback_(writeback),
+      workflows_(std::move(workflows)),
       deliverer_(deliverer),
       clients_(std::move(clients)),
       clock_(clock),
       metrics_(metrics),
-      hooks_(std::move(hooks)) {}
+      kpis_(std::move(kpis)) {}
 
 std::optional<std::int64_t> Pipeline::start(store::RunRequest request) {
   if (request.stages.empty()) request.stages = pipeline_stages();
@@ -200,7 +200,9 @@ json Pipeline::run_sync(JobContext& ctx, std::int64_t run, json& cp) {
     throw std::runtime_error("sync: another process is syncing " + types + "; retrying later");
   }
   // Deals the sync saw become won start their onboarding (the webhook's safety net).
-  if (hooks_.after_sync) progress["onboarding"] = hooks_.after_sync();
+  for (auto* w : workflows_) {
+    if (auto said = w->after_sync(); !said.is_null()) progress[w->name()] = std::move(said);
+  }
   return progress;
 }
 
@@ -293,7 +295,7 @@ json Pipeline::run_score(JobContext& ctx, std::int64_t run, const std::string& k
 }
 
 void Pipeline::run_plan(JobContext& ctx, std::int64_t run, std::int32_t day, json& cp) {
-  if (!writeback_ || !deliverer_) {
+  if (workflows_.empty() || !deliverer_) {
     cp.erase("refresh_companies");
     cp["stage"] = "kpis";
     save(ctx, run, cp, "plan", "skipped", json::object());
@@ -305,17 +307,22 @@ void Pipeline::run_plan(JobContext& ctx, std::int64_t run, std::int32_t day, jso
   std::optional<std::vector<std::int64_t>> only;
   if (cp.contains("refresh_companies") && cp["refresh_companies"].is_array())
     only = cp["refresh_companies"].get<std::vector<std::int64_t>>();
+  const workflow::PlanDay plan_day{day, run, only};
+  for (auto* w : workflows_) w->prepare(plan_day);
   json next;
-  // The plan, the job's checkpoint past it and the stage's end commit together: a takeover either plans
-  // again from scratch or goes on to deliver what this one recorded, never both.
-  writeback_->plan(day, only, run, false, true, [&](pqxx::work& tx, const core::Plan& plan) {
+  // Every workflow's plan, the job's checkpoint past it and the stage's end commit together: a takeover
+  // either plans again from scratch or goes on to deliver what this one recorded, never both.
+  db_.with_retry("pipeline_plan", [&](pqxx::connection& c) {
+    pqxx::work tx(c, "pipeline_plan");
+    workflow::lock_planning(tx);
     next = cp;
     next.erase("refresh_companies");
     next["stage"] = "deliver";
-    next["plan"] = writeback::plan_json(plan, false);
-    if (hooks_.in_plan) next["plan"].update(hooks_.in_plan(tx, day, only.has_value()));
+    next["plan"] = json::object();
+    for (auto* w : workflows_) next["plan"].update(w->plan(tx, plan_day));
     store::JobQueue::checkpoint(tx, ctx.job, next);  // throws LeaseLost: the plan rolls back with it
     store::RunStore::set_stage(tx, run, "plan", "done", next["plan"]);
+    tx.commit();
   });
   cp = next;
 }
@@ -357,13 +364,13 @@ void Pipeline::run_deliver(JobContext& ctx, std::int64_t run, json& cp) {
 void Pipeline::run_kpis(JobContext& ctx, std::int64_t run, const std::string& kind, std::int32_t day,
                         json& cp) {
   // A refresh rescored a few companies: the KPIs wait for the night's run.
-  if (!hooks_.kpis || kind == "refresh") {
+  if (!kpis_ || kind == "refresh") {
     cp["stage"] = "done";
     save(ctx, run, cp, "kpis", "skipped", json::object());
     return;
   }
   save(ctx, run, cp, "kpis", "running", json::object());
-  cp["kpis"] = hooks_.kpis(day);  // idempotent: a takeover computes the same periods again
+  cp["kpis"] = kpis_(day);  // idempotent: a takeover computes the same periods again
   cp["stage"] = "done";
   save(ctx, run, cp, "kpis", "done", cp["kpis"]);
 }

@@ -7,10 +7,8 @@
 #include <filesystem>
 #include <map>
 
-#include "cshealthd/onboarding/onboarding.hpp"
 #include "cshealthd/store/crm_repository.hpp"
 #include "cshealthd/store/sql_params.hpp"
-#include "cshealthd/writeback/store.hpp"
 
 namespace cshealthd::plays {
 using json = nlohmann::json;
@@ -31,7 +29,7 @@ Settings load_settings(const config::Config& config) {
     s.plays = parse_plays(shipped_plays(), "plays.yaml (shipped)", s.locale);
   } else {
     s.source = path;
-    s.plays = parse_plays(writeback::read_config_file("plays.file", path), path, s.locale);
+    s.plays = parse_plays(workflow::read_config_file("plays.file", path), path, s.locale);
   }
   return s;
 }
@@ -158,7 +156,7 @@ struct Loaded {
   std::map<std::string, std::string> team_members;
 };
 
-Loaded load(pqxx::work& tx, std::int32_t day, const core::PlaysConfig& cfg, const writeback::Settings& wb,
+Loaded load(pqxx::work& tx, std::int32_t day, const core::PlaysConfig& cfg, const workflow::Context& wb,
             const std::set<std::string>& won) {
   Loaded in;
   const auto d = core::format_day(day);
@@ -267,14 +265,12 @@ std::string quarter_before(std::int32_t day) {
 NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
   NightPlan out;
   if (!s_.enabled) return out;
-  onboarding::Settings won_settings;
-  won_settings.won_stages = won_stages_;
-  const auto won = onboarding::won_stages(tx, won_settings);
-  auto in = load(tx, day, s_.plays, wb_, won);
+  const auto won = store::CrmRepository::won_stages(tx, won_stages_);
+  auto in = load(tx, day, s_.plays, ctx_, won);
   out.companies = in.companies.size();
   core::PlayContext ctx;
   ctx.day = day;
-  ctx.calendar = &wb_.calendar;
+  ctx.calendar = &ctx_.calendar;
   ctx.team_members = std::move(in.team_members);
   ctx.explain = dry_run;
   std::vector<core::PlayEpisode> episodes;
@@ -361,7 +357,7 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
                                        spec.priority,
                                        "play:" + fi.play,
                                        fi.due_day,
-                                       core::local_time_ms(fi.due_day, wb_.plan.due_hour, &wb_.zone),
+                                       ctx_.due_ms(fi.due_day),
                                        0};
           break;
         }
@@ -442,6 +438,20 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
         store::text_array(seen), store::text_array(active));
   }
   return out;
+}
+
+json Plays::plan(pqxx::work& tx, const workflow::PlanDay& day) {
+  if (day.refresh()) return json::object();
+  const auto night = plan(tx, day.day, false);
+  if (metrics_) {
+    for (const auto& f : night.firings)
+      metrics_
+          ->counter("cshealthd_play_steps_total",
+                    "Lifecycle play steps planned (once per company, play, cycle and step)",
+                    {{"play", f.play}, {"action", core::name_of(f.spec->action)}})
+          .inc();
+  }
+  return {{"plays", progress(night)}};
 }
 
 json Plays::progress(const NightPlan& plan) {

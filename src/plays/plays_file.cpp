@@ -6,7 +6,6 @@
 
 #include "cshealthd/config/yaml_node.hpp"
 #include "cshealthd/core/health.hpp"
-#include "cshealthd/scoring/scoring_config.hpp"
 
 namespace cshealthd::plays {
 namespace {
@@ -271,7 +270,7 @@ core::PlaysConfig parse_plays(const std::string& text, const std::string& where,
 
 const std::string& shipped_plays() {
   static const std::string text = [] {
-    for (const auto& f : scoring::embedded_scorecards()) {
+    for (const auto& f : embedded_plays_files()) {
       if (f.name == "plays.yaml") return f.text;
     }
     throw std::logic_error("plays.yaml is not compiled in");

@@ -394,4 +394,19 @@ std::string CrmRepository::owner_name(pqxx::transaction_base& tx, const std::str
   return email.empty() ? id : email;
 }
 
+std::set<std::string> CrmRepository::won_stages(pqxx::transaction_base& tx,
+                                                const std::set<std::string>& extra) {
+  std::set<std::string> won = extra;
+  won.insert("closedwon");
+  for (const auto& r :
+       tx.exec("SELECT st->>'id' FROM crm_pipelines p, jsonb_array_elements(p.stages) st "
+               "WHERE p.object_type = 'deals' AND NOT p.archived AND jsonb_typeof(p.stages) = 'array' "
+               "AND lower(st->'metadata'->>'isClosed') = 'true' "
+               "AND st->'metadata'->>'probability' ~ '^[0-9]+(\\.[0-9]+)?$' "
+               "AND (st->'metadata'->>'probability')::float8 = 1.0 AND st->>'id' IS NOT NULL")) {
+    won.insert(r[0].as<std::string>());
+  }
+  return won;
+}
+
 }  // namespace cshealthd::store

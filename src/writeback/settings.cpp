@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cshealthd/core/health.hpp"
+#include "cshealthd/workflow/context.hpp"
 
 namespace cshealthd::writeback {
 namespace {
@@ -60,31 +61,7 @@ core::AlertRule read_rule(const std::string& name, const YAML::Node& n, const YA
   return r;
 }
 
-std::map<std::string, std::string>* section(Managers& m, const std::string& who, std::string& id) {
-  if (who.rfind("team:", 0) == 0) {
-    id = who.substr(5);
-    return &m.by_team;
-  }
-  id = who.substr(6);
-  return &m.by_owner;
-}
-
 }  // namespace
-
-std::string read_config_file(const std::string& key, const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(key + ": cannot read '" + path + "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string shipped_file(const std::string& name) {
-  for (const auto& f : embedded_writeback_files()) {
-    if (f.name == name) return f.text;
-  }
-  throw std::logic_error("writeback: " + name + " is not compiled in");
-}
 
 void parse_alerts(const std::string& text, const std::string& where, const std::string& locale,
                   core::PlanConfig& plan) {
@@ -118,31 +95,6 @@ void parse_alerts(const std::string& text, const std::string& where, const std::
   } catch (const YAML::Exception& e) {
     throw ConfigError(where + ": " + e.what());
   }
-}
-
-std::string Managers::manager_of_owner(const std::string& owner, const std::string& teams_json) const {
-  if (owner.empty()) return fallback;
-  std::vector<std::string> teams;
-  const auto tj = nlohmann::json::parse(teams_json, nullptr, false);
-  if (tj.is_array()) {
-    for (const auto& t : tj) {
-      if (!t.is_object() || !t.contains("id")) continue;
-      const auto id = t["id"].is_string() ? t["id"].get<std::string>() : t["id"].dump();
-      if (t.value("primary", false))
-        teams.insert(teams.begin(), id);
-      else
-        teams.push_back(id);
-    }
-  }
-  return manager_of(owner, teams);
-}
-
-std::string Managers::manager_of(const std::string& owner, const std::vector<std::string>& teams) const {
-  if (const auto it = by_owner.find(owner); it != by_owner.end()) return it->second;
-  for (const auto& t : teams) {
-    if (const auto it = by_team.find(t); it != by_team.end()) return it->second;
-  }
-  return fallback;
 }
 
 std::vector<outbox::PropertySpec> output_properties(const core::PlanConfig& p) {
@@ -181,25 +133,16 @@ std::vector<outbox::PropertySpec> output_properties(const core::PlanConfig& p) {
   };
 }
 
-Settings load_settings(const config::Config& config, const core::TimeZone& zone) {
+Settings load_settings(const config::Config& config) {
   const auto& w = config.writeback;
   Settings s;
   s.enabled = w.enabled;
-  s.zone = zone;
   auto& p = s.plan;
   const std::string alerts_where = w.alerts_file.empty() ? "writeback.alerts_file (shipped alerts.yaml)"
                                                          : "writeback.alerts_file: " + w.alerts_file;
-  parse_alerts(w.alerts_file.empty() ? shipped_file("alerts.yaml")
-                                     : read_config_file("writeback.alerts_file", w.alerts_file),
+  parse_alerts(w.alerts_file.empty() ? workflow::shipped_file("alerts.yaml")
+                                     : workflow::read_config_file("writeback.alerts_file", w.alerts_file),
                alerts_where, w.locale, p);
-  try {
-    s.calendar = core::BusinessCalendar::parse(
-        w.holidays_file.empty() ? shipped_file("holidays.jp.txt")
-                                : read_config_file("writeback.holidays_file", w.holidays_file),
-        w.holidays_file.empty() ? "holidays.jp.txt" : w.holidays_file);
-  } catch (const std::invalid_argument& e) {
-    throw ConfigError(std::string("writeback.holidays_file: ") + e.what());
-  }
   p.hysteresis = w.hysteresis;
   p.signal_rearm_days = w.signal_rearm_days;
   p.auto_close = w.auto_close;
@@ -217,24 +160,8 @@ Settings load_settings(const config::Config& config, const core::TimeZone& zone)
   const std::set<std::string> names = {p.score_property,    p.status_property,  p.reasons_property,
                                        p.coverage_property, p.updated_property, p.stage_property};
   if (names.size() != 6) throw ConfigError("writeback.properties: two outputs name the same property");
-  std::stringstream ss(w.managers);
-  for (std::string item; std::getline(ss, item, ',');) {
-    const auto eq = item.find('=');
-    const std::string who = item.substr(0, eq), manager = item.substr(eq + 1);
-    if (who == "default") {
-      s.managers.fallback = manager;
-      continue;
-    }
-    std::string id;
-    (*section(s.managers, who, id))[id] = manager;
-  }
-  s.slack = !w.slack_webhook_url.empty();
-  if (config.onboarding.enabled) {
-    s.onboarding_owner_property = config.onboarding.owner_property;
-    if (names.count(s.onboarding_owner_property))
-      throw ConfigError("onboarding.owner_property: names a property writeback.properties already writes");
-    if (config.onboarding.services) s.service_key_property = config.onboarding.service_key_property;
-  }
+  if (config.onboarding.enabled && names.count(config.onboarding.owner_property))
+    throw ConfigError("onboarding.owner_property: names a property writeback.properties already writes");
   return s;
 }
 

@@ -52,7 +52,7 @@ void WritebackStore::lock_planning(pqxx::work& tx) {
   tx.exec_params("SELECT pg_advisory_xact_lock($1)", store::SessionLock::key("cshealthd.writeback.plan"));
 }
 
-PlanInputs WritebackStore::load(pqxx::transaction_base& tx, std::int32_t day, const Managers& managers,
+PlanInputs WritebackStore::load(pqxx::transaction_base& tx, std::int32_t day, const workflow::Managers& managers,
                                 const std::optional<std::vector<std::int64_t>>& only) {
   PlanInputs in;
   const std::string d = core::format_day(day);

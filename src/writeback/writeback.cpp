@@ -6,10 +6,12 @@ namespace cshealthd::writeback {
 
 using json = nlohmann::json;
 
-Writeback::Writeback(store::Database& db, const Settings& settings, const outbox::Settings& outbox,
-                     hubspot::ClientFactory clients, metrics::Registry& metrics, Clock& clock)
+Writeback::Writeback(store::Database& db, const Settings& settings, const workflow::Context& context,
+                     const outbox::Settings& outbox, hubspot::ClientFactory clients,
+                     metrics::Registry& metrics, Clock& clock)
     : db_(db),
       settings_(settings),
+      ctx_(context),
       outbox_(outbox),
       clients_(std::move(clients)),
       metrics_(metrics),
@@ -32,8 +34,7 @@ constexpr std::int64_t kDayMs = 86'400'000;
 std::size_t Writeback::refresh_task_status(hubspot::HubSpotClient& client) {
   const auto open = store_.open_tasks();
   if (open.empty()) return 0;
-  const std::int64_t started =
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count();
+  const std::int64_t started = clock_.now_ms();
   std::map<std::string, std::string> key_of;  // HubSpot id -> alert key
   for (const auto& t : open) key_of[t.hubspot_id] = t.key;
   std::map<std::string, bool> status;
@@ -100,42 +101,58 @@ std::size_t Writeback::refresh_task_status(hubspot::HubSpotClient& client) {
   return open.size();
 }
 
+void Writeback::prepare(const workflow::PlanDay&) {
+  auto handle = clients_();
+  open_tasks_checked_ = refresh_task_status(*handle.client);
+}
+
+json Writeback::plan(pqxx::work& tx, const workflow::PlanDay& day) {
+  auto result = plan_in(tx, day.day, day.only, day.run_id, false);
+  result.open_tasks_checked = open_tasks_checked_;
+  return plan_json(result.plan, false);
+}
+
 PlanResult Writeback::plan(std::int32_t day, const std::optional<std::vector<std::int64_t>>& only,
-                           std::optional<std::int64_t> run_id, bool dry_run, bool check_tasks,
-                           const std::function<void(pqxx::work&, const core::Plan&)>& in_tx) {
-  PlanResult result;
+                           std::optional<std::int64_t> run_id, bool dry_run, bool check_tasks) {
+  std::size_t checked = 0;
   if (check_tasks) {
     auto handle = clients_();
-    result.open_tasks_checked = refresh_task_status(*handle.client);
+    checked = refresh_task_status(*handle.client);
   }
-  const core::EpochMs now_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count();
+  PlanResult result;
   db_.with_retry("writeback_plan", [&](pqxx::connection& c) {
     pqxx::work tx(c, "writeback_plan");
-    WritebackStore::lock_planning(tx);
-    const auto in = WritebackStore::load(tx, day, settings_.managers, only);
-    core::PlanContext ctx;
-    ctx.day = day;
-    ctx.now_ms = now_ms;
-    ctx.calendar = &settings_.calendar;
-    ctx.zone = &settings_.zone;
-    ctx.created_today = in.created_today;
-    ctx.digests_today = in.digests_today;
-    core::Planner planner(settings_.plan);
-    result.plan = planner.plan(ctx, in.companies, in.episodes, in.snoozes);
-    result.companies = in.companies.size();
-    if (dry_run) return;  // rolled back: a dry run changes nothing
-    WritebackStore::record(tx, result.plan, run_id, day, settings_.slack);
-    if (in_tx) in_tx(tx, result.plan);
-    tx.commit();
+    workflow::lock_planning(tx);
+    result = plan_in(tx, day, only, run_id, dry_run);
+    if (!dry_run) tx.commit();  // a dry run rolls back: it changes nothing
   });
+  result.open_tasks_checked = checked;
+  return result;
+}
+
+PlanResult Writeback::plan_in(pqxx::work& tx, std::int32_t day,
+                              const std::optional<std::vector<std::int64_t>>& only,
+                              std::optional<std::int64_t> run_id, bool dry_run) {
+  PlanResult result;
+  const core::EpochMs now_ms = clock_.now_ms();
+  const auto in = WritebackStore::load(tx, day, ctx_.managers, only);
+  core::PlanContext ctx;
+  ctx.day = day;
+  ctx.now_ms = now_ms;
+  ctx.calendar = &ctx_.calendar;
+  ctx.zone = &ctx_.zone;
+  ctx.created_today = in.created_today;
+  ctx.digests_today = in.digests_today;
+  core::Planner planner(settings_.plan);
+  result.plan = planner.plan(ctx, in.companies, in.episodes, in.snoozes);
+  result.companies = in.companies.size();
+  if (!dry_run) WritebackStore::record(tx, result.plan, run_id, day, ctx_.slack);
   const auto& n = result.plan.counts;
   spdlog::info(
       "writeback: planned {} companies for {}: {} property updates, {} tasks ({} alerts, {} digested, {} "
-      "escalations), {} closes, {} snoozed; {} open tasks' status read{}",
+      "escalations), {} closes, {} snoozed{}",
       result.companies, core::format_day(day), result.plan.properties.size(), result.plan.tasks.size(),
-      n.alerts, n.digested, n.escalations, n.closes, n.snoozed, result.open_tasks_checked,
-      dry_run ? " (dry run)" : "");
+      n.alerts, n.digested, n.escalations, n.closes, n.snoozed, dry_run ? " (dry run)" : "");
   return result;
 }
 

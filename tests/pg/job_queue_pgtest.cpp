@@ -224,7 +224,7 @@ struct Replica {
             db, []() -> hubspot::ClientHandle { throw std::logic_error("no HubSpot in this test"); }, clock,
             metrics, config),
         score(db, scoring, metrics, config.scoring),
-        pipeline(db, sync, score, nullptr, nullptr, {}, clock, metrics) {}
+        pipeline(db, sync, score, {}, nullptr, {}, clock, metrics) {}
   pipeline::Scheduler scheduler(pipeline::ScheduleOptions o) {
     return pipeline::Scheduler(db, pipeline, queue, clock, metrics, o);
   }

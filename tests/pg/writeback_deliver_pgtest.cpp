@@ -24,7 +24,7 @@ class DeliverTest : public ::testing::Test {
  protected:
   DeliverTest()
       : settings_(outbox::load_settings(
-            config::Config{}, output_properties(load_settings(config::Config{}, core::TimeZone::utc()).plan),
+            config::Config{}, output_properties(load_settings(config::Config{}).plan),
             {})) {
     sim_ = std::make_unique<sim::InProcessSimulator>(sim::unlimited("T"), 6, 5);
     budget_ = std::make_unique<hubspot::LocalRateBudget>(hubspot::BudgetOptions{}, fake_);

@@ -30,7 +30,7 @@ class PlaysTest : public ::testing::Test {
  protected:
   PlaysTest()
       : config_(plays::parse_plays(plays::shipped_plays(), "plays.yaml", "en")),
-        calendar_(core::BusinessCalendar::parse(writeback::shipped_file("holidays.jp.txt"), "holidays")) {}
+        calendar_(core::BusinessCalendar::parse(workflow::shipped_file("holidays.jp.txt"), "holidays")) {}
 
   // An active high-touch customer with an owner and a manager, scored 70 (yellow).
   static core::PlayCompany customer() {

@@ -5,17 +5,18 @@
 #include "cshealthd/base/clock.hpp"
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/config/config.hpp"
+#include "cshealthd/hubspot/client_factory.hpp"
 #include "cshealthd/hubspot/rate_budget.hpp"
 #include "cshealthd/kpis/kpi_store.hpp"
 #include "cshealthd/onboarding/onboarding.hpp"
+#include "cshealthd/outbox/settings.hpp"
 #include "cshealthd/pipeline/scheduler.hpp"
 #include "cshealthd/plays/plays.hpp"
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/job_queue.hpp"
 #include "cshealthd/store/migrations.hpp"
-#include "cshealthd/hubspot/client_factory.hpp"
-#include "cshealthd/outbox/settings.hpp"
+#include "cshealthd/workflow/context.hpp"
 #include "cshealthd/writeback/settings.hpp"
 
 namespace cshealthd::app {
@@ -52,6 +53,7 @@ class Components {
   const scoring::ScoringConfig& scoring() const;
   const writeback::Settings& writeback() const;
   const outbox::Settings& outbox() const;
+  const workflow::Context& workflow() const;
   const pipeline::ScheduleOptions& schedule() const;
   const onboarding::Settings& onboarding() const;
   const plays::Settings& plays() const;
@@ -75,6 +77,7 @@ class Components {
   std::unique_ptr<pipeline::ScheduleOptions> schedule_;
   std::unique_ptr<writeback::Settings> writeback_;
   std::unique_ptr<outbox::Settings> outbox_;
+  std::unique_ptr<workflow::Context> workflow_;
   std::unique_ptr<onboarding::Settings> onboarding_;
   std::unique_ptr<plays::Settings> plays_;
   std::unique_ptr<DatabaseRuntime> database_runtime_;

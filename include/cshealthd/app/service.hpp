@@ -21,6 +21,7 @@
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/migrations.hpp"
+#include "cshealthd/writeback/writeback.hpp"
 
 namespace cshealthd::app {
 

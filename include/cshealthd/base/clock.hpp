@@ -1,5 +1,6 @@
 #pragma once
 #include <chrono>
+#include <cstdint>
 
 namespace cshealthd {
 
@@ -12,6 +13,10 @@ class Clock {
   virtual std::chrono::steady_clock::time_point steady_now() = 0;
   virtual std::chrono::system_clock::time_point wall_now() = 0;
   virtual void sleep_for(std::chrono::milliseconds d) = 0;
+  // Wall time as epoch milliseconds.
+  std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(wall_now().time_since_epoch()).count();
+  }
 };
 
 }  // namespace cshealthd

@@ -22,7 +22,8 @@
 #include "cshealthd/outbox/settings.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/job_queue.hpp"
-#include "cshealthd/writeback/settings.hpp"
+#include "cshealthd/workflow/context.hpp"
+#include "cshealthd/workflow/participant.hpp"
 
 namespace cshealthd::onboarding {
 
@@ -45,6 +46,8 @@ struct Settings {
   double high_touch_min_mrr = 100'000;
   std::set<std::string> high_touch_plans, won_stages;
   int escalate_after_days = 3;
+  std::string owner_property;  // on the company: who onboards it
+  bool services = true;        // a Services record per onboarding (when the portal has the object)
   std::string plan_property, mrr_property, seats_property, contract_start_property, goals_property,
       kpis_property;                                        // on deals
   std::string company_plan_property, company_mrr_property;  // on companies (the mapping)
@@ -70,10 +73,6 @@ std::vector<outbox::PropertySpec> company_properties(const config::Config& confi
 void parse_checklist(const std::string& text, const std::string& where, const std::string& locale,
                      Settings& s);
 
-// The won deal stages: closedwon, onboarding.won_stages, and each deal pipeline's closed stage with
-// probability 1.0 as the sync last read them.
-std::set<std::string> won_stages(pqxx::transaction_base& tx, const Settings& s);
-
 struct Stored {
   std::size_t accepted = 0, duplicates = 0;
 };
@@ -89,11 +88,11 @@ void set_enabled(store::Database& db, bool enabled);
 
 struct Won;  // a won deal and its company, as read from HubSpot
 
-class Onboarding {
+class Onboarding : public workflow::Participant {
  public:
   // `wake`: the job workers, when onboarding jobs were queued.
   // `deliverer`: sends the new onboarding's items right away (its first task should not wait for a run).
-  Onboarding(store::Database& db, const Settings& settings, const writeback::Settings& workflow,
+  Onboarding(store::Database& db, const Settings& settings, const workflow::Context& workflow,
              outbox::Deliverer& deliverer, hubspot::ClientFactory clients, metrics::Registry& metrics,
              Clock& clock, std::function<void()> wake);
 
@@ -106,6 +105,10 @@ class Onboarding {
   nlohmann::json onboard(store::JobContext& ctx);
   // After a sync: the deals the sync saw enter a won stage (deal_stage_changes) get their onboarding job.
   nlohmann::json from_sync();
+  const char* name() const override { return "onboarding"; }
+  nlohmann::json after_sync() override { return from_sync(); }
+  // {"onboarding": plan_progress}
+  nlohmann::json plan(pqxx::work& tx, const workflow::PlanDay& day) override;
   // In the plan stage's transaction: overdue steps' alerts and escalations, and hand-overs of the
   // onboardings whose every step is completed.
   nlohmann::json plan_progress(pqxx::work& tx, std::int32_t day);
@@ -116,7 +119,7 @@ class Onboarding {
 
   store::Database& db_;
   const Settings& s_;
-  const writeback::Settings& wb_;
+  const workflow::Context& wb_;
   outbox::Deliverer& deliverer_;
   hubspot::ClientFactory clients_;
   metrics::Registry& metrics_;

@@ -14,7 +14,7 @@
 #include "cshealthd/pipeline/job_workers.hpp"
 #include "cshealthd/pipeline/sync_job.hpp"
 #include "cshealthd/store/run_store.hpp"
-#include "cshealthd/writeback/writeback.hpp"
+#include "cshealthd/workflow/participant.hpp"
 
 namespace cshealthd::pipeline {
 
@@ -25,15 +25,8 @@ inline constexpr const char* kProbeJob = "probe";
 // the KPIs; without write-back, plan and deliver are skipped).
 std::vector<std::string> pipeline_stages();
 
-// What other workflows add to a run (onboarding, the lifecycle plays): after the sync stage's data is in,
-// and inside the plan stage's transaction (what it records commits with the plan, or not at all). in_plan
-// answers an object of progress per workflow; `refresh`: the run rescored only the companies that changed.
-struct PipelineHooks {
-  std::function<nlohmann::json()> after_sync;
-  std::function<nlohmann::json(pqxx::work&, std::int32_t day, bool refresh)> in_plan;
-  // The last stage of nightly and manual runs: the KPIs of the periods the day belongs to (progress).
-  std::function<nlohmann::json(std::int32_t day)> kpis;
-};
+// The last stage of nightly and manual runs: the KPIs of the periods the day belongs to (progress).
+using KpisStage = std::function<nlohmann::json(std::int32_t day)>;
 
 // A pipeline run as one resumable job: nightly and manual runs sync incrementally and then score every
 // company; a refresh syncs and rescores only the companies whose inputs changed. Each stage records its
@@ -41,10 +34,12 @@ struct PipelineHooks {
 // a run taken over by another replica goes on where the dead one stopped and writes nothing twice.
 class Pipeline {
  public:
-  // `writeback` and `deliverer`: nullptr when write-back is off; `clients` makes the deliverer's client.
-  Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, writeback::Writeback* writeback,
+  // `workflows`: the plan stage's participants, planned in this order in one transaction (alerts,
+  // onboarding, plays); `deliverer`: what delivers their outbox, with a client from `clients`. No
+  // workflows or no deliverer: write-back is off, plan and deliver are skipped. `kpis`: empty when off.
+  Pipeline(store::Database& db, SyncJob& sync, ScoreJob& score, std::vector<workflow::Participant*> workflows,
            outbox::Deliverer* deliverer, hubspot::ClientFactory clients, Clock& clock,
-           metrics::Registry& metrics, PipelineHooks hooks = {});
+           metrics::Registry& metrics, KpisStage kpis = {});
 
   // Creates a run and its job (nullopt when `unique_key` is taken).
   std::optional<std::int64_t> start(store::RunRequest request);
@@ -67,12 +62,12 @@ class Pipeline {
   store::RunStore runs_;
   SyncJob& sync_;
   ScoreJob& score_;
-  writeback::Writeback* writeback_;
+  std::vector<workflow::Participant*> workflows_;
   outbox::Deliverer* deliverer_;
   hubspot::ClientFactory clients_;
   Clock& clock_;
   metrics::Registry& metrics_;
-  PipelineHooks hooks_;
+  KpisStage kpis_;
 };
 
 // The handler of probe jobs: records its run in job_probes (fenced by the lease, so a worker that lost

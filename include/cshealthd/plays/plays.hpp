@@ -12,11 +12,13 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "cshealthd/base/metrics.hpp"
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/core/plays.hpp"
 #include "cshealthd/plays/plays_file.hpp"
 #include "cshealthd/store/database.hpp"
-#include "cshealthd/writeback/settings.hpp"
+#include "cshealthd/workflow/context.hpp"
+#include "cshealthd/workflow/participant.hpp"
 
 namespace cshealthd::plays {
 
@@ -42,12 +44,17 @@ struct NightPlan {
   std::size_t companies = 0;
 };
 
-class Plays {
+class Plays : public workflow::Participant {
  public:
   // `won_stages`: onboarding.won_stages (besides closedwon and the pipelines' won stages): a won deal near
-  // a renewal date renews it.
-  Plays(const Settings& settings, const writeback::Settings& writeback, std::set<std::string> won_stages)
-      : s_(settings), wb_(writeback), won_stages_(std::move(won_stages)) {}
+  // a renewal date renews it. `metrics`: counts the steps planned (nullptr: none counted).
+  Plays(const Settings& settings, const workflow::Context& context, std::set<std::string> won_stages,
+        metrics::Registry* metrics = nullptr)
+      : s_(settings), ctx_(context), won_stages_(std::move(won_stages)), metrics_(metrics) {}
+
+  const char* name() const override { return "plays"; }
+  // The plays run with nightly and manual runs, not with every refresh: {"plays": progress}.
+  nlohmann::json plan(pqxx::work& tx, const workflow::PlanDay& day) override;
 
   // Decides `day` for every company scored on it and, unless `dry_run`, records the outbox items, the
   // steps done and the episodes in `tx` (the plan stage's transaction).
@@ -57,8 +64,9 @@ class Plays {
 
  private:
   const Settings& s_;
-  const writeback::Settings& wb_;
+  const workflow::Context& ctx_;
   std::set<std::string> won_stages_;
+  metrics::Registry* metrics_;
 };
 
 }  // namespace cshealthd::plays

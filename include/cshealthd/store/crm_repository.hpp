@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,9 @@ struct SyncState {
 class CrmRepository {
  public:
   static void upsert(pqxx::work& tx, const std::vector<CrmRow>& rows);
+  // The won deal stages: closedwon, `extra` (onboarding.won_stages), and each deal pipeline's closed
+  // stage with probability 1.0 as the sync last read them.
+  static std::set<std::string> won_stages(pqxx::transaction_base& tx, const std::set<std::string>& extra);
   // An owner's name for task texts: "First Last", else the email, else the id.
   static std::string owner_name(pqxx::transaction_base& tx, const std::string& id);
   // Records not stored yet (a first full sync), COPYed straight into crm_objects: no staging, no

@@ -11,6 +11,7 @@
 #include "cshealthd/core/writeback.hpp"
 #include "cshealthd/outbox/outbox_store.hpp"
 #include "cshealthd/store/database.hpp"
+#include "cshealthd/workflow/context.hpp"
 #include "cshealthd/writeback/settings.hpp"
 
 namespace cshealthd::writeback {
@@ -46,7 +47,7 @@ class WritebackStore {
   static void lock_planning(pqxx::work& tx);
   // The companies scored on `day` (those in `only`, when given) with their owner, manager, stage and
   // what was written on them; the episodes, live snoozes and today's task counts.
-  static PlanInputs load(pqxx::transaction_base& tx, std::int32_t day, const Managers& managers,
+  static PlanInputs load(pqxx::transaction_base& tx, std::int32_t day, const workflow::Managers& managers,
                          const std::optional<std::vector<std::int64_t>>& only);
   // Records a plan: its outbox rows, the written state, the episodes and today's counts. `slack`: the
   // Slack channel is configured (tasks marked for it get a message).
