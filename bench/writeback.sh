@@ -19,6 +19,8 @@ companies="${2:-100000}"
 source "$(dirname "$0")/lib.sh"
 bench_work wbbench
 sim="$build/tools/hubspot-sim/hubspot-sim"
+# The tests' build of the daemon: the same code with a clock the bench can skew (CSHEALTHD_TEST_CLOCK_SKEW_MS).
+cshealthd="$build/tests/support/cshealthd-test-seams"
 
 start_sim() {  # extra args...
   : >"$work/sim.log"
@@ -31,7 +33,7 @@ stop_sim() { kill -TERM "$simpid"; wait "$simpid" 2>/dev/null || true; simpid=""
 cs() {
   env CSHEALTHD_DATABASE_URL="host=$work/state/pg port=5432 user=cshealthd dbname=cshealthd" \
     CSHEALTHD_LOG_FORMAT=text CSHEALTHD_LOG_LEVEL=warn CSHEALTHD_HUBSPOT_BASE_URL="http://127.0.0.1:$simport" \
-    CSHEALTHD_HUBSPOT_TOKEN=T CSHEALTHD_WRITEBACK_LOCALE=en "$build/src/cshealthd" "$@"
+    CSHEALTHD_HUBSPOT_TOKEN=T CSHEALTHD_WRITEBACK_LOCALE=en "$cshealthd" "$@"
 }
 psql_() { psql -X -q -A -t "host=$work/state/pg port=5432 user=cshealthd dbname=cshealthd" "$@"; }
 requests_since() {  # seq -> "calls writes"
@@ -46,7 +48,7 @@ field() { python3 -c 'import json,sys; print(json.loads(sys.stdin.read().splitli
 
 "$sim" generate --companies "$companies" --seed 11 --out "$work/portal.json" >/dev/null
 env CSHEALTHD_STATE_DIR="$work/state" CSHEALTHD_DATABASE_EMBEDDED_FSYNC=false CSHEALTHD_SCHEDULE_ENABLED=false \
-  CSHEALTHD_HTTP_LISTEN=127.0.0.1:0 CSHEALTHD_LOG_FORMAT=text "$build/src/cshealthd" serve >"$work/serve.log" 2>&1 &
+  CSHEALTHD_HTTP_LISTEN=127.0.0.1:0 CSHEALTHD_LOG_FORMAT=text "$cshealthd" serve >"$work/serve.log" 2>&1 &
 servepid=$!
 port_of "$work/serve.log" >/dev/null
 start_sim --rate-limit off --search-rate off

@@ -30,7 +30,7 @@ void add_company_health_routes(http::Router& router, const std::shared_ptr<Conte
   router.add("GET", "/v1/companies/{id}/health/history",
              company_handler([ctx](const Request& req, std::int64_t id) {
                const long long days = parse_int(req.query, "days").value_or(30);
-               if (days < 1 || days > 3660) throw scoring::InvalidRequest("days: expected 1 to 3660");
+               if (days < 1 || days > 3660) throw BadRequest("days: expected 1 to 3660");
                if (!ctx->store.company_exists(id)) return company_not_found(id);
                return Response::json(
                    200, {{"company_id", std::to_string(id)},
@@ -42,13 +42,12 @@ void add_company_health_routes(http::Router& router, const std::shared_ptr<Conte
                std::int32_t day = service_day(*ctx);
                if (const auto it = req.query.find("as_of"); it != req.query.end()) {
                  const auto d = core::parse_day(it->second);
-                 if (!d) throw scoring::InvalidRequest("as_of: expected a day, YYYY-MM-DD");
+                 if (!d) throw BadRequest("as_of: expected a day, YYYY-MM-DD");
                  day = *d;
                }
                std::string locale = ctx->deps.locale;
                if (const auto it = req.query.find("locale"); it != req.query.end()) {
-                 if (it->second != "en" && it->second != "ja")
-                   throw scoring::InvalidRequest("locale: expected en or ja");
+                 if (it->second != "en" && it->second != "ja") throw BadRequest("locale: expected en or ja");
                  locale = it->second;
                }
                const auto summary = ctx->deps.db.with_retry("company_summary", [&](pqxx::connection& c) {

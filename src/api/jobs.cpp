@@ -26,26 +26,25 @@ json job_json(const store::Job& j) {
 
 void add_job_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
   const auto admin = admin_route(ctx->deps.admin_token);
-  router.add(
-      "GET", "/v1/jobs",
-      id_handler("job",
-                 [ctx](const Request& r, std::int64_t) {
-                   std::optional<std::string> state;
-                   if (const auto it = r.query.find("state"); it != r.query.end()) {
-                     static const std::vector<std::string> kStates{"queued", "running", "failed", "succeeded",
-                                                                   "dead"};
-                     if (std::find(kStates.begin(), kStates.end(), it->second) == kStates.end())
-                       throw scoring::InvalidRequest("state: expected queued|running|failed|succeeded|dead");
-                     state = it->second;
-                   }
-                   const auto limit = parse_int(r.query, "limit").value_or(50);
-                   if (limit < 1 || limit > 1000) throw scoring::InvalidRequest("limit: expected 1 to 1000");
-                   json jobs = json::array();
-                   for (const auto& j : ctx->deps.jobs.list(state, static_cast<int>(limit)))
-                     jobs.push_back(job_json(j));
-                   return Response::json(200, {{"jobs", jobs}});
-                 }),
-      admin);
+  router.add("GET", "/v1/jobs",
+             id_handler("job",
+                        [ctx](const Request& r, std::int64_t) {
+                          std::optional<std::string> state;
+                          if (const auto it = r.query.find("state"); it != r.query.end()) {
+                            static const std::vector<std::string> kStates{"queued", "running", "failed",
+                                                                          "succeeded", "dead"};
+                            if (std::find(kStates.begin(), kStates.end(), it->second) == kStates.end())
+                              throw BadRequest("state: expected queued|running|failed|succeeded|dead");
+                            state = it->second;
+                          }
+                          const auto limit = parse_int(r.query, "limit").value_or(50);
+                          if (limit < 1 || limit > 1000) throw BadRequest("limit: expected 1 to 1000");
+                          json jobs = json::array();
+                          for (const auto& j : ctx->deps.jobs.list(state, static_cast<int>(limit)))
+                            jobs.push_back(job_json(j));
+                          return Response::json(200, {{"jobs", jobs}});
+                        }),
+             admin);
   router.add("POST", "/v1/jobs/{id}/retry",
              id_handler("job",
                         [ctx](const Request&, std::int64_t id) {

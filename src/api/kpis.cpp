@@ -10,12 +10,10 @@
 namespace cshealthd::api {
 namespace {
 
-using scoring::InvalidRequest;
-
 std::optional<std::string> text_param(const Request& req, const std::string& key) {
   const auto it = req.query.find(key);
   if (it == req.query.end() || it->second.empty()) return std::nullopt;
-  if (it->second.size() > 100) throw InvalidRequest(key + ": at most 100 characters");
+  if (it->second.size() > 100) throw BadRequest(key + ": at most 100 characters");
   return it->second;
 }
 
@@ -25,14 +23,14 @@ std::optional<std::int32_t> day_param(const Request& req, const std::string& key
   // A day, or a month (its first day for `from`, its last for `to`).
   if (const auto d = core::parse_day(it->second)) return d;
   if (const auto m = core::parse_month(it->second)) return key == "to" ? m->last : m->first;
-  throw InvalidRequest(key + ": expected a day (YYYY-MM-DD) or a month (YYYY-MM)");
+  throw BadRequest(key + ": expected a day (YYYY-MM-DD) or a month (YYYY-MM)");
 }
 
 kpis::KpiQuery kpi_query(const Context& ctx, const Request& req) {
   kpis::KpiQuery q;
   if (const auto g = text_param(req, "granularity")) {
     const auto parsed = core::parse_granularity(*g);
-    if (!parsed) throw InvalidRequest("granularity: expected month or quarter");
+    if (!parsed) throw BadRequest("granularity: expected month or quarter");
     q.granularity = *parsed;
   }
   q.to = day_param(req, "to").value_or(service_day(ctx));
@@ -42,12 +40,12 @@ kpis::KpiQuery kpi_query(const Context& ctx, const Request& req) {
   for (int i = 0; i < (q.granularity == core::Granularity::kMonth ? 11 : 3); ++i)
     from = core::period_of(q.granularity, from - 1).first;
   q.from = day_param(req, "from").value_or(from);
-  if (q.from > q.to) throw InvalidRequest("from: must not be after to");
+  if (q.from > q.to) throw BadRequest("from: must not be after to");
   if (core::periods_between(q.granularity, q.from, q.to, 1000).size() > 120)
-    throw InvalidRequest("from: at most 120 periods at once");
+    throw BadRequest("from: at most 120 periods at once");
   q.segment = text_param(req, "segment");
   q.owner = text_param(req, "owner");
-  if (q.owner && !parse_id(*q.owner)) throw InvalidRequest("owner: expected a HubSpot owner id");
+  if (q.owner && !parse_id(*q.owner)) throw BadRequest("owner: expected a HubSpot owner id");
   return q;
 }
 
@@ -55,21 +53,21 @@ kpis::ListQuery list_query(const Request& req, std::size_t default_limit) {
   kpis::ListQuery q;
   q.segment = text_param(req, "segment");
   q.owner = text_param(req, "owner");
-  if (q.owner && !parse_id(*q.owner)) throw InvalidRequest("owner: expected a HubSpot owner id");
+  if (q.owner && !parse_id(*q.owner)) throw BadRequest("owner: expected a HubSpot owner id");
   if (const auto s = text_param(req, "sort")) {
     static const std::vector<std::string> kSorts = {"score", "delta", "mrr", "name", "owner"};
     if (std::find(kSorts.begin(), kSorts.end(), *s) == kSorts.end())
-      throw InvalidRequest("sort: expected score, delta, mrr, name or owner");
+      throw BadRequest("sort: expected score, delta, mrr, name or owner");
     q.sort = *s;
   }
   if (const auto o = text_param(req, "order")) {
-    if (*o != "asc" && *o != "desc") throw InvalidRequest("order: expected asc or desc");
+    if (*o != "asc" && *o != "desc") throw BadRequest("order: expected asc or desc");
     q.descending = *o == "desc";
   }
   const long long limit = parse_int(req.query, "limit").value_or(static_cast<long long>(default_limit));
-  if (limit < 1 || limit > 1000) throw InvalidRequest("limit: expected 1 to 1000");
+  if (limit < 1 || limit > 1000) throw BadRequest("limit: expected 1 to 1000");
   const long long offset = parse_int(req.query, "offset").value_or(0);
-  if (offset < 0 || offset > 1'000'000) throw InvalidRequest("offset: expected 0 to 1000000");
+  if (offset < 0 || offset > 1'000'000) throw BadRequest("offset: expected 0 to 1000000");
   q.limit = static_cast<std::size_t>(limit);
   q.offset = static_cast<std::size_t>(offset);
   return q;
@@ -137,7 +135,7 @@ void add_kpi_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
   router.add("GET", "/v1/renewals", company_handler([ctx](const Request& req, std::int64_t) {
                if (!ctx->deps.kpis) return unavailable();
                const long long within = parse_int(req.query, "within_days").value_or(90);
-               if (within < 0 || within > 730) throw InvalidRequest("within_days: expected 0 to 730");
+               if (within < 0 || within > 730) throw BadRequest("within_days: expected 0 to 730");
                const auto day = service_day(*ctx);
                json out = ctx->deps.kpis->renewals(day, static_cast<int>(within), list_query(req, 200));
                out["today"] = core::format_day(day);
@@ -153,10 +151,10 @@ void add_kpi_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
                if (!ctx->deps.kpis) return unavailable();
                const auto to = day_param(req, "to").value_or(service_day(*ctx));
                const auto from = day_param(req, "from").value_or(to - 364);
-               if (from > to) throw InvalidRequest("from: must not be after to");
-               if (to - from > 3660) throw InvalidRequest("from: at most 10 years before to");
+               if (from > to) throw BadRequest("from: must not be after to");
+               if (to - from > 3660) throw BadRequest("from: at most 10 years before to");
                const long long limit = parse_int(req.query, "limit").value_or(100);
-               if (limit < 1 || limit > 500) throw InvalidRequest("limit: expected 1 to 500");
+               if (limit < 1 || limit > 500) throw BadRequest("limit: expected 1 to 500");
                return Response::json(
                    200, ctx->deps.kpis->churn_analysis(from, to, static_cast<std::size_t>(limit)));
              }),
@@ -164,7 +162,7 @@ void add_kpi_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
   router.add("GET", "/v1/companies/{id}/page", company_handler([ctx](const Request& req, std::int64_t id) {
                if (!ctx->deps.kpis) return unavailable();
                const long long days = parse_int(req.query, "days").value_or(180);
-               if (days < 1 || days > 3660) throw InvalidRequest("days: expected 1 to 3660");
+               if (days < 1 || days > 3660) throw BadRequest("days: expected 1 to 3660");
                auto page = ctx->deps.kpis->company_page(id, static_cast<int>(days));
                if (!page) return company_not_found(id);
                return Response::json(200, *page);

@@ -25,31 +25,28 @@ json rescore(Context& ctx, std::int64_t id) {
 
 Response put_override(Context& ctx, const Request& req, std::int64_t id) {
   const json body = json::parse(req.body);
-  if (!body.is_object()) throw scoring::InvalidRequest("request body: expected a JSON object");
+  if (!body.is_object()) throw BadRequest("request body: expected a JSON object");
   for (const auto& [key, _] : body.items()) {
     if (key != "component" && key != "value" && key != "reason" && key != "expires_on" && key != "author")
-      throw scoring::InvalidRequest("unknown field '" + key + "'");
+      throw BadRequest("unknown field '" + key + "'");
   }
-  if (!body.contains("value") || !body["value"].is_number())
-    throw scoring::InvalidRequest("value: required, a number");
-  if (!body.contains("reason") || !body["reason"].is_string())
-    throw scoring::InvalidRequest("reason: required, a string");
+  if (!body.contains("value") || !body["value"].is_number()) throw BadRequest("value: required, a number");
+  if (!body.contains("reason") || !body["reason"].is_string()) throw BadRequest("reason: required, a string");
   if (!body.contains("expires_on") || !body["expires_on"].is_string())
-    throw scoring::InvalidRequest("expires_on: required, a date YYYY-MM-DD");
+    throw BadRequest("expires_on: required, a date YYYY-MM-DD");
   if (!ctx.store.company_exists(id)) return company_not_found(id);
   scoring::OverrideRequest r;
   r.company_id = id;
   if (body.contains("component") && !body["component"].is_null() && !body["component"].is_string())
-    throw scoring::InvalidRequest("component: expected a component name, or null for the whole score");
-  if (body.contains("author") && !body["author"].is_string())
-    throw scoring::InvalidRequest("author: expected a string");
+    throw BadRequest("component: expected a component name, or null for the whole score");
+  if (body.contains("author") && !body["author"].is_string()) throw BadRequest("author: expected a string");
   r.component =
       body.contains("component") && body["component"].is_string() ? body["component"].get<std::string>() : "";
   r.value = body["value"].get<double>();
   r.reason = body["reason"].get<std::string>();
   r.author = body.value("author", "admin-api");
   const auto expires = core::parse_day(body["expires_on"].get<std::string>());
-  if (!expires) throw scoring::InvalidRequest("expires_on: expected a date YYYY-MM-DD");
+  if (!expires) throw BadRequest("expires_on: expected a date YYYY-MM-DD");
   r.expires_day = *expires;
   const json saved = to_json(ctx.store.set_override(r, ctx.deps.today()));
   spdlog::info("override set on company {} ({}): {} until {} by {}", id,

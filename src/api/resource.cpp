@@ -22,7 +22,7 @@ std::optional<long long> parse_int(const std::map<std::string, std::string>& q, 
   const auto& s = it->second;
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc() || p != s.data() + s.size())
-    throw scoring::InvalidRequest(key + ": expected an integer");
+    throw BadRequest(key + ": expected an integer");
   return v;
 }
 
@@ -31,7 +31,7 @@ http::Handler company_handler(CompanyHandler f) {
 }
 
 std::int32_t service_day(const Context& ctx) {
-  return core::parse_day(ctx.deps.run_day()).value_or(ctx.deps.today());
+  return ctx.deps.today();
 }
 
 json time_or_null(std::int64_t ms) {
@@ -53,7 +53,9 @@ http::Handler id_handler(const std::string& resource, CompanyHandler f) {
     }
     try {
       return f(req, id);
-    } catch (const scoring::InvalidRequest& e) {
+    } catch (const BadRequest& e) {
+      return Response::error(400, "invalid_request", e.what());
+    } catch (const scoring::InvalidRequest& e) {  // the scoring store's words for a bad override
       return Response::error(400, "invalid_request", e.what());
     } catch (const json::parse_error& e) {
       // Not JSON, or not UTF-8: named by position, never echoed.

@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -21,6 +22,12 @@ using http::Request;
 using http::Response;
 
 // One per service: the deps, and the store the resources read through.
+// A request the caller got wrong: answered 400 invalid_request with its words.
+class BadRequest : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 struct Context {
   explicit Context(V1Deps d) : deps(std::move(d)), store(deps.db, deps.scoring) {}
   V1Deps deps;
@@ -29,11 +36,12 @@ struct Context {
 
 // A HubSpot id (1 to 18 digits), or nullopt.
 std::optional<std::int64_t> parse_id(const std::string& s);
-// The integer query parameter `key`, nullopt when absent; InvalidRequest when not an integer.
+// The integer query parameter `key`, nullopt when absent; BadRequest when not an integer.
 std::optional<long long> parse_int(const std::map<std::string, std::string>& q, const std::string& key);
 
 // A handler taking the route's {id} as a company id (0 when the route has none), with errors as JSON:
-// a bad id 400, InvalidRequest 400, a body that is not JSON (or not UTF-8) 400 naming the byte.
+// a bad id 400, BadRequest (and the scoring store's InvalidRequest) 400, a body that is not JSON (or
+// not UTF-8) 400 naming the byte.
 using CompanyHandler = std::function<Response(const Request&, std::int64_t)>;
 http::Handler company_handler(CompanyHandler f);
 // The same for another resource's {id}: a bad one is 400 bad_<resource>_id.

@@ -29,14 +29,14 @@ Response post_run(Context& ctx, const Request& req) {
   store::RunRequest r;
   r.kind = "manual";
   r.trigger = "api";
-  r.as_of = ctx.deps.run_day();
+  r.as_of = core::format_day(ctx.deps.today());
   if (!req.body.empty()) {
     const json body = json::parse(req.body);
-    if (!body.is_object()) throw scoring::InvalidRequest("request body: expected a JSON object");
+    if (!body.is_object()) throw BadRequest("request body: expected a JSON object");
     for (const auto& [key, value] : body.items()) {
-      if (key != "as_of") throw scoring::InvalidRequest("unknown field '" + key + "'");
+      if (key != "as_of") throw BadRequest("unknown field '" + key + "'");
       if (!value.is_string() || !core::parse_day(value.get<std::string>()))
-        throw scoring::InvalidRequest("as_of: expected a date YYYY-MM-DD");
+        throw BadRequest("as_of: expected a date YYYY-MM-DD");
       r.as_of = value.get<std::string>();
     }
   }
@@ -68,8 +68,7 @@ void add_run_routes(http::Router& router, const std::shared_ptr<Context>& ctx) {
              id_handler("run",
                         [ctx](const Request& r, std::int64_t) {
                           const auto limit = parse_int(r.query, "limit").value_or(20);
-                          if (limit < 1 || limit > 500)
-                            throw scoring::InvalidRequest("limit: expected 1 to 500");
+                          if (limit < 1 || limit > 500) throw BadRequest("limit: expected 1 to 500");
                           json runs = json::array();
                           for (const auto& run : store::RunStore(ctx->deps.db).list(static_cast<int>(limit)))
                             runs.push_back(run_json(run));

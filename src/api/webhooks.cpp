@@ -34,8 +34,7 @@ void add_webhook_routes(http::Router& router, WebhookDeps deps) {
     }
     const std::string* sig = req.header("x-hubspot-signature-v3");
     const std::string* ts = req.header("x-hubspot-request-timestamp");
-    const std::int64_t now_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(d->clock.wall_now().time_since_epoch()).count();
+    const std::int64_t now_ms = d->clock.now_ms();
     const auto verdict =
         d->secret.empty()
             ? hubspot::Verdict::kMismatch

@@ -48,17 +48,16 @@ std::vector<std::string> rule_names(const Context& ctx) {
 
 Response post_snooze(Context& ctx, const Request& req, std::int64_t id) {
   const json body = json::parse(req.body);
-  if (!body.is_object()) throw scoring::InvalidRequest("request body: expected a JSON object");
+  if (!body.is_object()) throw BadRequest("request body: expected a JSON object");
   for (const auto& [key, _] : body.items()) {
     if (key != "rule" && key != "until" && key != "reason" && key != "author")
-      throw scoring::InvalidRequest("unknown field '" + key + "'");
+      throw BadRequest("unknown field '" + key + "'");
   }
   for (const char* key : {"rule", "until", "reason"}) {
     if (!body.contains(key) || !body[key].is_string())
-      throw scoring::InvalidRequest(std::string(key) + ": required, a string");
+      throw BadRequest(std::string(key) + ": required, a string");
   }
-  if (body.contains("author") && !body["author"].is_string())
-    throw scoring::InvalidRequest("author: expected a string");
+  if (body.contains("author") && !body["author"].is_string()) throw BadRequest("author: expected a string");
   if (!ctx.store.company_exists(id)) return company_not_found(id);
   writeback::WritebackStore store(ctx.deps.db);
   try {
@@ -68,7 +67,7 @@ Response post_snooze(Context& ctx, const Request& req, std::int64_t id) {
     spdlog::info("snooze: {} at company {} until {} by {} ({})", s.rule, id, s.until, s.author, s.reason);
     return Response::json(201, {{"snooze", snooze_json(s)}});
   } catch (const writeback::InvalidSnooze& e) {
-    throw scoring::InvalidRequest(e.what());
+    throw BadRequest(e.what());
   }
 }
 
@@ -84,11 +83,11 @@ void add_writeback_routes(http::Router& router, const std::shared_ptr<Context>& 
                    if (const auto it = r.query.find("state"); it != r.query.end()) {
                      static const std::vector<std::string> kStates{"pending", "sending", "done", "dead"};
                      if (std::find(kStates.begin(), kStates.end(), it->second) == kStates.end())
-                       throw scoring::InvalidRequest("state: expected pending|sending|done|dead");
+                       throw BadRequest("state: expected pending|sending|done|dead");
                      state = it->second;
                    }
                    const auto limit = parse_int(r.query, "limit").value_or(100);
-                   if (limit < 1 || limit > 1000) throw scoring::InvalidRequest("limit: expected 1 to 1000");
+                   if (limit < 1 || limit > 1000) throw BadRequest("limit: expected 1 to 1000");
                    const auto before =
                        parse_int(r.query, "before").value_or(std::numeric_limits<std::int64_t>::max());
                    outbox::OutboxStore store(ctx->deps.db);

@@ -45,10 +45,4 @@ store::MigratorOptions migrator_options(const config::Config& config) {
           std::chrono::milliseconds(config.database.migration_lock_wait_ms)};
 }
 
-std::int32_t today_utc() {
-  SystemClock clock;
-  return core::day_of(
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall_now().time_since_epoch()).count());
-}
-
 }  // namespace cshealthd::app

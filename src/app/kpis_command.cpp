@@ -28,9 +28,7 @@ int run_kpis(const config::Config& config, const KpisOptions& o) {
   ComponentOptions co;
   co.scoring = false;
   Components c(config, co);
-  const auto now_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(c.clock().wall_now().time_since_epoch()).count();
-  const std::int32_t today = core::day_of(now_ms);
+  const std::int32_t today = c.service_day();
   if (o.rebuild) {
     const auto progress = c.kpis().compute(today, true);
     std::cout << "kpis: computed " << progress["periods"] << " periods from "

@@ -117,175 +117,172 @@ int cmd_config_check(const Config& config, const std::string& source) {
   return 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"cshealthd: customer-health scores for HubSpot portals"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("cshealthd ") + cshealthd::build::kVersion + " (" +
-                                        cshealthd::build::kGitSha + ")");
-
+// The command line: every command's options, and the commands as parsed.
+struct Cli {
   std::string config_path;
-  auto* serve = app.add_subcommand("serve", "Run the service: HTTP API, webhooks and scheduled jobs");
-  serve->add_option("--config", config_path, "YAML config file (default: defaults + environment)");
-
   bool status_only = false;
-  auto* migrate = app.add_subcommand("migrate", "Apply pending database migrations and exit");
-  migrate->add_option("--config", config_path, "YAML config file");
-  migrate->add_flag("--status", status_only, "List migrations and whether each is applied; change nothing");
-
   bool full_sync = false;
   std::vector<std::string> sync_objects;
-  auto* sync_cmd =
-      app.add_subcommand("sync", "Pull HubSpot into PostgreSQL once (incremental unless --full)");
-  sync_cmd->add_option("--config", config_path, "YAML config file");
-  sync_cmd->add_flag("--full", full_sync, "walk every record instead of the changes since the last sync");
-  sync_cmd->add_option("--objects", sync_objects, "object types to sync (default: all)")->delimiter(',');
   bool sweep_now = false;
-  sync_cmd->add_flag(
-      "--sweep", sweep_now,
-      "also run the id sweep now (records deleted or merged in HubSpot), whatever its interval");
-
   cshealthd::app::ScoreOptions score_opts;
   std::int64_t score_company = 0;
-  auto* score_cmd =
-      app.add_subcommand("score", "Score every company (or one) as of a day and store the results");
-  score_cmd->add_option("--config", config_path, "YAML config file");
-  score_cmd->add_option("--as-of", score_opts.as_of, "the day to score, YYYY-MM-DD (default: today, UTC)");
-  score_cmd->add_option("--company", score_company, "one HubSpot company id");
-  score_cmd->add_flag("--explain", score_opts.explain,
-                      "print every result with its components, signals and reasons");
-  score_cmd->add_flag("--json", score_opts.json, "JSON lines instead of tables");
-  score_cmd->add_option("--backfill", score_opts.backfill,
-                        "rescore this many days ending at --as-of (oldest first)");
-
   cshealthd::app::OverrideOptions ov;
-  auto* override_cmd =
-      app.add_subcommand("override", "Set, revoke or list a company's manual score overrides");
-  override_cmd->add_option("--config", config_path, "YAML config file");
-  override_cmd->add_option("ACTION", ov.action, "set | revoke | list")
-      ->required()
-      ->check(CLI::IsMember({"set", "revoke", "list"}));
-  override_cmd->add_option("--company", ov.company, "HubSpot company id")->required();
-  override_cmd->add_option("--component", ov.component, "a scorecard component (default: the whole score)");
-  override_cmd->add_option("--value", ov.value, "the score (0-100) or the component's points");
-  override_cmd->add_option("--reason", ov.reason, "why (shown in every explanation)");
-  override_cmd->add_option("--expires", ov.expires, "last day it applies, YYYY-MM-DD");
-  override_cmd->add_option("--author", ov.author, "who (default: $USER)");
-
   bool run_wait = false;
   std::string run_as_of;
-  auto* run_cmd =
-      app.add_subcommand("run", "Queue a pipeline run (sync, then score) for the service to carry out");
-  run_cmd->add_option("--config", config_path, "YAML config file");
-  run_cmd->add_flag("--wait", run_wait, "follow the run to its end (exit 0 when it succeeded)");
-  run_cmd->add_option("--as-of", run_as_of,
-                      "the day it scores, YYYY-MM-DD (default: today in schedule.time_zone)");
-
   cshealthd::app::PlanCommandOptions plan_opts;
-  auto* plan_cmd = app.add_subcommand(
-      "plan", "What write-back would write, create, escalate and close in HubSpot for a scored day");
-  plan_cmd->add_option("--config", config_path, "YAML config file");
-  plan_cmd->add_option("--as-of", plan_opts.as_of, "the scored day, YYYY-MM-DD (default: the latest)");
-  plan_cmd->add_flag("--dry-run", plan_opts.dry_run, "only print: no HubSpot call, nothing recorded");
-  plan_cmd->add_flag("--json", plan_opts.json, "JSON instead of lines");
-  plan_cmd->add_flag("--plays", plan_opts.plays,
-                     "the lifecycle plays instead: what each would do that night and why (records nothing)");
-
   cshealthd::app::KpisOptions kpi_opts;
-  auto* kpis_cmd =
-      app.add_subcommand("kpis", "The CS KPIs of a month (or its quarter) against their targets");
-  kpis_cmd->add_option("--config", config_path, "YAML config file");
-  kpis_cmd->add_option("--month", kpi_opts.month, "the month, YYYY-MM (default: last month)");
-  kpis_cmd->add_flag("--quarter", kpi_opts.quarter, "the quarter the month is in");
-  kpis_cmd->add_flag("--csv", kpi_opts.csv, "CSV (period,kpi,value,target,met,numerator,denominator)");
-  kpis_cmd->add_flag("--json", kpi_opts.json, "JSON instead of lines");
-  kpis_cmd->add_option("--segment", kpi_opts.segment, "one scoring segment");
-  kpis_cmd->add_option("--owner", kpi_opts.owner, "one HubSpot owner (CSM) id");
-  kpis_cmd->add_flag("--recompute", kpi_opts.recompute, "compute the period from the stored data now");
-  kpis_cmd->add_flag("--rebuild", kpi_opts.rebuild,
-                     "compute every month and quarter kpis.history_months back (after a score back-fill)");
-
-  auto* plays_cmd = app.add_subcommand("plays", "Lifecycle plays (renewal, expansion, QBR, win-back)");
-  plays_cmd->require_subcommand(1);
   std::string plays_file;
-  auto* plays_check =
-      plays_cmd->add_subcommand("check", "Validate a plays file (exit 2 naming file:line when invalid)");
-  plays_check->add_option("FILE", plays_file, "the plays file")->required();
-
   cshealthd::app::SnoozeOptions snooze_opts;
-  auto* snooze_cmd = app.add_subcommand("snooze", "Silence one alert rule at one company until a date");
-  snooze_cmd->add_option("--config", config_path, "YAML config file");
-  snooze_cmd->add_option("ACTION", snooze_opts.action, "set | revoke | list")
-      ->required()
-      ->check(CLI::IsMember({"set", "revoke", "list"}));
-  snooze_cmd->add_option("--company", snooze_opts.company, "HubSpot company id")->required();
-  snooze_cmd->add_option("--rule", snooze_opts.rule, "the alert rule (score_below_60, usage_drop, ...)");
-  snooze_cmd->add_option("--until", snooze_opts.until, "the last day it is silenced, YYYY-MM-DD");
-  snooze_cmd->add_option("--reason", snooze_opts.reason, "why (kept with the snooze)");
-  snooze_cmd->add_option("--author", snooze_opts.author, "who (default: $USER)");
-
   std::string jobs_state;
   int jobs_limit = 50;
-  auto* jobs_cmd = app.add_subcommand("jobs", "List the job queue, newest first");
-  jobs_cmd->add_option("--config", config_path, "YAML config file");
-  jobs_cmd->add_option("--state", jobs_state, "queued | running | failed | succeeded | dead")
-      ->check(CLI::IsMember({"queued", "running", "failed", "succeeded", "dead"}));
-  jobs_cmd->add_option("--limit", jobs_limit, "at most this many (1-1000)")->check(CLI::Range(1, 1000));
-
-  auto* config_cmd = app.add_subcommand("config", "Inspect configuration");
-  config_cmd->require_subcommand(1);
   std::string check_file;
-  auto* check =
-      config_cmd->add_subcommand("check", "Validate a config file (exit 2 when invalid) and print it");
-  check->add_option("FILE", check_file, "config file to check");
-  check->add_option("--config", config_path, "config file to check (same as FILE)");
+  CLI::App *serve = nullptr, *migrate = nullptr, *sync_cmd = nullptr, *score_cmd = nullptr,
+           *override_cmd = nullptr, *run_cmd = nullptr, *plan_cmd = nullptr, *kpis_cmd = nullptr,
+           *plays_cmd = nullptr, *plays_check = nullptr, *snooze_cmd = nullptr, *jobs_cmd = nullptr,
+           *config_cmd = nullptr, *check = nullptr;
+};
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::Success& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitConfig;
-  }
+void add_commands(CLI::App& app, Cli& c) {
+  c.serve = app.add_subcommand("serve", "Run the service: HTTP API, webhooks and scheduled jobs");
+  c.serve->add_option("--config", c.config_path, "YAML config file (default: defaults + environment)");
 
+  c.migrate = app.add_subcommand("migrate", "Apply pending database migrations and exit");
+  c.migrate->add_option("--config", c.config_path, "YAML config file");
+  c.migrate->add_flag("--status", c.status_only,
+                      "List migrations and whether each is applied; change nothing");
+
+  c.sync_cmd = app.add_subcommand("sync", "Pull HubSpot into PostgreSQL once (incremental unless --full)");
+  c.sync_cmd->add_option("--config", c.config_path, "YAML config file");
+  c.sync_cmd->add_flag("--full", c.full_sync, "walk every record instead of the changes since the last sync");
+  c.sync_cmd->add_option("--objects", c.sync_objects, "object types to sync (default: all)")->delimiter(',');
+  c.sync_cmd->add_flag(
+      "--sweep", c.sweep_now,
+      "also run the id sweep now (records deleted or merged in HubSpot), whatever its interval");
+
+  c.score_cmd = app.add_subcommand("score", "Score every company (or one) as of a day and store the results");
+  c.score_cmd->add_option("--config", c.config_path, "YAML config file");
+  c.score_cmd->add_option("--as-of", c.score_opts.as_of,
+                          "the day to score, YYYY-MM-DD (default: today in schedule.time_zone)");
+  c.score_cmd->add_option("--company", c.score_company, "one HubSpot company id");
+  c.score_cmd->add_flag("--explain", c.score_opts.explain,
+                        "print every result with its components, signals and reasons");
+  c.score_cmd->add_flag("--json", c.score_opts.json, "JSON lines instead of tables");
+  c.score_cmd->add_option("--backfill", c.score_opts.backfill,
+                          "rescore this many days ending at --as-of (oldest first)");
+
+  c.override_cmd = app.add_subcommand("override", "Set, revoke or list a company's manual score overrides");
+  c.override_cmd->add_option("--config", c.config_path, "YAML config file");
+  c.override_cmd->add_option("ACTION", c.ov.action, "set | revoke | list")
+      ->required()
+      ->check(CLI::IsMember({"set", "revoke", "list"}));
+  c.override_cmd->add_option("--company", c.ov.company, "HubSpot company id")->required();
+  c.override_cmd->add_option("--component", c.ov.component,
+                             "a scorecard component (default: the whole score)");
+  c.override_cmd->add_option("--value", c.ov.value, "the score (0-100) or the component's points");
+  c.override_cmd->add_option("--reason", c.ov.reason, "why (shown in every explanation)");
+  c.override_cmd->add_option("--expires", c.ov.expires, "last day it applies, YYYY-MM-DD");
+  c.override_cmd->add_option("--author", c.ov.author, "who (default: $USER)");
+
+  c.run_cmd =
+      app.add_subcommand("run", "Queue a pipeline run (sync, then score) for the service to carry out");
+  c.run_cmd->add_option("--config", c.config_path, "YAML config file");
+  c.run_cmd->add_flag("--wait", c.run_wait, "follow the run to its end (exit 0 when it succeeded)");
+  c.run_cmd->add_option("--as-of", c.run_as_of,
+                        "the day it scores, YYYY-MM-DD (default: today in schedule.time_zone)");
+
+  c.plan_cmd = app.add_subcommand(
+      "plan", "What write-back would write, create, escalate and close in HubSpot for a scored day");
+  c.plan_cmd->add_option("--config", c.config_path, "YAML config file");
+  c.plan_cmd->add_option("--as-of", c.plan_opts.as_of, "the scored day, YYYY-MM-DD (default: the latest)");
+  c.plan_cmd->add_flag("--dry-run", c.plan_opts.dry_run, "only print: no HubSpot call, nothing recorded");
+  c.plan_cmd->add_flag("--json", c.plan_opts.json, "JSON instead of lines");
+  c.plan_cmd->add_flag(
+      "--plays", c.plan_opts.plays,
+      "the lifecycle plays instead: what each would do that night and why (records nothing)");
+
+  c.kpis_cmd = app.add_subcommand("kpis", "The CS KPIs of a month (or its quarter) against their targets");
+  c.kpis_cmd->add_option("--config", c.config_path, "YAML config file");
+  c.kpis_cmd->add_option("--month", c.kpi_opts.month, "the month, YYYY-MM (default: last month)");
+  c.kpis_cmd->add_flag("--quarter", c.kpi_opts.quarter, "the quarter the month is in");
+  c.kpis_cmd->add_flag("--csv", c.kpi_opts.csv, "CSV (period,kpi,value,target,met,numerator,denominator)");
+  c.kpis_cmd->add_flag("--json", c.kpi_opts.json, "JSON instead of lines");
+  c.kpis_cmd->add_option("--segment", c.kpi_opts.segment, "one scoring segment");
+  c.kpis_cmd->add_option("--owner", c.kpi_opts.owner, "one HubSpot owner (CSM) id");
+  c.kpis_cmd->add_flag("--recompute", c.kpi_opts.recompute, "compute the period from the stored data now");
+  c.kpis_cmd->add_flag("--rebuild", c.kpi_opts.rebuild,
+                       "compute every month and quarter kpis.history_months back (after a score back-fill)");
+
+  c.plays_cmd = app.add_subcommand("plays", "Lifecycle plays (renewal, expansion, QBR, win-back)");
+  c.plays_cmd->require_subcommand(1);
+  c.plays_check =
+      c.plays_cmd->add_subcommand("check", "Validate a plays file (exit 2 naming file:line when invalid)");
+  c.plays_check->add_option("FILE", c.plays_file, "the plays file")->required();
+
+  c.snooze_cmd = app.add_subcommand("snooze", "Silence one alert rule at one company until a date");
+  c.snooze_cmd->add_option("--config", c.config_path, "YAML config file");
+  c.snooze_cmd->add_option("ACTION", c.snooze_opts.action, "set | revoke | list")
+      ->required()
+      ->check(CLI::IsMember({"set", "revoke", "list"}));
+  c.snooze_cmd->add_option("--company", c.snooze_opts.company, "HubSpot company id")->required();
+  c.snooze_cmd->add_option("--rule", c.snooze_opts.rule, "the alert rule (score_below_60, usage_drop, ...)");
+  c.snooze_cmd->add_option("--until", c.snooze_opts.until, "the last day it is silenced, YYYY-MM-DD");
+  c.snooze_cmd->add_option("--reason", c.snooze_opts.reason, "why (kept with the snooze)");
+  c.snooze_cmd->add_option("--author", c.snooze_opts.author, "who (default: $USER)");
+
+  c.jobs_cmd = app.add_subcommand("jobs", "List the job queue, newest first");
+  c.jobs_cmd->add_option("--config", c.config_path, "YAML config file");
+  c.jobs_cmd->add_option("--state", c.jobs_state, "queued | running | failed | succeeded | dead")
+      ->check(CLI::IsMember({"queued", "running", "failed", "succeeded", "dead"}));
+  c.jobs_cmd->add_option("--limit", c.jobs_limit, "at most this many (1-1000)")->check(CLI::Range(1, 1000));
+
+  c.config_cmd = app.add_subcommand("config", "Inspect configuration");
+  c.config_cmd->require_subcommand(1);
+  c.check =
+      c.config_cmd->add_subcommand("check", "Validate a config file (exit 2 when invalid) and print it");
+  c.check->add_option("FILE", c.check_file, "config file to c.check");
+  c.check->add_option("--config", c.config_path, "config file to c.check (same as FILE)");
+}
+
+// Runs the parsed command: its exit status.
+int dispatch(Cli& c) {
   bool logging = false;
   try {
-    if (plays_check->parsed()) return cshealthd::app::run_plays_check(plays_file);
-    if (check->parsed()) {
-      const std::string file = check_file.empty() ? config_path : check_file;
+    if (c.plays_check->parsed()) return cshealthd::app::run_plays_check(c.plays_file);
+    if (c.check->parsed()) {
+      const std::string file = c.check_file.empty() ? c.config_path : c.check_file;
       return cmd_config_check(load_config(file), file);
     }
-    const Config config = load_config(config_path);
+    const Config config = load_config(c.config_path);
     cshealthd::process::set_core_dumps(config.process.core_dumps);  // every command holds secrets
     init_logging(config);
     logging = true;
-    if (serve->parsed()) return cmd_serve(config);
-    if (migrate->parsed()) return cmd_migrate(config, status_only);
-    if (sync_cmd->parsed()) return cshealthd::app::run_sync(config, full_sync, sync_objects, sweep_now);
-    if (score_cmd->parsed()) {
-      if (score_cmd->count("--company")) score_opts.company = score_company;
-      return cshealthd::app::run_score(config, score_opts);
+    if (c.serve->parsed()) return cmd_serve(config);
+    if (c.migrate->parsed()) return cmd_migrate(config, c.status_only);
+    if (c.sync_cmd->parsed())
+      return cshealthd::app::run_sync(config, c.full_sync, c.sync_objects, c.sweep_now);
+    if (c.score_cmd->parsed()) {
+      if (c.score_cmd->count("--company")) c.score_opts.company = c.score_company;
+      return cshealthd::app::run_score(config, c.score_opts);
     }
-    if (run_cmd->parsed()) return cshealthd::app::run_pipeline(config, run_wait, run_as_of);
-    if (plan_cmd->parsed()) return cshealthd::app::run_plan_command(config, plan_opts);
-    if (kpis_cmd->parsed()) return cshealthd::app::run_kpis(config, kpi_opts);
-    if (snooze_cmd->parsed()) {
-      if (snooze_opts.action != "list" && snooze_opts.rule.empty())
+    if (c.run_cmd->parsed()) return cshealthd::app::run_pipeline(config, c.run_wait, c.run_as_of);
+    if (c.plan_cmd->parsed()) return cshealthd::app::run_plan_command(config, c.plan_opts);
+    if (c.kpis_cmd->parsed()) return cshealthd::app::run_kpis(config, c.kpi_opts);
+    if (c.snooze_cmd->parsed()) {
+      if (c.snooze_opts.action != "list" && c.snooze_opts.rule.empty())
         throw cshealthd::config::ConfigError("snooze: --rule is required");
-      if (snooze_opts.action == "set" && (snooze_opts.until.empty() || snooze_opts.reason.empty()))
+      if (c.snooze_opts.action == "set" && (c.snooze_opts.until.empty() || c.snooze_opts.reason.empty()))
         throw cshealthd::config::ConfigError("snooze set: --until and --reason are required");
-      return cshealthd::app::run_snooze(config, snooze_opts);
+      return cshealthd::app::run_snooze(config, c.snooze_opts);
     }
-    if (jobs_cmd->parsed()) {
-      return cshealthd::app::list_jobs(config, jobs_state.empty() ? std::nullopt : std::optional(jobs_state),
-                                       jobs_limit);
+    if (c.jobs_cmd->parsed()) {
+      return cshealthd::app::list_jobs(
+          config, c.jobs_state.empty() ? std::nullopt : std::optional(c.jobs_state), c.jobs_limit);
     }
-    if (override_cmd->parsed()) {
-      if (ov.action == "set" && (!override_cmd->count("--value") || ov.reason.empty() || ov.expires.empty()))
+    if (c.override_cmd->parsed()) {
+      if (c.ov.action == "set" &&
+          (!c.override_cmd->count("--value") || c.ov.reason.empty() || c.ov.expires.empty()))
         throw cshealthd::config::ConfigError("override set: --value, --reason and --expires are required");
-      return cshealthd::app::run_override(config, ov);
+      return cshealthd::app::run_override(config, c.ov);
     }
   } catch (const cshealthd::config::ConfigError& e) {
     std::cerr << "cshealthd: configuration error: " << e.what() << "\n";
@@ -298,4 +295,24 @@ int main(int argc, char** argv) {
     return kExitFailure;
   }
   return kExitFailure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"cshealthd: customer-health scores for HubSpot portals"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("cshealthd ") + cshealthd::build::kVersion + " (" +
+                                        cshealthd::build::kGitSha + ")");
+  Cli cli;
+  add_commands(app, cli);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitConfig;
+  }
+  return dispatch(cli);
 }

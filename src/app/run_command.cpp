@@ -55,15 +55,10 @@ int run_pipeline(const config::Config& config, bool wait, const std::string& as_
   co.pool_size = 2;
   co.scoring = false;
   Components components(config, co);
-  const auto schedule = load_schedule_options(config);
   store::RunRequest r;
   r.kind = "manual";
   r.trigger = "cli";
-  r.as_of = as_of.empty()
-                ? core::local_date(schedule.zone, std::chrono::duration_cast<std::chrono::seconds>(
-                                                      components.clock().wall_now().time_since_epoch())
-                                                      .count())
-                : as_of;
+  r.as_of = as_of.empty() ? core::format_day(components.service_day()) : as_of;
   if (!core::parse_day(r.as_of))
     throw config::ConfigError("--as-of: expected a date YYYY-MM-DD, got '" + as_of + "'");
   r.stages = pipeline::pipeline_stages();

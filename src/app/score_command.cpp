@@ -71,9 +71,11 @@ void print_explained(const json& r) {
 
 int run_score(const config::Config& config, const ScoreOptions& o) {
   // Usage errors first: exit 2 before any work (the components check the scorecards first of all).
-  const std::int32_t as_of = o.as_of.empty() ? today_utc() : day_or_throw(o.as_of, "--as-of");
+  const std::optional<std::int32_t> given =
+      o.as_of.empty() ? std::nullopt : std::optional<std::int32_t>(day_or_throw(o.as_of, "--as-of"));
   if (o.backfill < 1 || o.backfill > 3660) throw config::ConfigError("--backfill: expected 1 to 3660 days");
   Components components(config, {2});
+  const std::int32_t as_of = given ? *given : components.service_day();
   if (o.company && !scoring::HealthStore(components.db(), components.scoring()).company_exists(*o.company)) {
     std::cerr << "cshealthd: no company " << *o.company << " in the database (sync first?)\n";
     return 1;
@@ -147,7 +149,7 @@ int run_override(const config::Config& config, const OverrideOptions& o) {
   r.author = author;
   r.expires_day = day_or_throw(o.expires, "--expires");
   try {
-    std::cout << api::to_json(store.set_override(r, today_utc())).dump(2) << "\n";
+    std::cout << api::to_json(store.set_override(r, components.service_day())).dump(2) << "\n";
   } catch (const scoring::InvalidRequest& e) {
     throw config::ConfigError(e.what());
   }

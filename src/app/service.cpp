@@ -223,14 +223,10 @@ void Service::add_v1_routes(const core::TimeZone& zone) {
   api::add_v1_routes(
       router_,
       api::V1Deps{components_->db(), components_->scoring(), components_->metrics(), config_.admin.token,
-                  today_utc, components_->jobs(), work_->pipeline.get(),
-                  [zone, &clock] {
-                    return core::local_date(zone, std::chrono::duration_cast<std::chrono::seconds>(
-                                                      clock.wall_now().time_since_epoch())
-                                                      .count());
-                  },
-                  [this] { work_->job_workers->wake(); }, &components_->writeback(), config_.writeback.locale,
-                  config_.kpis.enabled ? &components_->kpis() : nullptr, config_.dashboard.token});
+                  [zone, &clock] { return core::service_day(zone, clock.now_ms()); }, components_->jobs(),
+                  work_->pipeline.get(), [this] { work_->job_workers->wake(); }, &components_->writeback(),
+                  config_.writeback.locale, config_.kpis.enabled ? &components_->kpis() : nullptr,
+                  config_.dashboard.token});
 }
 
 void Service::register_instance() {

@@ -206,8 +206,7 @@ int run_snooze(const config::Config& config, const SnoozeOptions& o) {
   }
   std::vector<std::string> rules;
   for (const auto& r : c.writeback().plan.rules) rules.push_back(r.name);
-  const auto today = core::day_of(
-      std::chrono::duration_cast<std::chrono::milliseconds>(c.clock().wall_now().time_since_epoch()).count());
+  const auto today = c.service_day();
   try {
     std::cout << to_json(store.snooze(o.company, o.rule, o.until, o.reason, author, rules, today)).dump(2)
               << "\n";

@@ -3,7 +3,6 @@
 #include <stdexcept>
 
 namespace cshealthd::core {
-namespace {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n'))
@@ -12,8 +11,6 @@ std::string_view trim(std::string_view s) {
     s.remove_suffix(1);
   return s;
 }
-
-}  // namespace
 
 // Local `hour`:00 of `day` in `zone`, as epoch milliseconds.
 EpochMs local_time_ms(std::int32_t day, int hour, const TimeZone* zone) {

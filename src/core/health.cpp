@@ -465,31 +465,14 @@ const std::vector<std::string>& signal_names() {
   return kNames;
 }
 
-void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResult& result) {
-  const EpochMs end = end_of(in);
-  const std::int32_t day = in.as_of_day;
+namespace {
+
+// The support signals: a surge of tickets, critical bugs or a ticket left open too long (last 30 days).
+void ticket_signals(const SignalConfig& s, const CompanyInputs& in, EpochMs end, std::vector<Signal>& out) {
   auto fire = [&](const char* name, SignalKind kind, const std::string& priority,
                   std::array<double, 5> values) {
-    result.signals.push_back({name, kind, priority, values});
+    out.push_back({name, kind, priority, values});
   };
-  auto at = [&](Metric m, std::int32_t d) { return d == day ? metric_now(in, m) : in.value_at(m, d); };
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-
-  if (s.usage_drop.enabled) {
-    const auto now = at(Metric::kLogins30d, day), before = at(Metric::kLogins30d, day - 30);
-    const auto seats = at(Metric::kLicensedSeats, day), seats_before = at(Metric::kLicensedSeats, day - 30);
-    const auto act = at(Metric::kActiveUsers30d, day), act_before = at(Metric::kActiveUsers30d, day - 30);
-    if (now && before && *before > 0 && *now <= s.logins_ratio * *before) {
-      fire("usage_drop", SignalKind::kChurn, s.usage_drop.priority,
-           {0, *now, *before, 100 * *now / *before, 0});
-    } else if (seats && seats_before && act && act_before && *seats > 0 && *seats_before > 0) {
-      const double rate = *act / *seats, rate_before = *act_before / *seats_before;
-      if (rate_before > 0 && (rate_before - rate) / rate_before >= s.active_rate_drop) {
-        fire("usage_drop", SignalKind::kChurn, s.usage_drop.priority,
-             {1, rate * 100, rate_before * 100, 100 * (rate_before - rate) / rate_before, 0});
-      }
-    }
-  }
   if (s.ticket_surge.enabled) {
     std::size_t now = 0, before = 0;
     for (const auto& t : in.tickets) {
@@ -523,6 +506,36 @@ void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResu
             static_cast<double>(s.open_hours)});
     }
   }
+}
+
+}  // namespace
+
+void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResult& result) {
+  const EpochMs end = end_of(in);
+  const std::int32_t day = in.as_of_day;
+  auto fire = [&](const char* name, SignalKind kind, const std::string& priority,
+                  std::array<double, 5> values) {
+    result.signals.push_back({name, kind, priority, values});
+  };
+  auto at = [&](Metric m, std::int32_t d) { return d == day ? metric_now(in, m) : in.value_at(m, d); };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+
+  if (s.usage_drop.enabled) {
+    const auto now = at(Metric::kLogins30d, day), before = at(Metric::kLogins30d, day - 30);
+    const auto seats = at(Metric::kLicensedSeats, day), seats_before = at(Metric::kLicensedSeats, day - 30);
+    const auto act = at(Metric::kActiveUsers30d, day), act_before = at(Metric::kActiveUsers30d, day - 30);
+    if (now && before && *before > 0 && *now <= s.logins_ratio * *before) {
+      fire("usage_drop", SignalKind::kChurn, s.usage_drop.priority,
+           {0, *now, *before, 100 * *now / *before, 0});
+    } else if (seats && seats_before && act && act_before && *seats > 0 && *seats_before > 0) {
+      const double rate = *act / *seats, rate_before = *act_before / *seats_before;
+      if (rate_before > 0 && (rate_before - rate) / rate_before >= s.active_rate_drop) {
+        fire("usage_drop", SignalKind::kChurn, s.usage_drop.priority,
+             {1, rate * 100, rate_before * 100, 100 * (rate_before - rate) / rate_before, 0});
+      }
+    }
+  }
+  ticket_signals(s, in, end, result.signals);
   // The two newest NPS answers up to the day.
   const Feedback* latest = nullptr;
   const Feedback* prev = nullptr;

@@ -1,5 +1,7 @@
 #include "cshealthd/core/kpis.hpp"
 
+#include <variant>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -174,33 +176,47 @@ void KpiFacts::add(const CompanyPeriod& c, ChurnRule rule) {
   value_days += c.value_days;
 }
 
+namespace {
+
+// Every summable fact but the bands, once: what +=, to_json and from_json go through.
+using FactField = std::variant<double KpiFacts::*, std::int64_t KpiFacts::*>;
+const std::vector<std::pair<const char*, FactField>>& fact_fields() {
+  static const std::vector<std::pair<const char*, FactField>> kFields = {
+      {"start_mrr", &KpiFacts::start_mrr},
+      {"end_mrr", &KpiFacts::end_mrr},
+      {"new_mrr", &KpiFacts::new_mrr},
+      {"expansion_mrr", &KpiFacts::expansion_mrr},
+      {"contraction_mrr", &KpiFacts::contraction_mrr},
+      {"churn_mrr", &KpiFacts::churn_mrr},
+      {"reactivation_mrr", &KpiFacts::reactivation_mrr},
+      {"customers_start", &KpiFacts::customers_start},
+      {"customers_end", &KpiFacts::customers_end},
+      {"new_customers", &KpiFacts::new_customers},
+      {"reactivated", &KpiFacts::reactivated},
+      {"churned", &KpiFacts::churned},
+      {"expanded", &KpiFacts::expanded},
+      {"contracted", &KpiFacts::contracted},
+      {"nps_promoters", &KpiFacts::nps_promoters},
+      {"nps_passives", &KpiFacts::nps_passives},
+      {"nps_detractors", &KpiFacts::nps_detractors},
+      {"tickets_resolved", &KpiFacts::tickets_resolved},
+      {"ticket_hours", &KpiFacts::ticket_hours},
+      {"onboardings_due", &KpiFacts::onboardings_due},
+      {"onboardings_on_time", &KpiFacts::onboardings_on_time},
+      {"onboardings_completed", &KpiFacts::onboardings_completed},
+      {"onboarding_days", &KpiFacts::onboarding_days},
+      {"first_values", &KpiFacts::first_values},
+      {"value_days", &KpiFacts::value_days},
+  };
+  return kFields;
+}
+
+}  // namespace
+
 KpiFacts& KpiFacts::operator+=(const KpiFacts& o) {
-  start_mrr += o.start_mrr;
-  end_mrr += o.end_mrr;
-  new_mrr += o.new_mrr;
-  expansion_mrr += o.expansion_mrr;
-  contraction_mrr += o.contraction_mrr;
-  churn_mrr += o.churn_mrr;
-  reactivation_mrr += o.reactivation_mrr;
-  customers_start += o.customers_start;
-  customers_end += o.customers_end;
-  new_customers += o.new_customers;
-  reactivated += o.reactivated;
-  churned += o.churned;
-  expanded += o.expanded;
-  contracted += o.contracted;
+  for (const auto& [name, field] : fact_fields())
+    std::visit([&](auto member) { this->*member += o.*member; }, field);
   for (std::size_t i = 0; i < bands.size(); ++i) bands[i] += o.bands[i];
-  nps_promoters += o.nps_promoters;
-  nps_passives += o.nps_passives;
-  nps_detractors += o.nps_detractors;
-  tickets_resolved += o.tickets_resolved;
-  ticket_hours += o.ticket_hours;
-  onboardings_due += o.onboardings_due;
-  onboardings_on_time += o.onboardings_on_time;
-  onboardings_completed += o.onboardings_completed;
-  onboarding_days += o.onboarding_days;
-  first_values += o.first_values;
-  value_days += o.value_days;
   return *this;
 }
 
@@ -209,74 +225,30 @@ bool KpiFacts::empty() const {
 }
 
 json KpiFacts::to_json() const {
+  json out = json::object();
+  for (const auto& [name, field] : fact_fields())
+    std::visit([&](auto member) { out[name] = this->*member; }, field);
   json b = json::object();
   for (std::size_t i = 0; i < kStatusBands.size(); ++i) b[kStatusBands[i]] = bands[i];
-  return {{"start_mrr", start_mrr},
-          {"end_mrr", end_mrr},
-          {"new_mrr", new_mrr},
-          {"expansion_mrr", expansion_mrr},
-          {"contraction_mrr", contraction_mrr},
-          {"churn_mrr", churn_mrr},
-          {"reactivation_mrr", reactivation_mrr},
-          {"customers_start", customers_start},
-          {"customers_end", customers_end},
-          {"new_customers", new_customers},
-          {"reactivated", reactivated},
-          {"churned", churned},
-          {"expanded", expanded},
-          {"contracted", contracted},
-          {"bands", b},
-          {"nps_promoters", nps_promoters},
-          {"nps_passives", nps_passives},
-          {"nps_detractors", nps_detractors},
-          {"tickets_resolved", tickets_resolved},
-          {"ticket_hours", ticket_hours},
-          {"onboardings_due", onboardings_due},
-          {"onboardings_on_time", onboardings_on_time},
-          {"onboardings_completed", onboardings_completed},
-          {"onboarding_days", onboarding_days},
-          {"first_values", first_values},
-          {"value_days", value_days}};
+  out["bands"] = b;
+  return out;
 }
 
 KpiFacts KpiFacts::from_json(const json& j) {
   KpiFacts f;
   if (!j.is_object()) return f;
-  const auto num = [&](const char* key, auto& field) {
-    const auto it = j.find(key);
-    if (it != j.end() && it->is_number()) field = it->get<std::decay_t<decltype(field)>>();
-  };
-  num("start_mrr", f.start_mrr);
-  num("end_mrr", f.end_mrr);
-  num("new_mrr", f.new_mrr);
-  num("expansion_mrr", f.expansion_mrr);
-  num("contraction_mrr", f.contraction_mrr);
-  num("churn_mrr", f.churn_mrr);
-  num("reactivation_mrr", f.reactivation_mrr);
-  num("customers_start", f.customers_start);
-  num("customers_end", f.customers_end);
-  num("new_customers", f.new_customers);
-  num("reactivated", f.reactivated);
-  num("churned", f.churned);
-  num("expanded", f.expanded);
-  num("contracted", f.contracted);
+  for (const auto& [name, field] : fact_fields()) {
+    const auto it = j.find(name);
+    if (it == j.end() || !it->is_number()) continue;
+    std::visit([&](auto member) { f.*member = it->template get<std::decay_t<decltype(f.*member)>>(); },
+               field);
+  }
   if (const auto b = j.find("bands"); b != j.end() && b->is_object()) {
     for (std::size_t i = 0; i < kStatusBands.size(); ++i) {
       const auto it = b->find(kStatusBands[i]);
       if (it != b->end() && it->is_number()) f.bands[i] = it->get<std::int64_t>();
     }
   }
-  num("nps_promoters", f.nps_promoters);
-  num("nps_passives", f.nps_passives);
-  num("nps_detractors", f.nps_detractors);
-  num("tickets_resolved", f.tickets_resolved);
-  num("ticket_hours", f.ticket_hours);
-  num("onboardings_due", f.onboardings_due);
-  num("onboardings_on_time", f.onboardings_on_time);
-  num("onboardings_completed", f.onboardings_completed);
-  num("onboarding_days", f.onboarding_days);
-  num("first_values", f.first_values);
-  num("value_days", f.value_days);
   return f;
 }
 

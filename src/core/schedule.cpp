@@ -456,6 +456,11 @@ std::string local_date(const TimeZone& zone, EpochSeconds t) {
   return buf;
 }
 
+std::int32_t service_day(const TimeZone& zone, std::int64_t now_ms) {
+  const Local l = local_of(zone, now_ms >= 0 ? now_ms / 1000 : (now_ms - 999) / 1000);
+  return static_cast<std::int32_t>(days_from_civil(l.year, l.month, l.day));
+}
+
 std::string format_local(const TimeZone& zone, EpochSeconds t) {
   const Local l = local_of(zone, t);
   const int off = zone.offset_at(t), a = off < 0 ? -off : off;

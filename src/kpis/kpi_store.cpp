@@ -45,6 +45,93 @@ struct Group {
   bool operator<(const Group& o) const { return std::tie(segment, owner) < std::tie(o.segment, o.owner); }
 };
 
+// A period's NPS answers, resolved tickets and onboardings (due, on time, completed, first values), per
+// company found by `find`.
+template <typename Find>
+void read_period_activity(pqxx::work& tx, const std::string& first, const std::string& last, int target_days,
+                          const std::string& first_value_step, const Find& find) {
+  // NPS answers submitted in the period (DOMAIN §1: 9–10 promoters, 0–6 detractors).
+  for (const auto& r : tx.exec_params(
+           "SELECT cf.company_id, count(*) FILTER (WHERE f.value >= 9), count(*) FILTER (WHERE f.value "
+           ">= 7 AND f.value < 9), count(*) FILTER (WHERE f.value < 7) FROM company_feedback cf JOIN "
+           "feedback_submissions f ON f.id = cf.feedback_id WHERE NOT f.archived AND f.survey_type = "
+           "'NPS' AND f.value IS NOT NULL AND (f.submitted_at AT TIME ZONE 'UTC')::date BETWEEN "
+           "$1::date AND $2::date GROUP BY cf.company_id",
+           first, last)) {
+    if (auto* f = find(r[0])) {
+      f->nps_promoters = r[1].as<int>();
+      f->nps_passives = r[2].as<int>();
+      f->nps_detractors = r[3].as<int>();
+    }
+  }
+  // Tickets closed in the period, and how long each took.
+  for (const auto& r : tx.exec_params(
+           "SELECT a.to_id, count(*), sum(coalesce(t.time_to_close_ms / 3600000.0, extract(epoch FROM "
+           "t.closed_at - t.created_at) / 3600.0)) FROM crm_associations a JOIN tickets t ON t.id = "
+           "a.from_id "
+           "WHERE a.from_type = 'tickets' AND a.to_type = 'companies' AND NOT t.archived AND t.closed_at IS "
+           "NOT "
+           "NULL AND (t.closed_at AT TIME ZONE 'UTC')::date BETWEEN $1::date AND $2::date GROUP BY a.to_id",
+           first, last)) {
+    if (auto* f = find(r[0])) {
+      f->tickets_resolved = r[1].as<int>();
+      f->ticket_hours = r[2].as<double>();
+    }
+  }
+  // Onboardings: due (their target day) in the period and whether on time; completed in the period; the
+  // first value (the configured checklist step's task completed).
+  for (
+      const auto& r : tx.exec_params(
+          "SELECT o.company_id, count(*) FILTER (WHERE o.started_on + $3::int BETWEEN $1::date AND "
+          "$2::date), "
+          "count(*) FILTER (WHERE o.started_on + $3::int BETWEEN $1::date AND $2::date AND o.completed_on <= "
+          "o.started_on + $3::int), count(*) FILTER (WHERE o.completed_on BETWEEN $1::date AND $2::date), "
+          "coalesce(sum(o.completed_on - o.started_on) FILTER (WHERE o.completed_on BETWEEN $1::date AND "
+          "$2::date), 0), count(v.completed_on) FILTER (WHERE v.completed_on BETWEEN $1::date AND $2::date), "
+          "coalesce(sum(v.completed_on - o.started_on) FILTER (WHERE v.completed_on BETWEEN $1::date AND "
+          "$2::date), 0) FROM onboardings o LEFT JOIN LATERAL (SELECT tc.completed_on FROM onboarding_steps "
+          "st "
+          "JOIN task_completions tc ON tc.task_key = st.task_key WHERE st.deal_id = o.deal_id AND st.step = "
+          "$4) "
+          "v ON true WHERE o.started_on <= $2::date GROUP BY o.company_id",
+          first, last, target_days, first_value_step)) {
+    if (auto* f = find(r[0])) {
+      f->onboardings_due = r[1].as<int>();
+      f->onboardings_on_time = r[2].as<int>();
+      f->onboardings_completed = r[3].as<int>();
+      f->onboarding_days = r[4].as<double>();
+      f->first_values = r[5].as<int>();
+      f->value_days = r[6].as<double>();
+    }
+  }
+}
+
+// The churn analysis' summary over every churn in the range.
+json churn_summary_json(const std::vector<core::ChurnFacts>& all,
+                        const std::map<std::string, std::int64_t>& reasons) {
+  const auto s = core::summarize_churn(all);
+  json lookbacks = json::array();
+  for (const auto& lb : s.lookbacks)
+    lookbacks.push_back({{"days", lb.days},
+                         {"at_risk", lb.at_risk},
+                         {"scored", lb.known},
+                         {"share", lb.known > 0 ? json(100.0 * static_cast<double>(lb.at_risk) /
+                                                       static_cast<double>(lb.known))
+                                                : json(nullptr)}});
+  json summary = {
+      {"churned", s.churned},
+      {"total", s.churned},
+      {"red_or_orange_before", lookbacks},
+      {"median_warning_lead_days", s.median_lead_days ? json(*s.median_lead_days) : json(nullptr)},
+      {"alerts", s.alerts},
+      {"alerts_acted_on", s.alerts_acted_on},
+      {"alerts_acted_on_share",
+       s.alerts > 0 ? json(100.0 * static_cast<double>(s.alerts_acted_on) / static_cast<double>(s.alerts))
+                    : json(nullptr)},
+      {"reasons", reasons}};
+  return summary;
+}
+
 }  // namespace
 
 json to_json(const PeriodKpis& k) {
@@ -103,19 +190,7 @@ Settings Settings::from(const config::KpiConfig& c) {
   s.history_months = c.history_months;
   s.onboarding_target_days = c.onboarding_target_days;
   s.first_value_step = c.first_value_step;
-  auto& t = s.targets;
-  t.grr = c.grr;
-  t.nrr = c.nrr;
-  t.churn_rate = c.churn_rate;
-  t.revenue_churn = c.revenue_churn;
-  t.nps = c.nps;
-  t.onboarding_completion = c.onboarding_completion;
-  t.onboarding_days = c.onboarding_days;
-  t.time_to_value = c.time_to_value;
-  t.green_share = c.green_share;
-  t.expansion_rate = c.expansion_rate;
-  t.ticket_resolution_hours = c.ticket_resolution_hours;
-  t.customers_per_csm = c.customers_per_csm;
+  s.targets = c.targets;
   return s;
 }
 
@@ -251,60 +326,7 @@ std::size_t KpiStore::compute_period(pqxx::work& tx, const core::Period& period,
                       first, last)) {
     if (auto* f = find(r[0])) f->stage_churned = true;
   }
-  // NPS answers submitted in the period (DOMAIN §1: 9–10 promoters, 0–6 detractors).
-  for (const auto& r : tx.exec_params(
-           "SELECT cf.company_id, count(*) FILTER (WHERE f.value >= 9), count(*) FILTER (WHERE f.value "
-           ">= 7 AND f.value < 9), count(*) FILTER (WHERE f.value < 7) FROM company_feedback cf JOIN "
-           "feedback_submissions f ON f.id = cf.feedback_id WHERE NOT f.archived AND f.survey_type = "
-           "'NPS' AND f.value IS NOT NULL AND (f.submitted_at AT TIME ZONE 'UTC')::date BETWEEN "
-           "$1::date AND $2::date GROUP BY cf.company_id",
-           first, last)) {
-    if (auto* f = find(r[0])) {
-      f->nps_promoters = r[1].as<int>();
-      f->nps_passives = r[2].as<int>();
-      f->nps_detractors = r[3].as<int>();
-    }
-  }
-  // Tickets closed in the period, and how long each took.
-  for (const auto& r : tx.exec_params(
-           "SELECT a.to_id, count(*), sum(coalesce(t.time_to_close_ms / 3600000.0, extract(epoch FROM "
-           "t.closed_at - t.created_at) / 3600.0)) FROM crm_associations a JOIN tickets t ON t.id = "
-           "a.from_id "
-           "WHERE a.from_type = 'tickets' AND a.to_type = 'companies' AND NOT t.archived AND t.closed_at IS "
-           "NOT "
-           "NULL AND (t.closed_at AT TIME ZONE 'UTC')::date BETWEEN $1::date AND $2::date GROUP BY a.to_id",
-           first, last)) {
-    if (auto* f = find(r[0])) {
-      f->tickets_resolved = r[1].as<int>();
-      f->ticket_hours = r[2].as<double>();
-    }
-  }
-  // Onboardings: due (their target day) in the period and whether on time; completed in the period; the
-  // first value (the configured checklist step's task completed).
-  for (
-      const auto& r : tx.exec_params(
-          "SELECT o.company_id, count(*) FILTER (WHERE o.started_on + $3::int BETWEEN $1::date AND "
-          "$2::date), "
-          "count(*) FILTER (WHERE o.started_on + $3::int BETWEEN $1::date AND $2::date AND o.completed_on <= "
-          "o.started_on + $3::int), count(*) FILTER (WHERE o.completed_on BETWEEN $1::date AND $2::date), "
-          "coalesce(sum(o.completed_on - o.started_on) FILTER (WHERE o.completed_on BETWEEN $1::date AND "
-          "$2::date), 0), count(v.completed_on) FILTER (WHERE v.completed_on BETWEEN $1::date AND $2::date), "
-          "coalesce(sum(v.completed_on - o.started_on) FILTER (WHERE v.completed_on BETWEEN $1::date AND "
-          "$2::date), 0) FROM onboardings o LEFT JOIN LATERAL (SELECT tc.completed_on FROM onboarding_steps "
-          "st "
-          "JOIN task_completions tc ON tc.task_key = st.task_key WHERE st.deal_id = o.deal_id AND st.step = "
-          "$4) "
-          "v ON true WHERE o.started_on <= $2::date GROUP BY o.company_id",
-          first, last, settings_.onboarding_target_days, settings_.first_value_step)) {
-    if (auto* f = find(r[0])) {
-      f->onboardings_due = r[1].as<int>();
-      f->onboardings_on_time = r[2].as<int>();
-      f->onboardings_completed = r[3].as<int>();
-      f->onboarding_days = r[4].as<double>();
-      f->first_values = r[5].as<int>();
-      f->value_days = r[6].as<double>();
-    }
-  }
+  read_period_activity(tx, first, last, settings_.onboarding_target_days, settings_.first_value_step, find);
 
   std::map<Group, core::KpiFacts> groups;
   std::vector<std::int64_t> mrr_churned, returned;
@@ -744,26 +766,7 @@ json KpiStore::churn_analysis(std::int32_t from, std::int32_t to, std::size_t li
            {"created", r[4].as<std::string>()},
            {"completed", opt_text(r[5])},
            {"acted_on", !r[6].is_null() && r[6].as<bool>()}});
-    const auto s = core::summarize_churn(all);
-    json lookbacks = json::array();
-    for (const auto& lb : s.lookbacks)
-      lookbacks.push_back({{"days", lb.days},
-                           {"at_risk", lb.at_risk},
-                           {"scored", lb.known},
-                           {"share", lb.known > 0 ? json(100.0 * static_cast<double>(lb.at_risk) /
-                                                         static_cast<double>(lb.known))
-                                                  : json(nullptr)}});
-    json summary = {
-        {"churned", s.churned},
-        {"total", s.churned},
-        {"red_or_orange_before", lookbacks},
-        {"median_warning_lead_days", s.median_lead_days ? json(*s.median_lead_days) : json(nullptr)},
-        {"alerts", s.alerts},
-        {"alerts_acted_on", s.alerts_acted_on},
-        {"alerts_acted_on_share",
-         s.alerts > 0 ? json(100.0 * static_cast<double>(s.alerts_acted_on) / static_cast<double>(s.alerts))
-                      : json(nullptr)},
-        {"reasons", reasons}};
+    const json summary = churn_summary_json(all, reasons);
     return json{{"from", range}, {"to", range_end}, {"summary", summary}, {"churns", items}};
   });
 }

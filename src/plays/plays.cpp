@@ -260,7 +260,135 @@ std::string quarter_before(std::int32_t day) {
   return core::quarter_of(core::quarter_start(day) - 1);
 }
 
+// The template values of a company a step fires at (the step adds its own).
+std::map<std::string, std::string> company_vars(
+    const core::PlayCompany& c, std::int32_t day, const json& f,
+    const std::optional<core::UsageSummary>& summary, const std::string& locale,
+    const std::function<std::string(const std::string&)>& name_of) {
+  const auto fnum = [&](const char* k) {
+    return f.contains(k) && f[k].is_number() ? core::format_decimal(f[k].get<double>()) : std::string();
+  };
+  std::map<std::string, std::string> vars = {
+      {"company", c.name},
+      {"company_id", std::to_string(c.id)},
+      {"csm", name_of(c.owner_id)},
+      {"manager", name_of(c.manager_id)},
+      {"sales_owner", name_of(c.sales_owner_id.empty() ? c.owner_id : c.sales_owner_id)},
+      {"score", core::format_decimal(c.score)},
+      {"status", c.status},
+      {"segment", c.segment},
+      {"stage", c.stage},
+      {"day", core::format_day(day)},
+      {"play", ""},
+      {"renewal_date", c.dates.count("renewal_date") ? core::format_day(c.dates.at("renewal_date")) : ""},
+      {"churn_date", c.dates.count("churn_date") ? core::format_day(c.dates.at("churn_date")) : ""},
+      {"churn_reason", c.churn_reason},
+      {"plan", f.contains("plan") && f["plan"].is_string() ? f["plan"].get<std::string>() : ""},
+      {"mrr", fnum("mrr")},
+      {"seats", fnum("seats")},
+      {"active_users", fnum("active_users")},
+      {"quarter", core::quarter_of(day)},
+      {"last_quarter", quarter_before(day)},
+      {"summary", summary ? core::render_summary(*summary, locale) : ""},
+      {"score_90d", summary && summary->score_90 ? core::format_decimal(*summary->score_90) : "-"},
+      {"open_tickets", summary ? std::to_string(summary->open_tickets) : "0"},
+      {"nps", summary && summary->last_nps ? core::format_decimal(summary->last_nps->second) : "-"},
+  };
+  if (f.contains("seats") && f["seats"].is_number() && f["seats"].get<double>() > 0 &&
+      f.contains("active_users") && f["active_users"].is_number())
+    vars["usage_rate"] =
+        core::format_decimal(std::round(f["active_users"].get<double>() / f["seats"].get<double>() * 1000) /
+                             10) +
+        "%";
+  else
+    vars["usage_rate"] = "-";
+  while (vars.at("summary").size() && vars.at("summary").back() == '\n') vars["summary"].pop_back();
+  return vars;
+}
+
+// The steps a night fired (their columns), each once.
+void record_steps(pqxx::work& tx, const std::vector<std::string> (&step_cols)[9], std::int32_t day) {
+  if (step_cols[0].empty()) return;
+  {
+    tx.exec_params(
+        "INSERT INTO play_steps (company_id, play, cycle, step, cycle_date, day, action, outbox_key, "
+        "owner_id, why) "
+        "SELECT c::bigint, p, cy, st, cd::date, $10::date, a, k, nullif(o, ''), w FROM unnest($1::text[], "
+        "$2::text[], "
+        "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) AS u (c, p, cy, "
+        "st, cd, a, "
+        "k, o, w) ON CONFLICT DO NOTHING",
+        store::text_array(step_cols[0]), store::text_array(step_cols[1]), store::text_array(step_cols[2]),
+        store::text_array(step_cols[3]), store::text_array(step_cols[4]), store::text_array(step_cols[5]),
+        store::text_array(step_cols[6]), store::text_array(step_cols[7]), store::text_array(step_cols[8]),
+        core::format_day(day));
+  }
+}
+
+void record_episodes(pqxx::work& tx, const std::vector<core::PlayEpisode>& episodes) {
+  if (episodes.empty()) return;
+  {
+    std::vector<std::int64_t> ids;
+    std::vector<std::string> plays, started, seen, active;
+    for (const auto& e : episodes) {
+      ids.push_back(e.company_id);
+      plays.push_back(e.play);
+      started.push_back(core::format_day(e.started));
+      seen.push_back(core::format_day(e.last_seen));
+      active.push_back(e.active ? "t" : "f");
+    }
+    tx.exec_params(
+        "INSERT INTO play_episodes (company_id, play, started, last_seen, active) SELECT c, p, s::date, "
+        "l::date, "
+        "a::boolean FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u (c, p, s, "
+        "l, a) "
+        "ON CONFLICT (company_id, play) DO UPDATE SET started = excluded.started, last_seen = "
+        "excluded.last_seen, "
+        "active = excluded.active",
+        store::bigint_array(ids), store::text_array(plays), store::text_array(started),
+        store::text_array(seen), store::text_array(active));
+  }
+}
+
 }  // namespace
+
+outbox::Intent Plays::intent_of(const core::PlayFiring& fi,
+                                const std::map<std::string, std::string>& v) const {
+  const auto& spec = *fi.spec;
+  switch (spec.action) {
+    case core::PlayAction::kTask: {
+      const auto& t = s_.plays.templates.at(fi.template_name);
+      return outbox::Task{core::render_template(t.subject, v, core::Markup::kHtml),
+                          core::render_template(t.body, v, core::Markup::kHtml),
+                          fi.owner_id,
+                          spec.priority,
+                          "play:" + fi.play,
+                          fi.due_day,
+                          ctx_.due_ms(fi.due_day),
+                          0};
+    }
+    case core::PlayAction::kProperties: {
+      outbox::PropertyUpdate update;
+      for (const auto& [k, val] : spec.properties)
+        update.properties[k] = core::render_template(val, v, core::Markup::kPlain);
+      return update;
+    }
+    case core::PlayAction::kDeal: {
+      outbox::Deal deal{{{"dealname", core::render_template(spec.deal_name, v, core::Markup::kPlain)},
+                         {"pipeline", spec.deal_pipeline},
+                         {"dealstage", spec.deal_stage}}};
+      const auto amount = core::render_template(spec.deal_amount, v, core::Markup::kPlain);
+      if (!amount.empty()) deal.properties["amount"] = amount;
+      return deal;
+    }
+    case core::PlayAction::kSlack: {
+      const auto& t = s_.plays.templates.at(fi.template_name);
+      return outbox::SlackMessage{core::render_template(t.subject, v, core::Markup::kSlack) + "\n" +
+                                  core::render_template(t.body, v, core::Markup::kSlack)};
+    }
+  }
+  throw std::logic_error("plays: an action without an intent");
+}
 
 NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
   NightPlan out;
@@ -294,46 +422,8 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
     for (auto& n : decision.notes) out.notes.push_back(std::move(n));
     if (decision.firings.empty()) continue;
     // Texts only for the companies a step fires at.
-    const auto summary = load_summary(tx, c.id, day);
-    const json f = json::parse(in.facts[c.id]);
-    const auto fnum = [&](const char* k) {
-      return f.contains(k) && f[k].is_number() ? core::format_decimal(f[k].get<double>()) : std::string();
-    };
-    std::map<std::string, std::string> vars = {
-        {"company", c.name},
-        {"company_id", std::to_string(c.id)},
-        {"csm", name_of(c.owner_id)},
-        {"manager", name_of(c.manager_id)},
-        {"sales_owner", name_of(c.sales_owner_id.empty() ? c.owner_id : c.sales_owner_id)},
-        {"score", core::format_decimal(c.score)},
-        {"status", c.status},
-        {"segment", c.segment},
-        {"stage", c.stage},
-        {"day", core::format_day(day)},
-        {"play", ""},
-        {"renewal_date", c.dates.count("renewal_date") ? core::format_day(c.dates.at("renewal_date")) : ""},
-        {"churn_date", c.dates.count("churn_date") ? core::format_day(c.dates.at("churn_date")) : ""},
-        {"churn_reason", c.churn_reason},
-        {"plan", f.contains("plan") && f["plan"].is_string() ? f["plan"].get<std::string>() : ""},
-        {"mrr", fnum("mrr")},
-        {"seats", fnum("seats")},
-        {"active_users", fnum("active_users")},
-        {"quarter", core::quarter_of(day)},
-        {"last_quarter", quarter_before(day)},
-        {"summary", summary ? core::render_summary(*summary, s_.locale) : ""},
-        {"score_90d", summary && summary->score_90 ? core::format_decimal(*summary->score_90) : "-"},
-        {"open_tickets", summary ? std::to_string(summary->open_tickets) : "0"},
-        {"nps", summary && summary->last_nps ? core::format_decimal(summary->last_nps->second) : "-"},
-    };
-    if (f.contains("seats") && f["seats"].is_number() && f["seats"].get<double>() > 0 &&
-        f.contains("active_users") && f["active_users"].is_number())
-      vars["usage_rate"] =
-          core::format_decimal(std::round(f["active_users"].get<double>() / f["seats"].get<double>() * 1000) /
-                               10) +
-          "%";
-    else
-      vars["usage_rate"] = "-";
-    while (vars.at("summary").size() && vars.at("summary").back() == '\n') vars["summary"].pop_back();
+    const auto vars =
+        company_vars(c, day, json::parse(in.facts[c.id]), load_summary(tx, c.id, day), s_.locale, name_of);
     for (auto& fi : decision.firings) {
       auto v = vars;
       v["play"] = fi.play;
@@ -347,43 +437,7 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
       json item = {{"key", fi.key},     {"company_id", c.id}, {"play", fi.play},
                    {"cycle", fi.cycle}, {"step", fi.step},    {"action", core::name_of(spec.action)},
                    {"why", fi.why}};
-      outbox::Item action{fi.key, c.id, outbox::SlackMessage{}};
-      switch (spec.action) {
-        case core::PlayAction::kTask: {
-          const auto& t = s_.plays.templates.at(fi.template_name);
-          action.intent = outbox::Task{core::render_template(t.subject, v, core::Markup::kHtml),
-                                       core::render_template(t.body, v, core::Markup::kHtml),
-                                       fi.owner_id,
-                                       spec.priority,
-                                       "play:" + fi.play,
-                                       fi.due_day,
-                                       ctx_.due_ms(fi.due_day),
-                                       0};
-          break;
-        }
-        case core::PlayAction::kProperties: {
-          outbox::PropertyUpdate update;
-          for (const auto& [k, val] : spec.properties)
-            update.properties[k] = core::render_template(val, v, core::Markup::kPlain);
-          action.intent = std::move(update);
-          break;
-        }
-        case core::PlayAction::kDeal: {
-          outbox::Deal deal{{{"dealname", core::render_template(spec.deal_name, v, core::Markup::kPlain)},
-                             {"pipeline", spec.deal_pipeline},
-                             {"dealstage", spec.deal_stage}}};
-          const auto amount = core::render_template(spec.deal_amount, v, core::Markup::kPlain);
-          if (!amount.empty()) deal.properties["amount"] = amount;
-          action.intent = std::move(deal);
-          break;
-        }
-        case core::PlayAction::kSlack: {
-          const auto& t = s_.plays.templates.at(fi.template_name);
-          action.intent = outbox::SlackMessage{core::render_template(t.subject, v, core::Markup::kSlack) +
-                                               "\n" + core::render_template(t.body, v, core::Markup::kSlack)};
-          break;
-        }
-      }
+      outbox::Item action{fi.key, c.id, intent_of(fi, v)};
       item["kind"] = outbox::name_of(outbox::kind_of(action.intent));
       item["payload"] = outbox::encode(action);
       outbox.push_back(std::move(action));
@@ -402,41 +456,8 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
   }
   if (dry_run) return out;
   outbox::OutboxStore::enqueue(tx, outbox, std::nullopt);
-  if (!step_cols[0].empty()) {
-    tx.exec_params(
-        "INSERT INTO play_steps (company_id, play, cycle, step, cycle_date, day, action, outbox_key, "
-        "owner_id, why) "
-        "SELECT c::bigint, p, cy, st, cd::date, $10::date, a, k, nullif(o, ''), w FROM unnest($1::text[], "
-        "$2::text[], "
-        "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) AS u (c, p, cy, "
-        "st, cd, a, "
-        "k, o, w) ON CONFLICT DO NOTHING",
-        store::text_array(step_cols[0]), store::text_array(step_cols[1]), store::text_array(step_cols[2]),
-        store::text_array(step_cols[3]), store::text_array(step_cols[4]), store::text_array(step_cols[5]),
-        store::text_array(step_cols[6]), store::text_array(step_cols[7]), store::text_array(step_cols[8]),
-        core::format_day(day));
-  }
-  if (!episodes.empty()) {
-    std::vector<std::int64_t> ids;
-    std::vector<std::string> plays, started, seen, active;
-    for (const auto& e : episodes) {
-      ids.push_back(e.company_id);
-      plays.push_back(e.play);
-      started.push_back(core::format_day(e.started));
-      seen.push_back(core::format_day(e.last_seen));
-      active.push_back(e.active ? "t" : "f");
-    }
-    tx.exec_params(
-        "INSERT INTO play_episodes (company_id, play, started, last_seen, active) SELECT c, p, s::date, "
-        "l::date, "
-        "a::boolean FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u (c, p, s, "
-        "l, a) "
-        "ON CONFLICT (company_id, play) DO UPDATE SET started = excluded.started, last_seen = "
-        "excluded.last_seen, "
-        "active = excluded.active",
-        store::bigint_array(ids), store::text_array(plays), store::text_array(started),
-        store::text_array(seen), store::text_array(active));
-  }
+  record_steps(tx, step_cols, day);
+  record_episodes(tx, episodes);
   return out;
 }
 

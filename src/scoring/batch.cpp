@@ -135,6 +135,102 @@ Windows windows_for(const ScoringConfig& config, std::int32_t day) {
 }
 
 // Reads the next chunk of companies after `after` (keyset on id) with everything scoring needs.
+// The company's activity up to the day's end: tickets (from the window's start), NPS/CSAT answers
+// (directly or through its contacts), meetings, key contacts.
+template <typename Find>
+void read_activity(pqxx::transaction_base& tx, std::int64_t lo, std::int64_t hi, std::int64_t end,
+                   const std::optional<std::int64_t>& ticket_start, Find& find) {
+  for (const auto& r :
+       tx.exec_params("SELECT a.to_id, " + ms("t.created_at") + ", " + ms("t.closed_at") +
+                          ", coalesce(t.priority, ''), coalesce(t.category, '') FROM crm_associations a JOIN "
+                          "tickets t ON "
+                          "t.id = a.from_id WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND "
+                          "a.from_type = "
+                          "'tickets' AND NOT t.archived AND t.created_at < to_timestamp($3 / 1000.0) "
+                          "AND ($4::bigint IS NULL OR t.created_at >= to_timestamp($4 / 1000.0))",
+                      lo, hi, end, ticket_start)) {
+    auto* in = find(r[0].as<std::int64_t>());
+    if (!in) continue;
+    core::Ticket t;
+    t.created = r[1].as<std::int64_t>();
+    t.closed = opt<std::int64_t>(r[2]);
+    t.priority = r[3].as<std::string>();
+    t.category = r[4].as<std::string>();
+    in->tickets.push_back(std::move(t));
+  }
+
+  // Feedback reaches a company directly or through its contacts (HubSpot associates answers to contacts).
+  for (const auto& r : tx.exec_params(
+           "SELECT l.company, " + ms("f.submitted_at") +
+               ", coalesce(f.survey_type, ''), f.value FROM ("
+               "SELECT a.to_id AS company, a.from_id AS fid FROM crm_associations a WHERE a.to_type = "
+               "'companies' "
+               "AND a.to_id BETWEEN $1 AND $2 AND a.from_type = 'feedback_submissions' "
+               "UNION SELECT cc.to_id, fc.from_id FROM crm_associations cc JOIN crm_associations fc ON "
+               "fc.to_type = 'contacts' AND fc.to_id = cc.from_id AND fc.from_type = 'feedback_submissions' "
+               "WHERE cc.to_type = 'companies' AND cc.to_id BETWEEN $1 AND $2 AND cc.from_type = 'contacts') "
+               "l "
+               "JOIN feedback_submissions f ON f.id = l.fid WHERE NOT f.archived AND f.value IS NOT NULL "
+               "AND f.submitted_at < to_timestamp($3 / 1000.0)",
+           lo, hi, end)) {
+    auto* in = find(r[0].as<std::int64_t>());
+    if (!in) continue;
+    in->feedback.push_back({r[1].as<std::int64_t>(), r[2].as<std::string>(), r[3].as<double>()});
+  }
+
+  for (const auto& r : tx.exec_params(
+           "SELECT a.to_id, " + ms("m.start_time") +
+               ", coalesce(m.outcome, '') FROM crm_associations a JOIN meetings m ON m.id = a.from_id "
+               "WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND a.from_type = 'meetings' "
+               "AND NOT m.archived AND m.start_time < to_timestamp($3 / 1000.0)",
+           lo, hi, end)) {
+    auto* in = find(r[0].as<std::int64_t>());
+    if (in) in->meetings.push_back({r[1].as<std::int64_t>(), r[2].as<std::string>()});
+  }
+
+  for (const auto& r : tx.exec_params(
+           "SELECT a.to_id, c.id, coalesce(c.departed, false) FROM crm_associations a JOIN contacts c ON "
+           "c.id = a.from_id WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND a.from_type = "
+           "'contacts' AND c.key_person AND NOT c.archived",
+           lo, hi)) {
+    auto* in = find(r[0].as<std::int64_t>());
+    if (in) in->contacts.push_back({true, r[2].as<bool>(), r[1].as<std::int64_t>()});
+  }
+}
+
+// What earlier days left: each company's previous result, and the overrides live on the day.
+template <typename Find>
+void read_earlier(pqxx::transaction_base& tx, const Chunk& chunk, const std::string& day, std::int64_t end,
+                  Find& find) {
+  // Each company's latest result before the day: one backward step on the primary key per company, so
+  // the cost stays the same however many days of history are kept (DISTINCT ON read them all).
+  std::vector<std::int64_t> ids;
+  ids.reserve(chunk.inputs.size());
+  for (const auto& in : chunk.inputs) ids.push_back(in.company_id);
+  for (const auto& r : tx.exec_params(
+           "SELECT c.id, h.day - date '1970-01-01', h.score, h.status FROM unnest($1::bigint[]) AS c(id) "
+           "CROSS JOIN LATERAL (SELECT day, score, status FROM health_scores WHERE company_id = c.id "
+           "AND day < $2::date ORDER BY day DESC LIMIT 1) h",
+           store::bigint_array(ids), day)) {
+    auto* in = find(r[0].as<std::int64_t>());
+    if (in)
+      in->previous = core::PreviousResult{r[1].as<std::int32_t>(), r[2].as<double>(), r[3].as<std::string>()};
+  }
+
+  // Overrides live on that day: created before its end, not yet expired, not revoked by then.
+  for (const auto& r : tx.exec_params(
+           "SELECT company_id, component, value, reason, author, expires_on - date '1970-01-01' FROM "
+           "score_overrides WHERE company_id BETWEEN $1 AND $2 AND expires_on >= $3::date AND created_at < "
+           "to_timestamp($4 / 1000.0) AND (revoked_at IS NULL OR revoked_at >= to_timestamp($4 / 1000.0)) "
+           "ORDER BY id",
+           chunk.lo, chunk.hi, day, end)) {
+    auto* in = find(r[0].as<std::int64_t>());
+    if (!in) continue;
+    in->overrides.push_back({r[1].as<std::string>(), r[2].as<double>(), r[3].as<std::string>(),
+                             r[4].as<std::string>(), r[5].as<std::int32_t>()});
+  }
+}
+
 Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Windows& w, std::int64_t after) {
   Chunk chunk;
   const std::string day = core::format_day(o.as_of_day);
@@ -210,90 +306,8 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
     }
   }
 
-  for (const auto& r :
-       tx.exec_params("SELECT a.to_id, " + ms("t.created_at") + ", " + ms("t.closed_at") +
-                          ", coalesce(t.priority, ''), coalesce(t.category, '') FROM crm_associations a JOIN "
-                          "tickets t ON "
-                          "t.id = a.from_id WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND "
-                          "a.from_type = "
-                          "'tickets' AND NOT t.archived AND t.created_at < to_timestamp($3 / 1000.0) "
-                          "AND ($4::bigint IS NULL OR t.created_at >= to_timestamp($4 / 1000.0))",
-                      chunk.lo, chunk.hi, end, w.ticket_start)) {
-    auto* in = find(r[0].as<std::int64_t>());
-    if (!in) continue;
-    core::Ticket t;
-    t.created = r[1].as<std::int64_t>();
-    t.closed = opt<std::int64_t>(r[2]);
-    t.priority = r[3].as<std::string>();
-    t.category = r[4].as<std::string>();
-    in->tickets.push_back(std::move(t));
-  }
-
-  // Feedback reaches a company directly or through its contacts (HubSpot associates answers to contacts).
-  for (const auto& r : tx.exec_params(
-           "SELECT l.company, " + ms("f.submitted_at") +
-               ", coalesce(f.survey_type, ''), f.value FROM ("
-               "SELECT a.to_id AS company, a.from_id AS fid FROM crm_associations a WHERE a.to_type = "
-               "'companies' "
-               "AND a.to_id BETWEEN $1 AND $2 AND a.from_type = 'feedback_submissions' "
-               "UNION SELECT cc.to_id, fc.from_id FROM crm_associations cc JOIN crm_associations fc ON "
-               "fc.to_type = 'contacts' AND fc.to_id = cc.from_id AND fc.from_type = 'feedback_submissions' "
-               "WHERE cc.to_type = 'companies' AND cc.to_id BETWEEN $1 AND $2 AND cc.from_type = 'contacts') "
-               "l "
-               "JOIN feedback_submissions f ON f.id = l.fid WHERE NOT f.archived AND f.value IS NOT NULL "
-               "AND f.submitted_at < to_timestamp($3 / 1000.0)",
-           chunk.lo, chunk.hi, end)) {
-    auto* in = find(r[0].as<std::int64_t>());
-    if (!in) continue;
-    in->feedback.push_back({r[1].as<std::int64_t>(), r[2].as<std::string>(), r[3].as<double>()});
-  }
-
-  for (const auto& r : tx.exec_params(
-           "SELECT a.to_id, " + ms("m.start_time") +
-               ", coalesce(m.outcome, '') FROM crm_associations a JOIN meetings m ON m.id = a.from_id "
-               "WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND a.from_type = 'meetings' "
-               "AND NOT m.archived AND m.start_time < to_timestamp($3 / 1000.0)",
-           chunk.lo, chunk.hi, end)) {
-    auto* in = find(r[0].as<std::int64_t>());
-    if (in) in->meetings.push_back({r[1].as<std::int64_t>(), r[2].as<std::string>()});
-  }
-
-  for (const auto& r : tx.exec_params(
-           "SELECT a.to_id, c.id, coalesce(c.departed, false) FROM crm_associations a JOIN contacts c ON "
-           "c.id = a.from_id WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND a.from_type = "
-           "'contacts' AND c.key_person AND NOT c.archived",
-           chunk.lo, chunk.hi)) {
-    auto* in = find(r[0].as<std::int64_t>());
-    if (in) in->contacts.push_back({true, r[2].as<bool>(), r[1].as<std::int64_t>()});
-  }
-
-  // Each company's latest result before the day: one backward step on the primary key per company, so
-  // the cost stays the same however many days of history are kept (DISTINCT ON read them all).
-  std::vector<std::int64_t> ids;
-  ids.reserve(chunk.inputs.size());
-  for (const auto& in : chunk.inputs) ids.push_back(in.company_id);
-  for (const auto& r : tx.exec_params(
-           "SELECT c.id, h.day - date '1970-01-01', h.score, h.status FROM unnest($1::bigint[]) AS c(id) "
-           "CROSS JOIN LATERAL (SELECT day, score, status FROM health_scores WHERE company_id = c.id "
-           "AND day < $2::date ORDER BY day DESC LIMIT 1) h",
-           store::bigint_array(ids), day)) {
-    auto* in = find(r[0].as<std::int64_t>());
-    if (in)
-      in->previous = core::PreviousResult{r[1].as<std::int32_t>(), r[2].as<double>(), r[3].as<std::string>()};
-  }
-
-  // Overrides live on that day: created before its end, not yet expired, not revoked by then.
-  for (const auto& r : tx.exec_params(
-           "SELECT company_id, component, value, reason, author, expires_on - date '1970-01-01' FROM "
-           "score_overrides WHERE company_id BETWEEN $1 AND $2 AND expires_on >= $3::date AND created_at < "
-           "to_timestamp($4 / 1000.0) AND (revoked_at IS NULL OR revoked_at >= to_timestamp($4 / 1000.0)) "
-           "ORDER BY id",
-           chunk.lo, chunk.hi, day, end)) {
-    auto* in = find(r[0].as<std::int64_t>());
-    if (!in) continue;
-    in->overrides.push_back({r[1].as<std::string>(), r[2].as<double>(), r[3].as<std::string>(),
-                             r[4].as<std::string>(), r[5].as<std::int32_t>()});
-  }
+  read_activity(tx, chunk.lo, chunk.hi, end, w.ticket_start, find);
+  read_earlier(tx, chunk, day, end, find);
   return chunk;
 }
 
@@ -328,6 +342,38 @@ void write_results(pqxx::work& tx, const char* table, const std::vector<Scored>&
     copy.end_row();
   }
   copy.complete();
+}
+
+// Scores and serialises a chunk on `threads` threads: the engine is pure, each company independent.
+std::vector<Scored> score_chunk(const ScoringConfig& config, const Chunk& chunk, int threads, bool keep) {
+  std::vector<Scored> scored(chunk.inputs.size());
+  auto work = [&](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i) {
+      const auto& in = chunk.inputs[i];
+      auto& s = scored[i];
+      const auto [segment, card_name] = config.segments.select(in);
+      const core::Scorecard* card = config.find(*card_name);
+      core::score(*card, config.bands, in, s.result);
+      core::evaluate_signals(config.signals, in, s.result);
+      s.segment = segment;
+      const auto j = to_json(s.result, *segment);
+      s.coverage = j["coverage"].dump();
+      s.previous = s.result.previous_score ? j["previous_score"].dump() : std::string();
+      s.delta = s.result.delta ? j["delta"].dump() : std::string();
+      s.components = j["components"].dump();
+      s.signals = j["signals"].dump();
+      s.reasons = j["reasons"].dump();
+      s.score_override = j["override"].dump();
+      if (keep) s.kept = j;
+    }
+  };
+  const std::size_t n = chunk.inputs.size(), per = (n + threads - 1) / threads;
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads && per * t < n; ++t)
+    pool.emplace_back(work, per * t, std::min(n, per * (t + 1)));
+  work(0, std::min(n, per));
+  for (auto& t : pool) t.join();
+  return scored;
 }
 
 }  // namespace
@@ -434,35 +480,8 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
   while (auto next = ready.pop()) {  // the reader's error, if it failed, once its chunks are scored
     Chunk chunk = std::move(*next);
 
-    // Score and serialise on worker threads: the engine is pure, each company independent.
     auto t0 = Clock::now();
-    std::vector<Scored> scored(chunk.inputs.size());
-    auto work = [&](std::size_t from, std::size_t to) {
-      for (std::size_t i = from; i < to; ++i) {
-        const auto& in = chunk.inputs[i];
-        auto& s = scored[i];
-        const auto [segment, card_name] = config_.segments.select(in);
-        const core::Scorecard* card = config_.find(*card_name);
-        core::score(*card, config_.bands, in, s.result);
-        core::evaluate_signals(config_.signals, in, s.result);
-        s.segment = segment;
-        const auto j = to_json(s.result, *segment);
-        s.coverage = j["coverage"].dump();
-        s.previous = s.result.previous_score ? j["previous_score"].dump() : std::string();
-        s.delta = s.result.delta ? j["delta"].dump() : std::string();
-        s.components = j["components"].dump();
-        s.signals = j["signals"].dump();
-        s.reasons = j["reasons"].dump();
-        s.score_override = j["override"].dump();
-        if (o.keep_results) s.kept = j;
-      }
-    };
-    const std::size_t n = chunk.inputs.size(), per = (n + threads - 1) / threads;
-    std::vector<std::thread> pool;
-    for (int t = 1; t < threads && per * t < n; ++t)
-      pool.emplace_back(work, per * t, std::min(n, per * (t + 1)));
-    work(0, std::min(n, per));
-    for (auto& t : pool) t.join();
+    std::vector<Scored> scored = score_chunk(config_, chunk, threads, o.keep_results);
     report.score_seconds += secs(t0);
 
     t0 = Clock::now();

@@ -144,8 +144,7 @@ std::optional<std::int64_t> id_of(const hubspot::Record& r) {
 }
 
 std::string now_iso(Clock& clock) {
-  return core::format_iso8601(
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall_now().time_since_epoch()).count());
+  return core::format_iso8601(clock.now_ms());
 }
 
 // Runs write(connection, insert) as a retried transaction. While `fresh` (a first full sync, whose rows
@@ -525,8 +524,7 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<hubspot::Record>& re
 }
 
 std::string Syncer::today() {
-  return core::format_date(
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.wall_now().time_since_epoch()).count());
+  return core::format_date(clock_.now_ms());
 }
 
 void Syncer::recover_backfill(const ObjectSpec& spec) {

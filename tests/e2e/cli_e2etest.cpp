@@ -34,6 +34,22 @@ TEST(CliTest, VersionAndHelp) {
   }
 }
 
+// The test clock is a seam of the tests' build only: the product binary neither contains nor honours
+// it (it once shipped in the product, read from an environment variable).
+TEST(CliTest, TheProductShipsNoTestClock) {
+  auto contents = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  const std::string product = contents(testing::cshealthd_product_binary());
+  ASSERT_GT(product.size(), 100'000u);
+  EXPECT_EQ(product.find("CSHEALTHD_TEST_CLOCK"), std::string::npos);
+  EXPECT_NE(contents(testing::cshealthd_binary()).find("CSHEALTHD_TEST_CLOCK_FILE"), std::string::npos);
+  const auto v = testing::run_process(testing::cshealthd_product_binary(), {"--version"});
+  EXPECT_EQ(v.status, 0);
+  EXPECT_THAT(v.output, HasSubstr("cshealthd 0."));
+}
+
 TEST(CliTest, UnknownCommandIsUsageError) {
   EXPECT_EQ(run_cshealthd({"frobnicate"}).status, 2);
   EXPECT_EQ(run_cshealthd({}).status, 2);

@@ -562,6 +562,46 @@ TEST_P(WritebackSlackTest, RedAlertsArePostedOnceAndAFailedPostIsRetried) {
   EXPECT_EQ(scalar("SELECT count(*) FROM outbox WHERE kind = 'slack' AND state <> 'done'"), 0);
 }
 
+// CRM text is hostile. A company named as Slack markup and HTML reaches Slack and the HubSpot task as
+// text: Slack's bot pings no channel and shows no disguised link, and the task carries no live HTML.
+TEST_P(WritebackSlackTest, AHostileCompanyNameArrivesInertInSlackAndInTheTask) {
+  const std::string hostile =
+      "Acme <!channel> <https://evil.example|Renew now> <a href=\"https://evil.example\">x</a>";
+  http::ClientRequest rename;
+  rename.method = "PATCH";
+  rename.url = "http://127.0.0.1:" + std::to_string(sim_->port) + "/crm/v3/objects/companies/" + ids_[0];
+  rename.headers = {{"Authorization", "Bearer T"}, {"Content-Type", "application/json"}};
+  rename.body = json{{"properties", {{"name", hostile}}}}.dump();
+  ASSERT_EQ(http::fetch(rename).status, 200);
+  ASSERT_EQ(testing::run_cshealthd({"sync", "--full"}, env()).status, 0);  // past HubSpot's search lag
+  const std::string url = "http://127.0.0.1:" + std::to_string(sim_->port) + "/__sim/slack";
+  const std::vector<std::string> slack = {"CSHEALTHD_WRITEBACK_SLACK_WEBHOOK_URL=" + url};
+  set_score(ids_[0], 30);
+  ASSERT_EQ(testing::run_cshealthd({"score", "--as-of", "2026-12-07"}, env(slack)).status, 0);
+  ASSERT_EQ(plan(slack).status, 0);
+  std::this_thread::sleep_for(2500ms);  // the first post fails (this simulator's setting): its retry
+  ASSERT_EQ(plan(slack).status, 0);
+  int posted = 0;
+  const auto slack_log = sim_->get("/__sim/slack");
+  for (const auto& m : slack_log["messages"]) {
+    const std::string text = m["text"];
+    if (text.find("alert:" + ids_[0] + ":") == std::string::npos) continue;
+    ++posted;
+    EXPECT_THAT(text, HasSubstr("Acme &lt;!channel&gt; &lt;https://evil.example|Renew now&gt;")) << text;
+    EXPECT_THAT(text, ::testing::Not(HasSubstr("<!channel>"))) << text;
+    EXPECT_THAT(text, ::testing::Not(HasSubstr("<https://"))) << text;
+  }
+  EXPECT_EQ(posted, 1) << slack_log.dump();
+  const auto tasks = tasks_of(ids_[0], "score_below_40");
+  ASSERT_EQ(tasks.size(), 1u);
+  for (const char* field : {"hs_task_subject", "hs_task_body"}) {
+    const std::string v = tasks[0]["properties"].value(field, "");
+    EXPECT_THAT(v, HasSubstr("Acme &lt;!channel&gt; &lt;https://evil.example|Renew now&gt;")) << field;
+    EXPECT_THAT(v, ::testing::Not(HasSubstr("<a href"))) << field;
+    EXPECT_THAT(v, ::testing::Not(HasSubstr("<!channel>"))) << field;
+  }
+}
+
 TEST_P(WritebackSlackTest, AnUnreachableWebhookKeepsItsUrlOutOfLogsAndErrors) {
   // Nothing listens on port 1: the post fails in the transport (whose messages can name the request's path).
   const std::vector<std::string> slack = {

@@ -27,6 +27,9 @@ TempDir::~TempDir() {
 std::string cshealthd_binary() {
   return CSHEALTHD_BIN_PATH;
 }
+std::string cshealthd_product_binary() {
+  return CSHEALTHD_PRODUCT_BIN_PATH;
+}
 std::string hubspot_sim_binary() {
   return HUBSPOT_SIM_BIN_PATH;
 }

@@ -24,8 +24,10 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// The paths of the binaries under test (baked in by CMake).
+// The paths of the binaries under test (baked in by CMake): the daemon as the tests run it (the product's
+// main with a clock the harness can drive), the product itself, and the simulator.
 std::string cshealthd_binary();
+std::string cshealthd_product_binary();
 std::string hubspot_sim_binary();
 
 struct DaemonOptions {

@@ -99,7 +99,9 @@ RawResponse http_request(std::uint16_t port, const std::string& method, const st
   if (!body.empty() || method == "POST" || method == "PUT")
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   req += "\r\n" + body;
-  if (!conn.send(req)) return {};
+  // A server may answer before the whole body is sent (413 on a body over its limit) and close: the
+  // answer is read even when the rest of the send failed, as HTTP clients do.
+  (void)conn.send(req);
   return conn.read_response();
 }
 

@@ -78,9 +78,9 @@ TEST_F(ConfigTest, MappingRemapsPropertiesAndRejectsBadNames) {
 TEST_F(ConfigTest, KpiTargetsAndChurnRule) {
   const auto c = load(write("k.yaml", "kpis:\n  churn: mrr\n  targets:\n    grr: 92.5\n    nps: -10\n"), {});
   EXPECT_EQ(c.kpis.churn, "mrr");
-  EXPECT_DOUBLE_EQ(c.kpis.grr, 92.5);
-  EXPECT_DOUBLE_EQ(c.kpis.nps, -10);
-  EXPECT_DOUBLE_EQ(c.kpis.nrr, 110);  // untouched: the seed's
+  EXPECT_DOUBLE_EQ(c.kpis.targets.grr, 92.5);
+  EXPECT_DOUBLE_EQ(c.kpis.targets.nps, -10);
+  EXPECT_DOUBLE_EQ(c.kpis.targets.nrr, 110);  // untouched: the seed's
   EXPECT_THAT(error_of(write("a.yaml", "kpis:\n  churn: sometimes\n")),
               AllOf(HasSubstr("kpis.churn"), HasSubstr("either|stage|mrr"), HasSubstr("a.yaml:2")));
   EXPECT_THAT(error_of(write("b.yaml", "kpis:\n  targets:\n    grr: ninety\n")),

@@ -130,7 +130,6 @@ std::set<std::pair<std::string, std::string>> served_routes() {
                                          [] { return 0; },
                                          jobs,
                                          nullptr,
-                                         [] { return std::string("2026-12-02"); },
                                          {}});
   SystemClock clock;
   api::add_webhook_routes(router,

@@ -22,10 +22,9 @@ struct V1Deps {
   const scoring::ScoringConfig& scoring;
   metrics::Registry& metrics;
   Secret admin_token;                   // empty: the /v1 API answers 503 (disabled)
-  std::function<std::int32_t()> today;  // the current day (UTC), for override expiry and rescoring
+  std::function<std::int32_t()> today;  // the service day (schedule zone): runs, overrides, the KPI reads
   store::JobQueue& jobs;
   pipeline::Pipeline* pipeline = nullptr;          // null without HubSpot: POST /v1/runs answers 503
-  std::function<std::string()> run_day;            // the day a run started now scores (the schedule's zone)
   std::function<void()> wake_workers;              // work was just enqueued
   const writeback::Settings* writeback = nullptr;  // the alert rules (snoozes name one)
   std::string locale = "ja";                       // writeback.locale: the usage summary's language

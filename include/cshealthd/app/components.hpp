@@ -61,6 +61,8 @@ class Components {
   store::Migrator& migrator() { return *migrator_; }
   store::Database& db() { return *db_; }
   hubspot::RateBudget& rate_budget();
+  // Today as the service has it: the clock's day in schedule.time_zone.
+  std::int32_t service_day();
   store::JobQueue& jobs() { return *jobs_; }
   kpis::KpiStore& kpis() { return *kpis_; }
   // A HubSpot client with a connection of its own, on the one rate budget (one per worker thread).

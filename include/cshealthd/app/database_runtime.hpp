@@ -34,7 +34,4 @@ class DatabaseRuntime {
 // The migrator for this config's database: its connect timeout and lock wait.
 store::MigratorOptions migrator_options(const config::Config& config);
 
-// Today's date (UTC) as days since 1970-01-01: the default as-of day and the override clock.
-std::int32_t today_utc();
-
 }  // namespace cshealthd::app

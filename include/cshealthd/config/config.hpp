@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cshealthd/base/secret.hpp"
+#include "cshealthd/core/kpis.hpp"
 
 namespace cshealthd::config {
 
@@ -208,9 +209,7 @@ struct KpiConfig {
   int history_months = 13;          // months (and their quarters) the first run computes back from today
   int onboarding_target_days = 60;  // an onboarding completed within this is on time
   std::string first_value_step = "first_results";  // the checklist step that marks the first value (TtV)
-  double grr = 90, nrr = 110, churn_rate = 1, revenue_churn = 1, nps = 30, onboarding_completion = 90,
-         onboarding_days = 60, time_to_value = 30, green_share = 80, expansion_rate = 2,
-         ticket_resolution_hours = 48, customers_per_csm = 0;  // targets (kpis.targets.*); 0 per CSM: none
+  core::KpiTargets targets;                        // kpis.targets.*: the seed's, defined once in core
 };
 
 // The dashboard at GET / (the KPIs, at-risk customers, renewals, company pages, churn analysis).

@@ -12,6 +12,9 @@
 
 namespace cshealthd::core {
 
+// `s` without leading and trailing spaces, tabs and line breaks.
+std::string_view trim(std::string_view s);
+
 // Business days: Monday to Friday except the calendar's holidays.
 class BusinessCalendar {
  public:

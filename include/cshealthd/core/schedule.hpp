@@ -60,6 +60,9 @@ std::optional<EpochSeconds> last_occurrence(const CronSpec& cron, const TimeZone
 
 // The local calendar date ("2026-12-02") of an instant in a zone.
 std::string local_date(const TimeZone& zone, EpochSeconds t);
+// "Today" as the service has it: the day `now` falls on in the schedule's zone. The one definition the
+// runs, the API, the CLI, overrides and onboarding use.
+std::int32_t service_day(const TimeZone& zone, std::int64_t now_ms);
 // "2026-12-02T02:00:00+09:00"
 std::string format_local(const TimeZone& zone, EpochSeconds t);
 

@@ -111,12 +111,12 @@ struct PropertyIntent {
 
 struct TaskIntent {
   std::string key;  // unique for ever: alert:<company>:<rule>:<episode>, ...:escalation, digest:...
-  std::int64_t company_id = 0;  // associated company (0 for a digest)
-  std::string rule;             // the rule, "escalation" or "digest"
-  std::string owner_id;         // "" = unassigned
+  std::int64_t company_id = 0;          // associated company (0 for a digest)
+  std::string rule;                     // the rule, "escalation" or "digest"
+  std::string owner_id;                 // "" = unassigned
   std::string subject, body, priority;  // subject and body: HubSpot rich text (values HTML-escaped)
-  std::string title;                   // the subject as plain text (a digest's lines)
-  std::string slack_text;              // the Slack message, when `slack` (values escaped for Slack)
+  std::string title;                    // the subject as plain text (a digest's lines)
+  std::string slack_text;               // the Slack message, when `slack` (values escaped for Slack)
   std::int32_t due_day = 0;
   EpochMs due_ms = 0;
   bool slack = false;

@@ -115,6 +115,8 @@ class Onboarding : public workflow::Participant {
 
  private:
   std::int32_t today() const;
+  std::string handover_csm(pqxx::work& tx, const std::string& segment, std::int64_t company,
+                           const std::string& owner) const;
   nlohmann::json record(const Won& won, const std::string& source);
 
   store::Database& db_;

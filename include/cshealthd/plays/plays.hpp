@@ -4,6 +4,7 @@
 // in the plan stage's transaction: the outbox items (tasks, property updates, deals, Slack messages), the
 // steps done and the episodes, so each step reaches HubSpot once per (company, play, cycle, step).
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -15,6 +16,7 @@
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/core/plays.hpp"
+#include "cshealthd/outbox/intents.hpp"
 #include "cshealthd/plays/plays_file.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/workflow/context.hpp"
@@ -63,6 +65,9 @@ class Plays : public workflow::Participant {
   static nlohmann::json progress(const NightPlan& plan);
 
  private:
+  // What a fired step asks of HubSpot or Slack, its texts rendered from `vars` for where they go.
+  outbox::Intent intent_of(const core::PlayFiring& fi, const std::map<std::string, std::string>& vars) const;
+
   const Settings& s_;
   const workflow::Context& ctx_;
   std::set<std::string> won_stages_;
