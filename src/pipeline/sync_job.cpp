@@ -5,8 +5,8 @@
 
 namespace cshealthd::pipeline {
 
-SyncJob::SyncJob(store::Database& db, hubspot::ClientFactory clients, Clock& clock, metrics::Registry& metrics,
-                 const config::Config& config)
+SyncJob::SyncJob(store::Database& db, hubspot::ClientFactory clients, Clock& clock,
+                 metrics::Registry& metrics, const config::Config& config)
     : db_(db), clients_(std::move(clients)), clock_(clock), metrics_(metrics), config_(config) {}
 
 std::vector<sync::ObjectSpec> SyncJob::specs(const std::vector<std::string>& objects) const {

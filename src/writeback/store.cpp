@@ -5,7 +5,6 @@
 #include <set>
 
 #include "cshealthd/store/copy_writer.hpp"
-#include "cshealthd/store/session_lock.hpp"
 #include "cshealthd/store/sql_params.hpp"
 
 namespace cshealthd::writeback {
@@ -48,11 +47,8 @@ std::vector<std::string> string_list(const json& j) {
 
 }  // namespace
 
-void WritebackStore::lock_planning(pqxx::work& tx) {
-  tx.exec_params("SELECT pg_advisory_xact_lock($1)", store::SessionLock::key("cshealthd.writeback.plan"));
-}
-
-PlanInputs WritebackStore::load(pqxx::transaction_base& tx, std::int32_t day, const workflow::Managers& managers,
+PlanInputs WritebackStore::load(pqxx::transaction_base& tx, std::int32_t day,
+                                const workflow::Managers& managers,
                                 const std::optional<std::vector<std::int64_t>>& only) {
   PlanInputs in;
   const std::string d = core::format_day(day);

@@ -29,7 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const std::map<std::string, std::string> vars = {{"company", "Acme"}, {"score", "42"}, {"facts", text}};
-  for (const auto& r : plan.rules) (void)cshealthd::core::render_template(r.body, vars, cshealthd::core::Markup::kHtml);
+  for (const auto& r : plan.rules)
+    (void)cshealthd::core::render_template(r.body, vars, cshealthd::core::Markup::kHtml);
   (void)cshealthd::core::render_template(text, vars, cshealthd::core::Markup::kSlack);
   return 0;
 }

@@ -307,7 +307,8 @@ TEST_F(SyncTest, MoreThanTenThousandChangesInOneWindow) {
   for (int done = 0; done < 10'050; done += 100) {
     json inputs = json::array();
     for (int i = 0; i < 100; ++i)
-      inputs.push_back({{"properties", {{"subject", "t" + std::to_string(done + i)}}}, {"associations", json::array()}});
+      inputs.push_back(
+          {{"properties", {{"subject", "t" + std::to_string(done + i)}}}, {"associations", json::array()}});
     sim_post("/crm/v3/objects/tickets/batch/create", {{"inputs", inputs}});
   }
   const auto report = s.incremental(spec("tickets"));

@@ -23,9 +23,8 @@ using ::testing::HasSubstr;
 class DeliverTest : public ::testing::Test {
  protected:
   DeliverTest()
-      : settings_(outbox::load_settings(
-            config::Config{}, output_properties(load_settings(config::Config{}).plan),
-            {})) {
+      : settings_(outbox::load_settings(config::Config{},
+                                        output_properties(load_settings(config::Config{}).plan), {})) {
     sim_ = std::make_unique<sim::InProcessSimulator>(sim::unlimited("T"), 6, 5);
     budget_ = std::make_unique<hubspot::LocalRateBudget>(hubspot::BudgetOptions{}, fake_);
     handle_ = testing::sim_client(sim_->base_url(), *budget_, fake_, metrics_);

@@ -5,14 +5,14 @@
 
 #include "cshealthd/base/clock.hpp"
 #include "cshealthd/base/metrics.hpp"
-#include "cshealthd/hubspot/client.hpp"
 #include "cshealthd/http/transport.hpp"
+#include "cshealthd/hubspot/client.hpp"
 #include "cshealthd/sync/runner.hpp"
 
 namespace cshealthd::testing {
 
-inline hubspot::ClientHandle sim_client(const std::string& base_url, hubspot::RateBudget& budget, Clock& clock,
-                                     metrics::Registry& metrics, int max_attempts = 8) {
+inline hubspot::ClientHandle sim_client(const std::string& base_url, hubspot::RateBudget& budget,
+                                        Clock& clock, metrics::Registry& metrics, int max_attempts = 8) {
   http::TransportOptions to;
   to.base_url = base_url;
   hubspot::ClientOptions co;

@@ -123,14 +123,8 @@ std::set<std::pair<std::string, std::string>> served_routes() {
   store::JobQueue jobs(db, {});
   metrics::Registry metrics;
   http::Router router;
-  api::add_v1_routes(router, api::V1Deps{db,
-                                         scoring,
-                                         metrics,
-                                         Secret("t"),
-                                         [] { return 0; },
-                                         jobs,
-                                         nullptr,
-                                         {}});
+  api::add_v1_routes(router,
+                     api::V1Deps{db, scoring, metrics, Secret("t"), [] { return 0; }, jobs, nullptr, {}});
   SystemClock clock;
   api::add_webhook_routes(router,
                           api::WebhookDeps{db, metrics, clock, Secret("s"), "", 1024, 100, 300'000, {}});

@@ -16,9 +16,9 @@
 #include "cshealthd/base/clock.hpp"
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/base/secret.hpp"
+#include "cshealthd/http/transport.hpp"
 #include "cshealthd/hubspot/rate_budget.hpp"
 #include "cshealthd/hubspot/records.hpp"
-#include "cshealthd/http/transport.hpp"
 
 namespace cshealthd::hubspot {
 

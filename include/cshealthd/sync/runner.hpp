@@ -11,9 +11,6 @@
 
 namespace cshealthd::sync {
 
-
-
-
 struct RunOptions {
   bool full = false;
   int parallelism = 3;  // object types synced at once; they share the client budget

@@ -43,8 +43,6 @@ class WritebackStore {
  public:
   explicit WritebackStore(store::Database& db) : db_(db) {}
 
-  // Serialises planners (the pipeline's plan stage, `cshealthd plan`) for the transaction.
-  static void lock_planning(pqxx::work& tx);
   // The companies scored on `day` (those in `only`, when given) with their owner, manager, stage and
   // what was written on them; the episodes, live snoozes and today's task counts.
   static PlanInputs load(pqxx::transaction_base& tx, std::int32_t day, const workflow::Managers& managers,
