@@ -1,5 +1,7 @@
 #include "cshealthd/core/health.hpp"
 
+#include "health_detail.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -8,6 +10,11 @@
 
 namespace cshealthd::core {
 namespace {
+
+using detail::allowed;
+using detail::end_of;
+using detail::fmt;
+using detail::metric_now;
 
 constexpr double kDaysPerMonth = 365.25 / 12;
 
@@ -23,23 +30,6 @@ std::optional<E> find_name(const std::array<const char*, N>& names, std::string_
     if (name == names[i]) return static_cast<E>(i);
   }
   return std::nullopt;
-}
-
-bool allowed(const std::vector<std::string>& set, const std::string& v) {
-  return set.empty() || std::find(set.begin(), set.end(), v) != set.end();
-}
-
-// A number as people read it: at most two decimals, no trailing zeros. to_chars, not printf: this runs
-// for every reason and signal of every company.
-std::string fmt(double v) {
-  char buf[64];
-  const double r = std::round(v * 100) / 100;
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, r, std::chars_format::fixed, 2);
-  if (ec != std::errc()) return "?";
-  while (end > buf && end[-1] == '0') --end;
-  if (end > buf && end[-1] == '.') --end;
-  std::string out(buf, end);
-  return out == "-0" ? "0" : out;
 }
 
 double round2(double v) {
@@ -89,6 +79,27 @@ std::string join(const std::vector<std::string>& v) {
   return out;
 }
 
+}  // namespace
+
+namespace detail {
+
+bool allowed(const std::vector<std::string>& set, const std::string& v) {
+  return set.empty() || std::find(set.begin(), set.end(), v) != set.end();
+}
+
+// A number as people read it: at most two decimals, no trailing zeros. to_chars, not printf: this runs
+// for every reason and signal of every company.
+std::string fmt(double v) {
+  char buf[64];
+  const double r = std::round(v * 100) / 100;
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, r, std::chars_format::fixed, 2);
+  if (ec != std::errc()) return "?";
+  while (end > buf && end[-1] == '0') --end;
+  if (end > buf && end[-1] == '.') --end;
+  std::string out(buf, end);
+  return out == "-0" ? "0" : out;
+}
+
 // The end of the as-of day: events strictly before it count.
 EpochMs end_of(const CompanyInputs& in) {
   return start_of_day(in.as_of_day + 1);
@@ -99,7 +110,7 @@ std::optional<double> metric_now(const CompanyInputs& in, Metric m) {
   return in.metrics[static_cast<std::size_t>(m)];
 }
 
-}  // namespace
+}  // namespace detail
 
 std::optional<Metric> metric_from_name(std::string_view name) {
   return find_name<Metric>(kMetricNames, name);
@@ -420,205 +431,6 @@ std::vector<std::string> reasons(const HealthResult& r) {
                   fmt(c.lost) + " points");
   }
   return out;
-}
-
-std::string Signal::facts() const {
-  const auto& v = values;
-  const std::string n = name;
-  auto date = [](double ms) { return format_date(static_cast<EpochMs>(ms)); };
-  if (n == "usage_drop") {
-    if (v[0] == 0)
-      return "logins in the last 30 days " + fmt(v[1]) + " vs " + fmt(v[2]) + " the 30 days before (" +
-             fmt(v[3]) + "%)";
-    return "active users / seats " + fmt(v[1]) + "% vs " + fmt(v[2]) + "% a month ago (-" + fmt(v[3]) + "%)";
-  }
-  if (n == "ticket_surge")
-    return fmt(v[0]) + " tickets in the last 30 days vs " + fmt(v[1]) + " in the 30 days before";
-  if (n == "bad_support") {
-    if (v[0] == 0) return fmt(v[1]) + " critical bug tickets in the last 30 days";
-    return "a ticket opened " + format_iso8601(static_cast<EpochMs>(v[1])) +
-           (v[2] != 0 ? std::string(" is still open") : " took " + fmt(v[3]) + " h") + " (over " + fmt(v[4]) +
-           " h)";
-  }
-  if (n == "nps_drop") return "NPS " + fmt(v[0]) + " after " + fmt(v[1]) + " (" + date(v[2]) + ")";
-  if (n == "missed_meetings") return "the last " + fmt(v[0]) + " CS meetings were NO_SHOW";
-  if (n == "silence") return "no contact since " + date(v[0]) + " (" + fmt(v[1]) + " days)";
-  if (n == "key_person_left") return "key contact " + fmt(v[0]) + " left or moved";
-  if (n == "renewal_near") return "renewal on " + date(v[0]) + " (" + fmt(v[1]) + " days)";
-  if (n == "score_below_alert" || n == "score_below_escalate") {
-    return "score " + fmt(v[0]) + " fell below " + fmt(v[1]) +
-           (std::isnan(v[2]) ? std::string(" (first score)") : " (was " + fmt(v[2]) + ")");
-  }
-  if (n == "seats_full")
-    return fmt(v[0]) + " of " + fmt(v[1]) + " licensed seats active (" + fmt(v[2]) + "%): propose an upgrade";
-  if (n == "promoter") return "latest NPS " + fmt(v[0]) + ": ask for a referral or case study";
-  if (n == "renewal_upsell")
-    return "renewal on " + date(v[0]) + " with score " + fmt(v[1]) + ": renew with an upsell";
-  return n;
-}
-
-const std::vector<std::string>& signal_names() {
-  static const std::vector<std::string> kNames = {
-      "usage_drop", "ticket_surge",    "bad_support",   "nps_drop",          "missed_meetings",
-      "silence",    "key_person_left", "renewal_near",  "score_below_alert", "score_below_escalate",
-      "seats_full", "promoter",        "renewal_upsell"};
-  return kNames;
-}
-
-namespace {
-
-// The support signals: a surge of tickets, critical bugs or a ticket left open too long (last 30 days).
-void ticket_signals(const SignalConfig& s, const CompanyInputs& in, EpochMs end, std::vector<Signal>& out) {
-  auto fire = [&](const char* name, SignalKind kind, const std::string& priority,
-                  std::array<double, 5> values) {
-    out.push_back({name, kind, priority, values});
-  };
-  if (s.ticket_surge.enabled) {
-    std::size_t now = 0, before = 0;
-    for (const auto& t : in.tickets) {
-      if (t.created >= end - 30 * kMsPerDay && t.created < end)
-        ++now;
-      else if (t.created >= end - 60 * kMsPerDay && t.created < end - 30 * kMsPerDay)
-        ++before;
-    }
-    if (now >= static_cast<std::size_t>(s.surge_min_tickets) && now >= s.surge_factor * before) {
-      fire("ticket_surge", SignalKind::kChurn, s.ticket_surge.priority,
-           {static_cast<double>(now), static_cast<double>(before), 0, 0, 0});
-    }
-  }
-  if (s.bad_support.enabled) {
-    std::size_t critical = 0;
-    const Ticket* slow = nullptr;
-    for (const auto& t : in.tickets) {
-      if (t.created >= end || t.created < end - 30 * kMsPerDay) continue;
-      if (allowed(s.critical_priorities, t.priority) && allowed(s.bug_categories, t.category)) ++critical;
-      const EpochMs closed = t.closed && *t.closed < end ? *t.closed : end;
-      if (closed - t.created > s.open_hours * 3'600'000LL && (!slow || t.created < slow->created)) slow = &t;
-    }
-    if (critical >= static_cast<std::size_t>(s.critical_tickets)) {
-      fire("bad_support", SignalKind::kChurn, s.bad_support.priority,
-           {0, static_cast<double>(critical), 0, 0, 0});
-    } else if (slow) {
-      const bool open = !slow->closed || *slow->closed >= end;
-      fire("bad_support", SignalKind::kChurn, s.bad_support.priority,
-           {1, static_cast<double>(slow->created), open ? 1.0 : 0.0,
-            open ? 0 : static_cast<double>(*slow->closed - slow->created) / 3.6e6,
-            static_cast<double>(s.open_hours)});
-    }
-  }
-}
-
-}  // namespace
-
-void evaluate_signals(const SignalConfig& s, const CompanyInputs& in, HealthResult& result) {
-  const EpochMs end = end_of(in);
-  const std::int32_t day = in.as_of_day;
-  auto fire = [&](const char* name, SignalKind kind, const std::string& priority,
-                  std::array<double, 5> values) {
-    result.signals.push_back({name, kind, priority, values});
-  };
-  auto at = [&](Metric m, std::int32_t d) { return d == day ? metric_now(in, m) : in.value_at(m, d); };
-  const double nan = std::numeric_limits<double>::quiet_NaN();
-
-  if (s.usage_drop.enabled) {
-    const auto now = at(Metric::kLogins30d, day), before = at(Metric::kLogins30d, day - 30);
-    const auto seats = at(Metric::kLicensedSeats, day), seats_before = at(Metric::kLicensedSeats, day - 30);
-    const auto act = at(Metric::kActiveUsers30d, day), act_before = at(Metric::kActiveUsers30d, day - 30);
-    if (now && before && *before > 0 && *now <= s.logins_ratio * *before) {
-      fire("usage_drop", SignalKind::kChurn, s.usage_drop.priority,
-           {0, *now, *before, 100 * *now / *before, 0});
-    } else if (seats && seats_before && act && act_before && *seats > 0 && *seats_before > 0) {
-      const double rate = *act / *seats, rate_before = *act_before / *seats_before;
-      if (rate_before > 0 && (rate_before - rate) / rate_before >= s.active_rate_drop) {
-        fire("usage_drop", SignalKind::kChurn, s.usage_drop.priority,
-             {1, rate * 100, rate_before * 100, 100 * (rate_before - rate) / rate_before, 0});
-      }
-    }
-  }
-  ticket_signals(s, in, end, result.signals);
-  // The two newest NPS answers up to the day.
-  const Feedback* latest = nullptr;
-  const Feedback* prev = nullptr;
-  for (const auto& f : in.feedback) {
-    if (f.survey_type != "NPS" || f.submitted >= end) continue;
-    if (!latest || f.submitted > latest->submitted) {
-      prev = latest;
-      latest = &f;
-    } else if (!prev || f.submitted > prev->submitted) {
-      prev = &f;
-    }
-  }
-  if (s.nps_drop.enabled && latest && prev) {
-    if (prev->value - latest->value >= s.nps_drop_points || (prev->value >= 7 && latest->value <= 6)) {
-      fire("nps_drop", SignalKind::kChurn, s.nps_drop.priority,
-           {latest->value, prev->value, static_cast<double>(latest->submitted), 0, 0});
-    }
-  }
-  if (s.missed_meetings.enabled && s.missed_in_a_row > 0) {
-    // The newest `n` meetings that were held or missed (canceled ones do not count).
-    const auto n = static_cast<std::size_t>(s.missed_in_a_row);
-    std::vector<const Meeting*> held;
-    for (const auto& m : in.meetings) {
-      if (m.start < end && (m.outcome == "COMPLETED" || m.outcome == "NO_SHOW")) held.push_back(&m);
-    }
-    if (held.size() >= n) {
-      std::partial_sort(held.begin(), held.begin() + static_cast<std::ptrdiff_t>(n), held.end(),
-                        [](const Meeting* a, const Meeting* b) { return a->start > b->start; });
-      if (std::all_of(held.begin(), held.begin() + static_cast<std::ptrdiff_t>(n),
-                      [](const Meeting* m) { return m->outcome == "NO_SHOW"; })) {
-        fire("missed_meetings", SignalKind::kChurn, s.missed_meetings.priority,
-             {static_cast<double>(n), 0, 0, 0, 0});
-      }
-    }
-  }
-  const auto& last_contacted = in.dates[static_cast<std::size_t>(DateField::kLastContacted)];
-  if (s.silence.enabled && last_contacted && end - *last_contacted > s.silence_days * kMsPerDay) {
-    fire("silence", SignalKind::kChurn, s.silence.priority,
-         {static_cast<double>(*last_contacted), static_cast<double>((end - *last_contacted) / kMsPerDay), 0,
-          0, 0});
-  }
-  if (s.key_person_left.enabled) {
-    for (const auto& c : in.contacts) {
-      if (c.key_person && c.departed) {
-        fire("key_person_left", SignalKind::kChurn, s.key_person_left.priority,
-             {static_cast<double>(c.id), 0, 0, 0, 0});
-        break;
-      }
-    }
-  }
-  const auto& renewal = in.dates[static_cast<std::size_t>(DateField::kRenewalDate)];
-  const bool renewal_soon = renewal && *renewal >= start_of_day(day) &&
-                            *renewal - start_of_day(day) <= static_cast<EpochMs>(s.renewal_days) * kMsPerDay;
-  if (s.renewal_near.enabled && renewal_soon) {
-    fire("renewal_near", SignalKind::kChurn, s.renewal_near.priority,
-         {static_cast<double>(*renewal), static_cast<double>((*renewal - start_of_day(day)) / kMsPerDay), 0,
-          0, 0});
-  }
-  if (s.score_below.enabled && result.status != "unknown") {
-    const auto previous = in.previous ? std::optional<double>(in.previous->score) : std::nullopt;
-    for (const double line : {s.score_escalate, s.score_alert}) {
-      if (result.score < line && (!previous || *previous >= line)) {
-        fire(line == s.score_escalate ? "score_below_escalate" : "score_below_alert", SignalKind::kChurn,
-             s.score_below.priority, {result.score, line, previous.value_or(nan), 0, 0});
-        break;  // one crossing per run: the lower line when both were crossed
-      }
-    }
-  }
-  if (s.seats_full.enabled) {
-    const auto seats = at(Metric::kLicensedSeats, day), act = at(Metric::kActiveUsers30d, day);
-    if (seats && act && *seats > 0 && *act / *seats >= s.seats_full_ratio) {
-      fire("seats_full", SignalKind::kExpansion, s.seats_full.priority,
-           {*act, *seats, 100 * *act / *seats, 0, 0});
-    }
-  }
-  if (s.promoter.enabled && latest && latest->value >= s.promoter_min) {
-    fire("promoter", SignalKind::kExpansion, s.promoter.priority, {latest->value, 0, 0, 0, 0});
-  }
-  if (s.renewal_upsell.enabled && renewal_soon && result.status != "unknown" &&
-      result.score >= s.upsell_min_score) {
-    fire("renewal_upsell", SignalKind::kExpansion, s.renewal_upsell.priority,
-         {static_cast<double>(*renewal), result.score, 0, 0, 0});
-  }
 }
 
 bool SegmentRule::matches(const CompanyInputs& in) const {

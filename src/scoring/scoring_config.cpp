@@ -4,7 +4,6 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <initializer_list>
 #include <map>
 #include <set>
@@ -254,59 +253,41 @@ core::SegmentRule segment(const Node& n) {
   return s;
 }
 
-void signals(const Node& root, core::SignalConfig& s) {
-  using T = core::SignalConfig::Toggle;
-  // name -> (toggle, extra keys and how to read them)
-  struct Entry {
-    T* toggle;
-    std::vector<std::pair<std::string, std::function<void(const Node&)>>> extra;
-  };
-  auto num = [](double& f) { return [&f](const Node& n) { f = n.num(); }; };
-  auto integer = [](int& f) { return [&f](const Node& n) { f = n.integer(0, 100000); }; };
-  auto strings = [](std::vector<std::string>& f) { return [&f](const Node& n) { f = n.strings(); }; };
-  std::vector<std::pair<std::string, Entry>> table = {
-      {"usage_drop",
-       {&s.usage_drop,
-        {{"logins_ratio", num(s.logins_ratio)}, {"active_rate_drop", num(s.active_rate_drop)}}}},
-      {"ticket_surge",
-       {&s.ticket_surge, {{"factor", num(s.surge_factor)}, {"min_tickets", integer(s.surge_min_tickets)}}}},
-      {"bad_support",
-       {&s.bad_support,
-        {{"critical_tickets", integer(s.critical_tickets)},
-         {"critical_priorities", strings(s.critical_priorities)},
-         {"bug_categories", strings(s.bug_categories)},
-         {"open_hours", integer(s.open_hours)}}}},
-      {"nps_drop", {&s.nps_drop, {{"points", num(s.nps_drop_points)}}}},
-      {"missed_meetings", {&s.missed_meetings, {{"in_a_row", integer(s.missed_in_a_row)}}}},
-      {"silence", {&s.silence, {{"days", integer(s.silence_days)}}}},
-      {"key_person_left", {&s.key_person_left, {}}},
-      {"renewal_near", {&s.renewal_near, {{"days", integer(s.renewal_days)}}}},
-      {"score_below", {&s.score_below, {{"alert", num(s.score_alert)}, {"escalate", num(s.score_escalate)}}}},
-      {"seats_full", {&s.seats_full, {{"ratio", num(s.seats_full_ratio)}}}},
-      {"promoter", {&s.promoter, {{"min", num(s.promoter_min)}}}},
-      {"renewal_upsell", {&s.renewal_upsell, {{"min_score", num(s.upsell_min_score)}}}},
-  };
+// Every signal and parameter the engine's table defines, and nothing else.
+void signals(const Node& root, core::SignalConfig& config) {
   std::set<std::string> names;
-  for (const auto& [name, _] : table) names.insert(name);
+  for (const auto& s : config.signals) names.insert(s.name);
   root.expect_map(names);
-  for (auto& [name, e] : table) {
-    if (!root.has(name)) continue;
-    const Node n = root.child(name);
+  for (auto& s : config.signals) {
+    if (!root.has(s.name)) continue;
+    const Node n = root.child(s.name);
     std::set<std::string> keys = {"enabled", "priority"};
-    for (const auto& [k, _] : e.extra) keys.insert(k);
+    for (const auto& p : s.params) keys.insert(p.name);
     n.expect_map(keys);
-    if (n.has("enabled")) e.toggle->enabled = n.child("enabled").boolean();
+    if (n.has("enabled")) s.enabled = n.child("enabled").boolean();
     if (n.has("priority")) {
       const std::string p = n.child("priority").str();
       if (p != "high" && p != "medium" && p != "low" && p != "info")
         n.child("priority").fail("expected high, medium, low or info, got '" + p + "'");
-      e.toggle->priority = p;
+      s.priority = p;
     }
-    for (auto& [k, read] : e.extra) {
-      if (n.has(k)) read(n.child(k));
+    for (auto& p : s.params) {
+      if (!n.has(p.name)) continue;
+      const Node v = n.child(p.name);
+      switch (p.type) {
+        case core::SignalParam::Type::kNumber:
+          p.number = v.num();
+          break;
+        case core::SignalParam::Type::kInteger:
+          p.number = v.integer(0, 100000);
+          break;
+        case core::SignalParam::Type::kTexts:
+          p.texts = v.strings();
+          break;
+      }
     }
+    if (const auto error = s.check(); !error.empty()) n.fail(error);
   }
-  if (s.score_escalate >= s.score_alert) root.fail("score_below.escalate must be below score_below.alert");
 }
 
 YAML::Node parse(const ScoringFile& f) {

@@ -1,6 +1,8 @@
 // The scoring engine against both seed scorecards, row by row at every boundary.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fstream>
+#include <iterator>
 
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/core/health.hpp"
@@ -673,6 +675,57 @@ TEST(ScorecardConfig, ShippedPresetsLoadWithWeightedAsTheDefault) {
               AllOf(HasSubstr("usage_drop.priority"), HasSubstr("signals.yaml:1")));
 }
 
+// The engine's table is the one definition of the signals: the shipped signals.yaml states its defaults
+// (every signal, every parameter, the same values), and the docs have a row for every name it emits.
+TEST(Signals, TheShippedFileAndTheDocsFollowTheEnginesTable) {
+  const SignalConfig defaults;
+  const auto& file = shipped().signals.signals;
+  ASSERT_EQ(file.size(), defaults.signals.size());
+  std::ifstream yaml(std::string(CSHEALTHD_SOURCE_DIR) + "/config/scorecards/signals.yaml");
+  const std::string text((std::istreambuf_iterator<char>(yaml)), std::istreambuf_iterator<char>());
+  for (std::size_t i = 0; i < file.size(); ++i) {
+    const auto& a = file[i];
+    const auto& b = defaults.signals[i];
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.enabled, b.enabled) << a.name;
+    EXPECT_EQ(a.priority, b.priority) << a.name;
+    EXPECT_THAT(text, HasSubstr(a.name + ":"));
+    ASSERT_EQ(a.params.size(), b.params.size()) << a.name;
+    for (std::size_t k = 0; k < a.params.size(); ++k) {
+      EXPECT_EQ(a.params[k].number, b.params[k].number) << a.name << "." << a.params[k].name;
+      EXPECT_EQ(a.params[k].texts, b.params[k].texts) << a.name << "." << a.params[k].name;
+      EXPECT_THAT(text, HasSubstr(a.params[k].name + ":")) << a.name;
+    }
+  }
+  std::ifstream md(std::string(CSHEALTHD_SOURCE_DIR) + "/docs/scoring.md");
+  const std::string docs((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  for (const auto& name : signal_names()) EXPECT_THAT(docs, HasSubstr("`" + name + "`"));
+}
+
+// The reader takes what the table defines and nothing else; a value of the wrong kind or a check across
+// parameters fails on the signal's own line.
+TEST(Signals, TheReaderFollowsTheTable) {
+  EXPECT_THAT(error_of("signals.yaml", "nps_drop: {points: 2, pionts: 3}\n"),
+              AllOf(HasSubstr("pionts"), HasSubstr("signals.yaml:1")));
+  EXPECT_THAT(error_of("signals.yaml", "sudden_silence: {enabled: true}\n"), HasSubstr("sudden_silence"));
+  EXPECT_THAT(error_of("signals.yaml", "silence: {days: -1}\n"), HasSubstr("silence.days"));
+  EXPECT_THAT(error_of("signals.yaml", "bad_support: {critical_priorities: HIGH}\n"),
+              HasSubstr("critical_priorities"));
+  EXPECT_THAT(error_of("signals.yaml", "promoter: {enabled: true}\nscore_below: {alert: 40, escalate: 40}\n"),
+              AllOf(HasSubstr("escalate must be below"), HasSubstr("signals.yaml:2")));
+  std::vector<scoring::ScoringFile> files;
+  for (const auto& f : scoring::embedded_scorecards()) {
+    if (f.name != "signals.yaml") files.push_back(f);
+  }
+  files.emplace_back("signals.yaml",
+                     "nps_drop: {points: 5, priority: low}\nbad_support: {critical_priorities: [P1]}\n");
+  const auto c = scoring::parse_scoring(files, StatusBands{});
+  SignalConfig signals = c.signals;
+  EXPECT_EQ(signals.find("nps_drop")->param("points")->number, 5);
+  EXPECT_EQ(signals.find("nps_drop")->priority, "low");
+  EXPECT_EQ(signals.find("bad_support")->param("critical_priorities")->texts, std::vector<std::string>{"P1"});
+  EXPECT_EQ(signals.find("bad_support")->param("open_hours")->number, 48);  // untouched: the default
+}
 }  // namespace
 }  // namespace cshealthd::core
 

@@ -182,41 +182,28 @@ std::string status_of(double score, double coverage, const StatusBands& bands);
 
 enum class SignalKind : std::uint8_t { kChurn, kExpansion };
 
-// DOMAIN.md §3, every threshold configurable.
+// DOMAIN.md §3, every threshold configurable. The signals, their parameters and defaults are defined
+// once, in the engine's table (signals.cpp); the settings below are that table's values as configured.
+struct SignalParam {
+  enum class Type : std::uint8_t { kNumber, kInteger, kTexts };
+  std::string name;  // as in signals.yaml: "points"
+  Type type = Type::kNumber;
+  double number = 0;               // kNumber, kInteger
+  std::vector<std::string> texts;  // kTexts
+};
+struct SignalSettings {
+  std::string name;  // "nps_drop"
+  bool enabled = true;
+  std::string priority;  // high, medium, low, info
+  std::vector<SignalParam> params;
+  SignalParam* param(std::string_view name);
+  // A check across the parameters (score_below: escalate below alert): the error, or empty.
+  std::string check() const;
+};
 struct SignalConfig {
-  struct Toggle {
-    bool enabled = true;
-    std::string priority;
-  };
-  Toggle usage_drop{true, "high"};
-  double logins_ratio = 0.5;       // logins in the last 30 d <= this × the previous 30 d
-  double active_rate_drop = 0.30;  // or active users / seats down >= this month over month
-  Toggle ticket_surge{true, "medium"};
-  double surge_factor = 2.0;  // tickets this month >= factor × last month
-  int surge_min_tickets = 3;  // ... and at least this many (1 vs 0 is no surge)
-  Toggle bad_support{true, "high"};
-  int critical_tickets = 3;  // critical bug tickets in 30 days
-  std::vector<std::string> critical_priorities{"HIGH", "URGENT"};
-  std::vector<std::string> bug_categories{"PRODUCT_ISSUE"};
-  int open_hours = 48;  // or any ticket open longer than this
-  Toggle nps_drop{true, "high"};
-  double nps_drop_points = 3;
-  Toggle missed_meetings{true, "medium"};
-  int missed_in_a_row = 2;
-  Toggle silence{true, "medium"};
-  int silence_days = 60;
-  Toggle key_person_left{true, "high"};
-  Toggle renewal_near{true, "info"};
-  int renewal_days = 90;
-  Toggle score_below{true, "high"};
-  double score_alert = 60, score_escalate = 40;
-  // expansion
-  Toggle seats_full{true, "medium"};
-  double seats_full_ratio = 0.9;
-  Toggle promoter{true, "low"};
-  double promoter_min = 9;
-  Toggle renewal_upsell{true, "medium"};
-  double upsell_min_score = 80;
+  SignalConfig();  // every signal the engine knows, with its defaults, in the table's order
+  std::vector<SignalSettings> signals;
+  SignalSettings* find(std::string_view name);
 };
 
 // A fired signal carries the numbers that triggered it; facts() puts them in words. Rendering is left
@@ -269,9 +256,9 @@ void score(const Scorecard& card, const StatusBands& bands, const CompanyInputs&
 // Signals need the score (crossings below 60/40, upsell at >= 80): call after score().
 void evaluate_signals(const SignalConfig& config, const CompanyInputs& in, HealthResult& result);
 
-// Every signal name evaluate_signals can emit: the one list the scorecards' signal section, the plays
-// file (`signal:` triggers) and the alert rules are checked against. Adding a signal: the engine, this
-// list, its facts text, the docs.
+// Every signal name evaluate_signals can emit: the one list the plays file (`signal:` triggers) and the
+// alert rules are checked against. Adding a signal: one entry in the engine's table (signals.cpp), its
+// defaults in config/scorecards/signals.yaml, a row in docs/scoring.md.
 const std::vector<std::string>& signal_names();
 
 // ---- Segments ------------------------------------------------------------------------------------
