@@ -115,8 +115,7 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
   std::vector<workflow::Participant*> workflows;
   if (c.writeback().enabled) {
     const auto clients = [&c] { return c.hubspot_client(); };
-    work_->deliverer = std::make_unique<outbox::Deliverer>(c.db(), c.outbox(), c.metrics(), c.clock(),
-                                                           writeback::WritebackStore::forget_written);
+    work_->deliverer = std::make_unique<outbox::Deliverer>(c.db(), c.outbox(), c.metrics(), c.clock());
     work_->writeback = std::make_unique<writeback::Writeback>(c.db(), c.writeback(), c.workflow(), c.outbox(),
                                                               clients, c.metrics(), c.clock());
     work_->onboarding = std::make_unique<onboarding::Onboarding>(

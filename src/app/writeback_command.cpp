@@ -151,8 +151,7 @@ int run_plan_command(const config::Config& config, const PlanCommandOptions& o) 
   }
   if (o.dry_run) return 0;
   const auto t0 = std::chrono::steady_clock::now();
-  outbox::Deliverer deliverer(c.db(), c.outbox(), c.metrics(), c.clock(),
-                              writeback::WritebackStore::forget_written);
+  outbox::Deliverer deliverer(c.db(), c.outbox(), c.metrics(), c.clock());
   auto handle = c.hubspot_client();
   const auto r = deliverer.run(*handle.client, {});
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -32,15 +32,14 @@ store::JobSpec onboarding_job(std::int64_t deal, const std::string& source);
 std::string text_prop(const hubspot::Record& r, const std::string& name);
 
 // ---- assignment (assignment.cpp) ----
-std::vector<std::string> owner_teams(pqxx::transaction_base& tx, const std::string& id);
 // The active owners a pool names (owner ids and team:<id>), in id order; archived ones never.
 std::vector<std::string> pool_owners(pqxx::transaction_base& tx, const std::vector<std::string>& pool);
 bool owner_active(pqxx::transaction_base& tx, const std::string& id);
-// Chooses from `owners` by remaining capacity (`load_sql` counts each owner's customers of the
-// segment), round-robin among equals; moves the pool's cursor.
+// Chooses from `owners` by remaining capacity (`load`: each owner's customers of the segment),
+// round-robin among equals; moves the pool's cursor.
 std::optional<std::string> assign(pqxx::work& tx, const std::string& pool,
-                                  const std::vector<std::string>& owners, const std::string& load_sql,
-                                  const std::string& segment, int capacity);
+                                  const std::vector<std::string>& owners,
+                                  const std::map<std::string, int>& load, int capacity);
 
 // ---- texts ----
 std::string format_number(const std::string& text);

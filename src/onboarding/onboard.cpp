@@ -14,6 +14,7 @@
 #include "cshealthd/store/job_queue.hpp"
 #include "cshealthd/store/sql_params.hpp"
 #include "internal.hpp"
+#include "onboarding_store.hpp"
 
 namespace cshealthd::onboarding {
 using namespace detail;
@@ -43,7 +44,7 @@ json Onboarding::onboard(store::JobContext& ctx) {
   if (!s_.enabled) throw store::PermanentJobError("onboarding is off (onboarding.enabled)");
   const bool recorded = db_.with_retry("onboarding_exists", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, "onboarding_exists");
-    return !tx.exec_params("SELECT 1 FROM onboardings WHERE deal_id = $1", deal_id).empty();
+    return OnboardingStore::exists(tx, deal_id);
   });
   json result = {{"deal_id", deal_id}, {"source", source}};
   if (!recorded) {
@@ -131,15 +132,12 @@ json Onboarding::record(const Won& w, const std::string& source) {
   return db_.with_retry("onboarding_record", [&](pqxx::connection& c) -> json {
     pqxx::work tx(c, "onboarding_record");
     // Assignments one at a time (across replicas): loads are read and changed together.
-    tx.exec("SELECT pg_advisory_xact_lock(hashtext('cshealthd.onboarding.assign'))");
-    if (!tx.exec_params("SELECT 1 FROM onboardings WHERE deal_id = $1", w.deal_id).empty())
-      return json::object();
-    const auto active = tx.exec_params(
-        "SELECT deal_id FROM onboardings WHERE company_id = $1 AND state = 'onboarding'", w.company_id);
-    if (!active.empty()) {
+    OnboardingStore::lock_assignments(tx);
+    if (OnboardingStore::exists(tx, w.deal_id)) return json::object();
+    if (const auto active = OnboardingStore::under_way(tx, w.company_id)) {
       spdlog::info("onboarding: deal {}: company {} is already in onboarding (deal {})", w.deal_id,
-                   w.company_id, active[0][0].as<std::int64_t>());
-      return {{"skipped", "company already in onboarding (deal " + active[0][0].as<std::string>() + ")"}};
+                   w.company_id, *active);
+      return {{"skipped", "company already in onboarding (deal " + std::to_string(*active) + ")"}};
     }
     if (w.company_stage == "active" || w.company_stage == "at_risk") {
       spdlog::info(
@@ -164,18 +162,11 @@ json Onboarding::record(const Won& w, const std::string& source) {
                                                : "no active owner in onboarding.pool");
     const int cap = segment == "high_touch" ? s_.high_touch_capacity : s_.tech_touch_capacity;
     const auto owner =
-        assign(tx, "onboarding:" + segment, owners,
-               "SELECT owner_id, count(*) FROM onboardings WHERE state = 'onboarding' AND segment = $1 "
-               "GROUP BY owner_id",
-               segment, cap);
+        assign(tx, "onboarding:" + segment, owners, OnboardingStore::onboarding_load(tx, segment), cap);
     const json deal = {
         {"name", w.deal_name}, {"company_name", w.company_name},     {"plan", w.plan},   {"mrr", w.mrr},
         {"seats", w.seats},    {"contract_start", w.contract_start}, {"goals", w.goals}, {"kpis", w.kpis},
         {"amount", w.amount},  {"deal_owner", w.deal_owner}};
-    tx.exec_params(
-        "INSERT INTO onboardings (deal_id, company_id, source, state, segment, owner_id, started_on, deal) "
-        "VALUES ($1, $2, $3, 'onboarding', $4, $5, $6::date, $7::jsonb)",
-        w.deal_id, w.company_id, source, segment, *owner, core::format_day(start), deal.dump());
     const std::string owner_label = store::CrmRepository::owner_name(tx, *owner);
     auto vars = template_vars(deal, w.company_id, w.deal_id, owner_label, core::format_day(start));
     std::vector<outbox::Item> out;
@@ -183,8 +174,7 @@ json Onboarding::record(const Won& w, const std::string& source) {
     if (!s_.owner_property.empty()) props[s_.owner_property] = *owner;
     out.push_back(
         {"onboarding:" + std::to_string(w.deal_id) + ":stage", w.company_id, outbox::PropertyUpdate{props}});
-    std::vector<std::string> keys, steps, dues;
-    std::vector<std::int64_t> positions;
+    std::vector<OnboardingStore::NewStep> steps;
     std::int32_t target = start;
     for (std::size_t i = 0; i < s_.steps.size(); ++i) {
       const auto& step = s_.steps[i];
@@ -197,19 +187,12 @@ json Onboarding::record(const Won& w, const std::string& source) {
                                   core::render_template(step.body, vars, core::Markup::kHtml), *owner,
                                   i == 0 ? "HIGH" : "MEDIUM", "onboarding:" + step.id, due, wb.due_ms(due),
                                   w.deal_id}});
-      keys.push_back(key);
-      steps.push_back(step.id);
-      dues.push_back(core::format_day(due));
-      positions.push_back(static_cast<std::int64_t>(i));
+      steps.push_back({step.id, key, core::format_day(due)});
     }
-    tx.exec_params(
-        "INSERT INTO onboarding_steps (deal_id, step, position, task_key, due_day) SELECT $1, s, p, k, "
-        "d::date "
-        "FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[]) AS u (s, p, k, d)",
-        w.deal_id, store::text_array(steps), store::bigint_array(positions), store::text_array(keys),
-        store::text_array(dues));
+    OnboardingStore::start(
+        tx, {w.deal_id, w.company_id, source, segment, *owner, core::format_day(start), deal.dump()}, steps);
     if (wb.slack) {
-      vars["due"] = dues.front();
+      vars["due"] = steps.front().due_day;
       out.push_back(
           {"slack:onboarding:" + std::to_string(w.deal_id), w.company_id,
            outbox::SlackMessage{core::render_template(s_.slack_started, vars, core::Markup::kSlack)}});
@@ -251,9 +234,7 @@ json Onboarding::from_sync() {
   db_.with_retry("onboarding_from_sync", [&](pqxx::connection& c) {
     pqxx::work tx(c, "onboarding_from_sync");
     queued = 0;
-    const auto rows = tx.exec(
-        "DELETE FROM deal_stage_changes d USING onboarding_state s WHERE true "
-        "RETURNING d.deal_id, d.stage, d.first_seen, coalesce(d.won_after >= s.since, false)");
+    const auto rows = OnboardingStore::take_stage_changes(tx);
     seen = rows.size();
     if (rows.empty() || !s_.enabled) {
       tx.commit();
@@ -262,10 +243,10 @@ json Onboarding::from_sync() {
     const auto won = store::CrmRepository::won_stages(tx, s_.won_stages);
     std::set<std::int64_t> deals;
     for (const auto& r : rows) {
-      if (!won.count(r[1].as<std::string>())) continue;
+      if (!won.count(r.stage)) continue;
       // A deal first seen already won counts only when it was won after onboarding began to run.
-      if (r[2].as<bool>() && !r[3].as<bool>()) continue;
-      deals.insert(r[0].as<std::int64_t>());
+      if (r.first_seen && !r.won_after_start) continue;
+      deals.insert(r.deal_id);
     }
     for (const auto deal : deals) {
       if (store::JobQueue::enqueue(tx, onboarding_job(deal, "sync"))) ++queued;

@@ -4,6 +4,7 @@
 #include <map>
 #include <sstream>
 #include "cshealthd/outbox/outbox_store.hpp"
+#include "cshealthd/outbox/written_properties.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -13,6 +14,7 @@
 #include "cshealthd/store/job_queue.hpp"
 #include "cshealthd/store/sql_params.hpp"
 #include "internal.hpp"
+#include "onboarding_store.hpp"
 
 namespace cshealthd::onboarding {
 using namespace detail;
@@ -24,22 +26,12 @@ std::string Onboarding::handover_csm(pqxx::work& tx, const std::string& segment,
     const int cap = segment == "high_touch" ? s_.csm_high_touch_capacity : s_.csm_tech_touch_capacity;
     const auto chosen =
         assign(tx, "csm:" + segment, pool_owners(tx, s_.csm_pool),
-               "WITH held AS (SELECT id AS company_id, owner_id, CASE WHEN coalesce(mrr, 0) >= " +
-                   std::to_string(s_.high_touch_min_mrr) + " OR plan = ANY(" +
-                   tx.quote(store::text_array(
-                       std::vector<std::string>(s_.high_touch_plans.begin(), s_.high_touch_plans.end()))) +
-                   "::text[]) THEN 'high_touch' ELSE 'tech_touch' END AS segment FROM companies WHERE "
-                   "NOT archived AND "
-                   "owner_id IS NOT NULL UNION SELECT company_id, csm_id, segment FROM onboardings WHERE "
-                   "csm_id IS NOT "
-                   "NULL) SELECT owner_id, count(DISTINCT company_id) FROM held WHERE segment = $1 GROUP "
-                   "BY owner_id",
-               segment, cap);
+               OnboardingStore::customer_load(tx, segment, s_.high_touch_min_mrr, s_.high_touch_plans), cap);
     if (chosen) csm = *chosen;
   }
   if (csm.empty()) {
-    const auto r = tx.exec_params("SELECT coalesce(owner_id, '') FROM companies WHERE id = $1", company);
-    csm = r.empty() || r[0][0].as<std::string>().empty() ? owner : r[0][0].as<std::string>();
+    csm = store::CrmRepository::company_owner(tx, company);
+    if (csm.empty()) csm = owner;
   }
   return csm;
 }
@@ -47,75 +39,42 @@ std::string Onboarding::handover_csm(pqxx::work& tx, const std::string& segment,
 json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
   if (!s_.enabled) return json::object();
   const auto& wb = wb_;
-  struct Row {
-    std::int64_t company = 0;
-    std::string owner, segment, started;
-    json deal;
-    std::vector<core::StepState> steps;
-  };
-  std::map<std::int64_t, Row> open;
-  for (const auto& r : tx.exec(
-           "SELECT o.deal_id, o.company_id, o.owner_id, o.segment, o.deal::text, o.started_on::text, s.step, "
-           "s.due_day::text, s.completed, s.overdue_on::text, s.escalated FROM onboardings o JOIN "
-           "onboarding_steps s "
-           "USING (deal_id) WHERE o.state = 'onboarding' ORDER BY o.deal_id, s.position")) {
-    auto& row = open[r[0].as<std::int64_t>()];
-    row.company = r[1].as<std::int64_t>();
-    row.owner = r[2].as<std::string>();
-    row.segment = r[3].as<std::string>();
-    if (row.deal.is_null()) row.deal = json::parse(r[4].as<std::string>());
-    row.started = r[5].as<std::string>();
-    core::StepState st;
-    st.step = r[6].as<std::string>();
-    st.due_day = core::parse_day(r[7].as<std::string>()).value_or(0);
-    st.completed = r[8].as<bool>();
-    if (!r[9].is_null()) st.overdue_on = core::parse_day(r[9].as<std::string>());
-    st.escalated = r[10].as<bool>();
-    row.steps.push_back(std::move(st));
-  }
+  const auto open = OnboardingStore::open(tx);
   std::vector<outbox::Item> out;
   std::size_t overdue = 0, escalated = 0, handed = 0;
-  for (const auto& [deal_id, row] : open) {
+  for (const auto& row : open) {
+    const std::int64_t deal_id = row.deal_id;
     // Texts only for the onboardings that act today: most runs read nothing more.
     const bool complete = core::onboarding_complete(row.steps);
     const auto actions = complete
                              ? std::vector<core::StepAction>()
                              : core::onboarding_actions(row.steps, day, wb.calendar, s_.escalate_after_days);
     if (!complete && actions.empty()) continue;
-    auto vars = template_vars(row.deal, row.company, deal_id, store::CrmRepository::owner_name(tx, row.owner),
-                              row.started);
+    auto vars = template_vars(json::parse(row.deal_json), row.company_id, deal_id,
+                              store::CrmRepository::owner_name(tx, row.owner_id), row.started_on);
     const std::string prefix = "onboarding:" + std::to_string(deal_id) + ":";
     const auto due_ms = [&](int business_days) {
       return wb.due_ms(wb.calendar.add_business_days(day, business_days));
     };
     if (complete) {
-      const std::string csm = handover_csm(tx, row.segment, row.company, row.owner);
+      const std::string csm = handover_csm(tx, row.segment, row.company_id, row.owner_id);
       vars["csm"] = store::CrmRepository::owner_name(tx, csm);
       vars["completed"] = core::format_day(day);
       std::map<std::string, std::string> props = {{wb.stage_property, "active"}};
       if (!s_.csm_pool.empty()) props["hubspot_owner_id"] = csm;
-      out.push_back({prefix + "handover:stage", row.company, outbox::PropertyUpdate{props}});
+      out.push_back({prefix + "handover:stage", row.company_id, outbox::PropertyUpdate{props}});
       out.push_back(outbox::Item{
-          prefix + "handover", row.company,
+          prefix + "handover", row.company_id,
           outbox::Task{core::render_template(s_.handover.subject, vars, core::Markup::kHtml),
                        core::render_template(s_.handover.body, vars, core::Markup::kHtml), csm, "HIGH",
                        "onboarding:handover", wb.calendar.add_business_days(day, 2), due_ms(2), deal_id}});
       if (wb.slack)
         out.push_back(outbox::Item{
-            "slack:" + prefix + "handover", row.company,
+            "slack:" + prefix + "handover", row.company_id,
             outbox::SlackMessage{core::render_template(s_.slack_handover, vars, core::Markup::kSlack)}});
-      tx.exec_params(
-          "UPDATE onboardings SET state = 'handed_over', csm_id = $2, completed_on = $3::date, "
-          "handed_over_at = now() "
-          "WHERE deal_id = $1",
-          deal_id, csm, core::format_day(day));
+      OnboardingStore::hand_over(tx, deal_id, csm, day);
       // What the plan compares with: the stage is written now.
-      tx.exec_params(
-          "INSERT INTO writeback_companies (company_id, written) VALUES ($1, jsonb_build_object($2::text, "
-          "'active')) "
-          "ON CONFLICT (company_id) DO UPDATE SET written = writeback_companies.written || EXCLUDED.written, "
-          "updated_at = now()",
-          row.company, wb.stage_property);
+      outbox::WrittenProperties::merge(tx, row.company_id, {{wb.stage_property, "active"}});
       ++handed;
       continue;
     }
@@ -127,22 +86,21 @@ json Onboarding::plan_progress(pqxx::work& tx, std::int32_t day) {
       vars["days_late"] = std::to_string(a.business_days_late);
       const bool escalate = a.kind == core::StepAction::Kind::kEscalate;
       const std::string assignee =
-          escalate ? wb.managers.manager_of(row.owner, owner_teams(tx, row.owner)) : row.owner;
+          escalate ? wb.managers.manager_of(row.owner_id, store::CrmRepository::owner_teams(tx, row.owner_id))
+                   : row.owner_id;
       const auto& t = escalate ? s_.escalation : s_.overdue;
       out.push_back(outbox::Item{prefix + a.step + (escalate ? ":overdue:escalation" : ":overdue"),
-                                 row.company,
+                                 row.company_id,
                                  outbox::Task{core::render_template(t.subject, vars, core::Markup::kHtml),
                                               core::render_template(t.body, vars, core::Markup::kHtml),
-                                              assignee.empty() ? row.owner : assignee, "HIGH",
+                                              assignee.empty() ? row.owner_id : assignee, "HIGH",
                                               escalate ? "onboarding:escalation" : "onboarding:overdue",
                                               wb.calendar.add_business_days(day, 1), due_ms(1), deal_id}});
       if (escalate) {
-        tx.exec_params("UPDATE onboarding_steps SET escalated = true WHERE deal_id = $1 AND step = $2",
-                       deal_id, a.step);
+        OnboardingStore::mark_escalated(tx, deal_id, a.step);
         ++escalated;
       } else {
-        tx.exec_params("UPDATE onboarding_steps SET overdue_on = $3::date WHERE deal_id = $1 AND step = $2",
-                       deal_id, a.step, core::format_day(day));
+        OnboardingStore::mark_overdue(tx, deal_id, a.step, day);
         ++overdue;
       }
     }

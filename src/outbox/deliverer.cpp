@@ -7,13 +7,8 @@
 
 namespace cshealthd::outbox {
 
-Deliverer::Deliverer(store::Database& db, const Settings& settings, metrics::Registry& metrics, Clock& clock,
-                     DeadPropertiesHook on_dead_properties)
-    : db_(db),
-      settings_(settings),
-      metrics_(metrics),
-      clock_(clock),
-      on_dead_(std::move(on_dead_properties)) {}
+Deliverer::Deliverer(store::Database& db, const Settings& settings, metrics::Registry& metrics, Clock& clock)
+    : db_(db), settings_(settings), metrics_(metrics), clock_(clock) {}
 
 DeliveryReport Deliverer::run(hubspot::HubSpotClient& client, std::stop_token stop) {
   DeliveryReport report;
@@ -22,8 +17,7 @@ DeliveryReport Deliverer::run(hubspot::HubSpotClient& client, std::stop_token st
   if (!lock.held()) throw std::runtime_error("writeback: another process is delivering; retrying later");
   const auto before = client.stats();
   OutboxStore store(db_);
-  detail::Delivery d{store,  db_,    settings_, metrics_,
-                     client, report, on_dead_,  ensure_portal(db_, client, settings_)};
+  detail::Delivery d{store, db_, settings_, metrics_, client, report, ensure_portal(db_, client, settings_)};
   report.task_mode = name_of(d.setup.tasks);
   detail::PropertySender properties(d);
   detail::ObjectSender tasks(d, Kind::kTask), records(d, Kind::kRecord), deals(d, Kind::kDeal);

@@ -16,7 +16,7 @@ void Delivery::count(const char* kind, const char* outcome, std::uint64_t n) {
 
 void Delivery::dead(const std::vector<std::int64_t>& ids, const std::string& error, Kind kind) {
   if (ids.empty()) return;
-  store.mark_dead(ids, error, on_dead);
+  store.mark_dead(ids, error);
   report.dead += ids.size();
   metrics.counter("cshealthd_writeback_dead_total", "Outbox items dead-lettered", {{"kind", name_of(kind)}})
       .inc(ids.size());

@@ -24,7 +24,6 @@ struct Delivery {
   metrics::Registry& metrics;
   hubspot::HubSpotClient& client;
   DeliveryReport& report;
-  const DeadPropertiesHook& on_dead;
   PortalSetup setup;
 
   void count(const char* kind, const char* outcome, std::uint64_t n);

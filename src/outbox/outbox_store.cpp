@@ -1,4 +1,5 @@
 #include "cshealthd/outbox/outbox_store.hpp"
+#include "cshealthd/outbox/written_properties.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -186,8 +187,7 @@ void OutboxStore::mark_done(const std::vector<std::int64_t>& ids,
   });
 }
 
-void OutboxStore::mark_dead(const std::vector<std::int64_t>& ids, const std::string& error,
-                            const DeadPropertiesHook& hook) {
+void OutboxStore::mark_dead(const std::vector<std::int64_t>& ids, const std::string& error) {
   if (ids.empty()) return;
   db_.with_retry("outbox_dead", [&](pqxx::connection& c) {
     pqxx::work tx(c, "outbox_dead");
@@ -195,15 +195,13 @@ void OutboxStore::mark_dead(const std::vector<std::int64_t>& ids, const std::str
         "UPDATE outbox SET state = 'dead', error = $2, updated_at = now() WHERE id = ANY($1::bigint[]) "
         "RETURNING company_id, kind, payload::text",
         store::bigint_array(ids), error);
-    std::vector<DeadProperties> dead;
     for (const auto& r : rows) {
       if (r[0].is_null() || r[1].as<std::string>() != name_of(Kind::kProperties)) continue;
-      DeadProperties d{r[0].as<std::int64_t>(), {}};
+      std::vector<std::string> properties;
       const json props = json::parse(r[2].as<std::string>()).value("properties", json::object());
-      for (const auto& [k, v] : props.items()) d.properties.push_back(k);
-      dead.push_back(std::move(d));
+      for (const auto& [k, v] : props.items()) properties.push_back(k);
+      WrittenProperties::forget(tx, r[0].as<std::int64_t>(), properties);
     }
-    if (hook && !dead.empty()) hook(tx, dead);
     tx.commit();
   });
 }

@@ -8,6 +8,7 @@
 
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/store/errors.hpp"
+#include "cshealthd/store/refresh_requests.hpp"
 
 namespace cshealthd::pipeline {
 namespace {
@@ -144,11 +145,7 @@ json Pipeline::run_sync(JobContext& ctx, std::int64_t run, json& cp) {
   // search may not show the change yet.
   const auto requested = db_.with_retry("pipeline_refresh_requests", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, "pipeline_refresh_requests");
-    std::vector<std::int64_t> ids;
-    for (const auto& r :
-         tx.exec_params("SELECT DISTINCT company_id FROM refresh_requests WHERE run_id = $1 ORDER BY 1", run))
-      ids.push_back(r[0].as<std::int64_t>());
-    return ids;
+    return store::RefreshRequests::companies_of(tx, run);
   });
   if (!requested.empty()) o.reread["companies"] = requested;
   const auto t0 = std::chrono::steady_clock::now();

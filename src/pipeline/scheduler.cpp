@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cshealthd/store/errors.hpp"
+#include "cshealthd/store/refresh_requests.hpp"
 #include "cshealthd/store/run_store.hpp"
 #include "cshealthd/store/session_lock.hpp"
 
@@ -90,9 +91,7 @@ void Scheduler::schedule_requested_refresh(core::EpochSeconds now) {
   const auto last =
       db_.with_retry("refresh_requests", [&](pqxx::connection& c) -> std::optional<std::int64_t> {
         pqxx::read_transaction tx(c, "refresh_requests");
-        const auto r = tx.exec("SELECT max(id) FROM refresh_requests WHERE run_id IS NULL");
-        if (r[0][0].is_null()) return std::nullopt;
-        return r[0][0].as<std::int64_t>();
+        return store::RefreshRequests::latest_waiting(tx);
       });
   if (!last) return;
   store::RunStore runs(db_);
@@ -101,7 +100,7 @@ void Scheduler::schedule_requested_refresh(core::EpochSeconds now) {
   r.unique_key = "requested:" + std::to_string(*last);
   // The requests become the run's with it: its sync reads those companies by id.
   r.in_tx = [last = *last](pqxx::work& tx, std::int64_t run) {
-    tx.exec_params("UPDATE refresh_requests SET run_id = $1 WHERE run_id IS NULL AND id <= $2", run, last);
+    store::RefreshRequests::assign(tx, run, last);
   };
   pipeline_.start(r);
 }

@@ -394,6 +394,41 @@ std::string CrmRepository::owner_name(pqxx::transaction_base& tx, const std::str
   return email.empty() ? id : email;
 }
 
+std::vector<std::string> CrmRepository::owner_teams(pqxx::transaction_base& tx, const std::string& id) {
+  std::vector<std::string> out;
+  for (const auto& r : tx.exec_params(
+           "SELECT t->>'id' FROM crm_owners o, jsonb_array_elements(CASE jsonb_typeof(o.teams) WHEN 'array' "
+           "THEN o.teams ELSE '[]' END) t WHERE o.id::text = $1 AND t->>'id' IS NOT NULL "
+           "ORDER BY (t->>'primary') = 'true' DESC",
+           id))
+    out.push_back(r[0].as<std::string>());
+  return out;
+}
+
+std::vector<std::string> CrmRepository::active_owners(pqxx::transaction_base& tx,
+                                                      const std::vector<std::int64_t>& ids,
+                                                      const std::vector<std::string>& teams) {
+  std::vector<std::string> out;
+  for (const auto& r : tx.exec_params(
+           "SELECT id::text FROM crm_owners o WHERE NOT archived AND (id = ANY($1::bigint[]) OR EXISTS ("
+           "SELECT 1 FROM jsonb_array_elements(CASE jsonb_typeof(o.teams) WHEN 'array' THEN o.teams ELSE "
+           "'[]' END) t WHERE t->>'id' = ANY($2::text[]))) ORDER BY id",
+           bigint_array(ids), text_array(teams)))
+    out.push_back(r[0].as<std::string>());
+  return out;
+}
+
+std::optional<bool> CrmRepository::owner_archived(pqxx::transaction_base& tx, std::int64_t id) {
+  const auto r = tx.exec_params("SELECT archived FROM crm_owners WHERE id = $1", id);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<bool>();
+}
+
+std::string CrmRepository::company_owner(pqxx::transaction_base& tx, std::int64_t company_id) {
+  const auto r = tx.exec_params("SELECT coalesce(owner_id, '') FROM companies WHERE id = $1", company_id);
+  return r.empty() ? std::string() : r[0][0].as<std::string>();
+}
+
 std::set<std::string> CrmRepository::won_stages(pqxx::transaction_base& tx,
                                                 const std::set<std::string>& extra) {
   std::set<std::string> won = extra;

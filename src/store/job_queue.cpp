@@ -66,6 +66,11 @@ std::optional<std::int64_t> JobQueue::enqueue(pqxx::work& tx, const JobSpec& s) 
   return r[0][0].as<std::int64_t>();
 }
 
+bool JobQueue::waiting(pqxx::transaction_base& tx, const std::string& kind) {
+  return !tx.exec_params("SELECT 1 FROM jobs WHERE kind = $1 AND state IN ('queued', 'failed') LIMIT 1", kind)
+              .empty();
+}
+
 std::optional<std::int64_t> JobQueue::enqueue(const JobSpec& s) {
   return db_.with_retry("job_enqueue", [&](pqxx::connection& c) {
     pqxx::work tx(c, "job_enqueue");

@@ -1,5 +1,7 @@
 #include "cshealthd/writeback/store.hpp"
 
+#include "cshealthd/outbox/written_properties.hpp"
+
 #include "cshealthd/core/time.hpp"
 
 #include <set>
@@ -137,17 +139,7 @@ void WritebackStore::record(pqxx::work& tx, const core::Plan& plan, std::optiona
   for (const auto& c : plan.closes)
     items.push_back({"close:" + c.task_key, c.company_id, outbox::TaskClose{c.task_key, c.body, c.rule}});
   outbox::OutboxStore::enqueue(tx, items, run_id);
-  if (!plan.written.empty()) {
-    tx.exec("CREATE TEMP TABLE wb_written (company_id bigint, written jsonb) ON COMMIT DROP");
-    {
-      store::CopyWriter copy(tx, "wb_written", {"company_id", "written"});
-      for (const auto& [id, w] : plan.written) copy.number(id).text(json(w).dump()).end_row();
-      copy.complete();
-    }
-    tx.exec(
-        "INSERT INTO writeback_companies (company_id, written) SELECT company_id, written FROM wb_written "
-        "ON CONFLICT (company_id) DO UPDATE SET written = EXCLUDED.written, updated_at = now()");
-  }
+  outbox::WrittenProperties::replace(tx, plan.written);
   if (!plan.episodes.empty()) {
     // A plan changes many episodes at once (the first run opens one per alert): COPY, then one upsert.
     tx.exec(
@@ -200,12 +192,6 @@ void WritebackStore::record(pqxx::work& tx, const core::Plan& plan, std::optiona
         "digests = alert_task_days.digests + EXCLUDED.digests",
         who, core::format_day(day), n.first, n.second);
   }
-}
-
-void WritebackStore::forget_written(pqxx::work& tx, const std::vector<outbox::DeadProperties>& dead) {
-  for (const auto& d : dead)
-    tx.exec_params("UPDATE writeback_companies SET written = written - $2::text[] WHERE company_id = $1",
-                   d.company_id, store::text_array(d.properties));
 }
 
 std::vector<WritebackStore::OpenTask> WritebackStore::open_tasks() {

@@ -52,7 +52,7 @@ class DeliverTest : public ::testing::Test {
 };
 
 TEST_F(DeliverTest, ARefusedBatchIsSplitUntilTheBadInputStandsAloneAndOnlyItIsDeadLettered) {
-  outbox::Deliverer d(db_, settings_, metrics_, wall_, WritebackStore::forget_written);
+  outbox::Deliverer d(db_, settings_, metrics_, wall_);
   d.run(*client_, {});  // the portal's set-up first: the calls counted below are the delivery's alone
   std::vector<std::string> ids;
   for (const auto& r : client_->list("companies", {}).results) ids.push_back(r.id);

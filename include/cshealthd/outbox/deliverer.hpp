@@ -30,9 +30,7 @@ struct DeliveryReport {
 // session lock).
 class Deliverer {
  public:
-  // `on_dead_properties`: told of property updates dead-lettered (in that transaction).
-  Deliverer(store::Database& db, const Settings& settings, metrics::Registry& metrics, Clock& clock,
-            DeadPropertiesHook on_dead_properties = {});
+  Deliverer(store::Database& db, const Settings& settings, metrics::Registry& metrics, Clock& clock);
   DeliveryReport run(hubspot::HubSpotClient& client, std::stop_token stop);
 
  private:
@@ -40,7 +38,6 @@ class Deliverer {
   const Settings& settings_;
   metrics::Registry& metrics_;
   Clock& clock_;
-  DeadPropertiesHook on_dead_;
 };
 
 }  // namespace cshealthd::outbox

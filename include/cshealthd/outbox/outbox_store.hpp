@@ -42,14 +42,6 @@ struct ReadyClose {
   std::string task_id, body;
 };
 
-// A dead-lettered property update: what never reached HubSpot is not written (the alerts workflow
-// forgets it, so its next plan plans it again). Called in the dead-lettering transaction.
-struct DeadProperties {
-  std::int64_t company_id = 0;
-  std::vector<std::string> properties;
-};
-using DeadPropertiesHook = std::function<void(pqxx::work&, const std::vector<DeadProperties>&)>;
-
 // The outbox table: every statement on it. `enqueue` joins the caller's transaction (a workflow records
 // its plan and its outbox rows atomically); the rest run in transactions of their own.
 class OutboxStore {
@@ -78,9 +70,9 @@ class OutboxStore {
   // Done, with the HubSpot id of those that have one; `note` kept as the row's error text.
   void mark_done(const std::vector<std::int64_t>& ids,
                  const std::map<std::int64_t, std::string>& hubspot_ids = {}, const std::string& note = {});
-  // Dead with `error`; dead property updates are passed to `hook` in the same transaction.
-  void mark_dead(const std::vector<std::int64_t>& ids, const std::string& error,
-                 const DeadPropertiesHook& hook = {});
+  // Dead with `error`; the properties of a dead property update are no longer written
+  // (WrittenProperties::forget, in the same transaction).
+  void mark_dead(const std::vector<std::int64_t>& ids, const std::string& error);
   // Sent: attempts + 1, in doubt until an answer is recorded.
   void mark_sending(const std::vector<std::int64_t>& ids);
   // A send that created nothing (HubSpot refused the batch): pending again, that attempt not counted.

@@ -59,6 +59,16 @@ class CrmRepository {
   static std::set<std::string> won_stages(pqxx::transaction_base& tx, const std::set<std::string>& extra);
   // An owner's name for task texts: "First Last", else the email, else the id.
   static std::string owner_name(pqxx::transaction_base& tx, const std::string& id);
+  // An owner's team ids, the primary team first.
+  static std::vector<std::string> owner_teams(pqxx::transaction_base& tx, const std::string& id);
+  // The active owners of `ids` and of `teams`, in id order; archived ones never.
+  static std::vector<std::string> active_owners(pqxx::transaction_base& tx,
+                                                const std::vector<std::int64_t>& ids,
+                                                const std::vector<std::string>& teams);
+  // Whether the owner is archived; nullopt when the sync has not read it (yet).
+  static std::optional<bool> owner_archived(pqxx::transaction_base& tx, std::int64_t id);
+  // The company's owner id; "" when it has none (or is not stored).
+  static std::string company_owner(pqxx::transaction_base& tx, std::int64_t company_id);
   // Records not stored yet (a first full sync), COPYed straight into crm_objects: no staging, no
   // conflict checks. A record that is stored after all fails the transaction with a unique violation
   // (StoreError kConflict once translated); the caller then writes the page with upsert().

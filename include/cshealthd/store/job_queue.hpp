@@ -63,6 +63,8 @@ class JobQueue {
   // The new job's id, or nullopt when its unique key is taken.
   std::optional<std::int64_t> enqueue(const JobSpec& spec);
   static std::optional<std::int64_t> enqueue(pqxx::work& tx, const JobSpec& spec);
+  // Whether a job of `kind` waits to run (queued, or failed and due again).
+  static bool waiting(pqxx::transaction_base& tx, const std::string& kind);
 
   // The oldest ready job of one of `kinds`, now running under `lease` (unique per claim), or nullopt.
   // A replica claims only the kinds it can run: in a rolling upgrade an older one leaves newer kinds be.

@@ -51,8 +51,6 @@ class WritebackStore {
   // Slack channel is configured (tasks marked for it get a message).
   static void record(pqxx::work& tx, const core::Plan& plan, std::optional<std::int64_t> run_id,
                      std::int32_t day, bool slack);
-  // Property updates that died never reached HubSpot: not written, so the next plan plans them again.
-  static void forget_written(pqxx::work& tx, const std::vector<outbox::DeadProperties>& dead);
 
   struct OpenTask {
     std::string key, hubspot_id;
