@@ -6,9 +6,9 @@
 
 #include <random>
 
+#include "cshealthd/alerts/settings.hpp"
 #include "cshealthd/core/plays.hpp"
 #include "cshealthd/plays/plays.hpp"
-#include "cshealthd/writeback/settings.hpp"
 
 namespace {
 

@@ -3,9 +3,9 @@
 // /v1/companies/{id}/snoozes/{rule}: a CS lead silences one alert rule at one company until a date.
 #include <spdlog/spdlog.h>
 
+#include "cshealthd/alerts/store.hpp"
 #include "cshealthd/api/admin_auth.hpp"
 #include "cshealthd/outbox/outbox_store.hpp"
-#include "cshealthd/writeback/store.hpp"
 #include "resource.hpp"
 
 namespace cshealthd::api {
@@ -26,7 +26,7 @@ json outbox_json(const outbox::OutboxItem& o) {
           {"updated_at", o.updated_at}};
 }
 
-json snooze_json(const writeback::StoredSnooze& s) {
+json snooze_json(const alerts::StoredSnooze& s) {
   return {{"id", s.id},
           {"company_id", std::to_string(s.company_id)},
           {"rule", s.rule},
@@ -59,14 +59,14 @@ Response post_snooze(Context& ctx, const Request& req, std::int64_t id) {
   }
   if (body.contains("author") && !body["author"].is_string()) throw BadRequest("author: expected a string");
   if (!ctx.store.company_exists(id)) return company_not_found(id);
-  writeback::WritebackStore store(ctx.deps.db);
+  alerts::AlertStore store(ctx.deps.db);
   try {
     const auto s = store.snooze(id, body["rule"].get<std::string>(), body["until"].get<std::string>(),
                                 body["reason"].get<std::string>(), body.value("author", "admin-api"),
                                 rule_names(ctx), ctx.deps.today());
     spdlog::info("snooze: {} at company {} until {} by {} ({})", s.rule, id, s.until, s.author, s.reason);
     return Response::json(201, {{"snooze", snooze_json(s)}});
-  } catch (const writeback::InvalidSnooze& e) {
+  } catch (const alerts::InvalidSnooze& e) {
     throw BadRequest(e.what());
   }
 }
@@ -118,7 +118,7 @@ void add_writeback_routes(http::Router& router, const std::shared_ptr<Context>& 
                         }),
              admin);
   router.add("GET", "/v1/companies/{id}/snoozes", company_handler([ctx](const Request&, std::int64_t id) {
-               writeback::WritebackStore store(ctx->deps.db);
+               alerts::AlertStore store(ctx->deps.db);
                json list = json::array();
                for (const auto& s : store.snoozes(id)) list.push_back(snooze_json(s));
                return Response::json(200, {{"snoozes", list}});
@@ -129,7 +129,7 @@ void add_writeback_routes(http::Router& router, const std::shared_ptr<Context>& 
              admin);
   router.add("DELETE", "/v1/companies/{id}/snoozes/{rule}",
              company_handler([ctx](const Request& r, std::int64_t id) {
-               writeback::WritebackStore store(ctx->deps.db);
+               alerts::AlertStore store(ctx->deps.db);
                const std::string rule = r.params.at("rule");
                const auto actor = r.query.count("author") ? r.query.at("author") : std::string("admin-api");
                if (!store.unsnooze(id, rule, actor))

@@ -38,11 +38,11 @@ Components::Components(const config::Config& config, ComponentOptions options)
   schedule_ = std::make_unique<pipeline::ScheduleOptions>(load_schedule_options(config));
   if (options.writeback) {
     workflow_ = std::make_unique<workflow::Context>(workflow::load_context(config, schedule_->zone));
-    writeback_ = std::make_unique<writeback::Settings>(writeback::load_settings(config));
+    alerts_ = std::make_unique<alerts::Settings>(alerts::load_settings(config));
     onboarding_ = std::make_unique<onboarding::Settings>(onboarding::load_settings(config));
     plays_ = std::make_unique<plays::Settings>(plays::load_settings(config));
     // What each workflow writes, set up on the portal by the outbox.
-    auto company_properties = writeback::output_properties(writeback_->plan);
+    auto company_properties = alerts::output_properties(alerts_->plan);
     for (auto& p : onboarding::company_properties(config)) company_properties.push_back(std::move(p));
     outbox_ = std::make_unique<outbox::Settings>(
         outbox::load_settings(config, std::move(company_properties), onboarding::service_properties()));
@@ -114,9 +114,9 @@ const scoring::ScoringConfig& Components::scoring() const {
   return *scoring_;
 }
 
-const writeback::Settings& Components::writeback() const {
-  if (!writeback_) throw std::logic_error("components: built without the write-back settings");
-  return *writeback_;
+const alerts::Settings& Components::alerts() const {
+  if (!alerts_) throw std::logic_error("components: built without the write-back settings");
+  return *alerts_;
 }
 
 const workflow::Context& Components::workflow() const {

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "cshealthd/alerts/settings.hpp"
 #include "cshealthd/app/components.hpp"
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/app/kpis_command.hpp"
@@ -23,7 +24,6 @@
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/errors.hpp"
 #include "cshealthd/store/migrations.hpp"
-#include "cshealthd/writeback/settings.hpp"
 #include "version.hpp"
 
 namespace {
@@ -105,7 +105,7 @@ int cmd_config_check(const Config& config, const std::string& source) {
   const auto scoring = cshealthd::scoring::load_scoring_config(config);  // scorecards are config too
   const auto schedule = cshealthd::app::load_schedule_options(config);   // so are the cron and the zone
   const auto workflow = cshealthd::workflow::load_context(config, schedule.zone);  // holidays, managers
-  const auto writeback = cshealthd::writeback::load_settings(config);              // and the alert rules
+  const auto writeback = cshealthd::alerts::load_settings(config);                 // and the alert rules
   std::cout << "config OK (" << (source.empty() ? "defaults + environment" : source) << ")\n"
             << cshealthd::config::describe(config) << "scorecards:";
   for (const auto& c : scoring.scorecards) std::cout << " " << c.name;

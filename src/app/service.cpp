@@ -113,17 +113,17 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
       c.db(), [&c] { return c.hubspot_client(); }, c.clock(), c.metrics(), config_);
   work_->score_job = std::make_unique<pipeline::ScoreJob>(c.db(), c.scoring(), c.metrics(), config_.scoring);
   std::vector<workflow::Participant*> workflows;
-  if (c.writeback().enabled) {
+  if (c.alerts().enabled) {
     const auto clients = [&c] { return c.hubspot_client(); };
     work_->deliverer = std::make_unique<outbox::Deliverer>(c.db(), c.outbox(), c.metrics(), c.clock());
-    work_->writeback = std::make_unique<writeback::Writeback>(c.db(), c.writeback(), c.workflow(), c.outbox(),
-                                                              clients, c.metrics(), c.clock());
+    work_->alerts = std::make_unique<alerts::Alerts>(c.db(), c.alerts(), c.workflow(), c.outbox(), clients,
+                                                     c.metrics(), c.clock());
     work_->onboarding = std::make_unique<onboarding::Onboarding>(
         c.db(), c.onboarding(), c.workflow(), *work_->deliverer, clients, c.metrics(), c.clock(),
         [this] { work_->job_workers->wake(); });
     work_->plays =
         std::make_unique<plays::Plays>(c.plays(), c.workflow(), c.onboarding().won_stages, &c.metrics());
-    workflows = {work_->writeback.get(), work_->onboarding.get(), work_->plays.get()};
+    workflows = {work_->alerts.get(), work_->onboarding.get(), work_->plays.get()};
     work_->job_workers->handle(onboarding::kEventsJob, [this](store::JobContext& ctx) {
       return work_->onboarding->process_events(ctx);
     });
@@ -223,7 +223,7 @@ void Service::add_v1_routes(const core::TimeZone& zone) {
       router_,
       api::V1Deps{components_->db(), components_->scoring(), components_->metrics(), config_.admin.token,
                   [zone, &clock] { return core::service_day(zone, clock.now_ms()); }, components_->jobs(),
-                  work_->pipeline.get(), [this] { work_->job_workers->wake(); }, &components_->writeback(),
+                  work_->pipeline.get(), [this] { work_->job_workers->wake(); }, &components_->alerts(),
                   config_.writeback.locale, config_.kpis.enabled ? &components_->kpis() : nullptr,
                   config_.dashboard.token});
 }

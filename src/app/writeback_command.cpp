@@ -9,10 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cshealthd/alerts/alerts.hpp"
 #include "cshealthd/app/components.hpp"
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/plays/plays.hpp"
-#include "cshealthd/writeback/writeback.hpp"
 
 namespace cshealthd::app {
 namespace {
@@ -132,14 +132,14 @@ int run_plan_command(const config::Config& config, const PlanCommandOptions& o) 
   co.scoring = false;
   co.writeback = true;
   Components c(config, co);
-  writeback::Writeback wb(
-      c.db(), c.writeback(), c.workflow(), c.outbox(), [&c] { return c.hubspot_client(); }, c.metrics(),
+  alerts::Alerts wb(
+      c.db(), c.alerts(), c.workflow(), c.outbox(), [&c] { return c.hubspot_client(); }, c.metrics(),
       c.clock());
   const auto day = plan_day(c, o.as_of);
   if (o.plays) return print_plays(c, day, o.json);
   const auto result = wb.plan(day, std::nullopt, std::nullopt, o.dry_run, !o.dry_run);
   if (o.json) {
-    json out = writeback::plan_json(result.plan, true);
+    json out = alerts::plan_json(result.plan, true);
     out["as_of"] = core::format_day(day);
     out["dry_run"] = o.dry_run;
     if (o.dry_run) {
@@ -176,8 +176,8 @@ int run_snooze(const config::Config& config, const SnoozeOptions& o) {
   co.scoring = false;
   co.writeback = true;
   Components c(config, co);
-  writeback::WritebackStore store(c.db());
-  auto to_json = [](const writeback::StoredSnooze& s) {
+  alerts::AlertStore store(c.db());
+  auto to_json = [](const alerts::StoredSnooze& s) {
     return json{{"id", s.id},
                 {"company_id", s.company_id},
                 {"rule", s.rule},
@@ -204,12 +204,12 @@ int run_snooze(const config::Config& config, const SnoozeOptions& o) {
     return 0;
   }
   std::vector<std::string> rules;
-  for (const auto& r : c.writeback().plan.rules) rules.push_back(r.name);
+  for (const auto& r : c.alerts().plan.rules) rules.push_back(r.name);
   const auto today = c.service_day();
   try {
     std::cout << to_json(store.snooze(o.company, o.rule, o.until, o.reason, author, rules, today)).dump(2)
               << "\n";
-  } catch (const writeback::InvalidSnooze& e) {
+  } catch (const alerts::InvalidSnooze& e) {
     throw config::ConfigError(std::string("snooze: ") + e.what());
   }
   return 0;

@@ -6,9 +6,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "cshealthd/alerts/settings.hpp"
 #include "cshealthd/config/config.hpp"
-#include "cshealthd/core/writeback.hpp"
-#include "cshealthd/writeback/settings.hpp"
+#include "cshealthd/core/alerts.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
@@ -24,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   cshealthd::core::PlanConfig plan;
   try {
-    cshealthd::writeback::parse_alerts(text, "fuzz.yaml", data[0] % 3 == 0 ? "en" : "ja", plan);
+    cshealthd::alerts::parse_alerts(text, "fuzz.yaml", data[0] % 3 == 0 ? "en" : "ja", plan);
   } catch (const cshealthd::config::ConfigError&) {
     return 0;
   }

@@ -6,15 +6,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "cshealthd/alerts/settings.hpp"
+#include "cshealthd/alerts/store.hpp"
 #include "cshealthd/base/system_clock.hpp"
-#include "cshealthd/writeback/settings.hpp"
-#include "cshealthd/writeback/store.hpp"
 #include "fake_clock.hpp"
 #include "in_process.hpp"
 #include "sim_client.hpp"
 #include "test_database.hpp"
 
-namespace cshealthd::writeback {
+namespace cshealthd::alerts {
 namespace {
 
 using json = nlohmann::json;
@@ -97,4 +97,4 @@ TEST_F(DeliverTest, ARefusedBatchIsSplitUntilTheBadInputStandsAloneAndOnlyItIsDe
 }
 
 }  // namespace
-}  // namespace cshealthd::writeback
+}  // namespace cshealthd::alerts

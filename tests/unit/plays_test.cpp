@@ -8,12 +8,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "cshealthd/alerts/settings.hpp"
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/core/health.hpp"
 #include "cshealthd/core/plays.hpp"
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/plays/plays.hpp"
-#include "cshealthd/writeback/settings.hpp"
 
 namespace cshealthd {
 namespace {

@@ -1,8 +1,8 @@
-#include "cshealthd/core/writeback.hpp"
+#include "cshealthd/core/alerts.hpp"
 
 #include <gmock/gmock.h>
 
-#include "cshealthd/writeback/settings.hpp"
+#include "cshealthd/alerts/settings.hpp"
 
 #include <fstream>
 #include <sstream>
@@ -405,7 +405,7 @@ TEST(PlannerTest, DueDatesAreLocalAtTheDueHour) {
 }  // namespace
 }  // namespace cshealthd::core
 
-namespace cshealthd::writeback {
+namespace cshealthd::alerts {
 namespace {
 
 // An alert rule names a signal the engine emits, or is refused at load (a rule that can never fire).
@@ -431,4 +431,4 @@ TEST(AlertsFile, ASignalRuleNamesASignalTheEngineEmits) {
 }
 
 }  // namespace
-}  // namespace cshealthd::writeback
+}  // namespace cshealthd::alerts

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "cshealthd/alerts/settings.hpp"
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/base/secret.hpp"
 #include "cshealthd/http/router.hpp"
@@ -12,7 +13,6 @@
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/job_queue.hpp"
-#include "cshealthd/writeback/settings.hpp"
 
 namespace cshealthd::api {
 
@@ -24,12 +24,12 @@ struct V1Deps {
   Secret admin_token;                   // empty: the /v1 API answers 503 (disabled)
   std::function<std::int32_t()> today;  // the service day (schedule zone): runs, overrides, the KPI reads
   store::JobQueue& jobs;
-  pipeline::Pipeline* pipeline = nullptr;          // null without HubSpot: POST /v1/runs answers 503
-  std::function<void()> wake_workers;              // work was just enqueued
-  const writeback::Settings* writeback = nullptr;  // the alert rules (snoozes name one)
-  std::string locale = "ja";                       // writeback.locale: the usage summary's language
-  kpis::KpiStore* kpis = nullptr;                  // the KPIs, lists and company pages (the dashboard's)
-  Secret dashboard_token{};                        // reads what the dashboard shows, nothing else
+  pipeline::Pipeline* pipeline = nullptr;       // null without HubSpot: POST /v1/runs answers 503
+  std::function<void()> wake_workers;           // work was just enqueued
+  const alerts::Settings* writeback = nullptr;  // the alert rules (snoozes name one)
+  std::string locale = "ja";                    // writeback.locale: the usage summary's language
+  kpis::KpiStore* kpis = nullptr;               // the KPIs, lists and company pages (the dashboard's)
+  Secret dashboard_token{};                     // reads what the dashboard shows, nothing else
 };
 
 // docs/openapi.yaml, compiled in and served at GET /v1/openapi.yaml.

@@ -1,6 +1,7 @@
 #pragma once
 #include <memory>
 
+#include "cshealthd/alerts/settings.hpp"
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/base/clock.hpp"
 #include "cshealthd/base/metrics.hpp"
@@ -17,7 +18,6 @@
 #include "cshealthd/store/job_queue.hpp"
 #include "cshealthd/store/migrations.hpp"
 #include "cshealthd/workflow/context.hpp"
-#include "cshealthd/writeback/settings.hpp"
 
 namespace cshealthd::app {
 
@@ -51,7 +51,7 @@ class Components {
   metrics::Registry& metrics() { return metrics_; }
   Clock& clock() { return *clock_; }
   const scoring::ScoringConfig& scoring() const;
-  const writeback::Settings& writeback() const;
+  const alerts::Settings& alerts() const;
   const outbox::Settings& outbox() const;
   const workflow::Context& workflow() const;
   const pipeline::ScheduleOptions& schedule() const;
@@ -77,7 +77,7 @@ class Components {
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<scoring::ScoringConfig> scoring_;
   std::unique_ptr<pipeline::ScheduleOptions> schedule_;
-  std::unique_ptr<writeback::Settings> writeback_;
+  std::unique_ptr<alerts::Settings> alerts_;
   std::unique_ptr<outbox::Settings> outbox_;
   std::unique_ptr<workflow::Context> workflow_;
   std::unique_ptr<onboarding::Settings> onboarding_;

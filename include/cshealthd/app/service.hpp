@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "cshealthd/alerts/alerts.hpp"
 #include "cshealthd/app/components.hpp"
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/base/metrics.hpp"
@@ -21,7 +22,6 @@
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/migrations.hpp"
-#include "cshealthd/writeback/writeback.hpp"
 
 namespace cshealthd::app {
 
@@ -62,7 +62,7 @@ class Service {
     std::unique_ptr<pipeline::SyncJob> sync_job;
     std::unique_ptr<pipeline::ScoreJob> score_job;
     std::unique_ptr<outbox::Deliverer> deliverer;
-    std::unique_ptr<writeback::Writeback> writeback;
+    std::unique_ptr<alerts::Alerts> alerts;
     std::unique_ptr<onboarding::Onboarding> onboarding;
     std::unique_ptr<plays::Plays> plays;
     std::unique_ptr<pipeline::Pipeline> pipeline;

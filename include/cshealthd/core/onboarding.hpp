@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "cshealthd/core/writeback.hpp"
+#include "cshealthd/core/alerts.hpp"
 
 namespace cshealthd::core {
 

@@ -14,7 +14,7 @@
 #include <tuple>
 #include <vector>
 
-#include "cshealthd/core/writeback.hpp"
+#include "cshealthd/core/alerts.hpp"
 
 namespace cshealthd::core {
 

@@ -8,13 +8,13 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
-#include "cshealthd/core/writeback.hpp"
+#include "cshealthd/alerts/settings.hpp"
+#include "cshealthd/core/alerts.hpp"
 #include "cshealthd/outbox/outbox_store.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/workflow/context.hpp"
-#include "cshealthd/writeback/settings.hpp"
 
-namespace cshealthd::writeback {
+namespace cshealthd::alerts {
 
 // Everything a plan is decided from, read in the plan's own transaction.
 struct PlanInputs {
@@ -39,9 +39,9 @@ class InvalidSnooze : public std::runtime_error {
 
 // The alert tables: what plans are made from and what they record (their outbox rows through the
 // OutboxStore), and snoozes.
-class WritebackStore {
+class AlertStore {
  public:
-  explicit WritebackStore(store::Database& db) : db_(db) {}
+  explicit AlertStore(store::Database& db) : db_(db) {}
 
   // The companies scored on `day` (those in `only`, when given) with their owner, manager, stage and
   // what was written on them; the episodes, live snoozes and today's task counts.
@@ -77,4 +77,4 @@ class WritebackStore {
   store::Database& db_;
 };
 
-}  // namespace cshealthd::writeback
+}  // namespace cshealthd::alerts

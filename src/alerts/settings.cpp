@@ -1,4 +1,4 @@
-#include "cshealthd/writeback/settings.hpp"
+#include "cshealthd/alerts/settings.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -11,7 +11,7 @@
 #include "cshealthd/core/health.hpp"
 #include "cshealthd/workflow/context.hpp"
 
-namespace cshealthd::writeback {
+namespace cshealthd::alerts {
 namespace {
 
 using config::ConfigError;
@@ -165,4 +165,4 @@ Settings load_settings(const config::Config& config) {
   return s;
 }
 
-}  // namespace cshealthd::writeback
+}  // namespace cshealthd::alerts

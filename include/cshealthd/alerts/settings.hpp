@@ -6,11 +6,11 @@
 #include <vector>
 
 #include "cshealthd/config/config.hpp"
+#include "cshealthd/core/alerts.hpp"
 #include "cshealthd/core/schedule.hpp"
-#include "cshealthd/core/writeback.hpp"
 #include "cshealthd/outbox/settings.hpp"
 
-namespace cshealthd::writeback {
+namespace cshealthd::alerts {
 
 // The writeback section, with the files it names read and checked: an invalid one is a ConfigError
 // naming the key (and the file's line).
@@ -29,4 +29,4 @@ void parse_alerts(const std::string& text, const std::string& where, const std::
 
 Settings load_settings(const config::Config& config);
 
-}  // namespace cshealthd::writeback
+}  // namespace cshealthd::alerts

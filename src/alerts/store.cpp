@@ -1,4 +1,4 @@
-#include "cshealthd/writeback/store.hpp"
+#include "cshealthd/alerts/store.hpp"
 
 #include "cshealthd/outbox/written_properties.hpp"
 
@@ -9,7 +9,7 @@
 #include "cshealthd/store/copy_writer.hpp"
 #include "cshealthd/store/sql_params.hpp"
 
-namespace cshealthd::writeback {
+namespace cshealthd::alerts {
 namespace {
 
 using json = nlohmann::json;
@@ -49,9 +49,8 @@ std::vector<std::string> string_list(const json& j) {
 
 }  // namespace
 
-PlanInputs WritebackStore::load(pqxx::transaction_base& tx, std::int32_t day,
-                                const workflow::Managers& managers,
-                                const std::optional<std::vector<std::int64_t>>& only) {
+PlanInputs AlertStore::load(pqxx::transaction_base& tx, std::int32_t day, const workflow::Managers& managers,
+                            const std::optional<std::vector<std::int64_t>>& only) {
   PlanInputs in;
   const std::string d = core::format_day(day);
   const std::string ids = only ? store::bigint_array(*only) : std::string("{}");
@@ -121,8 +120,8 @@ PlanInputs WritebackStore::load(pqxx::transaction_base& tx, std::int32_t day,
   return in;
 }
 
-void WritebackStore::record(pqxx::work& tx, const core::Plan& plan, std::optional<std::int64_t> run_id,
-                            std::int32_t day, bool slack) {
+void AlertStore::record(pqxx::work& tx, const core::Plan& plan, std::optional<std::int64_t> run_id,
+                        std::int32_t day, bool slack) {
   // Property updates are keyed by the planning transaction: each plan's are its own.
   const std::string txid = "t" + tx.exec("SELECT txid_current()")[0][0].as<std::string>();
   std::vector<outbox::Item> items;
@@ -194,7 +193,7 @@ void WritebackStore::record(pqxx::work& tx, const core::Plan& plan, std::optiona
   }
 }
 
-std::vector<WritebackStore::OpenTask> WritebackStore::open_tasks() {
+std::vector<AlertStore::OpenTask> AlertStore::open_tasks() {
   return db_.with_retry("writeback_open_tasks", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, "writeback_open_tasks");
     std::vector<OpenTask> out;
@@ -211,8 +210,8 @@ std::vector<WritebackStore::OpenTask> WritebackStore::open_tasks() {
   });
 }
 
-void WritebackStore::set_task_open(const std::map<std::string, bool>& open_by_key,
-                                   const std::vector<std::string>& read_by_id, std::int64_t ms) {
+void AlertStore::set_task_open(const std::map<std::string, bool>& open_by_key,
+                               const std::vector<std::string>& read_by_id, std::int64_t ms) {
   std::vector<std::string> closed;
   for (const auto& [key, open] : open_by_key) {
     if (!open) closed.push_back(key);
@@ -244,7 +243,7 @@ void WritebackStore::set_task_open(const std::map<std::string, bool>& open_by_ke
   });
 }
 
-std::optional<std::int64_t> WritebackStore::tasks_checked_ms() {
+std::optional<std::int64_t> AlertStore::tasks_checked_ms() {
   return db_.with_retry("writeback_task_checks", [&](pqxx::connection& c) -> std::optional<std::int64_t> {
     pqxx::read_transaction tx(c, "writeback_task_checks");
     const auto r = tx.exec("SELECT checked_ms FROM writeback_task_checks WHERE portal = 'default'");
@@ -253,7 +252,7 @@ std::optional<std::int64_t> WritebackStore::tasks_checked_ms() {
   });
 }
 
-void WritebackStore::set_tasks_checked_ms(std::int64_t ms) {
+void AlertStore::set_tasks_checked_ms(std::int64_t ms) {
   db_.with_retry("writeback_task_checks_set", [&](pqxx::connection& c) {
     pqxx::work tx(c, "writeback_task_checks_set");
     tx.exec_params(
@@ -264,10 +263,9 @@ void WritebackStore::set_tasks_checked_ms(std::int64_t ms) {
   });
 }
 
-StoredSnooze WritebackStore::snooze(std::int64_t company_id, const std::string& rule,
-                                    const std::string& until, const std::string& reason,
-                                    const std::string& author, const std::vector<std::string>& rules,
-                                    std::int32_t today) {
+StoredSnooze AlertStore::snooze(std::int64_t company_id, const std::string& rule, const std::string& until,
+                                const std::string& reason, const std::string& author,
+                                const std::vector<std::string>& rules, std::int32_t today) {
   if (std::find(rules.begin(), rules.end(), rule) == rules.end()) {
     std::string known;
     for (const auto& r : rules) known += (known.empty() ? "" : ", ") + r;
@@ -293,7 +291,7 @@ StoredSnooze WritebackStore::snooze(std::int64_t company_id, const std::string& 
   });
 }
 
-std::vector<StoredSnooze> WritebackStore::snoozes(std::int64_t company_id) {
+std::vector<StoredSnooze> AlertStore::snoozes(std::int64_t company_id) {
   return db_.with_retry("snooze_list", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, "snooze_list");
     std::vector<StoredSnooze> out;
@@ -306,7 +304,7 @@ std::vector<StoredSnooze> WritebackStore::snoozes(std::int64_t company_id) {
   });
 }
 
-bool WritebackStore::unsnooze(std::int64_t company_id, const std::string& rule, const std::string& actor) {
+bool AlertStore::unsnooze(std::int64_t company_id, const std::string& rule, const std::string& actor) {
   return db_.with_retry("snooze_revoke", [&](pqxx::connection& c) {
     pqxx::work tx(c, "snooze_revoke");
     const auto r = tx.exec_params(
@@ -318,4 +316,4 @@ bool WritebackStore::unsnooze(std::int64_t company_id, const std::string& rule, 
   });
 }
 
-}  // namespace cshealthd::writeback
+}  // namespace cshealthd::alerts

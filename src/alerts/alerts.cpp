@@ -1,14 +1,14 @@
-#include "cshealthd/writeback/writeback.hpp"
+#include "cshealthd/alerts/alerts.hpp"
 
 #include <spdlog/spdlog.h>
 
-namespace cshealthd::writeback {
+namespace cshealthd::alerts {
 
 using json = nlohmann::json;
 
-Writeback::Writeback(store::Database& db, const Settings& settings, const workflow::Context& context,
-                     const outbox::Settings& outbox, hubspot::ClientFactory clients,
-                     metrics::Registry& metrics, Clock& clock)
+Alerts::Alerts(store::Database& db, const Settings& settings, const workflow::Context& context,
+               const outbox::Settings& outbox, hubspot::ClientFactory clients, metrics::Registry& metrics,
+               Clock& clock)
     : db_(db),
       settings_(settings),
       ctx_(context),
@@ -31,7 +31,7 @@ constexpr std::int64_t kDayMs = 86'400'000;
 
 }  // namespace
 
-std::size_t Writeback::refresh_task_status(hubspot::HubSpotClient& client) {
+std::size_t Alerts::refresh_task_status(hubspot::HubSpotClient& client) {
   const auto open = store_.open_tasks();
   if (open.empty()) return 0;
   const std::int64_t started = clock_.now_ms();
@@ -101,19 +101,19 @@ std::size_t Writeback::refresh_task_status(hubspot::HubSpotClient& client) {
   return open.size();
 }
 
-void Writeback::prepare(const workflow::PlanDay&) {
+void Alerts::prepare(const workflow::PlanDay&) {
   auto handle = clients_();
   open_tasks_checked_ = refresh_task_status(*handle.client);
 }
 
-json Writeback::plan(pqxx::work& tx, const workflow::PlanDay& day) {
+json Alerts::plan(pqxx::work& tx, const workflow::PlanDay& day) {
   auto result = plan_in(tx, day.day, day.only, day.run_id, false);
   result.open_tasks_checked = open_tasks_checked_;
   return plan_json(result.plan, false);
 }
 
-PlanResult Writeback::plan(std::int32_t day, const std::optional<std::vector<std::int64_t>>& only,
-                           std::optional<std::int64_t> run_id, bool dry_run, bool check_tasks) {
+PlanResult Alerts::plan(std::int32_t day, const std::optional<std::vector<std::int64_t>>& only,
+                        std::optional<std::int64_t> run_id, bool dry_run, bool check_tasks) {
   std::size_t checked = 0;
   if (check_tasks) {
     auto handle = clients_();
@@ -130,12 +130,12 @@ PlanResult Writeback::plan(std::int32_t day, const std::optional<std::vector<std
   return result;
 }
 
-PlanResult Writeback::plan_in(pqxx::work& tx, std::int32_t day,
-                              const std::optional<std::vector<std::int64_t>>& only,
-                              std::optional<std::int64_t> run_id, bool dry_run) {
+PlanResult Alerts::plan_in(pqxx::work& tx, std::int32_t day,
+                           const std::optional<std::vector<std::int64_t>>& only,
+                           std::optional<std::int64_t> run_id, bool dry_run) {
   PlanResult result;
   const core::EpochMs now_ms = clock_.now_ms();
-  const auto in = WritebackStore::load(tx, day, ctx_.managers, only);
+  const auto in = AlertStore::load(tx, day, ctx_.managers, only);
   core::PlanContext ctx;
   ctx.day = day;
   ctx.now_ms = now_ms;
@@ -146,7 +146,7 @@ PlanResult Writeback::plan_in(pqxx::work& tx, std::int32_t day,
   core::Planner planner(settings_.plan);
   result.plan = planner.plan(ctx, in.companies, in.episodes, in.snoozes);
   result.companies = in.companies.size();
-  if (!dry_run) WritebackStore::record(tx, result.plan, run_id, day, ctx_.slack);
+  if (!dry_run) AlertStore::record(tx, result.plan, run_id, day, ctx_.slack);
   const auto& n = result.plan.counts;
   spdlog::info(
       "writeback: planned {} companies for {}: {} property updates, {} tasks ({} alerts, {} digested, {} "
@@ -186,4 +186,4 @@ json plan_json(const core::Plan& plan, bool with_intents) {
   return out;
 }
 
-}  // namespace cshealthd::writeback
+}  // namespace cshealthd::alerts

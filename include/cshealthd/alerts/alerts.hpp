@@ -7,18 +7,18 @@
 
 #include <pqxx/pqxx>
 
+#include "cshealthd/alerts/settings.hpp"
+#include "cshealthd/alerts/store.hpp"
 #include "cshealthd/base/clock.hpp"
 #include "cshealthd/base/metrics.hpp"
-#include "cshealthd/core/writeback.hpp"
+#include "cshealthd/core/alerts.hpp"
 #include "cshealthd/hubspot/client_factory.hpp"
 #include "cshealthd/outbox/settings.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/workflow/context.hpp"
 #include "cshealthd/workflow/participant.hpp"
-#include "cshealthd/writeback/settings.hpp"
-#include "cshealthd/writeback/store.hpp"
 
-namespace cshealthd::writeback {
+namespace cshealthd::alerts {
 
 struct PlanResult {
   core::Plan plan;
@@ -27,11 +27,11 @@ struct PlanResult {
 };
 
 // The alerts workflow as the pipeline's plan stage (a participant) and `cshealthd plan` run it.
-class Writeback : public workflow::Participant {
+class Alerts : public workflow::Participant {
  public:
-  Writeback(store::Database& db, const Settings& settings, const workflow::Context& context,
-            const outbox::Settings& outbox, hubspot::ClientFactory clients, metrics::Registry& metrics,
-            Clock& clock);
+  Alerts(store::Database& db, const Settings& settings, const workflow::Context& context,
+         const outbox::Settings& outbox, hubspot::ClientFactory clients, metrics::Registry& metrics,
+         Clock& clock);
 
   const Settings& settings() const { return settings_; }
 
@@ -60,11 +60,11 @@ class Writeback : public workflow::Participant {
   hubspot::ClientFactory clients_;
   metrics::Registry& metrics_;
   Clock& clock_;
-  WritebackStore store_;
+  AlertStore store_;
   std::size_t open_tasks_checked_ = 0;  // by the last prepare
 };
 
 // A plan as JSON: counts, and each intent (`cshealthd plan`, the run's stage progress shows the counts).
 nlohmann::json plan_json(const core::Plan& plan, bool with_intents);
 
-}  // namespace cshealthd::writeback
+}  // namespace cshealthd::alerts

@@ -1,4 +1,4 @@
-#include "cshealthd/core/writeback.hpp"
+#include "cshealthd/core/alerts.hpp"
 
 #include <algorithm>
 #include <cmath>
