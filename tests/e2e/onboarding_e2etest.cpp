@@ -289,6 +289,55 @@ TEST_F(OnboardingTest, ClosedWonByWebhookGivesAnOwnerTheStageEightDatedTasksASer
   EXPECT_GE(metric(0, "cshealthd_onboarding_handovers_total"), 1);
 }
 
+// CRM text is escaped where it goes: a company named to ping the channel and to smuggle a link reaches the
+// onboarding's tasks and the hand-over task as inert HTML, and both Slack notes as inert Slack text.
+TEST_F(OnboardingTest, AHostileCompanyNameArrivesInertInTheOnboardingTheHandOverAndSlack) {
+  start_sim();
+  start(0);
+  run_and_wait(0);
+  point_webhooks_at(0);
+  const std::string hostile =
+      "Acme <!channel> <https://evil.example|Renew now> <a href=\"https://evil.example\">x</a>";
+  const std::string inert = "Acme &lt;!channel&gt; &lt;https://evil.example|Renew now&gt;";
+  const auto c = create_customer(hostile, 250'000, "enterprise");
+  win(c.deal);
+  ASSERT_TRUE(wait_for([&] { return onboarding_tasks(c.deal).size() == 8; }, 60s)) << replicas_[0]->log();
+  const auto inert_task = [&](const json& task, const std::string& what) {
+    for (const char* field : {"hs_task_subject", "hs_task_body"}) {
+      const std::string v = task["properties"].value(field, "");
+      EXPECT_THAT(v, HasSubstr(inert)) << what << " " << field;
+      EXPECT_THAT(v, ::testing::Not(HasSubstr("<a href"))) << what << " " << field;
+      EXPECT_THAT(v, ::testing::Not(HasSubstr("<!channel>"))) << what << " " << field;
+    }
+  };
+  inert_task(onboarding_tasks(c.deal).at("kickoff")[0], "kickoff");
+  // Slack: the start, then (every step done in HubSpot, the next run) the hand-over.
+  const auto slack_about = [&](const std::string& words) {
+    std::vector<std::string> out;
+    const json log = sim("/__sim/slack");  // held: a range-for over a temporary's member would dangle
+    for (const auto& m : log["messages"]) {
+      const std::string text = m.value("text", "");
+      if (text.find(words) != std::string::npos) out.push_back(text);
+    }
+    return out;
+  };
+  ASSERT_TRUE(wait_for([&] { return slack_about("New customer").size() == 1; }, 30s))
+      << sim("/__sim/slack").dump();
+  for (const auto& [step, list] : onboarding_tasks(c.deal))
+    hubspot("PATCH", "/crm/v3/objects/tasks/" + list[0]["id"].get<std::string>(),
+            {{"properties", {{"hs_task_status", "COMPLETED"}}}});
+  run_and_wait(0);
+  ASSERT_TRUE(wait_for([&] { return onboarding_tasks(c.deal).count("handover") == 1; }, 30s));
+  inert_task(onboarding_tasks(c.deal).at("handover")[0], "handover");
+  ASSERT_TRUE(wait_for([&] { return slack_about("completed onboarding").size() == 1; }, 30s))
+      << sim("/__sim/slack").dump();
+  for (const auto& text : {slack_about("New customer")[0], slack_about("completed onboarding")[0]}) {
+    EXPECT_THAT(text, HasSubstr(inert)) << text;
+    EXPECT_THAT(text, ::testing::Not(HasSubstr("<!channel>"))) << text;
+    EXPECT_THAT(text, ::testing::Not(HasSubstr("<https://"))) << text;
+  }
+}
+
 TEST_F(OnboardingTest, ThreeConcurrentDeliveriesToTwoReplicasAndTheSyncGiveOneOnboarding) {
   start_sim();
   start(0);

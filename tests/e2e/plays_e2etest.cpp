@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -293,6 +294,67 @@ TEST_F(PlaysTest, OneHundredAndTwentyNightsGiveEachPlaysStepsOnTheirDaysExactlyO
             text("SELECT status FROM health_scores WHERE company_id = " + r1 + " ORDER BY day DESC LIMIT 1"));
   EXPECT_EQ(api(0, "GET", "/v1/companies/99999999/summary").status, 404);
   EXPECT_EQ(api(0, "GET", "/v1/companies/" + r1 + "/summary?as_of=yesterday").status, 400);
+}
+
+// CRM text is escaped where it goes: a company named to ping a Slack channel and to smuggle a link reaches
+// the play's task as inert HTML and its Slack message as inert Slack text.
+TEST_F(PlaysTest, AHostileCompanyNameArrivesInertInAPlaysTaskAndItsSlackMessage) {
+  std::ofstream(dir_.path() / "plays.yaml") << R"(plays:
+  renewal:
+    trigger: {date: renewal_date}
+    steps:
+      prep: {at: -90, task: {owner: [csm], priority: HIGH, due_business_days: 5, template: prep}}
+      note: {at: -90, slack: note}
+templates:
+  en:
+    prep: {subject: "Renewal prep: {company}", body: "{company} renews on {renewal_date}."}
+    note: {subject: "Renewal ahead", body: "{company} renews on {renewal_date}."}
+)";
+  start_sim({"--seed", "11", "--generate", "3", "--search-lag-ms", "0"});
+  const std::int32_t s =
+      static_cast<std::int32_t>(sim("GET", "/__sim/clock")["now_ms"].get<std::int64_t>() / kDayMs);
+  set_day(s);
+  ASSERT_NO_FATAL_FAILURE(start(0, {"CSHEALTHD_WRITEBACK_SLACK_WEBHOOK_URL=http://127.0.0.1:" +
+                                    std::to_string(sim_port_) + "/__sim/slack"}));
+  ASSERT_NO_FATAL_FAILURE(run_and_wait(0));
+  const std::string hostile =
+      "Acme <!channel> <https://evil.example|Renew now> <a href=\"https://evil.example\">x</a>";
+  const auto c = company({{"name", hostile},
+                          {"cs_stage", "active"},
+                          {"cs_mrr", "2000"},
+                          {"cs_licensed_seats", "100"},
+                          {"cs_active_users_30d", "85"},
+                          {"cs_renewal_date", core::format_day(s + 91)}});
+  set_day(s + 1);
+  ASSERT_NO_FATAL_FAILURE(run_and_wait(0));
+  const auto tasks = play_objects("tasks", "cs_alert_key");
+  const auto task = tasks.find("play:renewal:" + c + ":" + core::format_day(s + 91) + ":prep");
+  ASSERT_NE(task, tasks.end()) << json(tasks).dump();
+  ASSERT_EQ(task->second.size(), 1u);
+  for (const char* field : {"hs_task_subject", "hs_task_body"}) {
+    const std::string v = task->second[0]["properties"].value(field, "");
+    EXPECT_THAT(v, HasSubstr("Acme &lt;!channel&gt; &lt;https://evil.example|Renew now&gt;")) << field;
+    EXPECT_THAT(v, ::testing::Not(HasSubstr("<a href"))) << field;
+    EXPECT_THAT(v, ::testing::Not(HasSubstr("<!channel>"))) << field;
+  }
+  // Slack's first post may be refused by the simulator (its setting); the retry posts it.
+  int posted = 0;
+  for (int attempt = 0; attempt < 30 && posted == 0; ++attempt) {
+    const json log = sim("GET", "/__sim/slack");  // held: a range-for over a temporary's member would dangle
+    for (const auto& m : log["messages"]) {
+      const std::string text = m.value("text", "");
+      if (text.find("Renewal ahead") == std::string::npos || text.find("Acme") == std::string::npos) continue;
+      ++posted;
+      EXPECT_THAT(text, HasSubstr("Acme &lt;!channel&gt; &lt;https://evil.example|Renew now&gt;")) << text;
+      EXPECT_THAT(text, ::testing::Not(HasSubstr("<!channel>"))) << text;
+      EXPECT_THAT(text, ::testing::Not(HasSubstr("<https://"))) << text;
+    }
+    if (posted == 0) {
+      std::this_thread::sleep_for(1s);
+      ASSERT_NO_FATAL_FAILURE(run_and_wait(0));
+    }
+  }
+  EXPECT_EQ(posted, 1);
 }
 
 }  // namespace
