@@ -10,6 +10,7 @@
 
 #include "cshealthd/core/health.hpp"
 #include "cshealthd/workflow/context.hpp"
+#include "cshealthd/workflow/template_file.hpp"
 
 namespace cshealthd::alerts {
 namespace {
@@ -65,36 +66,25 @@ core::AlertRule read_rule(const std::string& name, const YAML::Node& n, const YA
 
 void parse_alerts(const std::string& text, const std::string& where, const std::string& locale,
                   core::PlanConfig& plan) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(where + ": " + e.what());
-  }
-  try {
-    if (!root.IsMap() || !root["rules"] || !root["rules"].IsMap() || !root["templates"])
-      throw ConfigError(where + ": expected `rules` and `templates` mappings");
-    const auto templates = root["templates"][locale];
-    if (!templates || !templates.IsMap())
-      throw ConfigError(where + ": templates: no `" + locale + "` section (writeback.locale)");
-    for (const auto& kv : root["rules"]) {
-      const auto name = kv.first.as<std::string>();
-      auto rule = read_rule(name, kv.second, templates, where);
-      if (name == "escalation")
-        plan.escalation = rule;
-      else if (name == "digest")
-        plan.digest = rule;
-      else
-        plan.rules.push_back(std::move(rule));
-    }
-    if (plan.escalation.subject.empty() || plan.digest.subject.empty())
-      throw ConfigError(where + ": rules: `escalation` and `digest` are required");
-    if (!templates["close_note"])
-      throw ConfigError(where + ": templates: " + locale + ": close_note is missing");
-    plan.close_note = templates["close_note"].as<std::string>();
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(where + ": " + e.what());
-  }
+  workflow::read_template_file(
+      text, where, locale, "rules", workflow::Section::kMap,
+      [&](const YAML::Node& root, const YAML::Node& templates) {
+        for (const auto& kv : root["rules"]) {
+          const auto name = kv.first.as<std::string>();
+          auto rule = read_rule(name, kv.second, templates, where);
+          if (name == "escalation")
+            plan.escalation = rule;
+          else if (name == "digest")
+            plan.digest = rule;
+          else
+            plan.rules.push_back(std::move(rule));
+        }
+        if (plan.escalation.subject.empty() || plan.digest.subject.empty())
+          throw ConfigError(where + ": rules: `escalation` and `digest` are required");
+        if (!templates["close_note"])
+          throw ConfigError(where + ": templates: " + locale + ": close_note is missing");
+        plan.close_note = templates["close_note"].as<std::string>();
+      });
 }
 
 std::vector<outbox::PropertySpec> output_properties(const core::PlanConfig& p) {

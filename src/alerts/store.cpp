@@ -14,10 +14,7 @@ namespace {
 
 using json = nlohmann::json;
 
-std::optional<std::string> opt_str(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return f.as<std::string>();
-}
+using store::optional_text;
 
 constexpr const char* kSnoozeColumns =
     "id, company_id, rule, until::text, reason, author, "
@@ -34,7 +31,7 @@ StoredSnooze stored_snooze(const pqxx::row& r) {
   s.author = r[5].as<std::string>();
   s.created_at = r[6].as<std::string>();
   s.revoked = r[7].as<bool>();
-  s.revoked_by = opt_str(r[8]);
+  s.revoked_by = optional_text(r[8]);
   return s;
 }
 

@@ -1,4 +1,5 @@
 #include "cshealthd/app/writeback_command.hpp"
+#include "cshealthd/scoring/health_store.hpp"
 
 #include "cshealthd/outbox/deliverer.hpp"
 
@@ -25,16 +26,13 @@ std::int32_t plan_day(Components& c, const std::string& as_of) {
     if (!d) throw config::ConfigError("--as-of: expected a date YYYY-MM-DD, got '" + as_of + "'");
     return *d;
   }
-  const auto latest =
-      c.db().with_retry("plan_latest_day", [](pqxx::connection& conn) -> std::optional<std::string> {
-        pqxx::read_transaction tx(conn, "plan_latest_day");
-        const auto r = tx.exec("SELECT max(day)::text FROM health_scores");
-        if (r[0][0].is_null()) return std::nullopt;
-        return r[0][0].as<std::string>();
-      });
+  const auto latest = c.db().with_retry("plan_latest_day", [](pqxx::connection& conn) {
+    pqxx::read_transaction tx(conn, "plan_latest_day");
+    return scoring::HealthStore::latest_day(tx);
+  });
   if (!latest)
     throw std::runtime_error("nothing has been scored yet: run `cshealthd score` (or a run) first");
-  return *core::parse_day(*latest);
+  return *latest;
 }
 
 std::string props_text(const std::map<std::string, std::string>& props) {

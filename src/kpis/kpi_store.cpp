@@ -664,9 +664,6 @@ json KpiStore::churn_analysis(std::int32_t from, std::int32_t to, std::size_t li
   return db_.with_retry("kpis_churn_analysis", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, "kpis_churn_analysis");
     const auto range = format_day(from), range_end = format_day(to);
-    const auto opt_band = [](const pqxx::field& f) {
-      return f.is_null() ? std::optional<std::string>() : std::optional<std::string>(f.as<std::string>());
-    };
     // The summary: every churn in the range, from what the nightly analysis kept of each.
     std::vector<core::ChurnFacts> all;
     std::map<std::string, std::int64_t> reasons;
@@ -677,7 +674,7 @@ json KpiStore::churn_analysis(std::int32_t from, std::int32_t to, std::size_t li
              "(source = 'mrr' AND $4))",
              range, range_end, stage, mrr)) {
       core::ChurnFacts f;
-      f.band_before = {opt_band(r[0]), opt_band(r[1]), opt_band(r[2])};
+      f.band_before = {store::optional_text(r[0]), store::optional_text(r[1]), store::optional_text(r[2])};
       if (!r[3].is_null()) f.lead_days = r[3].as<int>();
       f.alerts = r[4].as<std::int64_t>();
       f.acted_on = r[5].as<std::int64_t>();

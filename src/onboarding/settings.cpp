@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 #include "cshealthd/workflow/context.hpp"
+#include "cshealthd/workflow/template_file.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -49,49 +50,40 @@ Template read_template(const YAML::Node& templates, const std::string& name, con
 
 void parse_checklist(const std::string& text, const std::string& where, const std::string& locale,
                      Settings& s) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(where + ": " + e.what());
-  }
-  try {
-    if (!root.IsMap() || !root["steps"] || !root["steps"].IsSequence() || !root["templates"])
-      throw ConfigError(where + ": expected a `steps` list and a `templates` mapping");
-    const auto templates = root["templates"][locale];
-    if (!templates || !templates.IsMap())
-      throw ConfigError(where + ": templates: no `" + locale + "` section (writeback.locale)");
-    static const std::regex kId("^[a-z][a-z0-9_]{0,39}$");
-    std::set<std::string> seen;
-    s.steps.clear();
-    for (const auto& n : root["steps"]) {
-      if (!n.IsMap() || !n["id"] || !n["due_business_days"])
-        throw ConfigError(where + ": steps: each step needs an id and due_business_days");
-      core::ChecklistStep step;
-      step.id = n["id"].as<std::string>();
-      if (!std::regex_match(step.id, kId))
-        throw ConfigError(where + ": steps: '" + step.id + "' is not an id ([a-z][a-z0-9_]*)");
-      if (!seen.insert(step.id).second) throw ConfigError(where + ": steps: '" + step.id + "' appears twice");
-      step.due_days = n["due_business_days"].as<int>();
-      if (step.due_days < 0 || step.due_days > 250)
-        throw ConfigError(where + ": steps: " + step.id + ": due_business_days must be 0-250");
-      const auto t = read_template(templates, step.id, where);
-      step.subject = t.subject;
-      step.body = t.body;
-      s.steps.push_back(std::move(step));
-    }
-    if (s.steps.empty()) throw ConfigError(where + ": steps: at least one step is needed");
-    if (s.steps.size() > 50) throw ConfigError(where + ": steps: at most 50 steps");
-    s.overdue = read_template(templates, "overdue", where);
-    s.escalation = read_template(templates, "escalation", where);
-    s.handover = read_template(templates, "handover", where);
-    if (!templates["slack_started"] || !templates["slack_handover"])
-      throw ConfigError(where + ": templates: " + locale + ": slack_started and slack_handover are required");
-    s.slack_started = templates["slack_started"].as<std::string>();
-    s.slack_handover = templates["slack_handover"].as<std::string>();
-  } catch (const YAML::Exception& e) {
-    throw ConfigError(where + ": " + e.what());
-  }
+  workflow::read_template_file(
+      text, where, locale, "steps", workflow::Section::kList,
+      [&](const YAML::Node& root, const YAML::Node& templates) {
+        static const std::regex kId("^[a-z][a-z0-9_]{0,39}$");
+        std::set<std::string> seen;
+        s.steps.clear();
+        for (const auto& n : root["steps"]) {
+          if (!n.IsMap() || !n["id"] || !n["due_business_days"])
+            throw ConfigError(where + ": steps: each step needs an id and due_business_days");
+          core::ChecklistStep step;
+          step.id = n["id"].as<std::string>();
+          if (!std::regex_match(step.id, kId))
+            throw ConfigError(where + ": steps: '" + step.id + "' is not an id ([a-z][a-z0-9_]*)");
+          if (!seen.insert(step.id).second)
+            throw ConfigError(where + ": steps: '" + step.id + "' appears twice");
+          step.due_days = n["due_business_days"].as<int>();
+          if (step.due_days < 0 || step.due_days > 250)
+            throw ConfigError(where + ": steps: " + step.id + ": due_business_days must be 0-250");
+          const auto t = read_template(templates, step.id, where);
+          step.subject = t.subject;
+          step.body = t.body;
+          s.steps.push_back(std::move(step));
+        }
+        if (s.steps.empty()) throw ConfigError(where + ": steps: at least one step is needed");
+        if (s.steps.size() > 50) throw ConfigError(where + ": steps: at most 50 steps");
+        s.overdue = read_template(templates, "overdue", where);
+        s.escalation = read_template(templates, "escalation", where);
+        s.handover = read_template(templates, "handover", where);
+        if (!templates["slack_started"] || !templates["slack_handover"])
+          throw ConfigError(where + ": templates: " + locale +
+                            ": slack_started and slack_handover are required");
+        s.slack_started = templates["slack_started"].as<std::string>();
+        s.slack_handover = templates["slack_handover"].as<std::string>();
+      });
 }
 
 std::vector<outbox::PropertySpec> service_properties() {

@@ -19,14 +19,8 @@ constexpr const char* kColumns =
 // What the deliverer reads of a row.
 constexpr const char* kPendingColumns = "id, key, company_id, payload::text, attempts, kind";
 
-std::optional<std::int64_t> opt_int(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return f.as<std::int64_t>();
-}
-std::optional<std::string> opt_str(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return f.as<std::string>();
-}
+using store::optional_int;
+using store::optional_text;
 
 OutboxItem outbox_item(const pqxx::row& r) {
   OutboxItem o;
@@ -34,12 +28,12 @@ OutboxItem outbox_item(const pqxx::row& r) {
   o.key = r[1].as<std::string>();
   o.kind = r[2].as<std::string>();
   o.state = r[3].as<std::string>();
-  o.company_id = opt_int(r[4]);
-  o.run_id = opt_int(r[5]);
+  o.company_id = optional_int(r[4]);
+  o.run_id = optional_int(r[5]);
   o.payload = json::parse(r[6].as<std::string>());
   o.attempts = r[7].as<int>();
-  o.hubspot_id = opt_str(r[8]);
-  o.error = opt_str(r[9]);
+  o.hubspot_id = optional_text(r[8]);
+  o.error = optional_text(r[9]);
   o.created_at = r[10].as<std::string>();
   o.updated_at = r[11].as<std::string>();
   return o;

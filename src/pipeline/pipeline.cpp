@@ -7,6 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "cshealthd/core/time.hpp"
+#include "cshealthd/scoring/health_store.hpp"
+#include "cshealthd/store/crm_repository.hpp"
 #include "cshealthd/store/errors.hpp"
 #include "cshealthd/store/refresh_requests.hpp"
 
@@ -215,17 +217,7 @@ json Pipeline::run_score(JobContext& ctx, std::int64_t run, const std::string& k
     if (!cp.contains("refresh_companies")) {
       const auto ids = db_.with_retry("pipeline_changed_companies", [&](pqxx::connection& c) {
         pqxx::read_transaction tx(c, "pipeline_changed_companies");
-        std::vector<std::int64_t> out;
-        for (const auto& r : tx.exec_params(
-                 "SELECT id FROM crm_objects WHERE object_type = 'companies' AND synced_at >= "
-                 "$1::timestamptz "
-                 "UNION SELECT a.to_id FROM crm_objects o JOIN crm_associations a ON a.from_type = "
-                 "o.object_type "
-                 "AND a.from_id = o.id AND a.to_type = 'companies' WHERE o.object_type <> 'companies' "
-                 "AND o.synced_at >= $1::timestamptz ORDER BY 1",
-                 since))
-          out.push_back(r[0].as<std::int64_t>());
-        return out;
+        return store::CrmRepository::companies_changed_since(tx, since);
       });
       // Past kRescoreAll changed companies (a first sync, a bulk import) everyone is rescored: the list
       // would only cost, in the checkpoint and in the query.
@@ -376,24 +368,17 @@ json Pipeline::summarize(std::int32_t day, const json& cp, double seconds) {
   return db_.with_retry("pipeline_summary", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, "pipeline_summary");
     json bands = {{"green", 0}, {"yellow", 0}, {"orange", 0}, {"red", 0}, {"unknown", 0}};
-    for (const auto& r :
-         tx.exec_params("SELECT status, count(*) FROM health_scores WHERE day = $1::date GROUP BY 1",
-                        core::format_day(day)))
-      bands[r[0].as<std::string>()] = r[1].as<std::int64_t>();
-    const auto changes = tx.exec_params1(
-        "SELECT count(*) FILTER (WHERE t.status <> y.status), count(*) FILTER (WHERE t.score < y.score), "
-        "count(*) FILTER (WHERE t.score > y.score) FROM health_scores t JOIN health_scores y "
-        "ON y.company_id = t.company_id AND y.day = t.day - 1 WHERE t.day = $1::date",
-        core::format_day(day));
+    for (const auto& [status, n] : scoring::HealthStore::statuses(tx, day)) bands[status] = n;
+    const auto changes = scoring::HealthStore::changes(tx, day);
     const json sync = cp.value("sync", json::object()), score = cp.value("score", json::object());
     return json{
         {"as_of", core::format_day(day)},
         {"companies_by_band", bands},
         {"companies_scored", score.value("companies", std::uint64_t{0})},
         {"changes_since_yesterday",
-         {{"status_changed", changes[0].as<std::int64_t>()},
-          {"score_down", changes[1].as<std::int64_t>()},
-          {"score_up", changes[2].as<std::int64_t>()}}},
+         {{"status_changed", changes.status_changed},
+          {"score_down", changes.score_down},
+          {"score_up", changes.score_up}}},
         {"records_synced", sync.value("records", std::uint64_t{0})},
         {"api_calls", sync.value("api_calls", std::uint64_t{0})},
         {"rate_limited", sync.value("rate_limited", std::uint64_t{0})},

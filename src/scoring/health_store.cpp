@@ -46,6 +46,30 @@ constexpr const char* kColumns =
 
 }  // namespace
 
+std::map<std::string, std::int64_t> HealthStore::statuses(pqxx::transaction_base& tx, std::int32_t day) {
+  std::map<std::string, std::int64_t> out;
+  for (const auto& r :
+       tx.exec_params("SELECT status, count(*) FROM health_scores WHERE day = $1::date GROUP BY 1",
+                      core::format_day(day)))
+    out[r[0].as<std::string>()] = r[1].as<std::int64_t>();
+  return out;
+}
+
+HealthStore::DayChanges HealthStore::changes(pqxx::transaction_base& tx, std::int32_t day) {
+  const auto r = tx.exec_params1(
+      "SELECT count(*) FILTER (WHERE t.status <> y.status), count(*) FILTER (WHERE t.score < y.score), "
+      "count(*) FILTER (WHERE t.score > y.score) FROM health_scores t JOIN health_scores y "
+      "ON y.company_id = t.company_id AND y.day = t.day - 1 WHERE t.day = $1::date",
+      core::format_day(day));
+  return {r[0].as<std::int64_t>(), r[1].as<std::int64_t>(), r[2].as<std::int64_t>()};
+}
+
+std::optional<std::int32_t> HealthStore::latest_day(pqxx::transaction_base& tx) {
+  const auto r = tx.exec("SELECT max(day)::text FROM health_scores");
+  if (r[0][0].is_null()) return std::nullopt;
+  return core::parse_day(r[0][0].as<std::string>());
+}
+
 bool HealthStore::company_exists(std::int64_t id) {
   return db_.with_connection("company_exists", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);

@@ -394,6 +394,19 @@ std::string CrmRepository::owner_name(pqxx::transaction_base& tx, const std::str
   return email.empty() ? id : email;
 }
 
+std::vector<std::int64_t> CrmRepository::companies_changed_since(pqxx::transaction_base& tx,
+                                                                 const std::string& since) {
+  std::vector<std::int64_t> out;
+  for (const auto& r : tx.exec_params(
+           "SELECT id FROM crm_objects WHERE object_type = 'companies' AND synced_at >= $1::timestamptz "
+           "UNION SELECT a.to_id FROM crm_objects o JOIN crm_associations a ON a.from_type = o.object_type "
+           "AND a.from_id = o.id AND a.to_type = 'companies' WHERE o.object_type <> 'companies' "
+           "AND o.synced_at >= $1::timestamptz ORDER BY 1",
+           since))
+    out.push_back(r[0].as<std::int64_t>());
+  return out;
+}
+
 std::vector<std::string> CrmRepository::owner_teams(pqxx::transaction_base& tx, const std::string& id) {
   std::vector<std::string> out;
   for (const auto& r : tx.exec_params(

@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -83,6 +84,17 @@ struct StoredOverride {
 class HealthStore {
  public:
   HealthStore(store::Database& db, const ScoringConfig& config) : db_(db), config_(config) {}
+
+  // ---- a day's results, in the caller's transaction ----
+  // How many companies each status holds on `day` (the statuses present).
+  static std::map<std::string, std::int64_t> statuses(pqxx::transaction_base& tx, std::int32_t day);
+  // Against the day before, of the companies scored on both: status changed, score down, score up.
+  struct DayChanges {
+    std::int64_t status_changed = 0, score_down = 0, score_up = 0;
+  };
+  static DayChanges changes(pqxx::transaction_base& tx, std::int32_t day);
+  // The newest day scored, if any.
+  static std::optional<std::int32_t> latest_day(pqxx::transaction_base& tx);
 
   bool company_exists(std::int64_t id);
   // The newest stored result, or nullopt when the company was never scored.

@@ -59,6 +59,10 @@ class CrmRepository {
   static std::set<std::string> won_stages(pqxx::transaction_base& tx, const std::set<std::string>& extra);
   // An owner's name for task texts: "First Last", else the email, else the id.
   static std::string owner_name(pqxx::transaction_base& tx, const std::string& id);
+  // The companies a sync since `since` (a timestamptz) wrote, or wrote a record associated with,
+  // ascending.
+  static std::vector<std::int64_t> companies_changed_since(pqxx::transaction_base& tx,
+                                                           const std::string& since);
   // An owner's team ids, the primary team first.
   static std::vector<std::string> owner_teams(pqxx::transaction_base& tx, const std::string& id);
   // The active owners of `ids` and of `teams`, in id order; archived ones never.

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include <pqxx/pqxx>
+
 namespace cshealthd::store {
 
 // Parameters libpqxx 6 cannot spell itself: array literals, and NULL for an absent value.
@@ -24,6 +26,16 @@ inline const char* nullable(const std::optional<std::int64_t>& v, std::string& s
   if (!v) return nullptr;
   storage = std::to_string(*v);
   return storage.c_str();
+}
+
+// And the other way: a nullable column as an optional.
+inline std::optional<std::int64_t> optional_int(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<std::int64_t>();
+}
+inline std::optional<std::string> optional_text(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.as<std::string>();
 }
 
 }  // namespace cshealthd::store
