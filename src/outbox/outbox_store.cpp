@@ -74,9 +74,11 @@ void OutboxStore::enqueue(pqxx::work& tx, const std::vector<Item>& items,
 
 std::vector<Pending> OutboxStore::fetch(const char* name, const std::string& sql,
                                         const std::vector<std::string>& params) {
-  return db_.with_retry(name, [&](pqxx::connection& c) {
+  std::vector<std::pair<std::int64_t, std::string>> unreadable;
+  auto readable = db_.with_retry(name, [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, name);
     std::vector<Pending> out;
+    unreadable.clear();
     for (const auto& r : tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params))) {
       Pending i;
       i.id = r[0].as<std::int64_t>();
@@ -88,14 +90,18 @@ std::vector<Pending> OutboxStore::fetch(const char* name, const std::string& sql
         if (!kind) throw std::invalid_argument("unknown kind " + r[5].as<std::string>());
         i.intent = decode(*kind, json::parse(r[3].as<std::string>()));
       } catch (const std::exception& e) {
-        // Not something this version can send: left for an operator, never sent half-understood.
+        // Never sent half-understood, and never left pending either (it would stand at the head of its
+        // queue for ever): dead-lettered below, for an operator to look at.
         spdlog::error("outbox: item {} ({}) cannot be read: {}", i.id, i.key, e.what());
+        unreadable.emplace_back(i.id, e.what());
         continue;
       }
       out.push_back(std::move(i));
     }
     return out;
   });
+  for (const auto& [id, error] : unreadable) mark_dead({id}, "cannot be read by this version: " + error);
+  return readable;
 }
 
 std::vector<Pending> OutboxStore::pending(Kind kind, std::size_t limit, bool with_sending) {
@@ -192,8 +198,10 @@ void OutboxStore::mark_dead(const std::vector<std::int64_t>& ids, const std::str
     for (const auto& r : rows) {
       if (r[0].is_null() || r[1].as<std::string>() != name_of(Kind::kProperties)) continue;
       std::vector<std::string> properties;
-      const json props = json::parse(r[2].as<std::string>()).value("properties", json::object());
-      for (const auto& [k, v] : props.items()) properties.push_back(k);
+      const json payload = json::parse(r[2].as<std::string>(), nullptr, false);
+      if (!payload.is_object() || !payload.contains("properties") || !payload["properties"].is_object())
+        continue;
+      for (const auto& [k, v] : payload["properties"].items()) properties.push_back(k);
       WrittenProperties::forget(tx, r[0].as<std::int64_t>(), properties);
     }
     tx.commit();

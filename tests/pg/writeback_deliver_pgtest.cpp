@@ -51,6 +51,31 @@ class DeliverTest : public ::testing::Test {
   hubspot::HubSpotClient* client_ = nullptr;
 };
 
+// A row this version cannot read (a payload of the wrong shape) is dead-lettered with the reason, not
+// sent half-understood and not left pending at the head of its queue: the rows behind it are delivered.
+TEST_F(DeliverTest, AnUnreadableRowIsDeadLetteredAndTheRowsBehindItAreDelivered) {
+  outbox::Deliverer d(db_, settings_, metrics_, wall_);
+  d.run(*client_, {});
+  std::vector<std::string> ids;
+  for (const auto& r : client_->list("companies", {}).results) ids.push_back(r.id);
+  ASSERT_GE(ids.size(), 2u);
+  exec("INSERT INTO outbox (key, kind, company_id, payload) VALUES ('props:" + ids[0] +
+       ":bad', 'properties', " + ids[0] + ", '{\"properties\": [1, 2]}')");
+  exec("INSERT INTO outbox (key, kind, company_id, payload) VALUES ('task:bad', 'task', " + ids[0] +
+       ", '{\"subject\": 5}')");
+  outbox_properties(ids[1], {{"cs_health_score", "42"}});
+  const auto report = d.run(*client_, {});
+  EXPECT_EQ(report.companies, 1u);
+  EXPECT_EQ(text("SELECT state FROM outbox WHERE key = 'task:bad'"), "dead");
+  EXPECT_THAT(text("SELECT error FROM outbox WHERE key = 'task:bad'"), HasSubstr("cannot be read"));
+  EXPECT_EQ(text("SELECT state FROM outbox WHERE key = 'props:" + ids[0] + ":bad'"), "dead");
+  EXPECT_EQ(text("SELECT state FROM outbox WHERE key = 'props:" + ids[1] + ":t1'"), "done");
+  const auto r = client_->batch_read("companies", {ids[1]}, {"cs_health_score"});
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_NE(r[0].property("cs_health_score"), nullptr);
+  EXPECT_EQ(r[0].property("cs_health_score")->text, "42");
+}
+
 TEST_F(DeliverTest, ARefusedBatchIsSplitUntilTheBadInputStandsAloneAndOnlyItIsDeadLettered) {
   outbox::Deliverer d(db_, settings_, metrics_, wall_);
   d.run(*client_, {});  // the portal's set-up first: the calls counted below are the delivery's alone
