@@ -110,7 +110,7 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
     return;
   }
   work_->sync_job = std::make_unique<pipeline::SyncJob>(
-      c.db(), [&c] { return c.hubspot_client(); }, c.clock(), c.metrics(), config_);
+      c.db(), [&c] { return c.hubspot_client(); }, c.clock(), c.metrics(), config_, c.schedule().zone);
   work_->score_job = std::make_unique<pipeline::ScoreJob>(c.db(), c.scoring(), c.metrics(), config_.scoring);
   std::vector<workflow::Participant*> workflows;
   if (c.alerts().enabled) {

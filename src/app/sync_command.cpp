@@ -100,7 +100,7 @@ int run_sync(const config::Config& config, bool full, const std::vector<std::str
   Components components(config, {config.sync.parallelism + 1, true, true, false});
   pipeline::SyncJob job(
       components.db(), [&] { return components.hubspot_client(); }, components.clock(), components.metrics(),
-      config);
+      config, components.schedule().zone);
   const auto specs = job.specs(objects);  // an unknown type is a usage error before any work
 
   const bool tty = isatty(STDOUT_FILENO) == 1;

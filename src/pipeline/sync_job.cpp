@@ -6,8 +6,8 @@
 namespace cshealthd::pipeline {
 
 SyncJob::SyncJob(store::Database& db, hubspot::ClientFactory clients, Clock& clock,
-                 metrics::Registry& metrics, const config::Config& config)
-    : db_(db), clients_(std::move(clients)), clock_(clock), metrics_(metrics), config_(config) {}
+                 metrics::Registry& metrics, const config::Config& config, const core::TimeZone& zone)
+    : db_(db), clients_(std::move(clients)), clock_(clock), metrics_(metrics), config_(config), zone_(zone) {}
 
 std::vector<sync::ObjectSpec> SyncJob::specs(const std::vector<std::string>& objects) const {
   std::vector<sync::ObjectSpec> out;
@@ -31,6 +31,7 @@ sync::RunReport SyncJob::run(const SyncJobOptions& o, std::function<void(const s
   options.sync.overlap = std::chrono::milliseconds(config_.sync.overlap_ms);
   options.sync.count_first = o.count_first;
   options.sync.stop = o.stop;
+  options.sync.zone = &zone_;
   options.sweep_interval = std::chrono::milliseconds(config_.sync.sweep_interval_ms);
   options.sweep_now = o.sweep_now;
   options.lock_wait = std::max(o.lock_wait, std::chrono::milliseconds(config_.sync.lock_wait_ms));

@@ -524,7 +524,8 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<hubspot::Record>& re
 }
 
 std::string Syncer::today() {
-  return core::format_date(clock_.now_ms());
+  static const core::TimeZone kUtc = core::TimeZone::utc();
+  return core::format_day(core::service_day(options_.zone ? *options_.zone : kUtc, clock_.now_ms()));
 }
 
 void Syncer::recover_backfill(const ObjectSpec& spec) {

@@ -222,7 +222,7 @@ struct Replica {
         clock(wall_ms),
         sync(
             db, []() -> hubspot::ClientHandle { throw std::logic_error("no HubSpot in this test"); }, clock,
-            metrics, config),
+            metrics, config, utc),
         score(db, scoring, metrics, config.scoring),
         pipeline(db, sync, score, {}, nullptr, {}, clock, metrics) {}
   pipeline::Scheduler scheduler(pipeline::ScheduleOptions o) {
@@ -232,6 +232,7 @@ struct Replica {
   JobQueue queue;
   metrics::Registry metrics;
   SettableClock clock;
+  core::TimeZone utc = core::TimeZone::utc();
   pipeline::SyncJob sync;
   pipeline::ScoreJob score;
   pipeline::Pipeline pipeline;

@@ -3,8 +3,10 @@
 
 #include "cshealthd/sync/runner.hpp"
 
+#include <fstream>
 #include <future>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <gmock/gmock.h>
@@ -455,6 +457,33 @@ TEST_F(SyncTest, LaterSyncsRecordTodayWithoutReadingHistoryAgain) {
   EXPECT_EQ(count("SELECT value::int FROM company_metric_snapshots WHERE company_id = " + id +
                   " AND metric = 'active_users_30d' AND day = (now() AT TIME ZONE 'UTC')::date"),
             4242);  // today's row now holds the new value
+}
+
+// The day today's values are recorded under is the service's day in its zone (the day scores are
+// computed for), not the UTC date: at 01:00 in Tokyo it is already tomorrow there.
+TEST_F(SyncTest, TodaysValuesAreRecordedUnderTheServicesDayInItsZone) {
+  start_sim(3);
+  class At final : public Clock {
+   public:
+    std::chrono::steady_clock::time_point steady_now() override { return std::chrono::steady_clock::now(); }
+    std::chrono::system_clock::time_point wall_now() override {
+      return std::chrono::system_clock::time_point(
+          std::chrono::milliseconds(*core::parse_iso8601("2026-12-06T16:00:00Z")));
+    }
+    void sleep_for(std::chrono::milliseconds d) override { std::this_thread::sleep_for(d); }
+  } at;
+  std::ifstream f("/usr/share/zoneinfo/Asia/Tokyo", std::ios::binary);
+  std::stringstream bytes;
+  bytes << f.rdbuf();
+  const auto tokyo = core::TimeZone::from_tzif("Asia/Tokyo", bytes.str());
+  SyncOptions o;
+  o.zone = &tokyo;
+  Syncer(db_, *client_, at, metrics_, o).full(spec("companies"));
+  EXPECT_GT(
+      count("SELECT count(*) FROM company_metric_snapshots WHERE source = 'sync' AND day = '2026-12-07'"), 0);
+  EXPECT_EQ(
+      count("SELECT count(*) FROM company_metric_snapshots WHERE source = 'sync' AND day <> '2026-12-07'"),
+      0);
 }
 
 TEST_F(SyncTest, SnapshotsKeepOneRowPerDayAndASyncedValueOutranksHistory) {

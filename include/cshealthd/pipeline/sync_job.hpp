@@ -32,8 +32,9 @@ struct SyncJobOptions {
 // is typed; the sync's counters also go to the metrics registry, so the service's /metrics shows them.
 class SyncJob {
  public:
+  // `zone`: the service's (schedule.time_zone), the day snapshots are recorded under.
   SyncJob(store::Database& db, hubspot::ClientFactory clients, Clock& clock, metrics::Registry& metrics,
-          const config::Config& config);
+          const config::Config& config, const core::TimeZone& zone);
 
   // The mapping's object specs, restricted to `objects`; ConfigError names an unknown type.
   std::vector<sync::ObjectSpec> specs(const std::vector<std::string>& objects) const;
@@ -46,6 +47,7 @@ class SyncJob {
   Clock& clock_;
   metrics::Registry& metrics_;
   const config::Config& config_;
+  const core::TimeZone& zone_;
 };
 
 // Scores companies for a day, with the scoring section's chunking and threads: the CLI's `score` and the

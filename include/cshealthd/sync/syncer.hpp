@@ -12,6 +12,7 @@
 #include "cshealthd/base/clock.hpp"
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/config/config.hpp"
+#include "cshealthd/core/schedule.hpp"
 #include "cshealthd/hubspot/client.hpp"
 #include "cshealthd/store/crm_repository.hpp"
 #include "cshealthd/store/database.hpp"
@@ -81,6 +82,9 @@ struct SyncOptions {
   // Asked to stop (shutdown, a lost job lease): the sync ends after the page it is writing, with its
   // cursor saved, by throwing Interrupted; the next sync resumes there.
   std::stop_token stop;
+  // The service's zone (schedule.time_zone): today's values are recorded under its day, the day the
+  // scores are computed for (UTC when none is given).
+  const core::TimeZone* zone = nullptr;
 };
 
 // A sync that stopped because it was asked to, at a committed page: not a failure.
@@ -153,7 +157,7 @@ class Syncer {
   void recover_backfill(const ObjectSpec& spec);
   // Records a completed id sweep of `type` (its interval starts again now).
   void finish_sweep(const std::string& type);
-  std::string today();  // YYYY-MM-DD (UTC): the day today's values are recorded under
+  std::string today();  // YYYY-MM-DD: the day today's values are recorded under (the service's day)
   // cshealthd_sync_rejected_values_total{object_type, property}
   void count_rejected(const std::string& type, const std::string& property);
   // Counts and logs a malformed value (stored as null).
