@@ -13,13 +13,15 @@ using json = nlohmann::json;
 std::optional<core::UsageSummary> PlayStore::usage_summary(pqxx::transaction_base& tx,
                                                            std::int64_t company_id, std::int32_t day) {
   const auto d = core::format_day(day);
-  const auto c = tx.exec_params("SELECT coalesce(name, '') FROM companies WHERE id = $1", company_id);
+  const auto c = store::exec_prepared(tx, "plays_company_name",
+                                      "SELECT coalesce(name, '') FROM companies WHERE id = $1", company_id);
   if (c.empty()) return std::nullopt;
   core::UsageSummary s;
   s.company = c[0][0].as<std::string>();
   s.day = day;
   // Metrics as of a day: the last value recorded on or before it.
-  for (const auto& r : tx.exec_params(
+  for (const auto& r : store::exec_prepared(
+           tx, "plays_metrics_as_of",
            "SELECT m.metric, p.offset_days, (SELECT value FROM company_metric_snapshots x WHERE x.company_id "
            "= $1 AND x.metric = m.metric AND x.day <= $2::date - p.offset_days ORDER BY x.day DESC LIMIT 1) "
            "FROM (VALUES ('licensed_seats'), ('active_users_30d'), ('logins_30d'), ('features_used')) "
@@ -39,7 +41,8 @@ std::optional<core::UsageSummary> PlayStore::usage_summary(pqxx::transaction_bas
   // week: a company scored only since last month has no such figure); the band changes since then.
   std::optional<std::string> previous;
   int nearest = 8;
-  for (const auto& r : tx.exec_params(
+  for (const auto& r : store::exec_prepared(
+           tx, "plays_scores_90d",
            "SELECT day::text, score, status FROM health_scores WHERE company_id = $1 AND day <= $2::date AND "
            "day >= $2::date - 97 ORDER BY day",
            company_id, d)) {
@@ -55,17 +58,19 @@ std::optional<core::UsageSummary> PlayStore::usage_summary(pqxx::transaction_bas
     s.score_now = r[1].as<double>();
     s.status_now = status;
   }
-  const auto t = tx.exec_params1(
+  const auto t = store::exec_prepared(
+      tx, "plays_tickets",
       "SELECT count(*) FILTER (WHERE t.closed_at IS NULL OR t.closed_at > ($2::date + 1)::timestamptz), "
       "count(*) FILTER (WHERE t.priority IN ('HIGH', 'URGENT') AND t.created_at >= ($2::date - "
       "90)::timestamptz) "
       "FROM crm_associations a JOIN tickets t ON t.id = a.from_id WHERE a.from_type = 'tickets' AND "
       "a.to_type = "
       "'companies' AND a.to_id = $1 AND NOT t.archived AND t.created_at < ($2::date + 1)::timestamptz",
-      company_id, d);
+      company_id, d)[0];
   s.open_tickets = t[0].as<int>();
   s.critical_tickets_90d = t[1].as<int>();
-  for (const auto& r : tx.exec_params(
+  for (const auto& r : store::exec_prepared(
+           tx, "plays_last_answers",
            "SELECT DISTINCT ON (f.survey_type) f.survey_type, (f.submitted_at AT TIME ZONE "
            "'UTC')::date::text, "
            "f.value FROM company_feedback l JOIN feedback_submissions f ON f.id = l.feedback_id WHERE "
@@ -75,7 +80,8 @@ std::optional<core::UsageSummary> PlayStore::usage_summary(pqxx::transaction_bas
     const auto at = core::parse_day(r[1].as<std::string>()).value_or(0);
     (r[0].as<std::string>() == "NPS" ? s.last_nps : s.last_csat) = std::pair{at, r[2].as<double>()};
   }
-  const auto m = tx.exec_params(
+  const auto m = store::exec_prepared(
+      tx, "plays_last_meeting",
       "SELECT (m.start_time AT TIME ZONE 'UTC')::date::text, coalesce(m.outcome, '') FROM crm_associations a "
       "JOIN meetings m ON m.id = a.from_id WHERE a.from_type = 'meetings' AND a.to_type = 'companies' AND "
       "a.to_id = $1 AND NOT m.archived AND m.start_time < ($2::date + 1)::timestamptz ORDER BY m.start_time "

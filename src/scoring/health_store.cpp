@@ -1,6 +1,7 @@
 #include "cshealthd/scoring/health_store.hpp"
 
 #include "cshealthd/scoring/batch.hpp"
+#include "cshealthd/store/sql_params.hpp"
 
 namespace cshealthd::scoring {
 namespace {
@@ -73,7 +74,8 @@ std::optional<std::int32_t> HealthStore::latest_day(pqxx::transaction_base& tx) 
 bool HealthStore::company_exists(std::int64_t id) {
   return db_.with_connection("company_exists", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
-    return !tx.exec_params("SELECT 1 FROM crm_objects WHERE object_type = 'companies' AND id = $1", id)
+    return !store::exec_prepared(tx, "health_company_exists",
+                                 "SELECT 1 FROM crm_objects WHERE object_type = 'companies' AND id = $1", id)
                 .empty();
   });
 }
@@ -81,9 +83,9 @@ bool HealthStore::company_exists(std::int64_t id) {
 std::optional<StoredResult> HealthStore::latest(std::int64_t company_id) {
   return db_.with_connection("health_latest", [&](pqxx::connection& c) -> std::optional<StoredResult> {
     pqxx::read_transaction tx(c);
-    const auto r = tx.exec_params(std::string("SELECT ") + kColumns +
-                                      " FROM health_scores WHERE company_id = $1 ORDER BY day DESC LIMIT 1",
-                                  company_id);
+    static const std::string kLatest = std::string("SELECT ") + kColumns +
+                                       " FROM health_scores WHERE company_id = $1 ORDER BY day DESC LIMIT 1";
+    const auto r = store::exec_prepared(tx, "health_latest", kLatest, company_id);
     if (r.empty()) return std::nullopt;
     return stored_result(r[0]);
   });
@@ -93,11 +95,11 @@ std::vector<HistoryEntry> HealthStore::history(std::int64_t company_id, int days
   return db_.with_connection("health_history", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     std::vector<HistoryEntry> out;
-    for (const auto& r : tx.exec_params(
+    for (const auto& r : store::exec_prepared(
+             tx, "health_history",
              "SELECT day::text, score, status, coverage, delta, scorecard, reasons::text FROM health_scores "
              "WHERE company_id = $1 AND day > (SELECT max(day) FROM health_scores WHERE company_id = $1) - "
-             "$2::int "
-             "ORDER BY day DESC",
+             "$2::int ORDER BY day DESC",
              company_id, days)) {
       HistoryEntry e;
       e.as_of = r[0].as<std::string>();

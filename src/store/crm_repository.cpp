@@ -383,7 +383,8 @@ void CrmRepository::save_state(pqxx::work& tx, const SyncState& s) {
 }
 
 std::string CrmRepository::owner_name(pqxx::transaction_base& tx, const std::string& id) {
-  const auto r = tx.exec_params(
+  const auto r = exec_prepared(
+      tx, "crm_owner_name",
       "SELECT trim(coalesce(first_name, '') || ' ' || coalesce(last_name, '')), coalesce(email, '') FROM "
       "crm_owners WHERE id::text = $1",
       id);
@@ -409,7 +410,8 @@ std::vector<std::int64_t> CrmRepository::companies_changed_since(pqxx::transacti
 
 std::vector<std::string> CrmRepository::owner_teams(pqxx::transaction_base& tx, const std::string& id) {
   std::vector<std::string> out;
-  for (const auto& r : tx.exec_params(
+  for (const auto& r : exec_prepared(
+           tx, "crm_owner_teams",
            "SELECT t->>'id' FROM crm_owners o, jsonb_array_elements(CASE jsonb_typeof(o.teams) WHEN 'array' "
            "THEN o.teams ELSE '[]' END) t WHERE o.id::text = $1 AND t->>'id' IS NOT NULL "
            "ORDER BY (t->>'primary') = 'true' DESC",
@@ -432,13 +434,14 @@ std::vector<std::string> CrmRepository::active_owners(pqxx::transaction_base& tx
 }
 
 std::optional<bool> CrmRepository::owner_archived(pqxx::transaction_base& tx, std::int64_t id) {
-  const auto r = tx.exec_params("SELECT archived FROM crm_owners WHERE id = $1", id);
+  const auto r = exec_prepared(tx, "crm_owner_archived", "SELECT archived FROM crm_owners WHERE id = $1", id);
   if (r.empty()) return std::nullopt;
   return r[0][0].as<bool>();
 }
 
 std::string CrmRepository::company_owner(pqxx::transaction_base& tx, std::int64_t company_id) {
-  const auto r = tx.exec_params("SELECT coalesce(owner_id, '') FROM companies WHERE id = $1", company_id);
+  const auto r = exec_prepared(tx, "crm_company_owner",
+                               "SELECT coalesce(owner_id, '') FROM companies WHERE id = $1", company_id);
   return r.empty() ? std::string() : r[0][0].as<std::string>();
 }
 

@@ -1,5 +1,6 @@
 // The connection pool and error translation against a real PostgreSQL.
 #include "cshealthd/store/database.hpp"
+#include "cshealthd/store/sql_params.hpp"
 
 #include <cmath>
 #include <limits>
@@ -61,6 +62,22 @@ TEST(DatabaseTest, ErrorsTranslatedByKind) {
 
 // COPY lines built by CopyWriter read back exactly: the characters COPY treats specially, nulls, numbers
 // at their limits, and enough rows to be sent in several blocks.
+// A hot-path statement is prepared once per connection: run again (in this and a later transaction) it
+// is executed under its name, and the server holds one prepared statement for it.
+TEST(DatabaseTest, AHotPathStatementIsPreparedOncePerConnection) {
+  testing::TestDatabase tdb;
+  pqxx::connection c(tdb.conninfo());
+  for (int i = 0; i < 3; ++i) {
+    pqxx::work tx(c);
+    const auto r = exec_prepared(tx, "test_plus_one", "SELECT $1::int + 1", i);
+    EXPECT_EQ(r[0][0].as<int>(), i + 1);
+    EXPECT_EQ(
+        tx.exec("SELECT count(*) FROM pg_prepared_statements WHERE name = 'test_plus_one'")[0][0].as<int>(),
+        1);
+    tx.commit();
+  }
+}
+
 TEST(CopyWriterTest, WhatIsWrittenReadsBackExactly) {
   testing::TestDatabase tdb;
   Database db(tdb.conninfo(), PoolOptions{});

@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -36,6 +37,15 @@ inline std::optional<std::int64_t> optional_int(const pqxx::field& f) {
 inline std::optional<std::string> optional_text(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
   return f.as<std::string>();
+}
+
+// A statement on a hot path (run per company or per item): prepared on the transaction's connection the
+// first time it runs there, then only executed. `name` is unique to `sql` across the service.
+template <typename... Args>
+pqxx::result exec_prepared(pqxx::transaction_base& tx, const char* name, const std::string& sql,
+                           Args&&... args) {
+  tx.conn().prepare(name, sql);  // the same definition again: nothing to do (libpqxx keeps one per name)
+  return tx.exec_prepared(name, std::forward<Args>(args)...);
 }
 
 }  // namespace cshealthd::store
