@@ -52,6 +52,10 @@ class PropertySender {
   };
   void send(const std::vector<Update>& updates);
   void split(const std::vector<Update>& updates, const std::string& why);
+  // The last company sent: the next page starts after it (one pass over the companies, then from the
+  // start again for what was enqueued meanwhile). Starting each page from the lowest company would walk
+  // the index entries of every update already done, a cost that grows with the pass.
+  std::int64_t after_ = 0;
   Delivery& d_;
 };
 

@@ -111,14 +111,14 @@ std::vector<Pending> OutboxStore::pending(Kind kind, std::size_t limit, bool wit
                {name_of(kind), std::to_string(limit)});
 }
 
-std::vector<Pending> OutboxStore::pending_properties(std::size_t companies) {
+std::vector<Pending> OutboxStore::pending_properties(std::size_t companies, std::int64_t after_company) {
   return fetch(
       "outbox_properties",
       std::string("SELECT ") + kPendingColumns +
           " FROM outbox WHERE kind = 'properties' AND state = 'pending' AND company_id IN (SELECT "
-          "DISTINCT company_id FROM outbox WHERE kind = 'properties' AND state = 'pending' ORDER BY 1 "
-          "LIMIT $1) ORDER BY id",
-      {std::to_string(companies)});
+          "DISTINCT company_id FROM outbox WHERE kind = 'properties' AND state = 'pending' AND company_id > "
+          "$2::bigint ORDER BY 1 LIMIT $1) ORDER BY id",
+      {std::to_string(companies), std::to_string(after_company)});
 }
 
 std::vector<Pending> OutboxStore::in_doubt(Kind kind, std::chrono::milliseconds lag, std::size_t limit) {

@@ -8,7 +8,11 @@ using json = nlohmann::json;
 using hubspot::ApiError;
 
 bool PropertySender::send_next() {
-  const auto items = d_.store.pending_properties(kBatch);
+  auto items = d_.store.pending_properties(kBatch, after_);
+  if (items.empty() && after_ > 0) {
+    after_ = 0;
+    items = d_.store.pending_properties(kBatch, after_);
+  }
   if (items.empty()) return false;
   // Several pending updates of one company (runs that planned while HubSpot was down) go as one: the
   // later value of a property wins, as it would have had they gone in order.
@@ -21,6 +25,7 @@ bool PropertySender::send_next() {
   }
   std::vector<Update> updates;
   for (auto& [company, u] : merged) updates.push_back(std::move(u));
+  after_ = merged.rbegin()->first;
   send(updates);
   return true;
 }

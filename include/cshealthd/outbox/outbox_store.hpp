@@ -55,8 +55,8 @@ class OutboxStore {
   // ---- delivery ----
   // Pending rows of `kind` (with `sending` too when `with_sending`), oldest first.
   std::vector<Pending> pending(Kind kind, std::size_t limit, bool with_sending = false);
-  // Every pending property update of the next `companies` companies.
-  std::vector<Pending> pending_properties(std::size_t companies);
+  // Every pending property update of the next `companies` companies above `after_company`.
+  std::vector<Pending> pending_properties(std::size_t companies, std::int64_t after_company = 0);
   // Creates of `kind` sent at least `lag` ago with no answer recorded: in doubt.
   std::vector<Pending> in_doubt(Kind kind, std::chrono::milliseconds lag, std::size_t limit);
   // Milliseconds until the oldest create in doubt is older than `lag` (of tasks when `tasks`, of
