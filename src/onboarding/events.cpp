@@ -1,9 +1,7 @@
 // HubSpot's webhook events: stored durably, then processed in occurredAt order into onboardings and
 // refresh requests.
 #include <algorithm>
-#include <charconv>
 #include <map>
-#include <sstream>
 
 #include <spdlog/spdlog.h>
 

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
-#include <sstream>
 #include "cshealthd/outbox/outbox_store.hpp"
 
 #include <spdlog/spdlog.h>
@@ -12,7 +11,6 @@
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/store/crm_repository.hpp"
 #include "cshealthd/store/job_queue.hpp"
-#include "cshealthd/store/sql_params.hpp"
 #include "internal.hpp"
 #include "onboarding_store.hpp"
 

@@ -1,8 +1,6 @@
 // Every plan: overdue steps alerted and escalated, and hand-overs to a CSM of completed onboardings.
 #include <algorithm>
-#include <charconv>
 #include <map>
-#include <sstream>
 #include "cshealthd/outbox/outbox_store.hpp"
 #include "cshealthd/outbox/written_properties.hpp"
 
@@ -11,8 +9,6 @@
 #include "cshealthd/core/schedule.hpp"
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/store/crm_repository.hpp"
-#include "cshealthd/store/job_queue.hpp"
-#include "cshealthd/store/sql_params.hpp"
 #include "internal.hpp"
 #include "onboarding_store.hpp"
 
