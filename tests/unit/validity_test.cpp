@@ -1,0 +1,160 @@
+// The backtest's measures on examples worked by hand.
+#include "cshealthd/core/validity.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace cshealthd::core {
+namespace {
+
+std::vector<Labeled> obs(std::initializer_list<std::pair<double, bool>> list) {
+  std::vector<Labeled> out;
+  for (const auto& [risk, positive] : list) out.push_back({risk, positive});
+  return out;
+}
+
+TEST(Validity, AucCountsTiesOneHalfAndItsIntervalIsDeLongs) {
+  // Churners at 3 and 2, stayers at 2 and 1: pairs (3,2) 1, (3,1) 1, (2,2) 1/2, (2,1) 1 -> 3.5 / 4.
+  const auto a = auc(obs({{3, true}, {2, true}, {2, false}, {1, false}}));
+  ASSERT_TRUE(a);
+  EXPECT_DOUBLE_EQ(a->value, 0.875);
+  EXPECT_EQ(a->positives, 2);
+  EXPECT_EQ(a->negatives, 2);
+  // Placements: churners 1 and 0.75, stayers 1 and 0.75; each variance 0.03125; se = sqrt(0.03125).
+  EXPECT_NEAR(a->low, 0.875 - 1.959963984540054 * std::sqrt(0.03125), 1e-12);
+  EXPECT_DOUBLE_EQ(a->high, 1.0);  // clamped
+}
+
+TEST(Validity, AucAtItsBoundsAndUndefinedForOneClass) {
+  EXPECT_DOUBLE_EQ(auc(obs({{2, true}, {1, false}, {3, true}, {0, false}}))->value, 1.0);
+  EXPECT_DOUBLE_EQ(auc(obs({{1, true}, {2, false}, {0, true}, {3, false}}))->value, 0.0);
+  EXPECT_DOUBLE_EQ(auc(obs({{5, true}, {5, false}, {5, true}, {5, false}}))->value, 0.5);
+  EXPECT_FALSE(auc(obs({{1, true}, {2, true}})));
+  EXPECT_FALSE(auc(obs({{1, false}})));
+  EXPECT_FALSE(auc({}));
+}
+
+TEST(Validity, AucDoesNotDependOnTheOrderOfObservations) {
+  auto o = obs({{0.3, true}, {0.1, false}, {0.3, false}, {0.7, true}, {0.2, false}, {0.5, false}, {0.9, true}});
+  const auto first = *auc(o);
+  std::reverse(o.begin(), o.end());
+  const auto second = *auc(o);
+  EXPECT_EQ(first.value, second.value);
+  EXPECT_EQ(first.low, second.low);
+  EXPECT_EQ(first.high, second.high);
+}
+
+TEST(Validity, RocCurveStepsOncePerTiedRisk) {
+  const auto c = roc_curve(obs({{3, true}, {2, false}, {2, true}, {1, false}}));
+  ASSERT_EQ(c.size(), 4u);
+  EXPECT_DOUBLE_EQ(c[0].fpr, 0);
+  EXPECT_DOUBLE_EQ(c[0].tpr, 0);
+  EXPECT_DOUBLE_EQ(c[1].fpr, 0);
+  EXPECT_DOUBLE_EQ(c[1].tpr, 0.5);
+  EXPECT_DOUBLE_EQ(c[2].fpr, 0.5);
+  EXPECT_DOUBLE_EQ(c[2].tpr, 1);
+  EXPECT_DOUBLE_EQ(c[3].fpr, 1);
+  EXPECT_DOUBLE_EQ(c[3].tpr, 1);
+  EXPECT_TRUE(roc_curve(obs({{1, true}})).empty());
+}
+
+TEST(Validity, LiftOfTheTopDecileAndATieAcrossTheCut) {
+  // Ten companies, churners the riskiest and the safest: the top tenth is all churn (rate 1 / 0.2).
+  std::vector<Labeled> ten;
+  for (int i = 1; i <= 10; ++i) ten.push_back({static_cast<double>(i), i == 10 || i == 1});
+  EXPECT_DOUBLE_EQ(*lift(ten, 0.1), 5.0);
+  // The top quarter of four is one of a tied pair holding one churner: half a churner expected in one
+  // place, over an overall rate of 1/4.
+  EXPECT_DOUBLE_EQ(*lift(obs({{2, true}, {2, false}, {1, false}, {1, false}}), 0.25), 2.0);
+  EXPECT_DOUBLE_EQ(*lift(obs({{2, false}, {2, true}, {1, false}, {1, false}}), 0.25), 2.0);
+  EXPECT_FALSE(lift(obs({{1, false}, {2, false}}), 0.1));
+  EXPECT_FALSE(lift({}, 0.1));
+}
+
+TEST(Validity, RecallFalseAlarmsAndBandRates) {
+  const FlagRates f{3, 4, 17, 100};
+  EXPECT_DOUBLE_EQ(*f.recall(), 0.75);
+  EXPECT_DOUBLE_EQ(*f.false_alarm_share(), 0.17);
+  EXPECT_FALSE((FlagRates{}.recall()));
+  EXPECT_FALSE((FlagRates{}.false_alarm_share()));
+  EXPECT_DOUBLE_EQ(*(BandRate{"red", 8, 2}.rate()), 0.25);
+  EXPECT_FALSE((BandRate{"green", 0, 0}.rate()));
+}
+
+TEST(Validity, BrierAndReliability) {
+  EXPECT_DOUBLE_EQ(*brier({0.9, 0.2}, {true, false}), (0.01 + 0.04) / 2);
+  EXPECT_DOUBLE_EQ(*brier({1, 0}, {true, false}), 0);
+  EXPECT_FALSE(brier({}, {}));
+  EXPECT_FALSE(brier({0.5}, {true, false}));
+  const auto r = reliability({0.4, 0.1, 0.3, 0.2}, {true, false, true, false}, 2);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].count, 2);
+  EXPECT_DOUBLE_EQ(r[0].predicted, 0.15);
+  EXPECT_DOUBLE_EQ(r[0].observed, 0);
+  EXPECT_DOUBLE_EQ(r[1].predicted, 0.35);
+  EXPECT_DOUBLE_EQ(r[1].observed, 1);
+  EXPECT_EQ(reliability({0.5}, {true}, 10).size(), 1u);  // never more bins than observations
+}
+
+TEST(Validity, Median) {
+  EXPECT_DOUBLE_EQ(*median({3, 1, 2}), 2);
+  EXPECT_DOUBLE_EQ(*median({4, 1, 3, 2}), 2.5);
+  EXPECT_FALSE(median({}));
+}
+
+TEST(Validity, UnpenalisedLogisticFitRecoversTheGroupRates) {
+  // x = 0: 1 of 4 churn; x = 1: 3 of 4. The maximum-likelihood fit predicts each group's own rate:
+  // intercept log(1/3), weight log(3) - log(1/3).
+  std::vector<std::vector<double>> rows;
+  std::vector<bool> y;
+  for (int i = 0; i < 4; ++i) rows.push_back({0}), y.push_back(i == 0);
+  for (int i = 0; i < 4; ++i) rows.push_back({1}), y.push_back(i != 0);
+  LogisticOptions o;
+  o.l2 = 0;
+  const auto f = fit_logistic(rows, y, o);
+  ASSERT_TRUE(f.converged);
+  EXPECT_NEAR(f.intercept, std::log(1.0 / 3), 1e-9);
+  EXPECT_NEAR(f.weights[0], 2 * std::log(3.0), 1e-9);
+  EXPECT_NEAR(f.predict({1}), 0.75, 1e-9);
+  EXPECT_NEAR(f.log_loss, -(0.75 * std::log(0.75) + 0.25 * std::log(0.25)), 1e-9);
+
+  // A penalty shrinks the weight toward 0, keeping its sign.
+  o.l2 = 2;
+  const auto shrunk = fit_logistic(rows, y, o);
+  ASSERT_TRUE(shrunk.converged);
+  EXPECT_GT(shrunk.weights[0], 0);
+  EXPECT_LT(shrunk.weights[0], 2 * std::log(3.0));
+}
+
+TEST(Validity, LogisticFitSaysWhenItCannotBeTrusted) {
+  LogisticOptions o;
+  o.l2 = 0;
+  // Perfectly separable without a penalty: the weight grows forever.
+  EXPECT_FALSE(fit_logistic({{0}, {1}, {2}, {3}}, {false, false, true, true}, o).converged);
+  // With a penalty it has an answer.
+  EXPECT_TRUE(fit_logistic({{0}, {1}, {2}, {3}}, {false, false, true, true}).converged);
+  EXPECT_FALSE(fit_logistic({{0}, {1}}, {true, true}).converged);   // one class
+  EXPECT_FALSE(fit_logistic({{0}, {1, 2}}, {true, false}).converged);  // ragged rows
+  EXPECT_FALSE(fit_logistic({}, {}).converged);
+  // A constant feature keeps weight 0; the other still fits.
+  const auto f = fit_logistic({{5, 0}, {5, 1}, {5, 0}, {5, 1}, {5, 1}}, {false, true, true, false, true});
+  ASSERT_TRUE(f.converged);
+  EXPECT_EQ(f.weights[0], 0);
+}
+
+TEST(Validity, PlattScalingTurnsARiskIntoAnIncreasingProbability) {
+  const auto p = fit_platt(obs({{0.9, true}, {0.8, true}, {0.7, false}, {0.4, true}, {0.3, false}, {0.1, false}}));
+  ASSERT_TRUE(p.fitted);
+  EXPECT_GT(p.b, 0);
+  EXPECT_LT(p.probability(0.1), p.probability(0.9));
+  EXPECT_GT(p.probability(0.1), 0);
+  EXPECT_LT(p.probability(0.9), 1);
+  // Perfectly separated risks still give a finite fit (Platt's smoothed targets).
+  EXPECT_TRUE(fit_platt(obs({{1, true}, {0, false}})).fitted);
+  EXPECT_FALSE(fit_platt(obs({{1, true}})).fitted);
+}
+
+}  // namespace
+}  // namespace cshealthd::core
