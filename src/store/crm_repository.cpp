@@ -28,7 +28,7 @@ std::vector<std::int64_t> parse_ids(std::string_view text) {
   return ids;
 }
 
-// A company's metrics on one day, as the JSON objects stored in company_snapshots.
+// A company's fields on one day, as the JSON objects stored in company_snapshots.
 struct SnapshotDay {
   std::int64_t company_id;
   std::string day;
@@ -43,36 +43,44 @@ std::vector<SnapshotDay> snapshot_days(const std::vector<SnapshotRow>& rows) {
   std::stable_sort(order.begin(), order.end(), [](const SnapshotRow* a, const SnapshotRow* b) {
     return std::tie(a->company_id, a->day) < std::tie(b->company_id, b->day);
   });
-  // (metric, value) in the order met; a later value of a metric replaces the earlier one.
-  using Values = std::vector<std::pair<const std::string*, double>>;
+  // (field, value) in the order met; a later value of a field replaces the earlier one.
+  using Values = std::vector<std::pair<const std::string*, const SnapshotRow::Value*>>;
   Values synced, backfilled;
-  auto set = [](Values& values, const std::string& metric, double value) {
-    for (auto& [m, v] : values) {
-      if (*m == metric) {
-        v = value;
+  auto set = [](Values& values, const std::string& field, const SnapshotRow::Value& value) {
+    for (auto& [f, v] : values) {
+      if (*f == field) {
+        v = &value;
         return;
       }
     }
-    values.emplace_back(&metric, value);
+    values.emplace_back(&field, &value);
   };
   auto object = [](const Values& values) {
     std::string out = "{";
-    for (const auto& [metric, value] : values) {
+    for (const auto& [field, value] : values) {
       if (out.size() > 1) out += ',';
       out += '"';
-      log::append_json_escaped(out, *metric);
-      out += '"';
-      char number[32];
-      const auto [end, ec] = std::to_chars(number, number + sizeof number, value);
-      out += ':';
-      out.append(number, ec == std::errc() ? end : number);
+      log::append_json_escaped(out, *field);
+      out += "\":";
+      if (const auto* number = std::get_if<double>(value)) {
+        char text[32];
+        const auto [end, ec] = std::to_chars(text, text + sizeof text, *number);
+        out.append(text, ec == std::errc() ? end : text);
+      } else if (const auto* text = std::get_if<std::string>(value)) {
+        out += '"';
+        log::append_json_escaped(out, *text);
+        out += '"';
+      } else {
+        out += "null";
+      }
     }
     return out + "}";
   };
   std::vector<SnapshotDay> days;
   for (std::size_t i = 0; i < order.size(); ++i) {
     const auto& r = *order[i];
-    if (std::isfinite(r.value)) set(r.source == "sync" ? synced : backfilled, r.metric, r.value);
+    const auto* number = std::get_if<double>(&r.value);
+    if (!number || std::isfinite(*number)) set(r.source == "sync" ? synced : backfilled, r.field, r.value);
     if (i + 1 < order.size() && order[i + 1]->company_id == r.company_id && order[i + 1]->day == r.day)
       continue;
     if (!synced.empty() || !backfilled.empty())

@@ -33,7 +33,7 @@ std::vector<std::string> names(const ObjectSpec& spec) {
 // The HubSpot properties behind the spec's snapshot metrics: read with their history to back-fill days.
 std::vector<std::string> history_names(const ObjectSpec& spec) {
   std::vector<std::string> out;
-  for (const auto& m : spec.snapshot_metrics) {
+  for (const auto& m : spec.snapshot_fields) {
     if (const auto* p = spec.by_field(m)) out.push_back(p->name);
   }
   return out;
@@ -241,7 +241,7 @@ std::string ObjectSpec::fingerprint() const {
   add(type);
   for (const auto& p : properties)
     add(p.name + ":" + std::to_string(static_cast<int>(p.kind)) + ":" + p.field);
-  for (const auto& m : snapshot_metrics) add(m);
+  for (const auto& m : snapshot_fields) add(m);
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
   return buf;
@@ -275,7 +275,8 @@ std::vector<ObjectSpec> specs(const config::MappingConfig& mapping) {
         company("churn_reason"),
         company("churn_date", K::kTimestamp)},
        {},
-       {"active_users_30d", "logins_30d", "licensed_seats", "features_used", "mrr"}},
+       {"active_users_30d", "logins_30d", "licensed_seats", "features_used", "mrr", "renewal_date",
+        "contract_start_date", "last_contacted", "plan", "goal_status", "cs_stage"}},
       {"contacts",
        "lastmodifieddate",
        {{"email", K::kText, "email"},
@@ -423,13 +424,26 @@ void snapshot_rows(const ObjectSpec& spec, const hubspot::Record& record, const 
                    std::vector<store::SnapshotRow>& out) {
   const auto id = id_of(record);
   if (!id) return;
-  for (const auto& metric : spec.snapshot_metrics) {
-    const auto* prop = spec.by_field(metric);
+  for (const auto& field : spec.snapshot_fields) {
+    const auto* prop = spec.by_field(field);
     if (prop == nullptr) continue;
+    // A value that does not read as its kind is left out (the day keeps the one before it). A date or a
+    // text sent empty or null was cleared: recorded as null, so that the day does not keep the old one.
     auto add = [&](const hubspot::Value* v, std::string day, const char* source) {
-      if (v == nullptr || !v->is_string()) return;
-      if (const auto value = core::parse_hubspot_number(v->text))
-        out.push_back({*id, std::move(day), metric, *value, source});
+      if (v == nullptr || v->kind == hubspot::Value::Kind::kJson) return;
+      const bool unset = !v->is_string() || v->text.empty();
+      if (prop->kind == ValueKind::kNumber) {
+        if (unset) return;
+        if (const auto value = core::parse_hubspot_number(v->text))
+          out.push_back({*id, std::move(day), field, *value, source});
+      } else if (unset) {
+        out.push_back({*id, std::move(day), field, nullptr, source});
+      } else if (prop->kind == ValueKind::kTimestamp) {
+        if (const auto ms = core::parse_hubspot_timestamp(v->text))
+          out.push_back({*id, std::move(day), field, static_cast<double>(*ms), source});
+      } else if (v->text.find('\0') == std::string::npos) {  // unstorable: record_row reports it
+        out.push_back({*id, std::move(day), field, v->text, source});
+      }
     };
     // HubSpot lists history newest first: oldest first here, so the last value of a day wins.
     if (const auto* entries = record.history_of(prop->name)) {
@@ -468,7 +482,7 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<hubspot::Record>& re
   const auto today = this->today();
   std::vector<Rejection> rejected;
   for (auto& r : records) {
-    if (!archived && !spec.snapshot_metrics.empty()) snapshot_rows(spec, r, today, snaps);
+    if (!archived && !spec.snapshot_fields.empty()) snapshot_rows(spec, r, today, snaps);
     auto row = record_row(spec, r, archived, rejected);
     for (const auto& x : rejected) reject(spec, r, x, report);
     rejected.clear();
@@ -498,7 +512,7 @@ void Syncer::write_page(const ObjectSpec& spec, std::vector<hubspot::Record>& re
                     }
                     if (backfill_ != nullptr) {
                       store::CrmRepository::add_pending_backfill(tx, spec.type, ids);  // days: below
-                    } else if (backfill && !spec.snapshot_metrics.empty()) {
+                    } else if (backfill && !spec.snapshot_fields.empty()) {
                       store::CrmRepository::replace_snapshots(tx, ids, snaps);
                     } else {
                       store::CrmRepository::upsert_snapshots(tx, snaps);
@@ -529,7 +543,7 @@ std::string Syncer::today() {
 }
 
 void Syncer::recover_backfill(const ObjectSpec& spec) {
-  if (spec.snapshot_metrics.empty()) return;
+  if (spec.snapshot_fields.empty()) return;
   const auto pending = db_.with_connection("sync_pending_backfill", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c);
     return store::CrmRepository::pending_backfills(tx, spec.type);
@@ -857,7 +871,7 @@ TypeReport Syncer::full(const ObjectSpec& spec) {
   fresh_ = backfill;
   if (backfill) q.properties_with_history = history_names(spec);
   std::optional<BackfillWriter> writer;
-  if (backfill && !spec.snapshot_metrics.empty()) writer.emplace(db_, spec.type);
+  if (backfill && !spec.snapshot_fields.empty()) writer.emplace(db_, spec.type);
   backfill_ = writer ? &*writer : nullptr;
   struct Detach {
     BackfillWriter*& writer;

@@ -500,31 +500,31 @@ TEST_F(SyncTest, SnapshotsKeepOneRowPerDayAndASyncedValueOutranksHistory) {
         "'2026-03-01' AND metric = '" +
         metric + "'");
   };
-  write({{7, "2026-03-01", "mrr", 1, "backfill"},
-         {7, "2026-03-01", "licensed_seats", 2, "backfill"},
+  write({{7, "2026-03-01", "mrr", 1.0, "backfill"},
+         {7, "2026-03-01", "licensed_seats", 2.0, "backfill"},
          {7, "2026-03-01", "mrr", 1.5, "backfill"},  // later in the batch: wins
-         {7, "2026-03-02", "mrr", 9, "backfill"}});
+         {7, "2026-03-02", "mrr", 9.0, "backfill"}});
   EXPECT_EQ(value("mrr"), "1.5 backfill");
   EXPECT_EQ(count("SELECT count(*) FROM company_snapshots WHERE company_id = 7"), 2);
-  write({{7, "2026-03-01", "mrr", 5, "sync"}});
-  write({{7, "2026-03-01", "mrr", 3, "backfill"}, {7, "2026-03-01", "licensed_seats", 4, "backfill"}});
+  write({{7, "2026-03-01", "mrr", 5.0, "sync"}});
+  write({{7, "2026-03-01", "mrr", 3.0, "backfill"}, {7, "2026-03-01", "licensed_seats", 4.0, "backfill"}});
   EXPECT_EQ(value("mrr"), "5 sync");                 // history does not replace what the sync saw
   EXPECT_EQ(value("licensed_seats"), "4 backfill");  // but fills what it did not
   const auto before =
       text("SELECT xmin::text FROM company_snapshots WHERE company_id = 7 AND day = '2026-03-01'");
-  write({{7, "2026-03-01", "mrr", 5, "sync"}});  // nothing new: the row is not rewritten
+  write({{7, "2026-03-01", "mrr", 5.0, "sync"}});  // nothing new: the row is not rewritten
   EXPECT_EQ(text("SELECT xmin::text FROM company_snapshots WHERE company_id = 7 AND day = '2026-03-01'"),
             before);
 
   // A first sync replaces what its companies had, and only theirs.
-  write({{8, "2026-03-01", "mrr", 80, "sync"}});
+  write({{8, "2026-03-01", "mrr", 80.0, "sync"}});
   db_.with_connection("t", [&](pqxx::connection& c) {
     pqxx::work tx(c);
     store::CrmRepository::replace_snapshots(tx, {7, 9},
-                                            {{7, "2026-02-01", "mrr", 2, "backfill"},
-                                             {7, "2026-02-01", "mrr", 3, "backfill"},
-                                             {7, "2026-03-05", "mrr", 4, "sync"},
-                                             {9, "2026-03-05", "mrr", 6, "sync"}});
+                                            {{7, "2026-02-01", "mrr", 2.0, "backfill"},
+                                             {7, "2026-02-01", "mrr", 3.0, "backfill"},
+                                             {7, "2026-03-05", "mrr", 4.0, "sync"},
+                                             {9, "2026-03-05", "mrr", 6.0, "sync"}});
     tx.commit();
   });
   EXPECT_EQ(
@@ -532,6 +532,18 @@ TEST_F(SyncTest, SnapshotsKeepOneRowPerDayAndASyncedValueOutranksHistory) {
            "', ' ORDER BY company_id, day) FROM company_metric_snapshots"),
       "7 2026-02-01 mrr=3 backfill, 7 2026-03-05 mrr=4 sync, 8 2026-03-01 mrr=80 sync, "
       "9 2026-03-05 mrr=6 sync");
+
+  // Dates, texts (escaped as JSON) and cleared values share the day's row; the metrics view shows
+  // metrics only.
+  write({{9, "2026-03-06", "plan", std::string("pro \"plus\"\n\\"), "sync"},
+         {9, "2026-03-06", "renewal_date", 1803859200000.0, "sync"},
+         {9, "2026-03-06", "cs_stage", nullptr, "sync"},
+         {9, "2026-03-06", "mrr", 7.0, "sync"}});
+  EXPECT_EQ(text("SELECT synced::text FROM company_snapshots WHERE company_id = 9 AND day = '2026-03-06'"),
+            R"({"mrr": 7, "plan": "pro \"plus\"\n\\", "cs_stage": null, "renewal_date": 1803859200000})");
+  EXPECT_EQ(text("SELECT string_agg(metric, ',') FROM company_metric_snapshots WHERE company_id = 9 AND day = "
+                 "'2026-03-06'"),
+            "mrr");
 }
 
 TEST_F(SyncTest, AwkwardTextAndFiguresAreStoredExactly) {

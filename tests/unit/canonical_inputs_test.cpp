@@ -38,7 +38,7 @@ TEST(CanonicalInputs, TheConfigMapsEveryCompanyInputAndNothingElse) {
   EXPECT_EQ(mapped, expected);
 }
 
-TEST(CanonicalInputs, TheSyncReadsEachWithItsKindAndSnapshotsEveryMetric) {
+TEST(CanonicalInputs, TheSyncReadsEachWithItsKindAndSnapshotsEveryInput) {
   const auto specs = sync::default_specs();
   const auto companies =
       std::find_if(specs.begin(), specs.end(), [](const auto& s) { return s.type == "companies"; });
@@ -48,10 +48,13 @@ TEST(CanonicalInputs, TheSyncReadsEachWithItsKindAndSnapshotsEveryMetric) {
     if (p.field != "name" && p.field != "domain") read[p.field] = p.kind;
   }
   EXPECT_EQ(read, canonical());
-  std::set<std::string> metrics,
-      snapshots(companies->snapshot_metrics.begin(), companies->snapshot_metrics.end());
-  for (std::size_t i = 0; i < core::kMetricCount; ++i) metrics.insert(core::name_of(core::Metric(i)));
-  EXPECT_EQ(snapshots, metrics);
+  // Every input the score reads from the company is snapshotted by day: a past day is scored on them.
+  std::set<std::string> inputs,
+      snapshots(companies->snapshot_fields.begin(), companies->snapshot_fields.end());
+  for (std::size_t i = 0; i < core::kMetricCount; ++i) inputs.insert(core::name_of(core::Metric(i)));
+  for (std::size_t i = 0; i < core::kDateFieldCount; ++i) inputs.insert(core::name_of(core::DateField(i)));
+  for (std::size_t i = 0; i < core::kTextFieldCount; ++i) inputs.insert(core::name_of(core::TextField(i)));
+  EXPECT_EQ(snapshots, inputs);
   // Each mapped input reads the property the config names for it.
   const config::MappingConfig mapping;
   for (const auto& p : companies->properties) {

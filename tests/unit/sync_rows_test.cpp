@@ -21,7 +21,7 @@ ObjectSpec spec() {
                   {"cs_renewal_date", ValueKind::kTimestamp, "renewal_date"},
                   {"cs_key", ValueKind::kBool, "key_person"},
                   {"firstname", ValueKind::kText, ""}};
-  s.snapshot_metrics = {"mrr"};
+  s.snapshot_fields = {"mrr"};
   return s;
 }
 
@@ -225,8 +225,8 @@ TEST(SyncRows, SnapshotRowsFromHistoryAndToday) {
   std::vector<std::string> got;
   for (const auto& s : rows) {
     EXPECT_EQ(s.company_id, 7);
-    EXPECT_EQ(s.metric, "mrr");
-    got.push_back(s.day + " " + std::to_string(static_cast<int>(s.value)) + " " + s.source);
+    EXPECT_EQ(s.field, "mrr");
+    got.push_back(s.day + " " + std::to_string(static_cast<int>(std::get<double>(s.value))) + " " + s.source);
   }
   EXPECT_THAT(got, ::testing::ElementsAre("2025-11-18 90 backfill", "2026-11-20 110 backfill",
                                           "2026-11-23 120 backfill", "2026-11-23 120 sync"));
@@ -234,6 +234,40 @@ TEST(SyncRows, SnapshotRowsFromHistoryAndToday) {
   r.id = "x";
   snapshot_rows(spec(), r, "2026-11-23", rows);
   EXPECT_TRUE(rows.empty());
+}
+
+// Dates are kept as epoch milliseconds and texts as they are, so a past day is scored on the renewal date
+// and stage it had; a date or text cleared in HubSpot is recorded as null (the day must not keep the old
+// one), while an unreadable value is left out.
+TEST(SyncRows, SnapshotRowsKeepDatesAndTextsAndTheirClearing) {
+  auto s = spec();
+  s.properties.push_back({"cs_stage", ValueKind::kText, "cs_stage"});
+  s.snapshot_fields = {"renewal_date", "cs_stage"};
+  auto r = record("7");
+  r.set("cs_renewal_date", text("2027-03-01"));
+  r.set("cs_stage", text(""));
+  r.history.push_back({"cs_renewal_date",
+                       {{text("2027-03-01"), "2026-03-02T10:00:00Z"},
+                        {text("not a date"), "2026-02-01T00:00:00Z"},
+                        {text("2026-03-01"), "2025-03-01T00:00:00Z"}}});
+  r.history.push_back({"cs_stage",
+                       {{text(""), "2026-11-01T00:00:00Z"},
+                        {text("churned"), "2026-10-01T00:00:00Z"},
+                        {text(std::string("bad\0", 4)), "2026-09-01T00:00:00Z"}}});
+  std::vector<store::SnapshotRow> rows;
+  snapshot_rows(s, r, "2026-11-23", rows);
+  std::vector<std::string> got;
+  for (const auto& row : rows) {
+    std::string v = std::holds_alternative<double>(row.value)        ? std::to_string(std::get<double>(row.value))
+                    : std::holds_alternative<std::string>(row.value) ? std::get<std::string>(row.value)
+                                                                     : "null";
+    got.push_back(row.day + " " + row.field + " " + v + " " + row.source);
+  }
+  EXPECT_THAT(got, ::testing::ElementsAre("2025-03-01 renewal_date 1772323200000.000000 backfill",
+                                          "2026-03-02 renewal_date 1803859200000.000000 backfill",
+                                          "2026-11-23 renewal_date 1803859200000.000000 sync",
+                                          "2026-10-01 cs_stage churned backfill",
+                                          "2026-11-01 cs_stage null backfill", "2026-11-23 cs_stage null sync"));
 }
 
 // Owners and pipelines whose fields the store could not cast are skipped, each for its first problem.

@@ -3,6 +3,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -19,11 +20,14 @@ struct CrmRow {
   std::string archived_at;
 };
 
+// One field of a company as seen on one day: a number (a metric; a date as epoch milliseconds), a text, or
+// null (a date or text the record no longer holds: cleared in HubSpot).
 struct SnapshotRow {
   std::int64_t company_id = 0;
   std::string day;  // YYYY-MM-DD (UTC)
-  std::string metric;
-  double value = 0;
+  std::string field;
+  using Value = std::variant<double, std::string, std::nullptr_t>;
+  Value value;
   std::string source;  // sync | backfill
 };
 

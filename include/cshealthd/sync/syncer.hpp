@@ -35,9 +35,10 @@ struct ObjectSpec {
   std::string modified_property;  // "hs_lastmodifieddate" ("lastmodifieddate" for contacts)
   std::vector<PropertySpec> properties;
   std::vector<std::string> associate_to;  // read and stored for each synced record
-  // Numeric fields (canonical names) recorded per record and day (companies' usage). The first full
-  // sync also back-fills past days from HubSpot's property history.
-  std::vector<std::string> snapshot_metrics;
+  // Fields (canonical names) recorded per record and day: a company's metrics, and the dates and texts
+  // its score reads, so that a past day is scored on what was known then. The first full sync also
+  // back-fills past days from HubSpot's property history.
+  std::vector<std::string> snapshot_fields;
 
   const PropertySpec* by_field(const std::string& field) const;
   // Identifies what records read with this spec hold (properties, kinds, canonical names): when it
