@@ -5,9 +5,11 @@
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <variant>
 
 #include <spdlog/spdlog.h>
 
@@ -44,16 +46,20 @@ std::optional<T> opt(const pqxx::field& f) {
   return f.as<T>();
 }
 
-// Calls f(name, value) for each member of a flat JSON object of numbers, as PostgreSQL prints jsonb
-// ({"mrr": 100, "logins_30d": 12.5}). Anything else goes through the full JSON parser.
+// A snapshot member's value: a number (a metric, or a date in epoch ms), a text, or null (cleared).
+using SnapshotValue = std::variant<double, std::string_view, std::nullptr_t>;
+
+// Calls f(name, value) for each member of a flat JSON object, as PostgreSQL prints jsonb
+// ({"mrr": 100, "plan": "pro", "cs_stage": null}). Texts with escapes, and anything else, go through the
+// full JSON parser.
 template <typename F>
-void for_each_metric(const char* text, F&& f) {
+void for_each_value(const char* text, F&& f) {
   const char* p = text;
   const char* const end = text + std::strlen(text);
   auto skip = [&] {
     while (p < end && (*p == ' ' || *p == '\n')) ++p;
   };
-  std::vector<std::pair<std::string_view, double>> found;
+  std::vector<std::pair<std::string_view, SnapshotValue>> found;
   bool simple = false;
   skip();
   if (p < end && *p == '{') {
@@ -70,11 +76,22 @@ void for_each_metric(const char* text, F&& f) {
       if (p >= end || *p != ':') break;
       ++p;
       skip();
-      double value = 0;
-      const auto [next, ec] = std::from_chars(p, end, value);
-      if (ec != std::errc()) break;
-      found.emplace_back(key, value);
-      p = next;
+      if (p < end && *p == '"') {
+        const char* const start = ++p;
+        while (p < end && *p != '"' && *p != '\\') ++p;
+        if (p >= end || *p != '"') break;
+        found.emplace_back(key, std::string_view(start, static_cast<std::size_t>(p - start)));
+        ++p;
+      } else if (end - p >= 4 && std::memcmp(p, "null", 4) == 0) {
+        found.emplace_back(key, nullptr);
+        p += 4;
+      } else {
+        double value = 0;
+        const auto [next, ec] = std::from_chars(p, end, value);
+        if (ec != std::errc()) break;
+        found.emplace_back(key, value);
+        p = next;
+      }
       skip();
       if (p < end && *p == ',') {
         ++p;
@@ -92,7 +109,9 @@ void for_each_metric(const char* text, F&& f) {
   const auto object = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!object.is_object()) return;
   for (auto it = object.begin(); it != object.end(); ++it) {
-    if (it->is_number()) f(std::string_view(it.key()), it->template get<double>());
+    if (it->is_number()) f(std::string_view(it.key()), SnapshotValue(it->template get<double>()));
+    if (it->is_string()) f(std::string_view(it.key()), SnapshotValue(it->template get_ref<const std::string&>()));
+    if (it->is_null()) f(std::string_view(it.key()), SnapshotValue(nullptr));
   }
 }
 
@@ -134,15 +153,17 @@ Windows windows_for(const ScoringConfig& config, std::int32_t day) {
   return w;
 }
 
-// Reads the next chunk of companies after `after` (keyset on id) with everything scoring needs.
-// The company's activity up to the day's end: tickets (from the window's start), NPS/CSAT answers
-// (directly or through its contacts), meetings, key contacts.
+// The company's activity as known at the day's end (`end`, ms): tickets (from the window's start), NPS/CSAT
+// answers (directly or through its contacts), meetings, key contacts. Point in time: a record created
+// after the day is not read, a ticket closed after it was open then, and a meeting's outcome or a
+// contact's departure is read only from a record not changed since (when it was set is not known).
 template <typename Find>
 void read_activity(pqxx::transaction_base& tx, std::int64_t lo, std::int64_t hi, std::int64_t end,
                    const std::optional<std::int64_t>& ticket_start, Find& find) {
   for (const auto& r :
-       tx.exec_params("SELECT a.to_id, " + ms("t.created_at") + ", " + ms("t.closed_at") +
-                          ", coalesce(t.priority, ''), coalesce(t.category, '') FROM crm_associations a JOIN "
+       tx.exec_params("SELECT a.to_id, " + ms("t.created_at") + ", CASE WHEN t.closed_at < to_timestamp($3 / "
+                          "1000.0) THEN " + ms("t.closed_at") +
+                          " END, coalesce(t.priority, ''), coalesce(t.category, '') FROM crm_associations a JOIN "
                           "tickets t ON "
                           "t.id = a.from_id WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND "
                           "a.from_type = "
@@ -171,7 +192,8 @@ void read_activity(pqxx::transaction_base& tx, std::int64_t lo, std::int64_t hi,
                "WHERE cc.to_type = 'companies' AND cc.to_id BETWEEN $1 AND $2 AND cc.from_type = 'contacts') "
                "l "
                "JOIN feedback_submissions f ON f.id = l.fid WHERE NOT f.archived AND f.value IS NOT NULL "
-               "AND f.submitted_at < to_timestamp($3 / 1000.0)",
+               "AND f.submitted_at < to_timestamp($3 / 1000.0) AND coalesce(f.created_at < to_timestamp($3 / "
+               "1000.0), true)",
            lo, hi, end)) {
     auto* in = find(r[0].as<std::int64_t>());
     if (!in) continue;
@@ -180,19 +202,22 @@ void read_activity(pqxx::transaction_base& tx, std::int64_t lo, std::int64_t hi,
 
   for (const auto& r : tx.exec_params(
            "SELECT a.to_id, " + ms("m.start_time") +
-               ", coalesce(m.outcome, '') FROM crm_associations a JOIN meetings m ON m.id = a.from_id "
+               ", CASE WHEN coalesce(m.updated_at < to_timestamp($3 / 1000.0), true) THEN coalesce(m.outcome, "
+               "'') ELSE '' END FROM crm_associations a JOIN meetings m ON m.id = a.from_id "
                "WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND a.from_type = 'meetings' "
-               "AND NOT m.archived AND m.start_time < to_timestamp($3 / 1000.0)",
+               "AND NOT m.archived AND m.start_time < to_timestamp($3 / 1000.0) AND coalesce(m.created_at < "
+               "to_timestamp($3 / 1000.0), true)",
            lo, hi, end)) {
     auto* in = find(r[0].as<std::int64_t>());
     if (in) in->meetings.push_back({r[1].as<std::int64_t>(), r[2].as<std::string>()});
   }
 
   for (const auto& r : tx.exec_params(
-           "SELECT a.to_id, c.id, coalesce(c.departed, false) FROM crm_associations a JOIN contacts c ON "
-           "c.id = a.from_id WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND a.from_type = "
-           "'contacts' AND c.key_person AND NOT c.archived",
-           lo, hi)) {
+           "SELECT a.to_id, c.id, coalesce(c.departed AND coalesce(c.updated_at < to_timestamp($3 / 1000.0), "
+           "true), false) FROM crm_associations a JOIN contacts c ON c.id = a.from_id WHERE a.to_type = "
+           "'companies' AND a.to_id BETWEEN $1 AND $2 AND a.from_type = 'contacts' AND c.key_person AND NOT "
+           "c.archived AND coalesce(c.created_at < to_timestamp($3 / 1000.0), true)",
+           lo, hi, end)) {
     auto* in = find(r[0].as<std::int64_t>());
     if (in) in->contacts.push_back({true, r[2].as<bool>(), r[1].as<std::int64_t>()});
   }
@@ -246,16 +271,27 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
       c += std::string(", ") + core::name_of(core::Metric(m));
     return c;
   }();
+  // Point in time: a company created after the day did not exist then; one changed since holds values
+  // that were not known then (see below).
   const auto companies = tx.exec_params(
       "SELECT " + columns +
-          " FROM companies WHERE NOT archived AND id > $1 AND ($2::bigint "
-          "IS NULL OR id = $2) AND ($4::bigint[] IS NULL OR id = ANY($4::bigint[])) "
-          "ORDER BY id LIMIT $3",
+          ", coalesce(updated_at >= to_timestamp($5 / 1000.0), false) FROM companies WHERE NOT archived AND "
+          "id > $1 AND ($2::bigint IS NULL OR id = $2) AND ($4::bigint[] IS NULL OR id = ANY($4::bigint[])) "
+          "AND coalesce(created_at < to_timestamp($5 / 1000.0), true) ORDER BY id LIMIT $3",
       after, o.company, static_cast<long long>(o.chunk),
-      store::nullable(o.companies ? std::optional(store::bigint_array(*o.companies)) : std::nullopt));
+      store::nullable(o.companies ? std::optional(store::bigint_array(*o.companies)) : std::nullopt), end);
   if (companies.empty()) return chunk;
   std::unordered_map<std::int64_t, std::size_t> index;
   chunk.inputs.resize(companies.size());
+  // What each company's latest snapshot on or before the day says of its dates and texts (a value, or
+  // null: cleared), and whether its record changed after the day.
+  struct AsOf {
+    std::int32_t day = std::numeric_limits<std::int32_t>::min();
+    std::array<std::optional<std::optional<std::string>>, core::kTextFieldCount> texts{};
+    std::array<std::optional<std::optional<core::EpochMs>>, core::kDateFieldCount> dates{};
+    bool changed_since = false;
+  };
+  std::vector<AsOf> as_of(companies.size());
   for (std::size_t i = 0; i < companies.size(); ++i) {
     const auto& row = companies[i];
     auto& in = chunk.inputs[i];
@@ -265,6 +301,7 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
     for (std::size_t t = 0; t < core::kTextFieldCount; ++t) in.texts[t] = opt<std::string>(row[col++]);
     for (std::size_t d = 0; d < core::kDateFieldCount; ++d) in.dates[d] = opt<std::int64_t>(row[col++]);
     for (std::size_t m = 0; m < core::kMetricCount; ++m) in.metrics[m] = opt<double>(row[col++]);
+    as_of[i].changed_since = row[col].as<bool>();
     index[in.company_id] = i;
   }
   chunk.lo = chunk.inputs.front().company_id;
@@ -289,20 +326,58 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
                       "WINDOW w AS (PARTITION BY company_id ORDER BY day)) s WHERE " +
                           keep,
                       chunk.lo, chunk.hi, day)) {
-    auto* in = find(r[0].as<std::int64_t>());
-    if (!in) continue;
+    const auto at = index.find(r[0].as<std::int64_t>());
+    if (at == index.end()) continue;
+    auto& in = chunk.inputs[at->second];
+    auto& state = as_of[at->second];
     const auto snapshot_day = r[1].as<std::int32_t>();
-    for_each_metric(r[2].c_str(), [&](std::string_view name, double value) {
-      if (const auto metric = core::metric_from_name(std::string(name)))
-        in->history[static_cast<std::size_t>(*metric)].push_back({snapshot_day, value});
+    // The latest row is the state as of the day (each row is the running merge up to its day).
+    const bool latest = snapshot_day > state.day;
+    if (latest) state = AsOf{snapshot_day, {}, {}, state.changed_since};
+    for_each_value(r[2].c_str(), [&](std::string_view name, const SnapshotValue& value) {
+      const auto* number = std::get_if<double>(&value);
+      if (const auto metric = core::metric_from_name(name)) {
+        if (number) in.history[static_cast<std::size_t>(*metric)].push_back({snapshot_day, *number});
+      } else if (!latest) {
+        return;
+      } else if (const auto date = core::date_field_from_name(name)) {
+        auto& d = state.dates[static_cast<std::size_t>(*date)];
+        if (number) d = std::optional(static_cast<core::EpochMs>(*number));
+        if (std::holds_alternative<std::nullptr_t>(value)) d = std::optional<core::EpochMs>();
+      } else if (const auto text = core::text_field_from_name(name)) {
+        auto& t = state.texts[static_cast<std::size_t>(*text)];
+        if (const auto* s = std::get_if<std::string_view>(&value)) t = std::optional(std::string(*s));
+        if (std::holds_alternative<std::nullptr_t>(value)) t = std::optional<std::string>();
+      }
     });
   }
-  for (auto& in : chunk.inputs) {
+  // Each input as of the day: its snapshot then; else, for a record not changed since, its current value;
+  // else unknown (a value read now from a record changed since could be one the day never saw).
+  for (std::size_t i = 0; i < chunk.inputs.size(); ++i) {
+    auto& in = chunk.inputs[i];
+    const auto& state = as_of[i];
     for (std::size_t m = 0; m < core::kMetricCount; ++m) {
       auto& h = in.history[m];
       std::sort(h.begin(), h.end(), [](const auto& a, const auto& b) { return a.day < b.day; });
-      // The metric as of the day is its snapshot then (history), else the synced value.
-      if (auto v = in.value_at(static_cast<core::Metric>(m), o.as_of_day)) in.metrics[m] = v;
+      if (auto v = in.value_at(static_cast<core::Metric>(m), o.as_of_day)) {
+        in.metrics[m] = v;
+      } else if (state.changed_since) {
+        in.metrics[m].reset();
+      }
+    }
+    for (std::size_t t = 0; t < core::kTextFieldCount; ++t) {
+      if (state.texts[t]) {
+        in.texts[t] = *state.texts[t];
+      } else if (state.changed_since) {
+        in.texts[t].reset();
+      }
+    }
+    for (std::size_t d = 0; d < core::kDateFieldCount; ++d) {
+      if (state.dates[d]) {
+        in.dates[d] = *state.dates[d];
+      } else if (state.changed_since) {
+        in.dates[d].reset();
+      }
     }
   }
 

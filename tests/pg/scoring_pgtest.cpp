@@ -190,6 +190,97 @@ TEST_F(ScoringTest, APastDaySeesEachMetricsLatestValueWhicheverDayRecordedIt) {
   EXPECT_EQ(component(stored(1, kDay), "usage")["raw"], 20);  // 10 of the 50 seats still on record
 }
 
+// The point-in-time rule: a score for a day uses only what was known that day. Whatever is created or
+// changed after it (a renewal signed, a ticket closed, a key person leaving, a meeting's outcome, an
+// answer, a new company) never moves a score for it, and a company changed since without a snapshot
+// of an input has that input unknown then, not its value of today.
+TEST_F(ScoringTest, AScoreForADayNeverSeesWhatWasCreatedOrChangedAfterIt) {
+  const auto at = [](std::int32_t day, int hour = 12) {
+    return core::format_iso8601(core::start_of_day(day) + hour * 3'600'000LL);
+  };
+  const auto updated = [&](const std::string& type, std::int64_t id, std::int32_t day) {
+    exec("UPDATE crm_objects SET updated_at = '" + at(day) + "' WHERE object_type = '" + type +
+         "' AND id = " + std::to_string(id));
+  };
+  const auto renewal_then = core::start_of_day(kDay) + 20 * core::kMsPerDay;
+  const auto renewal_now = core::start_of_day(kDay) + 400 * core::kMsPerDay;
+  // As known on the day: 90 of 100 seats active, renewal in 20 days, an open critical bug, a key person
+  // in place, a meeting without an outcome yet, an NPS 8.
+  object("companies", 1,
+         {{"name", "Acme"},
+          {"plan", "starter"},
+          {"licensed_seats", 100},
+          {"active_users_30d", 90},
+          {"renewal_date", core::format_iso8601(renewal_then)}});
+  updated("companies", 1, kDay - 1);
+  exec("INSERT INTO company_snapshots (company_id, day, synced) VALUES (1, '" + core::format_day(kDay - 40) +
+       "', '{\"licensed_seats\": 100, \"active_users_30d\": 90, \"plan\": \"starter\", \"renewal_date\": " +
+       std::to_string(renewal_then) + "}')");
+  object("tickets", 100, {{"category", "PRODUCT_ISSUE"}, {"priority", "HIGH"}}, at(kDay - 3));
+  link("tickets", 100, "companies", 1);
+  object("contacts", 10, {{"email", "key@acme.example"}, {"key_person", true}}, at(kDay - 30));
+  link("contacts", 10, "companies", 1);
+  object("meetings", 300, {{"start_time", at(kDay - 10)}}, at(kDay - 12));
+  link("meetings", 300, "companies", 1);
+  object("feedback_submissions", 200, {{"survey_type", "NPS"}, {"value", 8}, {"submitted_at", at(kDay - 5)}},
+         at(kDay - 5));
+  link("feedback_submissions", 200, "companies", 1);
+  // Changed after the day, with no snapshot of its inputs: they are unknown on the day.
+  object("companies", 3, {{"licensed_seats", 10}, {"active_users_30d", 10}}, "2026-01-01");
+  updated("companies", 3, kDay + 5);
+
+  ASSERT_EQ(run(kDay).companies, 2u);
+  const auto before = stored(1);
+  EXPECT_EQ(component(before, "usage")["raw"], 90);
+  EXPECT_EQ(component(before, "renewal")["points"], 20);  // the renewal month, as it was then
+  EXPECT_EQ(component(stored(3), "usage")["has_data"], false);
+
+  // After the day: the renewal signed and usage fallen (with today's snapshot), the ticket closed, a new
+  // urgent ticket, the key person gone and another one arrived gone, the meeting marked a no-show, a
+  // meeting logged late for the day before, a detractor's answer, a new company.
+  exec("UPDATE crm_objects SET fields = fields || '{\"plan\": \"enterprise\", \"active_users_30d\": 10, "
+       "\"renewal_date\": \"" + core::format_iso8601(renewal_now) + "\"}' WHERE id = 1 AND object_type = 'companies'");
+  updated("companies", 1, kDay + 5);
+  exec("INSERT INTO company_snapshots (company_id, day, synced) VALUES (1, '" + core::format_day(kDay + 5) +
+       "', '{\"active_users_30d\": 10, \"plan\": \"enterprise\", \"renewal_date\": " +
+       std::to_string(renewal_now) + "}')");
+  exec("UPDATE crm_objects SET fields = fields || '{\"closed_at\": \"" + at(kDay + 2) +
+       "\"}' WHERE id = 100 AND object_type = 'tickets'");
+  updated("tickets", 100, kDay + 2);
+  object("tickets", 101, {{"category", "PRODUCT_ISSUE"}, {"priority", "URGENT"}}, at(kDay + 1));
+  link("tickets", 101, "companies", 1);
+  exec("UPDATE crm_objects SET fields = fields || '{\"departed\": true}' WHERE id = 10 AND object_type = "
+       "'contacts'");
+  updated("contacts", 10, kDay + 3);
+  object("contacts", 11, {{"email", "new@acme.example"}, {"key_person", true}, {"departed", true}},
+         at(kDay + 2));
+  link("contacts", 11, "companies", 1);
+  exec("UPDATE crm_objects SET fields = fields || '{\"outcome\": \"NO_SHOW\"}' WHERE id = 300 AND "
+       "object_type = 'meetings'");
+  updated("meetings", 300, kDay + 1);
+  object("meetings", 301, {{"start_time", at(kDay - 1)}, {"outcome", "NO_SHOW"}}, at(kDay + 1));
+  link("meetings", 301, "companies", 1);
+  object("feedback_submissions", 201, {{"survey_type", "NPS"}, {"value", 0}, {"submitted_at", at(kDay + 1)}},
+         at(kDay + 1));
+  link("feedback_submissions", 201, "companies", 1);
+  object("companies", 2, {{"licensed_seats", 10}, {"active_users_30d", 10}}, at(kDay + 1));
+
+  ASSERT_EQ(run(kDay).companies, 2u);  // company 2 did not exist on the day
+  const auto again = stored(1);
+  EXPECT_EQ(again["score"], before["score"]);
+  EXPECT_EQ(again["components"], before["components"]);
+  EXPECT_EQ(again["signals"], before["signals"]);
+  EXPECT_EQ(text("SELECT count(*) FROM health_scores WHERE company_id = 2"), "0");
+
+  // A day after the changes sees them all: the rule is about the day, not a frozen record.
+  run(kDay + 6);
+  const auto later = stored(1, kDay + 6);
+  EXPECT_EQ(component(later, "usage")["raw"], 10);
+  EXPECT_EQ(component(later, "renewal")["points"], 100);
+  EXPECT_NE(later["signals"], before["signals"]);
+  EXPECT_EQ(component(stored(3, kDay + 6), "usage")["has_data"], true);
+}
+
 std::int32_t today() {
   return core::day_of(std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
@@ -280,7 +371,7 @@ TEST_F(ScoringTest, AFirstRunCopiesARerunReplacesAndTwoAtOnceLeaveOneRowPerCompa
   exec(
       "INSERT INTO crm_objects (object_type, id, properties, fields, created_at, updated_at) "
       "SELECT 'companies', g, '{}', jsonb_build_object('licensed_seats', 10, 'active_users_30d', g % 10), "
-      "now(), now() FROM generate_series(1, 600) g");
+      "'2026-01-01', '2026-01-01' FROM generate_series(1, 600) g");  // known on the day scored
   run(kDay, 100);
   EXPECT_EQ(text("SELECT count(*) FROM health_scores WHERE day = '2026-06-15'"), "600");
   const auto first = text("SELECT max(run_id) FROM health_scores");
