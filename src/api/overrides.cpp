@@ -15,6 +15,7 @@ json rescore(Context& ctx, std::int64_t id) {
   scoring::BatchScorer scorer(ctx.deps.db, ctx.deps.scoring, ctx.deps.metrics);
   scoring::BatchOptions o;
   o.as_of_day = ctx.deps.today();
+  o.zone = ctx.deps.zone;
   o.company = id;
   o.threads = 1;
   o.trigger = "api";

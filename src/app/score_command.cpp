@@ -80,7 +80,8 @@ int run_score(const config::Config& config, const ScoreOptions& o) {
     std::cerr << "cshealthd: no company " << *o.company << " in the database (sync first?)\n";
     return 1;
   }
-  pipeline::ScoreJob job(components.db(), components.scoring(), components.metrics(), config.scoring);
+  pipeline::ScoreJob job(components.db(), components.scoring(), components.metrics(), config.scoring,
+                         components.schedule().zone);
   for (std::int32_t day = as_of - o.backfill + 1; day <= as_of; ++day) {
     scoring::BatchOptions bo;
     bo.as_of_day = day;

@@ -111,7 +111,8 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
   }
   work_->sync_job = std::make_unique<pipeline::SyncJob>(
       c.db(), [&c] { return c.hubspot_client(); }, c.clock(), c.metrics(), config_, c.schedule().zone);
-  work_->score_job = std::make_unique<pipeline::ScoreJob>(c.db(), c.scoring(), c.metrics(), config_.scoring);
+  work_->score_job =
+      std::make_unique<pipeline::ScoreJob>(c.db(), c.scoring(), c.metrics(), config_.scoring, c.schedule().zone);
   std::vector<workflow::Participant*> workflows;
   if (c.alerts().enabled) {
     const auto clients = [&c] { return c.hubspot_client(); };
@@ -225,7 +226,7 @@ void Service::add_v1_routes(const core::TimeZone& zone) {
                   [zone, &clock] { return core::service_day(zone, clock.now_ms()); }, components_->jobs(),
                   work_->pipeline.get(), [this] { work_->job_workers->wake(); }, &components_->alerts(),
                   config_.writeback.locale, config_.kpis.enabled ? &components_->kpis() : nullptr,
-                  config_.dashboard.token});
+                  config_.dashboard.token, &zone});
 }
 
 void Service::register_instance() {

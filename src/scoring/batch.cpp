@@ -115,6 +115,11 @@ void for_each_value(const char* text, F&& f) {
   }
 }
 
+// When the day scored ends: its local midnight in the service's zone.
+std::int64_t day_end(const BatchOptions& o) {
+  return core::local_time_ms(o.as_of_day + 1, 0, o.zone);
+}
+
 // What one chunk of companies needs, read in one snapshot of the database.
 struct Chunk {
   std::vector<core::CompanyInputs> inputs;
@@ -128,7 +133,7 @@ struct Windows {
   std::optional<std::int64_t> ticket_start;
 };
 
-Windows windows_for(const ScoringConfig& config, std::int32_t day) {
+Windows windows_for(const ScoringConfig& config, std::int32_t day, std::int64_t end) {
   Windows w;
   w.probe_days = {day, day - 30};  // today and a month back: the usage-drop signal
   int ticket_days = 60;            // this month and last: ticket surge
@@ -148,7 +153,6 @@ Windows windows_for(const ScoringConfig& config, std::int32_t day) {
   }
   std::sort(w.probe_days.begin(), w.probe_days.end());
   w.probe_days.erase(std::unique(w.probe_days.begin(), w.probe_days.end()), w.probe_days.end());
-  const std::int64_t end = core::start_of_day(day + 1);
   if (!tickets_all) w.ticket_start = end - static_cast<std::int64_t>(ticket_days) * core::kMsPerDay;
   return w;
 }
@@ -259,7 +263,7 @@ void read_earlier(pqxx::transaction_base& tx, const Chunk& chunk, const std::str
 Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Windows& w, std::int64_t after) {
   Chunk chunk;
   const std::string day = core::format_day(o.as_of_day);
-  const std::int64_t end = core::start_of_day(o.as_of_day + 1);
+  const std::int64_t end = day_end(o);
   // The columns in core's order of each kind (texts, dates, metrics), named by core: the positions read
   // below follow from the same tables.
   static const std::string columns = [] {
@@ -518,7 +522,7 @@ std::int64_t BatchScorer::start_run(pqxx::work& tx, std::int32_t day, const std:
 
 void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
   const std::string day = core::format_day(o.as_of_day);
-  const Windows windows = windows_for(config_, o.as_of_day);
+  const Windows windows = windows_for(config_, o.as_of_day, day_end(o));
   const int threads = std::max(1, o.threads);
   // A reader thread fetches the next chunk (its own connection and snapshot) while this one is scored
   // and written: reading and writing are the database's work, and they overlap on its cores.

@@ -223,7 +223,7 @@ struct Replica {
         sync(
             db, []() -> hubspot::ClientHandle { throw std::logic_error("no HubSpot in this test"); }, clock,
             metrics, config, utc),
-        score(db, scoring, metrics, config.scoring),
+        score(db, scoring, metrics, config.scoring, utc),
         pipeline(db, sync, score, {}, nullptr, {}, clock, metrics) {}
   pipeline::Scheduler scheduler(pipeline::ScheduleOptions o) {
     return pipeline::Scheduler(db, pipeline, queue, clock, metrics, o);

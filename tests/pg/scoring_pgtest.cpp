@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <atomic>
 #include <thread>
+#include <sstream>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -279,6 +281,28 @@ TEST_F(ScoringTest, AScoreForADayNeverSeesWhatWasCreatedOrChangedAfterIt) {
   EXPECT_EQ(component(later, "renewal")["points"], 100);
   EXPECT_NE(later["signals"], before["signals"]);
   EXPECT_EQ(component(stored(3, kDay + 6), "usage")["has_data"], true);
+}
+
+// The day ends at midnight in the service's zone: in Tokyo (UTC+9) a ticket opened at 20:00 UTC on the
+// day was opened the next morning, and a company created then did not exist yet.
+TEST_F(ScoringTest, TheDayEndsAtMidnightInTheServicesZone) {
+  object("companies", 1, {{"licensed_seats", 10}, {"active_users_30d", 10}});
+  const auto evening = core::format_iso8601(core::start_of_day(kDay) + 20 * 3'600'000LL);
+  object("tickets", 100, {{"category", "PRODUCT_ISSUE"}, {"priority", "HIGH"}}, evening);
+  link("tickets", 100, "companies", 1);
+  object("companies", 2, {{"licensed_seats", 10}, {"active_users_30d", 10}}, evening);
+  std::ifstream f("/usr/share/zoneinfo/Asia/Tokyo", std::ios::binary);
+  std::stringstream bytes;
+  bytes << f.rdbuf();
+  const auto tokyo = core::TimeZone::from_tzif("Asia/Tokyo", bytes.str());
+  BatchScorer scorer(db_, config_, metrics_);
+  BatchOptions o;
+  o.as_of_day = kDay;
+  o.zone = &tokyo;
+  EXPECT_EQ(scorer.run(o).companies, 1u);
+  EXPECT_EQ(component(stored(1), "support")["points"], 100);
+  EXPECT_EQ(run(kDay).companies, 2u);  // in UTC both were there by the day's end
+  EXPECT_EQ(component(stored(1), "support")["points"], 20);
 }
 
 std::int32_t today() {

@@ -30,6 +30,7 @@ struct V1Deps {
   std::string locale = "ja";                    // writeback.locale: the usage summary's language
   kpis::KpiStore* kpis = nullptr;               // the KPIs, lists and company pages (the dashboard's)
   Secret dashboard_token{};                     // reads what the dashboard shows, nothing else
+  const core::TimeZone* zone = nullptr;         // schedule.time_zone: where the days scored end
 };
 
 // docs/openapi.yaml, compiled in and served at GET /v1/openapi.yaml.

@@ -54,12 +54,14 @@ class SyncJob {
 // pipeline's score stage.
 class ScoreJob {
  public:
+  // zone: the service's (schedule.time_zone), where the days scored end.
   ScoreJob(store::Database& db, const scoring::ScoringConfig& scoring, metrics::Registry& metrics,
-           const config::ScoringConfig& config)
-      : scorer_(db, scoring, metrics), config_(config) {}
+           const config::ScoringConfig& config, const core::TimeZone& zone)
+      : scorer_(db, scoring, metrics), config_(config), zone_(zone) {}
   scoring::BatchReport run(scoring::BatchOptions options) {
     options.chunk = static_cast<std::size_t>(config_.chunk_size);
     options.threads = config_.threads;
+    options.zone = &zone_;
     return scorer_.run(options);
   }
   scoring::BatchScorer& scorer() { return scorer_; }
@@ -67,6 +69,7 @@ class ScoreJob {
  private:
   scoring::BatchScorer scorer_;
   const config::ScoringConfig& config_;
+  const core::TimeZone& zone_;
 };
 
 }  // namespace cshealthd::pipeline

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cshealthd/base/metrics.hpp"
+#include "cshealthd/core/calendar.hpp"
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
 
@@ -20,6 +21,9 @@ nlohmann::json to_json(const core::HealthResult& r, const std::string& segment);
 
 struct BatchOptions {
   std::int32_t as_of_day = 0;
+  // The service's zone (schedule.time_zone): the day ends at its local midnight, and what was known by
+  // then is what the day is scored on. UTC when null.
+  const core::TimeZone* zone = nullptr;
   std::optional<std::int64_t> company;  // one company only
   std::size_t chunk = 2'000;            // companies read, scored and written together
   int threads = 2;                      // scoring threads
