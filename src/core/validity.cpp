@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numeric>
+
+#include "cshealthd/core/kpis.hpp"
 
 namespace cshealthd::core {
 namespace {
@@ -340,6 +343,120 @@ Platt fit_platt(const std::vector<Labeled>& obs) {
   p.b = f.weights[0];
   p.fitted = true;
   return p;
+}
+
+namespace {
+
+using json = nlohmann::json;
+
+json optional_number(const std::optional<double>& v, int digits = 4) {
+  if (!v) return nullptr;
+  const double scale = std::pow(10.0, digits);
+  return std::round(*v * scale) / scale;
+}
+
+json auc_json(const std::vector<Labeled>& obs) {
+  const auto a = auc(obs);
+  if (!a) return {{"value", nullptr}, {"why", "undefined: the observations hold only one class"}};
+  return {{"value", optional_number(a->value)},
+          {"low", optional_number(a->low)},
+          {"high", optional_number(a->high)},
+          {"churned", a->positives},
+          {"stayed", a->negatives}};
+}
+
+json group_json(const std::vector<const BacktestObservation*>& group,
+                const std::vector<std::string>& component_names) {
+  std::vector<Labeled> ranked;
+  FlagRates red, red_orange;
+  std::map<std::string, BandRate> bands;
+  std::int64_t unknown = 0, churned = 0;
+  for (const auto* o : group) {
+    churned += o->churned ? 1 : 0;
+    auto& b = bands[o->status];
+    b.band = o->status;
+    ++b.companies;
+    b.churned += o->churned ? 1 : 0;
+    if (o->status == "unknown") {
+      ++unknown;
+      continue;
+    }
+    ranked.push_back({-o->score, o->churned});
+    const bool is_red = o->status == "red", flagged = is_red || o->status == "orange";
+    for (auto* rates : {&red, &red_orange}) {
+      const bool hit = rates == &red ? is_red : flagged;
+      if (o->churned) {
+        ++rates->positives;
+        rates->flagged_positives += hit ? 1 : 0;
+      } else {
+        ++rates->negatives;
+        rates->flagged_negatives += hit ? 1 : 0;
+      }
+    }
+  }
+  // The warning lead of each churn: the company's observations before it.
+  std::map<std::pair<std::int64_t, std::int32_t>, ChurnCase> cases;
+  for (const auto* o : group) {
+    if (!o->churned || !o->churn_day) continue;
+    auto& c = cases[{o->company_id, *o->churn_day}];
+    c.churn_day = *o->churn_day;
+    if (o->status != "unknown") c.history.push_back({o->day, o->score, o->status});
+  }
+  std::vector<double> leads;
+  for (const auto& [key, c] : cases) {
+    if (const auto lead = warning_lead_days(c)) leads.push_back(*lead);
+  }
+  json components = json::array();
+  for (std::size_t k = 0; k < component_names.size(); ++k) {
+    std::vector<Labeled> own;
+    for (const auto* o : group) {
+      if (k < o->components.size() && o->components[k]) own.push_back({-*o->components[k], o->churned});
+    }
+    components.push_back({{"name", component_names[k]}, {"observations", own.size()}, {"auc", auc_json(own)}});
+  }
+  json band_rates = json::array();
+  for (const char* name : {"red", "orange", "yellow", "green", "unknown"}) {
+    const auto it = bands.find(name);
+    if (it == bands.end()) continue;
+    band_rates.push_back({{"band", name},
+                          {"observations", it->second.companies},
+                          {"churned", it->second.churned},
+                          {"churn_rate", optional_number(it->second.rate())}});
+  }
+  return {{"observations", group.size()},
+          {"churned", churned},
+          {"unscored", unknown},
+          {"auc", auc_json(ranked)},
+          {"top_decile_lift", optional_number(lift(ranked, 0.1), 3)},
+          {"recall_red", optional_number(red.recall())},
+          {"recall_red_orange", optional_number(red_orange.recall())},
+          {"false_alarm_red_orange", optional_number(red_orange.false_alarm_share())},
+          {"median_lead_days", optional_number(median(leads), 1)},
+          {"churns_with_lead", leads.size()},
+          {"churns", cases.size()},
+          {"components", std::move(components)},
+          {"bands", std::move(band_rates)}};
+}
+
+}  // namespace
+
+nlohmann::json summarize_backtest(const std::vector<BacktestObservation>& obs,
+                                  const std::vector<std::string>& component_names) {
+  std::vector<const BacktestObservation*> all;
+  std::map<std::string, std::vector<const BacktestObservation*>> by_segment;
+  for (const auto& o : obs) {
+    all.push_back(&o);
+    by_segment[o.segment].push_back(&o);
+  }
+  json segments = json::array();
+  for (const auto& [name, group] : by_segment) {
+    auto g = group_json(group, component_names);
+    g["segment"] = name;
+    segments.push_back(std::move(g));
+  }
+  auto out = group_json(all, component_names);
+  out["segments"] = std::move(segments);
+  return out;
 }
 
 }  // namespace cshealthd::core

@@ -156,5 +156,39 @@ TEST(Validity, PlattScalingTurnsARiskIntoAnIncreasingProbability) {
   EXPECT_FALSE(fit_platt(obs({{1, true}})).fitted);
 }
 
+// A backtest's table on five observations worked by hand (one company churned on day 50, red at both
+// observations before it; an orange one and a green one stayed; one had too little data).
+TEST(Validity, BacktestSummaryOverallPerSegmentAndPerComponent) {
+  std::vector<BacktestObservation> obs = {
+      {1, 0, 30, "red", "smb", {10.0}, true, 50},      {1, 30, 35, "red", "smb", {10.0}, true, 50},
+      {2, 0, 80, "green", "smb", {100.0}, false, {}},  {2, 30, 85, "green", "smb", {100.0}, false, {}},
+      {3, 0, 55, "orange", "ent", {40.0}, false, {}}, {4, 0, 0, "unknown", "ent", {std::nullopt}, false, {}}};
+  const auto s = summarize_backtest(obs, {"usage"});
+  EXPECT_EQ(s["observations"], 6);
+  EXPECT_EQ(s["churned"], 2);
+  EXPECT_EQ(s["unscored"], 1);
+  EXPECT_EQ(s["auc"]["value"], 1.0);
+  EXPECT_EQ(s["top_decile_lift"], 2.5);  // half a place, all churn, over 2 of 5
+  EXPECT_EQ(s["recall_red"], 1.0);
+  EXPECT_EQ(s["recall_red_orange"], 1.0);
+  EXPECT_EQ(s["false_alarm_red_orange"], 0.3333);
+  EXPECT_EQ(s["median_lead_days"], 50.0);
+  EXPECT_EQ(s["churns"], 1);
+  EXPECT_EQ(s["components"][0]["name"], "usage");
+  EXPECT_EQ(s["components"][0]["observations"], 5);
+  EXPECT_EQ(s["components"][0]["auc"]["value"], 1.0);
+  ASSERT_EQ(s["bands"].size(), 4u);
+  EXPECT_EQ(s["bands"][0]["band"], "red");
+  EXPECT_EQ(s["bands"][0]["churn_rate"], 1.0);
+  EXPECT_EQ(s["bands"][1]["band"], "orange");
+  EXPECT_EQ(s["bands"][1]["churn_rate"], 0.0);
+  EXPECT_EQ(s["bands"][3]["band"], "unknown");
+  ASSERT_EQ(s["segments"].size(), 2u);
+  EXPECT_EQ(s["segments"][0]["segment"], "ent");
+  EXPECT_TRUE(s["segments"][0]["auc"]["value"].is_null());  // no churner among them: undefined, said so
+  EXPECT_NE(s["segments"][0]["auc"]["why"].get<std::string>().find("one class"), std::string::npos);
+  EXPECT_EQ(s["segments"][1]["auc"]["value"], 1.0);
+}
+
 }  // namespace
 }  // namespace cshealthd::core

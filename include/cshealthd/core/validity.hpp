@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace cshealthd::core {
 
 // One company on one observation date: how risky the measure said it was (higher = riskier; a health
@@ -95,5 +97,29 @@ struct Platt {
   double probability(double risk) const;
 };
 Platt fit_platt(const std::vector<Labeled>& obs);
+
+// ---- Backtests ----------------------------------------------------------------------------------
+
+// One company on one observation date of a backtest: its score then (point in time), and whether its
+// customer lifetime ended in a churn within the horizon after.
+struct BacktestObservation {
+  std::int64_t company_id = 0;
+  std::int32_t day = 0;
+  double score = 0;
+  std::string status;   // green | yellow | orange | red | unknown (too little data)
+  std::string segment;
+  std::vector<std::optional<double>> components;  // points per component (nullopt: no data)
+  bool churned = false;
+  std::optional<std::int32_t> churn_day;  // when it churned (within the horizon)
+};
+
+// The figures of a backtest, overall and per segment: observations, churners, AUC with its interval
+// (null when one class is missing, with the reason), top-decile lift, recall of red and of red+orange,
+// the share of those who stayed flagged red+orange, the median warning lead (days from the first
+// red/orange observation of the last unbroken run to the churn, core::warning_lead_days), each
+// component's own AUC (on the observations where it had data) and the churn rate per band. Observations
+// with status `unknown` are counted and left out of the ranking.
+nlohmann::json summarize_backtest(const std::vector<BacktestObservation>& obs,
+                                  const std::vector<std::string>& component_names);
 
 }  // namespace cshealthd::core
