@@ -424,7 +424,9 @@ void write_results(pqxx::work& tx, const char* table, const std::vector<Scored>&
 }
 
 // Scores and serialises a chunk on `threads` threads: the engine is pure, each company independent.
-std::vector<Scored> score_chunk(const ScoringConfig& config, const Chunk& chunk, int threads, bool keep) {
+// serialise: the JSON columns stored (off for an evaluation, which reads the results themselves).
+std::vector<Scored> score_chunk(const ScoringConfig& config, const Chunk& chunk, int threads, bool keep,
+                                bool serialise = true) {
   std::vector<Scored> scored(chunk.inputs.size());
   auto work = [&](std::size_t from, std::size_t to) {
     for (std::size_t i = from; i < to; ++i) {
@@ -435,6 +437,7 @@ std::vector<Scored> score_chunk(const ScoringConfig& config, const Chunk& chunk,
       core::score(*card, config.bands, in, s.result);
       core::evaluate_signals(config.signals, in, s.result);
       s.segment = segment;
+      if (!serialise) continue;
       const auto j = to_json(s.result, *segment);
       s.coverage = j["coverage"].dump();
       s.previous = s.result.previous_score ? j["previous_score"].dump() : std::string();
@@ -520,7 +523,7 @@ std::int64_t BatchScorer::start_run(pqxx::work& tx, std::int32_t day, const std:
       .as<std::int64_t>();
 }
 
-void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
+void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report, const EachResult* each) {
   const std::string day = core::format_day(o.as_of_day);
   const Windows windows = windows_for(config_, o.as_of_day, day_end(o));
   const int threads = std::max(1, o.threads);
@@ -560,8 +563,17 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
     Chunk chunk = std::move(*next);
 
     auto t0 = Clock::now();
-    std::vector<Scored> scored = score_chunk(config_, chunk, threads, o.keep_results);
+    std::vector<Scored> scored = score_chunk(config_, chunk, threads, o.keep_results, each == nullptr);
     report.score_seconds += secs(t0);
+    if (each != nullptr) {
+      for (const auto& s : scored) (*each)(s.result, *s.segment);
+      report.companies += scored.size();
+      if (o.stop.stop_requested()) {
+        report.interrupted = true;
+        break;
+      }
+      continue;
+    }
 
     t0 = Clock::now();
     // A day's first scoring of these companies COPYs straight into health_scores; a rerun (rows of the
@@ -623,6 +635,12 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report) {
       break;
     }
   }
+}
+
+std::uint64_t BatchScorer::evaluate(const BatchOptions& o, const EachResult& each) {
+  BatchReport report;
+  run_chunks(o, report, &each);
+  return report.companies;
 }
 
 BatchReport BatchScorer::run(const BatchOptions& o) {

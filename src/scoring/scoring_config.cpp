@@ -379,15 +379,15 @@ ScoringConfig parse_files(const std::vector<ScoringFile>& files, const core::Sta
 
 }  // namespace
 
-ScoringConfig load_scoring_config(const config::Config& config) {
-  const auto& s = config.scoring;
-  return load_scoring(s.scorecards_dir,
-                      core::StatusBands{static_cast<double>(s.green), static_cast<double>(s.yellow),
-                                        static_cast<double>(s.orange), s.min_coverage_percent / 100.0});
+namespace {
+
+core::StatusBands bands_of(const config::ScoringConfig& s) {
+  return core::StatusBands{static_cast<double>(s.green), static_cast<double>(s.yellow),
+                           static_cast<double>(s.orange), s.min_coverage_percent / 100.0};
 }
 
-ScoringConfig load_scoring(const std::string& dir, const core::StatusBands& b) {
-  if (dir.empty()) return parse_scoring(embedded_scorecards(), b);
+std::vector<ScoringFile> read_files(const std::string& dir) {
+  if (dir.empty()) return embedded_scorecards();
   std::vector<ScoringFile> files;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
@@ -400,7 +400,60 @@ ScoringConfig load_scoring(const std::string& dir, const core::StatusBands& b) {
   if (ec) throw ConfigError("scoring.scorecards_dir: cannot read '" + dir + "': " + ec.message());
   std::sort(files.begin(), files.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
   if (files.empty()) throw ConfigError("scoring.scorecards_dir: no *.yaml files in '" + dir + "'");
-  return parse_scoring(files, b);
+  return files;
+}
+
+// The name a scorecard file gives its scorecard ("" when it is not one).
+std::string scorecard_name(const ScoringFile& f) {
+  try {
+    const YAML::Node root = YAML::Load(f.text);
+    if (root.IsMap() && root["scorecard"] && root["scorecard"].IsScalar()) return root["scorecard"].as<std::string>();
+  } catch (const YAML::Exception&) {
+  }
+  return {};
+}
+
+}  // namespace
+
+ScoringConfig load_scoring(const std::string& dir, const core::StatusBands& b) {
+  return parse_scoring(read_files(dir), b);
+}
+
+ScoringConfig load_scoring_with_candidate(const config::Config& config, const std::string& candidate) {
+  std::ifstream in(candidate);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) throw ConfigError("--scorecard: cannot read '" + candidate + "'");
+  ScoringFile file(std::filesystem::path(candidate).filename().string(), text.str(), candidate);
+  const std::string name = scorecard_name(file);
+  if (name.empty()) throw ConfigError("--scorecard: " + candidate + " is not a scorecard (no top-level 'scorecard' key)");
+  auto files = read_files(config.scoring.scorecards_dir);
+  std::string deployed;
+  for (auto& f : files) {
+    const auto n = scorecard_name(f);
+    if (n.empty()) continue;
+    deployed += (deployed.empty() ? "" : ", ") + n;
+    if (n == name) {
+      file.name = f.name;  // in its place
+      f = file;
+      auto out = parse_scoring(files, bands_of(config.scoring));
+      // A scorecard no segment scores with (the other preset, say) is evaluated on every segment.
+      auto& s = out.segments;
+      const bool used = s.default_scorecard == name ||
+                        std::any_of(s.rules.begin(), s.rules.end(), [&](const auto& r) { return r.scorecard == name; });
+      if (!used) {
+        s.default_scorecard = name;
+        for (auto& r : s.rules) r.scorecard = name;
+      }
+      return out;
+    }
+  }
+  throw ConfigError("--scorecard: " + candidate + " defines scorecard '" + name +
+                    "', which the deployed scoring does not have (it has: " + deployed + ")");
+}
+
+ScoringConfig load_scoring_config(const config::Config& config) {
+  return load_scoring(config.scoring.scorecards_dir, bands_of(config.scoring));
 }
 
 }  // namespace cshealthd::scoring

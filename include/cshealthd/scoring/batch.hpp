@@ -65,8 +65,15 @@ class BatchScorer {
   // A new score run (its id for BatchOptions::run_id), inside the caller's transaction.
   std::int64_t start_run(pqxx::work& tx, std::int32_t day, const std::string& trigger);
 
+  // Scores the day as run() does (point in time, chunk by chunk) and hands each result, with its
+  // segment, to `each` on the calling thread instead of storing it: nothing is written, no run is
+  // recorded. A backtest's evaluation of a past day, or of a scorecard not deployed. Answers how many.
+  using EachResult = std::function<void(const core::HealthResult&, const std::string& segment)>;
+  std::uint64_t evaluate(const BatchOptions& options, const EachResult& each);
+
  private:
-  void run_chunks(const BatchOptions& options, BatchReport& report);
+  // Stores each chunk's results, or (with `each`) hands them over instead.
+  void run_chunks(const BatchOptions& options, BatchReport& report, const EachResult* each = nullptr);
 
   store::Database& db_;
   const ScoringConfig& config_;

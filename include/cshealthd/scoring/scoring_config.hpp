@@ -41,4 +41,10 @@ ScoringConfig parse_scoring(const std::vector<ScoringFile>& files, const core::S
 // status bands and coverage floor. ConfigError if invalid.
 ScoringConfig load_scoring_config(const config::Config& config);
 
+// The service's scoring as configured, with the scorecard in `candidate` (a YAML file, a backtest's
+// --scorecard) in place of the deployed scorecard of the same name (and scoring every segment when no
+// segment used that name): evaluated, never deployed.
+// ConfigError naming the file when it cannot be read, is not a scorecard, or names no deployed one.
+ScoringConfig load_scoring_with_candidate(const config::Config& config, const std::string& candidate);
+
 }  // namespace cshealthd::scoring
