@@ -92,6 +92,18 @@ std::optional<ChurnRule> parse_churn_rule(const std::string& text) {
   return std::nullopt;
 }
 
+const char* name_of(ChurnRule rule) {
+  switch (rule) {
+    case ChurnRule::kStage:
+      return "stage";
+    case ChurnRule::kMrr:
+      return "mrr";
+    case ChurnRule::kEither:
+      return "either";
+  }
+  return "either";
+}
+
 MrrMovement classify(const CompanyPeriod& c, ChurnRule rule) {
   const double start = std::max(c.start_mrr, 0.0), end = std::max(c.end_mrr, 0.0);
   if (start > 0) {

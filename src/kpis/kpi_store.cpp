@@ -578,6 +578,26 @@ json KpiStore::at_risk(const ListQuery& q) {
   });
 }
 
+std::vector<ChurnOutcome> KpiStore::churn_outcomes() {
+  return db_.with_retry("kpis_churn_outcomes", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c, "kpis_churn_outcomes");
+    std::vector<ChurnOutcome> out;
+    for (const auto& r : tx.exec_params(
+             "SELECT company_id, churn_day - date '1970-01-01', returned_on - date '1970-01-01', "
+             "coalesce(reason, '') FROM churn_events WHERE $1 = 'either' OR source = $1 ORDER BY company_id, "
+             "churn_day",
+             std::string(core::name_of(settings_.churn)))) {
+      ChurnOutcome o;
+      o.company_id = r[0].as<std::int64_t>();
+      o.churn_day = r[1].as<std::int32_t>();
+      if (!r[2].is_null()) o.returned_on = r[2].as<std::int32_t>();
+      o.reason = r[3].as<std::string>();
+      out.push_back(std::move(o));
+    }
+    return out;
+  });
+}
+
 std::size_t KpiStore::analyze_churns(pqxx::work& tx, std::int32_t day) {
   struct Event {
     std::int64_t company = 0;

@@ -35,6 +35,7 @@ const char* granularity_name(Granularity g);
 // When a customer counts as churned: its CS stage became churned, its MRR went to zero, or either.
 enum class ChurnRule { kStage, kMrr, kEither };
 std::optional<ChurnRule> parse_churn_rule(const std::string& text);
+const char* name_of(ChurnRule rule);  // stage | mrr | either
 
 // One company over one period. MRR is the company's MRR at the end of a day, from the daily snapshots
 // (0 when it had none): `start_mrr` at the end of the day before the period, `end_mrr` at the end of the

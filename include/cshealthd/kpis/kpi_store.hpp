@@ -55,6 +55,16 @@ nlohmann::json to_json(const PeriodKpis& k);
 // The monthly CS report: a header, then one line per period and KPI (RFC 4180).
 std::string to_csv(const std::vector<PeriodKpis>& periods);
 
+// A customer lifetime's end as the KPIs count it (kpis.churn: stage, MRR or either; dated by the churn
+// date property, else the night it was first seen), and the day it came back, if it did: a return
+// starts a new lifetime. The outcomes a backtest labels its observations with.
+struct ChurnOutcome {
+  std::int64_t company_id = 0;
+  std::int32_t churn_day = 0;
+  std::optional<std::int32_t> returned_on;
+  std::string reason;
+};
+
 class KpiStore {
  public:
   KpiStore(store::Database& db, Settings settings) : db_(db), settings_(std::move(settings)) {}
@@ -81,6 +91,8 @@ class KpiStore {
   std::optional<nlohmann::json> company_page(std::int64_t id, int days);
   // Last sync, last score run, last KPI computation.
   nlohmann::json freshness();
+  // Every churn recorded (by the nightly computation), by company and day.
+  std::vector<ChurnOutcome> churn_outcomes();
 
  private:
   void note_churned_stages(pqxx::work& tx, std::int32_t day, bool first_run);
