@@ -57,6 +57,7 @@ void add_run_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_job_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_writeback_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_kpi_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
+void add_backtest_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 
 // Today as the service's clock has it: the day a run started now would score (the schedule's zone).
 std::int32_t service_day(const Context& ctx);

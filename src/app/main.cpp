@@ -13,6 +13,7 @@
 #include "cshealthd/app/components.hpp"
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/app/kpis_command.hpp"
+#include "cshealthd/app/backtest_command.hpp"
 #include "cshealthd/app/run_command.hpp"
 #include "cshealthd/app/score_command.hpp"
 #include "cshealthd/app/service.hpp"
@@ -131,13 +132,14 @@ struct Cli {
   std::string run_as_of;
   cshealthd::app::PlanCommandOptions plan_opts;
   cshealthd::app::KpisOptions kpi_opts;
+  cshealthd::app::BacktestCommandOptions backtest_opts;
   std::string plays_file;
   cshealthd::app::SnoozeOptions snooze_opts;
   std::string jobs_state;
   int jobs_limit = 50;
   std::string check_file;
   CLI::App *serve = nullptr, *migrate = nullptr, *sync_cmd = nullptr, *score_cmd = nullptr,
-           *override_cmd = nullptr, *run_cmd = nullptr, *plan_cmd = nullptr, *kpis_cmd = nullptr,
+           *override_cmd = nullptr, *run_cmd = nullptr, *plan_cmd = nullptr, *kpis_cmd = nullptr, *backtest_cmd = nullptr,
            *plays_cmd = nullptr, *plays_check = nullptr, *snooze_cmd = nullptr, *jobs_cmd = nullptr,
            *config_cmd = nullptr, *check = nullptr;
 };
@@ -212,6 +214,17 @@ void add_commands(CLI::App& app, Cli& c) {
   c.kpis_cmd->add_flag("--rebuild", c.kpi_opts.rebuild,
                        "compute every month and quarter kpis.history_months back (after a score back-fill)");
 
+  c.backtest_cmd = app.add_subcommand("backtest", "How well the score ranked the customers who churned");
+  c.backtest_cmd->add_option("--config", c.config_path, "YAML config file");
+  c.backtest_cmd->add_option("--from", c.backtest_opts.from, "first observation date (default: a year before --to)");
+  c.backtest_cmd->add_option("--to", c.backtest_opts.to,
+                             "last observation date (default: the last whose horizon has passed)");
+  c.backtest_cmd->add_option("--every", c.backtest_opts.every, "days between observation dates (default 30)");
+  c.backtest_cmd->add_option("--horizon", c.backtest_opts.horizon, "a churn within this many days counts (default 90)");
+  c.backtest_cmd->add_option("--scorecard", c.backtest_opts.scorecard,
+                             "a candidate scorecard file to evaluate in place of the deployed one of its name");
+  c.backtest_cmd->add_flag("--json", c.backtest_opts.json, "the JSON report instead of the table");
+
   c.plays_cmd = app.add_subcommand("plays", "Lifecycle plays (renewal, expansion, QBR, win-back)");
   c.plays_cmd->require_subcommand(1);
   c.plays_check =
@@ -267,6 +280,7 @@ int dispatch(Cli& c) {
     if (c.run_cmd->parsed()) return cshealthd::app::run_pipeline(config, c.run_wait, c.run_as_of);
     if (c.plan_cmd->parsed()) return cshealthd::app::run_plan_command(config, c.plan_opts);
     if (c.kpis_cmd->parsed()) return cshealthd::app::run_kpis(config, c.kpi_opts);
+    if (c.backtest_cmd->parsed()) return cshealthd::app::run_backtest(config, c.backtest_opts);
     if (c.snooze_cmd->parsed()) {
       if (c.snooze_opts.action != "list" && c.snooze_opts.rule.empty())
         throw cshealthd::config::ConfigError("snooze: --rule is required");

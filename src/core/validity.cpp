@@ -440,6 +440,17 @@ json group_json(const std::vector<const BacktestObservation*>& group,
 
 }  // namespace
 
+Outcome outcome_at(const std::vector<ChurnEvent>& events, std::int32_t day, int horizon) {
+  Outcome o;
+  for (const auto& e : events) {
+    if (e.churn_day <= day && (!e.returned_on || *e.returned_on > day)) o.customer = false;
+    if (e.churn_day > day && e.churn_day <= day + horizon && (!o.churn_day || e.churn_day < *o.churn_day))
+      o.churn_day = e.churn_day;
+  }
+  if (!o.customer) o.churn_day.reset();
+  return o;
+}
+
 nlohmann::json summarize_backtest(const std::vector<BacktestObservation>& obs,
                                   const std::vector<std::string>& component_names) {
   std::vector<const BacktestObservation*> all;

@@ -156,6 +156,26 @@ TEST(Validity, PlattScalingTurnsARiskIntoAnIncreasingProbability) {
   EXPECT_FALSE(fit_platt(obs({{1, true}})).fitted);
 }
 
+// Who was a customer on an observation day, and who churned within the horizon after it: the
+// boundaries, day by day.
+TEST(Validity, OutcomeAtTheBoundariesOfTheDayAndTheHorizon) {
+  const std::vector<ChurnEvent> once = {{100, std::nullopt}};
+  EXPECT_EQ(outcome_at(once, 9, 90).churn_day, std::nullopt);   // 91 days ahead: beyond the horizon
+  EXPECT_EQ(outcome_at(once, 10, 90).churn_day, 100);           // exactly at the horizon: counted
+  EXPECT_EQ(outcome_at(once, 99, 90).churn_day, 100);           // the day before
+  EXPECT_TRUE(outcome_at(once, 99, 90).customer);
+  EXPECT_FALSE(outcome_at(once, 100, 90).customer);             // the churn's own day: gone
+  EXPECT_EQ(outcome_at(once, 100, 90).churn_day, std::nullopt);
+  EXPECT_FALSE(outcome_at(once, 500, 90).customer);             // never came back
+  // Came back on day 150 (a new lifetime), churned again on day 200.
+  const std::vector<ChurnEvent> twice = {{100, 150}, {200, std::nullopt}};
+  EXPECT_FALSE(outcome_at(twice, 149, 90).customer);
+  EXPECT_TRUE(outcome_at(twice, 150, 90).customer);
+  EXPECT_EQ(outcome_at(twice, 150, 90).churn_day, 200);
+  EXPECT_EQ(outcome_at(twice, 50, 90).churn_day, 100);  // the first churn ahead, not the second
+  EXPECT_TRUE(outcome_at({}, 0, 90).customer);
+}
+
 // A backtest's table on five observations worked by hand (one company churned on day 50, red at both
 // observations before it; an orange one and a green one stayed; one had too little data).
 TEST(Validity, BacktestSummaryOverallPerSegmentAndPerComponent) {

@@ -100,6 +100,20 @@ Platt fit_platt(const std::vector<Labeled>& obs);
 
 // ---- Backtests ----------------------------------------------------------------------------------
 
+// A company's recorded churns (the KPIs' churn events): each ends a customer lifetime, and a return
+// starts the next.
+struct ChurnEvent {
+  std::int32_t churn_day = 0;
+  std::optional<std::int32_t> returned_on;
+};
+// The company on an observation day: a customer then (not inside a churn it had not come back from by
+// that day; a churn dated that day has happened), and its first churn within (day, day + horizon].
+struct Outcome {
+  bool customer = true;
+  std::optional<std::int32_t> churn_day;
+};
+Outcome outcome_at(const std::vector<ChurnEvent>& events, std::int32_t day, int horizon);
+
 // One company on one observation date of a backtest: its score then (point in time), and whether its
 // customer lifetime ended in a churn within the horizon after.
 struct BacktestObservation {
