@@ -176,7 +176,7 @@ TEST_F(PostmasterKillTest, AScoringRunHitByAPostmasterKillEndsWithOneScorePerCom
   ASSERT_EQ(again.status, 0) << again.output;
   open_cluster();
   EXPECT_EQ(scalar("SELECT count(*) FROM health_scores WHERE day = '2026-06-30'"),
-            scalar("SELECT count(*) FROM companies WHERE NOT archived"));
+            scalar("SELECT count(*) FROM companies WHERE NOT archived AND created_at < '2026-07-01'"));
   EXPECT_EQ(scalar("SELECT count(*) FROM (SELECT company_id FROM health_scores WHERE day = '2026-06-30' "
                    "GROUP BY company_id HAVING count(*) > 1) doubled"),
             0);

@@ -53,7 +53,14 @@ class ScoreCliTest : public ::testing::Test {
 TEST_F(ScoreCliTest, ScoresEveryCompanyAndExplainsOne) {
   const auto all = testing::run_cshealthd({"score", "--as-of", "2026-11-20"}, env());
   ASSERT_EQ(all.status, 0) << all.output;
-  EXPECT_THAT(all.output, HasSubstr("as of 2026-11-20: 30 companies scored"));
+  // The companies that existed by the end of the day (point in time: those created since are not).
+  const auto existed = [&] {
+    pqxx::connection c(db_.conninfo());
+    pqxx::nontransaction tx(c);
+    return tx.exec("SELECT count(*) FROM companies WHERE NOT archived AND created_at < '2026-11-21'")[0][0]
+        .as<std::string>();
+  }();
+  EXPECT_THAT(all.output, HasSubstr("as of 2026-11-20: " + existed + " companies scored"));
   EXPECT_THAT(all.output, ::testing::ContainsRegex("green +[0-9]+ +[0-9.]+%"));
   const std::string id = first_company();
   const auto one =
