@@ -25,7 +25,6 @@ struct Context {
   EpochMs end = 0;       // the end of the as-of day
   std::int32_t day = 0;  // the as-of day
   const Feedback* latest_nps = nullptr;
-  const Feedback* previous_nps = nullptr;
   bool renewal_soon = false;  // the renewal falls within renewal_near's `days`
   std::optional<double> at(Metric m, std::int32_t d) const {
     return d == day ? detail::metric_now(in, m) : in.value_at(m, d);
@@ -119,14 +118,41 @@ std::optional<Fired> bad_support(const Context& c, const Params& p) {
                 open ? 0 : num(*slow->closed - slow->created) / 3.6e6, open_hours}};
 }
 
+// Never two different people's answers: the latest NPS answer against the same person's answer before
+// it; when that person had not answered before (or is not known), the mean of the company's answers in
+// the last `window_days` against the mean of the `window_days` before (both windows answered).
 std::optional<Fired> nps_drop(const Context& c, const Params& p) {
   const double points = p[0].number;
+  const auto window = static_cast<EpochMs>(p[1].number) * kMsPerDay;
   const Feedback* latest = c.latest_nps;
-  const Feedback* prev = c.previous_nps;
-  if (!latest || !prev) return std::nullopt;
-  if (prev->value - latest->value >= points || (prev->value >= 7 && latest->value <= 6))
-    return Fired{0, {latest->value, prev->value, num(latest->submitted), 0, 0}};
-  return std::nullopt;
+  if (!latest) return std::nullopt;
+  const auto dropped = [&](double before, double now) { return before - now >= points || (before >= 7 && now <= 6); };
+  if (latest->respondent != 0) {
+    const Feedback* before = nullptr;
+    for (const auto& f : c.in.feedback) {
+      if (f.survey_type != "NPS" || f.respondent != latest->respondent || f.submitted >= latest->submitted) continue;
+      if (!before || f.submitted > before->submitted) before = &f;
+    }
+    if (before) {
+      if (!dropped(before->value, latest->value)) return std::nullopt;
+      return Fired{0, {latest->value, before->value, num(latest->submitted), 0, 0}};
+    }
+  }
+  double recent = 0, earlier = 0;
+  int n_recent = 0, n_earlier = 0;
+  for (const auto& f : c.in.feedback) {
+    if (f.survey_type != "NPS" || f.submitted >= c.end || f.submitted < c.end - 2 * window) continue;
+    if (f.submitted >= c.end - window) {
+      recent += f.value, ++n_recent;
+    } else {
+      earlier += f.value, ++n_earlier;
+    }
+  }
+  if (n_recent == 0 || n_earlier == 0) return std::nullopt;
+  recent /= n_recent;
+  earlier /= n_earlier;
+  if (!dropped(earlier, recent)) return std::nullopt;
+  return Fired{0, {recent, earlier, static_cast<double>(n_recent), static_cast<double>(n_earlier), 1}};
 }
 
 // The newest `in_a_row` meetings that were held or missed (canceled ones do not count) were all missed.
@@ -238,10 +264,14 @@ const std::vector<Definition>& definitions() {
       {"nps_drop",
        K::kChurn,
        "high",
-       {number("points", 3)},
+       {number("points", 3), integer("window_days", 180)},
        {"nps_drop"},
        nps_drop,
-       [](const Values& v) { return "NPS " + fmt(v[0]) + " after " + fmt(v[1]) + " (" + date(v[2]) + ")"; }},
+       [](const Values& v) {
+         if (v[4] == 0) return "NPS " + fmt(v[0]) + " after " + fmt(v[1]) + " from the same person (" + date(v[2]) + ")";
+         return "mean NPS " + fmt(v[0]) + " over " + fmt(v[2]) + " recent answers after " + fmt(v[1]) + " over " +
+                fmt(v[3]) + " before";
+       }},
       {"missed_meetings",
        K::kChurn,
        "medium",
@@ -379,14 +409,9 @@ const std::vector<std::string>& signal_names() {
 void evaluate_signals(const SignalConfig& config, const CompanyInputs& in, HealthResult& result) {
   const auto& defs = definitions();
   Context c{in, result, detail::end_of(in), in.as_of_day};
-  for (const auto& f : in.feedback) {  // the two newest NPS answers up to the day
+  for (const auto& f : in.feedback) {  // the newest NPS answer up to the day
     if (f.survey_type != "NPS" || f.submitted >= c.end) continue;
-    if (!c.latest_nps || f.submitted > c.latest_nps->submitted) {
-      c.previous_nps = c.latest_nps;
-      c.latest_nps = &f;
-    } else if (!c.previous_nps || f.submitted > c.previous_nps->submitted) {
-      c.previous_nps = &f;
-    }
+    if (!c.latest_nps || f.submitted > c.latest_nps->submitted) c.latest_nps = &f;
   }
   static const std::size_t kRenewalNear = index_of("renewal_near");
   const auto renewal = c.date(DateField::kRenewalDate);

@@ -184,10 +184,13 @@ void read_activity(pqxx::transaction_base& tx, std::int64_t lo, std::int64_t hi,
     in->tickets.push_back(std::move(t));
   }
 
-  // Feedback reaches a company directly or through its contacts (HubSpot associates answers to contacts).
+  // Feedback reaches a company directly or through its contacts (HubSpot associates answers to contacts);
+  // the contact an answer is associated with is its respondent (nps_drop compares a person with themself).
   for (const auto& r : tx.exec_params(
            "SELECT l.company, " + ms("f.submitted_at") +
-               ", coalesce(f.survey_type, ''), f.value FROM ("
+               ", coalesce(f.survey_type, ''), f.value, coalesce((SELECT min(r.to_id) FROM crm_associations r "
+               "WHERE r.from_type = 'feedback_submissions' AND r.from_id = f.id AND r.to_type = 'contacts'), 0) "
+               "FROM ("
                "SELECT a.to_id AS company, a.from_id AS fid FROM crm_associations a WHERE a.to_type = "
                "'companies' "
                "AND a.to_id BETWEEN $1 AND $2 AND a.from_type = 'feedback_submissions' "
@@ -201,7 +204,8 @@ void read_activity(pqxx::transaction_base& tx, std::int64_t lo, std::int64_t hi,
            lo, hi, end)) {
     auto* in = find(r[0].as<std::int64_t>());
     if (!in) continue;
-    in->feedback.push_back({r[1].as<std::int64_t>(), r[2].as<std::string>(), r[3].as<double>()});
+    in->feedback.push_back(
+        {r[1].as<std::int64_t>(), r[2].as<std::string>(), r[3].as<double>(), r[4].as<std::int64_t>()});
   }
 
   for (const auto& r : tx.exec_params(

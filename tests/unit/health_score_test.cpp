@@ -76,8 +76,8 @@ struct Company {
     in.tickets.push_back(t);
     return *this;
   }
-  Company& answer(const std::string& survey, double value, double days_ago) {
-    in.feedback.push_back({end() - static_cast<EpochMs>(days_ago * kDay), survey, value});
+  Company& answer(const std::string& survey, double value, double days_ago, std::int64_t respondent = 0) {
+    in.feedback.push_back({end() - static_cast<EpochMs>(days_ago * kDay), survey, value, respondent});
     return *this;
   }
   Company& meeting(double days_ago, const std::string& outcome) {
@@ -500,9 +500,9 @@ TEST(Signals, BadSupport) {
 }
 
 TEST(Signals, NpsDrop) {
-  auto drop = [](double before, double now) {
+  auto drop = [](double before, double now) {  // the same person twice
     Company c;
-    c.answer("NPS", before, 100).answer("NPS", now, 5);
+    c.answer("NPS", before, 100, 7).answer("NPS", now, 5, 7);
     return fired(c.score(), "nps_drop");
   };
   EXPECT_TRUE(drop(9, 6));    // promoter to detractor
@@ -512,6 +512,30 @@ TEST(Signals, NpsDrop) {
   EXPECT_FALSE(drop(6, 4));   // fell 2 among detractors
   EXPECT_TRUE(drop(6, 3));
   EXPECT_FALSE(drop(5, 9));
+}
+
+// nps_drop never compares two different people's single answers: a promoter and, later, another
+// person's detractor answer is no drop; the company's answers over two 180-day windows are compared
+// instead when the latest respondent had not answered before.
+TEST(Signals, NpsDropComparesTheSamePersonOrTwoWindowsNeverTwoPeople) {
+  Company two_people;
+  two_people.answer("NPS", 9, 100, 1).answer("NPS", 6, 5, 2);
+  EXPECT_FALSE(fired(two_people.score(), "nps_drop"));
+  Company same_person_held;  // person 1 still a promoter; person 2's first answer is lower, same window
+  same_person_held.answer("NPS", 9, 300, 1).answer("NPS", 10, 20, 1).answer("NPS", 8, 5, 2);
+  EXPECT_FALSE(fired(same_person_held.score(), "nps_drop"));
+  Company windows;  // unknown respondents: 9.5 on average 181-360 days ago, 5.5 in the last 180
+  windows.answer("NPS", 9, 300).answer("NPS", 10, 200).answer("NPS", 5, 20).answer("NPS", 6, 10);
+  const auto r = windows.score();
+  ASSERT_TRUE(fired(r, "nps_drop"));
+  for (const auto& s : r.signals) {
+    if (std::string_view(s.name) == "nps_drop") {
+      EXPECT_THAT(s.facts(), ::testing::HasSubstr("mean NPS 5.5"));
+    }
+  }
+  Company one_window;  // every answer recent: nothing to compare with
+  one_window.answer("NPS", 10, 100).answer("NPS", 3, 5);
+  EXPECT_FALSE(fired(one_window.score(), "nps_drop"));
 }
 
 TEST(Signals, MissedMeetings) {

@@ -39,6 +39,7 @@ struct Feedback {
   EpochMs submitted = 0;
   std::string survey_type;  // NPS | CSAT | ...
   double value = 0;
+  std::int64_t respondent = 0;  // the contact who answered (0: not known)
 };
 struct Meeting {
   EpochMs start = 0;
