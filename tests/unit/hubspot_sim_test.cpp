@@ -602,6 +602,55 @@ TEST(GeneratorTest, DeterministicFromSeedWithGroundTruth) {
   EXPECT_GT(churners, 10);
 }
 
+// The latent model: deterministic, both contract terms, a year of dated churns in the portal itself, and
+// a ground truth whose churns are not all foretold (shocks) while some high-risk customers stay.
+TEST(GeneratorTest, TheLatentModelHasTermsAPastAndChurnNoSignalGivesAway) {
+  json t1, t2;
+  const GenerateOptions o{2000, 5, 1'790'000'000'000, false, Model::kLatent};
+  auto a = generate(o, &t1);
+  auto b = generate(o, &t2);
+  Simulator sa({}, [&] { return std::move(a); }), sb({}, [&] { return std::move(b); });
+  const json state = sa.dump_state();
+  EXPECT_EQ(state, sb.dump_state());
+  EXPECT_EQ(t1, t2);
+  EXPECT_EQ(t1["model"], "latent");
+  std::map<std::string, int> terms, causes;
+  int past = 0, ahead = 0, risky_stayers = 0;
+  for (const auto& [id, e] : t1["companies"].items()) {
+    terms[e["term"]]++;
+    if (e.contains("churned_on")) ++past;
+    if (e["churns"]) {
+      ++ahead;
+      causes[e["cause"]]++;
+      EXPECT_TRUE(e.contains("churn_date"));
+    } else if (e["risk"].get<double>() > 0.6) {
+      ++risky_stayers;
+    }
+  }
+  EXPECT_GT(terms["monthly"], 300);
+  EXPECT_GT(terms["annual"], 300);
+  EXPECT_GT(past, 60) << "a year of churns";
+  EXPECT_GT(ahead, 20);
+  EXPECT_GT(causes["shock"], 0) << "some churns no signal foretells";
+  EXPECT_GT(causes["risk"], causes["shock"]);
+  EXPECT_GT(risky_stayers, 20) << "warning signs that do not end in churn";
+  // The past churns are in the portal: the churned stage, MRR 0 and the churn date, dated within the year.
+  const auto text = [](const json& p, const char* k) {
+    return p.contains(k) && p[k].is_string() ? p[k].get<std::string>() : std::string();
+  };
+  int churned_companies = 0;
+  for (const auto& c : state["objects"]["companies"]) {
+    const auto& p = c["properties"];
+    if (text(p, "cs_stage") != "churned") continue;
+    ++churned_companies;
+    EXPECT_EQ(text(p, "cs_mrr"), "0");
+    EXPECT_FALSE(text(p, "cs_churn_date").empty());
+    EXPECT_FALSE(text(p, "cs_churn_reason").empty());
+  }
+  EXPECT_GT(churned_companies, 40);
+  EXPECT_LE(churned_companies, past);
+}
+
 TEST(GeneratorTest, AskingForTheTruthDoesNotChangeThePortal) {
   // The simulator generates once to serve and once for --truth-out: both must be the same portal.
   json truth;

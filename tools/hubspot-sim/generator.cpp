@@ -6,35 +6,17 @@
 #include <string>
 
 #include "cshealthd/core/time.hpp"
+#include "generator_parts.hpp"
 
 namespace cshealthd::sim {
 namespace {
 
 using core::kMsPerDay;
+using parts::make_owners;
+using parts::num;
+using parts::Owners;
+using parts::Rng;
 using Props = std::vector<std::pair<std::string, std::string>>;
-
-// splitmix64: the same numbers on every platform and standard library, unlike <random>'s distributions.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : s_(seed) {}
-  std::uint64_t next() {
-    std::uint64_t z = (s_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) / 9007199254740992.0; }
-  double uniform(double a, double b) { return a + (b - a) * uniform(); }
-  int integer(int a, int b) { return a + static_cast<int>(next() % static_cast<std::uint64_t>(b - a + 1)); }
-  bool chance(double p) { return uniform() < p; }
-  template <typename T, std::size_t N>
-  const T& pick(const std::array<T, N>& xs) {
-    return xs[next() % N];
-  }
-
- private:
-  std::uint64_t s_;
-};
 
 enum class Cohort { kHealthy, kDeclining, kChurning, kExpanding, kOnboarding };
 const char* name_of(Cohort c) {
@@ -62,9 +44,6 @@ Cohort draw_cohort(Rng& rng) {
   return Cohort::kOnboarding;
 }
 
-std::string num(double v) {
-  return std::to_string(static_cast<long long>(std::llround(v)));
-}
 
 // Share of licensed seats active in month m (0 = 11 months ago, 11 = this month).
 double usage_rate(Cohort c, int m, double base, int months_live) {
@@ -82,52 +61,6 @@ double usage_rate(Cohort c, int m, double base, int months_live) {
       return std::min(0.6, 0.1 + 0.15 * (m - (12 - months_live)));
   }
   return base;
-}
-
-struct Owners {
-  std::vector<std::string> csm_ids;
-};
-
-Owners make_owners(Portal& p, int companies) {
-  Owners o;
-  const int csms = std::max(3, companies / 100);
-  const int managers = std::max(1, csms / 8);
-  int id = 90001;
-  for (int i = 0; i < managers + csms; ++i) {
-    const bool manager = i < managers;
-    const bool high_touch = i % 2 == 0;
-    const std::string oid = std::to_string(id++);
-    nlohmann::json team = {{"id", high_touch ? "301" : "302"},
-                           {"name", high_touch ? "CS High Touch" : "CS Tech Touch"},
-                           {"primary", true}};
-    p.owners.push_back({{"id", oid},
-                        {"email", (manager ? "manager" : "csm") + std::to_string(i) + "@vendor.example"},
-                        {"type", "PERSON"},
-                        {"firstName", manager ? "Manager" : "CSM"},
-                        {"lastName", std::to_string(i)},
-                        {"userId", 7'000'000 + i},
-                        {"teams", nlohmann::json::array({team})},
-                        {"archived", false},
-                        {"createdAt", "2023-01-01T00:00:00.000Z"},
-                        {"updatedAt", "2023-01-01T00:00:00.000Z"}});
-    if (!manager) o.csm_ids.push_back(oid);
-  }
-  // The onboarding team (seed 004: specialists who hand customers over to CSMs); the last one has left
-  // (archived), as happens, and must never get a customer.
-  for (int i = 0; i < 4; ++i) {
-    p.owners.push_back(
-        {{"id", std::to_string(id++)},
-         {"email", "onboarding" + std::to_string(i) + "@vendor.example"},
-         {"type", "PERSON"},
-         {"firstName", "Onboarding"},
-         {"lastName", std::to_string(i)},
-         {"userId", 7'100'000 + i},
-         {"teams", nlohmann::json::array({{{"id", "303"}, {"name", "Onboarding"}, {"primary", true}}})},
-         {"archived", i == 3},
-         {"createdAt", "2023-01-01T00:00:00.000Z"},
-         {"updatedAt", "2023-01-01T00:00:00.000Z"}});
-  }
-  return o;
 }
 
 // MRR over the year as property history: a step or two up (expansion) or down (contraction), and for
@@ -175,6 +108,7 @@ void revenue_history(Record& c, Rng& rev, Cohort cohort, double mrr, EpochMs cre
 }  // namespace
 
 std::unique_ptr<Portal> generate(const GenerateOptions& opt, nlohmann::json* truth) {
+  if (opt.model == Model::kLatent) return generate_latent(opt, truth);
   auto portal = std::make_unique<Portal>();
   Portal& p = *portal;
   Rng rng(opt.seed);
@@ -182,11 +116,7 @@ std::unique_ptr<Portal> generate(const GenerateOptions& opt, nlohmann::json* tru
   const EpochMs now = opt.now - opt.now % kMsPerDay + 9 * 3'600'000;  // 09:00 UTC "today"
   const Owners owners = make_owners(p, opt.companies);
   const auto& companies = *find_type("companies");
-  const auto& contacts = *find_type("contacts");
   const auto& deals = *find_type("deals");
-  const auto& tickets = *find_type("tickets");
-  const auto& feedback = *find_type("feedback_submissions");
-  const auto& meetings = *find_type("meetings");
   if (truth)
     *truth = {
         {"as_of", core::format_iso8601(now)}, {"horizon_days", 90}, {"companies", nlohmann::json::object()}};
@@ -257,33 +187,14 @@ std::unique_ptr<Portal> generate(const GenerateOptions& opt, nlohmann::json* tru
     std::vector<std::uint64_t> contact_ids;
     const int n_contacts = rng.integer(1, 4);
     for (int k = 0; k < n_contacts; ++k) {
-      Record& ct = p.create(contacts,
-                            {{"firstname", "Person" + std::to_string(k + 1)},
-                             {"lastname", std::string("C").append(std::to_string(i + 1))},
-                             {"email", std::string("p").append(std::to_string(k + 1)) + "@company" +
-                                           std::to_string(i + 1) + ".example"},
-                             {"cs_key_person", k == 0 ? "true" : "false"}},
-                            created + k * kMsPerDay, "IMPORT");
-      if (k == 0 && (cohort == Cohort::kChurning || cohort == Cohort::kDeclining) && rng.chance(0.3)) {
-        const EpochMs left = now - rng.integer(3, 40) * kMsPerDay;
-        ct.set("cs_departed", "true", left, "CRM_UI");
-        ct.updated = left;
-        ct.set(contacts.modified_prop, core::format_iso8601(left), left, "CALCULATED");
-      }
-      p.associate(contacts, ct.id, companies, company_id);
+      Record& ct = parts::add_contact(p, i + 1, k, created, company_id);
+      if (k == 0 && (cohort == Cohort::kChurning || cohort == Cohort::kDeclining) && rng.chance(0.3))
+        parts::depart(ct, now - rng.integer(3, 40) * kMsPerDay);
       contact_ids.push_back(ct.id);
     }
 
     // The purchase: Closed Won at the contract start (recent for onboarding customers).
-    Record& deal = p.create(deals,
-                            {{"dealname", "Company " + std::to_string(i + 1) + " - " + plan},
-                             {"dealstage", "closedwon"},
-                             {"pipeline", "default"},
-                             {"amount", num(mrr * 12)},
-                             {"closedate", core::format_iso8601(contract_start)},
-                             {"hubspot_owner_id", owner}},
-                            contract_start - 20 * kMsPerDay, "IMPORT");
-    p.associate(deals, deal.id, companies, company_id);
+    parts::add_closed_won(p, i + 1, plan, mrr, contract_start, owner, company_id);
     if (cohort == Cohort::kExpanding && rng.chance(0.5)) {
       Record& up = p.create(deals,
                             {{"dealname", "Company " + std::to_string(i + 1) + " - upsell"},
@@ -315,33 +226,12 @@ std::unique_ptr<Portal> generate(const GenerateOptions& opt, nlohmann::json* tru
                                              : "BILLING_ISSUE";
       const bool open = opened > now - 3 * kMsPerDay ? rng.chance(0.7) : rng.chance(0.05);
       const EpochMs ttc = static_cast<EpochMs>(rng.uniform(0.5, bad ? 120 : 48) * 3'600'000);
-      Props props = {{"subject", std::string(category) + " #" + std::to_string(k + 1)},
-                     {"hs_pipeline", "0"},
-                     {"hs_pipeline_stage", open ? "1" : "4"},
-                     {"hs_ticket_priority", priority},
-                     {"hs_ticket_category", category}};
-      Record& t = p.create(tickets, props, opened, "INTEGRATION");
-      if (!open && opened + ttc < now) {
-        t.set("closed_date", core::format_iso8601(opened + ttc), opened + ttc, "CALCULATED");
-        t.set("time_to_close", std::to_string(ttc), opened + ttc, "CALCULATED");
-        t.updated = opened + ttc;
-        t.set(tickets.modified_prop, core::format_iso8601(t.updated), t.updated, "CALCULATED");
-      }
-      p.associate(tickets, t.id, companies, company_id);
+      parts::add_ticket(p, k, opened, priority, category, open, ttc, now, company_id);
     }
 
     // Feedback: NPS from about 4 in 10 customers, CSAT from 1 in 10.
     auto answer = [&](const char* survey, int value, EpochMs at) {
-      const char* group = value >= 9 ? "PROMOTER" : value >= 7 ? "PASSIVE" : "DETRACTOR";
-      Record& f = p.create(feedback,
-                           {{"hs_survey_type", survey},
-                            {"hs_value", std::to_string(value)},
-                            {"hs_response_group", group},
-                            {"hs_submission_timestamp", core::format_iso8601(at)},
-                            {"hs_createdate", core::format_iso8601(at)}},
-                           at, "INTEGRATION");
-      p.associate(feedback, f.id, contacts, contact_ids.front());
-      p.associate(feedback, f.id, companies, company_id);
+      parts::add_answer(p, survey, value, at, contact_ids.front(), company_id);
     };
     if (rng.chance(0.4)) {
       const auto [lo, hi] = cohort == Cohort::kHealthy     ? std::pair{8, 10}
@@ -367,15 +257,7 @@ std::unique_ptr<Portal> generate(const GenerateOptions& opt, nlohmann::json* tru
                                                                         : "COMPLETED")
                             : cohort == Cohort::kDeclining ? (u < 0.3 ? "NO_SHOW" : "COMPLETED")
                                                            : (u < 0.9 ? "COMPLETED" : "RESCHEDULED");
-      Record& m = p.create(meetings,
-                           {{"hs_meeting_title", "CS check-in"},
-                            {"hs_meeting_start_time", core::format_iso8601(start)},
-                            {"hs_meeting_end_time", core::format_iso8601(start + 1'800'000)},
-                            {"hs_timestamp", core::format_iso8601(start)},
-                            {"hs_meeting_outcome", outcome},
-                            {"hubspot_owner_id", owner}},
-                           start - 7 * kMsPerDay, "INTEGRATION");
-      p.associate(meetings, m.id, companies, company_id);
+      parts::add_meeting(p, start, outcome, owner, company_id);
     }
 
     if (truth) {

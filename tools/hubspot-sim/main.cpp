@@ -50,6 +50,7 @@ struct ServeArgs {
   int generate = 0;
   std::uint64_t seed = 1;
   bool revenue_history = false;
+  std::string model = "cohorts";
   std::string rate_limit = "190/10s";
   std::string search_rate = "5/s";
   std::int64_t daily_limit = 625'000;
@@ -90,7 +91,8 @@ int serve(const ServeArgs& a) {
     const json state = read_json(a.portal_file);
     factory = [state] { return sim::load_portal(state); };
   } else {
-    const sim::GenerateOptions g{a.generate, a.seed, today, a.revenue_history};
+    const sim::GenerateOptions g{a.generate, a.seed, today, a.revenue_history,
+                                 a.model == "latent" ? sim::Model::kLatent : sim::Model::kCohorts};
     factory = [g] { return sim::generate(g); };
     if (!a.truth_out.empty()) {
       sim::generate(g, &truth);
@@ -171,6 +173,10 @@ int main(int argc, char** argv) {
     c->add_option("--seed", s.seed, "seed for --generate");
     c->add_flag("--revenue-history", s.revenue_history,
                 "with --generate: MRR changes, churns (cs_stage churned) and returns over the past year");
+    c->add_option("--model", s.model,
+                  "with --generate: cohorts (the default: churners give themselves away) or latent (a hidden "
+                  "risk, noisy signals, contract terms, shocks, and a year of dated churns)")
+        ->check(CLI::IsMember({"cohorts", "latent"}));
     c->add_option("--rate-limit", s.rate_limit, "burst limit, e.g. 190/10s, or off");
     c->add_option("--search-rate", s.search_rate, "search limit, e.g. 5/s, or off");
     c->add_option("--daily-limit", s.daily_limit, "requests per day (0 = off)");
@@ -198,6 +204,9 @@ int main(int argc, char** argv) {
   gen->add_option("--seed", seed, "seed");
   gen->add_option("--out", out, "portal file")->required();
   gen->add_option("--truth", truth_path, "ground truth file");
+  std::string gen_model = "cohorts";
+  gen->add_option("--model", gen_model, "cohorts (the default) or latent (see serve --model)")
+      ->check(CLI::IsMember({"cohorts", "latent"}));
 
   auto* hook = app.add_subcommand("send-webhook", "send one signed deal.propertyChange webhook");
   std::string target, secret, deal, stage = "closedwon";
@@ -216,7 +225,9 @@ int main(int argc, char** argv) {
   try {
     if (gen->parsed()) {
       json truth;
-      auto portal = sim::generate({companies, seed, wall_ms()}, truth_path.empty() ? nullptr : &truth);
+      auto portal = sim::generate({companies, seed, wall_ms(), false,
+                                   gen_model == "latent" ? sim::Model::kLatent : sim::Model::kCohorts},
+                                  truth_path.empty() ? nullptr : &truth);
       sim::Simulator dumper({}, [&portal] { return std::move(portal); });
       write_json(out, dumper.dump_state());
       if (!truth_path.empty()) write_json(truth_path, truth);

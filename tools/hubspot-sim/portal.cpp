@@ -42,7 +42,9 @@ const std::map<std::string, std::vector<PropSpec>>& standard_properties() {
          "enumeration",
          "select",
          {"cost", "missing_feature", "support", "business_change", "other"}},
-        {"cs_churn_date", "date", "date", {}}}},
+        {"cs_churn_date", "date", "date", {}},
+        // How the contract renews: a monthly one's renewal date is always within the month.
+        {"cs_contract_term", "enumeration", "select", {"monthly", "annual"}}}},
       {"contacts",
        {{"firstname", "string", "text", {}},
         {"lastname", "string", "text", {}},
