@@ -88,7 +88,7 @@ void parse_alerts(const std::string& text, const std::string& where, const std::
 }
 
 std::vector<outbox::PropertySpec> output_properties(const core::PlanConfig& p) {
-  return {
+  std::vector<outbox::PropertySpec> out = {
       {p.score_property, "Health score", "number", "number", "cshealthd: 0-100", {}},
       {p.status_property,
        "Health status",
@@ -121,6 +121,10 @@ std::vector<outbox::PropertySpec> output_properties(const core::PlanConfig& p) {
        "onboarding / active / at_risk / churned",
        {"onboarding", "active", "at_risk", "churned"}},
   };
+  if (!p.churn_risk_property.empty())
+    out.push_back({p.churn_risk_property, "Churn risk", "number", "number",
+                   "cshealthd: probability of churn within the calibration's horizon, %", {}});
+  return out;
 }
 
 Settings load_settings(const config::Config& config) {
@@ -147,9 +151,12 @@ Settings load_settings(const config::Config& config) {
   p.coverage_property = w.coverage_property;
   p.updated_property = w.updated_property;
   p.stage_property = w.stage_property;
-  const std::set<std::string> names = {p.score_property,    p.status_property,  p.reasons_property,
-                                       p.coverage_property, p.updated_property, p.stage_property};
-  if (names.size() != 6) throw ConfigError("writeback.properties: two outputs name the same property");
+  p.churn_risk_property = w.churn_risk_property;
+  std::set<std::string> names = {p.score_property,    p.status_property,  p.reasons_property,
+                                 p.coverage_property, p.updated_property, p.stage_property};
+  if (!p.churn_risk_property.empty()) names.insert(p.churn_risk_property);
+  if (names.size() != (p.churn_risk_property.empty() ? 6u : 7u))
+    throw ConfigError("writeback.properties: two outputs name the same property");
   if (config.onboarding.enabled && names.count(config.onboarding.owner_property))
     throw ConfigError("onboarding.owner_property: names a property writeback.properties already writes");
   return s;

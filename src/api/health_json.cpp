@@ -26,7 +26,8 @@ json to_json(const scoring::StoredResult& r) {
           {"signals", r.signals},
           {"reasons", r.reasons},
           {"override", r.score_override},
-          {"computed_at", r.computed_at}};
+          {"computed_at", r.computed_at},
+          {"churn_risk", number_or_null(r.churn_risk)}};
 }
 
 json to_json(const scoring::HistoryEntry& e) {
@@ -50,7 +51,8 @@ json to_json(const scoring::ScorePage& page) {
                        {"segment", r.segment},
                        {"delta", number_or_null(r.delta)},
                        {"reasons", r.reasons},
-                       {"signals", r.signals}});
+                       {"signals", r.signals},
+                       {"churn_risk", number_or_null(r.churn_risk)}});
   }
   return {{"as_of", page.as_of ? json(*page.as_of) : json(nullptr)},
           {"results", std::move(results)},

@@ -9,6 +9,7 @@
 #include <string>
 
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 
 #include "cshealthd/api/health_json.hpp"
 #include "cshealthd/api/v1.hpp"
@@ -58,6 +59,16 @@ void add_job_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_writeback_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_kpi_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_backtest_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
+void add_calibration_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
+
+// A kind of stored report: GET /v1/<plural>?limit=1..200 (the latest first) and /v1/<plural>/{id}
+// (404 <singular>_not_found), for the admin and the dashboard tokens.
+struct StoredReports {
+  std::string singular, plural;
+  std::function<json(pqxx::transaction_base&, std::size_t)> list;
+  std::function<std::optional<json>(pqxx::transaction_base&, std::int64_t)> get;
+};
+void add_stored_report_routes(http::Router& router, const std::shared_ptr<Context>& ctx, StoredReports reports);
 
 // Today as the service's clock has it: the day a run started now would score (the schedule's zone).
 std::int32_t service_day(const Context& ctx);

@@ -9,16 +9,14 @@
 
 namespace cshealthd::app {
 
-int run_backtest(const config::Config& config, const BacktestCommandOptions& o) {
+validity::BacktestOptions backtest_window(const config::Config& config, Components& c,
+                                          const BacktestCommandOptions& o) {
   // Usage errors first: exit 2 before any work.
   auto day = [](const std::string& text, const char* option) {
     const auto d = core::parse_day(text);
     if (!d) throw config::ConfigError(std::string(option) + ": expected YYYY-MM-DD, got '" + text + "'");
     return *d;
   };
-  std::optional<scoring::ScoringConfig> candidate;
-  if (!o.scorecard.empty()) candidate = scoring::load_scoring_with_candidate(config, o.scorecard);
-  Components c(config);
   validity::BacktestOptions bo;
   bo.today = c.service_day();
   bo.every = o.every;
@@ -34,6 +32,14 @@ int run_backtest(const config::Config& config, const BacktestCommandOptions& o) 
   } catch (const std::invalid_argument& e) {
     throw config::ConfigError(std::string("backtest: ") + e.what());
   }
+  return bo;
+}
+
+int run_backtest(const config::Config& config, const BacktestCommandOptions& o) {
+  std::optional<scoring::ScoringConfig> candidate;
+  if (!o.scorecard.empty()) candidate = scoring::load_scoring_with_candidate(config, o.scorecard);
+  Components c(config);
+  const auto bo = backtest_window(config, c, o);
   // The churns the nightly KPI computation records, up to date: the outcomes.
   c.kpis().compute(bo.today);
   validity::Backtester backtester(c.db(), candidate ? *candidate : c.scoring(), c.metrics(), c.kpis());

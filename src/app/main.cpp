@@ -14,6 +14,7 @@
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/app/kpis_command.hpp"
 #include "cshealthd/app/backtest_command.hpp"
+#include "cshealthd/app/calibrate_command.hpp"
 #include "cshealthd/app/run_command.hpp"
 #include "cshealthd/app/score_command.hpp"
 #include "cshealthd/app/service.hpp"
@@ -133,16 +134,49 @@ struct Cli {
   cshealthd::app::PlanCommandOptions plan_opts;
   cshealthd::app::KpisOptions kpi_opts;
   cshealthd::app::BacktestCommandOptions backtest_opts;
+  cshealthd::app::CalibrateCommandOptions calibrate_opts;
   std::string plays_file;
   cshealthd::app::SnoozeOptions snooze_opts;
   std::string jobs_state;
   int jobs_limit = 50;
   std::string check_file;
   CLI::App *serve = nullptr, *migrate = nullptr, *sync_cmd = nullptr, *score_cmd = nullptr,
-           *override_cmd = nullptr, *run_cmd = nullptr, *plan_cmd = nullptr, *kpis_cmd = nullptr, *backtest_cmd = nullptr,
+           *override_cmd = nullptr, *run_cmd = nullptr, *plan_cmd = nullptr, *kpis_cmd = nullptr, *backtest_cmd = nullptr, *calibrate_cmd = nullptr,
            *plays_cmd = nullptr, *plays_check = nullptr, *snooze_cmd = nullptr, *jobs_cmd = nullptr,
            *config_cmd = nullptr, *check = nullptr;
 };
+
+// backtest and calibrate: how well the score predicts churn, and better weights from history.
+void add_validity_commands(CLI::App& app, Cli& c) {
+  c.backtest_cmd = app.add_subcommand("backtest", "How well the score ranked the customers who churned");
+  c.backtest_cmd->add_option("--config", c.config_path, "YAML config file");
+  c.backtest_cmd->add_option("--from", c.backtest_opts.from, "first observation date (default: a year before --to)");
+  c.backtest_cmd->add_option("--to", c.backtest_opts.to,
+                             "last observation date (default: the last whose horizon has passed)");
+  c.backtest_cmd->add_option("--every", c.backtest_opts.every, "days between observation dates (default 30)");
+  c.backtest_cmd->add_option("--horizon", c.backtest_opts.horizon, "a churn within this many days counts (default 90)");
+  c.backtest_cmd->add_option("--scorecard", c.backtest_opts.scorecard,
+                             "a candidate scorecard file to evaluate in place of the deployed one of its name");
+  c.backtest_cmd->add_flag("--json", c.backtest_opts.json, "the JSON report instead of the table");
+
+  c.calibrate_cmd = app.add_subcommand(
+      "calibrate", "Propose scorecard weights from past churn, judged out of time (never deploys them)");
+  auto& cw = c.calibrate_opts.window;
+  c.calibrate_cmd->add_option("--config", c.config_path, "YAML config file");
+  c.calibrate_cmd->add_option("--from", cw.from, "first observation date (default: a year before --to)");
+  c.calibrate_cmd->add_option("--to", cw.to, "last observation date (default: the last whose horizon has passed)");
+  c.calibrate_cmd->add_option("--every", cw.every, "days between observation dates (default 30)");
+  c.calibrate_cmd->add_option("--horizon", cw.horizon, "a churn within this many days counts (default 90)");
+  c.calibrate_cmd->add_option("--card", c.calibrate_opts.card,
+                              "the deployed scorecard to calibrate (default: the default segment's)");
+  c.calibrate_cmd->add_option("--out", c.calibrate_opts.out,
+                              "where to write the candidate scorecard (default: calibration-ID-CARD.yaml)");
+  c.calibrate_cmd->add_option("--min-churns", c.calibrate_opts.min_churns,
+                              "propose nothing with fewer churns after the training dates (default 30)");
+  c.calibrate_cmd->add_flag("--json", cw.json, "the JSON report instead of the table");
+  c.calibrate_cmd->add_option("--show", c.calibrate_opts.show,
+                              "print a stored calibration (and write its candidate to --out: how it is deployed)");
+}
 
 void add_commands(CLI::App& app, Cli& c) {
   c.serve = app.add_subcommand("serve", "Run the service: HTTP API, webhooks and scheduled jobs");
@@ -214,16 +248,7 @@ void add_commands(CLI::App& app, Cli& c) {
   c.kpis_cmd->add_flag("--rebuild", c.kpi_opts.rebuild,
                        "compute every month and quarter kpis.history_months back (after a score back-fill)");
 
-  c.backtest_cmd = app.add_subcommand("backtest", "How well the score ranked the customers who churned");
-  c.backtest_cmd->add_option("--config", c.config_path, "YAML config file");
-  c.backtest_cmd->add_option("--from", c.backtest_opts.from, "first observation date (default: a year before --to)");
-  c.backtest_cmd->add_option("--to", c.backtest_opts.to,
-                             "last observation date (default: the last whose horizon has passed)");
-  c.backtest_cmd->add_option("--every", c.backtest_opts.every, "days between observation dates (default 30)");
-  c.backtest_cmd->add_option("--horizon", c.backtest_opts.horizon, "a churn within this many days counts (default 90)");
-  c.backtest_cmd->add_option("--scorecard", c.backtest_opts.scorecard,
-                             "a candidate scorecard file to evaluate in place of the deployed one of its name");
-  c.backtest_cmd->add_flag("--json", c.backtest_opts.json, "the JSON report instead of the table");
+  add_validity_commands(app, c);
 
   c.plays_cmd = app.add_subcommand("plays", "Lifecycle plays (renewal, expansion, QBR, win-back)");
   c.plays_cmd->require_subcommand(1);
@@ -281,6 +306,7 @@ int dispatch(Cli& c) {
     if (c.plan_cmd->parsed()) return cshealthd::app::run_plan_command(config, c.plan_opts);
     if (c.kpis_cmd->parsed()) return cshealthd::app::run_kpis(config, c.kpi_opts);
     if (c.backtest_cmd->parsed()) return cshealthd::app::run_backtest(config, c.backtest_opts);
+    if (c.calibrate_cmd->parsed()) return cshealthd::app::run_calibrate(config, c.calibrate_opts);
     if (c.snooze_cmd->parsed()) {
       if (c.snooze_opts.action != "list" && c.snooze_opts.rule.empty())
         throw cshealthd::config::ConfigError("snooze: --rule is required");

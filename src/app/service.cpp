@@ -124,7 +124,9 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
         [this] { work_->job_workers->wake(); });
     work_->plays =
         std::make_unique<plays::Plays>(c.plays(), c.workflow(), c.onboarding().won_stages, &c.metrics());
-    workflows = {work_->alerts.get(), work_->onboarding.get(), work_->plays.get()};
+    work_->review = std::make_unique<review::QuarterlyReview>(c.db(), config_, c.scoring(), c.workflow(),
+                                                              c.metrics(), c.kpis());
+    workflows = {work_->alerts.get(), work_->onboarding.get(), work_->plays.get(), work_->review.get()};
     work_->job_workers->handle(onboarding::kEventsJob, [this](store::JobContext& ctx) {
       return work_->onboarding->process_events(ctx);
     });

@@ -224,6 +224,7 @@ class Schema {
     str("writeback.properties.coverage", w.coverage_property, property_name);
     str("writeback.properties.updated_at", w.updated_property, property_name);
     str("writeback.properties.stage", w.stage_property, property_name);
+    str("writeback.properties.churn_risk", w.churn_risk_property, optional_property_name);
     secret("writeback.slack_webhook_url", w.slack_webhook_url,
            [](const std::string& k, const std::string& v, const Source& s) {
              if (v.rfind("https://", 0) != 0 && v.rfind("http://127.0.0.1", 0) != 0 &&
@@ -286,6 +287,11 @@ class Schema {
     number("kpis.targets.expansion_rate", k.targets.expansion_rate, 0, 1000);
     number("kpis.targets.ticket_resolution_hours", k.targets.ticket_resolution_hours, 0, 100000);
     number("kpis.targets.customers_per_csm", k.targets.customers_per_csm, 0, 100000);
+    boolean("review.enabled", c.review.enabled);
+    str("review.owner_id", c.review.owner_id, owner_id);
+    integer("review.every_days", c.review.every_days, 1, 365);
+    integer("review.horizon_days", c.review.horizon_days, 1, 365);
+    integer("review.min_churns", c.review.min_churns, 1, 1'000'000);
     boolean("dashboard.enabled", c.dashboard.enabled);
     secret("dashboard.token", c.dashboard.token);
   }
@@ -311,6 +317,11 @@ class Schema {
            std::all_of(x.begin(), x.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
   }
 
+  // One HubSpot owner id (a number), or nothing.
+  static void owner_id(const std::string& k, const std::string& v, const Source& s) {
+    if (!v.empty() && !digits(v)) fail(k, s, "expected a HubSpot owner id (digits), got '" + v + "'");
+  }
+
   // Owner ids and team:<id>, comma-separated, every id a number.
   static void owner_list(const std::string& k, const std::string& v, const Source& s) {
     std::stringstream ss(v);
@@ -318,6 +329,11 @@ class Schema {
       const std::string id = item.rfind("team:", 0) == 0 ? item.substr(5) : item;
       if (!digits(id)) fail(k, s, "expected owner ids or team:<id>, comma-separated, got '" + item + "'");
     }
+  }
+
+  // A property name, or nothing (an output that is off).
+  static void optional_property_name(const std::string& k, const std::string& v, const Source& s) {
+    if (!v.empty()) property_name(k, v, s);
   }
 
   // A HubSpot internal property name: lower-case letters, digits and underscores.

@@ -20,7 +20,8 @@ constexpr double kDaysPerMonth = 365.25 / 12;
 
 constexpr std::array<const char*, kMetricCount> kMetricNames = {"mrr", "licensed_seats", "active_users_30d",
                                                                 "logins_30d", "features_used"};
-constexpr std::array<const char*, kTextFieldCount> kTextNames = {"plan", "goal_status", "cs_stage"};
+constexpr std::array<const char*, kTextFieldCount> kTextNames = {"plan", "goal_status", "cs_stage",
+                                                                 "contract_term"};
 constexpr std::array<const char*, kDateFieldCount> kDateNames = {"renewal_date", "contract_start_date",
                                                                  "last_contacted"};
 
@@ -115,6 +116,19 @@ std::optional<double> metric_now(const CompanyInputs& in, Metric m) {
 std::optional<Metric> metric_from_name(std::string_view name) {
   return find_name<Metric>(kMetricNames, name);
 }
+bool monthly_term(const std::optional<std::string>& term) {
+  if (!term) return false;
+  std::string_view t = *term;
+  while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
+  while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+  std::string lower(t);
+  for (auto& ch : lower)
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  for (const char* m : {"monthly", "month", "mo", "1m", "月次", "月額", "月払い"})
+    if (lower == m) return true;
+  return false;
+}
+
 std::optional<TextField> text_field_from_name(std::string_view name) {
   return find_name<TextField>(kTextNames, name);
 }
@@ -237,9 +251,9 @@ std::string Aggregate::describe() const {
 
 namespace {
 
-void apply_bands(const Component& c, double v, ComponentResult& r) {
+void apply_bands(const std::vector<Band>& bands, double v, ComponentResult& r) {
   r.raw = v;
-  for (const auto& b : c.bands) {
+  for (const auto& b : bands) {
     if (b.contains(v)) {
       r.has_data = true;
       r.points = b.points;
@@ -266,7 +280,7 @@ void evaluate(const Component& c, const CompanyInputs& in, ComponentResult& r) {
         if (!den || *den <= 0) return;
         v /= *den;
       }
-      apply_bands(c, v / c.divide, r);
+      apply_bands(c.bands, v / c.divide, r);
       return;
     }
     case ComponentKind::kCategorical: {
@@ -311,17 +325,29 @@ void evaluate(const Component& c, const CompanyInputs& in, ComponentResult& r) {
       return;
     }
     case ComponentKind::kDaysUntil: {
+      if (c.monthly != Component::Monthly::kSame &&
+          monthly_term(in.texts[static_cast<std::size_t>(TextField::kContractTerm)])) {
+        if (c.monthly == Component::Monthly::kLeaveOut) {
+          r.detail = "monthly contract: left out";
+          return;
+        }
+        const auto& start = in.dates[static_cast<std::size_t>(DateField::kContractStartDate)];
+        if (!start) return;
+        const double days = static_cast<double>(start_of_day(in.as_of_day) - *start) / kMsPerDay;
+        apply_bands(c.tenure_bands, days / kDaysPerMonth, r);
+        return;
+      }
       const auto& d = in.dates[static_cast<std::size_t>(*c.date)];
       if (!d) return;
       const double days = static_cast<double>(*d - start_of_day(in.as_of_day)) / kMsPerDay;
-      apply_bands(c, c.unit == TimeUnit::kMonths ? days / kDaysPerMonth : days, r);
+      apply_bands(c.bands, c.unit == TimeUnit::kMonths ? days / kDaysPerMonth : days, r);
       return;
     }
     case ComponentKind::kAggregate: {
       bool has = false;
       const double v = c.aggregate.evaluate(in, has);
       if (!has) return;
-      apply_bands(c, v, r);
+      apply_bands(c.bands, v, r);
       return;
     }
     case ComponentKind::kRules: {

@@ -416,8 +416,9 @@ void evaluate_signals(const SignalConfig& config, const CompanyInputs& in, Healt
   static const std::size_t kRenewalNear = index_of("renewal_near");
   const auto renewal = c.date(DateField::kRenewalDate);
   const auto days = static_cast<EpochMs>(config.signals[kRenewalNear].params[0].number);
-  c.renewal_soon =
-      renewal && *renewal >= start_of_day(c.day) && *renewal - start_of_day(c.day) <= days * kMsPerDay;
+  // A monthly contract renews every month: its renewal is no event to prepare for or to upsell at.
+  c.renewal_soon = renewal && *renewal >= start_of_day(c.day) && *renewal - start_of_day(c.day) <= days * kMsPerDay &&
+                   !monthly_term(in.texts[static_cast<std::size_t>(TextField::kContractTerm)]);
   for (std::size_t i = 0; i < defs.size(); ++i) {
     const auto& s = config.signals[i];
     if (!s.enabled) continue;

@@ -467,6 +467,39 @@ nlohmann::json summarize_backtest(const std::vector<BacktestObservation>& obs,
   }
   auto out = group_json(all, component_names);
   out["segments"] = std::move(segments);
+  // The overall ROC curve, for drawing: at most about 200 corners (every k-th, the last kept).
+  std::vector<Labeled> ranked;
+  for (const auto& o : obs)
+    if (o.status != "unknown") ranked.push_back({-o.score, o.churned});
+  const auto curve = roc_curve(ranked);
+  const std::size_t step = curve.size() / 200 + 1;
+  json roc = json::array();
+  for (std::size_t i = 0; i < curve.size(); i += step)
+    roc.push_back({optional_number(curve[i].fpr), optional_number(curve[i].tpr)});
+  if (!curve.empty() && (curve.size() - 1) % step != 0)
+    roc.push_back({optional_number(curve.back().fpr), optional_number(curve.back().tpr)});
+  out["roc"] = std::move(roc);
+  std::vector<double> predicted;
+  std::vector<bool> happened;
+  for (const auto& o : obs) {
+    if (o.status == "unknown" || !o.churn_risk) continue;
+    predicted.push_back(*o.churn_risk);
+    happened.push_back(o.churned);
+  }
+  json probability = nullptr;
+  if (!predicted.empty()) {
+    const double rate = static_cast<double>(std::count(happened.begin(), happened.end(), true)) /
+                        static_cast<double>(happened.size());
+    json bins = json::array();
+    for (const auto& b : reliability(predicted, happened))
+      bins.push_back({{"count", b.count}, {"predicted", optional_number(b.predicted)}, {"observed", optional_number(b.observed)}});
+    probability = {{"observations", predicted.size()},
+                   {"brier", optional_number(brier(predicted, happened), 5)},
+                   {"brier_base_rate", optional_number(brier(std::vector<double>(predicted.size(), rate), happened), 5)},
+                   {"base_rate", optional_number(rate, 5)},
+                   {"reliability", std::move(bins)}};
+  }
+  out["churn_probability"] = std::move(probability);
   return out;
 }
 

@@ -1,5 +1,5 @@
 // The cshealthd dashboard: KPIs against targets, the health distribution, at-risk customers, renewals,
-// company pages and the churn analysis, from the service's /v1 API. Plain JavaScript and SVG, no
+// company pages, the churn analysis and the score's quality (backtests, calibration), from the service's /v1 API. Plain JavaScript and SVG, no
 // dependencies; every value from the API is inserted as text (never as HTML).
 'use strict';
 
@@ -26,6 +26,14 @@ const TEXT = {
     alerts_acted: 'Alerts acted on', red_orange_before: 'Red/orange {d} days before', churn_reasons: 'Churn reasons',
     days: 'days', loading: 'Loading…', not_found: 'Not found', period: 'Period', no_rows: 'Nothing here.',
     of: 'of', priority: 'Priority', config_marker_note: 'Dashed lines: the scoring configuration changed (not the customer).',
+    nav_quality: 'Score quality', no_backtest: 'No backtest yet: run `cshealthd backtest`.', auc: 'AUC',
+    lift: 'Top-decile lift', recall_ro: 'Churners flagged red or orange', false_alarm: 'Stayers flagged',
+    roc: 'ROC curve', roc_note: 'How many churners (up) the score flags for how many stayers (across); the dashed diagonal is chance.',
+    band_churn: 'Churn rate per band', component_auc: 'Each component alone', observations: 'Observations',
+    churned_n: 'Churned', churn_rate_col: 'Churn rate', calibration: 'Latest calibration', current: 'Current',
+    proposed: 'Proposed', why: 'Why', out_of_time: 'Out-of-time AUC', brier: 'Churn probability (Brier score)',
+    base_rate: 'base rate for everyone', nothing_proposed: 'Nothing proposed', backtest_label: 'Backtest',
+    no_calibration: 'No calibration yet: run `cshealthd calibrate`.', lead_days: '{d} days', churn_risk: 'Churn risk',
   },
   ja: {
     nav_overview: '概要', nav_churn: 'チャーン分析', sign_out: 'サインアウト', sign_in: 'サインイン',
@@ -50,6 +58,15 @@ const TEXT = {
     red_orange_before: '{d} 日前に赤/橙', churn_reasons: '解約理由', days: '日', loading: '読み込み中…',
     not_found: '見つかりません', period: '期間', no_rows: '該当なし。', of: '/', priority: '優先度',
     config_marker_note: '破線: スコアリング設定が変わった日（顧客の変化ではありません）。',
+    nav_quality: 'スコアの精度', no_backtest: 'バックテストはまだありません: `cshealthd backtest` を実行してください。',
+    auc: 'AUC', lift: '上位 10 % のリフト', recall_ro: '赤・橙で捉えた解約', false_alarm: '継続顧客への警告',
+    roc: 'ROC 曲線', roc_note: '継続顧客への警告（横軸）と引き換えに捉えた解約（縦軸）。破線の対角線は偶然と同じ。',
+    band_churn: 'スコア帯ごとの解約率', component_auc: '構成要素ごとの AUC', observations: '観測数', churned_n: '解約',
+    churn_rate_col: '解約率', calibration: '最新のキャリブレーション', current: '現在', proposed: '提案', why: '理由',
+    out_of_time: '時系列外の AUC', brier: '解約確率（ブライアスコア）', base_rate: '全員に平均解約率を与えた場合',
+    nothing_proposed: '提案なし', backtest_label: 'バックテスト',
+    no_calibration: 'キャリブレーションはまだありません: `cshealthd calibrate` を実行してください。', lead_days: '{d} 日',
+    churn_risk: '解約リスク',
   },
 };
 
@@ -63,6 +80,7 @@ const state = {
   token: sessionStorage.getItem('cshealthd.token') || '',
   meta: null,
   risk: {sort: 'score', order: 'asc', segment: '', owner: ''},
+  quality: {id: 0},
 };
 
 function t(key, vars) {
@@ -346,7 +364,8 @@ async function companyPage(app, id) {
   const head = el('section', {class: 'card', 'data-testid': 'company-facts'},
     el('h1', {'data-testid': 'company-name'}, page.name || page.company_id, ' ', health ? badge(health.status, health.score) : ''),
     el('div', {class: 'facts'}, fact(t('owner'), page.owner), fact(t('plan'), page.plan), fact(t('mrr'), fmt(page.mrr, 0)),
-      fact(t('renewal_date'), page.renewal_date), fact(t('cs_stage'), page.cs_stage), fact(t('segment'), health && health.segment)));
+      fact(t('renewal_date'), page.renewal_date), fact(t('cs_stage'), page.cs_stage), fact(t('segment'), health && health.segment),
+      fact(t('churn_risk'), health && health.churn_risk !== null && health.churn_risk !== undefined ? fmt(health.churn_risk * 100) + ' %' : null)));
   const chart = card(t('score_history'), 'company-history', scoreChart(page.history, page.config_changes),
     el('p', {class: 'muted'}, t('config_marker_note')));
   const raw = (v) => (v === null || v === undefined ? '—' : typeof v === 'number' ? fmt(v, 2) : v);
@@ -394,6 +413,87 @@ async function churnPage(app) {
     table([t('company'), t('churn_day'), t('source'), t('reason'), t('mrr_lost'), t('before'), t('lead'), t('signals'), t('alerts'), t('score_history')], rows, 'churn-table')));
 }
 
+// The ROC curve of a backtest: [fpr, tpr] corners, the diagonal (chance) dashed.
+function rocChart(points, size = 300) {
+  const pad = 30, w = size - pad - 10;
+  const svg = el('svg', {width: size, height: size, viewBox: `0 0 ${size} ${size}`, 'data-testid': 'roc-chart'});
+  const x = (v) => pad + v * w, y = (v) => size - pad - v * w;
+  svg.append(el('rect', {x: pad, y: y(1), width: w, height: w, fill: 'none', stroke: '#e2e6ea'}));
+  svg.append(el('line', {x1: x(0), y1: y(0), x2: x(1), y2: y(1), stroke: '#9aa3ad', 'stroke-dasharray': '4 3'}));
+  if (points.length)
+    svg.append(el('polyline', {fill: 'none', stroke: '#2856c3', 'stroke-width': 2,
+      points: points.map(([f, tp]) => `${x(f).toFixed(1)},${y(tp).toFixed(1)}`).join(' ')}));
+  for (const v of [0, 0.5, 1]) {
+    svg.append(el('text', {x: x(v), y: size - pad + 14, 'text-anchor': 'middle'}, String(v)));
+    svg.append(el('text', {x: pad - 4, y: y(v) + 3, 'text-anchor': 'end'}, String(v)));
+  }
+  return svg;
+}
+
+// A bar for a share (0-1) inside a table cell.
+function bar(share, color) {
+  const wrap = el('span', {class: 'bar'});
+  wrap.append(el('i', {style: `width:${Math.round(Math.max(0, Math.min(1, share || 0)) * 100)}%;background:${color}`}));
+  return wrap;
+}
+
+async function qualityPage(app) {
+  const [list, cals] = await Promise.all([api('/v1/backtests?limit=20'), api('/v1/calibrations?limit=1')]);
+  if (!list.backtests.length) {
+    app.replaceChildren(card(t('nav_quality'), 'quality-empty', el('p', {class: 'muted'}, t('no_backtest'))));
+    return;
+  }
+  const id = list.backtests.some((b) => b.id === state.quality.id) ? state.quality.id : list.backtests[0].id;
+  const [bt, cal] = await Promise.all([api('/v1/backtests/' + id),
+    cals.calibrations.length ? api('/v1/calibrations/' + cals.calibrations[0].id) : null]);
+  const r = bt.backtest;
+  const pct = (v) => (v === null || v === undefined ? '—' : fmt(v * 100) + ' %');
+  const aucText = (a) => (a && a.value !== null && a.value !== undefined ?
+    `${fmt(a.value, 3)} [${fmt(a.low, 3)}, ${fmt(a.high, 3)}]` : '—');
+  const picker = el('select', {'data-testid': 'quality-backtest', onchange: (ev) => {
+    state.quality.id = Number(ev.target.value);
+    render();
+  }}, list.backtests.map((b) => el('option', {value: b.id, selected: b.id === id},
+    `${t('backtest_label')} ${b.id} · ${b.from} – ${b.to} · ${b.scorecard}`)));
+  const stat = (label, value, testid) => el('div', {class: 'card tile none', 'data-testid': testid},
+    el('div', {class: 'label'}, label), el('div', {class: 'value'}, value));
+  const tiles = el('div', {class: 'grid tiles', 'data-testid': 'quality-tiles'},
+    stat(t('auc'), aucText(r.auc), 'quality-auc'),
+    stat(t('lift'), r.top_decile_lift === null ? '—' : fmt(r.top_decile_lift, 2) + '×', 'quality-lift'),
+    stat(t('recall_ro'), pct(r.recall_red_orange), 'quality-recall'),
+    stat(t('false_alarm'), pct(r.false_alarm_red_orange), 'quality-false-alarm'),
+    stat(t('median_lead'), r.median_lead_days === null ? '—' : t('lead_days', {d: fmt(r.median_lead_days, 0)}), 'quality-lead'));
+  const bands = r.bands.map((b) => el('tr', {}, el('td', {}, badge(b.band)), el('td', {class: 'num'}, fmt(b.observations, 0)),
+    el('td', {class: 'num'}, fmt(b.churned, 0)), el('td', {class: 'num'}, pct(b.churn_rate)),
+    el('td', {}, bar(b.churn_rate, BAND_COLORS[b.band] || BAND_COLORS.unknown))));
+  const comps = r.components.map((c) => el('tr', {}, el('td', {}, c.name), el('td', {class: 'num'}, fmt(c.observations, 0)),
+    el('td', {class: 'num'}, aucText(c.auc)), el('td', {}, bar(c.auc.value === null ? 0 : (c.auc.value - 0.5) * 2, '#2856c3'))));
+  const parts = [el('div', {class: 'filters'}, picker), tiles,
+    el('div', {class: 'grid two'},
+      card(t('roc'), 'quality-roc', rocChart(r.roc || []), el('p', {class: 'muted'}, t('roc_note'))),
+      el('div', {},
+        card(t('band_churn'), 'quality-bands', table([t('status'), t('observations'), t('churned_n'), t('churn_rate_col'), ''], bands, 'quality-bands-table')),
+        card(t('component_auc'), 'quality-components', table([t('name'), t('observations'), t('auc'), ''], comps, 'quality-components-table'))))];
+  parts.push(calibrationCard(cal ? cal.calibration : null, pct, aucText));
+  app.replaceChildren(...parts);
+}
+
+function calibrationCard(c, pct, aucText) {
+  if (!c) return card(t('calibration'), 'quality-calibration', el('p', {class: 'muted'}, t('no_calibration')));
+  const head = el('p', {class: 'muted'}, `#${c.id} · ${c.scorecard} · ${c.created_at}`);
+  if (c.status !== 'proposed')
+    return card(t('calibration'), 'quality-calibration', head, el('p', {'data-testid': 'calibration-refused'},
+      `${t('nothing_proposed')}: ${c.reason}`));
+  const rows = c.weights.map((w) => el('tr', {}, el('td', {}, w.name), el('td', {class: 'num'}, fmt(w.current, 0)),
+    el('td', {class: 'num'}, fmt(w.proposed, 0)), el('td', {class: 'muted'}, w.why)));
+  const o = c.out_of_time, p = c.churn_probability;
+  return card(t('calibration'), 'quality-calibration', head,
+    el('p', {'data-testid': 'calibration-auc'}, `${t('out_of_time')}: ${t('current')} ${aucText(o.current.auc)} · ` +
+      `${t('proposed')} ${aucText(o.proposed.auc)}`),
+    el('p', {}, `${t('brier')}: ${fmt(p.brier, 4)} (${t('base_rate')} ${fmt(p.brier_base_rate, 4)})`),
+    table([t('name'), t('current'), t('proposed'), t('why')], rows, 'calibration-weights'));
+}
+
 async function render() {
   setChrome();
   const app = document.getElementById('app');
@@ -411,8 +511,9 @@ async function render() {
     const company = route.match(/^\/company\/(\d{1,18})$/);
     if (company) await companyPage(app, company[1]);
     else if (route === '/churn') await churnPage(app);
+    else if (route === '/quality') await qualityPage(app);
     else await overview(app);
-    app.dataset.page = company ? 'company' : route === '/churn' ? 'churn' : 'overview';
+    app.dataset.page = company ? 'company' : route === '/churn' ? 'churn' : route === '/quality' ? 'quality' : 'overview';
     app.dataset.ready = 'true';
   } catch (e) {
     if (e instanceof AuthError) return signIn(t('bad_token'));

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <map>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
@@ -15,6 +16,7 @@
 
 #include "cshealthd/base/handoff.hpp"
 #include "cshealthd/core/time.hpp"
+#include "cshealthd/scoring/churn_models.hpp"
 #include "cshealthd/store/copy_writer.hpp"
 #include "cshealthd/store/job_queue.hpp"
 #include "cshealthd/store/sql_params.hpp"
@@ -394,6 +396,8 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
   return chunk;
 }
 
+using ChurnModels = std::map<std::string, core::ChurnModel>;
+
 // One result, serialised on the scoring thread so the writer only streams it.
 struct Scored {
   core::HealthResult result;
@@ -408,7 +412,7 @@ void write_results(pqxx::work& tx, const char* table, const std::vector<Scored>&
   store::CopyWriter copy(
       tx, table,
       {"company_id", "day", "run_id", "score", "computed_score", "status", "coverage", "scorecard", "segment",
-       "previous_score", "delta", "components", "signals", "reasons", "score_override"});
+       "previous_score", "delta", "components", "signals", "reasons", "score_override", "churn_risk"});
   for (const auto& s : scored) {
     copy.number(s.result.company_id)
         .text(day)
@@ -422,6 +426,11 @@ void write_results(pqxx::work& tx, const char* table, const std::vector<Scored>&
     } else {
       copy.text(s.score_override);
     }
+    if (s.result.churn_risk) {
+      copy.number(*s.result.churn_risk);
+    } else {
+      copy.null();
+    }
     copy.end_row();
   }
   copy.complete();
@@ -429,8 +438,8 @@ void write_results(pqxx::work& tx, const char* table, const std::vector<Scored>&
 
 // Scores and serialises a chunk on `threads` threads: the engine is pure, each company independent.
 // serialise: the JSON columns stored (off for an evaluation, which reads the results themselves).
-std::vector<Scored> score_chunk(const ScoringConfig& config, const Chunk& chunk, int threads, bool keep,
-                                bool serialise = true) {
+std::vector<Scored> score_chunk(const ScoringConfig& config, const ChurnModels& models, const Chunk& chunk,
+                                int threads, bool keep, bool serialise = true) {
   std::vector<Scored> scored(chunk.inputs.size());
   auto work = [&](std::size_t from, std::size_t to) {
     for (std::size_t i = from; i < to; ++i) {
@@ -440,6 +449,7 @@ std::vector<Scored> score_chunk(const ScoringConfig& config, const Chunk& chunk,
       const core::Scorecard* card = config.find(*card_name);
       core::score(*card, config.bands, in, s.result);
       core::evaluate_signals(config.signals, in, s.result);
+      if (const auto m = models.find(*card_name); m != models.end()) s.result.churn_risk = m->second.probability(s.result);
       s.segment = segment;
       if (!serialise) continue;
       const auto j = to_json(s.result, *segment);
@@ -505,7 +515,8 @@ json to_json(const core::HealthResult& r, const std::string& segment) {
               {"components", std::move(components)},
               {"signals", std::move(signals)},
               {"reasons", core::reasons(r)},
-              {"override", nullptr}};
+              {"override", nullptr},
+              {"churn_risk", r.churn_risk ? json(std::round(*r.churn_risk * 10000) / 10000) : json(nullptr)}};
   if (r.score_override) {
     out["override"] = {{"value", r.score_override->value},
                        {"reason", r.score_override->reason},
@@ -531,6 +542,10 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report, const E
   const std::string day = core::format_day(o.as_of_day);
   const Windows windows = windows_for(config_, o.as_of_day, day_end(o));
   const int threads = std::max(1, o.threads);
+  const auto models = db_.with_retry("score_churn_models", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c, "score_churn_models");
+    return ChurnModelStore::all(tx);
+  });
   // A reader thread fetches the next chunk (its own connection and snapshot) while this one is scored
   // and written: reading and writing are the database's work, and they overlap on its cores.
   Handoff<Chunk> ready(2);
@@ -567,7 +582,7 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report, const E
     Chunk chunk = std::move(*next);
 
     auto t0 = Clock::now();
-    std::vector<Scored> scored = score_chunk(config_, chunk, threads, o.keep_results, each == nullptr);
+    std::vector<Scored> scored = score_chunk(config_, models, chunk, threads, o.keep_results, each == nullptr);
     report.score_seconds += secs(t0);
     if (each != nullptr) {
       for (const auto& s : scored) (*each)(s.result, *s.segment);
@@ -610,7 +625,7 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report, const E
                 "coverage = EXCLUDED.coverage, scorecard = EXCLUDED.scorecard, segment = EXCLUDED.segment, "
                 "previous_score = EXCLUDED.previous_score, delta = EXCLUDED.delta, "
                 "components = EXCLUDED.components, signals = EXCLUDED.signals, reasons = EXCLUDED.reasons, "
-                "score_override = EXCLUDED.score_override, computed_at = now()");
+                "score_override = EXCLUDED.score_override, churn_risk = EXCLUDED.churn_risk, computed_at = now()");
           }
           if (o.in_chunk_commit)
             o.in_chunk_commit(tx, chunk.hi, o.done_before + report.companies + scored.size());

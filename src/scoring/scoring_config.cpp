@@ -6,6 +6,7 @@
 #include <fstream>
 #include <initializer_list>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -119,7 +120,7 @@ core::Component component(const Node& n) {
       {"bands", {"metric", "denominator", "multiply", "divide", "bands"}},
       {"categorical", {"field", "values"}},
       {"trend", {"metrics", "window_days", "grow_at_percent", "shrink_at_percent", "points"}},
-      {"days_until", {"field", "unit", "bands"}},
+      {"days_until", {"field", "unit", "bands", "monthly"}},
       {"aggregate", {"source", "filter", "window_days", "last_n", "reduce", "share_of", "bands"}},
       {"rules", {"rules", "otherwise"}},
   };
@@ -149,7 +150,7 @@ core::Component component(const Node& n) {
     const auto f = core::text_field_from_name(n.at("field").str());
     if (!f)
       n.child("field").fail("unknown field '" + n.child("field").str() +
-                            "' (known: plan, goal_status, cs_stage)");
+                            "' (known: plan, goal_status, cs_stage, contract_term)");
     c.text = *f;
     for (const auto& [value, points] : n.at("values").entries()) {
       const double p = points.num();
@@ -187,6 +188,18 @@ core::Component component(const Node& n) {
     using U = core::TimeUnit;
     if (n.has("unit")) c.unit = n.child("unit").one_of<U>({{"days", U::kDays}, {"months", U::kMonths}});
     c.bands = bands(n.at("bands"), c.max_points);
+    if (n.has("monthly")) {
+      // monthly: leave_out | same | {tenure_bands: [...]} (months since contract_start_date)
+      const auto m = n.child("monthly");
+      using M = core::Component::Monthly;
+      if (m.yaml().IsScalar()) {
+        c.monthly = m.one_of<M>({{"leave_out", M::kLeaveOut}, {"same", M::kSame}});
+      } else {
+        m.expect_map({"tenure_bands"});
+        c.monthly = M::kTenure;
+        c.tenure_bands = bands(m.at("tenure_bands"), c.max_points);
+      }
+    }
   } else if (kind == "aggregate") {
     c.kind = core::ComponentKind::kAggregate;
     c.aggregate = aggregate(n);
@@ -424,7 +437,12 @@ ScoringConfig load_scoring_with_candidate(const config::Config& config, const st
   std::stringstream text;
   text << in.rdbuf();
   if (!in) throw ConfigError("--scorecard: cannot read '" + candidate + "'");
-  ScoringFile file(std::filesystem::path(candidate).filename().string(), text.str(), candidate);
+  return load_scoring_with_candidate(
+      config, ScoringFile(std::filesystem::path(candidate).filename().string(), text.str(), candidate));
+}
+
+ScoringConfig load_scoring_with_candidate(const config::Config& config, ScoringFile file) {
+  const std::string candidate = file.path.empty() ? file.name : file.path;
   const std::string name = scorecard_name(file);
   if (name.empty()) throw ConfigError("--scorecard: " + candidate + " is not a scorecard (no top-level 'scorecard' key)");
   auto files = read_files(config.scoring.scorecards_dir);
@@ -450,6 +468,41 @@ ScoringConfig load_scoring_with_candidate(const config::Config& config, const st
   }
   throw ConfigError("--scorecard: " + candidate + " defines scorecard '" + name +
                     "', which the deployed scoring does not have (it has: " + deployed + ")");
+}
+
+ScoringFile scorecard_file(const config::Config& config, const std::string& name) {
+  for (auto& f : read_files(config.scoring.scorecards_dir))
+    if (scorecard_name(f) == name) return f;
+  throw ConfigError("scorecard '" + name + "': not among the deployed scorecards");
+}
+
+std::string with_weights(const ScoringFile& file, const std::vector<std::pair<std::string, int>>& weights) {
+  // Line by line, so that comments, labels and layout stay as they were: a `name:` key opens a
+  // component (block `- name: x` or flow `- {name: x, ...}`), and its first `weight:` takes the new value.
+  static const std::regex name_key(R"((^|[\s{,-])name:\s*["']?([A-Za-z0-9_]+))");
+  static const std::regex weight_key(R"re(((^|[\s{,])weight:\s*)([0-9]+(\.[0-9]*)?))re");
+  std::istringstream in(file.text);
+  std::string out, line, current;
+  std::set<std::string> done;
+  bool in_components = false;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line[0] != ' ' && line[0] != '-' && line[0] != '#')
+      in_components = line.rfind("components:", 0) == 0;
+    std::smatch m;
+    if (in_components && std::regex_search(line, m, name_key)) current = m[2].str();
+    if (in_components && !current.empty() && !done.count(current) && std::regex_search(line, m, weight_key)) {
+      for (const auto& [n, w] : weights) {
+        if (n != current) continue;
+        line = m.prefix().str() + m[1].str() + std::to_string(w) + m.suffix().str();
+        done.insert(current);
+      }
+    }
+    out += line + "\n";
+  }
+  for (const auto& [n, w] : weights)
+    if (!done.count(n))
+      throw ConfigError((file.path.empty() ? file.name : file.path) + ": no weight line found for component '" + n + "'");
+  return out;
 }
 
 ScoringConfig load_scoring_config(const config::Config& config) {

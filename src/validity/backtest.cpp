@@ -56,16 +56,15 @@ std::vector<std::int32_t> observation_days(const BacktestOptions& o) {
   return days;
 }
 
-BacktestRun Backtester::run(const BacktestOptions& o) {
-  const auto started = std::chrono::steady_clock::now();
-  const auto days = observation_days(o);
+Observed Backtester::observe(const std::vector<std::int32_t>& days, const BacktestOptions& o) {
   // The outcomes, by company.
   std::unordered_map<std::int64_t, std::vector<core::ChurnEvent>> events;
   for (const auto& e : outcomes_.churn_outcomes()) events[e.company_id].push_back({e.churn_day, e.returned_on});
 
   // The components of the scorecards that scored someone, in the order first met.
-  std::vector<std::string> names;
-  std::vector<core::BacktestObservation> obs;
+  Observed out;
+  auto& names = out.names;
+  auto& obs = out.obs;
   scoring::BatchScorer scorer(db_, scoring_, metrics_);
   for (const auto day : days) {
     scoring::BatchOptions bo;
@@ -86,6 +85,8 @@ BacktestRun Backtester::run(const BacktestOptions& o) {
       ob.score = r.score;
       ob.status = r.status;
       ob.segment = segment;
+      ob.scorecard = r.scorecard;
+      ob.churn_risk = r.churn_risk;
       for (const auto& c : r.components) {
         auto at = static_cast<std::size_t>(std::find(names.begin(), names.end(), c.component->name) - names.begin());
         if (at == names.size()) names.push_back(c.component->name);
@@ -98,6 +99,13 @@ BacktestRun Backtester::run(const BacktestOptions& o) {
     });
     spdlog::info("backtest: {} observed, {} customers", core::format_day(day), obs.size() - before);
   }
+  return out;
+}
+
+BacktestRun Backtester::run(const BacktestOptions& o) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto days = observation_days(o);
+  auto [names, obs] = observe(days, o);
 
   json report = core::summarize_backtest(obs, names);
   report["from"] = core::format_day(days.front());
@@ -227,6 +235,13 @@ std::string format_table(const json& r) {
                   static_cast<long long>(b["observations"].get<std::int64_t>()),
                   static_cast<long long>(b["churned"].get<std::int64_t>()), percent(b["churn_rate"]).c_str());
     line(buf);
+  }
+  if (r.contains("churn_probability") && r["churn_probability"].is_object()) {
+    const auto& p = r["churn_probability"];
+    line("");
+    line("  churn probability (cs_churn_risk) on " + std::to_string(p.value("observations", 0)) +
+         " observations: Brier " + fixed(p["brier"], "%.4f") + " (" + fixed(p["brier_base_rate"], "%.4f") +
+         " giving everyone the base rate " + percent(p["base_rate"]) + ")");
   }
   for (const auto& s : r.value("segments", json::array())) {
     line("");

@@ -5,8 +5,8 @@ packages) against a running cshealthd:
   dashboard.py --url http://127.0.0.1:PORT --token TOKEN --out DIR [--chromium PATH]
 
 Signs in (a wrong token first, refused), checks that every panel renders with data in Japanese and in
-English, follows the first at-risk company to its page, opens the churn analysis, saves a screenshot of
-each page, and measures what the first load transferred. Any JavaScript error or CSP violation fails it.
+English, follows the first at-risk company to its page, opens the churn analysis and the score-quality
+page (the latest backtest's figures and ROC curve, the latest calibration), saves a screenshot of each page, and measures what the first load transferred. Any JavaScript error or CSP violation fails it.
 Prints one JSON line of results; exit status 0 only when every check held.
 """
 import argparse
@@ -164,6 +164,22 @@ CHURN_CHECK = """(() => {
   };
 })()"""
 
+QUALITY_CHECK = """(() => {
+  const q = (s) => document.querySelectorAll(s);
+  const roc = document.querySelector('[data-testid=roc-chart] polyline');
+  return {
+    page: document.getElementById('app').dataset.page,
+    tiles: q('[data-testid=quality-tiles] .tile').length,
+    auc: (document.querySelector('[data-testid=quality-auc] .value') || {}).innerText || '',
+    roc_points: roc ? roc.getAttribute('points').trim().split(/\\s+/).length : 0,
+    band_rows: q('[data-testid=quality-bands-table] tbody tr').length,
+    component_rows: q('[data-testid=quality-components-table] tbody tr').length,
+    calibration: (document.querySelector('[data-testid=quality-calibration]') || {}).innerText || '',
+    backtests: q('[data-testid=quality-backtest] option').length,
+    headings: [...q('h2')].map((h) => h.innerText),
+  };
+})()"""
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -261,12 +277,36 @@ def main():
         check(r['summary_tiles'] >= 5, 'churn: summary tiles')
         check(any('解約理由' in h for h in r['headings']), 'churn: reasons in Japanese')
         b.screenshot(os.path.join(a.out, 'churn-ja.png'))
+        # The score's quality: the latest backtest's figures, its ROC curve, bands and components, and the
+        # latest calibration.
+        def quality(lang, words):
+            r = b.eval(QUALITY_CHECK)
+            results['quality_' + lang] = r
+            check(r['page'] == 'quality', f'{lang}: quality page')
+            check(r['tiles'] == 5, f'{lang}: 5 quality tiles, got {r["tiles"]}')
+            check(r['auc'].startswith('0.') or r['auc'].startswith('1'), f'{lang}: AUC shown: {r["auc"]!r}')
+            check(r['roc_points'] >= 3, f'{lang}: ROC curve drawn ({r["roc_points"]} points)')
+            check(r['band_rows'] >= 2, f'{lang}: band churn rates listed')
+            check(r['component_rows'] >= 3, f'{lang}: component AUCs listed')
+            check(r['backtests'] >= 1, f'{lang}: backtests to choose from')
+            for w in words:
+                check(any(w in h for h in r['headings']) or w in r['calibration'], f'{lang}: "{w}" shown')
+            b.screenshot(os.path.join(a.out, f'quality-{lang}.png'))
+
+        b.click('#nav a[href="#/quality"]')
+        b.wait(READY + " && document.getElementById('app').dataset.page === 'quality'")
+        quality('ja', ['ROC 曲線', 'スコア帯ごとの解約率', '最新のキャリブレーション'])
+        b.click('#nav a[href="#/churn"]')
+        b.wait(READY + " && document.getElementById('app').dataset.page === 'churn'")
         # English.
         b.click('#lang')
         b.wait(READY + " && document.documentElement.lang === 'en'")
         r = b.eval(CHURN_CHECK)
         check(any('Churn reasons' in h for h in r['headings']), 'churn: reasons in English')
         b.screenshot(os.path.join(a.out, 'churn-en.png'))
+        b.click('#nav a[href="#/quality"]')
+        b.wait(READY + " && document.getElementById('app').dataset.page === 'quality'")
+        quality('en', ['ROC curve', 'Churn rate per band', 'Latest calibration'])
         b.click('#nav a[href="#/"]')
         b.wait(READY + " && document.getElementById('app').dataset.page === 'overview'")
         overview('en', ['Health distribution', 'At-risk customers', 'Renewals', 'Last sync'])

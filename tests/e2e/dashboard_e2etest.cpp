@@ -161,6 +161,14 @@ TEST_F(DashboardTest, KpisListsAndTheDashboardInABrowser) {
   const auto css = testing::http_request(ports_[0], "GET", "/dashboard/app.css", "", {});
   EXPECT_LT(index.body.size() + js.body.size() + css.body.size(), 100u * 1024);
 
+  // The score's quality: a backtest and a calibration for the dashboard's page (the calibration may
+  // refuse on so small a portal; the page shows either).
+  const auto backtest = testing::run_cshealthd({"backtest"}, env(0));
+  ASSERT_EQ(backtest.status, 0) << backtest.output;
+  const auto calibrate = testing::run_cshealthd({"calibrate", "--min-churns", "3", "--out",
+                                                 (dir_.path() / "candidate.yaml").string()}, env(0));
+  ASSERT_LE(calibrate.status, 1) << calibrate.output;
+
   // A real browser.
   const char* chromium = nullptr;
   for (const char* p : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
@@ -177,7 +185,8 @@ TEST_F(DashboardTest, KpisListsAndTheDashboardInABrowser) {
   EXPECT_EQ(browser.status, 0) << browser.output;
   std::cout << "browser: " << browser.output.substr(0, 4000) << "\n";
   for (const char* shot :
-       {"overview-ja.png", "company-ja.png", "churn-ja.png", "overview-en.png", "company-en.png"})
+       {"overview-ja.png", "company-ja.png", "churn-ja.png", "quality-ja.png", "overview-en.png", "company-en.png",
+        "quality-en.png"})
     EXPECT_TRUE(std::filesystem::exists(shots / shot)) << shot;
 }
 

@@ -637,6 +637,66 @@ std::string error_of(const std::string& file, const std::string& text) {
   return "";
 }
 
+// Contract terms: a monthly contract is always in its renewal month, so the shipped renewal component
+// scores its tenure instead, row by row at the bands' edges; an annual one (or none) is unchanged.
+TEST(WeightedScorecard, MonthlyContractsScoreTheirTenureNotTheRenewalMonth) {
+  const std::vector<std::pair<double, double>> rows = {{24, 100}, {12, 100}, {11.99, 70}, {6, 70},
+                                                       {5.99, 40}, {3, 40},   {2.99, 20},  {0, 20}};
+  for (const auto& [months, expected] : rows) {
+    Company c;
+    c.text(TextField::kContractTerm, "monthly")
+        .renewal_in_months(0.5)
+        .date(DateField::kContractStartDate, start_of_day(kAsOf) - static_cast<EpochMs>(months * (365.25 / 12) * kDay));
+    EXPECT_EQ(points(c.score(), "renewal"), expected) << months << " months a customer";
+  }
+  Company annual, unknown, no_start;
+  annual.text(TextField::kContractTerm, "annual").renewal_in_months(0.5);
+  unknown.renewal_in_months(0.5);
+  no_start.text(TextField::kContractTerm, "Monthly").renewal_in_months(0.5);
+  EXPECT_EQ(points(annual.score(), "renewal"), 20);   // the renewal month, as before
+  EXPECT_EQ(points(unknown.score(), "renewal"), 20);  // no term: annual
+  EXPECT_EQ(points(no_start.score(), "renewal"), std::nullopt);  // no start date: no tenure to rate
+  EXPECT_EQ(points(no_start.score("points"), "contract"), std::nullopt);
+
+  EXPECT_TRUE(monthly_term(std::string("monthly")));
+  EXPECT_TRUE(monthly_term(std::string(" Month ")));
+  EXPECT_TRUE(monthly_term(std::string("月額")));
+  EXPECT_FALSE(monthly_term(std::string("annual")));
+  EXPECT_FALSE(monthly_term(std::string("monthly-ish")));
+  EXPECT_FALSE(monthly_term(std::string("")));
+  EXPECT_FALSE(monthly_term(std::nullopt));
+
+  // Nor do the renewal signals fire for a monthly contract: its renewal is no event.
+  Company soon_monthly, soon_annual;
+  soon_monthly.text(TextField::kContractTerm, "monthly").date(DateField::kRenewalDate, start_of_day(kAsOf) + 20 * kDay);
+  soon_annual.date(DateField::kRenewalDate, start_of_day(kAsOf) + 20 * kDay);
+  EXPECT_FALSE(fired(soon_monthly.score(), "renewal_near"));
+  EXPECT_TRUE(fired(soon_annual.score(), "renewal_near"));
+}
+
+TEST(ScorecardConfig, MonthlyLeaveOutGivesTheComponentsWeightToTheOthers) {
+  const std::string text =
+      "scorecard: weighted\ncomponents:\n"
+      "  - {name: usage, kind: bands, weight: 50, metric: logins_30d, bands: [{gte: 0, points: 100}]}\n"
+      "  - {name: renewal, kind: days_until, weight: 50, field: renewal_date, unit: months, monthly: leave_out,\n"
+      "     bands: [{gte: 1, points: 100}, {lt: 1, points: 0}]}\n";
+  const auto cfg = scoring::parse_scoring({{"weighted.yaml", text}}, StatusBands{});
+  Company monthly, annual;
+  monthly.metric(Metric::kLogins30d, 10).text(TextField::kContractTerm, "monthly").renewal_in_months(0.5);
+  annual.metric(Metric::kLogins30d, 10).renewal_in_months(0.5);
+  HealthResult m, a;
+  core::score(*cfg.find("weighted"), StatusBands{}, monthly.in, m);
+  core::score(*cfg.find("weighted"), StatusBands{}, annual.in, a);
+  EXPECT_EQ(m.score, 100);  // usage alone
+  EXPECT_EQ(m.coverage, 0.5);
+  EXPECT_EQ(std::string(component(m, "renewal").rule_text()), "monthly contract: left out");
+  EXPECT_EQ(a.score, 50);
+  EXPECT_THAT(error_of("weighted.yaml",
+                       "scorecard: weighted\ncomponents:\n  - {name: renewal, kind: days_until, weight: 100, "
+                       "field: renewal_date, monthly: sometimes, bands: [{gte: 0, points: 100}]}\n"),
+              HasSubstr("monthly"));
+}
+
 // Found by the scorecard fuzz target: a key that is not text threw YAML's own exception (exit 1).
 TEST(ScorecardConfig, AKeyThatIsNotTextIsAConfigError) {
   EXPECT_THAT(error_of("w.yaml", "scorecard: weighted\n[a, b]: 1\n"), HasSubstr("a key must be text"));

@@ -180,9 +180,12 @@ TEST(Validity, OutcomeAtTheBoundariesOfTheDayAndTheHorizon) {
 // observations before it; an orange one and a green one stayed; one had too little data).
 TEST(Validity, BacktestSummaryOverallPerSegmentAndPerComponent) {
   std::vector<BacktestObservation> obs = {
-      {1, 0, 30, "red", "smb", {10.0}, true, 50},      {1, 30, 35, "red", "smb", {10.0}, true, 50},
-      {2, 0, 80, "green", "smb", {100.0}, false, {}},  {2, 30, 85, "green", "smb", {100.0}, false, {}},
-      {3, 0, 55, "orange", "ent", {40.0}, false, {}}, {4, 0, 0, "unknown", "ent", {std::nullopt}, false, {}}};
+      {1, 0, 30, "red", "smb", {10.0}, true, 50, "weighted", {}},
+      {1, 30, 35, "red", "smb", {10.0}, true, 50, "weighted", {}},
+      {2, 0, 80, "green", "smb", {100.0}, false, {}, "weighted", {}},
+      {2, 30, 85, "green", "smb", {100.0}, false, {}, "weighted", {}},
+      {3, 0, 55, "orange", "ent", {40.0}, false, {}, "weighted", {}},
+      {4, 0, 0, "unknown", "ent", {std::nullopt}, false, {}, "weighted", {}}};
   const auto s = summarize_backtest(obs, {"usage"});
   EXPECT_EQ(s["observations"], 6);
   EXPECT_EQ(s["churned"], 2);
@@ -208,6 +211,8 @@ TEST(Validity, BacktestSummaryOverallPerSegmentAndPerComponent) {
   EXPECT_TRUE(s["segments"][0]["auc"]["value"].is_null());  // no churner among them: undefined, said so
   EXPECT_NE(s["segments"][0]["auc"]["why"].get<std::string>().find("one class"), std::string::npos);
   EXPECT_EQ(s["segments"][1]["auc"]["value"], 1.0);
+  // The overall ROC curve for drawing: both churners first, then the three who stayed.
+  EXPECT_EQ(s["roc"], nlohmann::json::parse("[[0,0],[0,0.5],[0,1],[0.3333,1],[0.6667,1],[1,1]]"));
 }
 
 }  // namespace

@@ -2,8 +2,11 @@
 #include <string>
 
 #include "cshealthd/config/config.hpp"
+#include "cshealthd/validity/backtest.hpp"
 
 namespace cshealthd::app {
+
+class Components;
 
 struct BacktestCommandOptions {
   std::string from, to;   // YYYY-MM-DD; defaults: the last date whose horizon has passed, a year before it
@@ -16,5 +19,10 @@ struct BacktestCommandOptions {
 // rescores each observation date from stored history (point in time), labels it with the churns the
 // KPIs recorded (brought up to date first), prints the table (or the JSON report) and stores it.
 int run_backtest(const config::Config& config, const BacktestCommandOptions& options);
+
+// The observation window the options name (defaults: a year of monthly dates ending at the last one
+// whose horizon has passed). config::ConfigError (exit 2) for options that cannot be answered.
+validity::BacktestOptions backtest_window(const config::Config& config, Components& c,
+                                          const BacktestCommandOptions& options);
 
 }  // namespace cshealthd::app

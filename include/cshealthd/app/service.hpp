@@ -19,6 +19,7 @@
 #include "cshealthd/pipeline/scheduler.hpp"
 #include "cshealthd/pipeline/sync_job.hpp"
 #include "cshealthd/plays/plays.hpp"
+#include "cshealthd/review/quarterly_review.hpp"
 #include "cshealthd/scoring/scoring_config.hpp"
 #include "cshealthd/store/database.hpp"
 #include "cshealthd/store/migrations.hpp"
@@ -65,6 +66,7 @@ class Service {
     std::unique_ptr<alerts::Alerts> alerts;
     std::unique_ptr<onboarding::Onboarding> onboarding;
     std::unique_ptr<plays::Plays> plays;
+    std::unique_ptr<review::QuarterlyReview> review;
     std::unique_ptr<pipeline::Pipeline> pipeline;
     std::unique_ptr<pipeline::JobWorkers> job_workers;
     std::unique_ptr<pipeline::Scheduler> scheduler;

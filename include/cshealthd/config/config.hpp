@@ -112,6 +112,7 @@ struct MappingConfig {
       {"cs_stage", "cs_stage"},
       {"churn_reason", "cs_churn_reason"},
       {"churn_date", "cs_churn_date"},
+      {"contract_term", "cs_contract_term"},  // monthly | annual (default annual)
   };
   std::map<std::string, std::string> contact{{"key_person", "cs_key_person"}, {"departed", "cs_departed"}};
 };
@@ -156,6 +157,7 @@ struct WritebackConfig {
   std::string score_property = "cs_health_score", status_property = "cs_health_status",
               reasons_property = "cs_health_reasons", coverage_property = "cs_health_coverage",
               updated_property = "cs_health_updated_at", stage_property = "cs_stage";
+  std::string churn_risk_property;  // the churn probability in % (cs_churn_risk, say); empty: not written
   Secret slack_webhook_url;  // escalations and red alerts to a Slack channel; empty: off
 };
 
@@ -212,6 +214,17 @@ struct KpiConfig {
   core::KpiTargets targets;                        // kpis.targets.*: the seed's, defined once in core
 };
 
+// The quarterly score review (seed 001: re-check the weights every quarter with real data): the nightly
+// run after a quarter closes backtests the deployed scoring and calibrates it, stores both, and tells
+// the CS lead once (Slack, and a HubSpot task to owner_id).
+struct ReviewConfig {
+  bool enabled = true;
+  std::string owner_id;  // the CS lead's HubSpot owner id ("": no task, Slack only)
+  int every_days = 30;   // between observation dates (a year of them)
+  int horizon_days = 90; // a churn within this many days after a date counts for it
+  int min_churns = 30;   // the calibration proposes nothing with fewer on its training dates
+};
+
 // The dashboard at GET / (the KPIs, at-risk customers, renewals, company pages, churn analysis).
 struct DashboardConfig {
   bool enabled = true;
@@ -243,6 +256,7 @@ struct Config {
   std::string public_url;
   AdminConfig admin;
   KpiConfig kpis;
+  ReviewConfig review;
   DashboardConfig dashboard;
 };
 

@@ -51,6 +51,7 @@ struct PlanConfig {
   std::string score_property = "cs_health_score", status_property = "cs_health_status",
               reasons_property = "cs_health_reasons", coverage_property = "cs_health_coverage",
               updated_property = "cs_health_updated_at", stage_property = "cs_stage";
+  std::string churn_risk_property;  // "" = off: the churn probability is not written
   AlertRule escalation;    // a follow-through escalation (to the manager)
   AlertRule digest;        // the overflow of one assignee's day
   std::string close_note;  // appended to a task completed because its condition cleared
@@ -66,6 +67,7 @@ struct PlanCompany {
   std::string owner_id, manager_id;  // HubSpot owner ids; "" = none
   std::string stage;                 // cs_stage as HubSpot has it
   double score = 0, coverage = 0;
+  std::optional<double> churn_risk;  // 0-1, when the scorecard has a churn model
   std::string status;
   std::vector<std::string> reasons;
   std::vector<PlanSignal> signals;

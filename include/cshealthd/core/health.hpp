@@ -16,10 +16,14 @@ namespace cshealthd::core {
 // Canonical numeric inputs of a company (DOMAIN.md §1); their daily snapshots feed trends and signals.
 enum class Metric : std::uint8_t { kMrr, kLicensedSeats, kActiveUsers30d, kLogins30d, kFeaturesUsed };
 inline constexpr std::size_t kMetricCount = 5;
-enum class TextField : std::uint8_t { kPlan, kGoalStatus, kCsStage };
-inline constexpr std::size_t kTextFieldCount = 3;
+enum class TextField : std::uint8_t { kPlan, kGoalStatus, kCsStage, kContractTerm };
+inline constexpr std::size_t kTextFieldCount = 4;
 enum class DateField : std::uint8_t { kRenewalDate, kContractStartDate, kLastContacted };
 inline constexpr std::size_t kDateFieldCount = 3;
+
+// Whether a contract term (mapping.company.contract_term) is monthly: "monthly", "month", "mo", "1m",
+// "月次", "月額", "月払い" (ASCII case ignored, blanks trimmed). Anything else, or no term, is annual.
+bool monthly_term(const std::optional<std::string>& term);
 
 // "active_users_30d" -> Metric; nullopt for an unknown name.
 std::optional<Metric> metric_from_name(std::string_view name);
@@ -157,6 +161,11 @@ struct Component {
   // kDaysUntil
   std::optional<DateField> date;
   TimeUnit unit = TimeUnit::kDays;
+  // What a monthly contract (monthly_term) scores instead of the time to the date: the same (kSame),
+  // nothing (kLeaveOut: the component has no data, its weight goes to the others), or the months since
+  // the contract started through tenure_bands (kTenure).
+  enum class Monthly { kSame, kLeaveOut, kTenure } monthly = Monthly::kSame;
+  std::vector<Band> tenure_bands;
   // kAggregate
   Aggregate aggregate;
   // kRules
@@ -247,6 +256,8 @@ struct HealthResult {
   std::array<int, 3> top{-1, -1, -1};  // the components that cost the most points, worst first (-1: none)
   std::optional<double> previous_score, delta;
   std::optional<Override> score_override;
+  // The probability of churn within the churn model's horizon (core::ChurnModel), when the scorecard has one.
+  std::optional<double> churn_risk;
 };
 
 // The top reasons in words, worst first (a whole-score override comes first).

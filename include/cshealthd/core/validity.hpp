@@ -125,6 +125,8 @@ struct BacktestObservation {
   std::vector<std::optional<double>> components;  // points per component (nullopt: no data)
   bool churned = false;
   std::optional<std::int32_t> churn_day;  // when it churned (within the horizon)
+  std::string scorecard;                  // the scorecard that scored it
+  std::optional<double> churn_risk;       // its churn model's probability then (cs_churn_risk), if any
 };
 
 // The figures of a backtest, overall and per segment: observations, churners, AUC with its interval
@@ -132,7 +134,11 @@ struct BacktestObservation {
 // the share of those who stayed flagged red+orange, the median warning lead (days from the first
 // red/orange observation of the last unbroken run to the churn, core::warning_lead_days), each
 // component's own AUC (on the observations where it had data) and the churn rate per band. Observations
-// with status `unknown` are counted and left out of the ranking.
+// with status `unknown` are counted and left out of the ranking. Overall only, `roc`: the ROC curve's
+// corners as [fpr, tpr] pairs, thinned to about 200 (the last always kept), for drawing; and
+// `churn_probability` (null when no observation had a churn risk): over the scored observations with
+// one, the Brier score, the Brier score of giving each the observed base rate, and the reliability per
+// decile of the prediction.
 nlohmann::json summarize_backtest(const std::vector<BacktestObservation>& obs,
                                   const std::vector<std::string>& component_names);
 

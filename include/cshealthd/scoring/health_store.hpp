@@ -43,7 +43,8 @@ struct StoredResult {
   std::string status, scorecard, segment;
   std::optional<double> previous_score, delta;
   nlohmann::json components, signals, reasons, score_override;
-  std::string computed_at;  // ISO 8601, UTC
+  std::string computed_at;          // ISO 8601, UTC
+  std::optional<double> churn_risk;  // the churn model's probability (null: no model for the scorecard)
 };
 
 // One day of a company's history.
@@ -58,6 +59,7 @@ struct HistoryEntry {
 struct ScoreListItem {
   std::int64_t company_id = 0;
   double score = 0, coverage = 0;
+  std::optional<double> churn_risk;
   std::string status, scorecard, segment;
   std::optional<double> delta;
   nlohmann::json reasons, signals;

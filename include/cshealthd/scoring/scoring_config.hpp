@@ -1,6 +1,7 @@
 #pragma once
 #include <deque>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cshealthd/config/config.hpp"
@@ -46,5 +47,15 @@ ScoringConfig load_scoring_config(const config::Config& config);
 // segment used that name): evaluated, never deployed.
 // ConfigError naming the file when it cannot be read, is not a scorecard, or names no deployed one.
 ScoringConfig load_scoring_with_candidate(const config::Config& config, const std::string& candidate);
+// The same with the candidate's text in hand (a calibration's proposal).
+ScoringConfig load_scoring_with_candidate(const config::Config& config, ScoringFile candidate);
+
+// The text scorecard `name` is deployed from (scoring.scorecards_dir, else the shipped file).
+// ConfigError when no deployed scorecard has that name.
+ScoringFile scorecard_file(const config::Config& config, const std::string& name);
+
+// `file`'s text with each named component's weight replaced and everything else (comments, bands,
+// layout) as it was. ConfigError naming the component whose weight it cannot find.
+std::string with_weights(const ScoringFile& file, const std::vector<std::pair<std::string, int>>& weights);
 
 }  // namespace cshealthd::scoring

@@ -42,6 +42,12 @@ struct BacktestRun {
   nlohmann::json report;  // the parameters, then core::summarize_backtest's figures
 };
 
+// Observations of one or more dates, and the components they carry (in the order first met).
+struct Observed {
+  std::vector<std::string> names;
+  std::vector<core::BacktestObservation> obs;
+};
+
 class Backtester {
  public:
   Backtester(store::Database& db, const scoring::ScoringConfig& scoring, metrics::Registry& metrics,
@@ -49,6 +55,9 @@ class Backtester {
       : db_(db), scoring_(scoring), metrics_(metrics), outcomes_(outcomes) {}
   // Rescores every observation date (nothing is written to the scores), labels, summarises and stores.
   BacktestRun run(const BacktestOptions& o);
+  // Rescores `days` (point in time, nothing written) and labels each customer then with its churn
+  // within o.horizon; companies that had left by a day are not observed on it.
+  Observed observe(const std::vector<std::int32_t>& days, const BacktestOptions& o);
 
  private:
   store::Database& db_;
