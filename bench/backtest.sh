@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Backtests on a generated portal with a year of history (the simulator's --revenue-history: monthly
-# usage snapshots, MRR with churns and returns), synced once with a full sync:
+# Backtests and a calibration on a generated portal with a year of history, synced once with a full sync.
+# MODEL=latent (the default: a hidden risk, noisy signals, monthly and annual terms, shocks, a year of
+# dated churns) or MODEL=cohorts (the simulator's default portal with --revenue-history):
 #   1. a 12-month monthly backtest (13 observation dates every 30 days, horizon 90): wall time (goal < 2 min
 #      at 10,000 companies), and its AUC, lift, red+orange recall, false alarms and lead time;
-#   2. how the time grows with observation dates: the same year every 15 days (25 dates) and every 60 (7).
+#   2. how the time grows with observation dates: the same year every 15 days (25 dates) and every 60 (7);
+#   3. `cshealthd calibrate`: the proposed weights, the current and the proposed weights' out-of-time AUC,
+#      lift, red+orange recall, false alarms and lead, the churn probability's Brier score, and its time.
 #   Run it at two sizes to see how it grows with companies.
 #   bench/backtest.sh BUILD_DIR [COMPANIES]     (default 10000: a few minutes, most of it the sync)
 set -euo pipefail
@@ -11,8 +14,9 @@ build="$(cd "${1:?build dir}" && pwd)"
 companies="${2:-10000}"
 source "$(dirname "$0")/lib.sh"
 bench_work backtestbench
+model="${MODEL:-latent}"
 "$build/tools/hubspot-sim/hubspot-sim" --listen 127.0.0.1:0 --token T --generate "$companies" --seed 11 \
-  --revenue-history --search-lag-ms 0 >"$work/sim.log" 2>&1 &
+  --model "$model" --revenue-history --search-lag-ms 0 >"$work/sim.log" 2>&1 &
 simpid=$!
 simport=$(port_of "$work/sim.log")
 cs() { env CSHEALTHD_STATE_DIR="$work/state" CSHEALTHD_LOG_LEVEL=warn CSHEALTHD_LOG_FORMAT=text \
@@ -22,7 +26,7 @@ cs() { env CSHEALTHD_STATE_DIR="$work/state" CSHEALTHD_LOG_LEVEL=warn CSHEALTHD_
 t0=$(date +%s.%N)
 cs sync --full >"$work/sync.log" 2>&1
 t1=$(date +%s.%N)
-echo "backtest bench: $companies companies synced in $(python3 -c "print(f'{$t1-$t0:.0f}')") s"
+echo "backtest bench ($model portal): $companies companies synced in $(python3 -c "print(f'{$t1-$t0:.0f}')") s"
 
 for every in 30 15 60; do
   t0=$(date +%s.%N)
@@ -43,3 +47,28 @@ if every == "30":
         print(f"  component {c['name']}: AUC {fmt(c['auc']['value'])} over {c['observations']}")
 PY
 done
+
+t0=$(date +%s.%N)
+status=0
+cs calibrate --json --out "$work/candidate.yaml" >"$work/calibration.json" || status=$?
+t1=$(date +%s.%N)
+python3 - "$work/calibration.json" "$(python3 -c "print($t1-$t0)")" "$status" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); secs, status = float(sys.argv[2]), sys.argv[3]
+t = r.get("training", {})
+print(f"calibrate (exit {status}) in {secs:.1f} s wall: trained on {t.get('dates')} dates {t.get('from')} .. {t.get('to')} "
+      f"({t.get('observations')} observations, {t.get('churns')} churns), judged on {r['validation']['dates']} dates "
+      f"{r['validation']['from']} .. {r['validation']['to']}")
+if r["status"] != "proposed":
+    print("  nothing proposed:", r["reason"])
+    sys.exit(0)
+print("  weights: " + ", ".join(f"{w['name']} {w['current']:g} -> {w['proposed']}" for w in r["weights"]))
+fmt = lambda v, p=False: "n/a" if v is None else (f"{100*v:.1f} %" if p else f"{v:.3f}")
+for side in ("current", "proposed"):
+    o = r["out_of_time"][side]; a = o["auc"]
+    print(f"  out of time, {side} weights: AUC {fmt(a['value'])} [{fmt(a.get('low'))}, {fmt(a.get('high'))}], "
+          f"lift {fmt(o['top_decile_lift'])}, recall red+orange {fmt(o['recall_red_orange'], True)}, stayers flagged "
+          f"{fmt(o['false_alarm_red_orange'], True)}, median lead {o['median_lead_days']} days")
+p = r["churn_probability"]
+print(f"  churn probability out of time: Brier {p['brier']} (giving everyone the base rate {p['brier_base_rate']})")
+PY

@@ -126,7 +126,7 @@ print("an incremental run: %.1f s wall, %d API calls, %d companies scored"
   t1=$(date +%s.%N)
   # The results in twice: into an empty table shaped like health_scores, and into health_scores itself as
   # a day of its own (what the score stage writes into: its indexes already hold every earlier day).
-  psql_ -c "\\copy (SELECT company_id, day + 1000, run_id, score, computed_score, status, coverage, scorecard, segment, previous_score, delta, components, signals, reasons, score_override, computed_at FROM health_scores WHERE day = '$as_of') TO '$work/results.copy'"
+  psql_ -c "\\copy (SELECT company_id, day + 1000, run_id, score, computed_score, status, coverage, scorecard, segment, previous_score, delta, components, signals, reasons, score_override, computed_at, churn_risk FROM health_scores WHERE day = '$as_of') TO '$work/results.copy'"
   psql_ -c "TRUNCATE bench_results"
   t2=$(date +%s.%N)
   psql_ -c "\\copy bench_results FROM '$work/results.copy'"
