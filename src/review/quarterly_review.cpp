@@ -28,14 +28,6 @@ const json& field(const json& j, const char* key) {
   return it == j.end() ? kNull : *it;
 }
 
-std::string fixed(const json& v, const char* format = "%.3f") {
-  if (!v.is_number()) return "n/a";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, format, v.get<double>());
-  return buf;
-}
-
-std::string percent(const json& v) { return v.is_number() ? fixed(v.get<double>() * 100, "%.1f") + " %" : "n/a"; }
 
 // The texts, per locale: each a template whose {values} are escaped for the message's markup.
 struct Texts {
@@ -75,7 +67,7 @@ std::string weights_of(const json& weights, const char* what) {
   std::string out;
   for (const auto& w : weights) {
     if (!out.empty()) out += ", ";
-    out += field(w, "name").get<std::string>() + " " + fixed(field(w, what), "%g");
+    out += field(w, "name").get<std::string>() + " " + validity::format_number(field(w, what), "%g");
   }
   return out;
 }
@@ -100,13 +92,13 @@ Message compose(const Findings& f, const std::string& locale, core::Markup marku
                                           {"from", b.value("from", std::string())},
                                           {"to", b.value("to", std::string())},
                                           {"horizon", std::to_string(b.value("horizon_days", 0))},
-                                          {"auc", fixed(field(auc, "value"))},
-                                          {"low", fixed(field(auc, "low"))},
-                                          {"high", fixed(field(auc, "high"))},
-                                          {"recall", percent(field(b, "recall_red_orange"))},
-                                          {"false_alarm", percent(field(b, "false_alarm_red_orange"))},
-                                          {"lead", fixed(field(b, "median_lead_days"), "%.0f")}}));
-    m.outcome = "auc " + fixed(field(auc, "value"));
+                                          {"auc", validity::format_number(field(auc, "value"))},
+                                          {"low", validity::format_number(field(auc, "low"))},
+                                          {"high", validity::format_number(field(auc, "high"))},
+                                          {"recall", validity::format_percent(field(b, "recall_red_orange"))},
+                                          {"false_alarm", validity::format_percent(field(b, "false_alarm_red_orange"))},
+                                          {"lead", validity::format_number(field(b, "median_lead_days"), "%.0f")}}));
+    m.outcome = "auc " + validity::format_number(field(auc, "value"));
   } else {
     m.lines.push_back(render(t.no_backtest, {{"error", trimmed(f.backtest_error)}}));
     m.outcome = "no backtest";
@@ -123,10 +115,10 @@ Message compose(const Findings& f, const std::string& locale, core::Markup marku
                                {{"calibration", id},
                                 {"proposed", weights_of(field(c, "weights"), "proposed")},
                                 {"current", weights_of(field(c, "weights"), "current")},
-                                {"auc_proposed", fixed(then)},
-                                {"auc_current", fixed(now)},
+                                {"auc_proposed", validity::format_number(then)},
+                                {"auc_current", validity::format_number(now)},
                                 {"path", f.deploy_path}}));
-      m.outcome += "; calibration " + id + (better ? " proposed (" : " no better (") + fixed(then) + ")";
+      m.outcome += "; calibration " + id + (better ? " proposed (" : " no better (") + validity::format_number(then) + ")";
     } else {
       m.lines.push_back(render(t.refused, {{"calibration", id}, {"reason", trimmed(c.value("reason", std::string()))}}));
       m.outcome += "; calibration " + id + " refused";
@@ -166,9 +158,11 @@ void QuarterlyReview::prepare(const workflow::PlanDay& day) {
   bo.trigger = "quarterly_review";
   bo.threads = config_.scoring.threads;
   bo.chunk = static_cast<std::size_t>(config_.scoring.chunk_size);
+  validity::BacktestRun backtest;
   try {
     validity::Backtester backtester(db_, scoring_, metrics_, outcomes_);
-    p.findings.backtest = backtester.run(bo).report;
+    backtest = backtester.run(bo);
+    p.findings.backtest = backtest.report;
   } catch (const std::invalid_argument& e) {
     p.findings.backtest_error = e.what();
   }
@@ -177,7 +171,8 @@ void QuarterlyReview::prepare(const workflow::PlanDay& day) {
   co.min_churns = config_.review.min_churns;
   try {
     validity::Calibrator calibrator(db_, config_, scoring_, metrics_, outcomes_);
-    p.findings.calibration = calibrator.run(co).report;
+    // The same window: the backtest's observations serve the calibration instead of rescoring its dates.
+    p.findings.calibration = calibrator.run(co, p.findings.backtest.is_null() ? nullptr : &backtest.observed).report;
     const auto name = p.findings.calibration["scorecard"].get<std::string>();
     const auto dir = config_.scoring.scorecards_dir.empty() ? std::string("SCORECARDS_DIR") : config_.scoring.scorecards_dir;
     p.findings.deploy_path = dir + "/" + scoring::scorecard_file(config_, name).name;

@@ -20,23 +20,24 @@ namespace {
 using json = nlohmann::json;
 constexpr std::size_t kMaxDates = 400;
 
-std::string fixed(const json& v, const char* format = "%.3f") {
+}  // namespace
+
+std::string format_number(const json& v, const char* format) {
   if (!v.is_number()) return "n/a";
   char buf[32];
   std::snprintf(buf, sizeof buf, format, v.get<double>());
   return buf;
 }
 
-std::string percent(const json& v) {
-  return v.is_number() ? fixed(v.get<double>() * 100, "%.1f") + " %" : "n/a";
+std::string format_percent(const json& v) {
+  return v.is_number() ? format_number(v.get<double>() * 100, "%.1f") + " %" : "n/a";
 }
 
-std::string auc_text(const json& a) {
-  if (!a["value"].is_number()) return "n/a";
-  return fixed(a["value"]) + " [" + fixed(a["low"]) + ", " + fixed(a["high"]) + "]";
+std::string format_auc(const json& a) {
+  if (!a.is_object() || !a.contains("value") || !a["value"].is_number()) return "n/a";
+  return format_number(a["value"]) + " [" + format_number(a.value("low", json())) + ", " +
+         format_number(a.value("high", json())) + "]";
 }
-
-}  // namespace
 
 std::vector<std::int32_t> observation_days(const BacktestOptions& o) {
   if (o.every < 1) throw std::invalid_argument("--every: expected at least 1 day");
@@ -105,7 +106,10 @@ Observed Backtester::observe(const std::vector<std::int32_t>& days, const Backte
 BacktestRun Backtester::run(const BacktestOptions& o) {
   const auto started = std::chrono::steady_clock::now();
   const auto days = observation_days(o);
-  auto [names, obs] = observe(days, o);
+  BacktestRun out;
+  out.observed = observe(days, o);
+  const auto& names = out.observed.names;
+  const auto& obs = out.observed.obs;
 
   json report = core::summarize_backtest(obs, names);
   report["from"] = core::format_day(days.front());
@@ -117,7 +121,6 @@ BacktestRun Backtester::run(const BacktestOptions& o) {
   report["churn_rule"] = core::name_of(outcomes_.settings().churn);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   report["seconds"] = std::round(seconds * 10) / 10;
-  BacktestRun out;
   out.id = db_.with_retry("backtest_store", [&](pqxx::connection& c) {
     pqxx::work tx(c, "backtest_store");
     const auto id = BacktestStore::insert(tx, o, scoring_.fingerprint, seconds, report);
@@ -210,10 +213,10 @@ std::string format_table(const json& r) {
     line(title + ": " + std::to_string(g.value("observations", 0)) + " observations, " +
          std::to_string(g.value("churned", 0)) + " followed by a churn, " + std::to_string(g.value("unscored", 0)) +
          " unscored");
-    line("  AUC " + auc_text(g["auc"]) + "   top-decile lift " + fixed(g["top_decile_lift"], "%.2f") +
-         "   recall red " + percent(g["recall_red"]) + ", red+orange " + percent(g["recall_red_orange"]) +
-         "   stayers flagged red+orange " + percent(g["false_alarm_red_orange"]) + "   median lead " +
-         (g["median_lead_days"].is_number() ? fixed(g["median_lead_days"], "%.0f") + " days" : "n/a") + " (" +
+    line("  AUC " + format_auc(g["auc"]) + "   top-decile lift " + format_number(g["top_decile_lift"], "%.2f") +
+         "   recall red " + format_percent(g["recall_red"]) + ", red+orange " + format_percent(g["recall_red_orange"]) +
+         "   stayers flagged red+orange " + format_percent(g["false_alarm_red_orange"]) + "   median lead " +
+         (g["median_lead_days"].is_number() ? format_number(g["median_lead_days"], "%.0f") + " days" : "n/a") + " (" +
          std::to_string(g.value("churns_with_lead", 0)) + " of " + std::to_string(g.value("churns", 0)) +
          " churns warned)");
     if (g["auc"]["value"].is_null() && g["auc"].contains("why")) line("  AUC " + g["auc"]["why"].get<std::string>());
@@ -224,7 +227,7 @@ std::string format_table(const json& r) {
   for (const auto& c : r["components"]) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "  %-14s %-24s %lld", c["name"].get<std::string>().c_str(),
-                  auc_text(c["auc"]).c_str(), static_cast<long long>(c["observations"].get<std::int64_t>()));
+                  format_auc(c["auc"]).c_str(), static_cast<long long>(c["observations"].get<std::int64_t>()));
     line(buf);
   }
   line("");
@@ -233,15 +236,15 @@ std::string format_table(const json& r) {
     char buf[160];
     std::snprintf(buf, sizeof buf, "  %-9s %12lld %8lld  %s", b["band"].get<std::string>().c_str(),
                   static_cast<long long>(b["observations"].get<std::int64_t>()),
-                  static_cast<long long>(b["churned"].get<std::int64_t>()), percent(b["churn_rate"]).c_str());
+                  static_cast<long long>(b["churned"].get<std::int64_t>()), format_percent(b["churn_rate"]).c_str());
     line(buf);
   }
   if (r.contains("churn_probability") && r["churn_probability"].is_object()) {
     const auto& p = r["churn_probability"];
     line("");
     line("  churn probability (cs_churn_risk) on " + std::to_string(p.value("observations", 0)) +
-         " observations: Brier " + fixed(p["brier"], "%.4f") + " (" + fixed(p["brier_base_rate"], "%.4f") +
-         " giving everyone the base rate " + percent(p["base_rate"]) + ")");
+         " observations: Brier " + format_number(p["brier"], "%.4f") + " (" + format_number(p["brier_base_rate"], "%.4f") +
+         " giving everyone the base rate " + format_percent(p["base_rate"]) + ")");
   }
   for (const auto& s : r.value("segments", json::array())) {
     line("");

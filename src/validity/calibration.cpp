@@ -158,6 +158,16 @@ json probability_json(const std::vector<const core::BacktestObservation*>& judge
           {"reliability", bins}};
 }
 
+// The observations of `days` among those already made.
+Observed observed_on(const Observed& known, const std::vector<std::int32_t>& days) {
+  Observed out;
+  out.names = known.names;
+  const std::set<std::int32_t> wanted(days.begin(), days.end());
+  for (const auto& ob : known.obs)
+    if (wanted.count(ob.day)) out.obs.push_back(ob);
+  return out;
+}
+
 // Of the training observations: how many were followed by a churn, and how many churns (company and
 // day) that makes.
 std::pair<std::int64_t, std::size_t> churns_in(const std::vector<const core::BacktestObservation*>& training) {
@@ -218,7 +228,7 @@ DateSplit split_out_of_time(const std::vector<std::int32_t>& days, int horizon, 
   return s;
 }
 
-CalibrationRun Calibrator::run(const CalibrateOptions& o) {
+CalibrationRun Calibrator::run(const CalibrateOptions& o, const Observed* known) {
   const auto started = std::chrono::steady_clock::now();
   const std::string name = o.scorecard.empty() ? deployed_.segments.default_scorecard : o.scorecard;
   const core::Scorecard* card = deployed_.find(name);
@@ -260,7 +270,10 @@ CalibrationRun Calibrator::run(const CalibrateOptions& o) {
 
   // Training: the earlier dates, with the deployed weights (a component's points do not depend on them).
   Backtester current(db_, deployed_, metrics_, outcomes_);
-  const auto train = current.observe(split.training, o.window);
+  auto deployed = [&](const std::vector<std::int32_t>& dates) {
+    return known ? observed_on(*known, dates) : current.observe(dates, o.window);
+  };
+  const auto train = deployed(split.training);
   const auto training = ranked_by(train, name);
   const auto [churned, churns] = churns_in(training);
   report["training"] = dates_json(split.training);
@@ -300,7 +313,7 @@ CalibrationRun Calibrator::run(const CalibrateOptions& o) {
   const auto candidate = load_candidate(config_, file.name, text, name, *proposal);
 
   // Out of time: the later dates, scored with the current and with the proposed weights.
-  const auto cur = current.observe(split.validation, o.window);
+  const auto cur = deployed(split.validation);
   Backtester with_candidate(db_, candidate, metrics_, outcomes_);
   const auto prop = with_candidate.observe(split.validation, o.window);
   report["out_of_time"] = {{"current", figures_of(cur, name)}, {"proposed", figures_of(prop, name)}};
@@ -365,23 +378,6 @@ std::optional<json> CalibrationStore::get(pqxx::transaction_base& tx, std::int64
   return report;
 }
 
-namespace {
-
-std::string number(const json& v, const char* format) {
-  if (!v.is_number()) return "n/a";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, format, v.get<double>());
-  return buf;
-}
-
-std::string share(const json& v) { return v.is_number() ? number(v.get<double>() * 100, "%.1f") + " %" : "n/a"; }
-
-std::string auc_of(const json& a) {
-  if (!a.is_object() || !a["value"].is_number()) return "n/a";
-  return number(a["value"], "%.3f") + " [" + number(a["low"], "%.3f") + ", " + number(a["high"], "%.3f") + "]";
-}
-
-}  // namespace
 
 std::string format_calibration(const json& r) {
   std::string out;
@@ -408,10 +404,10 @@ std::string format_calibration(const json& r) {
   for (const auto& w : r["weights"]) {
     char buf[200];
     const std::string odds =
-        w["coefficient"].is_number() ? "odds x" + number(std::exp(w["coefficient"].get<double>()), "%.2f") : "kept";
+        w["coefficient"].is_number() ? "odds x" + format_number(std::exp(w["coefficient"].get<double>()), "%.2f") : "kept";
     std::snprintf(buf, sizeof buf, "  %-14s %7s %9d  %-17s  %s", w["name"].get<std::string>().c_str(),
-                  number(w["current"], "%g").c_str(), w["proposed"].get<int>(), odds.c_str(),
-                  number(w["own_auc"], "%.3f").c_str());
+                  format_number(w["current"], "%g").c_str(), w["proposed"].get<int>(), odds.c_str(),
+                  format_number(w["own_auc"], "%.3f").c_str());
     line(buf);
   }
   for (const auto& w : r["weights"]) line("    " + w["name"].get<std::string>() + ": " + w["why"].get<std::string>());
@@ -424,21 +420,21 @@ std::string format_calibration(const json& r) {
     std::snprintf(buf, sizeof buf, "  %-24s %-24s %s", label, a.c_str(), b.c_str());
     line(buf);
   };
-  row("AUC", auc_of(c["auc"]), auc_of(p["auc"]));
-  row("top-decile lift", number(c["top_decile_lift"], "%.2f"), number(p["top_decile_lift"], "%.2f"));
-  row("recall red+orange", share(c["recall_red_orange"]), share(p["recall_red_orange"]));
-  row("stayers flagged", share(c["false_alarm_red_orange"]), share(p["false_alarm_red_orange"]));
-  row("median lead (days)", number(c["median_lead_days"], "%.0f"), number(p["median_lead_days"], "%.0f"));
+  row("AUC", format_auc(c["auc"]), format_auc(p["auc"]));
+  row("top-decile lift", format_number(c["top_decile_lift"], "%.2f"), format_number(p["top_decile_lift"], "%.2f"));
+  row("recall red+orange", format_percent(c["recall_red_orange"]), format_percent(p["recall_red_orange"]));
+  row("stayers flagged", format_percent(c["false_alarm_red_orange"]), format_percent(p["false_alarm_red_orange"]));
+  row("median lead (days)", format_number(c["median_lead_days"], "%.0f"), format_number(p["median_lead_days"], "%.0f"));
   const auto& cp = r["churn_probability"];
   line("");
-  line("  churn probability (the model, out of time): Brier " + number(cp["brier"], "%.4f") + " (" +
-       number(cp["brier_base_rate"], "%.4f") + " giving everyone the base rate " + share(cp["base_rate"]) + ")");
+  line("  churn probability (the model, out of time): Brier " + format_number(cp["brier"], "%.4f") + " (" +
+       format_number(cp["brier_base_rate"], "%.4f") + " giving everyone the base rate " + format_percent(cp["base_rate"]) + ")");
   line("  decile   count  predicted  observed");
   int k = 0;
   for (const auto& b : cp["reliability"]) {
     char buf[120];
     std::snprintf(buf, sizeof buf, "  %6d %7lld  %9s  %8s", ++k, static_cast<long long>(b["count"].get<std::int64_t>()),
-                  share(b["predicted"]).c_str(), share(b["observed"]).c_str());
+                  format_percent(b["predicted"]).c_str(), format_percent(b["observed"]).c_str());
     line(buf);
   }
   return out;

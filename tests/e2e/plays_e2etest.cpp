@@ -41,21 +41,6 @@ class PlaysTest : public testing::ServeFixture {
             "CSHEALTHD_TEST_CLOCK_FILE=" + clock_file().string()});
   }
 
-  json sim(const std::string& method, const std::string& path, const json& body = nullptr) const {
-    const auto r = testing::http_request(sim_port_, method, path, body.is_null() ? "" : body.dump(),
-                                         {"Authorization: Bearer T", "Content-Type: application/json"});
-    EXPECT_GE(r.status, 200) << method << " " << path << ": " << r.body;
-    EXPECT_LT(r.status, 300) << method << " " << path << ": " << r.body;
-    return r.body.empty() ? json() : json::parse(r.body);
-  }
-
-  // Both clocks at 10:00 UTC of `day`.
-  void set_day(std::int32_t day) {
-    const std::int64_t ms = std::int64_t{day} * kDayMs + 10 * 3'600'000;
-    set_clock_ms(ms);
-    sim("POST", "/__sim/clock", {{"set_ms", ms}});
-  }
-
   std::string company(const json& props) {
     json p = props;
     p["hubspot_owner_id"] = kCsm;

@@ -33,18 +33,6 @@ class ReviewTest : public testing::ServeFixture {
         i, {"CSHEALTHD_JOBS_RETRY_BASE_MS=100", "CSHEALTHD_JOBS_RETRY_CAP_MS=1000", "CSHEALTHD_WRITEBACK_LOCALE=en",
             "CSHEALTHD_REVIEW_OWNER_ID=" + std::string(kLead), "CSHEALTHD_TEST_CLOCK_FILE=" + clock_file().string()});
   }
-  json sim(const std::string& method, const std::string& path, const json& body = nullptr) const {
-    const auto r = testing::http_request(sim_port_, method, path, body.is_null() ? "" : body.dump(),
-                                         {"Authorization: Bearer T", "Content-Type: application/json"});
-    EXPECT_GE(r.status, 200) << method << " " << path << ": " << r.body;
-    EXPECT_LT(r.status, 300) << method << " " << path << ": " << r.body;
-    return r.body.empty() ? json() : json::parse(r.body);
-  }
-  void set_day(std::int32_t day) {
-    const std::int64_t ms = std::int64_t{day} * kDayMs + 10 * 3'600'000;
-    set_clock_ms(ms);
-    sim("POST", "/__sim/clock", {{"set_ms", ms}});
-  }
   // The review's tasks in the simulator, by key.
   std::map<std::string, std::vector<json>> review_tasks() const {
     std::map<std::string, std::vector<json>> out;

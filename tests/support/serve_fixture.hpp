@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include "daemon.hpp"
@@ -127,6 +128,23 @@ class ServeFixture : public ::testing::Test {
     const auto tmp = dir_.path() / "clock.tmp";
     { std::ofstream(tmp) << ms << "\n"; }
     std::filesystem::rename(tmp, clock_file());
+  }
+
+  // A call to the simulator's API (its /__sim routes too), expected to succeed: its JSON answer.
+  nlohmann::json sim(const std::string& method, const std::string& path,
+                     const nlohmann::json& body = nullptr) const {
+    const auto r = http_request(sim_port_, method, path, body.is_null() ? "" : body.dump(),
+                                {"Authorization: Bearer T", "Content-Type: application/json"});
+    EXPECT_GE(r.status, 200) << method << " " << path << ": " << r.body;
+    EXPECT_LT(r.status, 300) << method << " " << path << ": " << r.body;
+    return r.body.empty() ? nlohmann::json() : nlohmann::json::parse(r.body);
+  }
+  // Both clocks, the replicas' (started with CSHEALTHD_TEST_CLOCK_FILE=clock_file()) and the
+  // simulator's, at 10:00 UTC of `day`.
+  void set_day(std::int32_t day) {
+    const std::int64_t ms = std::int64_t{day} * 86'400'000 + 10 * 3'600'000;
+    set_clock_ms(ms);
+    sim("POST", "/__sim/clock", {{"set_ms", ms}});
   }
 
   // A pipeline run started through replica i's API (retried while the API refuses, e.g. a run under way),

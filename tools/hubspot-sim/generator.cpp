@@ -125,14 +125,10 @@ std::unique_ptr<Portal> generate(const GenerateOptions& opt, nlohmann::json* tru
       "SOFTWARE", "RETAIL", "MANUFACTURING", "FINANCE", "HEALTHCARE", "EDUCATION", "LOGISTICS", "MEDIA"};
   for (int i = 0; i < opt.companies; ++i) {
     const Cohort cohort = draw_cohort(rng);
-    const double tier = rng.uniform();
-    const std::string plan = tier < 0.5 ? "starter" : (tier < 0.85 ? "professional" : "enterprise");
-    const double mrr = plan == "starter"
-                           ? rng.uniform(200, 1000)
-                           : (plan == "professional" ? rng.uniform(1000, 5000) : rng.uniform(5000, 30000));
-    double seats = plan == "starter"
-                       ? rng.integer(5, 25)
-                       : (plan == "professional" ? rng.integer(20, 120) : rng.integer(100, 600));
+    const auto drawn = parts::draw_plan(rng);
+    const std::string& plan = drawn.plan;
+    const double mrr = drawn.mrr;
+    double seats = drawn.seats;
     const int age_days = cohort == Cohort::kOnboarding ? rng.integer(1, 60) : rng.integer(120, 1100);
     const EpochMs contract_start = now - age_days * kMsPerDay;
     // Renewal: the next anniversary; churning customers' falls within 90 days.

@@ -58,14 +58,10 @@ std::unique_ptr<Portal> generate_latent(const GenerateOptions& opt, nlohmann::js
               {"companies", nlohmann::json::object()}};
 
   for (int i = 0; i < opt.companies; ++i) {
-    const double tier = rng.uniform();
-    const std::string plan = tier < 0.5 ? "starter" : (tier < 0.85 ? "professional" : "enterprise");
-    const double mrr = plan == "starter"
-                           ? rng.uniform(200, 1000)
-                           : (plan == "professional" ? rng.uniform(1000, 5000) : rng.uniform(5000, 30000));
-    double seats = plan == "starter"
-                       ? rng.integer(5, 25)
-                       : (plan == "professional" ? rng.integer(20, 120) : rng.integer(100, 600));
+    const auto drawn = parts::draw_plan(rng);
+    const std::string& plan = drawn.plan;
+    const double mrr = drawn.mrr;
+    double seats = drawn.seats;
     const bool monthly = rng.chance(plan == "starter" ? 0.6 : plan == "professional" ? 0.3 : 0.05);
     const bool locked_in = rng.chance(plan == "enterprise" ? 0.4 : 0.1);
     const int age_days = rng.integer(20, 1100);

@@ -53,6 +53,19 @@ std::string num(double v) {
   return std::to_string(static_cast<long long>(std::llround(v)));
 }
 
+Plan draw_plan(Rng& rng) {
+  Plan p;
+  const double tier = rng.uniform();
+  p.plan = tier < 0.5 ? "starter" : (tier < 0.85 ? "professional" : "enterprise");
+  p.mrr = p.plan == "starter"        ? rng.uniform(200, 1000)
+          : p.plan == "professional" ? rng.uniform(1000, 5000)
+                                     : rng.uniform(5000, 30000);
+  p.seats = p.plan == "starter"        ? rng.integer(5, 25)
+            : p.plan == "professional" ? rng.integer(20, 120)
+                                       : rng.integer(100, 600);
+  return p;
+}
+
 Record& add_contact(Portal& p, int n, int k, EpochMs created, std::uint64_t company) {
   const auto& contacts = *find_type("contacts");
   Record& ct = p.create(contacts,

@@ -43,6 +43,13 @@ struct Owners {
 // has left (archived).
 Owners make_owners(Portal& p, int companies);
 
+// A company's plan (half starter, 35 % professional, 15 % enterprise), its MRR and its seats.
+struct Plan {
+  std::string plan;
+  double mrr = 0, seats = 0;
+};
+Plan draw_plan(Rng& rng);
+
 // The records every generated company has, made the same way by every model. `n` is the company's
 // number (1-based, as in its name), `company` its record id.
 // Contact k (0-based; the first is the key person), associated with the company.

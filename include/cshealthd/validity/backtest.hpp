@@ -37,15 +37,16 @@ struct BacktestOptions {
 // date whose horizon has not passed by today (its outcomes are not known yet).
 std::vector<std::int32_t> observation_days(const BacktestOptions& o);
 
-struct BacktestRun {
-  std::int64_t id = 0;
-  nlohmann::json report;  // the parameters, then core::summarize_backtest's figures
-};
-
 // Observations of one or more dates, and the components they carry (in the order first met).
 struct Observed {
   std::vector<std::string> names;
   std::vector<core::BacktestObservation> obs;
+};
+
+struct BacktestRun {
+  std::int64_t id = 0;
+  nlohmann::json report;  // the parameters, then core::summarize_backtest's figures
+  Observed observed;      // what the figures were computed from
 };
 
 class Backtester {
@@ -81,6 +82,12 @@ class BacktestStore {
   // The whole report with its parameters; nullopt: no such backtest.
   static std::optional<nlohmann::json> get(pqxx::transaction_base& tx, std::int64_t id);
 };
+
+// A report's figures as people read them, "n/a" for a missing one: a number in `format`, a share in
+// percent with one decimal (0.301: "30.1 %"), an AUC with its interval ("0.729 [0.716, 0.743]").
+std::string format_number(const nlohmann::json& v, const char* format = "%.3f");
+std::string format_percent(const nlohmann::json& v);
+std::string format_auc(const nlohmann::json& auc);
 
 // The report as a table people read: the overall figures, per segment, per component, per band.
 std::string format_table(const nlohmann::json& report);

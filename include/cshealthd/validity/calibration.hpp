@@ -51,8 +51,9 @@ class Calibrator {
       : db_(db), config_(config), deployed_(deployed), metrics_(metrics), outcomes_(outcomes) {}
   // Observes, fits, proposes, judges out of time and stores the calibration (refused ones too).
   // std::invalid_argument for options that cannot be answered (see observation_days, split_out_of_time,
-  // an unknown scorecard).
-  CalibrationRun run(const CalibrateOptions& o);
+  // an unknown scorecard). `known`: the deployed scoring's observations of the same window (a backtest
+  // run just before, as the quarterly review does), used instead of scoring those dates again.
+  CalibrationRun run(const CalibrateOptions& o, const Observed* known = nullptr);
 
  private:
   store::Database& db_;
