@@ -99,7 +99,7 @@ std::optional<std::vector<WeightProposal>> propose_weights(const std::vector<Wei
   return out;
 }
 
-double ChurnModel::probability(const HealthResult& r) const {
+double OutcomeModel::probability(const HealthResult& r) const {
   double z = intercept;
   for (const auto& t : terms) {
     double x = t.mean;

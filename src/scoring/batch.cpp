@@ -16,7 +16,7 @@
 
 #include "cshealthd/base/handoff.hpp"
 #include "cshealthd/core/time.hpp"
-#include "cshealthd/scoring/churn_models.hpp"
+#include "cshealthd/scoring/outcome_models.hpp"
 #include "cshealthd/store/copy_writer.hpp"
 #include "cshealthd/store/job_queue.hpp"
 #include "cshealthd/store/sql_params.hpp"
@@ -396,7 +396,7 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
   return chunk;
 }
 
-using ChurnModels = std::map<std::string, core::ChurnModel>;
+using OutcomeModels = std::map<std::string, core::OutcomeModel>;
 
 // One result, serialised on the scoring thread so the writer only streams it.
 struct Scored {
@@ -438,7 +438,7 @@ void write_results(pqxx::work& tx, const char* table, const std::vector<Scored>&
 
 // Scores and serialises a chunk on `threads` threads: the engine is pure, each company independent.
 // serialise: the JSON columns stored (off for an evaluation, which reads the results themselves).
-std::vector<Scored> score_chunk(const ScoringConfig& config, const ChurnModels& models, const Chunk& chunk,
+std::vector<Scored> score_chunk(const ScoringConfig& config, const OutcomeModels& models, const Chunk& chunk,
                                 int threads, bool keep, bool serialise = true) {
   std::vector<Scored> scored(chunk.inputs.size());
   auto work = [&](std::size_t from, std::size_t to) {
@@ -544,7 +544,7 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report, const E
   const int threads = std::max(1, o.threads);
   const auto models = db_.with_retry("score_churn_models", [&](pqxx::connection& c) {
     pqxx::read_transaction tx(c, "score_churn_models");
-    return ChurnModelStore::all(tx);
+    return OutcomeModelStore::all(tx);
   });
   // A reader thread fetches the next chunk (its own connection and snapshot) while this one is scored
   // and written: reading and writing are the database's work, and they overlap on its cores.

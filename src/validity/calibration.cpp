@@ -12,7 +12,7 @@
 #include "cshealthd/core/calibration.hpp"
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/core/validity.hpp"
-#include "cshealthd/scoring/churn_models.hpp"
+#include "cshealthd/scoring/outcome_models.hpp"
 #include "cshealthd/store/sql_params.hpp"
 
 namespace cshealthd::validity {
@@ -252,7 +252,7 @@ CalibrationRun Calibrator::run(const CalibrateOptions& o, const Observed* known)
       pqxx::work tx(c, "calibration_store");
       const auto id = CalibrationStore::insert(tx, deployed_.fingerprint, o.window.trigger, seconds, report, candidate);
       // Its model scores the churn risk from now on (the weights wait for someone to deploy them).
-      if (out.proposed) scoring::ChurnModelStore::put(tx, name, id, o.window.horizon, report["model"]);
+      if (out.proposed) scoring::OutcomeModelStore::put(tx, name, id, o.window.horizon, report["model"]);
       tx.commit();
       return id;
     });

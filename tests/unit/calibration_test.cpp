@@ -96,13 +96,13 @@ TEST(ProposeWeights, RefusesWhenNoComponentWentWithStaying) {
   EXPECT_NE(why.find("no room"), std::string::npos) << why;
 }
 
-TEST(ChurnModel, TheLogisticOfEachComponentsShareOfItsPointsMissingOnesAtTheirMean) {
+TEST(OutcomeModel, TheLogisticOfEachComponentsShareOfItsPointsMissingOnesAtTheirMean) {
   cshealthd::core::Component usage, nps;
   usage.name = "usage";
   usage.max_points = 100;
   nps.name = "nps";
   nps.max_points = 20;
-  cshealthd::core::ChurnModel m;
+  cshealthd::core::OutcomeModel m;
   m.intercept = -2;
   m.terms = {{"usage", -3, 0.5}, {"nps", 1.5, 0.4}, {"gone", 2, 0.25}};
   cshealthd::core::HealthResult r;

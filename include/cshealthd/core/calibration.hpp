@@ -35,10 +35,11 @@ struct WeightProposal {
 std::optional<std::vector<WeightProposal>> propose_weights(const std::vector<WeightInput>& inputs, std::string& why_not,
                                                            int floor = 1);
 
-// The churn model a calibration fitted, as scoring applies it (cs_churn_risk): the probability of churn
-// within `horizon_days` from each component's share of its points, 1 / (1 + exp(-(intercept + Σ β x))).
+// A model a calibration fitted, as scoring applies it: the probability of an outcome (a churn for
+// cs_churn_risk) within `horizon_days` from each component's share of its points,
+// 1 / (1 + exp(-(intercept + Σ β x))).
 // A component without data (or missing from the result) takes its training mean, as in the fit.
-struct ChurnModel {
+struct OutcomeModel {
   struct Term {
     std::string component;
     double coefficient = 0, mean = 0;

@@ -256,7 +256,7 @@ struct HealthResult {
   std::array<int, 3> top{-1, -1, -1};  // the components that cost the most points, worst first (-1: none)
   std::optional<double> previous_score, delta;
   std::optional<Override> score_override;
-  // The probability of churn within the churn model's horizon (core::ChurnModel), when the scorecard has one.
+  // The probability of churn within the churn model's horizon (core::OutcomeModel), when the scorecard has one.
   std::optional<double> churn_risk;
 };
 

@@ -1,4 +1,4 @@
-#include "cshealthd/scoring/churn_models.hpp"
+#include "cshealthd/scoring/outcome_models.hpp"
 
 #include <cmath>
 
@@ -6,7 +6,7 @@
 
 namespace cshealthd::scoring {
 
-void ChurnModelStore::put(pqxx::work& tx, const std::string& scorecard, std::int64_t calibration_id,
+void OutcomeModelStore::put(pqxx::work& tx, const std::string& scorecard, std::int64_t calibration_id,
                           int horizon_days, const nlohmann::json& model) {
   tx.exec_params(
       "INSERT INTO churn_models (scorecard, calibration_id, horizon_days, model) VALUES ($1, $2, $3, $4::jsonb) "
@@ -15,13 +15,13 @@ void ChurnModelStore::put(pqxx::work& tx, const std::string& scorecard, std::int
       scorecard, calibration_id, horizon_days, model.dump());
 }
 
-std::map<std::string, core::ChurnModel> ChurnModelStore::all(pqxx::transaction_base& tx) {
-  std::map<std::string, core::ChurnModel> out;
+std::map<std::string, core::OutcomeModel> OutcomeModelStore::all(pqxx::transaction_base& tx) {
+  std::map<std::string, core::OutcomeModel> out;
   for (const auto& r : tx.exec("SELECT scorecard, calibration_id, horizon_days, model::text FROM churn_models")) {
     const auto scorecard = r[0].as<std::string>();
     try {
       const auto j = nlohmann::json::parse(r[3].c_str());
-      core::ChurnModel m;
+      core::OutcomeModel m;
       m.calibration_id = r[1].as<std::int64_t>();
       m.horizon_days = r[2].as<int>();
       m.intercept = j.at("intercept").get<double>();
