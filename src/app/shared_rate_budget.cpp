@@ -39,9 +39,9 @@ int SharedRateBudget::allowed() const {
 }
 
 std::chrono::milliseconds SharedRateBudget::try_grant(Budget b) {
+  std::lock_guard lock(mutex_);  // observe() may learn a lower tier or a longer window meanwhile
   const auto window = (b == Budget::kBurst ? o_.interval : std::chrono::milliseconds(1000)) + margin_;
   const int limit = b == Budget::kBurst ? allowed() : o_.search_per_second;
-  std::lock_guard lock(mutex_);
   try {
     connect();
     pqxx::work tx(*conn_, "rate_grant");
@@ -103,7 +103,7 @@ void SharedRateBudget::observe(const http::HttpResponse& r) {
   const auto max = hubspot::header_count(r.header("X-HubSpot-RateLimit-Max"));
   if (!remaining || !max || *max == 0) return;  // search answers carry none
   std::lock_guard lock(mutex_);
-  if (*max < o_.burst) o_.burst = static_cast<int>(*max);  // the portal's tier is lower than configured
+  hubspot::adopt_portal_limits(o_, *max, r);
   const long long used = std::min<std::int64_t>(*max - std::min(*remaining, *max), allowed());
   // Within what our own grants explain (the usual case): nothing to record, no round trip.
   if (used <= last_used_ + kObserveSlack) return;

@@ -10,9 +10,9 @@ namespace cshealthd::hubspot {
 void LocalRateBudget::acquire(Budget b) {
   std::unique_lock lock(mutex_);
   Window& w = b == Budget::kBurst ? burst_ : search_;
-  const auto interval = b == Budget::kBurst ? o_.interval : std::chrono::milliseconds(1000);
-  const int limit = b == Budget::kBurst ? allowed() : o_.search_per_second;
   while (true) {
+    const auto interval = b == Budget::kBurst ? o_.interval : std::chrono::milliseconds(1000);
+    const int limit = b == Budget::kBurst ? allowed() : o_.search_per_second;
     const auto now = clock_.steady_now();
     while (!w.sent.empty() && now - w.sent.front() >= interval) w.sent.pop_front();
     TimePoint wake{};
@@ -41,6 +41,14 @@ std::optional<std::int64_t> header_count(const std::string& text) {
   return v;
 }
 
+void adopt_portal_limits(BudgetOptions& o, std::int64_t max, const http::HttpResponse& r) {
+  if (max > 0 && max < o.burst) o.burst = static_cast<int>(max);
+  if (const auto interval = header_count(r.header("X-HubSpot-RateLimit-Interval-Milliseconds"))) {
+    const auto ms = std::chrono::milliseconds(std::min<std::int64_t>(*interval, 60'000));
+    if (ms > o.interval) o.interval = ms;
+  }
+}
+
 // The headers are HubSpot's word, but input all the same: a Max of 2e9 or a negative Remaining must
 // neither allocate a slot per claimed request nor stop us. Both are clamped to the configured limit.
 void LocalRateBudget::observe(const http::HttpResponse& r) {
@@ -50,7 +58,7 @@ void LocalRateBudget::observe(const http::HttpResponse& r) {
   std::lock_guard lock(mutex_);
   const int mx = static_cast<int>(std::min<std::int64_t>(*max, o_.burst));
   const int rem = static_cast<int>(std::min<std::int64_t>(*remaining, mx));
-  if (mx < o_.burst) o_.burst = mx;  // the portal's tier is lower than configured
+  adopt_portal_limits(o_, *max, r);
   // Requests others made in this window (other replicas, other integrations on the app) count against
   // us too: stand them in as if sent now.
   const int used_by_all = std::min(mx - rem, allowed());

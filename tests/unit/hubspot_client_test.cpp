@@ -266,6 +266,40 @@ TEST(RateBudgetTest, SafetyMarginAndWhatOthersUsed) {
   EXPECT_GE(clock.slept_ms(), 10'000);
 }
 
+// Configured for one-second windows against a portal that counts ten: its longer interval is taken (a
+// shorter one is not, and none beyond a minute), so the budget does not run into 429s.
+TEST(RateBudgetTest, ThePortalsLongerIntervalIsTaken) {
+  testing::FakeClock clock;
+  LocalRateBudget budget({10, 1s, 1.0, 5}, clock);
+  HttpResponse r;
+  r.headers = {{"X-HubSpot-RateLimit-Max", "10"},
+               {"X-HubSpot-RateLimit-Remaining", "10"},
+               {"X-HubSpot-RateLimit-Interval-Milliseconds", "10000"}};
+  budget.observe(r);
+  for (int i = 0; i < 10; ++i) budget.acquire(Budget::kBurst);
+  EXPECT_EQ(clock.slept_ms(), 0);
+  budget.acquire(Budget::kBurst);
+  EXPECT_GE(clock.slept_ms(), 10'000);
+  EXPECT_LT(clock.slept_ms(), 11'000);
+
+  LocalRateBudget shorter({10, 10s, 1.0, 5}, clock);
+  r.headers.back().second = "500";
+  shorter.observe(r);
+  for (int i = 0; i < 10; ++i) shorter.acquire(Budget::kBurst);
+  auto before = clock.slept_ms();
+  shorter.acquire(Budget::kBurst);
+  EXPECT_GE(clock.slept_ms() - before, 9'000);  // still ten seconds
+
+  LocalRateBudget hostile({10, 1s, 1.0, 5}, clock);
+  r.headers.back().second = "86400000";
+  hostile.observe(r);
+  for (int i = 0; i < 10; ++i) hostile.acquire(Budget::kBurst);
+  before = clock.slept_ms();
+  hostile.acquire(Budget::kBurst);
+  EXPECT_LE(clock.slept_ms() - before, 60'000);  // a minute at most
+  EXPECT_GE(clock.slept_ms() - before, 59'000);
+}
+
 TEST(RateBudgetTest, SearchHasItsOwnBudgetAndPausesHold) {
   testing::FakeClock clock;
   LocalRateBudget budget({100, 10s, 1.0, 2}, clock);

@@ -35,6 +35,11 @@ struct BudgetOptions {
   int search_per_second = 5;
 };
 
+// What the portal's headers say about the budget itself: a lower tier than configured (Max) and a longer
+// window (Interval-Milliseconds: a request counts against the portal for that long) are taken; a higher
+// tier or a shorter window are not, and no window beyond a minute (a hostile header must not stall us).
+void adopt_portal_limits(BudgetOptions& o, std::int64_t max, const http::HttpResponse& r);
+
 // A sliding-window budget in this process that also counts what the headers say others used.
 class LocalRateBudget final : public RateBudget {
  public:
