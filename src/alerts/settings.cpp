@@ -4,6 +4,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include <yaml-cpp/yaml.h>
 #include <nlohmann/json.hpp>
@@ -124,6 +125,10 @@ std::vector<outbox::PropertySpec> output_properties(const core::PlanConfig& p) {
   if (!p.churn_risk_property.empty())
     out.push_back({p.churn_risk_property, "Churn risk", "number", "number",
                    "cshealthd: probability of churn within the calibration's horizon, %", {}});
+  if (!p.expansion_likelihood_property.empty())
+    out.push_back({p.expansion_likelihood_property, "Expansion likelihood", "number", "number",
+                   "cshealthd: probability of an expansion (MRR up, an upsell won) within the calibration's horizon, %",
+                   {}});
   return out;
 }
 
@@ -152,10 +157,13 @@ Settings load_settings(const config::Config& config) {
   p.updated_property = w.updated_property;
   p.stage_property = w.stage_property;
   p.churn_risk_property = w.churn_risk_property;
-  std::set<std::string> names = {p.score_property,    p.status_property,  p.reasons_property,
-                                 p.coverage_property, p.updated_property, p.stage_property};
-  if (!p.churn_risk_property.empty()) names.insert(p.churn_risk_property);
-  if (names.size() != (p.churn_risk_property.empty() ? 6u : 7u))
+  p.expansion_likelihood_property = w.expansion_likelihood_property;
+  std::vector<std::string> outputs = {p.score_property,    p.status_property,  p.reasons_property,
+                                      p.coverage_property, p.updated_property, p.stage_property};
+  for (const auto* optional : {&p.churn_risk_property, &p.expansion_likelihood_property})
+    if (!optional->empty()) outputs.push_back(*optional);
+  const std::set<std::string> names(outputs.begin(), outputs.end());
+  if (names.size() != outputs.size())
     throw ConfigError("writeback.properties: two outputs name the same property");
   if (config.onboarding.enabled && names.count(config.onboarding.owner_property))
     throw ConfigError("onboarding.owner_property: names a property writeback.properties already writes");

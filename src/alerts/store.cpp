@@ -55,7 +55,7 @@ PlanInputs AlertStore::load(pqxx::transaction_base& tx, std::int32_t day, const 
       "SELECT h.company_id, coalesce(c.name, ''), coalesce(c.owner_id, ''), coalesce(c.cs_stage, ''), "
       "h.score, "
       "h.coverage, h.status, h.reasons::text, h.signals::text, coalesce(w.written::text, '{}'), "
-      "coalesce(o.teams::text, '[]'), h.churn_risk "
+      "coalesce(o.teams::text, '[]'), h.churn_risk, h.expansion_likelihood "
       "FROM health_scores h JOIN companies c ON c.id = h.company_id AND NOT c.archived "
       "LEFT JOIN writeback_companies w ON w.company_id = h.company_id "
       "LEFT JOIN crm_owners o ON o.id::text = c.owner_id "
@@ -71,6 +71,7 @@ PlanInputs AlertStore::load(pqxx::transaction_base& tx, std::int32_t day, const 
     c.score = r[4].as<double>();
     c.coverage = r[5].as<double>();
     if (!r[11].is_null()) c.churn_risk = r[11].as<double>();
+    if (!r[12].is_null()) c.expansion_likelihood = r[12].as<double>();
     c.status = r[6].as<std::string>();
     c.reasons = string_list(json::parse(r[7].as<std::string>()));
     for (const auto& s : json::parse(r[8].as<std::string>())) {

@@ -27,7 +27,8 @@ json to_json(const scoring::StoredResult& r) {
           {"reasons", r.reasons},
           {"override", r.score_override},
           {"computed_at", r.computed_at},
-          {"churn_risk", number_or_null(r.churn_risk)}};
+          {"churn_risk", number_or_null(r.churn_risk)},
+          {"expansion_likelihood", number_or_null(r.expansion_likelihood)}};
 }
 
 json to_json(const scoring::HistoryEntry& e) {
@@ -52,7 +53,8 @@ json to_json(const scoring::ScorePage& page) {
                        {"delta", number_or_null(r.delta)},
                        {"reasons", r.reasons},
                        {"signals", r.signals},
-                       {"churn_risk", number_or_null(r.churn_risk)}});
+                       {"churn_risk", number_or_null(r.churn_risk)},
+                       {"expansion_likelihood", number_or_null(r.expansion_likelihood)}});
   }
   return {{"as_of", page.as_of ? json(*page.as_of) : json(nullptr)},
           {"results", std::move(results)},

@@ -225,6 +225,7 @@ class Schema {
     str("writeback.properties.updated_at", w.updated_property, property_name);
     str("writeback.properties.stage", w.stage_property, property_name);
     str("writeback.properties.churn_risk", w.churn_risk_property, optional_property_name);
+    str("writeback.properties.expansion_likelihood", w.expansion_likelihood_property, optional_property_name);
     secret("writeback.slack_webhook_url", w.slack_webhook_url,
            [](const std::string& k, const std::string& v, const Source& s) {
              if (v.rfind("https://", 0) != 0 && v.rfind("http://127.0.0.1", 0) != 0 &&
@@ -275,6 +276,7 @@ class Schema {
     integer("kpis.history_months", k.history_months, 1, 120);
     integer("kpis.onboarding_target_days", k.onboarding_target_days, 1, 3650);
     str("kpis.first_value_step", k.first_value_step);
+    str("kpis.upsell_deal_types", k.upsell_deal_types);
     number("kpis.targets.grr", k.targets.grr, 0, 1000);
     number("kpis.targets.nrr", k.targets.nrr, 0, 1000);
     number("kpis.targets.churn_rate", k.targets.churn_rate, 0, 100);
@@ -464,6 +466,17 @@ void apply_yaml_node(const Schema& schema, const YAML::Node& node, const std::st
 }
 
 }  // namespace
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) {
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
 
 ListenAddress parse_listen(const std::string& value, const std::string& key) {
   ListenAddress out;

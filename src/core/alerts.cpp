@@ -47,6 +47,8 @@ std::map<std::string, std::string> Planner::desired_properties(const PlanCompany
   // In percent with one decimal: a CSM reads "12.5", and a tenth of a point does not rewrite every night.
   if (!config_.churn_risk_property.empty() && c.churn_risk)
     m[config_.churn_risk_property] = format_decimal(std::round(*c.churn_risk * 1000) / 10);
+  if (!config_.expansion_likelihood_property.empty() && c.expansion_likelihood)
+    m[config_.expansion_likelihood_property] = format_decimal(std::round(*c.expansion_likelihood * 1000) / 10);
   if (config_.managed_stages.count(std::string(trim(c.stage))) && c.status != "unknown" && !c.status.empty())
     m[config_.stage_property] = config_.at_risk_statuses.count(c.status) ? "at_risk" : "active";
   return m;

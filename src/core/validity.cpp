@@ -355,14 +355,14 @@ json optional_number(const std::optional<double>& v, int digits = 4) {
   return std::round(*v * scale) / scale;
 }
 
-json auc_json(const std::vector<Labeled>& obs) {
+json auc_json(const std::vector<Labeled>& obs, const char* positives = "churned", const char* negatives = "stayed") {
   const auto a = auc(obs);
   if (!a) return {{"value", nullptr}, {"why", "undefined: the observations hold only one class"}};
   return {{"value", optional_number(a->value)},
           {"low", optional_number(a->low)},
           {"high", optional_number(a->high)},
-          {"churned", a->positives},
-          {"stayed", a->negatives}};
+          {positives, a->positives},
+          {negatives, a->negatives}};
 }
 
 json group_json(const std::vector<const BacktestObservation*>& group,
@@ -438,6 +438,38 @@ json group_json(const std::vector<const BacktestObservation*>& group,
           {"bands", std::move(band_rates)}};
 }
 
+// A probability's figures over the scored observations that carry one: Brier score, the Brier score of
+// the observed base rate, and the reliability per decile; with `positives` (what happened, named), how
+// well it ranked too.
+// Null when no observation carried one.
+template <typename Predicted, typename Happened>
+json probability_json(const std::vector<BacktestObservation>& obs, Predicted predicted_of, Happened happened_of,
+                      const char* positives) {
+  std::vector<double> predicted;
+  std::vector<bool> happened;
+  std::vector<Labeled> ranked;
+  for (const auto& o : obs) {
+    const std::optional<double> p = predicted_of(o);
+    if (o.status == "unknown" || !p) continue;
+    predicted.push_back(*p);
+    happened.push_back(happened_of(o));
+    ranked.push_back({*p, happened.back()});
+  }
+  if (predicted.empty()) return nullptr;
+  const double rate = static_cast<double>(std::count(happened.begin(), happened.end(), true)) /
+                      static_cast<double>(happened.size());
+  json bins = json::array();
+  for (const auto& b : reliability(predicted, happened))
+    bins.push_back({{"count", b.count}, {"predicted", optional_number(b.predicted)}, {"observed", optional_number(b.observed)}});
+  json out = {{"observations", predicted.size()},
+              {"brier", optional_number(brier(predicted, happened), 5)},
+              {"brier_base_rate", optional_number(brier(std::vector<double>(predicted.size(), rate), happened), 5)},
+              {"base_rate", optional_number(rate, 5)},
+              {"reliability", std::move(bins)}};
+  if (positives) out["auc"] = auc_json(ranked, positives, (std::string("not_") + positives).c_str());
+  return out;
+}
+
 }  // namespace
 
 Outcome outcome_at(const std::vector<ChurnEvent>& events, std::int32_t day, int horizon) {
@@ -449,6 +481,10 @@ Outcome outcome_at(const std::vector<ChurnEvent>& events, std::int32_t day, int 
   }
   if (!o.customer) o.churn_day.reset();
   return o;
+}
+
+bool expanded_within(const std::vector<std::int32_t>& days, std::int32_t day, int horizon) {
+  return std::any_of(days.begin(), days.end(), [&](std::int32_t d) { return d > day && d <= day + horizon; });
 }
 
 nlohmann::json summarize_backtest(const std::vector<BacktestObservation>& obs,
@@ -479,27 +515,13 @@ nlohmann::json summarize_backtest(const std::vector<BacktestObservation>& obs,
   if (!curve.empty() && (curve.size() - 1) % step != 0)
     roc.push_back({optional_number(curve.back().fpr), optional_number(curve.back().tpr)});
   out["roc"] = std::move(roc);
-  std::vector<double> predicted;
-  std::vector<bool> happened;
-  for (const auto& o : obs) {
-    if (o.status == "unknown" || !o.churn_risk) continue;
-    predicted.push_back(*o.churn_risk);
-    happened.push_back(o.churned);
-  }
-  json probability = nullptr;
-  if (!predicted.empty()) {
-    const double rate = static_cast<double>(std::count(happened.begin(), happened.end(), true)) /
-                        static_cast<double>(happened.size());
-    json bins = json::array();
-    for (const auto& b : reliability(predicted, happened))
-      bins.push_back({{"count", b.count}, {"predicted", optional_number(b.predicted)}, {"observed", optional_number(b.observed)}});
-    probability = {{"observations", predicted.size()},
-                   {"brier", optional_number(brier(predicted, happened), 5)},
-                   {"brier_base_rate", optional_number(brier(std::vector<double>(predicted.size(), rate), happened), 5)},
-                   {"base_rate", optional_number(rate, 5)},
-                   {"reliability", std::move(bins)}};
-  }
-  out["churn_probability"] = std::move(probability);
+  out["churn_probability"] = probability_json(
+      obs, [](const BacktestObservation& o) { return o.churn_risk; },
+      [](const BacktestObservation& o) { return o.churned; }, nullptr);
+  out["expansion_probability"] = probability_json(
+      obs, [](const BacktestObservation& o) { return o.expansion_likelihood; },
+      [](const BacktestObservation& o) { return o.expanded; }, "expanded");
+  out["expanded"] = std::count_if(obs.begin(), obs.end(), [](const BacktestObservation& o) { return o.expanded; });
   return out;
 }
 

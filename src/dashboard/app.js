@@ -34,6 +34,7 @@ const TEXT = {
     proposed: 'Proposed', why: 'Why', out_of_time: 'Out-of-time AUC', brier: 'Churn probability (Brier score)',
     base_rate: 'base rate for everyone', nothing_proposed: 'Nothing proposed', backtest_label: 'Backtest',
     no_calibration: 'No calibration yet: run `cshealthd calibrate`.', lead_days: '{d} days', churn_risk: 'Churn risk',
+    expansion_likelihood: 'Expansion likelihood',
   },
   ja: {
     nav_overview: '概要', nav_churn: 'チャーン分析', sign_out: 'サインアウト', sign_in: 'サインイン',
@@ -67,6 +68,7 @@ const TEXT = {
     nothing_proposed: '提案なし', backtest_label: 'バックテスト',
     no_calibration: 'キャリブレーションはまだありません: `cshealthd calibrate` を実行してください。', lead_days: '{d} 日',
     churn_risk: '解約リスク',
+    expansion_likelihood: '拡大見込み',
   },
 };
 
@@ -365,7 +367,8 @@ async function companyPage(app, id) {
     el('h1', {'data-testid': 'company-name'}, page.name || page.company_id, ' ', health ? badge(health.status, health.score) : ''),
     el('div', {class: 'facts'}, fact(t('owner'), page.owner), fact(t('plan'), page.plan), fact(t('mrr'), fmt(page.mrr, 0)),
       fact(t('renewal_date'), page.renewal_date), fact(t('cs_stage'), page.cs_stage), fact(t('segment'), health && health.segment),
-      fact(t('churn_risk'), health && health.churn_risk !== null && health.churn_risk !== undefined ? fmt(health.churn_risk * 100) + ' %' : null)));
+      fact(t('churn_risk'), health && health.churn_risk !== null && health.churn_risk !== undefined ? fmt(health.churn_risk * 100) + ' %' : null),
+      fact(t('expansion_likelihood'), health && health.expansion_likelihood !== null && health.expansion_likelihood !== undefined ? fmt(health.expansion_likelihood * 100) + ' %' : null)));
   const chart = card(t('score_history'), 'company-history', scoreChart(page.history, page.config_changes),
     el('p', {class: 'muted'}, t('config_marker_note')));
   const raw = (v) => (v === null || v === undefined ? '—' : typeof v === 'number' ? fmt(v, 2) : v);

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cshealthd/core/time.hpp"
+#include "cshealthd/store/crm_repository.hpp"
 #include "cshealthd/store/sql_params.hpp"
 
 namespace cshealthd::kpis {
@@ -191,6 +192,8 @@ Settings Settings::from(const config::KpiConfig& c) {
   s.onboarding_target_days = c.onboarding_target_days;
   s.first_value_step = c.first_value_step;
   s.targets = c.targets;
+  const auto types = config::split_list(c.upsell_deal_types);
+  s.upsell_deal_types = std::set<std::string>(types.begin(), types.end());
   return s;
 }
 
@@ -592,6 +595,36 @@ std::vector<ChurnOutcome> KpiStore::churn_outcomes() {
       o.churn_day = r[1].as<std::int32_t>();
       if (!r[2].is_null()) o.returned_on = r[2].as<std::int32_t>();
       o.reason = r[3].as<std::string>();
+      out.push_back(std::move(o));
+    }
+    return out;
+  });
+}
+
+std::vector<ExpansionOutcome> KpiStore::expansion_outcomes() {
+  return db_.with_retry("kpis_expansion_outcomes", [&](pqxx::connection& c) {
+    pqxx::read_transaction tx(c, "kpis_expansion_outcomes");
+    const auto won = store::CrmRepository::won_stages(tx, {});
+    std::vector<ExpansionOutcome> out;
+    for (const auto& r : tx.exec_params(
+             std::string("SELECT company_id, day - date '1970-01-01', 'mrr' FROM (SELECT s.company_id, s.day, ") + kMrr +
+                 " AS mrr, lag(" + kMrr +
+                 ") OVER (PARTITION BY s.company_id ORDER BY s.day) AS before FROM company_snapshots s WHERE " +
+                 kHasMrr +
+                 ") m WHERE before > 0 AND mrr > before "
+                 "UNION ALL "
+                 "SELECT a.to_id, (d.close_date AT TIME ZONE 'UTC')::date - date '1970-01-01', 'deal' "
+                 "FROM deals d JOIN crm_associations a ON a.from_type = 'deals' AND a.from_id = d.id AND "
+                 "a.to_type = 'companies' JOIN crm_objects o ON o.object_type = 'deals' AND o.id = d.id "
+                 "WHERE NOT d.archived AND d.close_date IS NOT NULL AND d.stage = ANY($1::text[]) AND "
+                 "o.fields->>'deal_type' = ANY($2::text[]) ORDER BY 1, 2",
+             store::text_array(std::vector<std::string>(won.begin(), won.end())),
+             store::text_array(std::vector<std::string>(settings_.upsell_deal_types.begin(),
+                                                        settings_.upsell_deal_types.end())))) {
+      ExpansionOutcome o;
+      o.company_id = r[0].as<std::int64_t>();
+      o.day = r[1].as<std::int32_t>();
+      o.source = r[2].as<std::string>();
       out.push_back(std::move(o));
     }
     return out;

@@ -25,17 +25,7 @@ namespace cshealthd::onboarding {
 namespace {
 
 using config::ConfigError;
-
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');) {
-    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
-    while (!item.empty() && item.back() == ' ') item.pop_back();
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
+using config::split_list;
 
 Template read_template(const YAML::Node& templates, const std::string& name, const std::string& where) {
   const auto t = templates[name];

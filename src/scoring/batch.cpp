@@ -396,7 +396,7 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
   return chunk;
 }
 
-using OutcomeModels = std::map<std::string, core::OutcomeModel>;
+using OutcomeModels = std::map<std::string, ScorecardModels>;
 
 // One result, serialised on the scoring thread so the writer only streams it.
 struct Scored {
@@ -412,7 +412,8 @@ void write_results(pqxx::work& tx, const char* table, const std::vector<Scored>&
   store::CopyWriter copy(
       tx, table,
       {"company_id", "day", "run_id", "score", "computed_score", "status", "coverage", "scorecard", "segment",
-       "previous_score", "delta", "components", "signals", "reasons", "score_override", "churn_risk"});
+       "previous_score", "delta", "components", "signals", "reasons", "score_override", "churn_risk",
+       "expansion_likelihood"});
   for (const auto& s : scored) {
     copy.number(s.result.company_id)
         .text(day)
@@ -426,10 +427,12 @@ void write_results(pqxx::work& tx, const char* table, const std::vector<Scored>&
     } else {
       copy.text(s.score_override);
     }
-    if (s.result.churn_risk) {
-      copy.number(*s.result.churn_risk);
-    } else {
-      copy.null();
+    for (const auto& p : {s.result.churn_risk, s.result.expansion_likelihood}) {
+      if (p) {
+        copy.number(*p);
+      } else {
+        copy.null();
+      }
     }
     copy.end_row();
   }
@@ -449,7 +452,10 @@ std::vector<Scored> score_chunk(const ScoringConfig& config, const OutcomeModels
       const core::Scorecard* card = config.find(*card_name);
       core::score(*card, config.bands, in, s.result);
       core::evaluate_signals(config.signals, in, s.result);
-      if (const auto m = models.find(*card_name); m != models.end()) s.result.churn_risk = m->second.probability(s.result);
+      if (const auto m = models.find(*card_name); m != models.end()) {
+        if (m->second.churn) s.result.churn_risk = m->second.churn->probability(s.result);
+        if (m->second.expansion) s.result.expansion_likelihood = m->second.expansion->probability(s.result);
+      }
       s.segment = segment;
       if (!serialise) continue;
       const auto j = to_json(s.result, *segment);
@@ -516,7 +522,9 @@ json to_json(const core::HealthResult& r, const std::string& segment) {
               {"signals", std::move(signals)},
               {"reasons", core::reasons(r)},
               {"override", nullptr},
-              {"churn_risk", r.churn_risk ? json(std::round(*r.churn_risk * 10000) / 10000) : json(nullptr)}};
+              {"churn_risk", r.churn_risk ? json(std::round(*r.churn_risk * 10000) / 10000) : json(nullptr)},
+              {"expansion_likelihood",
+               r.expansion_likelihood ? json(std::round(*r.expansion_likelihood * 10000) / 10000) : json(nullptr)}};
   if (r.score_override) {
     out["override"] = {{"value", r.score_override->value},
                        {"reason", r.score_override->reason},
@@ -625,7 +633,8 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report, const E
                 "coverage = EXCLUDED.coverage, scorecard = EXCLUDED.scorecard, segment = EXCLUDED.segment, "
                 "previous_score = EXCLUDED.previous_score, delta = EXCLUDED.delta, "
                 "components = EXCLUDED.components, signals = EXCLUDED.signals, reasons = EXCLUDED.reasons, "
-                "score_override = EXCLUDED.score_override, churn_risk = EXCLUDED.churn_risk, computed_at = now()");
+                "score_override = EXCLUDED.score_override, churn_risk = EXCLUDED.churn_risk, "
+                "expansion_likelihood = EXCLUDED.expansion_likelihood, computed_at = now()");
           }
           if (o.in_chunk_commit)
             o.in_chunk_commit(tx, chunk.hi, o.done_before + report.companies + scored.size());

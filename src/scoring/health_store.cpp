@@ -19,7 +19,7 @@ json document(const pqxx::field& f) {
 
 StoredResult stored_result(const pqxx::row& r) {
   // company_id, day, score, computed_score, status, coverage, scorecard, segment, previous_score, delta,
-  // components, signals, reasons, score_override, computed_at, churn_risk
+  // components, signals, reasons, score_override, computed_at, churn_risk, expansion_likelihood
   StoredResult s;
   s.company_id = r[0].as<std::int64_t>();
   s.as_of = r[1].as<std::string>();
@@ -37,6 +37,7 @@ StoredResult stored_result(const pqxx::row& r) {
   s.score_override = document(r[13]);
   s.computed_at = r[14].as<std::string>();
   s.churn_risk = number_or_null(r[15]);
+  s.expansion_likelihood = number_or_null(r[16]);
   return s;
 }
 
@@ -44,7 +45,7 @@ constexpr const char* kColumns =
     "company_id, day::text, score, computed_score, status, coverage, scorecard, segment, "
     "previous_score, "
     "delta, components::text, signals::text, reasons::text, score_override::text, "
-    "to_char(computed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), churn_risk";
+    "to_char(computed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), churn_risk, expansion_likelihood";
 
 }  // namespace
 
@@ -131,7 +132,7 @@ ScorePage HealthStore::list(const ScoreListQuery& q) {
     if (!day) return out;
     const auto rows = tx.exec_params(
         "SELECT company_id, score, status, coverage, scorecard, segment, delta, reasons::text, "
-        "signals::text, churn_risk "
+        "signals::text, churn_risk, expansion_likelihood "
         "FROM health_scores WHERE day = $1::date AND company_id > $2 AND ($3::text IS NULL OR status = $3) "
         "AND ($4::text IS NULL OR segment = $4) ORDER BY company_id LIMIT $5",
         *day, q.after, q.status, q.segment, static_cast<long long>(q.limit + 1));
@@ -148,6 +149,7 @@ ScorePage HealthStore::list(const ScoreListQuery& q) {
       item.reasons = document(r[7]);
       item.signals = document(r[8]);
       item.churn_risk = number_or_null(r[9]);
+      item.expansion_likelihood = number_or_null(r[10]);
       out.results.push_back(std::move(item));
     }
     if (rows.size() > q.limit) out.next_after = out.results.back().company_id;

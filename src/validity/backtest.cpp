@@ -39,6 +39,24 @@ std::string format_auc(const json& a) {
          format_number(a.value("high", json())) + "]";
 }
 
+std::string format_probability(const json& p, const std::string& title) {
+  std::string out = "  " + title + " on " + std::to_string(p.value("observations", 0)) + " observations: Brier " +
+                    format_number(p.value("brier", json()), "%.4f") + " (" +
+                    format_number(p.value("brier_base_rate", json()), "%.4f") + " giving everyone the base rate " +
+                    format_percent(p.value("base_rate", json())) + ")";
+  if (p.contains("auc")) out += ", AUC " + format_auc(p["auc"]);
+  out += "\n  decile   count  predicted  observed\n";
+  int k = 0;
+  for (const auto& b : p.value("reliability", json::array())) {
+    char buf[120];
+    std::snprintf(buf, sizeof buf, "  %6d %7lld  %9s  %8s\n", ++k, static_cast<long long>(b.value("count", 0LL)),
+                  format_percent(b.value("predicted", json())).c_str(),
+                  format_percent(b.value("observed", json())).c_str());
+    out += buf;
+  }
+  return out;
+}
+
 std::vector<std::int32_t> observation_days(const BacktestOptions& o) {
   if (o.every < 1) throw std::invalid_argument("--every: expected at least 1 day");
   if (o.horizon < 1) throw std::invalid_argument("--horizon: expected at least 1 day");
@@ -61,6 +79,8 @@ Observed Backtester::observe(const std::vector<std::int32_t>& days, const Backte
   // The outcomes, by company.
   std::unordered_map<std::int64_t, std::vector<core::ChurnEvent>> events;
   for (const auto& e : outcomes_.churn_outcomes()) events[e.company_id].push_back({e.churn_day, e.returned_on});
+  std::unordered_map<std::int64_t, std::vector<std::int32_t>> expansions;
+  for (const auto& e : outcomes_.expansion_outcomes()) expansions[e.company_id].push_back(e.day);
 
   // The components of the scorecards that scored someone, in the order first met.
   Observed out;
@@ -88,6 +108,9 @@ Observed Backtester::observe(const std::vector<std::int32_t>& days, const Backte
       ob.segment = segment;
       ob.scorecard = r.scorecard;
       ob.churn_risk = r.churn_risk;
+      ob.expansion_likelihood = r.expansion_likelihood;
+      if (const auto x = expansions.find(r.company_id); x != expansions.end())
+        ob.expanded = core::expanded_within(x->second, day, o.horizon);
       for (const auto& c : r.components) {
         auto at = static_cast<std::size_t>(std::find(names.begin(), names.end(), c.component->name) - names.begin());
         if (at == names.size()) names.push_back(c.component->name);
@@ -150,7 +173,7 @@ void BacktestStore::add_observations(pqxx::work& tx, std::int64_t id,
                                      const std::vector<std::string>& names) {
   store::CopyWriter copy(tx, "backtest_observations",
                          {"backtest_id", "day", "company_id", "score", "status", "segment", "churned",
-                          "churn_day", "components"});
+                          "churn_day", "components", "expanded", "churn_risk", "expansion_likelihood"});
   for (const auto& o : obs) {
     json components = json::object();
     for (std::size_t k = 0; k < names.size() && k < o.components.size(); ++k)
@@ -162,7 +185,15 @@ void BacktestStore::add_observations(pqxx::work& tx, std::int64_t id,
     } else {
       copy.null();
     }
-    copy.text(components.dump()).end_row();
+    copy.text(components.dump()).boolean(o.expanded);
+    for (const auto& p : {o.churn_risk, o.expansion_likelihood}) {
+      if (p) {
+        copy.number(*p);
+      } else {
+        copy.null();
+      }
+    }
+    copy.end_row();
   }
   copy.complete();
 }
@@ -239,13 +270,10 @@ std::string format_table(const json& r) {
                   static_cast<long long>(b["churned"].get<std::int64_t>()), format_percent(b["churn_rate"]).c_str());
     line(buf);
   }
-  if (r.contains("churn_probability") && r["churn_probability"].is_object()) {
-    const auto& p = r["churn_probability"];
-    line("");
-    line("  churn probability (cs_churn_risk) on " + std::to_string(p.value("observations", 0)) +
-         " observations: Brier " + format_number(p["brier"], "%.4f") + " (" + format_number(p["brier_base_rate"], "%.4f") +
-         " giving everyone the base rate " + format_percent(p["base_rate"]) + ")");
-  }
+  if (r.contains("churn_probability") && r["churn_probability"].is_object())
+    out += "\n" + format_probability(r["churn_probability"], "churn probability (cs_churn_risk)");
+  if (r.contains("expansion_probability") && r["expansion_probability"].is_object())
+    out += "\n" + format_probability(r["expansion_probability"], "expansion likelihood (cs_expansion_likelihood)");
   for (const auto& s : r.value("segments", json::array())) {
     line("");
     figures(s, "segment " + s.value("segment", std::string()));

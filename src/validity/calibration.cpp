@@ -69,6 +69,20 @@ json dates_json(const std::vector<std::int32_t>& days) {
   return {{"from", core::format_day(days.front())}, {"to", core::format_day(days.back())}, {"dates", days.size()}};
 }
 
+// The model's inputs with the fit's coefficients, as stored (and applied by scoring).
+json model_json(const Features& f, const core::LogisticFit& fit, double l2) {
+  json model = {{"intercept", fit.intercept},   {"l2", l2},
+                {"iterations", fit.iterations}, {"converged", fit.converged},
+                {"log_loss", round_to(fit.log_loss, 6)}, {"coefficients", json::object()},
+                {"means", json::object()},      {"max_points", json::object()}};
+  for (std::size_t k = 0; k < f.names.size() && k < fit.weights.size(); ++k) {
+    model["coefficients"][f.names[k]] = fit.weights[k];
+    model["means"][f.names[k]] = f.mean[k];
+    model["max_points"][f.names[k]] = f.max_points[k];
+  }
+  return model;
+}
+
 // The fitted churn model, with what the weights are made from.
 struct Model {
   Features features;
@@ -113,14 +127,7 @@ Model fit_model(const core::Scorecard& card, const Observed& train,
   core::LogisticOptions lo;
   lo.l2 = l2;
   m.fit = core::fit_logistic(rows, outcome, lo);
-  m.model = {{"intercept", m.fit.intercept}, {"l2", l2},          {"iterations", m.fit.iterations},
-             {"converged", m.fit.converged}, {"log_loss", round_to(m.fit.log_loss, 6)},
-             {"coefficients", json::object()}, {"means", json::object()}, {"max_points", json::object()}};
-  for (std::size_t k = 0; k < f.names.size() && k < m.fit.weights.size(); ++k) {
-    m.model["coefficients"][f.names[k]] = m.fit.weights[k];
-    m.model["means"][f.names[k]] = f.mean[k];
-    m.model["max_points"][f.names[k]] = f.max_points[k];
-  }
+  m.model = model_json(f, m.fit, l2);
   return m;
 }
 
@@ -138,24 +145,69 @@ json weights_json(const std::vector<core::WeightProposal>& proposal, const std::
   return weights;
 }
 
-// The model's churn probability on `judged` against what happened: Brier score, the Brier score of
-// giving everyone the training base rate, and the reliability per decile.
-json probability_json(const std::vector<const core::BacktestObservation*>& judged, const Model& m, double base_rate) {
+bool churn_of(const core::BacktestObservation& ob) { return ob.churned; }
+bool expansion_of(const core::BacktestObservation& ob) { return ob.expanded; }
+
+// A fitted model's probability on `judged` against what happened (`outcome`): Brier score, the Brier
+// score of giving everyone the training base rate, and the reliability per decile; with `positives`
+// (what happened, named), how well it ranked too.
+json probability_json(const std::vector<const core::BacktestObservation*>& judged, const Features& features,
+                      const core::LogisticFit& fit, bool (*outcome)(const core::BacktestObservation&),
+                      double base_rate, const char* positives = nullptr) {
   std::vector<double> predicted, base;
   std::vector<bool> happened;
+  std::vector<core::Labeled> ranked;
   for (const auto* ob : judged) {
-    predicted.push_back(m.fit.predict(m.features.row(*ob)));
+    predicted.push_back(fit.predict(features.row(*ob)));
     base.push_back(base_rate);
-    happened.push_back(ob->churned);
+    happened.push_back(outcome(*ob));
+    ranked.push_back({predicted.back(), happened.back()});
   }
   json bins = json::array();
   for (const auto& b : core::reliability(predicted, happened))
     bins.push_back({{"count", b.count}, {"predicted", round_to(b.predicted, 4)}, {"observed", round_to(b.observed, 4)}});
   const auto brier = core::brier(predicted, happened), brier_base = core::brier(base, happened);
-  return {{"brier", brier ? json(round_to(*brier, 5)) : json(nullptr)},
-          {"brier_base_rate", brier_base ? json(round_to(*brier_base, 5)) : json(nullptr)},
-          {"base_rate", round_to(base_rate, 5)},
-          {"reliability", bins}};
+  json out = {{"observations", predicted.size()},
+              {"brier", brier ? json(round_to(*brier, 5)) : json(nullptr)},
+              {"brier_base_rate", brier_base ? json(round_to(*brier_base, 5)) : json(nullptr)},
+              {"base_rate", round_to(base_rate, 5)},
+              {"reliability", bins}};
+  if (positives) {
+    const auto a = core::auc(ranked);
+    out["auc"] = a ? json{{"value", round_to(a->value, 4)}, {"low", round_to(a->low, 4)}, {"high", round_to(a->high, 4)}}
+                   : json{{"value", nullptr}, {"why", std::string("undefined: none or all ") + positives}};
+  }
+  return out;
+}
+
+// The expansion model: expansions within the horizon on the churn model's features (each component's
+// share of its points), fitted on the same training observations. nullopt with the reason in `why_not`
+// when fewer than `min_companies` companies expanded after the training dates or the fit did not
+// converge: no likelihood is better than a wrong one.
+std::optional<core::LogisticFit> fit_expansion(const Features& f,
+                                               const std::vector<const core::BacktestObservation*>& training,
+                                               std::size_t min_companies, double l2, std::string& why_not) {
+  std::set<std::int64_t> companies;
+  std::vector<std::vector<double>> rows;
+  std::vector<bool> outcome;
+  for (const auto* ob : training) {
+    rows.push_back(f.row(*ob));
+    outcome.push_back(ob->expanded);
+    if (ob->expanded) companies.insert(ob->company_id);
+  }
+  if (companies.size() < min_companies) {
+    why_not = std::to_string(companies.size()) + " companies expanded after the training dates: fewer than " +
+              std::to_string(min_companies) + ", too few for a likelihood anyone should trust";
+    return std::nullopt;
+  }
+  core::LogisticOptions lo;
+  lo.l2 = l2;
+  auto fit = core::fit_logistic(rows, outcome, lo);
+  if (!fit.converged) {
+    why_not = "the expansion model did not converge in " + std::to_string(fit.iterations) + " iterations";
+    return std::nullopt;
+  }
+  return fit;
 }
 
 // The observations of `days` among those already made.
@@ -252,7 +304,9 @@ CalibrationRun Calibrator::run(const CalibrateOptions& o, const Observed* known)
       pqxx::work tx(c, "calibration_store");
       const auto id = CalibrationStore::insert(tx, deployed_.fingerprint, o.window.trigger, seconds, report, candidate);
       // Its model scores the churn risk from now on (the weights wait for someone to deploy them).
-      if (out.proposed) scoring::OutcomeModelStore::put(tx, name, id, o.window.horizon, report["model"]);
+      if (out.proposed)
+        scoring::OutcomeModelStore::put(tx, name, id, o.window.horizon, report["model"],
+                                        report.value("expansion_model", json()));
       tx.commit();
       return id;
     });
@@ -320,7 +374,21 @@ CalibrationRun Calibrator::run(const CalibrateOptions& o, const Observed* known)
 
   // The churn probability the model gives on those later dates, against what happened.
   const double base_rate = training.empty() ? 0 : static_cast<double>(churned) / static_cast<double>(training.size());
-  report["churn_probability"] = probability_json(ranked_by(cur, name), m, base_rate);
+  const auto judged = ranked_by(cur, name);
+  report["churn_probability"] = probability_json(judged, f, fit, churn_of, base_rate);
+
+  // The expansion likelihood from the same points, judged the same way.
+  std::string no_expansion;
+  if (const auto x = fit_expansion(f, training, static_cast<std::size_t>(std::max(o.min_churns, 1)), o.l2, no_expansion)) {
+    const auto grew = static_cast<double>(std::count_if(training.begin(), training.end(),
+                                                        [](const auto* ob) { return ob->expanded; }));
+    report["expansion_model"] = model_json(f, *x, o.l2);
+    report["expansion_probability"] = probability_json(
+        judged, f, *x, expansion_of, training.empty() ? 0 : grew / static_cast<double>(training.size()), "expanded");
+  } else {
+    report["expansion_model"] = nullptr;
+    report["expansion_probability"] = {{"status", "not fitted"}, {"reason", no_expansion}};
+  }
   report["status"] = "proposed";
   out.proposed = true;
   return finish(text);
@@ -425,17 +493,14 @@ std::string format_calibration(const json& r) {
   row("recall red+orange", format_percent(c["recall_red_orange"]), format_percent(p["recall_red_orange"]));
   row("stayers flagged", format_percent(c["false_alarm_red_orange"]), format_percent(p["false_alarm_red_orange"]));
   row("median lead (days)", format_number(c["median_lead_days"], "%.0f"), format_number(p["median_lead_days"], "%.0f"));
-  const auto& cp = r["churn_probability"];
   line("");
-  line("  churn probability (the model, out of time): Brier " + format_number(cp["brier"], "%.4f") + " (" +
-       format_number(cp["brier_base_rate"], "%.4f") + " giving everyone the base rate " + format_percent(cp["base_rate"]) + ")");
-  line("  decile   count  predicted  observed");
-  int k = 0;
-  for (const auto& b : cp["reliability"]) {
-    char buf[120];
-    std::snprintf(buf, sizeof buf, "  %6d %7lld  %9s  %8s", ++k, static_cast<long long>(b["count"].get<std::int64_t>()),
-                  format_percent(b["predicted"]).c_str(), format_percent(b["observed"]).c_str());
-    line(buf);
+  out += format_probability(r["churn_probability"], "churn probability (the model, out of time)");
+  const auto& xp = r.value("expansion_probability", json());
+  line("");
+  if (xp.is_object() && xp.contains("reliability")) {
+    out += format_probability(xp, "expansion likelihood (its model, out of time)");
+  } else if (xp.is_object()) {
+    line("  expansion likelihood: not fitted: " + xp.value("reason", std::string()));
   }
   return out;
 }

@@ -67,6 +67,13 @@ TEST_F(CalibrateTest, ProposesWeightsJudgedOutOfTimeAsTheBacktestJudgesThem) {
   EXPECT_GT(p["brier"].get<double>(), 0);
   EXPECT_LT(p["brier"].get<double>(), 1);
   EXPECT_EQ(p["reliability"].size(), 10u);
+  // The expansion likelihood: the portal's MRR steps up give its model enough expansions to fit.
+  ASSERT_TRUE(r["expansion_model"].is_object()) << r["expansion_probability"].dump();
+  const auto& x = r["expansion_probability"];
+  ASSERT_TRUE(x["brier"].is_number()) << x.dump();
+  EXPECT_LT(x["brier"].get<double>(), x["brier_base_rate"].get<double>() + 0.05);
+  EXPECT_TRUE(x["auc"]["value"].is_number());
+  EXPECT_EQ(x["reliability"].size(), 10u);
 
   // The candidate file: the deployed scorecard's text with the proposed weights, and a header that says so.
   std::ifstream in(out);
@@ -93,6 +100,17 @@ TEST_F(CalibrateTest, ProposesWeightsJudgedOutOfTimeAsTheBacktestJudgesThem) {
   const auto q = parse_json(proposed.output);
   EXPECT_EQ(q["auc"], r["out_of_time"]["proposed"]["auc"]);
   EXPECT_EQ(q["false_alarm_red_orange"], r["out_of_time"]["proposed"]["false_alarm_red_orange"]);
+  // Each stored observation's expansion label, recomputed in SQL from the MRR snapshots: a rise while
+  // paying within the horizon after its day (the portal has no upsell deals).
+  const auto bt = std::to_string(c["id"].get<long long>());
+  EXPECT_GT(scalar("SELECT count(*) FROM backtest_observations WHERE expanded AND backtest_id = " + bt), 10);
+  EXPECT_EQ(scalar("SELECT count(*) FROM backtest_observations o WHERE backtest_id = " + bt +
+                   " AND o.expanded <> EXISTS (SELECT 1 FROM (SELECT company_id, day, v, lag(v) OVER (PARTITION BY "
+                   "company_id ORDER BY day) AS prev FROM (SELECT company_id, day, coalesce(synced->>'mrr', "
+                   "backfilled->>'mrr')::float8 AS v FROM company_snapshots WHERE synced ? 'mrr' OR backfilled ? "
+                   "'mrr') m) s WHERE s.company_id = o.company_id AND s.prev > 0 AND s.v > s.prev AND s.day > o.day "
+                   "AND s.day <= o.day + " + std::to_string(r["horizon_days"].get<int>()) + ")"),
+            0);
 
   // Stored; nothing deployed or scored.
   EXPECT_EQ(scalar("SELECT count(*) FROM calibrations WHERE status = 'proposed' AND candidate IS NOT NULL AND id = " +
@@ -109,13 +127,20 @@ TEST_F(CalibrateTest, ProposesWeightsJudgedOutOfTimeAsTheBacktestJudgesThem) {
   EXPECT_GT(scalar("SELECT count(*) FROM " + today), 1000);
   EXPECT_EQ(scalar("SELECT count(*) FROM " + today + " AND churn_risk IS NULL"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM " + today + " AND (churn_risk <= 0 OR churn_risk >= 1)"), 0);
-  EXPECT_EQ(scalar("WITH m AS (SELECT model FROM churn_models WHERE scorecard = 'weighted') SELECT count(*) FROM " +
-                   today + " AND abs(churn_risk - 1 / (1 + exp(-((SELECT (model->>'intercept')::float8 FROM m) + "
-                   "(SELECT sum(c.value::float8 * coalesce((SELECT (e->>'points')::float8 / (e->>'max_points')::float8 "
-                   "FROM jsonb_array_elements(components) e WHERE e->>'name' = c.key AND jsonb_typeof(e->'points') = "
-                   "'number'), (m.model->'means'->>c.key)::float8)) FROM m, jsonb_each_text(m.model->'coefficients') "
-                   "c))))) > 1e-9"),
-            0);
+  // Both probabilities are their model's formula over the components stored with the score.
+  for (const auto& [column, model] : {std::pair<std::string, std::string>{"churn_risk", "model"},
+                                      std::pair<std::string, std::string>{"expansion_likelihood", "expansion_model"}}) {
+    EXPECT_EQ(scalar("SELECT count(*) FROM " + today + " AND " + column + " IS NULL"), 0) << column;
+    EXPECT_EQ(scalar("WITH m AS (SELECT " + model + " AS model FROM churn_models WHERE scorecard = 'weighted') "
+                     "SELECT count(*) FROM " + today + " AND abs(" + column +
+                     " - 1 / (1 + exp(-((SELECT (model->>'intercept')::float8 FROM m) + "
+                     "(SELECT sum(c.value::float8 * coalesce((SELECT (e->>'points')::float8 / (e->>'max_points')::float8 "
+                     "FROM jsonb_array_elements(components) e WHERE e->>'name' = c.key AND jsonb_typeof(e->'points') = "
+                     "'number'), (m.model->'means'->>c.key)::float8)) FROM m, jsonb_each_text(m.model->'coefficients') "
+                     "c))))) > 1e-9"),
+              0)
+        << column;
+  }
 
   // The table people read.
   const auto table = testing::run_cshealthd({"calibrate", "--out", out}, env(0));
@@ -123,6 +148,7 @@ TEST_F(CalibrateTest, ProposesWeightsJudgedOutOfTimeAsTheBacktestJudgesThem) {
   EXPECT_THAT(table.output, HasSubstr("out of time"));
   EXPECT_THAT(table.output, HasSubstr("current weights"));
   EXPECT_THAT(table.output, HasSubstr("Brier"));
+  EXPECT_THAT(table.output, HasSubstr("expansion likelihood (its model, out of time)"));
   EXPECT_THAT(table.output, HasSubstr("candidate written to " + out));
 }
 

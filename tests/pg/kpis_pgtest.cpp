@@ -268,6 +268,39 @@ TEST_F(KpisTest, ChurnEventsAndTheChurnAnalysis) {
   EXPECT_EQ(text("SELECT count(*) FROM company_churned_stage"), "0");
 }
 
+// Expansions: a rise of MRR while paying (Charlie, Oct 10), not a return from zero (Echo) nor a first MRR
+// (Delta); a won deal of an upsell type, dated by its close day in UTC, and not an open, archived or
+// new-business one; a custom type counts once kpis.upsell_deal_types names it.
+TEST_F(KpisTest, ExpansionOutcomesFromMrrRisesAndWonUpsellDeals) {
+  auto deal = [&](std::int64_t id, const char* stage, const char* type, const char* closed, bool archived,
+                  std::int64_t company) {
+    exec("INSERT INTO crm_objects (object_type, id, properties, fields, archived) VALUES ('deals', " +
+         std::to_string(id) + ", '{}', '" +
+         json({{"stage", stage}, {"deal_type", type}, {"close_date", closed}}).dump() + "', " +
+         (archived ? "true" : "false") + ")");
+    exec("INSERT INTO crm_associations VALUES ('deals', " + std::to_string(id) + ", 'companies', " +
+         std::to_string(company) + ")");
+  };
+  deal(1001, "closedwon", "existingbusiness", "2026-09-20T23:30:00Z", false, 1);
+  deal(1002, "closedwon", "newbusiness", "2026-10-15T00:00:00Z", false, 4);
+  deal(1003, "appointmentscheduled", "existingbusiness", "2026-10-01T00:00:00Z", false, 2);
+  deal(1004, "closedwon", "existingbusiness", "2026-10-02T00:00:00Z", true, 2);
+  deal(1005, "closedwon", "upsell", "2026-10-20T00:00:00Z", false, 4);
+  auto seen = [](const std::vector<ExpansionOutcome>& all) {
+    std::vector<std::string> out;
+    for (const auto& e : all)
+      out.push_back(std::to_string(e.company_id) + " " + core::format_day(e.day) + " " + e.source);
+    return out;
+  };
+  EXPECT_EQ(seen(store_->expansion_outcomes()),
+            (std::vector<std::string>{"1 2026-09-20 deal", "3 2026-10-10 mrr"}));
+  Settings custom;
+  custom.upsell_deal_types = {"existingbusiness", "upsell"};
+  KpiStore with_upsell(db_, custom);
+  EXPECT_EQ(seen(with_upsell.expansion_outcomes()),
+            (std::vector<std::string>{"1 2026-09-20 deal", "3 2026-10-10 mrr", "4 2026-10-20 deal"}));
+}
+
 TEST_F(KpisTest, Reruns) {
   store_->compute(day("2026-11-01"));
   const auto before = text(

@@ -180,12 +180,12 @@ TEST(Validity, OutcomeAtTheBoundariesOfTheDayAndTheHorizon) {
 // observations before it; an orange one and a green one stayed; one had too little data).
 TEST(Validity, BacktestSummaryOverallPerSegmentAndPerComponent) {
   std::vector<BacktestObservation> obs = {
-      {1, 0, 30, "red", "smb", {10.0}, true, 50, "weighted", {}},
-      {1, 30, 35, "red", "smb", {10.0}, true, 50, "weighted", {}},
-      {2, 0, 80, "green", "smb", {100.0}, false, {}, "weighted", {}},
-      {2, 30, 85, "green", "smb", {100.0}, false, {}, "weighted", {}},
-      {3, 0, 55, "orange", "ent", {40.0}, false, {}, "weighted", {}},
-      {4, 0, 0, "unknown", "ent", {std::nullopt}, false, {}, "weighted", {}}};
+      {1, 0, 30, "red", "smb", {10.0}, true, 50, "weighted", {}, false, {}},
+      {1, 30, 35, "red", "smb", {10.0}, true, 50, "weighted", {}, false, {}},
+      {2, 0, 80, "green", "smb", {100.0}, false, {}, "weighted", {}, false, {}},
+      {2, 30, 85, "green", "smb", {100.0}, false, {}, "weighted", {}, false, {}},
+      {3, 0, 55, "orange", "ent", {40.0}, false, {}, "weighted", {}, false, {}},
+      {4, 0, 0, "unknown", "ent", {std::nullopt}, false, {}, "weighted", {}, false, {}}};
   const auto s = summarize_backtest(obs, {"usage"});
   EXPECT_EQ(s["observations"], 6);
   EXPECT_EQ(s["churned"], 2);
@@ -213,6 +213,49 @@ TEST(Validity, BacktestSummaryOverallPerSegmentAndPerComponent) {
   EXPECT_EQ(s["segments"][1]["auc"]["value"], 1.0);
   // The overall ROC curve for drawing: both churners first, then the three who stayed.
   EXPECT_EQ(s["roc"], nlohmann::json::parse("[[0,0],[0,0.5],[0,1],[0.3333,1],[0.6667,1],[1,1]]"));
+}
+
+// An expansion counts for a date when it falls after it, within the horizon (the day itself and the
+// day after the horizon do not).
+TEST(Validity, ExpandedWithinTheHorizonAtItsBoundaries) {
+  EXPECT_TRUE(expanded_within({300, 100}, 10, 90));   // day 100 = 10 + 90: the horizon's last day
+  EXPECT_FALSE(expanded_within({100}, 10, 89));       // one day beyond it
+  EXPECT_FALSE(expanded_within({100}, 100, 90));      // the observation day itself: already known
+  EXPECT_TRUE(expanded_within({101}, 100, 90));
+  EXPECT_FALSE(expanded_within({}, 0, 90));
+}
+
+// The expansion likelihood's figures worked by hand: AUC 3 of 4 pairs, Brier 0.2 against the base
+// rate's 0.25; an unscored observation and one without a likelihood are left out; no churn risk: null.
+TEST(Validity, ExpansionLikelihoodFiguresInTheSummary) {
+  auto ob = [](std::int64_t id, const char* status, bool expanded, std::optional<double> p) {
+    BacktestObservation o;
+    o.company_id = id;
+    o.score = 50;
+    o.status = status;
+    o.segment = "smb";
+    o.components = {50.0};
+    o.scorecard = "weighted";
+    o.expanded = expanded;
+    o.expansion_likelihood = p;
+    return o;
+  };
+  const std::vector<BacktestObservation> obs = {ob(1, "green", true, 0.8),   ob(2, "green", false, 0.6),
+                                                ob(3, "yellow", true, 0.4),  ob(4, "yellow", false, 0.2),
+                                                ob(5, "unknown", true, 0.9), ob(6, "green", false, std::nullopt)};
+  const auto s = summarize_backtest(obs, {"usage"});
+  EXPECT_EQ(s["expanded"], 3);
+  EXPECT_TRUE(s["churn_probability"].is_null());
+  const auto& x = s["expansion_probability"];
+  EXPECT_EQ(x["observations"], 4);
+  EXPECT_EQ(x["auc"]["value"], 0.75);
+  EXPECT_EQ(x["auc"]["expanded"], 2);
+  EXPECT_EQ(x["brier"], 0.2);
+  EXPECT_EQ(x["brier_base_rate"], 0.25);
+  EXPECT_EQ(x["base_rate"], 0.5);
+  std::int64_t counted = 0;
+  for (const auto& b : x["reliability"]) counted += b["count"].get<std::int64_t>();
+  EXPECT_EQ(counted, 4);
 }
 
 }  // namespace

@@ -190,6 +190,30 @@ TEST(PlannerTest, WritesOnlyWhatChangedAndStampsTheChange) {
   EXPECT_EQ(p.properties[0].properties.at("cs_health_score"), "73");
 }
 
+// The churn risk and the expansion likelihood are written only when their properties are configured,
+// in percent with one decimal, and only for a company that has the probability.
+TEST(PlannerTest, OptionalProbabilityPropertiesInPercentWhenConfigured) {
+  World off;
+  auto c = company(1, 72.5);
+  c.churn_risk = 0.12345;
+  c.expansion_likelihood = 0.5;
+  auto p = off.run({c});
+  ASSERT_EQ(p.properties.size(), 1u);
+  EXPECT_EQ(p.properties[0].properties.count("cs_churn_risk"), 0u);
+  EXPECT_EQ(p.properties[0].properties.count("cs_expansion_likelihood"), 0u);
+
+  World on;
+  on.cfg.churn_risk_property = "cs_churn_risk";
+  on.cfg.expansion_likelihood_property = "cs_expansion_likelihood";
+  auto without = company(2, 60);
+  p = on.run({c, without});
+  ASSERT_EQ(p.properties.size(), 2u);
+  EXPECT_EQ(p.properties[0].properties.at("cs_churn_risk"), "12.3");
+  EXPECT_EQ(p.properties[0].properties.at("cs_expansion_likelihood"), "50");
+  EXPECT_EQ(p.properties[1].properties.count("cs_churn_risk"), 0u);  // no model: nothing written
+  EXPECT_EQ(p.properties[1].properties.count("cs_expansion_likelihood"), 0u);
+}
+
 TEST(PlannerTest, MovesTheStageByBandAndLeavesOnboardingAndChurnedAlone) {
   struct Row {
     const char* stage;

@@ -6,7 +6,8 @@
 // a monthly hazard that grows with the risk, higher in the first six months and for monthly contracts,
 // much lower for customers locked in by an integration; monthly customers may leave any month, annual
 // ones decide at their renewal. On top, shocks no signal foretells (a budget cut, an acquisition), and
-// seasonal dips in usage that end in nothing. Twelve months of past are simulated with the same process
+// seasonal dips in usage that end in nothing. Healthy customers who use most of their seats may expand
+// (more seats, MRR up; some through an upsell deal won), in probability too. Twelve months of past are simulated with the same process
 // (the churns dated, with MRR to zero, the churned stage and a reason; a few come back), then 90 days of
 // future for the ground truth.
 #include <algorithm>
@@ -149,8 +150,10 @@ std::unique_ptr<Portal> generate_latent(const GenerateOptions& opt, nlohmann::js
       c.updated = std::max(c.updated, churn_at);
       gone = recorded = true;
     };
+    double mrr_now = mrr;
+    nlohmann::json expansions = nlohmann::json::array();
     const auto record_return = [&] {
-      c.set("cs_mrr", num(mrr), back_at, "INTEGRATION");
+      c.set("cs_mrr", num(mrr_now), back_at, "INTEGRATION");
       c.set("cs_stage", "active", back_at, "CRM_UI");
       c.updated = std::max(c.updated, back_at);
       gone = false;
@@ -162,6 +165,29 @@ std::unique_ptr<Portal> generate_latent(const GenerateOptions& opt, nlohmann::js
       if (ts >= now || ts < created) continue;
       if (churned_in_past && !recorded && churn_at <= ts) record_churn();
       if (came_back && recorded && !returned && back_at <= ts) record_return();
+      // An expansion: more seats and MRR up, a month's chance growing with health and seat use.
+      const double p_expand = 0.005 + 0.05 * std::pow(1 - m.risk, 2) * (m.usage > 0.75 ? 2 : 1);
+      if (!gone && ts > contract_start + kMonthMs && rng.chance(p_expand)) {
+        const EpochMs at = ts - rng.integer(1, 15) * kMsPerDay;
+        const double factor = rng.uniform(1.15, 1.5);
+        const double before = mrr_now;
+        seats = std::round(seats * factor);
+        mrr_now = std::round(mrr_now * factor);
+        c.set("cs_mrr", num(mrr_now), at, "INTEGRATION");
+        if (rng.chance(0.4)) {
+          Record& deal = p.create(*find_type("deals"),
+                                  {{"dealname", "Company " + std::to_string(i + 1) + " - seat upgrade"},
+                                   {"dealstage", "closedwon"},
+                                   {"pipeline", "default"},
+                                   {"dealtype", "existingbusiness"},
+                                   {"amount", num((mrr_now - before) * 12)},
+                                   {"closedate", core::format_iso8601(at)},
+                                   {"hubspot_owner_id", owner}},
+                                  at - 10 * kMsPerDay, "CRM_UI");
+          p.associate(*find_type("deals"), deal.id, companies, c.id);
+        }
+        expansions.push_back(core::format_date(at));
+      }
       const double active = gone ? 0 : std::round(seats * m.usage);
       const int features = std::clamp(static_cast<int>(std::lround(m.usage * 7 + noise(rng, 1.2))), 1, 8);
       c.set("cs_licensed_seats", num(seats), ts, "INTEGRATION");
@@ -242,6 +268,7 @@ std::unique_ptr<Portal> generate_latent(const GenerateOptions& opt, nlohmann::js
         entry["cause"] = fate == Fate::kShock ? "shock" : "risk";
       }
       if (churned_in_past) entry["churned_on"] = core::format_date(churn_at);
+      entry["expanded_on"] = expansions;
       (*truth)["companies"][std::to_string(company_id)] = entry;
     }
   }

@@ -60,6 +60,7 @@ const std::map<std::string, std::vector<PropSpec>>& standard_properties() {
         {"amount", "number", "number", {}},
         {"closedate", "datetime", "date", {}},
         {"hubspot_owner_id", "enumeration", "select", {}},
+        {"dealtype", "enumeration", "radio", {"newbusiness", "existingbusiness"}},
         // What sales hands over on a won deal (docs/hubspot-setup.md): the onboarding reads them.
         {"cs_plan", "enumeration", "select", {"starter", "professional", "enterprise"}},
         {"cs_mrr", "number", "number", {}},

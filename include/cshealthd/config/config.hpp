@@ -158,6 +158,8 @@ struct WritebackConfig {
               reasons_property = "cs_health_reasons", coverage_property = "cs_health_coverage",
               updated_property = "cs_health_updated_at", stage_property = "cs_stage";
   std::string churn_risk_property;  // the churn probability in % (cs_churn_risk, say); empty: not written
+  std::string expansion_likelihood_property;  // the expansion probability in % (cs_expansion_likelihood,
+                                              // say); empty: not written
   Secret slack_webhook_url;  // escalations and red alerts to a Slack channel; empty: off
 };
 
@@ -211,6 +213,8 @@ struct KpiConfig {
   int history_months = 13;          // months (and their quarters) the first run computes back from today
   int onboarding_target_days = 60;  // an onboarding completed within this is on time
   std::string first_value_step = "first_results";  // the checklist step that marks the first value (TtV)
+  std::string upsell_deal_types = "existingbusiness";  // won deals of these types (dealtype, comma-separated)
+                                                       // are expansions
   core::KpiTargets targets;                        // kpis.targets.*: the seed's, defined once in core
 };
 
@@ -283,5 +287,8 @@ struct ListenAddress {
 };
 // "127.0.0.1:8080", "[::1]:0", "0.0.0.0:80". Throws ConfigError naming `key`.
 ListenAddress parse_listen(const std::string& value, const std::string& key);
+
+// A comma-separated value ("a, b,c") as its items, trimmed, empty ones left out.
+std::vector<std::string> split_list(const std::string& text);
 
 }  // namespace cshealthd::config

@@ -52,6 +52,7 @@ struct PlanConfig {
               reasons_property = "cs_health_reasons", coverage_property = "cs_health_coverage",
               updated_property = "cs_health_updated_at", stage_property = "cs_stage";
   std::string churn_risk_property;  // "" = off: the churn probability is not written
+  std::string expansion_likelihood_property;  // "" = off: the expansion probability is not written
   AlertRule escalation;    // a follow-through escalation (to the manager)
   AlertRule digest;        // the overflow of one assignee's day
   std::string close_note;  // appended to a task completed because its condition cleared
@@ -68,6 +69,7 @@ struct PlanCompany {
   std::string stage;                 // cs_stage as HubSpot has it
   double score = 0, coverage = 0;
   std::optional<double> churn_risk;  // 0-1, when the scorecard has a churn model
+  std::optional<double> expansion_likelihood;  // 0-1, when it has an expansion model
   std::string status;
   std::vector<std::string> reasons;
   std::vector<PlanSignal> signals;

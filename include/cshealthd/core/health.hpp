@@ -258,6 +258,8 @@ struct HealthResult {
   std::optional<Override> score_override;
   // The probability of churn within the churn model's horizon (core::OutcomeModel), when the scorecard has one.
   std::optional<double> churn_risk;
+  // The probability of an expansion (MRR up, an upsell won) within the expansion model's horizon, likewise.
+  std::optional<double> expansion_likelihood;
 };
 
 // The top reasons in words, worst first (a whole-score override comes first).

@@ -114,6 +114,10 @@ struct Outcome {
 };
 Outcome outcome_at(const std::vector<ChurnEvent>& events, std::int32_t day, int horizon);
 
+// Whether one of a company's expansion days (its MRR rose, an upsell deal was won) falls within
+// (day, day + horizon]. `days` in any order.
+bool expanded_within(const std::vector<std::int32_t>& days, std::int32_t day, int horizon);
+
 // One company on one observation date of a backtest: its score then (point in time), and whether its
 // customer lifetime ended in a churn within the horizon after.
 struct BacktestObservation {
@@ -127,6 +131,8 @@ struct BacktestObservation {
   std::optional<std::int32_t> churn_day;  // when it churned (within the horizon)
   std::string scorecard;                  // the scorecard that scored it
   std::optional<double> churn_risk;       // its churn model's probability then (cs_churn_risk), if any
+  bool expanded = false;                  // it expanded within the horizon (and was a customer then)
+  std::optional<double> expansion_likelihood;  // its expansion model's probability then, if any
 };
 
 // The figures of a backtest, overall and per segment: observations, churners, AUC with its interval
@@ -138,7 +144,9 @@ struct BacktestObservation {
 // corners as [fpr, tpr] pairs, thinned to about 200 (the last always kept), for drawing; and
 // `churn_probability` (null when no observation had a churn risk): over the scored observations with
 // one, the Brier score, the Brier score of giving each the observed base rate, and the reliability per
-// decile of the prediction.
+// decile of the prediction; `expansion_probability` likewise for the expansion likelihood against the
+// expansions within the horizon, with the likelihood's AUC (null when no observation had one).
+// `expanded`: the observations followed by an expansion.
 nlohmann::json summarize_backtest(const std::vector<BacktestObservation>& obs,
                                   const std::vector<std::string>& component_names);
 

@@ -5,6 +5,7 @@
 // company's page and how fresh the data is. The formulas are core's (core/kpis.hpp).
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct Settings {
   int onboarding_target_days = 60;
   std::string first_value_step = "first_results";
   core::KpiTargets targets;
+  std::set<std::string> upsell_deal_types = {"existingbusiness"};  // won deals of these types are expansions
 
   static Settings from(const config::KpiConfig& c);
 };
@@ -65,6 +67,12 @@ struct ChurnOutcome {
   std::string reason;
 };
 
+struct ExpansionOutcome {
+  std::int64_t company_id = 0;
+  std::int32_t day = 0;
+  std::string source;  // mrr | deal
+};
+
 class KpiStore {
  public:
   KpiStore(store::Database& db, Settings settings) : db_(db), settings_(std::move(settings)) {}
@@ -93,6 +101,10 @@ class KpiStore {
   nlohmann::json freshness();
   // Every churn recorded (by the nightly computation), by company and day.
   std::vector<ChurnOutcome> churn_outcomes();
+  // Every expansion, by company and day: a day the company's MRR rose above its previous known value
+  // (while it paid: a return from zero is not one), or the close day (UTC) of a won deal of an upsell
+  // type (kpis.upsell_deal_types) associated with it. The outcomes the expansion likelihood predicts.
+  std::vector<ExpansionOutcome> expansion_outcomes();
 
  private:
   void note_churned_stages(pqxx::work& tx, std::int32_t day, bool first_run);

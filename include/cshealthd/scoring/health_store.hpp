@@ -45,6 +45,7 @@ struct StoredResult {
   nlohmann::json components, signals, reasons, score_override;
   std::string computed_at;          // ISO 8601, UTC
   std::optional<double> churn_risk;  // the churn model's probability (null: no model for the scorecard)
+  std::optional<double> expansion_likelihood;  // the expansion model's, likewise
 };
 
 // One day of a company's history.
@@ -59,7 +60,7 @@ struct HistoryEntry {
 struct ScoreListItem {
   std::int64_t company_id = 0;
   double score = 0, coverage = 0;
-  std::optional<double> churn_risk;
+  std::optional<double> churn_risk, expansion_likelihood;
   std::string status, scorecard, segment;
   std::optional<double> delta;
   nlohmann::json reasons, signals;

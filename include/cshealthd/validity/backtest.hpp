@@ -56,8 +56,8 @@ class Backtester {
       : db_(db), scoring_(scoring), metrics_(metrics), outcomes_(outcomes) {}
   // Rescores every observation date (nothing is written to the scores), labels, summarises and stores.
   BacktestRun run(const BacktestOptions& o);
-  // Rescores `days` (point in time, nothing written) and labels each customer then with its churn
-  // within o.horizon; companies that had left by a day are not observed on it.
+  // Rescores `days` (point in time, nothing written) and labels each customer then with its churn and
+  // whether it expanded within o.horizon; companies that had left by a day are not observed on it.
   Observed observe(const std::vector<std::int32_t>& days, const BacktestOptions& o);
 
  private:
@@ -88,6 +88,9 @@ class BacktestStore {
 std::string format_number(const nlohmann::json& v, const char* format = "%.3f");
 std::string format_percent(const nlohmann::json& v);
 std::string format_auc(const nlohmann::json& auc);
+// A probability's figures as people read them (Brier score against the base rate's, the AUC when the
+// report has one, the reliability per decile), under `title`; lines end with a newline.
+std::string format_probability(const nlohmann::json& probability, const std::string& title);
 
 // The report as a table people read: the overall figures, per segment, per component, per band.
 std::string format_table(const nlohmann::json& report);
