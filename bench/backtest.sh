@@ -6,7 +6,8 @@
 #      at 10,000 companies), and its AUC, lift, red+orange recall, false alarms and lead time;
 #   2. how the time grows with observation dates: the same year every 15 days (25 dates) and every 60 (7);
 #   3. `cshealthd calibrate`: the proposed weights, the current and the proposed weights' out-of-time AUC,
-#      lift, red+orange recall, false alarms and lead, the churn probability's Brier score, and its time.
+#      lift, red+orange recall, false alarms and lead, the churn probability's Brier score, the expansion
+#      likelihood's AUC and Brier score, and its time.
 #   Run it at two sizes to see how it grows with companies.
 #   bench/backtest.sh BUILD_DIR [COMPANIES]     (default 10000: a few minutes, most of it the sync)
 set -euo pipefail
@@ -71,4 +72,10 @@ for side in ("current", "proposed"):
           f"{fmt(o['false_alarm_red_orange'], True)}, median lead {o['median_lead_days']} days")
 p = r["churn_probability"]
 print(f"  churn probability out of time: Brier {p['brier']} (giving everyone the base rate {p['brier_base_rate']})")
+x = r.get("expansion_probability") or {}
+if "brier" in x:
+    print(f"  expansion likelihood out of time: AUC {fmt(x['auc']['value'])}, Brier {x['brier']} (giving everyone "
+          f"the base rate {x['base_rate']}: {x['brier_base_rate']})")
+else:
+    print("  expansion likelihood: not fitted:", x.get("reason"))
 PY

@@ -69,6 +69,32 @@ json dates_json(const std::vector<std::int32_t>& days) {
   return {{"from", core::format_day(days.front())}, {"to", core::format_day(days.back())}, {"dates", days.size()}};
 }
 
+// Platt scaling: a one-feature logistic fit of the outcome on the model's linear score z over its
+// training rows, p = 1 / (1 + exp(-(a + b z))), folded into the model (intercept a + b c, weights b β) so
+// that scoring applies one logistic form. The L2 penalty pulls the probabilities toward the base rate;
+// this gives back what the training data say. `platt` records {a, b}; the model is kept as it was (and
+// `platt` says why) when the scaling does not converge or would turn the ranking round.
+core::LogisticFit platt_scaled(const core::LogisticFit& fit, const std::vector<std::vector<double>>& rows,
+                               const std::vector<bool>& outcome, json& platt) {
+  std::vector<core::Labeled> scored;
+  scored.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    double z = fit.intercept;
+    for (std::size_t k = 0; k < rows[i].size() && k < fit.weights.size(); ++k) z += fit.weights[k] * rows[i][k];
+    scored.push_back({z, outcome[i]});
+  }
+  const auto p = core::fit_platt(scored);
+  if (!p.fitted || !(p.b > 0) || !std::isfinite(p.a) || !std::isfinite(p.b)) {
+    platt = {{"applied", false}, {"why", "the scaling did not converge or would reverse the ranking"}};
+    return fit;
+  }
+  platt = {{"applied", true}, {"a", round_to(p.a, 6)}, {"b", round_to(p.b, 6)}};
+  auto out = fit;
+  out.intercept = p.a + p.b * fit.intercept;
+  for (auto& w : out.weights) w *= p.b;
+  return out;
+}
+
 // The model's inputs with the fit's coefficients, as stored (and applied by scoring).
 json model_json(const Features& f, const core::LogisticFit& fit, double l2) {
   json model = {{"intercept", fit.intercept},   {"l2", l2},
@@ -88,8 +114,9 @@ struct Model {
   Features features;
   std::vector<core::WeightInput> inputs;  // one per component of the scorecard, in its order
   std::vector<std::size_t> refitted;      // the inputs that are features, in feature order
-  core::LogisticFit fit;
-  json model;  // as stored: intercept, coefficients, means, max_points, and how the fit went
+  core::LogisticFit fit;         // the regression: its coefficients make the weights
+  core::LogisticFit calibrated;  // the same after Platt scaling: its probabilities are the churn risk
+  json model;  // as stored (calibrated): intercept, coefficients, means, max_points, how the fit went
 };
 
 Model fit_model(const core::Scorecard& card, const Observed& train,
@@ -127,7 +154,10 @@ Model fit_model(const core::Scorecard& card, const Observed& train,
   core::LogisticOptions lo;
   lo.l2 = l2;
   m.fit = core::fit_logistic(rows, outcome, lo);
-  m.model = model_json(f, m.fit, l2);
+  json platt;
+  m.calibrated = m.fit.converged ? platt_scaled(m.fit, rows, outcome, platt) : m.fit;
+  m.model = model_json(f, m.calibrated, l2);
+  m.model["platt"] = platt;
   return m;
 }
 
@@ -183,10 +213,11 @@ json probability_json(const std::vector<const core::BacktestObservation*>& judge
 // The expansion model: expansions within the horizon on the churn model's features (each component's
 // share of its points), fitted on the same training observations. nullopt with the reason in `why_not`
 // when fewer than `min_companies` companies expanded after the training dates or the fit did not
-// converge: no likelihood is better than a wrong one.
+// converge: no likelihood is better than a wrong one. Platt-scaled like the churn model (`platt`).
 std::optional<core::LogisticFit> fit_expansion(const Features& f,
                                                const std::vector<const core::BacktestObservation*>& training,
-                                               std::size_t min_companies, double l2, std::string& why_not) {
+                                               std::size_t min_companies, double l2, std::string& why_not,
+                                               json& platt) {
   std::set<std::int64_t> companies;
   std::vector<std::vector<double>> rows;
   std::vector<bool> outcome;
@@ -207,7 +238,7 @@ std::optional<core::LogisticFit> fit_expansion(const Features& f,
     why_not = "the expansion model did not converge in " + std::to_string(fit.iterations) + " iterations";
     return std::nullopt;
   }
-  return fit;
+  return platt_scaled(fit, rows, outcome, platt);
 }
 
 // The observations of `days` among those already made.
@@ -375,14 +406,17 @@ CalibrationRun Calibrator::run(const CalibrateOptions& o, const Observed* known)
   // The churn probability the model gives on those later dates, against what happened.
   const double base_rate = training.empty() ? 0 : static_cast<double>(churned) / static_cast<double>(training.size());
   const auto judged = ranked_by(cur, name);
-  report["churn_probability"] = probability_json(judged, f, fit, churn_of, base_rate);
+  report["churn_probability"] = probability_json(judged, f, m.calibrated, churn_of, base_rate);
 
   // The expansion likelihood from the same points, judged the same way.
   std::string no_expansion;
-  if (const auto x = fit_expansion(f, training, static_cast<std::size_t>(std::max(o.min_churns, 1)), o.l2, no_expansion)) {
+  json platt;
+  if (const auto x = fit_expansion(f, training, static_cast<std::size_t>(std::max(o.min_churns, 1)), o.l2,
+                                   no_expansion, platt)) {
     const auto grew = static_cast<double>(std::count_if(training.begin(), training.end(),
                                                         [](const auto* ob) { return ob->expanded; }));
     report["expansion_model"] = model_json(f, *x, o.l2);
+    report["expansion_model"]["platt"] = platt;
     report["expansion_probability"] = probability_json(
         judged, f, *x, expansion_of, training.empty() ? 0 : grew / static_cast<double>(training.size()), "expanded");
   } else {

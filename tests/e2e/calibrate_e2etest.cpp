@@ -67,6 +67,9 @@ TEST_F(CalibrateTest, ProposesWeightsJudgedOutOfTimeAsTheBacktestJudgesThem) {
   EXPECT_GT(p["brier"].get<double>(), 0);
   EXPECT_LT(p["brier"].get<double>(), 1);
   EXPECT_EQ(p["reliability"].size(), 10u);
+  // The stored model is Platt-scaled on its training rows (its scaling says so; the ranking kept).
+  EXPECT_EQ(r["model"]["platt"]["applied"], true) << r["model"].dump();
+  EXPECT_GT(r["model"]["platt"]["b"].get<double>(), 0);
   // The expansion likelihood: the portal's MRR steps up give its model enough expansions to fit.
   ASSERT_TRUE(r["expansion_model"].is_object()) << r["expansion_probability"].dump();
   const auto& x = r["expansion_probability"];
