@@ -10,6 +10,8 @@
 #   4. freshness: 20 changes to companies in the simulator, each until its new score is stored, with
 #      schedule.sync_interval_ms = FRESH_INTERVAL_MS (default 60000): median and max.
 #   bench/pipeline.sh BUILD_DIR [COMPANIES]     (default 100000: about half an hour, most of it the sync)
+# CSHEALTHD_* variables in the environment reach the replicas: CSHEALTHD_WRITEBACK_ENABLED=false measures the
+# pipeline without the write-back (no tasks and properties delivered, so no echo of them in the next syncs).
 set -euo pipefail
 build="$(cd "${1:?build dir}" && pwd)"
 companies="${2:-100000}"
@@ -126,7 +128,7 @@ print("an incremental run: %.1f s wall, %d API calls, %d companies scored"
   t1=$(date +%s.%N)
   # The results in twice: into an empty table shaped like health_scores, and into health_scores itself as
   # a day of its own (what the score stage writes into: its indexes already hold every earlier day).
-  psql_ -c "\\copy (SELECT company_id, day + 1000, run_id, score, computed_score, status, coverage, scorecard, segment, previous_score, delta, components, signals, reasons, score_override, computed_at, churn_risk FROM health_scores WHERE day = '$as_of') TO '$work/results.copy'"
+  psql_ -c "\\copy (SELECT company_id, day + 1000, run_id, score, computed_score, status, coverage, scorecard, segment, previous_score, delta, components, signals, reasons, score_override, computed_at, churn_risk, expansion_likelihood FROM health_scores WHERE day = '$as_of') TO '$work/results.copy'"
   psql_ -c "TRUNCATE bench_results"
   t2=$(date +%s.%N)
   psql_ -c "\\copy bench_results FROM '$work/results.copy'"

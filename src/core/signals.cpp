@@ -223,9 +223,10 @@ std::optional<Fired> renewal_upsell(const Context& c, const Params& p) {
   return Fired{0, {num(*c.date(DateField::kRenewalDate)), c.result.score, 0, 0, 0}};
 }
 
-const std::vector<Definition>& definitions() {
+// The churn signals, in the order people read them.
+std::vector<Definition> churn_definitions() {
   using K = SignalKind;
-  static const std::vector<Definition> kTable = {
+  return {
       {"usage_drop",
        K::kChurn,
        "high",
@@ -316,6 +317,13 @@ const std::vector<Definition>& definitions() {
                     ? std::string("score_below.escalate must be below score_below.alert")
                     : std::string();
        }},
+  };
+}
+
+// The expansion signals.
+std::vector<Definition> expansion_definitions() {
+  using K = SignalKind;
+  return {
       {"seats_full",
        K::kExpansion,
        "medium",
@@ -343,6 +351,14 @@ const std::vector<Definition>& definitions() {
          return "renewal on " + date(v[0]) + " with score " + fmt(v[1]) + ": renew with an upsell";
        }},
   };
+}
+
+const std::vector<Definition>& definitions() {
+  static const std::vector<Definition> kTable = [] {
+    auto all = churn_definitions();
+    for (auto& d : expansion_definitions()) all.push_back(std::move(d));
+    return all;
+  }();
   return kTable;
 }
 

@@ -266,63 +266,20 @@ void read_earlier(pqxx::transaction_base& tx, const Chunk& chunk, const std::str
   }
 }
 
-Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Windows& w, std::int64_t after) {
-  Chunk chunk;
-  const std::string day = core::format_day(o.as_of_day);
-  const std::int64_t end = day_end(o);
-  // The columns in core's order of each kind (texts, dates, metrics), named by core: the positions read
-  // below follow from the same tables.
-  static const std::string columns = [] {
-    std::string c = "id";
-    for (std::size_t t = 0; t < core::kTextFieldCount; ++t)
-      c += std::string(", ") + core::name_of(core::TextField(t));
-    for (std::size_t d = 0; d < core::kDateFieldCount; ++d) c += ", " + ms(core::name_of(core::DateField(d)));
-    for (std::size_t m = 0; m < core::kMetricCount; ++m)
-      c += std::string(", ") + core::name_of(core::Metric(m));
-    return c;
-  }();
-  // Point in time: a company created after the day did not exist then; one changed since holds values
-  // that were not known then (see below).
-  const auto companies = tx.exec_params(
-      "SELECT " + columns +
-          ", coalesce(updated_at >= to_timestamp($5 / 1000.0), false) FROM companies WHERE NOT archived AND "
-          "id > $1 AND ($2::bigint IS NULL OR id = $2) AND ($4::bigint[] IS NULL OR id = ANY($4::bigint[])) "
-          "AND coalesce(created_at < to_timestamp($5 / 1000.0), true) ORDER BY id LIMIT $3",
-      after, o.company, static_cast<long long>(o.chunk),
-      store::nullable(o.companies ? std::optional(store::bigint_array(*o.companies)) : std::nullopt), end);
-  if (companies.empty()) return chunk;
-  std::unordered_map<std::int64_t, std::size_t> index;
-  chunk.inputs.resize(companies.size());
-  // What each company's latest snapshot on or before the day says of its dates and texts (a value, or
-  // null: cleared), and whether its record changed after the day.
-  struct AsOf {
-    std::int32_t day = std::numeric_limits<std::int32_t>::min();
-    std::array<std::optional<std::optional<std::string>>, core::kTextFieldCount> texts{};
-    std::array<std::optional<std::optional<core::EpochMs>>, core::kDateFieldCount> dates{};
-    bool changed_since = false;
-  };
-  std::vector<AsOf> as_of(companies.size());
-  for (std::size_t i = 0; i < companies.size(); ++i) {
-    const auto& row = companies[i];
-    auto& in = chunk.inputs[i];
-    in.company_id = row[0].as<std::int64_t>();
-    in.as_of_day = o.as_of_day;
-    int col = 1;
-    for (std::size_t t = 0; t < core::kTextFieldCount; ++t) in.texts[t] = opt<std::string>(row[col++]);
-    for (std::size_t d = 0; d < core::kDateFieldCount; ++d) in.dates[d] = opt<std::int64_t>(row[col++]);
-    for (std::size_t m = 0; m < core::kMetricCount; ++m) in.metrics[m] = opt<double>(row[col++]);
-    as_of[i].changed_since = row[col].as<bool>();
-    index[in.company_id] = i;
-  }
-  chunk.lo = chunk.inputs.front().company_id;
-  chunk.hi = chunk.inputs.back().company_id;
-  auto find = [&](std::int64_t id) -> core::CompanyInputs* {
-    const auto it = index.find(id);
-    return it == index.end() ? nullptr : &chunk.inputs[it->second];
-  };
+// What each company's latest snapshot on or before the day says of its dates and texts (a value, or
+// null: cleared), and whether its record changed after the day.
+struct AsOf {
+  std::int32_t day = std::numeric_limits<std::int32_t>::min();
+  std::array<std::optional<std::optional<std::string>>, core::kTextFieldCount> texts{};
+  std::array<std::optional<std::optional<core::EpochMs>>, core::kDateFieldCount> dates{};
+  bool changed_since = false;
+};
 
-  // Snapshot values on each probe day: per company the running merge of its days (every metric's
-  // latest value so far), kept on the last day at or before each probe day. Read in key order (no sort).
+// Snapshot values on each probe day: per company the running merge of its days (every metric's latest
+// value so far), kept on the last day at or before each probe day. Read in key order (no sort).
+void read_snapshots(pqxx::transaction_base& tx, Chunk& chunk,
+                    const std::unordered_map<std::int64_t, std::size_t>& index, const Windows& w,
+                    const std::string& day, std::vector<AsOf>& as_of) {
   std::string keep;
   for (const auto d : w.probe_days) {
     const std::string p = "date '1970-01-01' + " + std::to_string(d);
@@ -361,15 +318,18 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
       }
     });
   }
-  // Each input as of the day: its snapshot then; else, for a record not changed since, its current value;
-  // else unknown (a value read now from a record changed since could be one the day never saw).
+}
+
+// Each input as of the day: its snapshot then; else, for a record not changed since, its current value;
+// else unknown (a value read now from a record changed since could be one the day never saw).
+void settle_as_of(Chunk& chunk, const std::vector<AsOf>& as_of, std::int32_t as_of_day) {
   for (std::size_t i = 0; i < chunk.inputs.size(); ++i) {
     auto& in = chunk.inputs[i];
     const auto& state = as_of[i];
     for (std::size_t m = 0; m < core::kMetricCount; ++m) {
       auto& h = in.history[m];
       std::sort(h.begin(), h.end(), [](const auto& a, const auto& b) { return a.day < b.day; });
-      if (auto v = in.value_at(static_cast<core::Metric>(m), o.as_of_day)) {
+      if (auto v = in.value_at(static_cast<core::Metric>(m), as_of_day)) {
         in.metrics[m] = v;
       } else if (state.changed_since) {
         in.metrics[m].reset();
@@ -391,6 +351,57 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
     }
   }
 
+}
+
+Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Windows& w, std::int64_t after) {
+  Chunk chunk;
+  const std::string day = core::format_day(o.as_of_day);
+  const std::int64_t end = day_end(o);
+  // The columns in core's order of each kind (texts, dates, metrics), named by core: the positions read
+  // below follow from the same tables.
+  static const std::string columns = [] {
+    std::string c = "id";
+    for (std::size_t t = 0; t < core::kTextFieldCount; ++t)
+      c += std::string(", ") + core::name_of(core::TextField(t));
+    for (std::size_t d = 0; d < core::kDateFieldCount; ++d) c += ", " + ms(core::name_of(core::DateField(d)));
+    for (std::size_t m = 0; m < core::kMetricCount; ++m)
+      c += std::string(", ") + core::name_of(core::Metric(m));
+    return c;
+  }();
+  // Point in time: a company created after the day did not exist then; one changed since holds values
+  // that were not known then (see below).
+  const auto companies = tx.exec_params(
+      "SELECT " + columns +
+          ", coalesce(updated_at >= to_timestamp($5 / 1000.0), false) FROM companies WHERE NOT archived AND "
+          "id > $1 AND ($2::bigint IS NULL OR id = $2) AND ($4::bigint[] IS NULL OR id = ANY($4::bigint[])) "
+          "AND coalesce(created_at < to_timestamp($5 / 1000.0), true) ORDER BY id LIMIT $3",
+      after, o.company, static_cast<long long>(o.chunk),
+      store::nullable(o.companies ? std::optional(store::bigint_array(*o.companies)) : std::nullopt), end);
+  if (companies.empty()) return chunk;
+  std::unordered_map<std::int64_t, std::size_t> index;
+  chunk.inputs.resize(companies.size());
+  std::vector<AsOf> as_of(companies.size());
+  for (std::size_t i = 0; i < companies.size(); ++i) {
+    const auto& row = companies[i];
+    auto& in = chunk.inputs[i];
+    in.company_id = row[0].as<std::int64_t>();
+    in.as_of_day = o.as_of_day;
+    int col = 1;
+    for (std::size_t t = 0; t < core::kTextFieldCount; ++t) in.texts[t] = opt<std::string>(row[col++]);
+    for (std::size_t d = 0; d < core::kDateFieldCount; ++d) in.dates[d] = opt<std::int64_t>(row[col++]);
+    for (std::size_t m = 0; m < core::kMetricCount; ++m) in.metrics[m] = opt<double>(row[col++]);
+    as_of[i].changed_since = row[col].as<bool>();
+    index[in.company_id] = i;
+  }
+  chunk.lo = chunk.inputs.front().company_id;
+  chunk.hi = chunk.inputs.back().company_id;
+  auto find = [&](std::int64_t id) -> core::CompanyInputs* {
+    const auto it = index.find(id);
+    return it == index.end() ? nullptr : &chunk.inputs[it->second];
+  };
+
+  read_snapshots(tx, chunk, index, w, day, as_of);
+  settle_as_of(chunk, as_of, o.as_of_day);
   read_activity(tx, chunk.lo, chunk.hi, end, w.ticket_start, find);
   read_earlier(tx, chunk, day, end, find);
   return chunk;
