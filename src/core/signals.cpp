@@ -269,7 +269,8 @@ std::vector<Definition> churn_definitions() {
        {"nps_drop"},
        nps_drop,
        [](const Values& v) {
-         if (v[4] == 0) return "NPS " + fmt(v[0]) + " after " + fmt(v[1]) + " from the same person (" + date(v[2]) + ")";
+         if (v[4] == 0)
+           return "NPS " + fmt(v[0]) + " after " + fmt(v[1]) + " from the same person (" + date(v[2]) + ")";
          return "mean NPS " + fmt(v[0]) + " over " + fmt(v[2]) + " recent answers after " + fmt(v[1]) + " over " +
                 fmt(v[3]) + " before";
        }},
@@ -433,7 +434,8 @@ void evaluate_signals(const SignalConfig& config, const CompanyInputs& in, Healt
   const auto renewal = c.date(DateField::kRenewalDate);
   const auto days = static_cast<EpochMs>(config.signals[kRenewalNear].params[0].number);
   // A monthly contract renews every month: its renewal is no event to prepare for or to upsell at.
-  c.renewal_soon = renewal && *renewal >= start_of_day(c.day) && *renewal - start_of_day(c.day) <= days * kMsPerDay &&
+  c.renewal_soon = renewal && *renewal >= start_of_day(c.day) &&
+                   *renewal - start_of_day(c.day) <= days * kMsPerDay &&
                    !monthly_term(in.texts[static_cast<std::size_t>(TextField::kContractTerm)]);
   for (std::size_t i = 0; i < defs.size(); ++i) {
     const auto& s = config.signals[i];

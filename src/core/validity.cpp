@@ -355,7 +355,8 @@ json optional_number(const std::optional<double>& v, int digits = 4) {
   return std::round(*v * scale) / scale;
 }
 
-json auc_json(const std::vector<Labeled>& obs, const char* positives = "churned", const char* negatives = "stayed") {
+json auc_json(const std::vector<Labeled>& obs, const char* positives = "churned",
+              const char* negatives = "stayed") {
   const auto a = auc(obs);
   if (!a) return {{"value", nullptr}, {"why", "undefined: the observations hold only one class"}};
   return {{"value", optional_number(a->value)},
@@ -438,39 +439,48 @@ json group_json(const std::vector<const BacktestObservation*>& group,
           {"bands", std::move(band_rates)}};
 }
 
-// A probability's figures over the scored observations that carry one: Brier score, the Brier score of
-// the observed base rate, and the reliability per decile; with `positives` (what happened, named), how
-// well it ranked too.
-// Null when no observation carried one.
+// The probability the scored observations carried (`predicted_of`), against what happened: null when
+// none carried one. The base rate is the one observed among them.
 template <typename Predicted, typename Happened>
-json probability_json(const std::vector<BacktestObservation>& obs, Predicted predicted_of, Happened happened_of,
-                      const char* positives) {
+json carried_probability(const std::vector<BacktestObservation>& obs, Predicted predicted_of,
+                         Happened happened_of, const char* positives) {
   std::vector<double> predicted;
   std::vector<bool> happened;
-  std::vector<Labeled> ranked;
   for (const auto& o : obs) {
     const std::optional<double> p = predicted_of(o);
     if (o.status == "unknown" || !p) continue;
     predicted.push_back(*p);
     happened.push_back(happened_of(o));
-    ranked.push_back({*p, happened.back()});
   }
   if (predicted.empty()) return nullptr;
   const double rate = static_cast<double>(std::count(happened.begin(), happened.end(), true)) /
                       static_cast<double>(happened.size());
-  json bins = json::array();
-  for (const auto& b : reliability(predicted, happened))
-    bins.push_back({{"count", b.count}, {"predicted", optional_number(b.predicted)}, {"observed", optional_number(b.observed)}});
-  json out = {{"observations", predicted.size()},
-              {"brier", optional_number(brier(predicted, happened), 5)},
-              {"brier_base_rate", optional_number(brier(std::vector<double>(predicted.size(), rate), happened), 5)},
-              {"base_rate", optional_number(rate, 5)},
-              {"reliability", std::move(bins)}};
-  if (positives) out["auc"] = auc_json(ranked, positives, (std::string("not_") + positives).c_str());
-  return out;
+  return probability_figures(predicted, happened, rate, positives);
 }
 
 }  // namespace
+
+nlohmann::json probability_figures(const std::vector<double>& predicted, const std::vector<bool>& happened,
+                                   double base_rate, const char* positives) {
+  json bins = json::array();
+  for (const auto& b : reliability(predicted, happened))
+    bins.push_back({{"count", b.count},
+                    {"predicted", optional_number(b.predicted)},
+                    {"observed", optional_number(b.observed)}});
+  json out = {{"observations", predicted.size()},
+              {"brier", optional_number(brier(predicted, happened), 5)},
+              {"brier_base_rate",
+               optional_number(brier(std::vector<double>(predicted.size(), base_rate), happened), 5)},
+              {"base_rate", optional_number(base_rate, 5)},
+              {"reliability", std::move(bins)}};
+  if (positives) {
+    std::vector<Labeled> ranked;
+    ranked.reserve(predicted.size());
+    for (std::size_t i = 0; i < predicted.size(); ++i) ranked.push_back({predicted[i], happened[i]});
+    out["auc"] = auc_json(ranked, positives, (std::string("not_") + positives).c_str());
+  }
+  return out;
+}
 
 Outcome outcome_at(const std::vector<ChurnEvent>& events, std::int32_t day, int horizon) {
   Outcome o;
@@ -515,13 +525,14 @@ nlohmann::json summarize_backtest(const std::vector<BacktestObservation>& obs,
   if (!curve.empty() && (curve.size() - 1) % step != 0)
     roc.push_back({optional_number(curve.back().fpr), optional_number(curve.back().tpr)});
   out["roc"] = std::move(roc);
-  out["churn_probability"] = probability_json(
+  out["churn_probability"] = carried_probability(
       obs, [](const BacktestObservation& o) { return o.churn_risk; },
       [](const BacktestObservation& o) { return o.churned; }, nullptr);
-  out["expansion_probability"] = probability_json(
+  out["expansion_probability"] = carried_probability(
       obs, [](const BacktestObservation& o) { return o.expansion_likelihood; },
       [](const BacktestObservation& o) { return o.expanded; }, "expanded");
-  out["expanded"] = std::count_if(obs.begin(), obs.end(), [](const BacktestObservation& o) { return o.expanded; });
+  out["expanded"] =
+      std::count_if(obs.begin(), obs.end(), [](const BacktestObservation& o) { return o.expanded; });
   return out;
 }
 

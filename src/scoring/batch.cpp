@@ -350,7 +350,6 @@ void settle_as_of(Chunk& chunk, const std::vector<AsOf>& as_of, std::int32_t as_
       }
     }
   }
-
 }
 
 Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Windows& w, std::int64_t after) {
@@ -420,11 +419,10 @@ struct Scored {
 // The rows of `scored` into `table` (health_scores, or the staging table shaped like it) with one COPY.
 void write_results(pqxx::work& tx, const char* table, const std::vector<Scored>& scored,
                    const std::string& day, std::int64_t run_id) {
-  store::CopyWriter copy(
-      tx, table,
-      {"company_id", "day", "run_id", "score", "computed_score", "status", "coverage", "scorecard", "segment",
-       "previous_score", "delta", "components", "signals", "reasons", "score_override", "churn_risk",
-       "expansion_likelihood"});
+  store::CopyWriter copy(tx, table,
+                         {"company_id", "day", "run_id", "score", "computed_score", "status", "coverage",
+                          "scorecard", "segment", "previous_score", "delta", "components", "signals",
+                          "reasons", "score_override", "churn_risk", "expansion_likelihood"});
   for (const auto& s : scored) {
     copy.number(s.result.company_id)
         .text(day)
@@ -519,23 +517,24 @@ json to_json(const core::HealthResult& r, const std::string& segment) {
                        {"kind", kind_name(s.kind)},
                        {"priority", std::string(s.priority)},
                        {"facts", s.facts()}});
-  json out = {{"company_id", std::to_string(r.company_id)},
-              {"as_of", core::format_day(r.as_of_day)},
-              {"score", r.score},
-              {"computed_score", r.computed_score},
-              {"status", r.status},
-              {"coverage", std::round(r.coverage * 10000) / 10000},
-              {"scorecard", r.scorecard},
-              {"segment", segment},
-              {"previous_score", r.previous_score ? json(*r.previous_score) : json(nullptr)},
-              {"delta", r.delta ? json(*r.delta) : json(nullptr)},
-              {"components", std::move(components)},
-              {"signals", std::move(signals)},
-              {"reasons", core::reasons(r)},
-              {"override", nullptr},
-              {"churn_risk", r.churn_risk ? json(std::round(*r.churn_risk * 10000) / 10000) : json(nullptr)},
-              {"expansion_likelihood",
-               r.expansion_likelihood ? json(std::round(*r.expansion_likelihood * 10000) / 10000) : json(nullptr)}};
+  json out = {
+      {"company_id", std::to_string(r.company_id)},
+      {"as_of", core::format_day(r.as_of_day)},
+      {"score", r.score},
+      {"computed_score", r.computed_score},
+      {"status", r.status},
+      {"coverage", std::round(r.coverage * 10000) / 10000},
+      {"scorecard", r.scorecard},
+      {"segment", segment},
+      {"previous_score", r.previous_score ? json(*r.previous_score) : json(nullptr)},
+      {"delta", r.delta ? json(*r.delta) : json(nullptr)},
+      {"components", std::move(components)},
+      {"signals", std::move(signals)},
+      {"reasons", core::reasons(r)},
+      {"override", nullptr},
+      {"churn_risk", r.churn_risk ? json(std::round(*r.churn_risk * 10000) / 10000) : json(nullptr)},
+      {"expansion_likelihood",
+       r.expansion_likelihood ? json(std::round(*r.expansion_likelihood * 10000) / 10000) : json(nullptr)}};
   if (r.score_override) {
     out["override"] = {{"value", r.score_override->value},
                        {"reason", r.score_override->reason},
@@ -601,7 +600,8 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report, const E
     Chunk chunk = std::move(*next);
 
     auto t0 = Clock::now();
-    std::vector<Scored> scored = score_chunk(config_, models, chunk, threads, o.keep_results, each == nullptr);
+    std::vector<Scored> scored =
+        score_chunk(config_, models, chunk, threads, o.keep_results, each == nullptr);
     report.score_seconds += secs(t0);
     if (each != nullptr) {
       for (const auto& s : scored) (*each)(s.result, *s.segment);

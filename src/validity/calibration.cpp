@@ -53,9 +53,9 @@ json figures_of(const Observed& o, const std::string& card) {
     if (ob.scorecard == card) mine.push_back(ob);
   auto s = core::summarize_backtest(mine, o.names);
   json out;
-  for (const char* key : {"observations", "churned", "unscored", "auc", "top_decile_lift", "recall_red",
-                          "recall_red_orange", "false_alarm_red_orange", "median_lead_days", "churns_with_lead",
-                          "churns", "bands"})
+  for (const char* key :
+       {"observations", "churned", "unscored", "auc", "top_decile_lift", "recall_red", "recall_red_orange",
+        "false_alarm_red_orange", "median_lead_days", "churns_with_lead", "churns", "bands"})
     out[key] = s[key];
   return out;
 }
@@ -66,7 +66,9 @@ double round_to(double v, int digits) {
 }
 
 json dates_json(const std::vector<std::int32_t>& days) {
-  return {{"from", core::format_day(days.front())}, {"to", core::format_day(days.back())}, {"dates", days.size()}};
+  return {{"from", core::format_day(days.front())},
+          {"to", core::format_day(days.back())},
+          {"dates", days.size()}};
 }
 
 // Platt scaling: a one-feature logistic fit of the outcome on the model's linear score z over its
@@ -80,7 +82,8 @@ core::LogisticFit platt_scaled(const core::LogisticFit& fit, const std::vector<s
   scored.reserve(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
     double z = fit.intercept;
-    for (std::size_t k = 0; k < rows[i].size() && k < fit.weights.size(); ++k) z += fit.weights[k] * rows[i][k];
+    for (std::size_t k = 0; k < rows[i].size() && k < fit.weights.size(); ++k)
+      z += fit.weights[k] * rows[i][k];
     scored.push_back({z, outcome[i]});
   }
   const auto p = core::fit_platt(scored);
@@ -97,10 +100,14 @@ core::LogisticFit platt_scaled(const core::LogisticFit& fit, const std::vector<s
 
 // The model's inputs with the fit's coefficients, as stored (and applied by scoring).
 json model_json(const Features& f, const core::LogisticFit& fit, double l2) {
-  json model = {{"intercept", fit.intercept},   {"l2", l2},
-                {"iterations", fit.iterations}, {"converged", fit.converged},
-                {"log_loss", round_to(fit.log_loss, 6)}, {"coefficients", json::object()},
-                {"means", json::object()},      {"max_points", json::object()}};
+  json model = {{"intercept", fit.intercept},
+                {"l2", l2},
+                {"iterations", fit.iterations},
+                {"converged", fit.converged},
+                {"log_loss", round_to(fit.log_loss, 6)},
+                {"coefficients", json::object()},
+                {"means", json::object()},
+                {"max_points", json::object()}};
   for (std::size_t k = 0; k < f.names.size() && k < fit.weights.size(); ++k) {
     model["coefficients"][f.names[k]] = fit.weights[k];
     model["means"][f.names[k]] = f.mean[k];
@@ -114,7 +121,7 @@ struct Model {
   Features features;
   std::vector<core::WeightInput> inputs;  // one per component of the scorecard, in its order
   std::vector<std::size_t> refitted;      // the inputs that are features, in feature order
-  core::LogisticFit fit;         // the regression: its coefficients make the weights
+  core::LogisticFit fit;                  // the regression: its coefficients make the weights
   core::LogisticFit calibrated;  // the same after Platt scaling: its probabilities are the churn risk
   json model;  // as stored (calibrated): intercept, coefficients, means, max_points, how the fit went
 };
@@ -161,53 +168,41 @@ Model fit_model(const core::Scorecard& card, const Observed& train,
   return m;
 }
 
-json weights_json(const std::vector<core::WeightProposal>& proposal, const std::vector<core::WeightInput>& inputs) {
+json weights_json(const std::vector<core::WeightProposal>& proposal,
+                  const std::vector<core::WeightInput>& inputs) {
   json weights = json::array();
   for (std::size_t i = 0; i < proposal.size(); ++i) {
     const auto& p = proposal[i];
-    weights.push_back({{"name", p.name},
-                       {"current", p.current},
-                       {"proposed", p.proposed},
-                       {"coefficient", inputs[i].coefficient ? json(round_to(*inputs[i].coefficient, 4)) : json(nullptr)},
-                       {"own_auc", inputs[i].own_auc ? json(round_to(*inputs[i].own_auc, 4)) : json(nullptr)},
-                       {"why", p.why}});
+    weights.push_back(
+        {{"name", p.name},
+         {"current", p.current},
+         {"proposed", p.proposed},
+         {"coefficient", inputs[i].coefficient ? json(round_to(*inputs[i].coefficient, 4)) : json(nullptr)},
+         {"own_auc", inputs[i].own_auc ? json(round_to(*inputs[i].own_auc, 4)) : json(nullptr)},
+         {"why", p.why}});
   }
   return weights;
 }
 
-bool churn_of(const core::BacktestObservation& ob) { return ob.churned; }
-bool expansion_of(const core::BacktestObservation& ob) { return ob.expanded; }
+bool churn_of(const core::BacktestObservation& ob) {
+  return ob.churned;
+}
+bool expansion_of(const core::BacktestObservation& ob) {
+  return ob.expanded;
+}
 
-// A fitted model's probability on `judged` against what happened (`outcome`): Brier score, the Brier
-// score of giving everyone the training base rate, and the reliability per decile; with `positives`
-// (what happened, named), how well it ranked too.
+// A fitted model's probability on `judged` against what happened (`outcome`), beside giving everyone the
+// training base rate (core::probability_figures).
 json probability_json(const std::vector<const core::BacktestObservation*>& judged, const Features& features,
                       const core::LogisticFit& fit, bool (*outcome)(const core::BacktestObservation&),
                       double base_rate, const char* positives = nullptr) {
-  std::vector<double> predicted, base;
+  std::vector<double> predicted;
   std::vector<bool> happened;
-  std::vector<core::Labeled> ranked;
   for (const auto* ob : judged) {
     predicted.push_back(fit.predict(features.row(*ob)));
-    base.push_back(base_rate);
     happened.push_back(outcome(*ob));
-    ranked.push_back({predicted.back(), happened.back()});
   }
-  json bins = json::array();
-  for (const auto& b : core::reliability(predicted, happened))
-    bins.push_back({{"count", b.count}, {"predicted", round_to(b.predicted, 4)}, {"observed", round_to(b.observed, 4)}});
-  const auto brier = core::brier(predicted, happened), brier_base = core::brier(base, happened);
-  json out = {{"observations", predicted.size()},
-              {"brier", brier ? json(round_to(*brier, 5)) : json(nullptr)},
-              {"brier_base_rate", brier_base ? json(round_to(*brier_base, 5)) : json(nullptr)},
-              {"base_rate", round_to(base_rate, 5)},
-              {"reliability", bins}};
-  if (positives) {
-    const auto a = core::auc(ranked);
-    out["auc"] = a ? json{{"value", round_to(a->value, 4)}, {"low", round_to(a->low, 4)}, {"high", round_to(a->high, 4)}}
-                   : json{{"value", nullptr}, {"why", std::string("undefined: none or all ") + positives}};
-  }
-  return out;
+  return core::probability_figures(predicted, happened, base_rate, positives);
 }
 
 // The expansion model: expansions within the horizon on the churn model's features (each component's
@@ -253,7 +248,8 @@ Observed observed_on(const Observed& known, const std::vector<std::int32_t>& day
 
 // Of the training observations: how many were followed by a churn, and how many churns (company and
 // day) that makes.
-std::pair<std::int64_t, std::size_t> churns_in(const std::vector<const core::BacktestObservation*>& training) {
+std::pair<std::int64_t, std::size_t> churns_in(
+    const std::vector<const core::BacktestObservation*>& training) {
   std::set<std::pair<std::int64_t, std::int32_t>> churns;
   std::int64_t churned = 0;
   for (const auto* ob : training) {
@@ -268,7 +264,8 @@ std::pair<std::int64_t, std::size_t> churns_in(const std::vector<const core::Bac
 scoring::ScoringConfig load_candidate(const config::Config& config, const std::string& file_name,
                                       const std::string& text, const std::string& name,
                                       const std::vector<core::WeightProposal>& proposal) {
-  auto candidate = scoring::load_scoring_with_candidate(config, scoring::ScoringFile(file_name, text, "candidate"));
+  auto candidate =
+      scoring::load_scoring_with_candidate(config, scoring::ScoringFile(file_name, text, "candidate"));
   const auto* card = candidate.find(name);
   for (std::size_t i = 0; card && i < card->components.size() && i < proposal.size(); ++i)
     if (card->components[i].weight != proposal[i].proposed)
@@ -280,11 +277,13 @@ scoring::ScoringConfig load_candidate(const config::Config& config, const std::s
 std::string candidate_header(const json& r, const std::vector<core::WeightProposal>& weights) {
   const auto& t = r["training"];
   std::string h = "# Candidate weights for scorecard '" + r["scorecard"].get<std::string>() +
-                  "', proposed by `cshealthd calibrate` on " + r["day"].get<std::string>() + " from the churns after " +
-                  std::to_string(t["dates"].get<std::size_t>()) + " observation dates " + t["from"].get<std::string>() +
-                  " .. " + t["to"].get<std::string>() + " (" + std::to_string(t["churns"].get<std::size_t>()) +
-                  " churns within " + std::to_string(r["horizon_days"].get<int>()) + " days).\n" +
-                  "# Not deployed. Judge it with `cshealthd backtest --scorecard THIS_FILE`; deploy it by putting it in\n" +
+                  "', proposed by `cshealthd calibrate` on " + r["day"].get<std::string>() +
+                  " from the churns after " + std::to_string(t["dates"].get<std::size_t>()) +
+                  " observation dates " + t["from"].get<std::string>() + " .. " + t["to"].get<std::string>() +
+                  " (" + std::to_string(t["churns"].get<std::size_t>()) + " churns within " +
+                  std::to_string(r["horizon_days"].get<int>()) + " days).\n" +
+                  "# Not deployed. Judge it with `cshealthd backtest --scorecard THIS_FILE`; deploy it by "
+                  "putting it in\n" +
                   "# scoring.scorecards_dir in place of the deployed file. Weights, and why:\n";
   for (const auto& w : weights) h += "#   " + w.name + " " + std::to_string(w.proposed) + ": " + w.why + "\n";
   return h;
@@ -294,8 +293,9 @@ std::string candidate_header(const json& r, const std::vector<core::WeightPropos
 
 DateSplit split_out_of_time(const std::vector<std::int32_t>& days, int horizon, double validation_share) {
   if (days.size() < 2)
-    throw std::invalid_argument("--from: a calibration needs at least two observation dates (earlier ones to "
-                                "train on, later ones to judge)");
+    throw std::invalid_argument(
+        "--from: a calibration needs at least two observation dates (earlier ones to "
+        "train on, later ones to judge)");
   const auto n = days.size();
   auto v = static_cast<std::size_t>(std::lround(static_cast<double>(n) * validation_share));
   v = std::clamp<std::size_t>(v, 1, n - 1);
@@ -333,7 +333,8 @@ CalibrationRun Calibrator::run(const CalibrateOptions& o, const Observed* known)
     report["seconds"] = round_to(seconds, 1);
     out.id = db_.with_retry("calibration_store", [&](pqxx::connection& c) {
       pqxx::work tx(c, "calibration_store");
-      const auto id = CalibrationStore::insert(tx, deployed_.fingerprint, o.window.trigger, seconds, report, candidate);
+      const auto id =
+          CalibrationStore::insert(tx, deployed_.fingerprint, o.window.trigger, seconds, report, candidate);
       // Its model scores the churn risk from now on (the weights wait for someone to deploy them).
       if (out.proposed)
         scoring::OutcomeModelStore::put(tx, name, id, o.window.horizon, report["model"],
@@ -368,8 +369,9 @@ CalibrationRun Calibrator::run(const CalibrateOptions& o, const Observed* known)
   report["validation"] = dates_json(split.validation);
   if (churns < static_cast<std::size_t>(o.min_churns))
     return refuse(std::to_string(churns) + " churns followed the training dates (" +
-                  report["training"]["from"].get<std::string>() + " .. " + report["training"]["to"].get<std::string>() +
-                  "): fewer than " + std::to_string(o.min_churns) + ", too few for weights anyone should trust. " +
+                  report["training"]["from"].get<std::string>() + " .. " +
+                  report["training"]["to"].get<std::string>() + "): fewer than " +
+                  std::to_string(o.min_churns) + ", too few for weights anyone should trust. " +
                   "Take a longer history (--from) or wait for more outcomes");
 
   // The model: churn within the horizon on each component's share of its points.
@@ -378,8 +380,9 @@ CalibrationRun Calibrator::run(const CalibrateOptions& o, const Observed* known)
   const auto& f = m.features;
   const auto& fit = m.fit;
   auto& inputs = m.inputs;
-  if (f.names.empty()) return refuse("no component had data for " + std::to_string(kMinWithData) +
-                                     " training observations with churners and stayers among them");
+  if (f.names.empty())
+    return refuse("no component had data for " + std::to_string(kMinWithData) +
+                  " training observations with churners and stayers among them");
   if (!fit.converged)
     return refuse("the churn model did not converge in " + std::to_string(fit.iterations) + " iterations");
   for (std::size_t k = 0; k < m.refitted.size(); ++k) inputs[m.refitted[k]].coefficient = fit.weights[k];
@@ -404,7 +407,8 @@ CalibrationRun Calibrator::run(const CalibrateOptions& o, const Observed* known)
   report["out_of_time"] = {{"current", figures_of(cur, name)}, {"proposed", figures_of(prop, name)}};
 
   // The churn probability the model gives on those later dates, against what happened.
-  const double base_rate = training.empty() ? 0 : static_cast<double>(churned) / static_cast<double>(training.size());
+  const double base_rate =
+      training.empty() ? 0 : static_cast<double>(churned) / static_cast<double>(training.size());
   const auto judged = ranked_by(cur, name);
   report["churn_probability"] = probability_json(judged, f, m.calibrated, churn_of, base_rate);
 
@@ -413,12 +417,13 @@ CalibrationRun Calibrator::run(const CalibrateOptions& o, const Observed* known)
   json platt;
   if (const auto x = fit_expansion(f, training, static_cast<std::size_t>(std::max(o.min_churns, 1)), o.l2,
                                    no_expansion, platt)) {
-    const auto grew = static_cast<double>(std::count_if(training.begin(), training.end(),
-                                                        [](const auto* ob) { return ob->expanded; }));
+    const auto grew = static_cast<double>(
+        std::count_if(training.begin(), training.end(), [](const auto* ob) { return ob->expanded; }));
     report["expansion_model"] = model_json(f, *x, o.l2);
     report["expansion_model"]["platt"] = platt;
-    report["expansion_probability"] = probability_json(
-        judged, f, *x, expansion_of, training.empty() ? 0 : grew / static_cast<double>(training.size()), "expanded");
+    report["expansion_probability"] =
+        probability_json(judged, f, *x, expansion_of,
+                         training.empty() ? 0 : grew / static_cast<double>(training.size()), "expanded");
   } else {
     report["expansion_model"] = nullptr;
     report["expansion_probability"] = {{"status", "not fitted"}, {"reason", no_expansion}};
@@ -428,27 +433,31 @@ CalibrationRun Calibrator::run(const CalibrateOptions& o, const Observed* known)
   return finish(text);
 }
 
-std::int64_t CalibrationStore::insert(pqxx::work& tx, const std::string& fingerprint, const std::string& trigger,
-                                      double seconds, const json& report, const std::string& candidate) {
+std::int64_t CalibrationStore::insert(pqxx::work& tx, const std::string& fingerprint,
+                                      const std::string& trigger, double seconds, const json& report,
+                                      const std::string& candidate) {
   const bool proposed = report.value("status", std::string()) == "proposed";
   const std::optional<std::string> reason =
       proposed ? std::nullopt : std::optional<std::string>(report.value("reason", std::string()));
   const std::optional<std::string> text = proposed ? std::optional<std::string>(candidate) : std::nullopt;
   return tx
       .exec_params1(
-          "INSERT INTO calibrations (scorecard, fingerprint, trigger, from_day, to_day, horizon_days, status, "
+          "INSERT INTO calibrations (scorecard, fingerprint, trigger, from_day, to_day, horizon_days, "
+          "status, "
           "reason, seconds, report, candidate) VALUES ($1, $2, $3, $4::date, $5::date, $6, $7, $8, $9, "
           "$10::jsonb, $11) RETURNING id",
           report["scorecard"].get<std::string>(), fingerprint, trigger, report["from"].get<std::string>(),
-          report["to"].get<std::string>(), report["horizon_days"].get<int>(), report["status"].get<std::string>(),
-          store::nullable(reason), seconds, report.dump(), store::nullable(text))[0]
+          report["to"].get<std::string>(), report["horizon_days"].get<int>(),
+          report["status"].get<std::string>(), store::nullable(reason), seconds, report.dump(),
+          store::nullable(text))[0]
       .as<std::int64_t>();
 }
 
 json CalibrationStore::list(pqxx::transaction_base& tx, std::size_t limit) {
   json out = json::array();
   for (const auto& r : tx.exec_params(
-           "SELECT id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), scorecard, trigger, "
+           "SELECT id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), scorecard, "
+           "trigger, "
            "from_day::text, to_day::text, status, reason, report->'out_of_time'->'current'->'auc'->'value', "
            "report->'out_of_time'->'proposed'->'auc'->'value' FROM calibrations ORDER BY id DESC LIMIT $1",
            static_cast<long long>(limit))) {
@@ -469,7 +478,8 @@ json CalibrationStore::list(pqxx::transaction_base& tx, std::size_t limit) {
 
 std::optional<json> CalibrationStore::get(pqxx::transaction_base& tx, std::int64_t id) {
   const auto r = tx.exec_params(
-      "SELECT report::text, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), candidate "
+      "SELECT report::text, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+      "candidate "
       "FROM calibrations WHERE id = $1",
       id);
   if (r.empty()) return std::nullopt;
@@ -479,7 +489,6 @@ std::optional<json> CalibrationStore::get(pqxx::transaction_base& tx, std::int64
   report["candidate"] = r[0][2].is_null() ? json(nullptr) : json(r[0][2].as<std::string>());
   return report;
 }
-
 
 std::string format_calibration(const json& r) {
   std::string out;
@@ -493,8 +502,8 @@ std::string format_calibration(const json& r) {
        std::to_string(r.value("horizon_days", 0)) + " days (" + r.value("churn_rule", std::string()) + ")");
   if (r.contains("training")) {
     const auto& t = r["training"];
-    line("  trained on   " + dates(t) + ": " + std::to_string(t.value("observations", 0)) + " observations, " +
-         std::to_string(t.value("churns", 0)) + " churns");
+    line("  trained on   " + dates(t) + ": " + std::to_string(t.value("observations", 0)) +
+         " observations, " + std::to_string(t.value("churns", 0)) + " churns");
     line("  judged on    " + dates(r["validation"]) + " (out of time)");
   }
   if (r.value("status", std::string()) != "proposed") {
@@ -505,14 +514,16 @@ std::string format_calibration(const json& r) {
   line("  component      current  proposed  full vs no points  own AUC");
   for (const auto& w : r["weights"]) {
     char buf[200];
-    const std::string odds =
-        w["coefficient"].is_number() ? "odds x" + format_number(std::exp(w["coefficient"].get<double>()), "%.2f") : "kept";
+    const std::string odds = w["coefficient"].is_number()
+                                 ? "odds x" + format_number(std::exp(w["coefficient"].get<double>()), "%.2f")
+                                 : "kept";
     std::snprintf(buf, sizeof buf, "  %-14s %7s %9d  %-17s  %s", w["name"].get<std::string>().c_str(),
                   format_number(w["current"], "%g").c_str(), w["proposed"].get<int>(), odds.c_str(),
                   format_number(w["own_auc"], "%.3f").c_str());
     line(buf);
   }
-  for (const auto& w : r["weights"]) line("    " + w["name"].get<std::string>() + ": " + w["why"].get<std::string>());
+  for (const auto& w : r["weights"])
+    line("    " + w["name"].get<std::string>() + ": " + w["why"].get<std::string>());
   line("");
   const auto& c = r["out_of_time"]["current"];
   const auto& p = r["out_of_time"]["proposed"];
@@ -523,10 +534,13 @@ std::string format_calibration(const json& r) {
     line(buf);
   };
   row("AUC", format_auc(c["auc"]), format_auc(p["auc"]));
-  row("top-decile lift", format_number(c["top_decile_lift"], "%.2f"), format_number(p["top_decile_lift"], "%.2f"));
+  row("top-decile lift", format_number(c["top_decile_lift"], "%.2f"),
+      format_number(p["top_decile_lift"], "%.2f"));
   row("recall red+orange", format_percent(c["recall_red_orange"]), format_percent(p["recall_red_orange"]));
-  row("stayers flagged", format_percent(c["false_alarm_red_orange"]), format_percent(p["false_alarm_red_orange"]));
-  row("median lead (days)", format_number(c["median_lead_days"], "%.0f"), format_number(p["median_lead_days"], "%.0f"));
+  row("stayers flagged", format_percent(c["false_alarm_red_orange"]),
+      format_percent(p["false_alarm_red_orange"]));
+  row("median lead (days)", format_number(c["median_lead_days"], "%.0f"),
+      format_number(p["median_lead_days"], "%.0f"));
   line("");
   out += format_probability(r["churn_probability"], "churn probability (the model, out of time)");
   const auto& xp = r.value("expansion_probability", json());

@@ -66,6 +66,12 @@ struct ReliabilityBin {
 std::vector<ReliabilityBin> reliability(const std::vector<double>& predicted, const std::vector<bool>& outcome,
                                         std::size_t bins = 10);
 
+// A probability against what happened: the Brier score, the Brier score of giving everyone `base_rate`,
+// the reliability per decile and, with `positives` (what happened, named: "expanded"), its AUC counting
+// them and the others ("not_expanded"). Numbers rounded as the reports print them.
+nlohmann::json probability_figures(const std::vector<double>& predicted, const std::vector<bool>& happened,
+                                   double base_rate, const char* positives = nullptr);
+
 // The median of values (the mean of the middle two for an even count); nullopt when empty.
 std::optional<double> median(std::vector<double> values);
 
