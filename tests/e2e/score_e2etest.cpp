@@ -117,7 +117,7 @@ TEST_F(ScoreCliTest, OverrideCommandSetsListsAndRevokes) {
   EXPECT_THAT(set.output, HasSubstr("expires_on"));
   const auto ok = testing::run_cshealthd(
       {"override", "set", "--company", id, "--component", "nps", "--value", "100", "--reason",
-       "survey sent to the wrong contact", "--expires", "2027-01-31", "--author", "lead"},
+       "survey sent to the wrong contact", "--expires", testing::utc_day(30), "--author", "lead"},
       env());
   ASSERT_EQ(ok.status, 0) << ok.output;
   const auto scored = testing::run_cshealthd({"score", "--company", id, "--explain"}, env());
@@ -194,20 +194,20 @@ TEST_F(HealthApiTest, HealthHistoryAndListsBehindTheAdminToken) {
 
 TEST_F(HealthApiTest, OverridesThroughTheApiRescoreAtOnce) {
   const std::string id = first_company();
+  const std::string expires = "\"expires_on\": \"" + testing::utc_day(30) + "\"";  // always ahead
   const auto bad = call("PUT", "/v1/companies/" + id + "/override", R"({"value": 90})");
   EXPECT_EQ(bad.status, 400);
   EXPECT_THAT(bad.body, HasSubstr("reason"));
   EXPECT_EQ(call("PUT", "/v1/companies/" + id + "/override", "{not json").status, 400);
   EXPECT_EQ(call("PUT", "/v1/companies/" + id + "/override",
-                 R"({"value": 90, "reason": "x", "expires_on": "2027-01-01", "colour": 1})")
+                 R"({"value": 90, "reason": "x", )" + expires + R"(, "colour": 1})")
                 .status,
             400);
   EXPECT_EQ(
-      call("PUT", "/v1/companies/123/override", R"({"value": 90, "reason": "x", "expires_on": "2027-01-01"})")
-          .status,
+      call("PUT", "/v1/companies/123/override", R"({"value": 90, "reason": "x", )" + expires + "}").status,
       404);
   const auto typed = call("PUT", "/v1/companies/" + id + "/override",
-                          R"({"component": 7, "value": 90, "reason": "x", "expires_on": "2027-01-01"})");
+                          R"({"component": 7, "value": 90, "reason": "x", )" + expires + "}");
   EXPECT_EQ(typed.status, 400);  // not silently a whole-score override
   EXPECT_THAT(typed.body, HasSubstr("component"));
   EXPECT_EQ(call("PUT", "/v1/companies/" + id + "/override",
@@ -215,9 +215,9 @@ TEST_F(HealthApiTest, OverridesThroughTheApiRescoreAtOnce) {
                 .status,
             400);
 
-  const auto set = call(
-      "PUT", "/v1/companies/" + id + "/override",
-      R"({"value": 91.5, "reason": "renewal signed early", "expires_on": "2027-01-31", "author": "lead"})");
+  const auto set =
+      call("PUT", "/v1/companies/" + id + "/override",
+           R"({"value": 91.5, "reason": "renewal signed early", "author": "lead", )" + expires + "}");
   ASSERT_EQ(set.status, 200) << set.body;
   const json s = json::parse(set.body);
   EXPECT_DOUBLE_EQ(s["health"]["score"].get<double>(), 91.5);

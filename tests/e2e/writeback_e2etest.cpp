@@ -102,6 +102,7 @@ class WritebackTest : public ::testing::TestWithParam<bool> {
                                   "CSHEALTHD_WRITEBACK_SEARCH_LAG_MS=500",
                                   "CSHEALTHD_WRITEBACK_DAILY_CAP=10000",
                                   std::string("CSHEALTHD_WRITEBACK_MANAGERS=default=") + kManager};
+    e.insert(e.end(), zone_.begin(), zone_.end());
     e.insert(e.end(), extra.begin(), extra.end());
     return e;
   }
@@ -167,6 +168,7 @@ class WritebackTest : public ::testing::TestWithParam<bool> {
   TempDir dir_;
   testing::TestDatabase db_{false};
   std::unique_ptr<testing::SimProcess> sim_;
+  std::vector<std::string> zone_;  // the service's zone, when a test pins it
 };
 
 TEST_P(WritebackTest, WritesExactlyTheExpectedPortalAndNothingOnARepeat) {
@@ -339,11 +341,13 @@ INSTANTIATE_TEST_SUITE_P(BothPortals, WritebackTest, ::testing::Values(true, fal
                          [](const auto& p) { return p.param ? "UniqueTaskKeys" : "SearchReconciled"; });
 
 // Alert governance across days, driven by overrides of the score (the planner sees what a CS lead's
-// override makes of a company).
+// override makes of a company). A score as of a day sees the overrides set by that day's end in the
+// service's zone, so the days are today's and the next ones in UTC, never fixed dates.
 class WritebackGovernanceTest : public WritebackTest {
  protected:
   virtual std::vector<std::string> sim_args() const { return {}; }
   void SetUp() override {
+    zone_ = {"CSHEALTHD_SCHEDULE_TIME_ZONE=UTC"};
     start_sim(sim_args(), "12");
     const auto sync = testing::run_cshealthd({"sync"}, env());
     ASSERT_EQ(sync.status, 0) << sync.output;
@@ -355,7 +359,7 @@ class WritebackGovernanceTest : public WritebackTest {
   void set_score(const std::string& company, int value) {
     const auto r =
         testing::run_cshealthd({"override", "set", "--company", company, "--value", std::to_string(value),
-                                "--reason", "test", "--expires", "2026-12-31", "--author", "lead"},
+                                "--reason", "test", "--expires", testing::utc_day(30), "--author", "lead"},
                                env());
     ASSERT_EQ(r.status, 0) << r.output;
   }
@@ -379,30 +383,32 @@ class WritebackGovernanceTest : public WritebackTest {
 TEST_P(WritebackGovernanceTest, DipRecoverDipGivesTwoTasksAClearedConditionClosesItsTaskASnoozeSilences) {
   const std::string a = ids_[0], b = ids_[1];
   const std::vector<std::string> close_at_once = {"CSHEALTHD_WRITEBACK_AUTO_CLOSE_DAYS=0"};
+  std::vector<std::string> d;  // the five days, today first
+  for (int i = 0; i < 5; ++i) d.push_back(testing::utc_day(i));
   set_score(a, 55);
   set_score(b, 50);
   const auto snooze = testing::run_cshealthd({"snooze", "set", "--company", b, "--rule", "score_below_60",
-                                              "--until", "2026-12-09", "--reason", "exec call booked"},
+                                              "--until", d[2], "--reason", "exec call booked"},
                                              env());
   ASSERT_EQ(snooze.status, 0) << snooze.output;
-  day("2026-12-07", close_at_once);
+  day(d[0], close_at_once);
   ASSERT_EQ(tasks_of(a, "score_below_60").size(), 1u);
   EXPECT_TRUE(tasks_of(b, "score_below_60").empty());
   set_score(a, 62);  // above 60, within the margin: the task closes, the episode goes on
-  day("2026-12-08", close_at_once);
+  day(d[1], close_at_once);
   auto t = tasks_of(a, "score_below_60");
   ASSERT_EQ(t.size(), 1u);
   EXPECT_EQ(t[0]["properties"]["hs_task_status"], "COMPLETED");
-  EXPECT_THAT(t[0]["properties"].value("hs_task_body", ""), HasSubstr("Closed by cshealthd on 2026-12-08"));
+  EXPECT_THAT(t[0]["properties"].value("hs_task_body", ""), HasSubstr("Closed by cshealthd on " + d[1]));
   set_score(a, 58);  // a wobble inside the same episode
-  day("2026-12-09", close_at_once);
+  day(d[2], close_at_once);
   EXPECT_EQ(tasks_of(a, "score_below_60").size(), 1u);
   EXPECT_TRUE(tasks_of(b, "score_below_60").empty());  // snoozed until today, inclusive
   set_score(a, 70);                                    // recovered past 60 + 5: re-armed
-  day("2026-12-10", close_at_once);
+  day(d[3], close_at_once);
   EXPECT_EQ(tasks_of(b, "score_below_60").size(), 1u);  // the snooze is over
   set_score(a, 50);
-  day("2026-12-11", close_at_once);
+  day(d[4], close_at_once);
   t = tasks_of(a, "score_below_60");
   ASSERT_EQ(t.size(), 2u);  // two episodes, two tasks: not one, not five
   std::set<std::string> keys;
@@ -418,9 +424,9 @@ TEST_P(WritebackGovernanceTest, DipRecoverDipGivesTwoTasksAClearedConditionClose
 
 TEST_P(WritebackGovernanceTest, AnAssigneeOverTheCapGetsOneDigestMostUrgentFirst) {
   for (const auto& id : ids_) set_score(id, 30);
-  const auto score = testing::run_cshealthd({"score", "--as-of", "2026-12-07"}, env());
+  const auto score = testing::run_cshealthd({"score", "--as-of", testing::utc_day()}, env());
   ASSERT_EQ(score.status, 0) << score.output;
-  const auto e = expected_after_first_plan(db_.conninfo(), "2026-12-07");
+  const auto e = expected_after_first_plan(db_.conninfo(), testing::utc_day());
   std::map<std::string, int> per_assignee;
   for (const auto& [key, t] : e.tasks) ++per_assignee[t.second];
   const auto p = plan({"CSHEALTHD_WRITEBACK_DAILY_CAP=2"});
@@ -459,7 +465,7 @@ TEST_P(WritebackGovernanceTest, AnAssigneeOverTheCapGetsOneDigestMostUrgentFirst
 // The admin API over write-back: snoozes (set, list, revoke) and the outbox (list, retry), with their
 // errors as JSON.
 TEST_P(WritebackGovernanceTest, TheAdminApiSetsListsAndRevokesSnoozesAndRetriesDeadItems) {
-  const auto score = testing::run_cshealthd({"score", "--as-of", "2026-12-07"}, env());
+  const auto score = testing::run_cshealthd({"score", "--as-of", testing::utc_day()}, env());
   ASSERT_EQ(score.status, 0) << score.output;
   ASSERT_EQ(plan().status, 0);
   testing::DaemonOptions o;
@@ -481,22 +487,26 @@ TEST_P(WritebackGovernanceTest, TheAdminApiSetsListsAndRevokesSnoozesAndRetriesD
   };
   const std::string a = ids_[0];
   const std::string base = "/v1/companies/" + a + "/snoozes";
-  auto set =
-      api("POST", base,
-          {{"rule", "usage_drop"}, {"until", "2026-12-20"}, {"reason", "QBR booked"}, {"author", "lead"}});
+  auto set = api("POST", base,
+                 {{"rule", "usage_drop"},
+                  {"until", testing::utc_day(13)},
+                  {"reason", "QBR booked"},
+                  {"author", "lead"}});
   ASSERT_EQ(set.status, 201) << set.body;
   EXPECT_EQ(json::parse(set.body)["snooze"]["rule"], "usage_drop");
-  EXPECT_EQ(api("POST", base, {{"rule", "no_such_rule"}, {"until", "2026-12-20"}, {"reason", "x"}}).status,
-            400);
+  EXPECT_EQ(
+      api("POST", base, {{"rule", "no_such_rule"}, {"until", testing::utc_day(13)}, {"reason", "x"}}).status,
+      400);
   EXPECT_EQ(api("POST", base, {{"rule", "usage_drop"}, {"until", "2020-01-01"}, {"reason", "x"}}).status,
             400);
-  EXPECT_EQ(api("POST", base, {{"rule", "usage_drop"}, {"until", "2026-12-20"}}).status, 400);  // no reason
-  EXPECT_EQ(
-      api("POST", base, {{"rule", "usage_drop"}, {"until", "2026-12-20"}, {"reason", "x"}, {"bogus", 1}})
-          .status,
-      400);
+  EXPECT_EQ(api("POST", base, {{"rule", "usage_drop"}, {"until", testing::utc_day(13)}}).status,
+            400);  // no reason
+  EXPECT_EQ(api("POST", base,
+                {{"rule", "usage_drop"}, {"until", testing::utc_day(13)}, {"reason", "x"}, {"bogus", 1}})
+                .status,
+            400);
   EXPECT_EQ(api("POST", "/v1/companies/999/snoozes",
-                {{"rule", "usage_drop"}, {"until", "2026-12-20"}, {"reason", "x"}})
+                {{"rule", "usage_drop"}, {"until", testing::utc_day(13)}, {"reason", "x"}})
                 .status,
             404);
   const auto listed = json::parse(api("GET", base).body)["snoozes"];
@@ -538,7 +548,7 @@ TEST_P(WritebackSlackTest, RedAlertsArePostedOnceAndAFailedPostIsRetried) {
   const std::vector<std::string> slack = {"CSHEALTHD_WRITEBACK_SLACK_WEBHOOK_URL=" + url,
                                           "CSHEALTHD_LOG_LEVEL=info"};
   set_score(ids_[0], 30);
-  const auto score = testing::run_cshealthd({"score", "--as-of", "2026-12-07"}, env(slack));
+  const auto score = testing::run_cshealthd({"score", "--as-of", testing::utc_day()}, env(slack));
   ASSERT_EQ(score.status, 0) << score.output;
   const auto first = plan(slack);
   ASSERT_EQ(first.status, 0) << first.output;
@@ -577,7 +587,7 @@ TEST_P(WritebackSlackTest, AHostileCompanyNameArrivesInertInSlackAndInTheTask) {
   const std::string url = "http://127.0.0.1:" + std::to_string(sim_->port) + "/__sim/slack";
   const std::vector<std::string> slack = {"CSHEALTHD_WRITEBACK_SLACK_WEBHOOK_URL=" + url};
   set_score(ids_[0], 30);
-  ASSERT_EQ(testing::run_cshealthd({"score", "--as-of", "2026-12-07"}, env(slack)).status, 0);
+  ASSERT_EQ(testing::run_cshealthd({"score", "--as-of", testing::utc_day()}, env(slack)).status, 0);
   ASSERT_EQ(plan(slack).status, 0);
   std::this_thread::sleep_for(2500ms);  // the first post fails (this simulator's setting): its retry
   ASSERT_EQ(plan(slack).status, 0);
@@ -608,7 +618,7 @@ TEST_P(WritebackSlackTest, AnUnreachableWebhookKeepsItsUrlOutOfLogsAndErrors) {
       "CSHEALTHD_WRITEBACK_SLACK_WEBHOOK_URL=http://127.0.0.1:1/services/T000/B000/s3cr3t-path",
       "CSHEALTHD_LOG_LEVEL=info"};
   set_score(ids_[0], 30);
-  const auto score = testing::run_cshealthd({"score", "--as-of", "2026-12-07"}, env(slack));
+  const auto score = testing::run_cshealthd({"score", "--as-of", testing::utc_day()}, env(slack));
   ASSERT_EQ(score.status, 0) << score.output;
   const auto p = plan(slack);
   ASSERT_EQ(p.status, 0) << p.output;

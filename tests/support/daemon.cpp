@@ -1,5 +1,6 @@
 #include "daemon.hpp"
 
+#include "cshealthd/core/time.hpp"
 #include "cshealthd/http/client.hpp"
 
 #include <signal.h>
@@ -22,6 +23,14 @@ TempDir::TempDir(const std::string& prefix) {
 TempDir::~TempDir() {
   std::error_code ec;
   fs::remove_all(path_, ec);
+}
+
+std::string utc_day(int offset_days) {
+  const auto days =
+      std::chrono::duration_cast<std::chrono::hours>(std::chrono::system_clock::now().time_since_epoch())
+          .count() /
+      24;
+  return core::format_day(static_cast<std::int32_t>(days) + offset_days);
 }
 
 std::string cshealthd_binary() {

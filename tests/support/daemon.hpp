@@ -74,4 +74,9 @@ RunResult run_cshealthd(const std::vector<std::string>& args, const std::vector<
 RunResult run_process(const std::string& binary, const std::vector<std::string>& args,
                       const std::vector<std::string>& env = {});
 
+// Today in UTC plus `offset_days`, as YYYY-MM-DD: for dates a test hands the service that must stay ahead of
+// the real clock (expiries, snoozes) or be its today (what a score as of the day sees is what was known by
+// its end). Pair it with CSHEALTHD_SCHEDULE_TIME_ZONE=UTC where the service's today matters.
+std::string utc_day(int offset_days = 0);
+
 }  // namespace cshealthd::testing
