@@ -10,6 +10,8 @@
 #   4. freshness: 20 changes to companies in the simulator, each until its new score is stored, with
 #      schedule.sync_interval_ms = FRESH_INTERVAL_MS (default 60000): median and max.
 #   bench/pipeline.sh BUILD_DIR [COMPANIES]     (default 100000: about half an hour, most of it the sync)
+# QUEUE_ONLY=1 measures only 3. on the empty database, three times (median): the queue itself, apart from
+# what a database of 100,000 companies and their nights adds around it; any build dir since the job queue.
 # CSHEALTHD_* variables in the environment reach the replicas: CSHEALTHD_WRITEBACK_ENABLED=false measures the
 # pipeline without the write-back (no tasks and properties delivered, so no echo of them in the next syncs).
 set -euo pipefail
@@ -83,9 +85,28 @@ wait_run() {  # run id -> prints the run's JSON once it ended
   done
 }
 
+queue_phase() {  # prints the seconds 10,000 probe jobs take, once all ran
+  local t0 t1
+  t0=$(date +%s.%N)
+  psql_ -c "INSERT INTO jobs (kind) SELECT 'probe' FROM generate_series(1, 10000)"
+  while [ "$(psql_ -c "SELECT count(*) FROM jobs WHERE kind = 'probe' AND state <> 'succeeded'")" != 0 ]; do sleep 0.2; done
+  t1=$(date +%s.%N)
+  python3 -c "print($t1 - $t0)"
+}
+queue_report() {  # SECONDS...
+  python3 -c "import statistics, sys; t = [float(x) for x in sys.argv[1:]]; m = statistics.median(t)
+print(f'queue: 10000 probe jobs over 3 replicas x 4 workers in {m:.1f} s (median of {len(t)}: '
+      + ', '.join(f'{x:.1f}' for x in t) + f'): {10000 / m:.0f} jobs/s; '
+      f'{$(psql_ -c "SELECT count(*) - count(DISTINCT job_id) FROM job_probes")} run twice')" "$@"
+}
+
 export CSHEALTHD_SCHEDULE_SYNC_INTERVAL_MS=0
 for i in 0 1 2; do start_replica $i; done
 echo "pipeline: $companies companies in the simulator (127.0.0.1:$simport); replicas on ${rport[*]}"
+if [ -n "${QUEUE_ONLY:-}" ]; then
+  queue_report "$(queue_phase)" "$(queue_phase)" "$(queue_phase)"
+  exit 0
+fi
 
 # 1. The first run.
 run=$(api POST /v1/runs | python3 -c 'import json,sys; print(json.load(sys.stdin)["run"]["id"])')
@@ -152,12 +173,7 @@ print("score stage (median of %d) %.1f s [%s]; PostgreSQL alone: COPY inputs out
 PY
 
 # 3. Jobs/s through the queue.
-t0=$(date +%s.%N)
-psql_ -c "INSERT INTO jobs (kind) SELECT 'probe' FROM generate_series(1, 10000)"
-while [ "$(psql_ -c "SELECT count(*) FROM jobs WHERE kind = 'probe' AND state <> 'succeeded'")" != 0 ]; do sleep 0.2; done
-t1=$(date +%s.%N)
-python3 -c "print(f'queue: 10000 probe jobs over 3 replicas x 4 workers in {$t1-$t0:.1f} s: {10000/($t1-$t0):.0f} jobs/s; '
-  f'{$(psql_ -c "SELECT count(*) - count(DISTINCT job_id) FROM job_probes")} run twice')"
+queue_report "$(queue_phase)"
 
 # 4. Freshness, with refreshes every FRESH_INTERVAL_MS.
 stop_replicas
