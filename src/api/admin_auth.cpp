@@ -32,22 +32,35 @@ http::RouteOptions admin_route(Secret token) {
   return options;
 }
 
-http::RouteOptions reader_route(Secret admin, Secret dashboard) {
+namespace {
+
+// The admin token, or a narrower one (`what`: "dashboard", "usage"). Neither configured: 503.
+http::RouteOptions admin_or(Secret admin, Secret other, std::string what) {
   http::RouteOptions options;
-  options.precheck = [admin = std::move(admin), dashboard = std::move(dashboard)](
-                         const http::Request& req) -> std::optional<http::Response> {
-    if (admin.empty() && dashboard.empty())
+  options.precheck = [admin = std::move(admin), other = std::move(other),
+                      what = std::move(what)](const http::Request& req) -> std::optional<http::Response> {
+    if (admin.empty() && other.empty())
       return http::Response::error(503, "admin_disabled",
-                                   "the API is disabled: set admin.token (or dashboard.token for reading)");
-    if ((admin.empty() || !authorized(req, admin)) && (dashboard.empty() || !authorized(req, dashboard))) {
-      auto r =
-          http::Response::error(401, "unauthorized", "a valid admin or dashboard bearer token is required");
+                                   "the API is disabled: set admin.token (or " + what + ".token)");
+    if ((admin.empty() || !authorized(req, admin)) && (other.empty() || !authorized(req, other))) {
+      auto r = http::Response::error(401, "unauthorized",
+                                     "a valid admin or " + what + " bearer token is required");
       r.headers.emplace_back("WWW-Authenticate", "Bearer");
       return r;
     }
     return std::nullopt;
   };
   return options;
+}
+
+}  // namespace
+
+http::RouteOptions reader_route(Secret admin, Secret dashboard) {
+  return admin_or(std::move(admin), std::move(dashboard), "dashboard");
+}
+
+http::RouteOptions usage_route(Secret admin, Secret usage) {
+  return admin_or(std::move(admin), std::move(usage), "usage");
 }
 
 }  // namespace cshealthd::api

@@ -16,6 +16,7 @@ void add_v1_routes(http::Router& router, V1Deps deps) {
   add_kpi_routes(router, ctx);
   add_backtest_routes(router, ctx);
   add_calibration_routes(router, ctx);
+  add_usage_routes(router, ctx);
   // The API's description, for anyone holding the token.
   router.add(
       "GET", "/v1/openapi.yaml",

@@ -101,7 +101,8 @@ pipeline::ScheduleOptions load_schedule_options(const config::Config& config) {
   o.catch_up = s.catch_up;
   o.tick = std::chrono::milliseconds(s.tick_ms);
   o.max_attempts = config.jobs.max_attempts;
-  o.requested_refresh = config.webhook.enabled && config.webhook.refresh_on_change;
+  // Companies a webhook or pushed usage said changed are refreshed as soon as no run is under way.
+  o.requested_refresh = (config.webhook.enabled && config.webhook.refresh_on_change) || config.usage.enabled;
   return o;
 }
 

@@ -52,9 +52,16 @@ void print_explained(const json& r) {
   std::printf("\n\n%-12s %7s %12s %10s  %s\n", "component", "weight", "raw", "points", "rule");
   for (const auto& c : r["components"]) {
     const std::string points = c["points"].is_null() ? "-" : num(c["points"]) + "/" + num(c["max_points"]);
-    std::printf("%-12s %6s%% %12s %10s  %s%s\n", c["name"].get<std::string>().c_str(),
+    // Metrics from usage sent to cshealthd name their source; HubSpot's properties are the default.
+    std::string from;
+    if (c.contains("sources") && c["sources"] != json::array({"hubspot"})) {
+      for (const auto& s : c["sources"]) from += (from.empty() ? " [from " : ", ") + s.get<std::string>();
+      from += "]";
+    }
+    std::printf("%-12s %6s%% %12s %10s  %s%s%s\n", c["name"].get<std::string>().c_str(),
                 num(c["weight"]).c_str(), num(c["raw"]).c_str(), points.c_str(),
-                c["rule"].get<std::string>().c_str(), c.value("overridden", false) ? " [override]" : "");
+                c["rule"].get<std::string>().c_str(), c.value("overridden", false) ? " [override]" : "",
+                from.c_str());
   }
   if (!r["signals"].empty()) std::printf("\nsignals:\n");
   for (const auto& s : r["signals"]) {

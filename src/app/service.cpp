@@ -228,7 +228,8 @@ void Service::add_v1_routes(const core::TimeZone& zone) {
                   [zone, &clock] { return core::service_day(zone, clock.now_ms()); }, components_->jobs(),
                   work_->pipeline.get(), [this] { work_->job_workers->wake(); }, &components_->alerts(),
                   config_.writeback.locale, config_.kpis.enabled ? &components_->kpis() : nullptr,
-                  config_.dashboard.token, &zone});
+                  config_.dashboard.token, &zone, config_.usage.enabled, config_.usage.token,
+                  static_cast<std::size_t>(config_.usage.max_rows)});
 }
 
 void Service::register_instance() {

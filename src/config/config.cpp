@@ -197,7 +197,8 @@ class Schema {
     boolean("schedule.catch_up", c.schedule.catch_up);
     integer("schedule.tick_ms", c.schedule.tick_ms, 100, 60'000);
     for (auto& [canonical, property] : c.mapping.company)
-      str("mapping.company." + canonical, property, property_name);
+      str("mapping.company." + canonical, property,
+          canonical == "external_id" ? optional_property_name : property_name);
     for (auto& [canonical, property] : c.mapping.contact)
       str("mapping.contact." + canonical, property, property_name);
     auto& w = c.writeback;
@@ -296,6 +297,16 @@ class Schema {
     integer("review.min_churns", c.review.min_churns, 1, 1'000'000);
     boolean("dashboard.enabled", c.dashboard.enabled);
     secret("dashboard.token", c.dashboard.token);
+    boolean("usage.enabled", c.usage.enabled);
+    secret("usage.token", c.usage.token);
+    integer("usage.max_rows", c.usage.max_rows, 1, 1'000'000);
+    str("usage.precedence", c.usage.precedence,
+        [](const std::string& key, const std::string& v, const Source& s) {
+          const auto items = split_list(v);
+          const bool ok = items.size() == 2 && ((items[0] == "usage" && items[1] == "hubspot") ||
+                                                (items[0] == "hubspot" && items[1] == "usage"));
+          if (!ok) fail(key, s, "expected 'usage, hubspot' or 'hubspot, usage', got '" + v + "'");
+        });
   }
 
   // team:<id>=<owner id>,owner:<id>=<owner id>,default=<owner id>, every id a number.

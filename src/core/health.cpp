@@ -113,6 +113,16 @@ std::optional<double> metric_now(const CompanyInputs& in, Metric m) {
 
 }  // namespace detail
 
+const char* name_of(MetricSource s) {
+  static constexpr std::array<const char*, kMetricSourceCount> names{"hubspot", "push", "csv", "segment"};
+  return names[static_cast<std::size_t>(s)];
+}
+std::optional<MetricSource> metric_source_from_name(std::string_view name) {
+  for (std::size_t i = 0; i < kMetricSourceCount; ++i)
+    if (name == name_of(MetricSource(i))) return MetricSource(i);
+  return std::nullopt;
+}
+
 std::optional<Metric> metric_from_name(std::string_view name) {
   return find_name<Metric>(kMetricNames, name);
 }
@@ -265,6 +275,10 @@ void apply_bands(const std::vector<Band>& bands, double v, ComponentResult& r) {
   r.detail = "out of range: " + fmt(v);
 }
 
+std::uint8_t source_bit(const CompanyInputs& in, Metric m) {
+  return static_cast<std::uint8_t>(1u << static_cast<unsigned>(in.sources[static_cast<std::size_t>(m)]));
+}
+
 void evaluate(const Component& c, const CompanyInputs& in, ComponentResult& r) {
   r = ComponentResult{};
   r.component = &c;
@@ -273,6 +287,8 @@ void evaluate(const Component& c, const CompanyInputs& in, ComponentResult& r) {
     case ComponentKind::kBands: {
       const auto num = metric_now(in, *c.metric);
       if (!num) return;
+      r.sources |= source_bit(in, *c.metric);
+      if (c.denominator) r.sources |= source_bit(in, *c.denominator);
       // Multiplied first, so that 8000 × 100 ÷ 10000 is exactly 80 (bands are compared exactly).
       double v = *num * c.multiply;
       if (c.denominator) {
@@ -306,6 +322,7 @@ void evaluate(const Component& c, const CompanyInputs& in, ComponentResult& r) {
         const auto now = metric_now(in, m);
         const auto then = in.value_at(m, in.as_of_day - c.window_days);
         if (!now || !then) continue;
+        r.sources |= source_bit(in, m);
         double change = 0;
         if (*then > 0)
           change = (*now - *then) / *then;

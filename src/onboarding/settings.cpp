@@ -139,9 +139,11 @@ Settings load_settings(const config::Config& config) {
   const auto& company = config.mapping.company;
   if (const auto it = company.find("plan"); it != company.end()) s.company_plan_property = it->second;
   if (const auto it = company.find("mrr"); it != company.end()) s.company_mrr_property = it->second;
-  // The churn reason and date feed the win-back play, not the scores: their changes need no refresh.
+  // The churn reason and date feed the win-back play, not the scores: their changes need no refresh. An
+  // input not mapped (the external id, by default) has no property to watch.
   for (const auto& [canonical, property] : company) {
-    if (canonical != "churn_reason" && canonical != "churn_date") s.company_inputs.insert(property);
+    if (canonical != "churn_reason" && canonical != "churn_date" && !property.empty())
+      s.company_inputs.insert(property);
   }
   s.company_inputs.insert("hubspot_owner_id");
   // What the service writes itself comes back as webhooks too: never a reason to rescore.

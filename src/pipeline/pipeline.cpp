@@ -1,5 +1,6 @@
 #include "cshealthd/pipeline/pipeline.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <thread>
@@ -217,7 +218,14 @@ json Pipeline::run_score(JobContext& ctx, std::int64_t run, const std::string& k
     if (!cp.contains("refresh_companies")) {
       const auto ids = db_.with_retry("pipeline_changed_companies", [&](pqxx::connection& c) {
         pqxx::read_transaction tx(c, "pipeline_changed_companies");
-        return store::CrmRepository::companies_changed_since(tx, since);
+        // What the sync changed, and the companies the run's refresh requests name (a webhook's, or
+        // usage pushed or released from the quarantine: their inputs changed outside the CRM).
+        auto changed = store::CrmRepository::companies_changed_since(tx, since);
+        const auto requested = store::RefreshRequests::companies_of(tx, run);
+        changed.insert(changed.end(), requested.begin(), requested.end());
+        std::sort(changed.begin(), changed.end());
+        changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+        return changed;
       });
       // Past kRescoreAll changed companies (a first sync, a bulk import) everyone is rescored: the list
       // would only cost, in the checkpoint and in the query.

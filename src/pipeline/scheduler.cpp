@@ -96,7 +96,7 @@ void Scheduler::schedule_requested_refresh(core::EpochSeconds now) {
   if (!last) return;
   store::RunStore runs(db_);
   if (runs.active()) return;
-  auto r = refresh_request(now, "webhook");
+  auto r = refresh_request(now, "requested");  // by a webhook or by pushed usage
   r.unique_key = "requested:" + std::to_string(*last);
   // The requests become the run's with it: its sync reads those companies by id.
   r.in_tx = [last = *last](pqxx::work& tx, std::int64_t run) {

@@ -20,6 +20,7 @@
 #include "cshealthd/store/copy_writer.hpp"
 #include "cshealthd/store/job_queue.hpp"
 #include "cshealthd/store/sql_params.hpp"
+#include "cshealthd/store/usage_store.hpp"
 
 namespace cshealthd::scoring {
 namespace {
@@ -352,7 +353,48 @@ void settle_as_of(Chunk& chunk, const std::vector<AsOf>& as_of, std::int32_t as_
   }
 }
 
-Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Windows& w, std::int64_t after) {
+// A usage figure older than this before the earliest day a score looks at is stale: not read.
+constexpr std::int32_t kUsageStaleDays = 31;
+
+// Usage sent to cshealthd (store::UsageStore), merged with the snapshots by the configured precedence:
+// per company and metric one source's values make its whole history (never a mix), usage's when it is
+// first or the HubSpot property has no value. The source is kept for the explanation.
+void read_usage(pqxx::transaction_base& tx, Chunk& chunk,
+                const std::unordered_map<std::int64_t, std::size_t>& index, const Windows& w,
+                std::int32_t as_of_day, bool usage_first) {
+  const std::int32_t earliest =
+      w.probe_days.empty() ? as_of_day : *std::min_element(w.probe_days.begin(), w.probe_days.end());
+  std::int64_t company = 0;
+  std::optional<core::Metric> metric;
+  std::vector<core::SnapshotPoint> points;
+  core::MetricSource source = core::MetricSource::kPush;
+  const auto settle = [&] {
+    if (!metric || points.empty()) return;
+    const auto at = index.find(company);
+    if (at == index.end()) return;
+    auto& in = chunk.inputs[at->second];
+    const auto m = static_cast<std::size_t>(*metric);
+    if (!usage_first && (!in.history[m].empty() || in.metrics[m])) return;
+    in.history[m] = std::move(points);
+    in.metrics[m].reset();
+    in.sources[m] = source;
+  };
+  store::UsageStore::read(tx, chunk.lo, chunk.hi, earliest - kUsageStaleDays, as_of_day,
+                          [&](const store::UsageStore::Figure& f) {
+                            if (f.company_id != company || f.metric != metric) {
+                              settle();
+                              points.clear();
+                              company = f.company_id;
+                              metric = f.metric;
+                            }
+                            points.push_back({f.day, f.value});
+                            source = f.source;  // the latest figure's
+                          });
+  settle();
+}
+
+Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Windows& w, std::int64_t after,
+                 bool usage_first) {
   Chunk chunk;
   const std::string day = core::format_day(o.as_of_day);
   const std::int64_t end = day_end(o);
@@ -400,6 +442,7 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
   };
 
   read_snapshots(tx, chunk, index, w, day, as_of);
+  read_usage(tx, chunk, index, w, o.as_of_day, usage_first);
   settle_as_of(chunk, as_of, o.as_of_day);
   read_activity(tx, chunk.lo, chunk.hi, end, w.ticket_start, find);
   read_earlier(tx, chunk, day, end, find);
@@ -509,6 +552,12 @@ json to_json(const core::HealthResult& r, const std::string& segment) {
       j["rule"] = c.rule_text().empty() ? std::string("no data") : std::string(c.rule_text());
     }
     if (c.overridden) j["overridden"] = true;
+    if (c.sources) {  // where the metrics it read came from
+      json sources = json::array();
+      for (std::size_t i = 0; i < core::kMetricSourceCount; ++i)
+        if (c.sources & (1u << i)) sources.push_back(core::name_of(core::MetricSource(i)));
+      j["sources"] = std::move(sources);
+    }
     components.push_back(std::move(j));
   }
   json signals = json::array();
@@ -574,7 +623,7 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report, const E
         const auto t0 = Clock::now();
         Chunk chunk = db_.with_retry("score_read_chunk", [&](pqxx::connection& c) {
           pqxx::read_transaction tx(c, "score_read_chunk");
-          return read_chunk(tx, o, windows, after);
+          return read_chunk(tx, o, windows, after, config_.usage_first);
         });
         report.read_seconds += secs(t0);  // only this thread writes it until the join
         const bool last = chunk.inputs.size() < o.chunk;

@@ -428,6 +428,12 @@ std::string scorecard_name(const ScoringFile& f) {
 
 }  // namespace
 
+// What the service's config adds to the scoring files: which source of a metric wins.
+static ScoringConfig with_service_settings(ScoringConfig s, const config::Config& config) {
+  s.usage_first = config::split_list(config.usage.precedence).front() == "usage";
+  return s;
+}
+
 ScoringConfig load_scoring(const std::string& dir, const core::StatusBands& b) {
   return parse_scoring(read_files(dir), b);
 }
@@ -463,7 +469,7 @@ ScoringConfig load_scoring_with_candidate(const config::Config& config, ScoringF
         s.default_scorecard = name;
         for (auto& r : s.rules) r.scorecard = name;
       }
-      return out;
+      return with_service_settings(std::move(out), config);
     }
   }
   throw ConfigError("--scorecard: " + candidate + " defines scorecard '" + name +
@@ -506,7 +512,7 @@ std::string with_weights(const ScoringFile& file, const std::vector<std::pair<st
 }
 
 ScoringConfig load_scoring_config(const config::Config& config) {
-  return load_scoring(config.scoring.scorecards_dir, bands_of(config.scoring));
+  return with_service_settings(load_scoring(config.scoring.scorecards_dir, bands_of(config.scoring)), config);
 }
 
 }  // namespace cshealthd::scoring

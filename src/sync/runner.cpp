@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cshealthd/store/session_lock.hpp"
+#include "cshealthd/store/usage_store.hpp"
 
 namespace cshealthd::sync {
 namespace {
@@ -17,6 +18,22 @@ constexpr int kStaleRestarts = 3;
 
 Runner::Runner(store::Database& db, hubspot::ClientFactory clients, Clock& clock, metrics::Registry& metrics)
     : db_(db), clients_(std::move(clients)), clock_(clock), metrics_(metrics) {}
+
+// Usage figures that waited for their company: the companies just synced may be theirs.
+void Runner::release_usage() {
+  const auto moved = db_.with_retry("usage_release", [](pqxx::connection& c) {
+    pqxx::work tx(c, "usage_release");
+    const auto n = store::UsageStore::release_quarantine(tx);
+    tx.commit();
+    return n;
+  });
+  if (moved == 0) return;
+  metrics_
+      .counter("cshealthd_usage_figures_total", "Usage figures kept, by where they went",
+               {{"to", "released"}})
+      .inc(static_cast<double>(moved));
+  spdlog::info("sync: {} quarantined usage figures found their company", moved);
+}
 
 RunReport Runner::run(const std::vector<ObjectSpec>& specs, const RunOptions& options,
                       std::function<void(const TypeReport&)> on_page) {
@@ -95,6 +112,7 @@ RunReport Runner::run(const std::vector<ObjectSpec>& specs, const RunOptions& op
           syncer.reread(spec, it->second, report.types[i]);
         if (options.sweep_now || syncer.sweep_due(spec.type, options.sweep_interval))
           syncer.sweep(spec, report.types[i]);
+        if (spec.type == "companies") release_usage();
         report.types[i].seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       } catch (const Interrupted& e) {

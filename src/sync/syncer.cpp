@@ -255,7 +255,7 @@ std::vector<ObjectSpec> specs(const config::MappingConfig& mapping) {
   const auto contact = [&](const std::string& field, K kind) {
     return PropertySpec{mapping.contact.at(field), kind, field};
   };
-  return {
+  std::vector<ObjectSpec> out = {
       {"companies",
        "hs_lastmodifieddate",
        {{"name", K::kText, "name"},
@@ -325,6 +325,10 @@ std::vector<ObjectSpec> specs(const config::MappingConfig& mapping) {
        {"contacts", "companies"},
        {}},
   };
+  // The company's id in the product, as usage sent to cshealthd may name it: read only when mapped.
+  if (const auto it = mapping.company.find("external_id"); it != mapping.company.end() && !it->second.empty())
+    out.front().properties.push_back(company("external_id"));
+  return out;
 }
 
 std::vector<ObjectSpec> default_specs() {

@@ -429,7 +429,7 @@ TEST_F(OnboardingTest, ACompanyInputChangedInHubSpotReachesItsScoreThereByWebhoo
       {{"properties", {{"cs_active_users_30d", "0"}, {"cs_logins_30d", "0"}, {"cs_features_used", "0"}}}});
   ASSERT_TRUE(wait_for([&] { return company(id)["properties"].value("cs_health_score", "") != before; }, 60s))
       << replicas_[0]->log();
-  EXPECT_GE(scalar("SELECT count(*) FROM runs WHERE trigger = 'webhook' AND state = 'succeeded'"), 1);
+  EXPECT_GE(scalar("SELECT count(*) FROM runs WHERE trigger = 'requested' AND state = 'succeeded'"), 1);
   EXPECT_EQ(scalar("SELECT count(*) FROM webhook_events WHERE object_id = " + id +
                    " AND property_name = 'cs_active_users_30d' AND outcome = 'refresh'"),
             1);

@@ -4,6 +4,7 @@
 // scoring reader are checked in CanonicalInputsPgTest (scoring_pgtest) and derived from core's names.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -35,7 +36,25 @@ TEST(CanonicalInputs, TheConfigMapsEveryCompanyInputAndNothingElse) {
   std::set<std::string> mapped, expected;
   for (const auto& [name, _] : config::MappingConfig{}.company) mapped.insert(name);
   for (const auto& [name, _] : canonical()) expected.insert(name);
+  expected.insert("external_id");  // how usage sent to cshealthd may name a company; not mapped by default
   EXPECT_EQ(mapped, expected);
+}
+
+TEST(CanonicalInputs, TheExternalIdIsReadAsTextOnlyOnceMapped) {
+  const auto read = [](const config::MappingConfig& m) -> std::optional<sync::PropertySpec> {
+    const auto specs = sync::specs(m);
+    for (const auto& p : specs.front().properties)
+      if (p.field == "external_id") return p;
+    return std::nullopt;
+  };
+  config::MappingConfig mapping;
+  EXPECT_EQ(mapping.company.at("external_id"), "");
+  EXPECT_FALSE(read(mapping));
+  mapping.company["external_id"] = "product_account_id";
+  const auto p = read(mapping);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->name, "product_account_id");
+  EXPECT_EQ(p->kind, sync::ValueKind::kText);
 }
 
 TEST(CanonicalInputs, TheSyncReadsEachWithItsKindAndSnapshotsEveryInput) {

@@ -11,5 +11,7 @@ http::RouteOptions admin_route(Secret token);
 // The same for what the dashboard reads (KPIs, lists, company pages): the admin token or the read-only
 // dashboard token. Neither configured: 503.
 http::RouteOptions reader_route(Secret admin, Secret dashboard);
+// What writes usage (POST /v1/usage): the admin token or the usage token, which can do nothing else.
+http::RouteOptions usage_route(Secret admin, Secret usage);
 
 }  // namespace cshealthd::api

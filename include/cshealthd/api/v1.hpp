@@ -31,6 +31,9 @@ struct V1Deps {
   kpis::KpiStore* kpis = nullptr;               // the KPIs, lists and company pages (the dashboard's)
   Secret dashboard_token{};                     // reads what the dashboard shows, nothing else
   const core::TimeZone* zone = nullptr;         // schedule.time_zone: where the days scored end
+  bool usage_enabled = true;                    // usage.enabled: POST /v1/usage and its quarantine
+  Secret usage_token{};                         // writes usage, nothing else
+  std::size_t usage_max_rows = 10'000;          // per request; more: 413
 };
 
 // docs/openapi.yaml, compiled in and served at GET /v1/openapi.yaml.

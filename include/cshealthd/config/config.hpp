@@ -113,6 +113,7 @@ struct MappingConfig {
       {"churn_reason", "cs_churn_reason"},
       {"churn_date", "cs_churn_date"},
       {"contract_term", "cs_contract_term"},  // monthly | annual (default annual)
+      {"external_id", ""},  // the company's id in the product, as usage may name it ("": not mapped)
   };
   std::map<std::string, std::string> contact{{"key_person", "cs_key_person"}, {"departed", "cs_departed"}};
 };
@@ -235,6 +236,17 @@ struct DashboardConfig {
   Secret token;  // a read-only token for the dashboard's readers (the admin token signs in too)
 };
 
+// Product usage sent to cshealthd (POST /v1/usage): its token, its limits, and which source of a metric
+// the score takes.
+struct UsageConfig {
+  bool enabled = true;
+  Secret token;           // writes usage and nothing else (the admin token may write it too)
+  int max_rows = 10'000;  // per request; more: 413
+  // The sources of a metric, first wins per company and metric: "usage" (pushed, imported, Segment) and
+  // "hubspot" (the mapped company property).
+  std::string precedence = "usage, hubspot";
+};
+
 struct AdminConfig {
   Secret token;
 };
@@ -262,6 +274,7 @@ struct Config {
   KpiConfig kpis;
   ReviewConfig review;
   DashboardConfig dashboard;
+  UsageConfig usage;
 };
 
 using Environment = std::map<std::string, std::string>;

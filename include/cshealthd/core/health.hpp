@@ -25,6 +25,13 @@ inline constexpr std::size_t kDateFieldCount = 3;
 // "月次", "月額", "月払い" (ASCII case ignored, blanks trimmed). Anything else, or no term, is annual.
 bool monthly_term(const std::optional<std::string>& term);
 
+// Where a metric's values came from: a HubSpot company property (synced), or usage sent to cshealthd
+// (the push API, a CSV import, the Segment source).
+enum class MetricSource : std::uint8_t { kHubSpot, kPush, kCsv, kSegment };
+inline constexpr std::size_t kMetricSourceCount = 4;
+const char* name_of(MetricSource s);  // "hubspot", "push", "csv", "segment"
+std::optional<MetricSource> metric_source_from_name(std::string_view name);
+
 // "active_users_30d" -> Metric; nullopt for an unknown name.
 std::optional<Metric> metric_from_name(std::string_view name);
 std::optional<TextField> text_field_from_name(std::string_view name);
@@ -82,6 +89,7 @@ struct CompanyInputs {
   std::array<std::optional<std::string>, kTextFieldCount> texts{};
   std::array<std::optional<EpochMs>, kDateFieldCount> dates{};
   std::array<std::vector<SnapshotPoint>, kMetricCount> history{};  // ascending by day, up to as_of_day
+  std::array<MetricSource, kMetricCount> sources{};                // where each metric's values came from
   std::vector<Ticket> tickets;
   std::vector<Feedback> feedback;
   std::vector<Meeting> meetings;
@@ -239,7 +247,8 @@ struct ComponentResult {
   std::string_view rule;        // the band or rule that fired (owned by the scorecard)
   std::string detail;           // when set, replaces `rule`: an override, an unrated or out-of-range value
   bool overridden = false;
-  double lost = 0;  // score points this component cost (for reasons)
+  std::uint8_t sources = 0;  // the sources of the metrics it read: bit 1 << MetricSource
+  double lost = 0;           // score points this component cost (for reasons)
   std::string_view rule_text() const { return detail.empty() ? rule : std::string_view(detail); }
 };
 

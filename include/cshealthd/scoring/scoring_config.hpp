@@ -27,6 +27,9 @@ struct ScoringConfig {
   core::SignalConfig signals;
   core::StatusBands bands;
   std::string fingerprint;  // identifies the texts a run was scored with
+  // usage.precedence: per company and metric, usage sent to cshealthd is taken over the HubSpot property
+  // (true), or only where the property has no value (false).
+  bool usage_first = true;
 
   const core::Scorecard* find(const std::string& name) const;
 };

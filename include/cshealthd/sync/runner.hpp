@@ -48,6 +48,8 @@ class Runner {
                 std::function<void(const TypeReport&)> on_page = {});
 
  private:
+  void release_usage();
+
   store::Database& db_;
   hubspot::ClientFactory clients_;
   Clock& clock_;

@@ -1,0 +1,143 @@
+#include "cshealthd/store/usage_store.hpp"
+
+#include "cshealthd/core/time.hpp"
+#include "cshealthd/store/copy_writer.hpp"
+#include "cshealthd/store/refresh_requests.hpp"
+#include "cshealthd/store/sql_params.hpp"
+
+namespace cshealthd::store {
+namespace {
+
+// The companies each staged key names (`ids`, ascending; null when none), by kind through its own index:
+// the HubSpot id, the normalised domain (usage_domain_key), the external id. Archived companies are not
+// matched.
+std::string matched(const std::string& table) {
+  const std::string companies =
+      "FROM crm_objects o WHERE o.object_type = 'companies' AND NOT o.archived AND ";
+  const std::string agg = "(SELECT array_agg(o.id ORDER BY o.id) ";
+  return "SELECT s.*, " + agg + companies + "o.id = s.key::bigint) AS ids FROM " + table +
+         " s WHERE s.key_kind = 'id' UNION ALL SELECT s.*, " + agg + companies +
+         "usage_domain_key(o.fields->>'domain') = s.key) FROM " + table +
+         " s WHERE s.key_kind = 'domain' UNION ALL SELECT s.*, " + agg + companies +
+         "o.fields->>'external_id' = s.key) FROM " + table + " s WHERE s.key_kind = 'external_id'";
+}
+
+std::vector<std::int64_t> ids_of(const pqxx::result& r) {
+  std::vector<std::int64_t> out;
+  out.reserve(r.size());
+  for (const auto& row : r) out.push_back(row[0].as<std::int64_t>());
+  return out;
+}
+
+}  // namespace
+
+UsageStore::Stored UsageStore::put(pqxx::work& tx, const std::vector<core::UsageRow>& rows,
+                                   core::MetricSource source) {
+  Stored out;
+  if (rows.empty()) return out;
+  tx.exec(
+      "CREATE TEMP TABLE IF NOT EXISTS usage_staging (n bigint, key_kind text, key text, metric text, day "
+      "date, value float8) ON COMMIT DROP");
+  tx.exec("TRUNCATE usage_staging");
+  {
+    CopyWriter copy(tx, "usage_staging", {"n", "key_kind", "key", "metric", "day", "value"});
+    std::int64_t n = 0;
+    for (const auto& row : rows) {
+      const std::string day = core::format_day(row.day);
+      for (const auto& [metric, value] : row.figures) {
+        copy.number(n++).text(core::name_of(row.key.kind)).text(row.key.value).text(core::name_of(metric));
+        copy.text(day).number(value).end_row();
+      }
+    }
+    copy.complete();
+  }
+  tx.exec("CREATE TEMP TABLE usage_matched ON COMMIT DROP AS " + matched("usage_staging"));
+  // The last figure of a company, metric and day wins (one upsert cannot touch a row twice).
+  const auto kept = tx.exec_params(
+      "WITH last AS (SELECT DISTINCT ON (ids[1], metric, day) ids[1] AS company_id, metric, day, value FROM "
+      "usage_matched WHERE cardinality(ids) = 1 ORDER BY ids[1], metric, day, n DESC), "
+      "up AS (INSERT INTO usage_daily AS u (company_id, metric, day, value, source) SELECT company_id, "
+      "metric, "
+      "day, value, $1 FROM last ON CONFLICT (company_id, metric, day) DO UPDATE SET value = EXCLUDED.value, "
+      "source = EXCLUDED.source, received_at = now() RETURNING company_id) "
+      "SELECT company_id, count(*) FROM up GROUP BY company_id ORDER BY company_id",
+      core::name_of(source));
+  for (const auto& r : kept) {
+    out.companies.push_back(r[0].as<std::int64_t>());
+    out.figures += r[1].as<std::size_t>();
+  }
+  const auto q = tx.exec_params(
+      "WITH last AS (SELECT DISTINCT ON (key_kind, key, metric, day) * FROM usage_matched WHERE ids IS NULL "
+      "OR cardinality(ids) > 1 ORDER BY key_kind, key, metric, day, n DESC) "
+      "INSERT INTO usage_quarantine (key_kind, key, metric, day, value, source, reason) SELECT key_kind, "
+      "key, "
+      "metric, day, value, $1, CASE WHEN ids IS NULL THEN 'no synced company has this ' || replace(key_kind, "
+      "'_', ' ') ELSE replace(key_kind, '_', ' ') || ' matches ' || cardinality(ids) || ' companies: ' || "
+      "array_to_string(ids[1:5], ', ') END FROM last ON CONFLICT (key_kind, key, metric, day) DO UPDATE SET "
+      "value = EXCLUDED.value, source = EXCLUDED.source, reason = EXCLUDED.reason, received_at = now()",
+      core::name_of(source));
+  out.quarantined = static_cast<std::size_t>(q.affected_rows());
+  tx.exec("DROP TABLE usage_matched");
+  RefreshRequests::add(tx, out.companies);
+  return out;
+}
+
+std::size_t UsageStore::release_quarantine(pqxx::work& tx) {
+  const auto moved = tx.exec(
+      "WITH m AS (" + matched("usage_quarantine") +
+      "), gone AS (DELETE FROM usage_quarantine q USING m WHERE cardinality(m.ids) = 1 AND q.key_kind = "
+      "m.key_kind AND q.key = m.key AND q.metric = m.metric AND q.day = m.day RETURNING m.ids[1] AS "
+      "company_id, q.metric, q.day, q.value, q.source, q.received_at), "
+      "last AS (SELECT DISTINCT ON (company_id, metric, day) * FROM gone ORDER BY company_id, metric, day, "
+      "received_at DESC), "
+      "up AS (INSERT INTO usage_daily (company_id, metric, day, value, source, received_at) SELECT "
+      "company_id, "
+      "metric, day, value, source, received_at FROM last ON CONFLICT (company_id, metric, day) DO UPDATE SET "
+      "value = EXCLUDED.value, source = EXCLUDED.source, received_at = EXCLUDED.received_at WHERE "
+      "usage_daily.received_at < EXCLUDED.received_at RETURNING company_id) "
+      "SELECT DISTINCT company_id FROM up ORDER BY 1");
+  RefreshRequests::add(tx, ids_of(moved));
+  return static_cast<std::size_t>(moved.size());
+}
+
+std::vector<UsageStore::Quarantined> UsageStore::quarantine(pqxx::transaction_base& tx, std::size_t limit) {
+  std::vector<Quarantined> out;
+  for (const auto& r : tx.exec_params(
+           "SELECT key_kind, key, metric, day::text, value, source, reason, to_char(received_at AT TIME ZONE "
+           "'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM usage_quarantine ORDER BY received_at DESC, "
+           "key_kind, "
+           "key, metric, day LIMIT $1",
+           static_cast<long long>(limit))) {
+    Quarantined q;
+    q.key_kind = r[0].as<std::string>();
+    q.key = r[1].as<std::string>();
+    q.metric = r[2].as<std::string>();
+    q.day = r[3].as<std::string>();
+    q.value = r[4].as<double>();
+    q.source = r[5].as<std::string>();
+    q.reason = r[6].as<std::string>();
+    q.received_at = r[7].as<std::string>();
+    out.push_back(std::move(q));
+  }
+  return out;
+}
+
+std::int64_t UsageStore::quarantine_size(pqxx::transaction_base& tx) {
+  return tx.exec("SELECT count(*) FROM usage_quarantine")[0][0].as<std::int64_t>();
+}
+
+void UsageStore::read(pqxx::transaction_base& tx, std::int64_t lo, std::int64_t hi, std::int32_t from,
+                      std::int32_t to, const std::function<void(const Figure&)>& f) {
+  for (const auto& r : tx.exec_params(
+           "SELECT company_id, metric, day - date '1970-01-01', value, source FROM usage_daily WHERE "
+           "company_id "
+           "BETWEEN $1 AND $2 AND day BETWEEN $3::date AND $4::date ORDER BY company_id, metric, day",
+           lo, hi, core::format_day(from), core::format_day(to))) {
+    const auto metric = core::metric_from_name(r[1].c_str());
+    const auto source = core::metric_source_from_name(r[4].c_str());
+    if (!metric || !source) continue;  // a name this version does not know
+    f(Figure{r[0].as<std::int64_t>(), *metric, r[2].as<std::int32_t>(), r[3].as<double>(), *source});
+  }
+}
+
+}  // namespace cshealthd::store
