@@ -6,6 +6,7 @@
 #include "cshealthd/api/admin_auth.hpp"
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/core/usage.hpp"
+#include "cshealthd/store/usage_import.hpp"
 #include "cshealthd/store/usage_store.hpp"
 #include "resource.hpp"
 
@@ -106,6 +107,36 @@ Response post_usage(Context& ctx, const Request& req) {
   return Response::json(good.empty() && !rows.empty() ? 422 : 200, out);
 }
 
+// POST /v1/usage.csv: the same CSV `cshealthd usage import` reads, as the request body.
+Response post_usage_csv(Context& ctx, const Request& req) {
+  const auto it = req.query.find("dry_run");
+  const bool dry_run = it != req.query.end() && (it->second == "true" || it->second == "1");
+  if (it != req.query.end() && !dry_run && it->second != "false" && it->second != "0")
+    throw BadRequest("dry_run: expected true or false");
+  const auto r = store::import_usage_csv(ctx.deps.db, req.body, ctx.deps.usage_csv, ctx.deps.today(),
+                                         core::MetricSource::kCsv, dry_run);
+  auto& m = ctx.deps.metrics;
+  if (!dry_run) {
+    m.counter("cshealthd_usage_rows_total", "Usage rows received, by outcome", {{"outcome", "stored"}})
+        .inc(static_cast<double>(r.read.rows));
+    m.counter("cshealthd_usage_rows_total", "Usage rows received, by outcome", {{"outcome", "rejected"}})
+        .inc(static_cast<double>(r.read.error_count));
+    m.counter("cshealthd_usage_figures_total", "Usage figures kept, by where they went", {{"to", "usage"}})
+        .inc(static_cast<double>(r.figures));
+    m.counter("cshealthd_usage_figures_total", "Usage figures kept, by where they went",
+              {{"to", "quarantine"}})
+        .inc(static_cast<double>(r.quarantined));
+    if (r.companies > 0 && ctx.deps.wake_workers) ctx.deps.wake_workers();
+  }
+  json errors = json::array();
+  for (const auto& e : r.read.errors) errors.push_back({{"line", e.line}, {"error", e.reason}});
+  const json out = {{"dry_run", dry_run},   {"records", r.read.records},        {"accepted", r.read.rows},
+                    {"figures", r.figures}, {"quarantined", r.quarantined},     {"companies", r.companies},
+                    {"errors", errors},     {"error_count", r.read.error_count}};
+  if (r.read.fatal && r.read.rows == 0) return Response::json(400, out);
+  return Response::json(r.read.rows == 0 && r.read.error_count > 0 ? 422 : 200, out);
+}
+
 Response get_quarantine(Context& ctx, const Request& req) {
   const auto limit = parse_int(req.query, "limit").value_or(100);
   if (limit < 1 || limit > 1000) throw BadRequest("limit: expected 1 to 1000");
@@ -132,6 +163,9 @@ void add_usage_routes(http::Router& router, const std::shared_ptr<Context>& ctx)
   if (!ctx->deps.usage_enabled) return;
   router.add("POST", "/v1/usage",
              company_handler([ctx](const Request& r, std::int64_t) { return post_usage(*ctx, r); }),
+             usage_route(ctx->deps.admin_token, ctx->deps.usage_token));
+  router.add("POST", "/v1/usage.csv",
+             company_handler([ctx](const Request& r, std::int64_t) { return post_usage_csv(*ctx, r); }),
              usage_route(ctx->deps.admin_token, ctx->deps.usage_token));
   router.add("GET", "/v1/usage/quarantine",
              company_handler([ctx](const Request& r, std::int64_t) { return get_quarantine(*ctx, r); }),

@@ -10,15 +10,16 @@
 #include <CLI/CLI.hpp>
 
 #include "cshealthd/alerts/settings.hpp"
+#include "cshealthd/app/backtest_command.hpp"
+#include "cshealthd/app/calibrate_command.hpp"
 #include "cshealthd/app/components.hpp"
 #include "cshealthd/app/database_runtime.hpp"
 #include "cshealthd/app/kpis_command.hpp"
-#include "cshealthd/app/backtest_command.hpp"
-#include "cshealthd/app/calibrate_command.hpp"
 #include "cshealthd/app/run_command.hpp"
 #include "cshealthd/app/score_command.hpp"
 #include "cshealthd/app/service.hpp"
 #include "cshealthd/app/sync_command.hpp"
+#include "cshealthd/app/usage_command.hpp"
 #include "cshealthd/app/writeback_command.hpp"
 #include "cshealthd/base/log.hpp"
 #include "cshealthd/base/process.hpp"
@@ -137,13 +138,15 @@ struct Cli {
   cshealthd::app::CalibrateCommandOptions calibrate_opts;
   std::string plays_file;
   cshealthd::app::SnoozeOptions snooze_opts;
+  cshealthd::app::UsageOptions usage_opts;
   std::string jobs_state;
   int jobs_limit = 50;
   std::string check_file;
   CLI::App *serve = nullptr, *migrate = nullptr, *sync_cmd = nullptr, *score_cmd = nullptr,
-           *override_cmd = nullptr, *run_cmd = nullptr, *plan_cmd = nullptr, *kpis_cmd = nullptr, *backtest_cmd = nullptr, *calibrate_cmd = nullptr,
-           *plays_cmd = nullptr, *plays_check = nullptr, *snooze_cmd = nullptr, *jobs_cmd = nullptr,
-           *config_cmd = nullptr, *check = nullptr;
+           *override_cmd = nullptr, *run_cmd = nullptr, *plan_cmd = nullptr, *kpis_cmd = nullptr,
+           *backtest_cmd = nullptr, *calibrate_cmd = nullptr, *plays_cmd = nullptr, *plays_check = nullptr,
+           *snooze_cmd = nullptr, *usage_cmd = nullptr, *jobs_cmd = nullptr, *config_cmd = nullptr,
+           *check = nullptr;
 };
 
 // backtest and calibrate: how well the score predicts churn, and better weights from history.
@@ -267,6 +270,17 @@ void add_commands(CLI::App& app, Cli& c) {
   c.snooze_cmd->add_option("--reason", c.snooze_opts.reason, "why (kept with the snooze)");
   c.snooze_cmd->add_option("--author", c.snooze_opts.author, "who (default: $USER)");
 
+  c.usage_cmd =
+      app.add_subcommand("usage", "Product usage from a CSV (import), or the CSV to fill in (template)");
+  c.usage_cmd->add_option("--config", c.config_path, "YAML config file");
+  c.usage_cmd->add_option("ACTION", c.usage_opts.action, "import | template")
+      ->required()
+      ->check(CLI::IsMember({"import", "template"}));
+  c.usage_cmd->add_option("FILE", c.usage_opts.file, "import: the CSV file (- for standard input)");
+  c.usage_cmd->add_flag("--dry-run", c.usage_opts.dry_run, "import: say what would be kept, keep nothing");
+  c.usage_cmd->add_option("--date-column", c.usage_opts.date_column,
+                          "import: the date column's header (default: usage.csv.date)");
+
   c.jobs_cmd = app.add_subcommand("jobs", "List the job queue, newest first");
   c.jobs_cmd->add_option("--config", c.config_path, "YAML config file");
   c.jobs_cmd->add_option("--state", c.jobs_state, "queued | running | failed | succeeded | dead")
@@ -313,6 +327,11 @@ int dispatch(Cli& c) {
       if (c.snooze_opts.action == "set" && (c.snooze_opts.until.empty() || c.snooze_opts.reason.empty()))
         throw cshealthd::config::ConfigError("snooze set: --until and --reason are required");
       return cshealthd::app::run_snooze(config, c.snooze_opts);
+    }
+    if (c.usage_cmd->parsed()) {
+      if (c.usage_opts.action == "import" && c.usage_opts.file.empty())
+        throw cshealthd::config::ConfigError("usage import: FILE is required");
+      return cshealthd::app::run_usage(config, c.usage_opts);
     }
     if (c.jobs_cmd->parsed()) {
       return cshealthd::app::list_jobs(

@@ -229,7 +229,7 @@ void Service::add_v1_routes(const core::TimeZone& zone) {
                   work_->pipeline.get(), [this] { work_->job_workers->wake(); }, &components_->alerts(),
                   config_.writeback.locale, config_.kpis.enabled ? &components_->kpis() : nullptr,
                   config_.dashboard.token, &zone, config_.usage.enabled, config_.usage.token,
-                  static_cast<std::size_t>(config_.usage.max_rows)});
+                  static_cast<std::size_t>(config_.usage.max_rows), config_.usage.csv});
 }
 
 void Service::register_instance() {

@@ -300,6 +300,7 @@ class Schema {
     boolean("usage.enabled", c.usage.enabled);
     secret("usage.token", c.usage.token);
     integer("usage.max_rows", c.usage.max_rows, 1, 1'000'000);
+    for (auto& [field, header] : c.usage.csv) str("usage.csv." + field, header);
     str("usage.precedence", c.usage.precedence,
         [](const std::string& key, const std::string& v, const Source& s) {
           const auto items = split_list(v);

@@ -8,18 +8,22 @@
 namespace cshealthd::store {
 namespace {
 
-// The companies each staged key names (`ids`, ascending; null when none), by kind through its own index:
-// the HubSpot id, the normalised domain (usage_domain_key), the external id. Archived companies are not
-// matched.
+// Each staged row with the companies its key names (`ids`, ascending; null when none): each distinct key
+// is looked up once, by kind through its own index (the HubSpot id, the normalised domain with
+// usage_domain_key, the external id). Archived companies are not matched.
 std::string matched(const std::string& table) {
   const std::string companies =
-      "FROM crm_objects o WHERE o.object_type = 'companies' AND NOT o.archived AND ";
-  const std::string agg = "(SELECT array_agg(o.id ORDER BY o.id) ";
-  return "SELECT s.*, " + agg + companies + "o.id = s.key::bigint) AS ids FROM " + table +
-         " s WHERE s.key_kind = 'id' UNION ALL SELECT s.*, " + agg + companies +
-         "usage_domain_key(o.fields->>'domain') = s.key) FROM " + table +
-         " s WHERE s.key_kind = 'domain' UNION ALL SELECT s.*, " + agg + companies +
-         "o.fields->>'external_id' = s.key) FROM " + table + " s WHERE s.key_kind = 'external_id'";
+      "(SELECT array_agg(o.id ORDER BY o.id) FROM crm_objects o WHERE o.object_type = 'companies' AND NOT "
+      "o.archived AND ";
+  return "WITH k AS (SELECT DISTINCT key_kind, key FROM " + table + "), r AS (SELECT key_kind, key, " +
+         companies +
+         "o.id = k.key::bigint) AS ids FROM k WHERE key_kind = 'id' UNION ALL SELECT key_kind, key, " +
+         companies +
+         "usage_domain_key(o.fields->>'domain') = k.key) FROM k WHERE key_kind = 'domain' UNION ALL SELECT "
+         "key_kind, key, " +
+         companies +
+         "o.fields->>'external_id' = k.key) FROM k WHERE key_kind = 'external_id') SELECT s.*, r.ids FROM " +
+         table + " s JOIN r USING (key_kind, key)";
 }
 
 std::vector<std::int64_t> ids_of(const pqxx::result& r) {

@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@ struct V1Deps {
   bool usage_enabled = true;                    // usage.enabled: POST /v1/usage and its quarantine
   Secret usage_token{};                         // writes usage, nothing else
   std::size_t usage_max_rows = 10'000;          // per request; more: 413
+  std::map<std::string, std::string> usage_csv{};  // usage.csv: a CSV's header name per field
 };
 
 // docs/openapi.yaml, compiled in and served at GET /v1/openapi.yaml.

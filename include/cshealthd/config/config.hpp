@@ -245,6 +245,13 @@ struct UsageConfig {
   // The sources of a metric, first wins per company and metric: "usage" (pushed, imported, Segment) and
   // "hubspot" (the mapped company property).
   std::string precedence = "usage, hubspot";
+  // A usage CSV's header name for each field (usage.csv.<field>), by canonical name; "" leaves the
+  // field out.
+  std::map<std::string, std::string> csv{
+      {"company_id", "company_id"},         {"domain", "domain"},
+      {"external_id", "external_id"},       {"date", "date"},
+      {"licensed_seats", "licensed_seats"}, {"active_users_30d", "active_users_30d"},
+      {"logins_30d", "logins_30d"},         {"features_used", "features_used"}};
 };
 
 struct AdminConfig {
