@@ -311,6 +311,31 @@ DateSplit split_out_of_time(const std::vector<std::int32_t>& days, int horizon, 
   return s;
 }
 
+namespace {
+
+// The expansion likelihood from the same points as the churn model, judged on the same later dates.
+template <typename Features, typename Ranked>
+void add_expansion(json& report, const Features& f, const Ranked& training, const Ranked& judged,
+                   const CalibrateOptions& o) {
+  std::string no_expansion;
+  json platt;
+  if (const auto x = fit_expansion(f, training, static_cast<std::size_t>(std::max(o.min_churns, 1)), o.l2,
+                                   no_expansion, platt)) {
+    const auto grew = static_cast<double>(
+        std::count_if(training.begin(), training.end(), [](const auto* ob) { return ob->expanded; }));
+    report["expansion_model"] = model_json(f, *x, o.l2);
+    report["expansion_model"]["platt"] = platt;
+    report["expansion_probability"] =
+        probability_json(judged, f, *x, expansion_of,
+                         training.empty() ? 0 : grew / static_cast<double>(training.size()), "expanded");
+  } else {
+    report["expansion_model"] = nullptr;
+    report["expansion_probability"] = {{"status", "not fitted"}, {"reason", no_expansion}};
+  }
+}
+
+}  // namespace
+
 CalibrationRun Calibrator::run(const CalibrateOptions& o, const Observed* known) {
   const auto started = std::chrono::steady_clock::now();
   const std::string name = o.scorecard.empty() ? deployed_.segments.default_scorecard : o.scorecard;
@@ -412,22 +437,7 @@ CalibrationRun Calibrator::run(const CalibrateOptions& o, const Observed* known)
   const auto judged = ranked_by(cur, name);
   report["churn_probability"] = probability_json(judged, f, m.calibrated, churn_of, base_rate);
 
-  // The expansion likelihood from the same points, judged the same way.
-  std::string no_expansion;
-  json platt;
-  if (const auto x = fit_expansion(f, training, static_cast<std::size_t>(std::max(o.min_churns, 1)), o.l2,
-                                   no_expansion, platt)) {
-    const auto grew = static_cast<double>(
-        std::count_if(training.begin(), training.end(), [](const auto* ob) { return ob->expanded; }));
-    report["expansion_model"] = model_json(f, *x, o.l2);
-    report["expansion_model"]["platt"] = platt;
-    report["expansion_probability"] =
-        probability_json(judged, f, *x, expansion_of,
-                         training.empty() ? 0 : grew / static_cast<double>(training.size()), "expanded");
-  } else {
-    report["expansion_model"] = nullptr;
-    report["expansion_probability"] = {{"status", "not fitted"}, {"reason", no_expansion}};
-  }
+  add_expansion(report, f, training, judged, o);
   report["status"] = "proposed";
   out.proposed = true;
   return finish(text);
