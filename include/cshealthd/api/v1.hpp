@@ -34,7 +34,7 @@ struct V1Deps {
   const core::TimeZone* zone = nullptr;         // schedule.time_zone: where the days scored end
   bool usage_enabled = true;                    // usage.enabled: POST /v1/usage and its quarantine
   Secret usage_token{};                         // writes usage, nothing else
-  std::size_t usage_max_rows = 10'000;          // per request; more: 413
+  std::size_t usage_max_rows = 5'000;           // per request; more: 413
   std::map<std::string, std::string> usage_csv{};  // usage.csv: a CSV's header name per field
 };
 

@@ -241,7 +241,7 @@ struct DashboardConfig {
 struct UsageConfig {
   bool enabled = true;
   Secret token;           // writes usage and nothing else (the admin token may write it too)
-  int max_rows = 10'000;  // per request; more: 413
+  int max_rows = 5'000;  // per request; more: 413 (5,000 rows fit http.max_body_bytes' 1 MiB)
   // The sources of a metric, first wins per company and metric: "usage" (pushed, imported, Segment) and
   // "hubspot" (the mapped company property).
   std::string precedence = "usage, hubspot";
