@@ -146,10 +146,12 @@ TEST(MigrationsTest, WaitingForAnotherMigratorIsBounded) {
   testing::TestDatabase db(false);
   const std::vector<MigrationSource> slow = {{"0001_slow.sql", "SELECT pg_sleep(3)"}};
   auto first = std::async(std::launch::async, [&] { return Migrator(db.conninfo(), slow).migrate(); });
-  // Until the first holds the migration lock.
+  // Until the first holds the migration lock (in this database: the cluster is shared with other tests,
+  // whose advisory locks must not end the wait early).
   for (int i = 0;
-       i < 200 &&
-       count(db.conninfo(), "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted") == 0;
+       i < 200 && count(db.conninfo(),
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                        "database = (SELECT oid FROM pg_database WHERE datname = current_database())") == 0;
        ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   MigratorOptions o;
