@@ -21,19 +21,17 @@ core::UsageRow parse_row(const json& j) {
   int keys = 0;
   std::optional<std::int32_t> day;
   for (const auto& [name, value] : j.items()) {
-    if (name == "company_id") {
-      const std::string id = value.is_number_unsigned() ? std::to_string(value.get<std::uint64_t>())
-                             : value.is_string()        ? value.get<std::string>()
-                                                        : std::string();
-      if (!parse_id(id)) throw BadRequest("company_id: expected a HubSpot company id");
-      row.key = {core::UsageKeyKind::kId, std::to_string(*parse_id(id))};
-      ++keys;
-    } else if (name == "domain" || name == "external_id") {
-      if (!value.is_string()) throw BadRequest(name + ": expected a string");
-      std::string v = value.get<std::string>();
-      if (name == "domain") v = core::normalise_domain(v);
-      if (v.empty() || v.size() > 255) throw BadRequest(name + ": expected 1 to 255 characters");
-      row.key = {name == "domain" ? core::UsageKeyKind::kDomain : core::UsageKeyKind::kExternalId, v};
+    if (name == "company_id" || name == "domain" || name == "external_id") {
+      const auto kind = name == "company_id" ? core::UsageKeyKind::kId
+                        : name == "domain"   ? core::UsageKeyKind::kDomain
+                                             : core::UsageKeyKind::kExternalId;
+      const std::string text = kind == core::UsageKeyKind::kId && value.is_number_unsigned()
+                                   ? std::to_string(value.get<std::uint64_t>())
+                               : value.is_string() ? value.get<std::string>()
+                                                   : std::string();
+      auto key = core::usage_key(kind, text);
+      if (const auto* error = std::get_if<std::string>(&key)) throw BadRequest(*error);
+      row.key = std::get<core::UsageKey>(std::move(key));
       ++keys;
     } else if (name == "date") {
       if (value.is_string()) day = core::parse_day(value.get<std::string>());

@@ -31,6 +31,23 @@ std::string normalise_domain(std::string_view d) {
   return s;
 }
 
+std::variant<UsageKey, std::string> usage_key(UsageKeyKind kind, std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  if (kind == UsageKeyKind::kId) {
+    const bool digits =
+        !text.empty() && text.size() <= 18 && text.find_first_not_of("0123456789") == std::string_view::npos;
+    const auto first = digits ? text.find_first_not_of('0') : std::string_view::npos;
+    if (first == std::string_view::npos)
+      return "company_id: expected a HubSpot company id (1 to 18 digits), got '" + std::string(text) + "'";
+    return UsageKey{kind, std::string(text.substr(first))};
+  }
+  const std::string value = kind == UsageKeyKind::kDomain ? normalise_domain(text) : std::string(text);
+  if (value.empty() || value.size() > 255)
+    return std::string(name_of(kind)) + ": expected 1 to 255 characters";
+  return UsageKey{kind, value};
+}
+
 bool usage_metric(Metric m) {
   return m != Metric::kMrr;
 }

@@ -176,35 +176,22 @@ UsageCsvResult read_usage_csv(std::string_view text, const std::map<std::string,
     // The first company column filled names the company: the HubSpot id, else the external id, else the
     // domain (a sheet may carry all three, as the template does).
     UsageRow row;
-    bool keyed_row = false;
+    std::optional<std::variant<UsageKey, std::string>> key;
     for (const auto& [field, kind] :
          {std::pair{"company_id", UsageKeyKind::kId}, std::pair{"external_id", UsageKeyKind::kExternalId},
           std::pair{"domain", UsageKeyKind::kDomain}}) {
       const auto i = at.find(field);
-      if (keyed_row || i == at.end()) continue;
-      std::string v(trim(fields[i->second]));
-      if (v.empty()) continue;
-      if (kind == UsageKeyKind::kDomain) v = normalise_domain(v);
-      row.key = {kind, v};
-      keyed_row = true;
+      if (!key && i != at.end() && !trim(fields[i->second]).empty()) key = usage_key(kind, fields[i->second]);
     }
-    if (!keyed_row) {
+    if (!key) {
       fail(line, "no company: fill one of its company columns");
       continue;
     }
-    if (row.key.kind == UsageKeyKind::kId) {
-      const auto& v = row.key.value;
-      const bool digits =
-          !v.empty() && v.size() <= 18 && v.find_first_not_of("0123456789") == std::string::npos;
-      if (!digits) {
-        fail(line, "company_id: expected a HubSpot company id, got '" + v + "'");
-        continue;
-      }
-      row.key.value = std::to_string(std::stoll(v));
-    } else if (row.key.value.empty() || row.key.value.size() > 255) {
-      fail(line, std::string(name_of(row.key.kind)) + ": expected 1 to 255 characters");
+    if (const auto* e = std::get_if<std::string>(&*key)) {
+      fail(line, *e);
       continue;
     }
+    row.key = std::get<UsageKey>(std::move(*key));
     const auto day = day_of(fields[at.at("date")]);
     if (!day) {
       fail(line, "date: expected YYYY-MM-DD, got '" + std::string(trim(fields[at.at("date")])) + "'");

@@ -10,13 +10,13 @@ UsageImport import_usage_csv(Database& db, std::string_view text,
   UsageImport out;
   out.dry_run = dry_run;
   std::vector<core::UsageRow> batch;
-  const auto keep = [&](pqxx::work& tx) {
-    const auto stored = UsageStore::put(tx, batch, source);
+  const auto add = [&](const UsageStore::Stored& stored) {
     out.figures += stored.figures;
     out.quarantined += stored.quarantined;
     out.companies += stored.companies.size();
     batch.clear();
   };
+  const auto keep = [&](pqxx::work& tx) { add(UsageStore::put(tx, batch, source)); };
   if (dry_run) {
     // Everything in one transaction that is rolled back: the figures it would give, nothing kept.
     db.with_retry("usage_import_dry_run", [&](pqxx::connection& c) {
@@ -34,23 +34,14 @@ UsageImport import_usage_csv(Database& db, std::string_view text,
     });
     return out;
   }
+  // Counted once committed: a retried batch is counted once.
   const auto flush = [&] {
-    db.with_retry("usage_import", [&](pqxx::connection& c) {
+    add(db.with_retry("usage_import", [&](pqxx::connection& c) {
       pqxx::work tx(c, "usage_import");
-      const auto figures = out.figures, quarantined = out.quarantined, companies = out.companies;
-      auto rows = batch;  // kept for a retry
-      try {
-        keep(tx);
-        tx.commit();
-      } catch (...) {
-        batch = std::move(rows);
-        out.figures = figures;
-        out.quarantined = quarantined;
-        out.companies = companies;
-        throw;
-      }
-      return 0;
-    });
+      auto stored = UsageStore::put(tx, batch, source);
+      tx.commit();
+      return stored;
+    }));
   };
   out.read = core::read_usage_csv(text, columns, today, [&](core::UsageRow&& row, std::size_t) {
     batch.push_back(std::move(row));

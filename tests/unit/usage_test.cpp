@@ -25,6 +25,20 @@ TEST(UsageTest, ADomainIsNormalisedForMatching) {
   EXPECT_EQ(normalise_domain(""), "");
 }
 
+TEST(UsageTest, AKeyIsCheckedByItsKindInOnePlace) {
+  const auto key = [](UsageKeyKind k, std::string_view t) { return usage_key(k, t); };
+  EXPECT_EQ(std::get<UsageKey>(key(UsageKeyKind::kId, " 00123 ")).value, "123");
+  for (const char* bad : {"0", "000", "", "-5", "12a", "1234567890123456789"})
+    EXPECT_THAT(std::get<std::string>(key(UsageKeyKind::kId, bad)), HasSubstr("company_id: expected")) << bad;
+  EXPECT_EQ(std::get<UsageKey>(key(UsageKeyKind::kDomain, "https://WWW.Acme.example./x")).value,
+            "acme.example");
+  EXPECT_THAT(std::get<std::string>(key(UsageKeyKind::kDomain, "www.")),
+              HasSubstr("domain: expected 1 to 255"));
+  EXPECT_EQ(std::get<UsageKey>(key(UsageKeyKind::kExternalId, "ACC-1")).value, "ACC-1");
+  EXPECT_THAT(std::get<std::string>(key(UsageKeyKind::kExternalId, std::string(256, 'x'))),
+              HasSubstr("external_id: expected 1 to 255"));
+}
+
 UsageRow row(std::int32_t day, std::vector<std::pair<Metric, double>> figures) {
   return UsageRow{{UsageKeyKind::kId, "1"}, day, std::move(figures)};
 }

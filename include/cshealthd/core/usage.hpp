@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "cshealthd/core/health.hpp"
@@ -28,6 +29,11 @@ struct UsageKey {
 // A domain as a company is found by it: blanks trimmed, ASCII lower case, no "http(s)://", no leading
 // "www.", no path, no trailing dot. ("https://WWW.Acme.example./pricing" -> "acme.example").
 std::string normalise_domain(std::string_view domain);
+
+// A company key as a row gives it (trimmed of blanks): an id of 1 to 18 digits, not 0 (kept without
+// leading zeros); a domain, normalised; an external id as given; either of 1 to 255 characters. The key,
+// or why not ("company_id: expected ...").
+std::variant<UsageKey, std::string> usage_key(UsageKeyKind kind, std::string_view text);
 
 // The metrics usage may carry: the product's figures (not MRR, which is billing).
 bool usage_metric(Metric m);
