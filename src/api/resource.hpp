@@ -61,6 +61,7 @@ void add_kpi_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_backtest_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_calibration_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 void add_usage_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
+void add_segment_routes(http::Router& router, const std::shared_ptr<Context>& ctx);
 
 // A kind of stored report: GET /v1/<plural>?limit=1..200 (the latest first) and /v1/<plural>/{id}
 // (404 <singular>_not_found), for the admin and the dashboard tokens.

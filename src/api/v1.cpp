@@ -17,6 +17,7 @@ void add_v1_routes(http::Router& router, V1Deps deps) {
   add_backtest_routes(router, ctx);
   add_calibration_routes(router, ctx);
   add_usage_routes(router, ctx);
+  add_segment_routes(router, ctx);
   // The API's description, for anyone holding the token.
   router.add(
       "GET", "/v1/openapi.yaml",

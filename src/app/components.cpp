@@ -26,7 +26,7 @@ std::string process_owner() {
 }  // namespace
 
 Components::Components(const config::Config& config, ComponentOptions options)
-    : config_(config), clock_(make_clock()) {
+    : config_(config), clock_(make_clock()), segment_(load_segment_settings(config)) {
   if (options.hubspot && config.hubspot.token.empty()) {
     throw config::ConfigError(
         "hubspot.token: required to talk to HubSpot; set CSHEALTHD_HUBSPOT_TOKEN or hubspot.token_file");
@@ -73,6 +73,18 @@ Components::Components(const config::Config& config, ComponentOptions options)
       budget_ = std::make_unique<hubspot::LocalRateBudget>(budget, *clock_);
     }
   }
+}
+
+core::SegmentSettings load_segment_settings(const config::Config& config) {
+  const auto& s = config.usage.segment;
+  core::SegmentSettings out;
+  out.group_key = s.group_key == "domain"        ? core::UsageKeyKind::kDomain
+                  : s.group_key == "external_id" ? core::UsageKeyKind::kExternalId
+                                                 : core::UsageKeyKind::kId;
+  for (auto& name : config::split_list(s.login_events)) out.login_events.insert(std::move(name));
+  for (auto& name : config::split_list(s.feature_events)) out.feature_events.insert(std::move(name));
+  out.max_age_days = s.max_age_days;
+  return out;
 }
 
 pipeline::ScheduleOptions load_schedule_options(const config::Config& config) {

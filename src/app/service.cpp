@@ -15,6 +15,7 @@
 #include "cshealthd/base/log.hpp"
 #include "cshealthd/base/process.hpp"
 #include "cshealthd/core/schedule.hpp"
+#include "cshealthd/pipeline/segment_settler.hpp"
 #include "version.hpp"
 
 namespace cshealthd::app {
@@ -142,8 +143,15 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
       [&c] { return c.hubspot_client(); }, c.clock(), c.metrics(), std::move(kpis));
   work_->job_workers->handle(pipeline::kPipelineJob,
                              [this](store::JobContext& ctx) { return (*work_->pipeline)(ctx); });
+  auto options = schedule;
+  if (config_.usage.enabled && !config_.usage.segment.write_key.empty()) {
+    auto settler = std::make_shared<pipeline::SegmentSettler>(
+        c.db(), c.segment(), static_cast<std::size_t>(config_.usage.segment.settle_batch), c.metrics(),
+        [&c] { return c.service_day(); });
+    options.leader_chore = [settler] { (*settler)(); };
+  }
   work_->scheduler = std::make_unique<pipeline::Scheduler>(c.db(), *work_->pipeline, c.jobs(), c.clock(),
-                                                           c.metrics(), schedule);
+                                                           c.metrics(), std::move(options));
 }
 
 // The connection cap, within what the process may open: raised to the hard limit first, it keeps room
@@ -222,14 +230,26 @@ std::string Service::readiness() {
 // Runs started through the API score the day it is in the schedule's zone.
 void Service::add_v1_routes(const core::TimeZone& zone) {
   auto& clock = components_->clock();
-  api::add_v1_routes(
-      router_,
-      api::V1Deps{components_->db(), components_->scoring(), components_->metrics(), config_.admin.token,
-                  [zone, &clock] { return core::service_day(zone, clock.now_ms()); }, components_->jobs(),
-                  work_->pipeline.get(), [this] { work_->job_workers->wake(); }, &components_->alerts(),
-                  config_.writeback.locale, config_.kpis.enabled ? &components_->kpis() : nullptr,
-                  config_.dashboard.token, &zone, config_.usage.enabled, config_.usage.token,
-                  static_cast<std::size_t>(config_.usage.max_rows), config_.usage.csv});
+  api::add_v1_routes(router_, api::V1Deps{components_->db(),
+                                          components_->scoring(),
+                                          components_->metrics(),
+                                          config_.admin.token,
+                                          [zone, &clock] { return core::service_day(zone, clock.now_ms()); },
+                                          components_->jobs(),
+                                          work_->pipeline.get(),
+                                          [this] { work_->job_workers->wake(); },
+                                          &components_->alerts(),
+                                          config_.writeback.locale,
+                                          config_.kpis.enabled ? &components_->kpis() : nullptr,
+                                          config_.dashboard.token,
+                                          &zone,
+                                          config_.usage.enabled,
+                                          config_.usage.token,
+                                          static_cast<std::size_t>(config_.usage.max_rows),
+                                          config_.usage.csv,
+                                          [&clock] { return clock.now_ms(); },
+                                          &components_->segment(),
+                                          config_.usage.segment.write_key});
 }
 
 void Service::register_instance() {

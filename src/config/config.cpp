@@ -227,6 +227,12 @@ class Schema {
     str("writeback.properties.stage", w.stage_property, property_name);
     str("writeback.properties.churn_risk", w.churn_risk_property, optional_property_name);
     str("writeback.properties.expansion_likelihood", w.expansion_likelihood_property, optional_property_name);
+    str("writeback.properties.usage_active_users", w.usage_active_users_property, optional_property_name);
+    str("writeback.properties.usage_logins", w.usage_logins_property, optional_property_name);
+    str("writeback.properties.usage_seat_utilisation", w.usage_seat_utilisation_property,
+        optional_property_name);
+    str("writeback.properties.usage_features", w.usage_features_property, optional_property_name);
+    str("writeback.properties.usage_last_active", w.usage_last_active_property, optional_property_name);
     secret("writeback.slack_webhook_url", w.slack_webhook_url,
            [](const std::string& k, const std::string& v, const Source& s) {
              if (v.rfind("https://", 0) != 0 && v.rfind("http://127.0.0.1", 0) != 0 &&
@@ -301,6 +307,12 @@ class Schema {
     secret("usage.token", c.usage.token);
     integer("usage.max_rows", c.usage.max_rows, 1, 1'000'000);
     for (auto& [field, header] : c.usage.csv) str("usage.csv." + field, header);
+    secret("usage.segment.write_key", c.usage.segment.write_key);
+    one_of("usage.segment.group_key", c.usage.segment.group_key, {"id", "domain", "external_id"});
+    str("usage.segment.login_events", c.usage.segment.login_events, event_list);
+    str("usage.segment.feature_events", c.usage.segment.feature_events, event_list);
+    integer("usage.segment.max_age_days", c.usage.segment.max_age_days, 1, 365);
+    integer("usage.segment.settle_batch", c.usage.segment.settle_batch, 1, 100'000);
     str("usage.precedence", c.usage.precedence,
         [](const std::string& key, const std::string& v, const Source& s) {
           const auto items = split_list(v);
@@ -308,6 +320,16 @@ class Schema {
                                                 (items[0] == "hubspot" && items[1] == "usage"));
           if (!ok) fail(key, s, "expected 'usage, hubspot' or 'hubspot, usage', got '" + v + "'");
         });
+  }
+
+  // Segment event names, comma-separated: each 1 to 255 characters, no control characters.
+  static void event_list(const std::string& k, const std::string& v, const Source& s) {
+    for (const auto& name : split_list(v)) {
+      const bool control =
+          std::any_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+      if (name.empty() || name.size() > 255 || control)
+        fail(k, s, "expected event names separated by commas, got '" + v + "'");
+    }
   }
 
   // team:<id>=<owner id>,owner:<id>=<owner id>,default=<owner id>, every id a number.

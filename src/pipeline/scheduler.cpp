@@ -80,6 +80,13 @@ bool Scheduler::tick() {
     schedule_nightly(now);
     schedule_refresh(now);
   }
+  if (o_.leader_chore) {
+    try {
+      o_.leader_chore();
+    } catch (const std::exception& e) {
+      spdlog::warn("scheduler: {}", e.what());
+    }
+  }
   if (o_.requested_refresh) schedule_requested_refresh(now);
   return true;
 }

@@ -81,6 +81,9 @@ UsageStore::Stored UsageStore::put(pqxx::work& tx, const std::vector<core::Usage
       "value = EXCLUDED.value, source = EXCLUDED.source, reason = EXCLUDED.reason, received_at = now()",
       core::name_of(source));
   out.quarantined = static_cast<std::size_t>(q.affected_rows());
+  for (const auto& r :
+       tx.exec("SELECT DISTINCT key, ids[1] FROM usage_matched WHERE cardinality(ids) = 1 ORDER BY 1"))
+    out.matched.emplace_back(r[0].as<std::string>(), r[1].as<std::int64_t>());
   tx.exec("DROP TABLE usage_matched");
   RefreshRequests::add(tx, out.companies);
   return out;
@@ -142,6 +145,49 @@ void UsageStore::read(pqxx::transaction_base& tx, std::int64_t lo, std::int64_t 
     if (!metric || !source) continue;  // a name this version does not know
     f(Figure{r[0].as<std::int64_t>(), *metric, r[2].as<std::int32_t>(), r[3].as<double>(), *source});
   }
+}
+
+std::map<std::int64_t, UsageStore::Summary> UsageStore::summaries(
+    pqxx::transaction_base& tx, std::int32_t day, const std::optional<std::vector<std::int64_t>>& only) {
+  std::map<std::int64_t, Summary> out;
+  const std::string d = core::format_day(day);
+  const std::string ids = only ? bigint_array(*only) : std::string("{}");
+  for (const auto& r : tx.exec_params("SELECT DISTINCT ON (company_id, metric) company_id, metric, value "
+                                      "FROM usage_daily WHERE day BETWEEN "
+                                      "$1::date - 30 AND $1::date AND ($2 OR company_id = ANY($3::bigint[])) "
+                                      "ORDER BY company_id, metric, "
+                                      "day DESC",
+                                      d, !only.has_value(), ids)) {
+    auto& s = out[r[0].as<std::int64_t>()];
+    const auto metric = core::metric_from_name(r[1].c_str());
+    const double v = r[2].as<double>();
+    if (metric == core::Metric::kActiveUsers30d) s.active_users = v;
+    if (metric == core::Metric::kLogins30d) s.logins = v;
+    if (metric == core::Metric::kLicensedSeats) s.seats = v;
+    if (metric == core::Metric::kFeaturesUsed) s.features = v;
+  }
+  for (const auto& r : tx.exec_params("SELECT company_id, day - date '1970-01-01' FROM usage_last_active "
+                                      "WHERE day <= $1::date AND ($2 OR "
+                                      "company_id = ANY($3::bigint[]))",
+                                      d, !only.has_value(), ids))
+    out[r[0].as<std::int64_t>()].last_active_day = r[1].as<std::int32_t>();
+  return out;
+}
+
+void UsageStore::set_last_active(pqxx::work& tx,
+                                 const std::vector<std::pair<std::int64_t, std::int32_t>>& days) {
+  if (days.empty()) return;
+  std::vector<std::int64_t> ids;
+  std::vector<std::string> dates;
+  for (const auto& [id, day] : days) {
+    ids.push_back(id);
+    dates.push_back(core::format_day(day));
+  }
+  tx.exec_params(
+      "INSERT INTO usage_last_active AS l (company_id, day) SELECT id, max(d) FROM unnest($1::bigint[], "
+      "$2::date[]) AS x(id, d) GROUP BY id ORDER BY id ON CONFLICT (company_id) DO UPDATE SET day = "
+      "greatest(l.day, EXCLUDED.day)",
+      bigint_array(ids), text_array(dates));
 }
 
 }  // namespace cshealthd::store

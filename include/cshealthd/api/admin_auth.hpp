@@ -13,5 +13,9 @@ http::RouteOptions admin_route(Secret token);
 http::RouteOptions reader_route(Secret admin, Secret dashboard);
 // What writes usage (POST /v1/usage): the admin token or the usage token, which can do nothing else.
 http::RouteOptions usage_route(Secret admin, Secret usage);
+// What Segment's HTTP Tracking API clients send (POST /v1/segment): the write key as the Basic auth user
+// name (the password empty or ignored), as Segment and RudderStack send it, or as a bearer token. Not
+// configured: 503.
+http::RouteOptions segment_route(Secret write_key);
 
 }  // namespace cshealthd::api

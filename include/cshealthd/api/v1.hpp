@@ -8,6 +8,7 @@
 #include "cshealthd/alerts/settings.hpp"
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/base/secret.hpp"
+#include "cshealthd/core/segment.hpp"
 #include "cshealthd/http/router.hpp"
 #include "cshealthd/kpis/kpi_store.hpp"
 #include "cshealthd/pipeline/pipeline.hpp"
@@ -36,6 +37,9 @@ struct V1Deps {
   Secret usage_token{};                         // writes usage, nothing else
   std::size_t usage_max_rows = 5'000;           // per request; more: 413
   std::map<std::string, std::string> usage_csv{};  // usage.csv: a CSV's header name per field
+  std::function<std::int64_t()> now_ms{};          // the service's clock (when a Segment event arrived)
+  const core::SegmentSettings* segment = nullptr;  // the Segment source; null: its routes answer 503
+  Secret segment_write_key{};                      // usage.segment.write_key
 };
 
 // docs/openapi.yaml, compiled in and served at GET /v1/openapi.yaml.

@@ -6,6 +6,7 @@
 #include "cshealthd/base/clock.hpp"
 #include "cshealthd/base/metrics.hpp"
 #include "cshealthd/config/config.hpp"
+#include "cshealthd/core/segment.hpp"
 #include "cshealthd/hubspot/client_factory.hpp"
 #include "cshealthd/hubspot/rate_budget.hpp"
 #include "cshealthd/kpis/kpi_store.hpp"
@@ -34,6 +35,8 @@ struct ComponentOptions {
 // The schedule section, parsed: the cron expression and the zone from the tz database. ConfigError
 // names schedule.nightly or schedule.time_zone.
 pipeline::ScheduleOptions load_schedule_options(const config::Config& config);
+// usage.segment as the Segment source reads it.
+core::SegmentSettings load_segment_settings(const config::Config& config);
 
 // The parts the service and every command share, built once, here, in dependency order, and stopped
 // in reverse: the metrics registry and the clock; the scoring config (an invalid one is a config error
@@ -56,6 +59,7 @@ class Components {
   const workflow::Context& workflow() const;
   const pipeline::ScheduleOptions& schedule() const;
   const onboarding::Settings& onboarding() const;
+  const core::SegmentSettings& segment() const { return segment_; }
   const plays::Settings& plays() const;
   DatabaseRuntime& database_runtime() { return *database_runtime_; }
   store::Migrator& migrator() { return *migrator_; }
@@ -77,6 +81,7 @@ class Components {
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<scoring::ScoringConfig> scoring_;
   std::unique_ptr<pipeline::ScheduleOptions> schedule_;
+  core::SegmentSettings segment_;
   std::unique_ptr<alerts::Settings> alerts_;
   std::unique_ptr<outbox::Settings> outbox_;
   std::unique_ptr<workflow::Context> workflow_;

@@ -161,6 +161,12 @@ struct WritebackConfig {
   std::string churn_risk_property;  // the churn probability in % (cs_churn_risk, say); empty: not written
   std::string expansion_likelihood_property;  // the expansion probability in % (cs_expansion_likelihood,
                                               // say); empty: not written
+  // The usage summary written through (usage sent to cshealthd only); each empty: not written.
+  std::string usage_active_users_property = "cs_usage_active_users_30d";
+  std::string usage_logins_property = "cs_usage_logins_30d";
+  std::string usage_seat_utilisation_property = "cs_usage_seat_utilisation";
+  std::string usage_features_property = "cs_usage_features_used";
+  std::string usage_last_active_property = "cs_usage_last_active_date";
   Secret slack_webhook_url;  // escalations and red alerts to a Slack channel; empty: off
 };
 
@@ -238,6 +244,19 @@ struct DashboardConfig {
 
 // Product usage sent to cshealthd (POST /v1/usage): its token, its limits, and which source of a metric
 // the score takes.
+// The Segment-compatible source (POST /v1/segment, /v1/segment/batch): Segment's or RudderStack's HTTP
+// destination, or an analytics library, sends product events; they are folded into daily figures.
+struct SegmentConfig {
+  Secret write_key;              // Basic auth as Segment sends it; unset: the source is off
+  std::string group_key = "id";  // what a groupId is: id (HubSpot company id), domain, external_id
+  // Track events (comma-separated names) that count as a login, and as using a key feature ("": the
+  // figure is not computed from Segment).
+  std::string login_events = "Signed In";
+  std::string feature_events;
+  int max_age_days = 60;   // older events are refused; what they leave is kept this long
+  int settle_batch = 500;  // company days computed per transaction
+};
+
 struct UsageConfig {
   bool enabled = true;
   Secret token;           // writes usage and nothing else (the admin token may write it too)
@@ -252,6 +271,7 @@ struct UsageConfig {
       {"external_id", "external_id"},       {"date", "date"},
       {"licensed_seats", "licensed_seats"}, {"active_users_30d", "active_users_30d"},
       {"logins_30d", "logins_30d"},         {"features_used", "features_used"}};
+  SegmentConfig segment;
 };
 
 struct AdminConfig {

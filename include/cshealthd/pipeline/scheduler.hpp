@@ -1,6 +1,7 @@
 #pragma once
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,6 +31,9 @@ struct ScheduleOptions {
   // Start a refresh run for the companies webhooks said changed (refresh_requests), once no run is under
   // way; independent of `enabled` (the nightly and interval runs).
   bool requested_refresh = true;
+  // Work only the leading replica does, each tick before it looks for refresh requests (the Segment
+  // source's settling, which makes some). Its failure is logged; the leadership is not at stake.
+  std::function<void()> leader_chore;
 };
 
 // Every replica runs one; the one holding the scheduler's advisory lock (on a connection of its own, so

@@ -4,7 +4,10 @@
 // Each call joins the caller's transaction.
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -19,6 +22,8 @@ class UsageStore {
     std::size_t figures = 0;              // kept in usage_daily
     std::size_t quarantined = 0;          // kept in the quarantine (no company, or several)
     std::vector<std::int64_t> companies;  // the companies whose figures changed, ascending
+    // Each key (its value) that matched exactly one company, and that company.
+    std::vector<std::pair<std::string, std::int64_t>> matched;
   };
   // Keeps checked rows (core::usage_row_error): a figure replaces the one of its company, metric and day
   // (within the rows too, the last one wins); a row no synced company matches, or more than one, goes to
@@ -47,6 +52,18 @@ class UsageStore {
   // The figures of companies lo..hi on days from..to, by company, metric and day.
   static void read(pqxx::transaction_base& tx, std::int64_t lo, std::int64_t hi, std::int32_t from,
                    std::int32_t to, const std::function<void(const Figure&)>& f);
+
+  // A company's usage as its HubSpot properties show it (the write-through): its latest figure of each
+  // metric on days `day` - 30 to `day`, from usage sent to cshealthd only, and the last day one of its
+  // users was active (known from the Segment source).
+  struct Summary {
+    std::optional<double> active_users, logins, seats, features;
+    std::optional<std::int32_t> last_active_day;
+  };
+  static std::map<std::int64_t, Summary> summaries(pqxx::transaction_base& tx, std::int32_t day,
+                                                   const std::optional<std::vector<std::int64_t>>& only);
+  // Records the last day a company's users were active (kept when an earlier day is given).
+  static void set_last_active(pqxx::work& tx, const std::vector<std::pair<std::int64_t, std::int32_t>>& days);
 };
 
 }  // namespace cshealthd::store
