@@ -1,7 +1,8 @@
 // hubspot-sim: a local HubSpot for tests and demos (see tools/hubspot-sim/README.md).
 //   hubspot-sim [serve] --listen 127.0.0.1:0 --token T [--portal FILE | --generate N --seed S] …
 //   hubspot-sim generate --companies N --seed S --out FILE [--truth FILE]
-//   hubspot-sim send-webhook --target URL --secret S --deal ID --stage closedwon [--stale-timestamp]
+//   hubspot-sim usage (--portal FILE | --generate N --seed S) --format csv|segment [--out FILE] [--truth
+//   FILE] hubspot-sim send-webhook --target URL --secret S --deal ID --stage closedwon [--stale-timestamp]
 //                            [--bad-signature] [--repeat N]
 #include <signal.h>
 
@@ -18,6 +19,7 @@
 #include "cshealthd/config/config.hpp"
 #include "cshealthd/http/server.hpp"
 #include "generator.hpp"
+#include "usage_export.hpp"
 #include "webhooks.hpp"
 
 namespace {
@@ -208,6 +210,27 @@ int main(int argc, char** argv) {
   gen->add_option("--model", gen_model, "cohorts (the default) or latent (see serve --model)")
       ->check(CLI::IsMember({"cohorts", "latent"}));
 
+  auto* usage = app.add_subcommand(
+      "usage", "write the portal's product usage as a daily CSV or a Segment event stream (and its truth)");
+  sim::UsageExport ux;
+  std::string usage_portal, usage_out, usage_truth, usage_model = "cohorts";
+  int usage_generate = 0;
+  std::uint64_t usage_seed = 1;
+  usage->add_option("--portal", usage_portal, "a portal saved with --state-out or generate --out");
+  usage->add_option("--generate", usage_generate, "generate the portal as serve --generate N does");
+  usage->add_option("--seed", usage_seed, "seed for --generate (and the stream's draws)");
+  usage->add_option("--model", usage_model, "with --generate: cohorts or latent")
+      ->check(CLI::IsMember({"cohorts", "latent"}));
+  usage->add_option("--format", ux.format, "csv (daily figures) or segment (one {\"batch\": [...]} per line)")
+      ->check(CLI::IsMember({"csv", "segment"}));
+  usage->add_option("--days", ux.days,
+                    "csv: days written (default 30); segment: days the events spread over");
+  usage->add_option("--key", ux.key, "name companies by domain (default) or id")
+      ->check(CLI::IsMember({"domain", "id"}));
+  usage->add_option("--batch", ux.batch, "segment: events per batch (default 100)");
+  usage->add_option("--out", usage_out, "file (default: standard output)");
+  usage->add_option("--truth", usage_truth, "the figures cshealthd should hold for the last day");
+
   auto* hook = app.add_subcommand("send-webhook", "send one signed deal.propertyChange webhook");
   std::string target, secret, deal, stage = "closedwon";
   bool stale = false, bad = false;
@@ -231,6 +254,31 @@ int main(int argc, char** argv) {
       sim::Simulator dumper({}, [&portal] { return std::move(portal); });
       write_json(out, dumper.dump_state());
       if (!truth_path.empty()) write_json(truth_path, truth);
+      return 0;
+    }
+    if (usage->parsed()) {
+      std::unique_ptr<sim::Portal> portal;
+      if (!usage_portal.empty()) {
+        std::ifstream in(usage_portal);
+        if (!in) throw std::runtime_error("cannot read " + usage_portal);
+        portal = sim::load_portal(json::parse(in));
+      } else if (usage_generate > 0) {
+        portal = sim::generate({usage_generate, usage_seed, wall_ms(), false,
+                                usage_model == "latent" ? sim::Model::kLatent : sim::Model::kCohorts});
+      } else {
+        throw std::runtime_error("usage: --portal FILE or --generate N");
+      }
+      ux.seed = usage_seed;
+      ux.now = wall_ms();
+      json truth;
+      if (usage_out.empty()) {
+        truth = sim::export_usage(*portal, ux, std::cout);
+      } else {
+        std::ofstream file(usage_out);
+        truth = sim::export_usage(*portal, ux, file);
+        if (!file.flush()) throw std::runtime_error("cannot write " + usage_out);
+      }
+      if (!usage_truth.empty()) write_json(usage_truth, truth);
       return 0;
     }
     if (hook->parsed()) {
