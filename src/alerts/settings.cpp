@@ -1,6 +1,7 @@
 #include "cshealthd/alerts/settings.hpp"
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -125,6 +126,22 @@ std::vector<outbox::PropertySpec> output_properties(const core::PlanConfig& p) {
   if (!p.churn_risk_property.empty())
     out.push_back({p.churn_risk_property, "Churn risk", "number", "number",
                    "cshealthd: probability of churn within the calibration's horizon, %", {}});
+  const auto& u = p.usage_properties;
+  const std::array<std::pair<const std::string*, const char*>, 4> counts{
+      {{&u.active_users, "Active users (30 days)"},
+       {&u.logins, "Logins (30 days)"},
+       {&u.seat_utilisation, "Seat utilisation, %"},
+       {&u.features, "Key features used (30 days)"}}};
+  for (const auto& [name, label] : counts)
+    if (!name->empty())
+      out.push_back({*name, label, "number", "number", "cshealthd: product usage sent to cshealthd", {}});
+  if (!u.last_active.empty())
+    out.push_back({u.last_active,
+                   "Last active",
+                   "date",
+                   "date",
+                   "cshealthd: the last day one of the company's users was active (Segment source)",
+                   {}});
   if (!p.expansion_likelihood_property.empty())
     out.push_back({p.expansion_likelihood_property, "Expansion likelihood", "number", "number",
                    "cshealthd: probability of an expansion (MRR up, an upsell won) within the calibration's horizon, %",
@@ -158,9 +175,18 @@ Settings load_settings(const config::Config& config) {
   p.stage_property = w.stage_property;
   p.churn_risk_property = w.churn_risk_property;
   p.expansion_likelihood_property = w.expansion_likelihood_property;
+  if (config.usage.enabled)  // nothing to write through otherwise
+    p.usage_properties = {w.usage_active_users_property, w.usage_logins_property,
+                          w.usage_seat_utilisation_property, w.usage_features_property,
+                          w.usage_last_active_property};
   std::vector<std::string> outputs = {p.score_property,    p.status_property,  p.reasons_property,
                                       p.coverage_property, p.updated_property, p.stage_property};
-  for (const auto* optional : {&p.churn_risk_property, &p.expansion_likelihood_property})
+  const auto& u = p.usage_properties;
+  const std::string* optional_outputs[] = {&p.churn_risk_property, &p.expansion_likelihood_property,
+                                           &u.active_users,        &u.logins,
+                                           &u.seat_utilisation,    &u.features,
+                                           &u.last_active};
+  for (const std::string* optional : optional_outputs)
     if (!optional->empty()) outputs.push_back(*optional);
   const std::set<std::string> names(outputs.begin(), outputs.end());
   if (names.size() != outputs.size())

@@ -8,6 +8,7 @@
 
 #include "cshealthd/store/copy_writer.hpp"
 #include "cshealthd/store/sql_params.hpp"
+#include "cshealthd/store/usage_store.hpp"
 
 namespace cshealthd::alerts {
 namespace {
@@ -84,6 +85,14 @@ PlanInputs AlertStore::load(pqxx::transaction_base& tx, std::int32_t day, const 
     }
     c.manager_id = managers.manager_of_owner(c.owner_id, r[10].as<std::string>());
     in.companies.push_back(std::move(c));
+  }
+  // The usage summary written through: what was sent to cshealthd (the HubSpot properties are HubSpot's).
+  const auto usage = store::UsageStore::summaries(tx, day, only);
+  for (auto& c : in.companies) {
+    const auto u = usage.find(c.id);
+    if (u == usage.end()) continue;
+    const auto& s = u->second;
+    c.usage = {s.active_users, s.logins, s.seats, s.features, s.last_active_day};
   }
   for (const auto& r : tx.exec_params("SELECT company_id, rule, number, active, task_key, assignee, "
                                       "opened_on::text, cleared_since::text, "

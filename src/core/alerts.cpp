@@ -49,6 +49,19 @@ std::map<std::string, std::string> Planner::desired_properties(const PlanCompany
     m[config_.churn_risk_property] = format_decimal(std::round(*c.churn_risk * 1000) / 10);
   if (!config_.expansion_likelihood_property.empty() && c.expansion_likelihood)
     m[config_.expansion_likelihood_property] = format_decimal(std::round(*c.expansion_likelihood * 1000) / 10);
+  // The usage summary, each figure once known: counts as they are, the seats' utilisation in percent with
+  // one decimal, the last active day as HubSpot takes a date (midnight UTC).
+  const auto& u = config_.usage_properties;
+  const auto put = [&](const std::string& name, const std::optional<double>& v) {
+    if (!name.empty() && v) m[name] = format_decimal(*v);
+  };
+  put(u.active_users, c.usage.active_users);
+  put(u.logins, c.usage.logins);
+  put(u.features, c.usage.features);
+  if (c.usage.active_users && c.usage.seats && *c.usage.seats > 0)
+    put(u.seat_utilisation, std::round(*c.usage.active_users / *c.usage.seats * 1000) / 10);
+  if (!u.last_active.empty() && c.usage.last_active_day)
+    m[u.last_active] = std::to_string(start_of_day(*c.usage.last_active_day));
   if (config_.managed_stages.count(std::string(trim(c.stage))) && c.status != "unknown" && !c.status.empty())
     m[config_.stage_property] = config_.at_risk_statuses.count(c.status) ? "at_risk" : "active";
   return m;

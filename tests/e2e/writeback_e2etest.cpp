@@ -4,11 +4,13 @@
 // or refused), through faults and kill -9.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include <cmath>
 #include <csignal>
+#include <fstream>
 #include <map>
 #include <random>
 #include <set>
@@ -334,6 +336,55 @@ TEST_P(WritebackReadsTest, ATaskCompletedInHubSpotIsSeenClosedByIdAndBySearch) {
   EXPECT_GT(reads, 1);
   EXPECT_GE(searches, 1);
 }
+
+class WritebackUsageTest : public WritebackTest {};
+
+// Usage sent to cshealthd (here a CSV import) is written through to the company's usage properties,
+// created with the portal's set-up, once; a repeat with nothing changed writes nothing.
+TEST_P(WritebackUsageTest, TheUsageSummaryIsWrittenThroughOnceAndNotAgain) {
+  zone_ = {"CSHEALTHD_SCHEDULE_TIME_ZONE=UTC"};
+  start_sim({}, "20");
+  const std::string today = testing::utc_day();
+  ASSERT_EQ(testing::run_cshealthd({"sync"}, env()).status, 0);
+  const auto company = scalar("SELECT min(id) FROM companies");
+  const auto csv = dir_.path() / "usage.csv";
+  {
+    std::ofstream out(csv);
+    out << "company_id,date,active_users_30d,licensed_seats,logins_30d\n"
+        << company << "," << today << ",3,4,50\n";
+  }
+  const auto imported = testing::run_cshealthd({"usage", "import", csv.string()}, env());
+  ASSERT_EQ(imported.status, 0) << imported.output;
+  sync_and_score(today);
+  const auto first = plan();
+  ASSERT_EQ(first.status, 0) << first.output;
+  json props;
+  for (const auto& c : sim_records("companies"))
+    if (c["id"] == std::to_string(company)) props = c["properties"];
+  EXPECT_EQ(props.value("cs_usage_active_users_30d", ""), "3") << props.dump();
+  EXPECT_EQ(props.value("cs_usage_logins_30d", ""), "50");
+  EXPECT_EQ(props.value("cs_usage_seat_utilisation", ""), "75");
+  EXPECT_FALSE(props.contains("cs_usage_last_active_date"));  // only the Segment source knows it
+  http::ClientRequest list;
+  list.url = "http://127.0.0.1:" + std::to_string(sim_->port) + "/crm/v3/properties/companies";
+  list.headers = {{"Authorization", "Bearer T"}};
+  const std::string defined = http::fetch(list).body;
+  for (const char* name : {"cs_usage_active_users_30d", "cs_usage_logins_30d", "cs_usage_seat_utilisation",
+                           "cs_usage_features_used", "cs_usage_last_active_date"})
+    EXPECT_NE(defined.find(std::string("\"") + name + "\""), std::string::npos) << name;
+  // Nothing changed: no property written again.
+  const auto before = sim_last_request();
+  sync_and_score(today);
+  ASSERT_EQ(plan().status, 0);
+  for (const auto& r : sim_requests_since(before)) {
+    const std::string path = r["path"];
+    EXPECT_TRUE(r["method"] == "GET" || path.find("/batch/read") != std::string::npos ||
+                path.find("/search") != std::string::npos)
+        << r["method"] << " " << path;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(UniqueTaskKeys, WritebackUsageTest, ::testing::Values(true));
 
 INSTANTIATE_TEST_SUITE_P(UniqueTaskKeys, WritebackReadsTest, ::testing::Values(true));  // the same in both
 

@@ -214,6 +214,42 @@ TEST(PlannerTest, OptionalProbabilityPropertiesInPercentWhenConfigured) {
   EXPECT_EQ(p.properties[1].properties.count("cs_expansion_likelihood"), 0u);
 }
 
+// The usage summary written through: each figure once known, utilisation in percent with one decimal
+// (none without seats), the last active day as midnight UTC; written again only when it changes.
+TEST(PlannerTest, UsageSummaryIsWrittenThroughWhenKnownAndOnlyWhenChanged) {
+  World w;
+  w.cfg.usage_properties = {"cs_usage_active_users_30d", "cs_usage_logins_30d", "cs_usage_seat_utilisation",
+                            "cs_usage_features_used", "cs_usage_last_active_date"};
+  auto c = company(1, 72);
+  c.usage = {42, 610, 50, 7, 20'619};
+  auto none = company(2, 60);
+  auto no_seats = company(3, 60);
+  no_seats.usage.active_users = 5;
+  auto p = w.run({c, none, no_seats});
+  ASSERT_EQ(p.properties.size(), 3u);
+  const auto& props = p.properties[0].properties;
+  EXPECT_EQ(props.at("cs_usage_active_users_30d"), "42");
+  EXPECT_EQ(props.at("cs_usage_logins_30d"), "610");
+  EXPECT_EQ(props.at("cs_usage_seat_utilisation"), "84");
+  EXPECT_EQ(props.at("cs_usage_features_used"), "7");
+  EXPECT_EQ(props.at("cs_usage_last_active_date"), "1781481600000");  // 2026-06-15T00:00:00Z
+  for (const char* name : {"cs_usage_active_users_30d", "cs_usage_logins_30d", "cs_usage_seat_utilisation",
+                           "cs_usage_features_used", "cs_usage_last_active_date"})
+    EXPECT_EQ(p.properties[1].properties.count(name), 0u) << name;  // nothing sent: nothing written
+  EXPECT_EQ(p.properties[2].properties.at("cs_usage_active_users_30d"), "5");
+  EXPECT_EQ(p.properties[2].properties.count("cs_usage_seat_utilisation"), 0u);
+  // The same again: nothing to write. One more login: that figure and the stamp only.
+  p = w.run({c});
+  EXPECT_TRUE(p.properties.empty());
+  c.usage.logins = 611;
+  c.usage.seats = 48;
+  p = w.run({c});
+  ASSERT_EQ(p.properties.size(), 1u);
+  EXPECT_EQ(p.properties[0].properties.size(), 3u);
+  EXPECT_EQ(p.properties[0].properties.at("cs_usage_logins_30d"), "611");
+  EXPECT_EQ(p.properties[0].properties.at("cs_usage_seat_utilisation"), "87.5");
+}
+
 TEST(PlannerTest, MovesTheStageByBandAndLeavesOnboardingAndChurnedAlone) {
   struct Row {
     const char* stage;

@@ -53,6 +53,10 @@ struct PlanConfig {
               updated_property = "cs_health_updated_at", stage_property = "cs_stage";
   std::string churn_risk_property;  // "" = off: the churn probability is not written
   std::string expansion_likelihood_property;  // "" = off: the expansion probability is not written
+  // The usage summary written through to HubSpot (usage sent to cshealthd); "" = that one is not written.
+  struct UsageProperties {
+    std::string active_users, logins, seat_utilisation, features, last_active;
+  } usage_properties;
   AlertRule escalation;    // a follow-through escalation (to the manager)
   AlertRule digest;        // the overflow of one assignee's day
   std::string close_note;  // appended to a task completed because its condition cleared
@@ -60,6 +64,12 @@ struct PlanConfig {
 
 struct PlanSignal {
   std::string name, priority, facts;
+};
+
+// A company's usage as sent to cshealthd (push, CSV, Segment): the latest figures of the last 30 days.
+struct PlanUsage {
+  std::optional<double> active_users, logins, seats, features;
+  std::optional<std::int32_t> last_active_day;
 };
 
 struct PlanCompany {
@@ -74,6 +84,7 @@ struct PlanCompany {
   std::vector<std::string> reasons;
   std::vector<PlanSignal> signals;
   std::map<std::string, std::string> written;  // output properties as last written
+  PlanUsage usage;
 };
 
 // The latest episode of one rule at one company.
