@@ -288,6 +288,20 @@ json Pipeline::run_score(JobContext& ctx, std::int64_t run, const std::string& k
   progress["seconds"] = progress.value("seconds", 0.0) + seconds_since(t0);
   cp["score"] = progress;
   if (report.interrupted) throw JobInterrupted("stopped during the score stage");
+  if (kind == "refresh") {
+    // How long the changes this run scored waited for their score (a webhook's, usage's): from the
+    // oldest request's arrival to now.
+    const auto wait = db_.with_retry("pipeline_refresh_lag", [&](pqxx::connection& c) {
+      pqxx::read_transaction tx(c, "pipeline_refresh_lag");
+      return store::RefreshRequests::oldest_wait_seconds(tx, run);
+    });
+    if (wait)
+      metrics_
+          .histogram("cshealthd_refresh_lag_seconds",
+                     "From a requested refresh (a webhook's change, usage sent) to its companies' new score",
+                     {}, {1, 2, 5, 10, 30, 60, 120, 300, 600, 1800})
+          .observe(*wait);
+  }
   return progress;
 }
 

@@ -28,4 +28,13 @@ std::vector<std::int64_t> RefreshRequests::companies_of(pqxx::transaction_base& 
   return ids;
 }
 
+std::optional<double> RefreshRequests::oldest_wait_seconds(pqxx::transaction_base& tx, std::int64_t run_id) {
+  const auto r = tx.exec_params(
+      "SELECT extract(epoch FROM clock_timestamp() - min(requested_at))::float8 FROM refresh_requests WHERE "
+      "run_id = $1",
+      run_id);
+  if (r.empty() || r[0][0].is_null()) return std::nullopt;
+  return r[0][0].as<double>();
+}
+
 }  // namespace cshealthd::store

@@ -18,6 +18,8 @@ class RefreshRequests {
   static void assign(pqxx::work& tx, std::int64_t run_id, std::int64_t last);
   // The companies of a run's requests, ascending.
   static std::vector<std::int64_t> companies_of(pqxx::transaction_base& tx, std::int64_t run_id);
+  // Seconds since the oldest of a run's requests was made; nullopt when it has none.
+  static std::optional<double> oldest_wait_seconds(pqxx::transaction_base& tx, std::int64_t run_id);
 };
 
 }  // namespace cshealthd::store
