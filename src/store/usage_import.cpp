@@ -1,5 +1,8 @@
 #include "cshealthd/store/usage_import.hpp"
 
+#include <thread>
+
+#include "cshealthd/base/handoff.hpp"
 #include "cshealthd/store/usage_store.hpp"
 
 namespace cshealthd::store {
@@ -34,20 +37,41 @@ UsageImport import_usage_csv(Database& db, std::string_view text,
     });
     return out;
   }
-  // Counted once committed: a retried batch is counted once.
-  const auto flush = [&] {
-    add(db.with_retry("usage_import", [&](pqxx::connection& c) {
-      pqxx::work tx(c, "usage_import");
-      auto stored = UsageStore::put(tx, batch, source);
-      tx.commit();
-      return stored;
-    }));
-  };
-  out.read = core::read_usage_csv(text, columns, today, [&](core::UsageRow&& row, std::size_t) {
-    batch.push_back(std::move(row));
-    if (batch.size() >= batch_rows) flush();
+  // The file is read on this thread while the batch before is written on another (the parser and the
+  // database each keep a core busy). Counted once committed: a retried batch is counted once.
+  Handoff<std::vector<core::UsageRow>> batches(1);
+  std::thread writer([&] {
+    try {
+      while (auto rows = batches.pop()) {
+        const auto stored = db.with_retry("usage_import", [&](pqxx::connection& c) {
+          pqxx::work tx(c, "usage_import");
+          auto r = UsageStore::put(tx, *rows, source);
+          tx.commit();
+          return r;
+        });
+        out.figures += stored.figures;
+        out.quarantined += stored.quarantined;
+        out.companies += stored.companies.size();
+      }
+    } catch (...) {
+      batches.close(std::current_exception());
+    }
   });
-  if (!batch.empty()) flush();
+  try {
+    out.read = core::read_usage_csv(text, columns, today, [&](core::UsageRow&& row, std::size_t) {
+      batch.push_back(std::move(row));
+      if (batch.size() >= batch_rows) {
+        batches.push(std::move(batch));
+        batch = {};
+      }
+    });
+    if (!batch.empty()) batches.push(std::move(batch));
+    batches.close();
+  } catch (...) {
+    batches.close(std::current_exception());
+  }
+  writer.join();
+  if (const auto error = batches.error()) std::rethrow_exception(error);
   return out;
 }
 

@@ -56,14 +56,17 @@ UsageStore::Stored UsageStore::put(pqxx::work& tx, const std::vector<core::Usage
     copy.complete();
   }
   tx.exec("CREATE TEMP TABLE usage_matched ON COMMIT DROP AS " + matched("usage_staging"));
-  // The last figure of a company, metric and day wins (one upsert cannot touch a row twice).
+  // The last figure of a company, metric and day wins (one upsert cannot touch a row twice); a figure
+  // equal to the one stored is not written again (a re-sent batch, a re-imported file: no dead tuples, no
+  // refresh).
   const auto kept = tx.exec_params(
       "WITH last AS (SELECT DISTINCT ON (ids[1], metric, day) ids[1] AS company_id, metric, day, value FROM "
       "usage_matched WHERE cardinality(ids) = 1 ORDER BY ids[1], metric, day, n DESC), "
       "up AS (INSERT INTO usage_daily AS u (company_id, metric, day, value, source) SELECT company_id, "
       "metric, "
       "day, value, $1 FROM last ON CONFLICT (company_id, metric, day) DO UPDATE SET value = EXCLUDED.value, "
-      "source = EXCLUDED.source, received_at = now() RETURNING company_id) "
+      "source = EXCLUDED.source, received_at = now() WHERE (u.value, u.source) IS DISTINCT FROM "
+      "(EXCLUDED.value, EXCLUDED.source) RETURNING company_id) "
       "SELECT company_id, count(*) FROM up GROUP BY company_id ORDER BY company_id",
       core::name_of(source));
   for (const auto& r : kept) {

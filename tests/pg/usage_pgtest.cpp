@@ -87,8 +87,10 @@ TEST_F(UsageStoreTest, TheSameFiguresAgainReplaceNeverAddAndTheLastOfABatchWins)
       row(UsageKeyKind::kId, "1", kDay, {{Metric::kLogins30d, 10}}),
       row(UsageKeyKind::kId, "1", kDay - 1, {{Metric::kLogins30d, 7}}),
       row(UsageKeyKind::kDomain, "acme.example", kDay, {{Metric::kLogins30d, 12}})};  // the same figure
-  put(rows);
-  put(rows);
+  EXPECT_EQ(put(rows).figures, 2u);
+  const auto again = put(rows);
+  EXPECT_EQ(again.figures, 0u);  // nothing changed: nothing written, nobody to refresh
+  EXPECT_TRUE(again.companies.empty());
   EXPECT_EQ(count("SELECT count(*) FROM usage_daily"), 2);
   EXPECT_EQ(value(1, "logins_30d"), "12 push");  // the batch's last
   EXPECT_EQ(value(1, "logins_30d", kDay - 1), "7 push");

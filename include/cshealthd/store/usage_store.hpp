@@ -19,7 +19,7 @@ namespace cshealthd::store {
 class UsageStore {
  public:
   struct Stored {
-    std::size_t figures = 0;              // kept in usage_daily
+    std::size_t figures = 0;              // new or changed in usage_daily (one equal to the stored: not)
     std::size_t quarantined = 0;          // kept in the quarantine (no company, or several)
     std::vector<std::int64_t> companies;  // the companies whose figures changed, ascending
     // Each key (its value) that matched exactly one company, and that company.
@@ -27,7 +27,7 @@ class UsageStore {
   };
   // Keeps checked rows (core::usage_row_error): a figure replaces the one of its company, metric and day
   // (within the rows too, the last one wins); a row no synced company matches, or more than one, goes to
-  // the quarantine with the reason. The companies touched get a refresh request.
+  // the quarantine with the reason. The companies whose figures changed get a refresh request.
   static Stored put(pqxx::work& tx, const std::vector<core::UsageRow>& rows, core::MetricSource source);
 
   // Quarantined figures whose company a sync has since brought, moved into usage_daily (their
