@@ -64,7 +64,7 @@ PY
 echo "push: $(psql -X -q -A -t "$pg" -c "SELECT count(*) FROM usage_daily") figures in usage_daily"
 
 # 2. A year of daily figures as a CSV.
-psql -X -q "$pg" -c "TRUNCATE usage_daily, refresh_requests"
+psql -X -q "$pg" -c "TRUNCATE usage_days, refresh_requests"
 python3 - "$companies" "$work/year.csv" <<'PY'
 import datetime, sys
 companies, path = int(sys.argv[1]), sys.argv[2]

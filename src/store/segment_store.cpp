@@ -130,7 +130,7 @@ SegmentStore::Settled SegmentStore::settle(pqxx::work& tx, core::UsageKeyKind gr
     rows.push_back(std::move(u));
   }
   out.rows = rows.size();
-  out.stored = UsageStore::put(tx, rows, core::MetricSource::kSegment);
+  out.stored = UsageStore::put(tx, rows, core::MetricSource::kSegment, true);
   std::vector<std::pair<std::int64_t, std::int32_t>> days_by_company;
   for (const auto& [key, company] : out.stored.matched)
     days_by_company.emplace_back(company, last_active.at(key));

@@ -1,5 +1,8 @@
 #include "cshealthd/store/usage_store.hpp"
 
+#include <algorithm>
+#include <array>
+
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/store/copy_writer.hpp"
 #include "cshealthd/store/refresh_requests.hpp"
@@ -35,64 +38,117 @@ std::vector<std::int64_t> ids_of(const pqxx::result& r) {
 
 }  // namespace
 
+namespace {
+
+// The usage metrics in usage_days' column order, by their canonical names.
+constexpr std::array<core::Metric, 4> kColumns{core::Metric::kActiveUsers30d, core::Metric::kLogins30d,
+                                               core::Metric::kLicensedSeats, core::Metric::kFeaturesUsed};
+
+// `pattern` once per metric column, "%" standing for the column's name, joined by `sep`.
+std::string each_metric(const std::string& pattern, const std::string& sep = ", ") {
+  std::string out;
+  for (const auto m : kColumns) {
+    std::string part = pattern;
+    for (std::size_t at; (at = part.find('%')) != std::string::npos;) part.replace(at, 1, core::name_of(m));
+    out += (out.empty() ? "" : sep) + part;
+  }
+  return out;
+}
+
+std::size_t column_of(core::Metric m) {
+  return static_cast<std::size_t>(std::find(kColumns.begin(), kColumns.end(), m) - kColumns.begin());
+}
+
+// The quarantine's per-figure rows of a wide table of rows (n, key_kind, key, day, one column per
+// metric, ids), each figure that is there.
+std::string figures_of(const std::string& table, const std::string& where) {
+  return "SELECT w.n, w.key_kind, w.key, w.day, w.ids, f.metric, f.value FROM " + table +
+         " w CROSS JOIN LATERAL (VALUES " + each_metric("('%', w.%)") + ") AS f (metric, value) WHERE " +
+         where + " AND f.value IS NOT NULL";
+}
+
+}  // namespace
+
 UsageStore::Stored UsageStore::put(pqxx::work& tx, const std::vector<core::UsageRow>& rows,
-                                   core::MetricSource source) {
+                                   core::MetricSource source, bool with_matches) {
   Stored out;
   if (rows.empty()) return out;
-  tx.exec(
-      "CREATE TEMP TABLE IF NOT EXISTS usage_staging (n bigint, key_kind text, key text, metric text, day "
-      "date, value float8) ON COMMIT DROP");
+  tx.exec("CREATE TEMP TABLE IF NOT EXISTS usage_staging (n bigint, key_kind text, key text, day date, " +
+          each_metric("% float8") + ") ON COMMIT DROP");
   tx.exec("TRUNCATE usage_staging");
   {
-    CopyWriter copy(tx, "usage_staging", {"n", "key_kind", "key", "metric", "day", "value"});
+    std::vector<std::string> columns{"n", "key_kind", "key", "day"};
+    for (const auto m : kColumns) columns.emplace_back(core::name_of(m));
+    CopyWriter copy(tx, "usage_staging", columns);
     std::int64_t n = 0;
     for (const auto& row : rows) {
-      const std::string day = core::format_day(row.day);
-      for (const auto& [metric, value] : row.figures) {
-        copy.number(n++).text(core::name_of(row.key.kind)).text(row.key.value).text(core::name_of(metric));
-        copy.text(day).number(value).end_row();
+      std::array<std::optional<double>, kColumns.size()> values;
+      for (const auto& [metric, value] : row.figures) values[column_of(metric)] = value;  // the row's last
+      copy.number(n++).text(core::name_of(row.key.kind)).text(row.key.value).text(core::format_day(row.day));
+      for (const auto& v : values) {
+        if (v) {
+          copy.number(*v);
+        } else {
+          copy.null();
+        }
       }
+      copy.end_row();
     }
     copy.complete();
   }
   tx.exec("CREATE TEMP TABLE usage_matched ON COMMIT DROP AS " + matched("usage_staging"));
-  // The last figure of a company, metric and day wins (one upsert cannot touch a row twice); a figure
-  // equal to the one stored is not written again (a re-sent batch, a re-imported file: no dead tuples, no
-  // refresh).
-  const auto kept = tx.exec_params(
-      "WITH last AS (SELECT DISTINCT ON (ids[1], metric, day) ids[1] AS company_id, metric, day, value FROM "
-      "usage_matched WHERE cardinality(ids) = 1 ORDER BY ids[1], metric, day, n DESC), "
-      "up AS (INSERT INTO usage_daily AS u (company_id, metric, day, value, source) SELECT company_id, "
-      "metric, "
-      "day, value, $1 FROM last ON CONFLICT (company_id, metric, day) DO UPDATE SET value = EXCLUDED.value, "
-      "source = EXCLUDED.source, received_at = now() WHERE (u.value, u.source) IS DISTINCT FROM "
-      "(EXCLUDED.value, EXCLUDED.source) RETURNING company_id) "
-      "SELECT company_id, count(*) FROM up GROUP BY company_id ORDER BY company_id",
-      core::name_of(source));
+  // Per company and day, each metric's last figure in the rows (one upsert cannot touch a row twice);
+  // a metric the rows do not carry keeps its stored figure; a row whose figures equal the stored ones is
+  // not written again (a re-sent batch, a re-imported file: no dead tuples, no refresh).
+  const std::string src = std::string("'") + core::name_of(source) + "'";
+  const auto kept = tx.exec(
+      "WITH one AS (SELECT ids[1] AS company_id, day, " +
+      each_metric("(array_agg(% ORDER BY n DESC) FILTER (WHERE % IS NOT NULL))[1] AS %") +
+      " FROM usage_matched WHERE cardinality(ids) = 1 GROUP BY 1, 2), "
+      "up AS (INSERT INTO usage_days AS u (company_id, day, " +
+      each_metric("%, %_source") + ") SELECT company_id, day, " +
+      each_metric("%, CASE WHEN % IS NULL THEN NULL ELSE " + src + " END") +
+      " FROM one ON CONFLICT (company_id, day) DO UPDATE SET " +
+      each_metric("% = coalesce(EXCLUDED.%, u.%), %_source = coalesce(EXCLUDED.%_source, u.%_source)") +
+      ", received_at = now() WHERE " +
+      each_metric(
+          "(EXCLUDED.% IS NOT NULL AND (u.%, u.%_source) IS DISTINCT FROM (EXCLUDED.%, EXCLUDED.%_source))",
+          " OR ") +
+      " RETURNING company_id, day) "
+      "SELECT up.company_id, sum(" +
+      each_metric("(one.% IS NOT NULL)::int", " + ") +
+      ") FROM up JOIN one USING (company_id, day) GROUP BY 1 ORDER BY 1");
   for (const auto& r : kept) {
     out.companies.push_back(r[0].as<std::int64_t>());
     out.figures += r[1].as<std::size_t>();
   }
   const auto q = tx.exec_params(
-      "WITH last AS (SELECT DISTINCT ON (key_kind, key, metric, day) * FROM usage_matched WHERE ids IS NULL "
-      "OR cardinality(ids) > 1 ORDER BY key_kind, key, metric, day, n DESC) "
-      "INSERT INTO usage_quarantine (key_kind, key, metric, day, value, source, reason) SELECT key_kind, "
-      "key, "
-      "metric, day, value, $1, CASE WHEN ids IS NULL THEN 'no synced company has this ' || replace(key_kind, "
-      "'_', ' ') ELSE replace(key_kind, '_', ' ') || ' matches ' || cardinality(ids) || ' companies: ' || "
-      "array_to_string(ids[1:5], ', ') END FROM last ON CONFLICT (key_kind, key, metric, day) DO UPDATE SET "
-      "value = EXCLUDED.value, source = EXCLUDED.source, reason = EXCLUDED.reason, received_at = now()",
+      "WITH last AS (SELECT DISTINCT ON (key_kind, key, metric, day) * FROM (" +
+          figures_of("usage_matched", "(w.ids IS NULL OR cardinality(w.ids) > 1)") +
+          ") f ORDER BY key_kind, key, metric, day, n DESC) "
+          "INSERT INTO usage_quarantine (key_kind, key, metric, day, value, source, reason) SELECT key_kind, "
+          "key, metric, day, value, $1, CASE WHEN ids IS NULL THEN 'no synced company has this ' || "
+          "replace(key_kind, '_', ' ') ELSE replace(key_kind, '_', ' ') || ' matches ' || cardinality(ids) "
+          "|| "
+          "' companies: ' || array_to_string(ids[1:5], ', ') END FROM last ON CONFLICT (key_kind, key, "
+          "metric, "
+          "day) DO UPDATE SET value = EXCLUDED.value, source = EXCLUDED.source, reason = EXCLUDED.reason, "
+          "received_at = now()",
       core::name_of(source));
   out.quarantined = static_cast<std::size_t>(q.affected_rows());
-  for (const auto& r :
-       tx.exec("SELECT DISTINCT key, ids[1] FROM usage_matched WHERE cardinality(ids) = 1 ORDER BY 1"))
-    out.matched.emplace_back(r[0].as<std::string>(), r[1].as<std::int64_t>());
+  if (with_matches) {
+    for (const auto& r :
+         tx.exec("SELECT DISTINCT key, ids[1] FROM usage_matched WHERE cardinality(ids) = 1 ORDER BY 1"))
+      out.matched.emplace_back(r[0].as<std::string>(), r[1].as<std::int64_t>());
+  }
   tx.exec("DROP TABLE usage_matched");
   RefreshRequests::add(tx, out.companies);
   return out;
 }
 
 std::size_t UsageStore::release_quarantine(pqxx::work& tx) {
+  // Per company and day, each metric's latest quarantined figure; a stored figure received after it
+  // stays.
   const auto moved = tx.exec(
       "WITH m AS (" + matched("usage_quarantine") +
       "), gone AS (DELETE FROM usage_quarantine q USING m WHERE cardinality(m.ids) = 1 AND q.key_kind = "
@@ -100,11 +156,18 @@ std::size_t UsageStore::release_quarantine(pqxx::work& tx) {
       "company_id, q.metric, q.day, q.value, q.source, q.received_at), "
       "last AS (SELECT DISTINCT ON (company_id, metric, day) * FROM gone ORDER BY company_id, metric, day, "
       "received_at DESC), "
-      "up AS (INSERT INTO usage_daily (company_id, metric, day, value, source, received_at) SELECT "
-      "company_id, "
-      "metric, day, value, source, received_at FROM last ON CONFLICT (company_id, metric, day) DO UPDATE SET "
-      "value = EXCLUDED.value, source = EXCLUDED.source, received_at = EXCLUDED.received_at WHERE "
-      "usage_daily.received_at < EXCLUDED.received_at RETURNING company_id) "
+      "wide AS (SELECT company_id, day, " +
+      each_metric("max(value) FILTER (WHERE metric = '%') AS %, max(source) FILTER (WHERE metric = '%') AS "
+                  "%_source") +
+      ", max(received_at) AS received_at FROM last GROUP BY 1, 2), "
+      "up AS (INSERT INTO usage_days AS u (company_id, day, " +
+      each_metric("%, %_source") + ", received_at) SELECT company_id, day, " + each_metric("%, %_source") +
+      ", received_at FROM wide ON CONFLICT (company_id, day) DO UPDATE SET " +
+      each_metric(
+          "% = CASE WHEN EXCLUDED.% IS NOT NULL AND (u.% IS NULL OR u.received_at < EXCLUDED.received_at) "
+          "THEN EXCLUDED.% ELSE u.% END, %_source = CASE WHEN EXCLUDED.% IS NOT NULL AND (u.% IS NULL OR "
+          "u.received_at < EXCLUDED.received_at) THEN EXCLUDED.%_source ELSE u.%_source END") +
+      ", received_at = greatest(u.received_at, EXCLUDED.received_at) RETURNING company_id) "
       "SELECT DISTINCT company_id FROM up ORDER BY 1");
   RefreshRequests::add(tx, ids_of(moved));
   return static_cast<std::size_t>(moved.size());

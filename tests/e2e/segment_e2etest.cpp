@@ -47,19 +47,6 @@ class SegmentSourceTest : public testing::ServeFixture {
     if (!auth.empty()) headers.push_back("Authorization: " + auth);
     return testing::http_request(ports_[0], "POST", path, body, headers);
   }
-  json usage_component(const std::string& id) const {
-    const auto t = text("SELECT components::text FROM health_scores WHERE company_id = " + id +
-                        " ORDER BY day DESC, computed_at DESC LIMIT 1");
-    if (t.empty()) return json();
-    for (const auto& c : json::parse(t))
-      if (c["name"] == "usage") return c;
-    return json();
-  }
-  std::string figures() const {
-    return text(
-        "SELECT string_agg(company_id || ' ' || metric || ' ' || day || ' ' || value || ' ' || source, '; ' "
-        "ORDER BY company_id, metric, day) FROM usage_daily");
-  }
   static json event(const std::string& id, const std::string& type, const std::string& user, json extra) {
     extra["messageId"] = id;
     extra["type"] = type;
@@ -110,7 +97,7 @@ TEST_F(SegmentSourceTest, EventsBecomeFiguresTheNextRefreshScoresAndARetryChange
                std::find(c["sources"].begin(), c["sources"].end(), "segment") != c["sources"].end();
       },
       120s))
-      << usage_component(a).dump() << figures() << replicas_[0]->log();
+      << usage_component(a).dump() << usage_figures() << replicas_[0]->log();
   const std::string day = testing::utc_day();
   EXPECT_EQ(
       text("SELECT string_agg(metric || '=' || value, ',' ORDER BY metric) FROM usage_daily WHERE company_id "
@@ -123,13 +110,13 @@ TEST_F(SegmentSourceTest, EventsBecomeFiguresTheNextRefreshScoresAndARetryChange
             3);
 
   // Segment retries the batch (a timeout on its side): every messageId was seen, nothing changes.
-  const auto before = figures();
+  const auto before = usage_figures();
   const auto again = send("/v1/segment/batch", body);
   ASSERT_EQ(again.status, 200) << again.body;
   EXPECT_EQ(json::parse(again.body)["duplicates"], batch.size() - 1);  // all but the refused one
   EXPECT_EQ(json::parse(again.body)["counted"], 0);
   std::this_thread::sleep_for(1s);  // ten scheduler ticks: a settle that wrongly added would show
-  EXPECT_EQ(figures(), before);
+  EXPECT_EQ(usage_figures(), before);
   EXPECT_EQ(scalar("SELECT count(*) FROM segment_dirty"), 0);
 
   // One more login by one event on /v1/segment: the figure follows.
@@ -143,7 +130,7 @@ TEST_F(SegmentSourceTest, EventsBecomeFiguresTheNextRefreshScoresAndARetryChange
                    a) == seats + 1;
       },
       60s))
-      << figures();
+      << usage_figures();
 }
 
 // The simulator's own usage, sent the two ways a team would: its Segment stream (interleaved, a user's

@@ -39,20 +39,6 @@ class UsagePushTest : public testing::ServeFixture {
     return testing::http_request(ports_[0], "POST", "/v1/usage", body.dump(),
                                  {"Authorization: Bearer " + token, "Content-Type: application/json"});
   }
-  // The usage component of the company's latest stored score.
-  json usage_component(const std::string& id) const {
-    const auto t = text("SELECT components::text FROM health_scores WHERE company_id = " + id +
-                        " ORDER BY day DESC, computed_at DESC LIMIT 1");
-    if (t.empty()) return json();
-    for (const auto& c : json::parse(t))
-      if (c["name"] == "usage") return c;
-    return json();
-  }
-  std::string figures() const {
-    return text(
-        "SELECT string_agg(company_id || ' ' || metric || ' ' || day || ' ' || value || ' ' || source, '; ' "
-        "ORDER BY company_id, metric, day) FROM usage_daily");
-  }
 };
 
 TEST_F(UsagePushTest,
@@ -118,9 +104,9 @@ TEST_F(UsagePushTest,
   EXPECT_TRUE(named) << health.dump();
 
   // The same batch again: the same figures, nothing added.
-  const auto before = figures();
+  const auto before = usage_figures();
   ASSERT_EQ(push(batch).status, 200);
-  EXPECT_EQ(figures(), before);
+  EXPECT_EQ(usage_figures(), before);
   EXPECT_EQ(scalar("SELECT count(*) FROM usage_daily"), 2);
 
   // The quarantine, and its company arriving with a later sync.

@@ -3,11 +3,14 @@
 // a sync brings the company, and read by the scorer before or after the HubSpot property as configured.
 #include "cshealthd/store/usage_store.hpp"
 
+#include <algorithm>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "cshealthd/core/time.hpp"
 #include "cshealthd/scoring/batch.hpp"
+#include "cshealthd/store/migrations.hpp"
 #include "test_database.hpp"
 
 namespace cshealthd::store {
@@ -177,9 +180,41 @@ TEST_F(UsageScoringTest, UsageFillsWhatHubSpotLacksAndAFigureAfterTheDayOrLongSt
   put({row(UsageKeyKind::kId, "1", kDay - 1, {{Metric::kActiveUsers30d, 70}})});
   EXPECT_DOUBLE_EQ(score(false)["raw"].get<double>(), 70);  // HubSpot has none: usage fills in
   // A figure dated after the day scored is not known then (a backfilled past is).
-  exec("INSERT INTO usage_daily (company_id, metric, day, value, source) VALUES (1, 'active_users_30d', '" +
+  exec("INSERT INTO usage_days (company_id, day, active_users_30d, active_users_30d_source) VALUES (1, '" +
        core::format_day(kDay + 1) + "', 99, 'csv')");
   EXPECT_DOUBLE_EQ(score(true)["raw"].get<double>(), 70);
+}
+
+// Figures stored a row per metric (before 0027) are a row per company and day after it, each metric with
+// its own source, and read through the view as before.
+TEST(UsageDaysMigration, FiguresStoredARowPerMetricBecomeARowPerDay) {
+  testing::TestDatabase tdb{false};
+  const auto all = embedded_migrations();
+  const auto wide = std::find_if(all.begin(), all.end(),
+                                 [](const MigrationSource& m) { return m.name.rfind("0027", 0) == 0; });
+  ASSERT_NE(wide, all.end());
+  Migrator(tdb.conninfo(), {all.begin(), wide}).migrate();
+  store::Database db{tdb.conninfo(), store::PoolOptions{}};
+  testing::exec_sql(db,
+                    "INSERT INTO usage_daily (company_id, metric, day, value, source, received_at) VALUES "
+                    "(1, 'active_users_30d', '2026-06-15', 5, 'push', '2026-06-15 10:00Z'), "
+                    "(1, 'logins_30d', '2026-06-15', 70, 'csv', '2026-06-16 10:00Z'), "
+                    "(1, 'licensed_seats', '2026-06-14', 40, 'segment', '2026-06-14 10:00Z'), "
+                    "(2, 'features_used', '2026-06-15', 3, 'push', '2026-06-15 10:00Z')");
+  Migrator(tdb.conninfo(), all).migrate();
+  EXPECT_EQ(testing::first_text(db, "SELECT count(*) FROM usage_days"), "3");
+  EXPECT_EQ(
+      testing::first_text(db,
+                          "SELECT active_users_30d || ' ' || active_users_30d_source || ' ' || logins_30d || "
+                          "' ' || logins_30d_source || ' ' || coalesce(licensed_seats::text, '-') || ' ' || "
+                          "received_at::date FROM usage_days WHERE company_id = 1 AND day = '2026-06-15'"),
+      "5 push 70 csv - 2026-06-16");
+  EXPECT_EQ(
+      testing::first_text(db,
+                          "SELECT string_agg(company_id || ' ' || metric || ' ' || day || ' ' || value || "
+                          "' ' || source, '; ' ORDER BY company_id, day, metric) FROM usage_daily"),
+      "1 licensed_seats 2026-06-14 40 segment; 1 active_users_30d 2026-06-15 5 push; "
+      "1 logins_30d 2026-06-15 70 csv; 2 features_used 2026-06-15 3 push");
 }
 
 }  // namespace

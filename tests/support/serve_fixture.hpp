@@ -164,6 +164,22 @@ class ServeFixture : public ::testing::Test {
         << text("SELECT string_agg(coalesce(error, ''), '; ') FROM runs") << replicas_[0]->log();
   }
 
+  // The usage component of a company's latest stored score (null when none), and every usage figure
+  // stored ("company metric day value source; ..."): what the usage tests compare.
+  nlohmann::json usage_component(const std::string& id) const {
+    const auto t = text("SELECT components::text FROM health_scores WHERE company_id = " + id +
+                        " ORDER BY day DESC, computed_at DESC LIMIT 1");
+    if (t.empty()) return nlohmann::json();
+    for (const auto& c : nlohmann::json::parse(t))
+      if (c["name"] == "usage") return c;
+    return nlohmann::json();
+  }
+  std::string usage_figures() const {
+    return text(
+        "SELECT string_agg(company_id || ' ' || metric || ' ' || day || ' ' || value || ' ' || source, '; ' "
+        "ORDER BY company_id, metric, day) FROM usage_daily");
+  }
+
   // The admin API of replica i.
   RawResponse api(int i, const std::string& method, const std::string& path, const std::string& body = "") {
     return http_request(

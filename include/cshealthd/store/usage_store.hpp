@@ -1,7 +1,7 @@
 #pragma once
-// Product usage sent to cshealthd (tables usage_daily and usage_quarantine): figures per company, metric
-// and day, each replacing the one before, and the figures whose company no synced company matches yet.
-// Each call joins the caller's transaction.
+// Product usage sent to cshealthd (tables usage_days and usage_quarantine; the view usage_daily): figures
+// per company, metric and day, each replacing the one before (kept a row per company and day), and the
+// figures whose company no synced company matches yet. Each call joins the caller's transaction.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -22,13 +22,14 @@ class UsageStore {
     std::size_t figures = 0;              // new or changed in usage_daily (one equal to the stored: not)
     std::size_t quarantined = 0;          // kept in the quarantine (no company, or several)
     std::vector<std::int64_t> companies;  // the companies whose figures changed, ascending
-    // Each key (its value) that matched exactly one company, and that company.
+    // With `with_matches`: each key (its value) that matched exactly one company, and that company.
     std::vector<std::pair<std::string, std::int64_t>> matched;
   };
   // Keeps checked rows (core::usage_row_error): a figure replaces the one of its company, metric and day
   // (within the rows too, the last one wins); a row no synced company matches, or more than one, goes to
   // the quarantine with the reason. The companies whose figures changed get a refresh request.
-  static Stored put(pqxx::work& tx, const std::vector<core::UsageRow>& rows, core::MetricSource source);
+  static Stored put(pqxx::work& tx, const std::vector<core::UsageRow>& rows, core::MetricSource source,
+                    bool with_matches = false);
 
   // Quarantined figures whose company a sync has since brought, moved into usage_daily (their
   // companies get a refresh request); returns how many moved.
