@@ -115,6 +115,7 @@ pipeline::ScheduleOptions load_schedule_options(const config::Config& config) {
   o.max_attempts = config.jobs.max_attempts;
   // Companies a webhook or pushed usage said changed are refreshed as soon as no run is under way.
   o.requested_refresh = (config.webhook.enabled && config.webhook.refresh_on_change) || config.usage.enabled;
+  o.requested_refresh_interval = std::chrono::milliseconds(s.requested_refresh_interval_ms);
   return o;
 }
 

@@ -196,6 +196,7 @@ class Schema {
     integer("schedule.sync_interval_ms", c.schedule.sync_interval_ms, 0, std::int64_t{7} * 86'400'000);
     boolean("schedule.catch_up", c.schedule.catch_up);
     integer("schedule.tick_ms", c.schedule.tick_ms, 100, 60'000);
+    integer("schedule.requested_refresh_interval_ms", c.schedule.requested_refresh_interval_ms, 0, 3'600'000);
     for (auto& [canonical, property] : c.mapping.company)
       str("mapping.company." + canonical, property,
           canonical == "external_id" ? optional_property_name : property_name);

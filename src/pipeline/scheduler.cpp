@@ -101,6 +101,8 @@ void Scheduler::schedule_requested_refresh(core::EpochSeconds now) {
         return store::RefreshRequests::latest_waiting(tx);
       });
   if (!last) return;
+  const auto started = std::chrono::steady_clock::now();
+  if (requested_at_ && started - *requested_at_ < o_.requested_refresh_interval) return;
   store::RunStore runs(db_);
   if (runs.active()) return;
   auto r = refresh_request(now, "requested");  // by a webhook or by pushed usage
@@ -109,7 +111,7 @@ void Scheduler::schedule_requested_refresh(core::EpochSeconds now) {
   r.in_tx = [last = *last](pqxx::work& tx, std::int64_t run) {
     store::RefreshRequests::assign(tx, run, last);
   };
-  pipeline_.start(r);
+  if (pipeline_.start(r)) requested_at_ = started;
 }
 
 // The latest occurrence at or before now, unless it came before the schedule was first seen (a fresh

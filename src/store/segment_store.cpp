@@ -24,7 +24,8 @@ std::vector<bool> SegmentStore::fresh(pqxx::work& tx, const std::vector<core::Se
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   std::unordered_map<std::string, bool> unseen;  // messageId -> not taken yet by an earlier event
   if (!ids.empty()) {
-    for (const auto& r : tx.exec_params(
+    for (const auto& r : exec_prepared(
+             tx, "segment_fresh",
              "INSERT INTO segment_messages (message_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING "
              "RETURNING message_id",
              text_array(ids)))
@@ -61,13 +62,15 @@ void SegmentStore::add(pqxx::work& tx, const core::SegmentActivity& a) {
     features.push_back(std::move(f));
   }
   if (!member_users.empty()) {
-    tx.exec_params(
+    exec_prepared(
+        tx, "segment_members",
         "INSERT INTO segment_members (user_key, group_key) SELECT * FROM unnest($1::bigint[], $2::text[]) "
         "ON CONFLICT (user_key, group_key) DO UPDATE SET updated_at = now()",
         bigint_array(member_users), text_array(member_groups));
   }
   if (!users.empty()) {
-    tx.exec_params(
+    exec_prepared(
+        tx, "segment_activity",
         "INSERT INTO segment_activity AS a (user_key, day, logins, features) SELECT u, d, l, CASE WHEN f = "
         "'' "
         "THEN '{}'::text[] ELSE string_to_array(f, $5) END FROM unnest($1::bigint[], $2::date[], "
@@ -80,7 +83,8 @@ void SegmentStore::add(pqxx::work& tx, const core::SegmentActivity& a) {
   if (users.empty() && member_users.empty()) return;
   // The company days to settle: the new days of every company their users belong to, and every day
   // of a user newly tied to a company (its activity now counts there).
-  tx.exec_params(
+  exec_prepared(
+      tx, "segment_dirty",
       "INSERT INTO segment_dirty (group_key, day) SELECT group_key, day FROM (SELECT m.group_key, x.day FROM "
       "unnest($1::bigint[], $2::date[]) AS x(user_key, day) JOIN segment_members m USING (user_key) UNION "
       "SELECT x.group_key, a.day FROM unnest($3::bigint[], $4::text[]) AS x(user_key, group_key) JOIN "

@@ -195,6 +195,45 @@ using json = nlohmann::json;
 using ::testing::HasSubstr;
 
 // `cshealthd usage import` and `usage template` against a real PostgreSQL, no HubSpot needed.
+// A steady stream of changes is rescored in rounds (schedule.requested_refresh_interval_ms), not with a
+// refresh run started back to back for each: the first after a quiet spell at once, the next only once the
+// interval has passed, and then for everything asked meanwhile.
+class UsageRoundsTest : public UsagePushTest {
+ protected:
+  std::vector<std::string> env(int i) const override {
+    auto e = UsagePushTest::env(i);
+    e.push_back("CSHEALTHD_SCHEDULE_REQUESTED_REFRESH_INTERVAL_MS=6000");
+    return e;
+  }
+};
+
+TEST_F(UsageRoundsTest, ChangesArrivingTogetherAreRescoredInRounds) {
+  start_sim({"--seed", "11", "--generate", "6"});
+  start(0);
+  run_and_wait(0);
+  const auto ids = text("SELECT string_agg(id::text, ',' ORDER BY id) FROM companies");
+  const auto a = ids.substr(0, ids.find(',')), b = ids.substr(ids.rfind(',') + 1);
+  const auto refreshes = [&] { return scalar("SELECT count(*) FROM runs WHERE kind = 'refresh'"); };
+  const auto push_one = [&](const std::string& id, int users) {
+    const json body = {
+        {"rows", {{{"company_id", id}, {"date", testing::utc_day()}, {"active_users_30d", users}}}}};
+    ASSERT_EQ(push(body).status, 200);
+  };
+  push_one(a, 1);
+  ASSERT_TRUE(wait_for([&] { return refreshes() == 1; }, 30s));  // at once
+  push_one(b, 2);
+  push_one(a, 3);
+  std::this_thread::sleep_for(3s);
+  EXPECT_EQ(refreshes(), 1);  // within the interval: waiting
+  EXPECT_EQ(scalar("SELECT count(*) FROM refresh_requests WHERE run_id IS NULL"), 2);
+  ASSERT_TRUE(wait_for(
+      [&] { return scalar("SELECT count(*) FROM refresh_requests WHERE run_id IS NULL") == 0; }, 60s));
+  EXPECT_EQ(refreshes(), 2);  // one round for both
+  EXPECT_EQ(scalar("SELECT count(DISTINCT run_id) FROM refresh_requests WHERE company_id IN (" + a + ", " +
+                   b + ") AND id > (SELECT min(id) FROM refresh_requests)"),
+            1);
+}
+
 class UsageCsvImportTest : public ::testing::Test {
  protected:
   void SetUp() override {

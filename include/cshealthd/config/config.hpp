@@ -134,6 +134,9 @@ struct ScheduleConfig {
   std::int64_t sync_interval_ms = 300'000;  // a refresh run (sync, rescore what changed) this often; 0: never
   bool catch_up = true;                     // run a nightly missed while every replica was down, once
   int tick_ms = 1'000;
+  // A refresh for what webhooks and usage asked starts at most this often (the first after a quiet
+  // spell at once): a steady stream of changes rescores in rounds, not back to back.
+  std::int64_t requested_refresh_interval_ms = 10'000;
 };
 
 // Write-back to HubSpot (DOMAIN.md §3-4): the output properties, alert tasks and their governance.

@@ -31,6 +31,8 @@ struct ScheduleOptions {
   // Start a refresh run for the companies webhooks said changed (refresh_requests), once no run is under
   // way; independent of `enabled` (the nightly and interval runs).
   bool requested_refresh = true;
+  // ... at most this often (measured from the last one this replica started).
+  std::chrono::milliseconds requested_refresh_interval{10'000};
   // Work only the leading replica does, each tick before it looks for refresh requests (the Segment
   // source's settling, which makes some). Its failure is logged; the leadership is not at stake.
   std::function<void()> leader_chore;
@@ -76,6 +78,7 @@ class Scheduler {
   std::condition_variable wake_;
   bool stopping_ = false;
   std::chrono::steady_clock::time_point gauges_at_{};
+  std::optional<std::chrono::steady_clock::time_point> requested_at_;  // the last requested refresh started
 };
 
 }  // namespace cshealthd::pipeline
