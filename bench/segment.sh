@@ -5,8 +5,9 @@
 #   1. events stored per second: wrk, 8 connections, each request a Segment batch of 100 new events
 #      (60 % "Signed In", 20 % key features, 10 % page views, 10 % group calls; users and companies drawn
 #      over the portal), for 10 s; counted from the messageIds stored (goal >= 10,000 events/s);
-#   2. latency at about 500 requests/s of 100-event batches for 20 s: wrk, paced (50 connections, each
-#      sending its next batch 100 ms after the last answer), p50/p99 (goal p99 < 100 ms);
+#   2. latency at about 100 and about 500 requests/s of 100-event batches, 20 s each: wrk, paced (10 and
+#      50 connections, each sending its next batch 100 ms after the last answer; the achieved rate is
+#      printed: past what the machine holds it is lower), p50/p99 (goal p99 < 100 ms at 500/s);
 #   3. settling: how long after the load the leader's scheduler takes to turn what was stored into
 #      daily figures (the backlog of company days to 0), and the refresh run that scores them.
 # Every event is new (its messageId never sent before), so each takes the whole path.
@@ -96,14 +97,17 @@ errors=$(grep -ac status "$work/wrk1.err" || true)
 printf 'throughput: %.0f requests/s of 100 events; %d new events stored in 10 s = %.0f events/s; p99 %s; %s non-200\n' \
   "$rps" "$((after - before))" "$(echo "($after - $before) / 10" | bc)" "$(grep -a ' 99%' "$work/wrk1.txt" | awk '{print $2}')" "$errors"
 
-wrk -t2 -c50 -d20s --latency -s "$work/segment.lua" "http://127.0.0.1:$port" -- paced 10 >"$work/wrk2.txt" 2>"$work/wrk2.err"
-rps=$(grep -a 'Requests/sec' "$work/wrk2.txt" | awk '{print $2}')
-p50=$(grep -a ' 50%' "$work/wrk2.txt" | awk '{print $2}')
-p99=$(grep -a ' 99%' "$work/wrk2.txt" | awk '{print $2}')
-maxl=$(grep -a 'Latency' "$work/wrk2.txt" | head -1 | awk '{print $4}')
-errors=$(grep -ac status "$work/wrk2.err" || true)
-printf 'constant rate: %.0f requests/s achieved (target 500, %.0f events/s): p50 %s, p99 %s, max %s; %s non-200\n' \
-  "$rps" "$(echo "$rps * 100" | bc)" "$p50" "$p99" "$maxl" "$errors"
+for target in 100 500; do  # requests/s: 10,000 and 50,000 events/s
+  wrk -t2 -c$((target / 10)) -d20s --latency -s "$work/segment.lua" "http://127.0.0.1:$port" -- "paced$target" 10 \
+    >"$work/wrk2.txt" 2>"$work/wrk2.err"
+  rps=$(grep -a 'Requests/sec' "$work/wrk2.txt" | awk '{print $2}')
+  p50=$(grep -a ' 50%' "$work/wrk2.txt" | awk '{print $2}')
+  p99=$(grep -a ' 99%' "$work/wrk2.txt" | awk '{print $2}')
+  maxl=$(grep -a 'Latency' "$work/wrk2.txt" | head -1 | awk '{print $4}')
+  errors=$(grep -ac status "$work/wrk2.err" || true)
+  printf 'paced: %.0f requests/s achieved (target %d, %.0f events/s): p50 %s, p99 %s, max %s; %s non-200\n' \
+    "$rps" "$target" "$(echo "$rps * 100" | bc)" "$p50" "$p99" "$maxl" "$errors"
+done
 
 # Settling: the backlog the load left, and how long the leader takes to clear it.
 backlog=$(psql_ -c "SELECT count(*) FROM segment_dirty")

@@ -30,12 +30,13 @@ CREATE TABLE segment_activity (
 CREATE INDEX segment_activity_day ON segment_activity (day);
 
 -- A company and day whose activity changed since its figures were last computed: the figures of that day
--- and of the 29 after it (each a 30-day window) are computed again, off the request path.
+-- and of the 29 after it (each a 30-day window) are computed again, off the request path. Appended to,
+-- never updated (a batch never waits for the settling that takes marks away), so a company day may be
+-- marked more than once until it is settled.
 CREATE TABLE segment_dirty (
+  id        bigserial PRIMARY KEY,
   group_key text NOT NULL,
-  day       date NOT NULL,
-  marked_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (group_key, day)
+  day       date NOT NULL
 );
 
 -- The last day one of a company's users was active, as the Segment source saw it: written to HubSpot with

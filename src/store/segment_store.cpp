@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -88,25 +89,28 @@ void SegmentStore::add(pqxx::work& tx, const core::SegmentActivity& a) {
       "INSERT INTO segment_dirty (group_key, day) SELECT group_key, day FROM (SELECT m.group_key, x.day FROM "
       "unnest($1::bigint[], $2::date[]) AS x(user_key, day) JOIN segment_members m USING (user_key) UNION "
       "SELECT x.group_key, a.day FROM unnest($3::bigint[], $4::text[]) AS x(user_key, group_key) JOIN "
-      "segment_activity a USING (user_key)) d ORDER BY group_key, day ON CONFLICT (group_key, day) DO "
-      "UPDATE SET marked_at = now()",
+      "segment_activity a USING (user_key)) d",
       bigint_array(users), text_array(days), bigint_array(member_users), text_array(member_groups));
 }
 
 SegmentStore::Settled SegmentStore::settle(pqxx::work& tx, core::UsageKeyKind group_key, bool logins,
                                            bool features, std::int32_t today, std::size_t limit) {
   Settled out;
+  // The oldest marks; a mark a batch adds meanwhile (its activity not visible here yet) stays for the
+  // next settling.
+  std::set<std::pair<std::string, std::string>> marked;
+  const auto claimed = tx.exec_params(
+      "DELETE FROM segment_dirty WHERE id IN (SELECT id FROM segment_dirty ORDER BY id LIMIT $1 FOR UPDATE "
+      "SKIP LOCKED) RETURNING group_key, day::text",
+      static_cast<long long>(limit));
+  for (const auto& c : claimed) marked.emplace(c[0].as<std::string>(), c[1].as<std::string>());
+  out.marks = claimed.size();
+  if (marked.empty()) return out;
   std::vector<std::string> groups, days;
-  for (const auto& c : tx.exec_params(
-           "DELETE FROM segment_dirty d USING (SELECT group_key, day FROM segment_dirty ORDER BY marked_at, "
-           "group_key, day LIMIT $1 FOR UPDATE SKIP LOCKED) c WHERE d.group_key = c.group_key AND d.day = "
-           "c.day RETURNING d.group_key, d.day::text",
-           static_cast<long long>(limit))) {
-    groups.push_back(c[0].as<std::string>());
-    days.push_back(c[1].as<std::string>());
+  for (const auto& [group, day] : marked) {
+    groups.push_back(group);
+    days.push_back(day);
   }
-  out.marks = groups.size();
-  if (groups.empty()) return out;
   const auto r = tx.exec_params(
       "WITH days AS (SELECT DISTINCT c.group_key, g::date AS day FROM unnest($2::text[], $3::date[]) AS "
       "c(group_key, day), generate_series(c.day, least(c.day + 29, $1::date), interval '1 day') g), "

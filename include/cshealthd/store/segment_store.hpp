@@ -23,11 +23,11 @@ class SegmentStore {
   static void add(pqxx::work& tx, const core::SegmentActivity& activity);
 
   struct Settled {
-    std::size_t marks = 0;  // company days taken from segment_dirty
+    std::size_t marks = 0;  // marks taken from segment_dirty (a company day may be marked twice)
     std::size_t rows = 0;   // company days whose figures were computed
     UsageStore::Stored stored;
   };
-  // Takes up to `limit` marked company days (skipping those another replica is settling) and computes
+  // Takes up to `limit` marks of company days (skipping those another replica is settling) and computes
   // the figures of each day they touch up to `today`, each over its 30-day window: active users (distinct
   // users active), logins (when `logins`), features used (distinct, when `features`). Stored as usage
   // from the source "segment" (UsageStore::put: matched to companies, or quarantined).
@@ -39,7 +39,7 @@ class SegmentStore {
   // `limit` rows of each; returns how many went.
   static std::size_t prune(pqxx::work& tx, std::int32_t oldest_day, std::size_t limit);
 
-  // Marked company days waiting to be settled.
+  // Marks of company days waiting to be settled.
   static std::int64_t backlog(pqxx::transaction_base& tx);
 };
 
