@@ -38,6 +38,7 @@ CREATE TABLE segment_dirty (
   group_key text NOT NULL,
   day       date NOT NULL
 );
+CREATE INDEX segment_dirty_key ON segment_dirty (group_key, day);
 
 -- The last day one of a company's users was active, as the Segment source saw it: written to HubSpot with
 -- the usage summary (the daily figures are 30-day windows and cannot tell it).

@@ -35,7 +35,7 @@ std::size_t SegmentSettler::operator()() {
     if (s.rows > 0)
       spdlog::debug("segment: {} company days settled, {} figures changed for {} companies", s.rows,
                     s.stored.figures, s.stored.companies.size());
-    if (s.marks < batch_) break;
+    if (s.days < batch_) break;
   }
   const auto now = std::chrono::steady_clock::now();
   if (now - pruned_at_ >= std::chrono::minutes(10)) {

@@ -96,15 +96,19 @@ void SegmentStore::add(pqxx::work& tx, const core::SegmentActivity& a) {
 SegmentStore::Settled SegmentStore::settle(pqxx::work& tx, core::UsageKeyKind group_key, bool logins,
                                            bool features, std::int32_t today, std::size_t limit) {
   Settled out;
-  // The oldest marks; a mark a batch adds meanwhile (its activity not visible here yet) stays for the
-  // next settling.
+  // The company days of the oldest marks, each with every mark it has (a busy company is marked by many
+  // batches); a mark a batch adds meanwhile (its activity not visible here yet) stays for the next
+  // settling.
   std::set<std::pair<std::string, std::string>> marked;
   const auto claimed = tx.exec_params(
-      "DELETE FROM segment_dirty WHERE id IN (SELECT id FROM segment_dirty ORDER BY id LIMIT $1 FOR UPDATE "
-      "SKIP LOCKED) RETURNING group_key, day::text",
+      "WITH pick AS (SELECT group_key, day FROM (SELECT group_key, day, id FROM segment_dirty ORDER BY id "
+      "LIMIT $1 * 20) o GROUP BY 1, 2 ORDER BY min(id) LIMIT $1) DELETE FROM segment_dirty d USING pick "
+      "WHERE "
+      "d.group_key = pick.group_key AND d.day = pick.day RETURNING d.group_key, d.day::text",
       static_cast<long long>(limit));
   for (const auto& c : claimed) marked.emplace(c[0].as<std::string>(), c[1].as<std::string>());
   out.marks = claimed.size();
+  out.days = marked.size();
   if (marked.empty()) return out;
   std::vector<std::string> groups, days;
   for (const auto& [group, day] : marked) {

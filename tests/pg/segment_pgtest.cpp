@@ -159,6 +159,15 @@ TEST_F(SegmentStoreTest, SettlingTakesItsBatchAndLeavesTheRest) {
   EXPECT_EQ(settle(1).marks, 0u);
   EXPECT_EQ(figures(1, kToday - 2), "1 0 0 segment");
   EXPECT_EQ(figures(1), "1 0 0 segment");
+  // A company day marked by several batches is settled once, with all its marks.
+  send(event("t3", "page", "ann", ""));
+  send(event("t4", "track", "ann", R"(,"event":"Signed In")"));
+  EXPECT_EQ(count("SELECT count(*) FROM segment_dirty"), 2);
+  const auto both = settle(1);
+  EXPECT_EQ(both.marks, 2u);
+  EXPECT_EQ(both.days, 1u);
+  EXPECT_EQ(count("SELECT count(*) FROM segment_dirty"), 0);
+  EXPECT_EQ(figures(1), "1 1 0 segment");
 }
 
 TEST_F(SegmentStoreTest, WhatNoFigureNeedsIsForgotten) {

@@ -24,13 +24,14 @@ class SegmentStore {
 
   struct Settled {
     std::size_t marks = 0;  // marks taken from segment_dirty (a company day may be marked twice)
+    std::size_t days = 0;   // the company days they mark (at most `limit`)
     std::size_t rows = 0;   // company days whose figures were computed
     UsageStore::Stored stored;
   };
-  // Takes up to `limit` marks of company days (skipping those another replica is settling) and computes
-  // the figures of each day they touch up to `today`, each over its 30-day window: active users (distinct
-  // users active), logins (when `logins`), features used (distinct, when `features`). Stored as usage
-  // from the source "segment" (UsageStore::put: matched to companies, or quarantined).
+  // Takes the marks of up to `limit` company days, the oldest first (only the leading replica settles), and
+  // computes the figures of each day they touch up to `today`, each over its 30-day window: active users
+  // (distinct users active), logins (when `logins`), features used (distinct, when `features`). Stored as
+  // usage from the source "segment" (UsageStore::put: matched to companies, or quarantined).
   static Settled settle(pqxx::work& tx, core::UsageKeyKind group_key, bool logins, bool features,
                         std::int32_t today, std::size_t limit);
 
