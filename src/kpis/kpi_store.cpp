@@ -254,13 +254,18 @@ void KpiStore::note_churned_stages(pqxx::work& tx, std::int32_t day, bool first_
       "UPDATE churn_events e SET returned_on = $1::date FROM back WHERE e.company_id = back.company_id AND "
       "e.source = 'stage' AND e.returned_on IS NULL",
       today);
-  // Newly churned: dated by the churn date property, else tonight (on the first run, HubSpot's last
-  // modification: the stage was set before the service watched). A churn date still to come is not a
-  // churn yet: it is noted on that night.
+  // Newly churned: dated by the churn date property, else tonight. On the first run the stage was set
+  // before the service watched: the day `cs_stage` last became `churned` in its property history (read by
+  // the full sync into the back-filled snapshots), else HubSpot's last modification of the company. A
+  // churn date still to come is not a churn yet: it is noted on that night.
   tx.exec_params(
       std::string("INSERT INTO company_churned_stage (company_id, churned_on) SELECT c.id, "
                   "coalesce(((c.fields->>'churn_date')::timestamptz AT TIME ZONE 'UTC')::date, CASE "
-                  "WHEN $2 THEN least($1::date, (c.updated_at AT TIME ZONE 'UTC')::date) END, "
+                  "WHEN $2 THEN least($1::date, coalesce((SELECT min(s.day) FROM company_snapshots s WHERE "
+                  "s.company_id = c.id AND s.backfilled->>'cs_stage' = 'churned' AND s.day > "
+                  "coalesce((SELECT max(o.day) FROM company_snapshots o WHERE o.company_id = c.id AND "
+                  "o.backfilled ? 'cs_stage' AND (o.backfilled->>'cs_stage') IS DISTINCT FROM 'churned'), "
+                  "'-infinity'::date)), (c.updated_at AT TIME ZONE 'UTC')::date)) END, "
                   "$1::date) FROM crm_objects c WHERE ") +
           kLive +
           " AND c.fields->>'cs_stage' = 'churned' AND coalesce(((c.fields->>'churn_date')::timestamptz "

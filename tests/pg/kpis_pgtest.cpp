@@ -268,6 +268,37 @@ TEST_F(KpisTest, ChurnEventsAndTheChurnAnalysis) {
   EXPECT_EQ(text("SELECT count(*) FROM company_churned_stage"), "0");
 }
 
+// A stage found churned on the first run, with no churn date: dated from `cs_stage`'s property history
+// (the back-filled snapshots), the last time it became `churned` (Golf left and came back in between),
+// not from HubSpot's last modification of the company (Oct 25); with no history (Hotel), from that
+// modification; a stage churned only in tonight's sync snapshot is not history (India).
+TEST_F(KpisTest, AFirstRunDatesAStageChurnFromItsPropertyHistory) {
+  company(7, {{"name", "Golf"}, {"cs_stage", "churned"}});
+  company(8, {{"name", "Hotel"}, {"cs_stage", "churned"}});
+  company(9, {{"name", "India"}, {"cs_stage", "churned"}});
+  exec(
+      "INSERT INTO company_snapshots (company_id, day, backfilled) VALUES "
+      "(7, '2026-03-01', '{\"cs_stage\": \"churned\"}'), (7, '2026-04-01', '{\"cs_stage\": \"active\"}'), "
+      "(7, '2026-09-01', '{\"mrr\": 10}'), (7, '2026-10-12', '{\"cs_stage\": \"churned\"}'), "
+      "(7, '2026-10-20', '{\"cs_stage\": \"churned\"}'), (9, '2026-05-01', '{\"cs_stage\": \"active\"}')");
+  exec(
+      "INSERT INTO company_snapshots (company_id, day, synced) VALUES (7, '2026-11-01', "
+      "'{\"cs_stage\": \"churned\"}'), (9, '2026-11-01', '{\"cs_stage\": \"churned\"}')");
+  store_->compute(day("2026-11-01"));
+  EXPECT_EQ(text("SELECT churned_on FROM company_churned_stage WHERE company_id = 7"), "2026-10-12");
+  EXPECT_EQ(text("SELECT churned_on FROM company_churned_stage WHERE company_id = 8"), "2026-10-25");
+  EXPECT_EQ(text("SELECT churned_on FROM company_churned_stage WHERE company_id = 9"), "2026-10-25");
+  EXPECT_EQ(text("SELECT churn_day FROM churn_events WHERE company_id = 7 AND source = 'stage'"),
+            "2026-10-12");
+  // After the first run a stage churn is dated the night it is seen, history or not.
+  company(10, {{"name", "Juliet"}, {"cs_stage", "churned"}});
+  exec(
+      "INSERT INTO company_snapshots (company_id, day, backfilled) VALUES (10, '2026-10-01', "
+      "'{\"cs_stage\": \"churned\"}')");
+  store_->compute(day("2026-11-02"));
+  EXPECT_EQ(text("SELECT churned_on FROM company_churned_stage WHERE company_id = 10"), "2026-11-02");
+}
+
 // Expansions: a rise of MRR while paying (Charlie, Oct 10), not a return from zero (Echo) nor a first MRR
 // (Delta); a won deal of an upsell type, dated by its close day in UTC, and not an open, archived or
 // new-business one; a custom type counts once kpis.upsell_deal_types names it.
