@@ -34,6 +34,11 @@ Response post_run(Context& ctx, const Request& req) {
     const json body = json::parse(req.body);
     if (!body.is_object()) throw BadRequest("request body: expected a JSON object");
     for (const auto& [key, value] : body.items()) {
+      if (key == "catch_up") {
+        if (!value.is_boolean()) throw BadRequest("catch_up: expected true or false");
+        r.catch_up = value.get<bool>();
+        continue;
+      }
       if (key != "as_of") throw BadRequest("unknown field '" + key + "'");
       if (!value.is_string() || !core::parse_day(value.get<std::string>()))
         throw BadRequest("as_of: expected a date YYYY-MM-DD");

@@ -131,6 +131,7 @@ struct Cli {
   std::int64_t score_company = 0;
   cshealthd::app::OverrideOptions ov;
   bool run_wait = false;
+  bool run_catch_up = false;
   std::string run_as_of;
   cshealthd::app::PlanCommandOptions plan_opts;
   cshealthd::app::KpisOptions kpi_opts;
@@ -228,6 +229,8 @@ void add_commands(CLI::App& app, Cli& c) {
   c.run_cmd->add_flag("--wait", c.run_wait, "follow the run to its end (exit 0 when it succeeded)");
   c.run_cmd->add_option("--as-of", c.run_as_of,
                         "the day it scores, YYYY-MM-DD (default: today in schedule.time_zone)");
+  c.run_cmd->add_flag("--catch-up", c.run_catch_up,
+                      "a lifecycle play having its first night creates the steps already under way");
 
   c.plan_cmd = app.add_subcommand(
       "plan", "What write-back would write, create, escalate and close in HubSpot for a scored day");
@@ -238,6 +241,8 @@ void add_commands(CLI::App& app, Cli& c) {
   c.plan_cmd->add_flag(
       "--plays", c.plan_opts.plays,
       "the lifecycle plays instead: what each would do that night and why (records nothing)");
+  c.plan_cmd->add_flag("--catch-up", c.plan_opts.catch_up,
+                       "with --plays: a play's first night as `run --catch-up` would plan it");
 
   c.kpis_cmd = app.add_subcommand("kpis", "The CS KPIs of a month (or its quarter) against their targets");
   c.kpis_cmd->add_option("--config", c.config_path, "YAML config file");
@@ -316,7 +321,8 @@ int dispatch(Cli& c) {
       if (c.score_cmd->count("--company")) c.score_opts.company = c.score_company;
       return cshealthd::app::run_score(config, c.score_opts);
     }
-    if (c.run_cmd->parsed()) return cshealthd::app::run_pipeline(config, c.run_wait, c.run_as_of);
+    if (c.run_cmd->parsed())
+      return cshealthd::app::run_pipeline(config, c.run_wait, c.run_as_of, c.run_catch_up);
     if (c.plan_cmd->parsed()) return cshealthd::app::run_plan_command(config, c.plan_opts);
     if (c.kpis_cmd->parsed()) return cshealthd::app::run_kpis(config, c.kpi_opts);
     if (c.backtest_cmd->parsed()) return cshealthd::app::run_backtest(config, c.backtest_opts);

@@ -50,7 +50,7 @@ std::vector<std::string> stage_lines(const store::Run& run) {
 
 }  // namespace
 
-int run_pipeline(const config::Config& config, bool wait, const std::string& as_of) {
+int run_pipeline(const config::Config& config, bool wait, const std::string& as_of, bool catch_up) {
   ComponentOptions co;
   co.pool_size = 2;
   co.scoring = false;
@@ -63,6 +63,7 @@ int run_pipeline(const config::Config& config, bool wait, const std::string& as_
     throw config::ConfigError("--as-of: expected a date YYYY-MM-DD, got '" + as_of + "'");
   r.stages = pipeline::pipeline_stages();
   r.max_attempts = config.jobs.max_attempts;
+  r.catch_up = catch_up;
   store::RunStore runs(components.db());
   const auto id = runs.create(r, pipeline::kPipelineJob);
   const auto replicas = components.db().with_connection("count_instances", [](pqxx::connection& c) {

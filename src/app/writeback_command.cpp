@@ -68,19 +68,18 @@ void print_plan(const core::Plan& p, std::int32_t day, std::size_t companies, bo
 namespace {
 
 // `plan --plays`: the plays decided for the day in a transaction that is rolled back.
-int print_plays(Components& c, std::int32_t day, bool as_json) {
+int print_plays(Components& c, std::int32_t day, bool as_json, bool catch_up) {
   plays::Plays p(c.plays(), c.workflow(), c.onboarding().won_stages);
   const auto night = c.db().with_retry("plays_dry_run", [&](pqxx::connection& conn) {
     pqxx::work tx(conn, "plays_dry_run");
-    auto out = p.plan(tx, day, true);
+    auto out = p.plan(tx, day, true, catch_up);
     tx.abort();
     return out;
   });
   if (as_json) {
-    std::cout << json{{"as_of", core::format_day(day)},
-                      {"source", c.plays().source},
-                      {"companies", night.companies},
-                      {"steps", night.items},
+    std::cout << json{{"as_of", core::format_day(day)}, {"source", c.plays().source},
+                      {"companies", night.companies},   {"steps", night.items},
+                      {"starting", night.starting},     {"under_way", night.under_way},
                       {"held_back", night.notes}}
                      .dump()
               << "\n";
@@ -134,7 +133,7 @@ int run_plan_command(const config::Config& config, const PlanCommandOptions& o) 
       c.db(), c.alerts(), c.workflow(), c.outbox(), [&c] { return c.hubspot_client(); }, c.metrics(),
       c.clock());
   const auto day = plan_day(c, o.as_of);
-  if (o.plays) return print_plays(c, day, o.json);
+  if (o.plays) return print_plays(c, day, o.json, o.catch_up);
   const auto result = wb.plan(day, std::nullopt, std::nullopt, o.dry_run, !o.dry_run);
   if (o.json) {
     json out = alerts::plan_json(result.plan, true);

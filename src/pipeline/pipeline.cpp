@@ -318,7 +318,7 @@ void Pipeline::run_plan(JobContext& ctx, std::int64_t run, std::int32_t day, jso
   std::optional<std::vector<std::int64_t>> only;
   if (cp.contains("refresh_companies") && cp["refresh_companies"].is_array())
     only = cp["refresh_companies"].get<std::vector<std::int64_t>>();
-  const workflow::PlanDay plan_day{day, run, only};
+  const workflow::PlanDay plan_day{day, run, only, ctx.job.payload.value("catch_up", false)};
   for (auto* w : workflows_) w->prepare(plan_day);
   json next;
   // Every workflow's plan, the job's checkpoint past it and the stage's end commit together: a takeover

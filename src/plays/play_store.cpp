@@ -191,7 +191,7 @@ PlayStore::Loaded PlayStore::load(pqxx::transaction_base& tx, std::int32_t day, 
 
 void PlayStore::record_steps(pqxx::work& tx, const std::vector<StepRow>& steps, std::int32_t day) {
   if (steps.empty()) return;
-  std::vector<std::string> cols[9];
+  std::vector<std::string> cols[10];
   for (const auto& s : steps) {
     cols[0].push_back(std::to_string(s.company_id));
     cols[1].push_back(s.play);
@@ -202,18 +202,36 @@ void PlayStore::record_steps(pqxx::work& tx, const std::vector<StepRow>& steps, 
     cols[6].push_back(s.outbox_key);
     cols[7].push_back(s.owner_id);
     cols[8].push_back(s.why);
+    cols[9].push_back(s.skipped ? "t" : "f");
   }
   tx.exec_params(
       "INSERT INTO play_steps (company_id, play, cycle, step, cycle_date, day, action, outbox_key, owner_id, "
-      "why) "
-      "SELECT c::bigint, p, cy, st, cd::date, $10::date, a, k, nullif(o, ''), w FROM unnest($1::text[], "
-      "$2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) AS u "
-      "(c, "
-      "p, cy, st, cd, a, k, o, w) ON CONFLICT DO NOTHING",
+      "why, skipped) "
+      "SELECT c::bigint, p, cy, st, cd::date, $10::date, a, k, nullif(o, ''), w, sk::boolean FROM "
+      "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+      "$8::text[], "
+      "$9::text[], $11::text[]) AS u (c, p, cy, st, cd, a, k, o, w, sk) ON CONFLICT DO NOTHING",
       store::text_array(cols[0]), store::text_array(cols[1]), store::text_array(cols[2]),
       store::text_array(cols[3]), store::text_array(cols[4]), store::text_array(cols[5]),
       store::text_array(cols[6]), store::text_array(cols[7]), store::text_array(cols[8]),
-      core::format_day(day));
+      core::format_day(day), store::text_array(cols[9]));
+}
+
+std::set<std::string> PlayStore::started(pqxx::transaction_base& tx) {
+  std::set<std::string> out;
+  for (const auto& r : tx.exec("SELECT play FROM play_starts")) out.insert(r[0].as<std::string>());
+  return out;
+}
+
+void PlayStore::record_starts(pqxx::work& tx, const std::vector<std::string>& plays, std::int32_t day,
+                              const std::vector<bool>& caught_up) {
+  if (plays.empty()) return;
+  std::vector<std::string> flags;
+  for (const bool b : caught_up) flags.push_back(b ? "t" : "f");
+  tx.exec_params(
+      "INSERT INTO play_starts (play, started_on, caught_up) SELECT p, $2::date, c::boolean FROM "
+      "unnest($1::text[], $3::text[]) AS u (p, c) ON CONFLICT (play) DO NOTHING",
+      store::text_array(plays), core::format_day(day), store::text_array(flags));
 }
 
 void PlayStore::record_episodes(pqxx::work& tx, const std::vector<core::PlayEpisode>& episodes) {

@@ -30,14 +30,21 @@ class PlayStore {
   static Loaded load(pqxx::transaction_base& tx, std::int32_t day, int longest_until,
                      const workflow::Managers& managers, const std::set<std::string>& won);
 
-  // A step a night fired, recorded once.
+  // A step a night fired, recorded once; `skipped`: already under way on its play's first night,
+  // recorded as seen with nothing sent.
   struct StepRow {
     std::int64_t company_id = 0;
     std::string play, cycle, step;
     std::int32_t cycle_date = 0;
     std::string action, outbox_key, owner_id, why;
+    bool skipped = false;
   };
   static void record_steps(pqxx::work& tx, const std::vector<StepRow>& steps, std::int32_t day);
+
+  // The plays that have had their first night (play_starts), and recording the ones starting tonight.
+  static std::set<std::string> started(pqxx::transaction_base& tx);
+  static void record_starts(pqxx::work& tx, const std::vector<std::string>& plays, std::int32_t day,
+                            const std::vector<bool>& caught_up);
   static void record_episodes(pqxx::work& tx, const std::vector<core::PlayEpisode>& episodes);
 
   // The usage summary of a company as of a day (nullopt when the company is not stored).

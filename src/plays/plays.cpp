@@ -166,7 +166,7 @@ outbox::Intent Plays::intent_of(const core::PlayFiring& fi,
   throw std::logic_error("plays: an action without an intent");
 }
 
-NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
+NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run, bool catch_up) const {
   NightPlan out;
   if (!s_.enabled) return out;
   const auto won = store::CrmRepository::won_stages(tx, won_stages_);
@@ -176,6 +176,17 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
   }
   auto in = PlayStore::load(tx, day, longest, ctx_.managers, won);
   out.companies = in.companies.size();
+  // A play's first night: what is under way is seen, not sent, unless it catches up.
+  const auto started = PlayStore::started(tx);
+  std::set<std::string> skipping;
+  std::vector<bool> caught_up;
+  for (const auto& p : s_.plays.plays) {
+    if (!p.enabled || started.count(p.name)) continue;
+    out.starting.push_back(p.name);
+    caught_up.push_back(p.catch_up || catch_up);
+    if (!caught_up.back()) skipping.insert(p.name);
+  }
+  out.caught_up = catch_up;
   core::PlayContext ctx;
   ctx.day = day;
   ctx.calendar = &ctx_.calendar;
@@ -200,12 +211,22 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
                                        d == in.done.end() ? kNothing : d->second);
     for (auto& ep : decision.episodes) episodes.push_back(std::move(ep));
     for (auto& n : decision.notes) out.notes.push_back(std::move(n));
-    if (decision.firings.empty()) continue;
-    // Texts only for the companies a step fires at.
-    const auto vars =
-        company_vars(c, day, json::parse(in.facts[c.id]), load_summary(tx, c.id, day), s_.locale, name_of);
+    // Texts only for the companies a step is sent at.
+    std::optional<std::map<std::string, std::string>> vars;
     for (auto& fi : decision.firings) {
-      auto v = vars;
+      const auto& spec = *fi.spec;
+      PlayStore::StepRow row{c.id,   fi.play,     fi.cycle, fi.step, fi.date, core::name_of(spec.action),
+                             fi.key, fi.owner_id, fi.why};
+      if (skipping.count(fi.play)) {
+        row.skipped = true;
+        steps.push_back(std::move(row));
+        ++out.under_way[fi.play];
+        continue;
+      }
+      if (!vars)
+        vars = company_vars(c, day, json::parse(in.facts[c.id]), load_summary(tx, c.id, day), s_.locale,
+                            name_of);
+      auto v = *vars;
       v["play"] = fi.play;
       v["cycle"] = fi.cycle;
       v["date"] = core::format_day(fi.date);
@@ -213,7 +234,6 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
       v["days_since"] = std::to_string(day - fi.date);
       v["owner"] = name_of(fi.owner_id);
       v["due"] = fi.due_day ? core::format_day(fi.due_day) : "";
-      const auto& spec = *fi.spec;
       json item = {{"key", fi.key},     {"company_id", c.id}, {"play", fi.play},
                    {"cycle", fi.cycle}, {"step", fi.step},    {"action", core::name_of(spec.action)},
                    {"why", fi.why}};
@@ -221,22 +241,26 @@ NightPlan Plays::plan(pqxx::work& tx, std::int32_t day, bool dry_run) const {
       item["kind"] = outbox::name_of(outbox::kind_of(action.intent));
       item["payload"] = outbox::encode(action);
       outbox.push_back(std::move(action));
-      steps.push_back({c.id, fi.play, fi.cycle, fi.step, fi.date, core::name_of(spec.action), fi.key,
-                       fi.owner_id, fi.why});
+      steps.push_back(std::move(row));
       out.items.push_back(std::move(item));
       out.firings.push_back(std::move(fi));
     }
   }
+  for (const auto& [play, n] : out.under_way)
+    out.notes.push_back(
+        std::to_string(n) + " " + play + " step(s) already under way on the play's first night: " +
+        "not created (`cshealthd run --catch-up`, or `catch_up: true` on the play, creates them)");
   if (dry_run) return out;
   outbox::OutboxStore::enqueue(tx, outbox, std::nullopt);
   PlayStore::record_steps(tx, steps, day);
   PlayStore::record_episodes(tx, episodes);
+  PlayStore::record_starts(tx, out.starting, day, caught_up);
   return out;
 }
 
 json Plays::plan(pqxx::work& tx, const workflow::PlanDay& day) {
   if (day.refresh()) return json::object();
-  const auto night = plan(tx, day.day, false);
+  const auto night = plan(tx, day.day, false, day.catch_up);
   if (metrics_) {
     for (const auto& f : night.firings)
       metrics_
@@ -251,7 +275,13 @@ json Plays::plan(pqxx::work& tx, const workflow::PlanDay& day) {
 json Plays::progress(const NightPlan& plan) {
   std::map<std::string, int> by_play;
   for (const auto& f : plan.firings) ++by_play[f.play];
-  return {{"companies", plan.companies}, {"steps", plan.firings.size()}, {"by_play", by_play}};
+  json out = {{"companies", plan.companies}, {"steps", plan.firings.size()}, {"by_play", by_play}};
+  if (!plan.starting.empty()) {
+    out["starting"] = plan.starting;
+    out["under_way"] = plan.under_way;  // per play: steps seen, not created, on its first night
+    out["caught_up"] = plan.caught_up;
+  }
+  return out;
 }
 
 }  // namespace cshealthd::plays

@@ -213,10 +213,11 @@ core::PlaysConfig parse_root(const Node& root, const std::string& locale) {
       cfg.churn_reasons[value] = category.str();
   }
   for (const auto& [name, p] : root.at("plays").entries()) {
-    p.expect_map({"enabled", "trigger", "conditions", "ends_when_renewed", "steps"});
+    p.expect_map({"enabled", "trigger", "conditions", "ends_when_renewed", "catch_up", "steps"});
     core::Play play;
     play.name = name;
     if (p.has("enabled")) play.enabled = p.child("enabled").boolean();
+    if (p.has("catch_up")) play.catch_up = p.child("catch_up").boolean();
     play.trigger = trigger(p.at("trigger"));
     if (p.has("conditions")) play.conditions = conditions(p.child("conditions"), false);
     if (p.has("ends_when_renewed")) {

@@ -53,6 +53,7 @@ std::optional<std::int64_t> RunStore::create(const RunRequest& q, const std::str
     job.unique_key = q.unique_key;
     job.run_id = id;
     job.payload = {{"run_id", id}};
+    if (q.catch_up) job.payload["catch_up"] = true;
     job.max_attempts = q.max_attempts;
     if (!JobQueue::enqueue(tx, job)) return std::nullopt;  // the transaction rolls back: no run either
     if (q.in_tx) q.in_tx(tx, id);

@@ -176,7 +176,7 @@ TEST_F(PlaysTest, OneHundredAndTwentyNightsGiveEachPlaysStepsOnTheirDaysExactlyO
   {
     pqxx::connection c(db_.conninfo());
     pqxx::nontransaction tx(c);
-    for (const auto& r : tx.exec("SELECT outbox_key, action FROM play_steps"))
+    for (const auto& r : tx.exec("SELECT outbox_key, action FROM play_steps WHERE NOT skipped"))
       (r[1].as<std::string>() == "deal" ? planned_deals : planned_tasks).insert(r[0].as<std::string>());
     EXPECT_EQ(
         tx.exec1("SELECT count(*) FROM outbox WHERE key LIKE 'play:%' AND state <> 'done'")[0].as<int>(), 0)
@@ -279,6 +279,94 @@ TEST_F(PlaysTest, OneHundredAndTwentyNightsGiveEachPlaysStepsOnTheirDaysExactlyO
             text("SELECT status FROM health_scores WHERE company_id = " + r1 + " ORDER BY day DESC LIMIT 1"));
   EXPECT_EQ(api(0, "GET", "/v1/companies/99999999/summary").status, 404);
   EXPECT_EQ(api(0, "GET", "/v1/companies/" + r1 + "/summary?as_of=yesterday").status, 400);
+}
+
+// A play's first night (here: the installation's) starts from tonight: on a portal whose customers' renewal
+// windows are already open, night 0 records those steps as seen and creates no play task, says how many in
+// the run summary and in `plan --plays`; the next nights create only what opens after it; `--catch-up` (or
+// `catch_up: true`) creates what was under way instead.
+TEST_F(PlaysTest, APlaySwitchedOnStartsFromTonightUnlessItCatchesUp) {
+  std::ofstream(dir_.path() / "plays.yaml") << plays::shipped_plays();
+  start_sim({"--seed", "11", "--generate", "60", "--search-lag-ms", "0"});
+  const std::int32_t s =
+      static_cast<std::int32_t>(sim("GET", "/__sim/clock")["now_ms"].get<std::int64_t>() / kDayMs);
+  set_day(s);
+  ASSERT_NO_FATAL_FAILURE(start(0));
+  ASSERT_NO_FATAL_FAILURE(run_and_wait(0));
+
+  const auto under_way = scalar("SELECT count(*) FROM play_steps WHERE skipped");
+  ASSERT_GT(under_way, 0) << "the generated portal should have renewal windows open on night 0";
+  EXPECT_EQ(scalar("SELECT count(*) FROM play_steps WHERE NOT skipped"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM outbox WHERE key LIKE 'play:%'"), 0);
+  EXPECT_EQ(play_objects("tasks", "cs_alert_key").size(), 0u);
+  EXPECT_EQ(scalar("SELECT count(*) FROM play_starts WHERE started_on = '" + core::format_day(s) +
+                   "' AND NOT caught_up"),
+            scalar("SELECT count(*) FROM play_starts"));
+  // The run's summary says how many, per play.
+  const json plan_stage = json::parse(text(
+      "SELECT s->'progress' FROM runs, jsonb_array_elements(stages) s WHERE s->>'name' = 'plan' ORDER BY id "
+      "DESC LIMIT 1"));
+  std::int64_t summed = 0;
+  for (const auto& [play, n] : plan_stage["plays"]["under_way"].items()) {
+    EXPECT_EQ(n.get<std::int64_t>(),
+              scalar("SELECT count(*) FROM play_steps WHERE skipped AND play = '" + play + "'"));
+    summed += n.get<std::int64_t>();
+  }
+  EXPECT_EQ(summed, under_way);
+  EXPECT_FALSE(plan_stage["plays"]["caught_up"].get<bool>());
+
+  // The next nights: nothing that was under way is created, and what opens later is.
+  for (int n = 1; n <= 20; ++n) {
+    set_day(s + n);
+    ASSERT_NO_FATAL_FAILURE(run_and_wait(0)) << "night " << n;
+  }
+  EXPECT_EQ(scalar("SELECT count(*) FROM outbox o JOIN play_steps p ON p.outbox_key = o.key WHERE p.skipped"),
+            0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM play_steps WHERE skipped"), under_way);
+  const auto later = scalar("SELECT count(*) FROM play_steps WHERE NOT skipped");
+  EXPECT_GT(later, 0) << "20 nights should open some new step windows on a 60-company portal";
+  EXPECT_EQ(scalar("SELECT count(*) FROM outbox WHERE key LIKE 'play:%'"), later);
+  EXPECT_GT(text("SELECT min(day) FROM play_steps WHERE NOT skipped"), core::format_day(s));
+
+  // `plan --plays` on a first night says what it would leave, and --catch-up what it would create: as if
+  // the plays had never run, the last night's steps plus everything under way.
+  exec("DELETE FROM play_starts");
+  exec("DELETE FROM play_steps");
+  const auto day = core::format_day(s + 20);
+  const auto dry = testing::run_cshealthd({"plan", "--plays", "--json", "--as-of", day}, env(0));
+  ASSERT_EQ(dry.status, 0) << dry.output;
+  const auto line = [](const std::string& out) {
+    const auto at = out.rfind('{', out.find("\"as_of\""));
+    return json::parse(out.substr(at, out.find('\n', at) - at));
+  };
+  const json seen = line(dry.output);
+  EXPECT_TRUE(seen["steps"].empty()) << dry.output;
+  ASSERT_FALSE(seen["under_way"].empty()) << dry.output;
+  EXPECT_THAT(seen["held_back"].dump(), HasSubstr("already under way on the play's first night"));
+  const auto catching =
+      testing::run_cshealthd({"plan", "--plays", "--json", "--catch-up", "--as-of", day}, env(0));
+  ASSERT_EQ(catching.status, 0) << catching.output;
+  const json caught = line(catching.output);
+  std::int64_t would_skip = 0;
+  for (const auto& [play, n] : seen["under_way"].items()) would_skip += n.get<std::int64_t>();
+  EXPECT_EQ(static_cast<std::int64_t>(caught["steps"].size()), would_skip);
+  EXPECT_TRUE(caught["under_way"].empty());
+  EXPECT_EQ(scalar("SELECT count(*) FROM play_steps"), 0);  // a dry run records nothing
+
+  // A run asked to catch up creates them, once.
+  const auto outbox_before = scalar("SELECT count(*) FROM outbox WHERE key LIKE 'play:%'");
+  ASSERT_NO_FATAL_FAILURE(run_and_wait(0, R"({"catch_up": true})"));
+  EXPECT_EQ(scalar("SELECT count(*) FROM play_steps WHERE skipped"), 0);
+  EXPECT_EQ(scalar("SELECT count(*) FROM play_starts WHERE caught_up"),
+            scalar("SELECT count(*) FROM play_starts"));
+  // Every step it recorded is in the outbox (the keys of the last 20 nights were there already: an outbox
+  // key is unique for ever, so none is enqueued twice).
+  EXPECT_EQ(scalar("SELECT count(*) FROM play_steps p WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.key = "
+                   "p.outbox_key)"),
+            0);
+  EXPECT_GT(scalar("SELECT count(*) FROM outbox WHERE key LIKE 'play:%'"), outbox_before);
+  EXPECT_EQ(scalar("SELECT count(*) FROM play_steps"), would_skip);
+  EXPECT_EQ(api(0, "POST", "/v1/runs", R"({"catch_up": "yes"})").status, 400);
 }
 
 // CRM text is escaped where it goes: a company named to ping a Slack channel and to smuggle a link reaches

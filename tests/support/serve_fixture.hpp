@@ -149,12 +149,12 @@ class ServeFixture : public ::testing::Test {
 
   // A pipeline run started through replica i's API (retried while the API refuses, e.g. a run under way),
   // followed until it succeeded.
-  void run_and_wait(int i) {
+  void run_and_wait(int i, const std::string& body = "") {
     const auto before = scalar("SELECT count(*) FROM runs WHERE state = 'succeeded'");
     RawResponse posted;
     ASSERT_TRUE(wait_for(
         [&] {
-          posted = api(i, "POST", "/v1/runs");
+          posted = api(i, "POST", "/v1/runs", body);
           return posted.status == 202;
         },
         std::chrono::seconds(60)))

@@ -395,6 +395,17 @@ TEST(PlaysFileTest, AnUnknownTriggerAStepWithoutAnOwnerAndAnUnknownPlaceholderAr
                      "      a: {at: -5, task: {owner: csm, template: t}}\n"),
       HasSubstr("plays.p.steps.a.at: a quarterly play's steps start at 0 or later (my-plays.yaml:8)"));
   EXPECT_THAT(refusal("plays: [unclosed\n"), HasSubstr("my-plays.yaml:"));
+  // catch_up: a boolean; off unless said.
+  EXPECT_THAT(refusal(head + "    trigger: {date: renewal_date}\n    catch_up: maybe\n    steps: {}\n"),
+              HasSubstr("plays.p.catch_up"));
+  EXPECT_FALSE(plays::parse_plays(head + "    trigger: {date: renewal_date}\n    steps: {}\n", "x.yaml", "en")
+                   .plays.at(0)
+                   .catch_up);
+  EXPECT_TRUE(
+      plays::parse_plays(head + "    trigger: {date: renewal_date}\n    catch_up: true\n    steps: {}\n",
+                         "x.yaml", "en")
+          .plays.at(0)
+          .catch_up);
   EXPECT_EQ(refusal(head + "    trigger: {date: renewal_date}\n    steps:\n      a: {at: -5, task: {owner: "
                            "[team:301, csm], template: t}}\n"),
             "accepted");

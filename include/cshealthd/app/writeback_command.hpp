@@ -11,6 +11,7 @@ struct PlanCommandOptions {
   bool dry_run = false;
   bool json = false;
   bool plays = false;  // the lifecycle plays instead: what each would do tonight and why (never recorded)
+  bool catch_up = false;  // with plays: a play's first night as `run --catch-up` would plan it
 };
 // `cshealthd plan`: what write-back would write, create, escalate and close for a scored day. With
 // --dry-run it only prints (no HubSpot call, nothing changed); without, it records the plan in the outbox

@@ -86,6 +86,9 @@ struct Play {
   PlayTrigger trigger;
   PlayConditions conditions;
   bool ends_when_renewed = false;  // a renewal (a later date, or a won deal near the date) ends the cycle
+  // Its first night creates the steps already under way (by default they are recorded as seen, without
+  // a task: a play switched on starts from tonight).
+  bool catch_up = false;
   std::vector<PlayStep> steps;     // by `at`
 };
 

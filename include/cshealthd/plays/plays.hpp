@@ -44,6 +44,11 @@ struct NightPlan {
   std::vector<nlohmann::json> items;  // the outbox items, as recorded (or, in a dry run, as they would be)
   std::vector<std::string> notes;
   std::size_t companies = 0;
+  // The plays having their first night, and per play the steps already under way on it: recorded as seen
+  // without a task (a play switched on starts from tonight), or created when it catches up.
+  std::vector<std::string> starting;
+  std::map<std::string, std::size_t> under_way;
+  bool caught_up = false;  // the run was asked to catch up (every starting play creates what is under way)
 };
 
 class Plays : public workflow::Participant {
@@ -59,8 +64,9 @@ class Plays : public workflow::Participant {
   nlohmann::json plan(pqxx::work& tx, const workflow::PlanDay& day) override;
 
   // Decides `day` for every company scored on it and, unless `dry_run`, records the outbox items, the
-  // steps done and the episodes in `tx` (the plan stage's transaction).
-  NightPlan plan(pqxx::work& tx, std::int32_t day, bool dry_run) const;
+  // steps done and the episodes in `tx` (the plan stage's transaction). On a play's first night the steps
+  // already under way are recorded as seen, not sent, unless the play or `catch_up` says to create them.
+  NightPlan plan(pqxx::work& tx, std::int32_t day, bool dry_run, bool catch_up = false) const;
   // As the pipeline's plan stage reports it.
   static nlohmann::json progress(const NightPlan& plan);
 

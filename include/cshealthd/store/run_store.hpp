@@ -36,6 +36,7 @@ struct RunRequest {
   std::optional<std::string> unique_key;  // the run's job key: one run per key, ever
   std::vector<std::string> stages;
   int max_attempts = 5;
+  bool catch_up = false;  // its plan stage creates what plays starting that night find under way
   // Runs in the transaction that creates the run and its job, with the run's id (the scheduler marks the
   // refresh requests a run covers: they are the run's before its job can start).
   std::function<void(pqxx::work&, std::int64_t run_id)> in_tx;

@@ -14,6 +14,8 @@ struct PlanDay {
   std::optional<std::int64_t> run_id;
   // A refresh: only these companies were rescored (nullopt: every company, a nightly or manual run).
   std::optional<std::vector<std::int64_t>> only;
+  // The run was asked to catch up: a play's first night creates the steps already under way.
+  bool catch_up = false;
   bool refresh() const { return only.has_value(); }
 };
 
