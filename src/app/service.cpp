@@ -146,7 +146,8 @@ void Service::build_pipeline(const pipeline::ScheduleOptions& schedule) {
   auto options = schedule;
   if (config_.usage.enabled && !config_.usage.segment.write_key.empty()) {
     auto settler = std::make_shared<pipeline::SegmentSettler>(
-        c.db(), c.segment(), static_cast<std::size_t>(config_.usage.segment.settle_batch), c.metrics(),
+        c.db(), c.segment(), static_cast<std::size_t>(config_.usage.segment.settle_batch),
+        std::chrono::milliseconds(config_.usage.segment.settle_interval_ms), c.metrics(),
         [&c] { return c.service_day(); });
     options.leader_chore = [settler] { (*settler)(); };
   }

@@ -314,6 +314,7 @@ class Schema {
     str("usage.segment.feature_events", c.usage.segment.feature_events, event_list);
     integer("usage.segment.max_age_days", c.usage.segment.max_age_days, 1, 365);
     integer("usage.segment.settle_batch", c.usage.segment.settle_batch, 1, 100'000);
+    integer("usage.segment.settle_interval_ms", c.usage.segment.settle_interval_ms, 0, 3'600'000);
     str("usage.precedence", c.usage.precedence,
         [](const std::string& key, const std::string& v, const Source& s) {
           const auto items = split_list(v);

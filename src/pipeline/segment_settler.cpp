@@ -7,10 +7,22 @@
 namespace cshealthd::pipeline {
 
 SegmentSettler::SegmentSettler(store::Database& db, core::SegmentSettings settings, std::size_t batch,
-                               metrics::Registry& metrics, std::function<std::int32_t()> today)
-    : db_(db), settings_(std::move(settings)), batch_(batch), metrics_(metrics), today_(std::move(today)) {}
+                               std::chrono::milliseconds interval, metrics::Registry& metrics,
+                               std::function<std::int32_t()> today)
+    : db_(db),
+      settings_(std::move(settings)),
+      batch_(batch),
+      interval_(interval),
+      metrics_(metrics),
+      today_(std::move(today)) {}
 
 std::size_t SegmentSettler::operator()() {
+  // Under a steady stream every company is marked each second: settling once per interval computes each
+  // company day once with all its marks, instead of once per tick (which kept a core busy at 150 batches
+  // a second and doubled the batches' p99).
+  const auto started = std::chrono::steady_clock::now();
+  if (passed_at_ && started - *passed_at_ < interval_) return 0;
+  passed_at_ = started;
   const std::int32_t today = today_();
   const bool logins = !settings_.login_events.empty(), features = !settings_.feature_events.empty();
   std::size_t settled = 0;

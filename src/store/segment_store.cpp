@@ -65,8 +65,9 @@ void SegmentStore::add(pqxx::work& tx, const core::SegmentActivity& a) {
   if (!member_users.empty()) {
     exec_prepared(
         tx, "segment_members",
-        "INSERT INTO segment_members (user_key, group_key) SELECT * FROM unnest($1::bigint[], $2::text[]) "
-        "ON CONFLICT (user_key, group_key) DO UPDATE SET updated_at = now()",
+        "INSERT INTO segment_members AS m (user_key, group_key) SELECT * FROM unnest($1::bigint[], "
+        "$2::text[]) ON CONFLICT (user_key, group_key) DO UPDATE SET updated_at = now() WHERE m.updated_at < "
+        "now() - interval '1 day'",
         bigint_array(member_users), text_array(member_groups));
   }
   if (!users.empty()) {
@@ -77,19 +78,22 @@ void SegmentStore::add(pqxx::work& tx, const core::SegmentActivity& a) {
         "THEN '{}'::text[] ELSE string_to_array(f, $5) END FROM unnest($1::bigint[], $2::date[], "
         "$3::bigint[], $4::text[]) AS x(u, d, l, f) ON CONFLICT (user_key, day) DO UPDATE SET logins = "
         "a.logins + EXCLUDED.logins, features = ARRAY(SELECT DISTINCT unnest(a.features || "
-        "EXCLUDED.features) ORDER BY 1)",
+        "EXCLUDED.features) ORDER BY 1) WHERE EXCLUDED.logins > 0 OR NOT EXCLUDED.features <@ a.features",
         bigint_array(users), text_array(days), bigint_array(logins), text_array(features),
         std::string(1, kSeparator));
   }
   if (users.empty() && member_users.empty()) return;
   // The company days to settle: the new days of every company their users belong to, and every day
-  // of a user newly tied to a company (its activity now counts there).
+  // of a user newly tied to a company (its activity now counts there). Each user's rows are read by
+  // their key (LATERAL ... OFFSET 0 keeps the lookup per user: as a join, the cached generic plan hashes
+  // both tables whole for every batch, a CPU-bound p99 of 100 ms at 150 batches a second).
   exec_prepared(
       tx, "segment_dirty",
       "INSERT INTO segment_dirty (group_key, day) SELECT group_key, day FROM (SELECT m.group_key, x.day FROM "
-      "unnest($1::bigint[], $2::date[]) AS x(user_key, day) JOIN segment_members m USING (user_key) UNION "
-      "SELECT x.group_key, a.day FROM unnest($3::bigint[], $4::text[]) AS x(user_key, group_key) JOIN "
-      "segment_activity a USING (user_key)) d",
+      "unnest($1::bigint[], $2::date[]) AS x(user_key, day) CROSS JOIN LATERAL (SELECT group_key FROM "
+      "segment_members WHERE user_key = x.user_key OFFSET 0) m UNION SELECT x.group_key, a.day FROM "
+      "unnest($3::bigint[], $4::text[]) AS x(user_key, group_key) CROSS JOIN LATERAL (SELECT day FROM "
+      "segment_activity WHERE user_key = x.user_key OFFSET 0) a) d",
       bigint_array(users), text_array(days), bigint_array(member_users), text_array(member_groups));
 }
 

@@ -258,6 +258,9 @@ struct SegmentConfig {
   std::string feature_events;
   int max_age_days = 60;   // older events are refused; what they leave is kept this long
   int settle_batch = 500;  // company days computed per transaction
+  // The leader settles at most this often (0: every scheduler tick). A company sending events all the
+  // time is computed once per interval, with every mark it gathered, not once per tick.
+  int settle_interval_ms = 5'000;
 };
 
 struct UsageConfig {
