@@ -218,6 +218,10 @@ PlayDecision decide_plays(const PlaysConfig& config, const PlayContext& ctx, con
   for (const auto& play : config.plays) {
     if (!play.enabled) continue;
     const auto& t = play.trigger;
+    // A churned customer gets the plays about churned customers (win-back) and no other.
+    if (c.churned && !((t.kind == TriggerKind::kStage && t.stage == "churned") ||
+                       (t.kind == TriggerKind::kDate && t.field == "churn_date")))
+      continue;
     std::int32_t date = 0;
     std::string cycle;
     switch (t.kind) {

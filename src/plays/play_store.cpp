@@ -98,18 +98,28 @@ PlayStore::Loaded PlayStore::load(pqxx::transaction_base& tx, std::int32_t day, 
   Loaded in;
   const auto d = core::format_day(day);
   std::map<std::int64_t, std::size_t> index;
-  for (const auto& r : tx.exec_params(
-           "SELECT h.company_id, coalesce(c.name, ''), coalesce(c.owner_id, ''), coalesce(o.teams::text, "
-           "'[]'), "
-           "h.segment, coalesce(c.cs_stage, ''), h.status, h.score, h.signals::text, "
-           "(c.renewal_date AT TIME ZONE 'UTC')::date::text, (c.contract_start_date AT TIME ZONE "
-           "'UTC')::date::text, "
-           "(c.churn_date AT TIME ZONE 'UTC')::date::text, coalesce(c.churn_reason, ''), "
-           "json_build_object('plan', c.plan, 'mrr', c.mrr, 'seats', c.licensed_seats, 'active_users', "
-           "c.active_users_30d)::text "
-           "FROM health_scores h JOIN companies c ON c.id = h.company_id AND NOT c.archived "
-           "LEFT JOIN crm_owners o ON o.id::text = c.owner_id WHERE h.day = $1::date ORDER BY h.company_id",
-           d)) {
+  for (
+      const auto& r : tx.exec_params(
+          "SELECT h.company_id, coalesce(c.name, ''), coalesce(c.owner_id, ''), coalesce(o.teams::text, "
+          "'[]'), "
+          "h.segment, coalesce(c.cs_stage, ''), h.status, h.score, h.signals::text, "
+          "(c.renewal_date AT TIME ZONE 'UTC')::date::text, (c.contract_start_date AT TIME ZONE "
+          "'UTC')::date::text, "
+          "(c.churn_date AT TIME ZONE 'UTC')::date::text, coalesce(c.churn_reason, ''), "
+          "json_build_object('plan', c.plan, 'mrr', c.mrr, 'seats', c.licensed_seats, 'active_users', "
+          "c.active_users_30d)::text, h.churned "
+          // The companies scored that day, and those left unscored because they churned (win-back's),
+          // with the segment and score they had last.
+          "FROM (SELECT company_id, segment, status, score, signals, false AS churned FROM health_scores "
+          "WHERE day = $1::date UNION ALL SELECT k.id, coalesce(l.segment, ''), 'churned', coalesce(l.score, "
+          "0), '[]'::jsonb, true FROM companies k LEFT JOIN LATERAL (SELECT segment, score FROM "
+          "health_scores "
+          "x WHERE x.company_id = k.id AND x.day < $1::date ORDER BY x.day DESC LIMIT 1) l ON true WHERE NOT "
+          "k.archived AND k.cs_stage = 'churned' AND NOT EXISTS (SELECT 1 FROM health_scores y WHERE "
+          "y.company_id = k.id AND y.day = $1::date)) h "
+          "JOIN companies c ON c.id = h.company_id AND NOT c.archived "
+          "LEFT JOIN crm_owners o ON o.id::text = c.owner_id ORDER BY h.company_id",
+          d)) {
     core::PlayCompany c;
     c.id = r[0].as<std::int64_t>();
     c.name = r[1].as<std::string>();
@@ -131,6 +141,7 @@ PlayStore::Loaded PlayStore::load(pqxx::transaction_base& tx, std::int32_t day, 
     }
     c.churn_reason = r[12].as<std::string>();
     in.facts[c.id] = r[13].as<std::string>();  // parsed only where a step fires
+    c.churned = r[14].as<bool>();
     index[c.id] = in.companies.size();
     in.companies.push_back(std::move(c));
   }

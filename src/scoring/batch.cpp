@@ -10,6 +10,7 @@
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 
 #include <spdlog/spdlog.h>
@@ -113,7 +114,8 @@ void for_each_value(const char* text, F&& f) {
   if (!object.is_object()) return;
   for (auto it = object.begin(); it != object.end(); ++it) {
     if (it->is_number()) f(std::string_view(it.key()), SnapshotValue(it->template get<double>()));
-    if (it->is_string()) f(std::string_view(it.key()), SnapshotValue(it->template get_ref<const std::string&>()));
+    if (it->is_string())
+      f(std::string_view(it.key()), SnapshotValue(it->template get_ref<const std::string&>()));
     if (it->is_null()) f(std::string_view(it.key()), SnapshotValue(nullptr));
   }
 }
@@ -125,8 +127,10 @@ std::int64_t day_end(const BatchOptions& o) {
 
 // What one chunk of companies needs, read in one snapshot of the database.
 struct Chunk {
-  std::vector<core::CompanyInputs> inputs;
-  std::int64_t lo = 0, hi = 0;
+  std::vector<core::CompanyInputs> inputs;  // the companies to score (those churned as of the day left out)
+  std::int64_t lo = 0, hi = 0;              // the ids read
+  std::size_t read = 0;                     // companies read (a chunk shorter than asked is the last)
+  std::vector<std::int64_t> churned;        // left out: churned as of the day
 };
 
 struct Windows {
@@ -167,16 +171,18 @@ Windows windows_for(const ScoringConfig& config, std::int32_t day, std::int64_t 
 template <typename Find>
 void read_activity(pqxx::transaction_base& tx, std::int64_t lo, std::int64_t hi, std::int64_t end,
                    const std::optional<std::int64_t>& ticket_start, Find& find) {
-  for (const auto& r :
-       tx.exec_params("SELECT a.to_id, " + ms("t.created_at") + ", CASE WHEN t.closed_at < to_timestamp($3 / "
-                          "1000.0) THEN " + ms("t.closed_at") +
-                          " END, coalesce(t.priority, ''), coalesce(t.category, '') FROM crm_associations a JOIN "
-                          "tickets t ON "
-                          "t.id = a.from_id WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND "
-                          "a.from_type = "
-                          "'tickets' AND NOT t.archived AND t.created_at < to_timestamp($3 / 1000.0) "
-                          "AND ($4::bigint IS NULL OR t.created_at >= to_timestamp($4 / 1000.0))",
-                      lo, hi, end, ticket_start)) {
+  for (const auto& r : tx.exec_params(
+           "SELECT a.to_id, " + ms("t.created_at") +
+               ", CASE WHEN t.closed_at < to_timestamp($3 / "
+               "1000.0) THEN " +
+               ms("t.closed_at") +
+               " END, coalesce(t.priority, ''), coalesce(t.category, '') FROM crm_associations a JOIN "
+               "tickets t ON "
+               "t.id = a.from_id WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND "
+               "a.from_type = "
+               "'tickets' AND NOT t.archived AND t.created_at < to_timestamp($3 / 1000.0) "
+               "AND ($4::bigint IS NULL OR t.created_at >= to_timestamp($4 / 1000.0))",
+           lo, hi, end, ticket_start)) {
     auto* in = find(r[0].as<std::int64_t>());
     if (!in) continue;
     core::Ticket t;
@@ -191,8 +197,10 @@ void read_activity(pqxx::transaction_base& tx, std::int64_t lo, std::int64_t hi,
   // the contact an answer is associated with is its respondent (nps_drop compares a person with themself).
   for (const auto& r : tx.exec_params(
            "SELECT l.company, " + ms("f.submitted_at") +
-               ", coalesce(f.survey_type, ''), f.value, coalesce((SELECT min(r.to_id) FROM crm_associations r "
-               "WHERE r.from_type = 'feedback_submissions' AND r.from_id = f.id AND r.to_type = 'contacts'), 0) "
+               ", coalesce(f.survey_type, ''), f.value, coalesce((SELECT min(r.to_id) FROM crm_associations "
+               "r "
+               "WHERE r.from_type = 'feedback_submissions' AND r.from_id = f.id AND r.to_type = 'contacts'), "
+               "0) "
                "FROM ("
                "SELECT a.to_id AS company, a.from_id AS fid FROM crm_associations a WHERE a.to_type = "
                "'companies' "
@@ -213,7 +221,8 @@ void read_activity(pqxx::transaction_base& tx, std::int64_t lo, std::int64_t hi,
 
   for (const auto& r : tx.exec_params(
            "SELECT a.to_id, " + ms("m.start_time") +
-               ", CASE WHEN coalesce(m.updated_at < to_timestamp($3 / 1000.0), true) THEN coalesce(m.outcome, "
+               ", CASE WHEN coalesce(m.updated_at < to_timestamp($3 / 1000.0), true) THEN "
+               "coalesce(m.outcome, "
                "'') ELSE '' END FROM crm_associations a JOIN meetings m ON m.id = a.from_id "
                "WHERE a.to_type = 'companies' AND a.to_id BETWEEN $1 AND $2 AND a.from_type = 'meetings' "
                "AND NOT m.archived AND m.start_time < to_timestamp($3 / 1000.0) AND coalesce(m.created_at < "
@@ -393,8 +402,34 @@ void read_usage(pqxx::transaction_base& tx, Chunk& chunk,
   settle();
 }
 
+// Leaves out the companies churned as of the day (ScoringConfig::churn_by_*): a CS stage `churned` as
+// known then, or an MRR of zero as known then after an earlier snapshot above zero.
+void drop_churned(pqxx::transaction_base& tx, Chunk& chunk, std::int32_t as_of_day, bool by_stage,
+                  bool by_mrr) {
+  const auto mrr = static_cast<std::size_t>(core::Metric::kMrr);
+  const auto stage = static_cast<std::size_t>(core::TextField::kCsStage);
+  std::vector<std::int64_t> zero;
+  for (const auto& in : chunk.inputs)
+    if (by_mrr && in.metrics[mrr] && *in.metrics[mrr] == 0) zero.push_back(in.company_id);
+  std::unordered_set<std::int64_t> churned;
+  if (!zero.empty()) {
+    for (const auto& r :
+         tx.exec_params("SELECT DISTINCT company_id FROM company_snapshots WHERE company_id = "
+                        "ANY($1::bigint[]) AND day < "
+                        "$2::date AND jsonb_typeof((backfilled || synced) -> 'mrr') = 'number' AND "
+                        "((backfilled || synced) ->> 'mrr')::float8 > 0",
+                        store::bigint_array(zero), core::format_day(as_of_day)))
+      churned.insert(r[0].as<std::int64_t>());
+  }
+  std::erase_if(chunk.inputs, [&](const core::CompanyInputs& in) {
+    const bool out = churned.count(in.company_id) > 0 || (by_stage && in.texts[stage] == "churned");
+    if (out) chunk.churned.push_back(in.company_id);
+    return out;
+  });
+}
+
 Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Windows& w, std::int64_t after,
-                 bool usage_first) {
+                 bool usage_first, bool churn_by_stage, bool churn_by_mrr) {
   Chunk chunk;
   const std::string day = core::format_day(o.as_of_day);
   const std::int64_t end = day_end(o);
@@ -446,6 +481,8 @@ Chunk read_chunk(pqxx::transaction_base& tx, const BatchOptions& o, const Window
   settle_as_of(chunk, as_of, o.as_of_day);
   read_activity(tx, chunk.lo, chunk.hi, end, w.ticket_start, find);
   read_earlier(tx, chunk, day, end, find);
+  chunk.read = chunk.inputs.size();
+  drop_churned(tx, chunk, o.as_of_day, churn_by_stage, churn_by_mrr);
   return chunk;
 }
 
@@ -528,6 +565,61 @@ std::vector<Scored> score_chunk(const ScoringConfig& config, const OutcomeModels
   work(0, std::min(n, per));
   for (auto& t : pool) t.join();
   return scored;
+}
+
+// Writes a chunk's results (and the caller's checkpoint, `o.in_chunk_commit`, in the same transaction).
+void write_chunk(store::Database& db, const Chunk& chunk, const std::vector<Scored>& scored,
+                 const std::string& day, std::int64_t run_id, const BatchOptions& o,
+                 std::uint64_t companies_after) {
+  // A day's first scoring of these companies COPYs straight into health_scores; a rerun (rows of the
+  // day exist in the chunk's id range, or a concurrent run wrote them first) goes through a staging
+  // table and one upsert, replacing them.
+  bool staged = false;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      db.with_retry("score_write_chunk", [&](pqxx::connection& c) {
+        pqxx::work tx(c, "score_write_chunk");
+        if (!staged) {
+          staged = tx.exec_params1(
+                         "SELECT EXISTS (SELECT 1 FROM health_scores WHERE company_id BETWEEN $1 AND "
+                         "$2 AND day = $3::date)",
+                         chunk.lo, chunk.hi, day)[0]
+                       .as<bool>();
+        }
+        if (staged) {
+          tx.exec(
+              "CREATE TEMP TABLE IF NOT EXISTS health_stage (LIKE health_scores INCLUDING DEFAULTS) "
+              "ON COMMIT DELETE ROWS");
+        }
+        write_results(tx, staged ? "health_stage" : "health_scores", scored, day, run_id);
+        // A company that churned since an earlier run scored it today leaves today's scores too.
+        if (staged && !chunk.churned.empty())
+          tx.exec_params("DELETE FROM health_scores WHERE day = $1::date AND company_id = ANY($2::bigint[])",
+                         day, store::bigint_array(chunk.churned));
+        if (staged) {
+          tx.exec(
+              "INSERT INTO health_scores SELECT * FROM health_stage "
+              "ON CONFLICT (company_id, day) DO UPDATE SET run_id = EXCLUDED.run_id, score = "
+              "EXCLUDED.score, "
+              "computed_score = EXCLUDED.computed_score, status = EXCLUDED.status, "
+              "coverage = EXCLUDED.coverage, scorecard = EXCLUDED.scorecard, segment = EXCLUDED.segment, "
+              "previous_score = EXCLUDED.previous_score, delta = EXCLUDED.delta, "
+              "components = EXCLUDED.components, signals = EXCLUDED.signals, reasons = EXCLUDED.reasons, "
+              "score_override = EXCLUDED.score_override, churn_risk = EXCLUDED.churn_risk, "
+              "expansion_likelihood = EXCLUDED.expansion_likelihood, computed_at = now()");
+        }
+        if (o.in_chunk_commit) o.in_chunk_commit(tx, chunk.hi, companies_after);
+        tx.commit();
+      });
+      break;
+    } catch (const store::StoreError& e) {
+      // Another run wrote some of these rows between the check and the COPY: stage and upsert.
+      if (e.kind() != store::StoreError::Kind::kConflict || staged || attempt > 0 ||
+          dynamic_cast<const store::LeaseLost*>(&e) != nullptr)
+        throw;
+      staged = true;
+    }
+  }
 }
 
 }  // namespace
@@ -623,11 +715,12 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report, const E
         const auto t0 = Clock::now();
         Chunk chunk = db_.with_retry("score_read_chunk", [&](pqxx::connection& c) {
           pqxx::read_transaction tx(c, "score_read_chunk");
-          return read_chunk(tx, o, windows, after, config_.usage_first);
+          return read_chunk(tx, o, windows, after, config_.usage_first, config_.churn_by_stage,
+                            config_.churn_by_mrr);
         });
         report.read_seconds += secs(t0);  // only this thread writes it until the join
-        const bool last = chunk.inputs.size() < o.chunk;
-        if (chunk.inputs.empty()) break;
+        const bool last = chunk.read < o.chunk;
+        if (chunk.read == 0) break;
         after = chunk.hi;
         if (!ready.push(std::move(chunk)) || last) break;  // false: scoring stopped
       }
@@ -663,52 +756,7 @@ void BatchScorer::run_chunks(const BatchOptions& o, BatchReport& report, const E
     }
 
     t0 = Clock::now();
-    // A day's first scoring of these companies COPYs straight into health_scores; a rerun (rows of the
-    // day exist in the chunk's id range, or a concurrent run wrote them first) goes through a staging
-    // table and one upsert, replacing them.
-    bool staged = false;
-    for (int attempt = 0;; ++attempt) {
-      try {
-        db_.with_retry("score_write_chunk", [&](pqxx::connection& c) {
-          pqxx::work tx(c, "score_write_chunk");
-          if (!staged) {
-            staged = tx.exec_params1(
-                           "SELECT EXISTS (SELECT 1 FROM health_scores WHERE company_id BETWEEN $1 AND "
-                           "$2 AND day = $3::date)",
-                           chunk.lo, chunk.hi, day)[0]
-                         .as<bool>();
-          }
-          if (staged) {
-            tx.exec(
-                "CREATE TEMP TABLE IF NOT EXISTS health_stage (LIKE health_scores INCLUDING DEFAULTS) "
-                "ON COMMIT DELETE ROWS");
-          }
-          write_results(tx, staged ? "health_stage" : "health_scores", scored, day, report.run_id);
-          if (staged) {
-            tx.exec(
-                "INSERT INTO health_scores SELECT * FROM health_stage "
-                "ON CONFLICT (company_id, day) DO UPDATE SET run_id = EXCLUDED.run_id, score = "
-                "EXCLUDED.score, "
-                "computed_score = EXCLUDED.computed_score, status = EXCLUDED.status, "
-                "coverage = EXCLUDED.coverage, scorecard = EXCLUDED.scorecard, segment = EXCLUDED.segment, "
-                "previous_score = EXCLUDED.previous_score, delta = EXCLUDED.delta, "
-                "components = EXCLUDED.components, signals = EXCLUDED.signals, reasons = EXCLUDED.reasons, "
-                "score_override = EXCLUDED.score_override, churn_risk = EXCLUDED.churn_risk, "
-                "expansion_likelihood = EXCLUDED.expansion_likelihood, computed_at = now()");
-          }
-          if (o.in_chunk_commit)
-            o.in_chunk_commit(tx, chunk.hi, o.done_before + report.companies + scored.size());
-          tx.commit();
-        });
-        break;
-      } catch (const store::StoreError& e) {
-        // Another run wrote some of these rows between the check and the COPY: stage and upsert.
-        if (e.kind() != store::StoreError::Kind::kConflict || staged || attempt > 0 ||
-            dynamic_cast<const store::LeaseLost*>(&e) != nullptr)
-          throw;
-        staged = true;
-      }
-    }
+    write_chunk(db_, chunk, scored, day, report.run_id, o, o.done_before + report.companies + scored.size());
     report.write_seconds += secs(t0);
 
     for (auto& s : scored) {

@@ -431,6 +431,8 @@ std::string scorecard_name(const ScoringFile& f) {
 // What the service's config adds to the scoring files: which source of a metric wins.
 static ScoringConfig with_service_settings(ScoringConfig s, const config::Config& config) {
   s.usage_first = config::split_list(config.usage.precedence).front() == "usage";
+  s.churn_by_stage = config.kpis.churn != "mrr";
+  s.churn_by_mrr = config.kpis.churn != "stage";
   return s;
 }
 

@@ -121,8 +121,16 @@ TEST_F(PlaysTest, OneHundredAndTwentyNightsGiveEachPlaysStepsOnTheirDaysExactlyO
                           {"cs_active_users_30d", "95"},
                           {"cs_renewal_date", core::format_day(s + 300)}});
 
+  // M: a paying customer, struggling, whose MRR goes to zero on night 5 (churned by MRR; its stage stays).
+  const auto m = company({{"name", "Stops Paying"},
+                          {"cs_stage", "active"},
+                          {"cs_mrr", "500"},
+                          {"cs_licensed_seats", "50"},
+                          {"cs_active_users_30d", "5"}});
+
   for (int n = 1; n <= 120; ++n) {
     const std::int32_t d = s + n;
+    if (n == 5) sim("PATCH", "/crm/v3/objects/companies/" + m, {{"properties", {{"cs_mrr", "0"}}}});
     if (d == r2_date - 10)
       sim("PATCH", "/crm/v3/objects/companies/" + r2,
           {{"properties", {{"cs_renewal_date", core::format_day(r2_date + 365)}}}});
@@ -158,6 +166,22 @@ TEST_F(PlaysTest, OneHundredAndTwentyNightsGiveEachPlaysStepsOnTheirDaysExactlyO
   EXPECT_EQ(r2_renewal, expected_r2);
   // W: 90 days after the churn, with the template of its reason.
   EXPECT_EQ(steps_of(w), (Steps{{"winback/outreach", {day_text(holidays.on_or_before(churned + 90))}}}));
+  // Churned customers leave the scores, the lists and the alerts (kpis.churn: either): W was churned when
+  // it arrived, M from the night its MRR went to zero; M's history before stays.
+  EXPECT_EQ(scalar("SELECT count(*) FROM health_scores WHERE company_id = " + w), 0);
+  EXPECT_EQ(text("SELECT max(day) FROM health_scores WHERE company_id = " + m), day_text(s + 4));
+  EXPECT_EQ(scalar("SELECT count(*) FROM outbox WHERE company_id = " + m +
+                   " AND key LIKE 'alert:%' AND run_id > "
+                   "(SELECT min(id) FROM runs WHERE as_of = '" +
+                   day_text(s + 5) + "')"),
+            0);
+  EXPECT_TRUE(steps_of(m).empty());
+  const auto at_risk = api(0, "GET", "/v1/at-risk?limit=500");
+  ASSERT_EQ(at_risk.status, 200) << at_risk.body;
+  for (const auto& listed : json::parse(at_risk.body)["companies"]) {
+    EXPECT_NE(listed["company_id"], w);
+    EXPECT_NE(listed["company_id"], m);
+  }
   // Q: the upgrade proposal and its deal once, and a QBR a week into each quarter the nights cover.
   std::vector<std::string> qbr_nights;
   std::set<std::int32_t> quarters;

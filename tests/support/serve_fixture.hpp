@@ -88,6 +88,28 @@ class ServeFixture : public ::testing::Test {
     ASSERT_NE(ports_[at], 0) << replicas_[at]->log();
   }
 
+  // The live companies a scoring run for `day` scores: every one created by the day's end (the zone is
+  // UTC here) but those churned as of the day under kpis.churn = either (the CS stage `churned`, or an MRR
+  // of 0 after a snapshot above 0, each as the latest snapshot on or before the day records it). Written
+  // out here, apart from the service's reader.
+  long long scorable(const std::string& day) const {
+    const std::string d = "'" + day + "'::date";
+    const std::string latest = " FROM company_snapshots s WHERE s.company_id = c.id AND s.day <= " + d;
+    return scalar(
+        "SELECT count(*) FROM companies c WHERE NOT c.archived AND coalesce(c.created_at < (" + d +
+        " + 1)::timestamp AT TIME ZONE 'UTC', true) AND NOT coalesce((SELECT (s.backfilled || "
+        "s.synced) ->> 'cs_stage'" +
+        latest +
+        " AND (s.backfilled || s.synced) ? 'cs_stage' ORDER BY s.day DESC LIMIT 1) = 'churned', false) AND "
+        "NOT coalesce((SELECT ((s.backfilled || s.synced) ->> 'mrr')::float8" +
+        latest +
+        " AND jsonb_typeof((s.backfilled || s.synced) -> 'mrr') = 'number' ORDER BY s.day DESC LIMIT 1) = 0 "
+        "AND EXISTS (SELECT 1 FROM company_snapshots s WHERE s.company_id = c.id AND s.day < " +
+        d +
+        " AND jsonb_typeof((s.backfilled || s.synced) -> 'mrr') = 'number' AND ((s.backfilled || s.synced) "
+        "->> 'mrr')::float8 > 0), false)");
+  }
+
   long long scalar(const std::string& sql) const {
     pqxx::connection c(db_.conninfo());
     pqxx::nontransaction tx(c);

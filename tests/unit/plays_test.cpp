@@ -300,6 +300,28 @@ TEST_F(PlaysTest, WinBackComesThreeToSixMonthsAfterTheChurnWithTheReasonsTemplat
               ElementsAre(P{"2027-04-02", "winback/outreach@2027-01-04"}));
 }
 
+// A churned customer (not scored: PlayStore loads it marked churned) gets win-back and nothing else: not
+// the QBR its last green score would have earned, not the renewal of a date still on record, not the
+// upgrade its last seats signal would open.
+TEST_F(PlaysTest, AChurnedCustomerGetsWinBackAndNoOtherPlay) {
+  auto c = customer();
+  c.status = "green";
+  c.score = 85;
+  c.signals.insert("seats_full");
+  c.dates["renewal_date"] = day("2027-04-09");  // 90 days after 2027-01-08: the prep's window
+  const auto churn = day("2026-10-10");
+  c.dates["churn_date"] = churn;
+  const auto episode = std::vector<core::PlayEpisode>{{42, "winback", churn, day("2027-01-07"), true}};
+  // The same customer active: the expansion, QBR and renewal plays fire.
+  const auto active = fired(c, day("2027-01-08"), {}, episode);
+  EXPECT_THAT(active, ::testing::Contains("upgrade/proposal"));
+  EXPECT_THAT(active, ::testing::Contains("qbr/review"));
+  c.stage = "churned";
+  c.churned = true;
+  EXPECT_THAT(fired(c, day("2027-01-08"), {}, episode), ElementsAre("winback/outreach"));
+  EXPECT_THAT(fired(c, day("2027-01-07"), {}, episode), IsEmpty());
+}
+
 TEST_F(PlaysTest, OwnersResolveInOrderAndDueDatesCountBusinessDays) {
   auto c = customer();
   c.dates["renewal_date"] = day(kRenewal);

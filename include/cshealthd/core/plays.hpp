@@ -121,6 +121,9 @@ struct PlayCompany {
   std::map<std::string, std::int32_t> dates;  // play_date_fields() it has
   std::vector<std::int32_t> won_deal_days;    // close days of its won deals
   std::string churn_reason;                   // as the property holds it
+  // Churned, so not scored that day: only the plays about churned customers (a `stage: churned` or
+  // `date: churn_date` trigger: win-back) run for it.
+  bool churned = false;
 };
 
 // An episode of an episode trigger (signal, band, stage) at one company.

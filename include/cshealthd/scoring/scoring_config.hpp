@@ -30,6 +30,10 @@ struct ScoringConfig {
   // usage.precedence: per company and metric, usage sent to cshealthd is taken over the HubSpot property
   // (true), or only where the property has no value (false).
   bool usage_first = true;
+  // kpis.churn: a company churned as of a day (its CS stage `churned`, its MRR gone to zero after it
+  // paid, or either) is not scored that day: it leaves the scores, the lists and the alerts, its
+  // history stays.
+  bool churn_by_stage = true, churn_by_mrr = true;
 
   const core::Scorecard* find(const std::string& name) const;
 };
