@@ -161,5 +161,37 @@ TEST(MigrationsTest, WaitingForAnotherMigratorIsBounded) {
   EXPECT_EQ(first.get().applied.size(), 1u);
 }
 
+// Plays that ran before play_starts existed have started (their first step, or first episode, dates them):
+// upgrading does not make their next night a first night that records what fires as seen. A play that
+// never fired a step nor opened an episode has its first night still to come.
+TEST(PlayStartsMigration, PlaysThatRanBeforeTheUpgradeHaveStarted) {
+  testing::TestDatabase tdb{false};
+  const auto all = embedded_migrations();
+  const auto starts = std::find_if(all.begin(), all.end(),
+                                   [](const MigrationSource& m) { return m.name.rfind("0028", 0) == 0; });
+  ASSERT_NE(starts, all.end());
+  Migrator(tdb.conninfo(), {all.begin(), starts}).migrate();
+  {
+    pqxx::connection c(tdb.conninfo());
+    pqxx::nontransaction tx(c);
+    tx.exec(
+        "INSERT INTO play_steps (company_id, play, cycle, step, cycle_date, day, action, outbox_key) VALUES "
+        "(1, 'renewal', '2027-03-01', 'prep', '2027-03-01', '2026-12-01', 'task', 'k1'), "
+        "(2, 'renewal', '2027-02-01', 'prep', '2027-02-01', '2026-11-03', 'task', 'k2')");
+    tx.exec(
+        "INSERT INTO play_episodes (company_id, play, started, last_seen, active) VALUES "
+        "(1, 'upgrade', '2026-10-20', '2026-12-01', true), (2, 'renewal', '2026-10-01', '2026-10-01', "
+        "false)");
+  }
+  Migrator(tdb.conninfo(), all).migrate();
+  pqxx::connection c(tdb.conninfo());
+  pqxx::nontransaction tx(c);
+  EXPECT_EQ(tx.exec("SELECT string_agg(play || ' ' || started_on || ' ' || caught_up, '; ' ORDER BY play) "
+                    "FROM play_starts")[0][0]
+                .as<std::string>(),
+            "renewal 2026-10-01 false; upgrade 2026-10-20 false");
+  EXPECT_EQ(tx.exec("SELECT count(*) FROM play_steps WHERE skipped")[0][0].as<int>(), 0);
+}
+
 }  // namespace
 }  // namespace cshealthd::store
