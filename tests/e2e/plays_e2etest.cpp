@@ -178,7 +178,8 @@ TEST_F(PlaysTest, OneHundredAndTwentyNightsGiveEachPlaysStepsOnTheirDaysExactlyO
   EXPECT_TRUE(steps_of(m).empty());
   const auto at_risk = api(0, "GET", "/v1/at-risk?limit=500");
   ASSERT_EQ(at_risk.status, 200) << at_risk.body;
-  for (const auto& listed : json::parse(at_risk.body)["companies"]) {
+  const json listed_at_risk = json::parse(at_risk.body);
+  for (const auto& listed : listed_at_risk["companies"]) {
     EXPECT_NE(listed["company_id"], w);
     EXPECT_NE(listed["company_id"], m);
   }
