@@ -324,6 +324,8 @@ TEST_F(PlaysTest, APlaySwitchedOnStartsFromTonightUnlessItCatchesUp) {
   EXPECT_EQ(scalar("SELECT count(*) FROM play_steps WHERE NOT skipped"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM outbox WHERE key LIKE 'play:%'"), 0);
   EXPECT_EQ(play_objects("tasks", "cs_alert_key").size(), 0u);
+  // Every enabled play had its first night, and none caught up (with no rows the next check says nothing).
+  EXPECT_GT(scalar("SELECT count(*) FROM play_starts"), 0);
   EXPECT_EQ(scalar("SELECT count(*) FROM play_starts WHERE started_on = '" + core::format_day(s) +
                    "' AND NOT caught_up"),
             scalar("SELECT count(*) FROM play_starts"));
